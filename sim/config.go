@@ -1,0 +1,169 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config sets up a simulator. The zero value is usable: every field has the
+// default of the real service (or a sensible one for a local simulator).
+type Config struct {
+	// Addr is the TCP address to listen on. Default "127.0.0.1:0" (a random port).
+	Addr string
+	// CertDir, when set, is where the CA and server certificate are loaded
+	// from (ca.pem, ca-key.pem) and written to when absent. Empty: a fresh CA
+	// is generated in memory on every start.
+	CertDir string
+
+	// Seed makes the market and the faults deterministic. Default 1.
+	Seed int64
+	// Symbols traded. Default BTCUSDT, ETHUSDT, BNBUSDT, SOLUSDT.
+	Symbols []string
+	// Rate is the number of market updates (trades and order-book changes)
+	// per second over all symbols. Default 50. Negative: the market does not
+	// move on its own (tests drive it with Server.Advance).
+	Rate int
+	// TradeShare is the fraction of market updates that are trades (0..1).
+	// Default 0.3.
+	TradeShare float64
+	// History is how many aggregate trades per symbol are kept for REST
+	// backfill, and how many book updates per symbol are kept for ground
+	// truth. Default 100000.
+	History int
+	// Levels is the number of price levels per side the book starts with.
+	// Default 500.
+	Levels int
+
+	// PingInterval is how often the server pings each connection. Default 20s.
+	PingInterval time.Duration
+	// PongTimeout closes a connection whose last ping got no pong in time.
+	// Default 1 minute.
+	PongTimeout time.Duration
+	// MaxLifetime closes a connection (code 1001) this long after it opened.
+	// Default 24h.
+	MaxLifetime time.Duration
+	// MaxIncoming is the number of incoming messages per second (pings,
+	// pongs and requests) above which the connection is closed with 1008.
+	// Default 5.
+	MaxIncoming int
+	// MaxStreams per connection. Default 1024.
+	MaxStreams int
+	// MaxFrame is the largest incoming frame the server reads. Default 64 KiB.
+	MaxFrame int
+	// SendQueue is the number of messages queued for one connection before
+	// the server drops it as too slow. Default 65536.
+	SendQueue int
+
+	// WeightLimit is the REST request weight allowed per minute. Default 6000.
+	WeightLimit int
+	// BanAfter is how many requests over the limit a client may make before
+	// it is banned with 418. Default 5.
+	BanAfter int
+	// BanTime is how long the first ban lasts. Default 2 minutes.
+	BanTime time.Duration
+
+	// Faults active from the start.
+	Faults []Fault
+}
+
+// DefaultSymbols are traded when Config.Symbols is empty.
+var DefaultSymbols = []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if len(c.Symbols) == 0 {
+		c.Symbols = DefaultSymbols
+	}
+	syms := make([]string, len(c.Symbols))
+	for i, s := range c.Symbols {
+		syms[i] = strings.ToUpper(strings.TrimSpace(s))
+	}
+	c.Symbols = syms
+	if c.Rate == 0 {
+		c.Rate = 50
+	}
+	if c.TradeShare == 0 {
+		c.TradeShare = 0.3
+	}
+	if c.History == 0 {
+		c.History = 100000
+	}
+	if c.Levels == 0 {
+		c.Levels = 500
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.PongTimeout == 0 {
+		c.PongTimeout = time.Minute
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = 24 * time.Hour
+	}
+	if c.MaxIncoming == 0 {
+		c.MaxIncoming = 5
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = 1024
+	}
+	if c.MaxFrame == 0 {
+		c.MaxFrame = 64 << 10
+	}
+	if c.SendQueue == 0 {
+		c.SendQueue = 65536
+	}
+	if c.WeightLimit == 0 {
+		c.WeightLimit = 6000
+	}
+	if c.BanAfter == 0 {
+		c.BanAfter = 5
+	}
+	if c.BanTime == 0 {
+		c.BanTime = 2 * time.Minute
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	seen := map[string]bool{}
+	for _, s := range c.Symbols {
+		if s == "" || strings.IndexFunc(s, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }) >= 0 {
+			return fmt.Errorf("sim: Symbols: %q is not a symbol (letters and digits only)", s)
+		}
+		if seen[s] {
+			return fmt.Errorf("sim: Symbols: %q given twice", s)
+		}
+		seen[s] = true
+	}
+	if c.TradeShare < 0 || c.TradeShare > 1 {
+		return fmt.Errorf("sim: TradeShare: %v is outside 0..1", c.TradeShare)
+	}
+	if c.History < 10 {
+		return fmt.Errorf("sim: History: %d is below 10", c.History)
+	}
+	if c.Levels < 20 || c.Levels > 20000 {
+		return fmt.Errorf("sim: Levels: %d is outside 20..20000", c.Levels)
+	}
+	for name, d := range map[string]time.Duration{"PingInterval": c.PingInterval, "PongTimeout": c.PongTimeout, "MaxLifetime": c.MaxLifetime, "BanTime": c.BanTime} {
+		if d < 0 {
+			return fmt.Errorf("sim: %s: %v is negative", name, d)
+		}
+	}
+	for name, n := range map[string]int{"MaxIncoming": c.MaxIncoming, "MaxStreams": c.MaxStreams, "MaxFrame": c.MaxFrame, "SendQueue": c.SendQueue, "WeightLimit": c.WeightLimit, "BanAfter": c.BanAfter} {
+		if n < 1 {
+			return fmt.Errorf("sim: %s: %d must be at least 1", name, n)
+		}
+	}
+	for i, f := range c.Faults {
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("sim: Faults[%d]: %w", i, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,486 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// FaultKind names a fault the simulator can inject (see docs/faults.md).
+type FaultKind string
+
+// Connection faults: checked by every WebSocket connection ten times a
+// second. Prob is per connection per second; Every is measured from the
+// connection's start; Times fires on the next Times checks.
+const (
+	FaultDrop      FaultKind = "drop"      // abrupt TCP close, no close frame
+	FaultClose     FaultKind = "close"     // close frame with Code (default 1001) and Reason
+	FaultStall     FaultKind = "stall"     // TCP open, no data and no pings for Duration (default: for ever)
+	FaultNoPong    FaultKind = "nopong"    // client pings ignored for Duration (default: for ever)
+	FaultMalformed FaultKind = "malformed" // one bad frame; Variant json|truncated|utf8|binary (default: each in turn)
+	FaultOversize  FaultKind = "oversize"  // one text frame of Size bytes (default 1 MiB)
+	FaultShutdown  FaultKind = "shutdown"  // serverShutdown event, then a 1001 close after Duration (default 1s)
+)
+
+// Message faults: decided for every message written to a connection, with
+// the connection's own random source. Prob is per message.
+const (
+	FaultDepthDrop    FaultKind = "depth-drop"    // a diff depth update is not sent
+	FaultDepthDup     FaultKind = "depth-dup"     // a diff depth update is sent twice
+	FaultDepthReorder FaultKind = "depth-reorder" // a diff depth update is sent after the next one
+	FaultTradeGap     FaultKind = "trade-gap"     // an aggTrade (or trade) is not sent
+)
+
+// TLS faults: decided for every accepted TCP connection.
+const (
+	FaultTLSReset     FaultKind = "tls-reset"      // the connection is reset during the handshake
+	FaultTLSSlow      FaultKind = "tls-slow"       // the handshake waits Duration (default 5s) first
+	FaultTLSWrongHost FaultKind = "tls-wrong-host" // a certificate for another host name, from the right CA
+	FaultTLSUnknownCA FaultKind = "tls-unknown-ca" // a certificate for the right host from an unknown CA
+)
+
+// REST faults: decided for every REST request (not /sim/ paths).
+const (
+	FaultREST5xx       FaultKind = "rest-5xx"       // HTTP Code (default 503)
+	FaultREST429       FaultKind = "rest-429"       // 429 with Retry-After (Duration, default 1s) and -1003
+	FaultREST418       FaultKind = "rest-418"       // 418 ban for Duration (default BanTime)
+	FaultRESTSlow      FaultKind = "rest-slow"      // the answer waits Duration (default 2s)
+	FaultRESTTruncate  FaultKind = "rest-truncate"  // the body is cut in half and the connection closed
+	FaultRESTBadJSON   FaultKind = "rest-bad-json"  // a 200 whose body is not JSON
+	FaultStaleSnapshot FaultKind = "stale-snapshot" // /api/v3/depth answers with the book as it was Count (default 1000) updates ago
+)
+
+// Server faults.
+const (
+	FaultRefuse FaultKind = "refuse" // the listener is closed for Duration (default 2s): connections are refused
+	FaultBurst  FaultKind = "burst"  // the market makes Count (default 100000) updates at once
+)
+
+type faultClass uint8
+
+const (
+	classConn faultClass = iota
+	classMessage
+	classTLS
+	classREST
+	classServer
+	numClasses
+)
+
+var faultClasses = map[FaultKind]faultClass{
+	FaultDrop: classConn, FaultClose: classConn, FaultStall: classConn, FaultNoPong: classConn,
+	FaultMalformed: classConn, FaultOversize: classConn, FaultShutdown: classConn,
+	FaultDepthDrop: classMessage, FaultDepthDup: classMessage, FaultDepthReorder: classMessage, FaultTradeGap: classMessage,
+	FaultTLSReset: classTLS, FaultTLSSlow: classTLS, FaultTLSWrongHost: classTLS, FaultTLSUnknownCA: classTLS,
+	FaultREST5xx: classREST, FaultREST429: classREST, FaultREST418: classREST, FaultRESTSlow: classREST,
+	FaultRESTTruncate: classREST, FaultRESTBadJSON: classREST, FaultStaleSnapshot: classREST,
+	FaultRefuse: classServer, FaultBurst: classServer,
+}
+
+// FaultKinds lists every fault kind, sorted.
+func FaultKinds() []FaultKind {
+	ks := make([]FaultKind, 0, len(faultClasses))
+	for k := range faultClasses {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
+	return ks
+}
+
+// Fault is one rule of fault injection. Exactly one of Prob, Every and
+// Times says when it fires; the other fields are parameters of the kind.
+type Fault struct {
+	Kind  FaultKind
+	Prob  float64       // probability per opportunity (see the kind's group)
+	Every time.Duration // on a schedule
+	Times int           // the next Times opportunities, then the rule is spent
+
+	Code     int           // close code (close) or HTTP status (rest-5xx)
+	Reason   string        // close reason (close)
+	Duration time.Duration // length of stall, nopong, refuse, tls-slow, rest-slow; Retry-After of rest-429/418; delay of shutdown
+	Size     int           // frame size (oversize)
+	Count    int           // messages (burst) or updates back (stale-snapshot)
+	Variant  string        // malformed: json, truncated, utf8 or binary
+}
+
+func (f Fault) validate() error {
+	if _, ok := faultClasses[f.Kind]; !ok {
+		return fmt.Errorf("unknown fault %q (known: %v)", f.Kind, FaultKinds())
+	}
+	n := 0
+	if f.Prob != 0 {
+		n++
+		if f.Prob < 0 || f.Prob > 1 || math.IsNaN(f.Prob) {
+			return fmt.Errorf("fault %s: p=%v is outside 0..1", f.Kind, f.Prob)
+		}
+	}
+	if f.Every != 0 {
+		n++
+		if f.Every < time.Millisecond {
+			return fmt.Errorf("fault %s: every=%v is below 1ms", f.Kind, f.Every)
+		}
+	}
+	if f.Times != 0 {
+		n++
+		if f.Times < 0 {
+			return fmt.Errorf("fault %s: times=%d is negative", f.Kind, f.Times)
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("fault %s: give exactly one of p, every and times", f.Kind)
+	}
+	if f.Duration < 0 || f.Size < 0 || f.Count < 0 {
+		return fmt.Errorf("fault %s: negative parameter", f.Kind)
+	}
+	if f.Kind == FaultClose && f.Code != 0 && (f.Code < 1000 || f.Code > 4999 || f.Code == 1005 || f.Code == 1006) {
+		return fmt.Errorf("fault close: code=%d cannot be sent in a close frame", f.Code)
+	}
+	if f.Kind == FaultREST5xx && f.Code != 0 && (f.Code < 500 || f.Code > 599) {
+		return fmt.Errorf("fault rest-5xx: code=%d is not a 5xx status", f.Code)
+	}
+	if f.Kind == FaultMalformed {
+		switch f.Variant {
+		case "", "json", "truncated", "utf8", "binary":
+		default:
+			return fmt.Errorf("fault malformed: variant=%q is not json, truncated, utf8 or binary", f.Variant)
+		}
+	}
+	if len(f.Reason) > 123 {
+		return fmt.Errorf("fault %s: reason is longer than 123 bytes", f.Kind)
+	}
+	return nil
+}
+
+// String gives the fault in the form ParseFault reads.
+func (f Fault) String() string {
+	var parts []string
+	add := func(k, v string) { parts = append(parts, k+"="+v) }
+	if f.Prob != 0 {
+		add("p", strconv.FormatFloat(f.Prob, 'g', -1, 64))
+	}
+	if f.Every != 0 {
+		add("every", f.Every.String())
+	}
+	if f.Times != 0 {
+		add("times", strconv.Itoa(f.Times))
+	}
+	if f.Code != 0 {
+		add("code", strconv.Itoa(f.Code))
+	}
+	if f.Reason != "" {
+		add("reason", f.Reason)
+	}
+	if f.Duration != 0 {
+		add("duration", f.Duration.String())
+	}
+	if f.Size != 0 {
+		add("size", strconv.Itoa(f.Size))
+	}
+	if f.Count != 0 {
+		add("count", strconv.Itoa(f.Count))
+	}
+	if f.Variant != "" {
+		add("variant", f.Variant)
+	}
+	return string(f.Kind) + ":" + strings.Join(parts, ",")
+}
+
+// ParseFault reads a fault in the form kind:key=value,key=value, for example
+// "drop:every=10s", "depth-drop:p=0.01" or "close:code=1008,reason=Too many requests,times=1".
+// Keys: p, every, times, code, reason, duration, size, count, variant.
+func ParseFault(s string) (Fault, error) {
+	kind, rest, _ := strings.Cut(strings.TrimSpace(s), ":")
+	f := Fault{Kind: FaultKind(kind)}
+	if rest != "" {
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return Fault{}, fmt.Errorf("fault %q: %q is not key=value", s, kv)
+			}
+			var err error
+			switch strings.TrimSpace(k) {
+			case "p":
+				f.Prob, err = strconv.ParseFloat(v, 64)
+			case "every":
+				f.Every, err = time.ParseDuration(v)
+			case "times":
+				f.Times, err = strconv.Atoi(v)
+			case "code":
+				f.Code, err = strconv.Atoi(v)
+			case "reason":
+				f.Reason = v
+			case "duration":
+				f.Duration, err = time.ParseDuration(v)
+			case "size":
+				f.Size, err = strconv.Atoi(v)
+			case "count":
+				f.Count, err = strconv.Atoi(v)
+			case "variant":
+				f.Variant = v
+			default:
+				return Fault{}, fmt.Errorf("fault %q: unknown key %q", s, k)
+			}
+			if err != nil {
+				return Fault{}, fmt.Errorf("fault %q: %s: %w", s, k, err)
+			}
+		}
+	}
+	if err := f.validate(); err != nil {
+		return Fault{}, err
+	}
+	return f, nil
+}
+
+type faultJSON struct {
+	Kind     FaultKind `json:"kind"`
+	Prob     float64   `json:"p,omitempty"`
+	Every    string    `json:"every,omitempty"`
+	Times    int       `json:"times,omitempty"`
+	Code     int       `json:"code,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Duration string    `json:"duration,omitempty"`
+	Size     int       `json:"size,omitempty"`
+	Count    int       `json:"count,omitempty"`
+	Variant  string    `json:"variant,omitempty"`
+}
+
+// MarshalJSON writes durations as strings ("5s").
+func (f Fault) MarshalJSON() ([]byte, error) {
+	j := faultJSON{Kind: f.Kind, Prob: f.Prob, Times: f.Times, Code: f.Code, Reason: f.Reason,
+		Size: f.Size, Count: f.Count, Variant: f.Variant}
+	if f.Every != 0 {
+		j.Every = f.Every.String()
+	}
+	if f.Duration != 0 {
+		j.Duration = f.Duration.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, and validates it.
+func (f *Fault) UnmarshalJSON(b []byte) error {
+	var j faultJSON
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return err
+	}
+	g := Fault{Kind: j.Kind, Prob: j.Prob, Times: j.Times, Code: j.Code, Reason: j.Reason,
+		Size: j.Size, Count: j.Count, Variant: j.Variant}
+	var err error
+	if j.Every != "" {
+		if g.Every, err = time.ParseDuration(j.Every); err != nil {
+			return fmt.Errorf("fault %s: every: %w", j.Kind, err)
+		}
+	}
+	if j.Duration != "" {
+		if g.Duration, err = time.ParseDuration(j.Duration); err != nil {
+			return fmt.Errorf("fault %s: duration: %w", j.Kind, err)
+		}
+	}
+	if err := g.validate(); err != nil {
+		return err
+	}
+	*f = g
+	return nil
+}
+
+// rule is an active fault with its firing state.
+type rule struct {
+	id   uint64
+	f    Fault
+	next time.Time // next due time of a global schedule
+	left int       // Times left
+}
+
+// faults holds the active fault rules. It is safe for concurrent use; the
+// per-class flags let hot paths skip it when no fault of a class is active.
+type faults struct {
+	seed   int64
+	mu     sync.Mutex
+	rules  []*rule
+	nextID uint64
+	active [numClasses]atomic.Bool
+	fired  map[FaultKind]*atomic.Int64
+}
+
+func newFaults(seed int64) *faults {
+	fs := &faults{seed: seed, fired: make(map[FaultKind]*atomic.Int64, len(faultClasses))}
+	for k := range faultClasses {
+		fs.fired[k] = new(atomic.Int64)
+	}
+	return fs
+}
+
+// rng returns a random source for one opportunity stream (a connection, the
+// REST handler), derived from the seed so that a run can be replayed.
+func (fs *faults) rng(stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(fs.seed), stream))
+}
+
+func (fs *faults) set(list []Fault) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.rules = fs.rules[:0]
+	for _, f := range list {
+		fs.addLocked(f)
+	}
+	fs.refreshLocked()
+}
+
+func (fs *faults) add(f Fault) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.addLocked(f)
+	fs.refreshLocked()
+}
+
+func (fs *faults) addLocked(f Fault) {
+	fs.nextID++
+	r := &rule{id: fs.nextID, f: f, left: f.Times}
+	if f.Every > 0 {
+		r.next = time.Now().Add(f.Every)
+	}
+	fs.rules = append(fs.rules, r)
+}
+
+func (fs *faults) refreshLocked() {
+	var on [numClasses]bool
+	for _, r := range fs.rules {
+		on[faultClasses[r.f.Kind]] = true
+	}
+	for c := range on {
+		fs.active[c].Store(on[c])
+	}
+}
+
+func (fs *faults) list() []Fault {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	out := make([]Fault, 0, len(fs.rules))
+	for _, r := range fs.rules {
+		g := r.f
+		if g.Times > 0 {
+			g.Times = r.left
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// counts returns how often each kind has fired.
+func (fs *faults) counts() map[FaultKind]int64 {
+	out := make(map[FaultKind]int64)
+	for k, c := range fs.fired {
+		if n := c.Load(); n > 0 {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+func (fs *faults) count(k FaultKind) { fs.fired[k].Add(1) }
+
+// hit decides one opportunity of class c for a global (not per-connection)
+// schedule: the first active rule of that class that fires is returned.
+// accept filters the kinds that apply to this opportunity (nil: all).
+func (fs *faults) hit(c faultClass, rng *rand.Rand, now time.Time, accept func(FaultKind) bool) (Fault, bool) {
+	if !fs.active[c].Load() {
+		return Fault{}, false
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for i, r := range fs.rules {
+		if faultClasses[r.f.Kind] != c || (accept != nil && !accept(r.f.Kind)) {
+			continue
+		}
+		if fs.firesLocked(i, r, rng, now, 1) {
+			fs.fired[r.f.Kind].Add(1)
+			return r.f, true
+		}
+	}
+	return Fault{}, false
+}
+
+// firesLocked decides rule r at one opportunity; frac scales a probability
+// given per second to the opportunity's share of a second.
+func (fs *faults) firesLocked(i int, r *rule, rng *rand.Rand, now time.Time, frac float64) bool {
+	switch {
+	case r.f.Times > 0:
+		r.left--
+		if r.left <= 0 {
+			fs.rules = append(fs.rules[:i:i], fs.rules[i+1:]...)
+			fs.refreshLocked()
+		}
+		return true
+	case r.f.Every > 0:
+		if now.Before(r.next) {
+			return false
+		}
+		r.next = now.Add(r.f.Every)
+		return true
+	default:
+		p := r.f.Prob
+		if frac != 1 {
+			p = 1 - math.Pow(1-p, frac)
+		}
+		return rng.Float64() < p
+	}
+}
+
+// connSchedule is one connection's view of the connection-class rules:
+// Every is measured from the connection's start.
+type connSchedule struct {
+	start time.Time
+	next  map[uint64]time.Time
+	rng   *rand.Rand
+}
+
+// connCheckEvery is how often a connection checks its faults.
+const connCheckEvery = 100 * time.Millisecond
+
+// connHits returns the connection faults that fire for one connection at now.
+func (fs *faults) connHits(cs *connSchedule, now time.Time) []Fault {
+	if !fs.active[classConn].Load() {
+		return nil
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out []Fault
+	for i := 0; i < len(fs.rules); i++ {
+		r := fs.rules[i]
+		if faultClasses[r.f.Kind] != classConn {
+			continue
+		}
+		fire := false
+		if r.f.Every > 0 {
+			due, ok := cs.next[r.id]
+			if !ok {
+				due = cs.start.Add(r.f.Every)
+			}
+			if !now.Before(due) {
+				fire = true
+				due = now.Add(r.f.Every)
+			}
+			cs.next[r.id] = due
+		} else {
+			n := len(fs.rules)
+			fire = fs.firesLocked(i, r, cs.rng, now, connCheckEvery.Seconds())
+			if len(fs.rules) < n {
+				i-- // the rule was spent and removed
+			}
+		}
+		if fire {
+			fs.fired[r.f.Kind].Add(1)
+			out = append(out, r.f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,375 @@
+// Package sim is a Binance-spot-compatible exchange simulator: a TLS server
+// with the WebSocket market streams and the REST market-data API, driven by
+// a deterministic market, with injectable faults and ground truth for tests.
+//
+// It shares no protocol code with the client side of feedkeeper: it writes
+// the wire format with its own code, so that one misunderstanding of the
+// protocol cannot hide on both sides.
+package sim
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Server is a running simulator. Create it with Start; Close stops it and
+// releases every goroutine, connection and listener it made.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	certs  *certs
+	market *market
+	hub    *hub
+	faults *faults
+	ln     *listener
+	http   *http.Server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // engine, server-fault timers, HTTP server, connections
+
+	connID        atomic.Uint64
+	malformedTurn atomic.Uint32
+	burst         chan int
+	closeOnce     sync.Once
+}
+
+// Start validates cfg, generates or loads the certificates, builds the
+// market, and starts listening. The returned server is serving.
+func Start(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c, err := loadCerts(cfg.CertDir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMarket(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    slog.Default().With("component", "sim"),
+		certs:  c,
+		market: m,
+		hub:    newHub(),
+		faults: newFaults(cfg.Seed),
+		burst:  make(chan int, 16),
+	}
+	s.faults.set(cfg.Faults)
+	tlsCfg := &tls.Config{
+		Certificates: []tls.Certificate{c.server},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	s.ln, err = newListener(cfg.Addr, s.faults, c, tlsCfg)
+	if err != nil {
+		return nil, fmt.Errorf("sim: listen %s: %w", cfg.Addr, err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", s.serveWS)
+	mux.HandleFunc("/ws/", s.serveWS)
+	mux.HandleFunc("/stream", s.serveWS)
+	mux.Handle("/api/", newREST(m, s.faults, cfg))
+	s.registerAdmin(mux)
+	mux.Handle("/sim/", newTruth(m))
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+	}
+
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("serve", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.run()
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on (host:port).
+func (s *Server) Addr() string { return s.ln.addr }
+
+// WSURL is the base of the WebSocket endpoints: wss://127.0.0.1:port.
+// Streams are served at /ws, /ws/<stream> and /stream?streams=….
+func (s *Server) WSURL() string { return "wss://" + s.ln.addr }
+
+// RESTURL is the base of the REST API: https://127.0.0.1:port.
+func (s *Server) RESTURL() string { return "https://" + s.ln.addr }
+
+// CAPEM returns the PEM of the CA that signed the server's certificate.
+func (s *Server) CAPEM() []byte { return append([]byte{}, s.certs.caPEM...) }
+
+// CertPool returns a pool holding only the simulator's CA.
+func (s *Server) CertPool() *x509.CertPool { return s.certs.pool.Clone() }
+
+// Config returns the configuration in force, defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Symbols traded by the market, upper case.
+func (s *Server) Symbols() []string { return s.market.symbols() }
+
+// Close stops the market, closes every connection and the listener, and
+// waits for all of it. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.http.Shutdown(ctx) // closes the listener and idle REST connections
+		s.http.Close()
+		_ = s.ln.Close()
+		for _, c := range s.hub.snapshot() {
+			c.abortQuiet()
+		}
+	})
+	s.wg.Wait()
+	return nil
+}
+
+// SetFaults replaces the active faults.
+func (s *Server) SetFaults(list ...Fault) error {
+	for i, f := range list {
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("sim: fault %d: %w", i, err)
+		}
+	}
+	s.faults.set(list)
+	return nil
+}
+
+// AddFault adds one fault rule.
+func (s *Server) AddFault(f Fault) error {
+	if err := f.validate(); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	s.faults.add(f)
+	return nil
+}
+
+// Faults lists the active fault rules (Times shows what is left).
+func (s *Server) Faults() []Fault { return s.faults.list() }
+
+// FaultCounts says how often each fault kind has fired.
+func (s *Server) FaultCounts() map[FaultKind]int64 { return s.faults.counts() }
+
+// Fire carries out a fault once, now: a connection fault on every open
+// connection, a server fault at once, and any other fault on its next
+// opportunity (Times 1 unless given).
+func (s *Server) Fire(f Fault) error {
+	if f.Prob == 0 && f.Every == 0 && f.Times == 0 {
+		f.Times = 1
+	}
+	if err := f.validate(); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	now := time.Now()
+	switch faultClasses[f.Kind] {
+	case classConn:
+		for _, c := range s.hub.snapshot() {
+			c.applyFault(f, now)
+		}
+		s.faults.fired[f.Kind].Add(1)
+	case classServer:
+		s.applyServerFault(f)
+		s.faults.fired[f.Kind].Add(1)
+	default:
+		s.faults.add(f)
+	}
+	return nil
+}
+
+func (s *Server) applyServerFault(f Fault) {
+	switch f.Kind {
+	case FaultRefuse:
+		d := f.Duration
+		if d == 0 {
+			d = 2 * time.Second
+		}
+		s.ln.refuse(d)
+	case FaultBurst:
+		n := f.Count
+		if n == 0 {
+			n = 100000
+		}
+		select {
+		case s.burst <- n:
+		default:
+		}
+	}
+}
+
+// Advance makes the market perform n updates now, on top of its own rate.
+func (s *Server) Advance(n int) { s.market.advance(time.Now(), n, s.hub) }
+
+// BookAt returns the full book of symbol right after update id (0: now).
+func (s *Server) BookAt(symbol string, id int64) (BookState, error) {
+	if id == 0 {
+		last, _, _, err := s.market.lastIDs(symbol)
+		if err != nil {
+			return BookState{}, err
+		}
+		id = last
+	}
+	return s.market.bookAt(symbol, id)
+}
+
+// AggTrades returns the aggregate trades of symbol with IDs from..to inclusive.
+func (s *Server) AggTrades(symbol string, from, to int64) ([]AggTrade, error) {
+	return s.market.aggTrades(symbol, from, to)
+}
+
+// LastIDs returns the last update, aggregate trade and trade IDs of symbol.
+func (s *Server) LastIDs(symbol string) (update, aggTrade, trade int64, err error) {
+	return s.market.lastIDs(symbol)
+}
+
+// Conns describes the open WebSocket connections.
+func (s *Server) Conns() []ConnStats {
+	conns := s.hub.snapshot()
+	out := make([]ConnStats, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, c.snapshotStats())
+	}
+	return out
+}
+
+// run drives the market at the configured rate and applies server faults
+// on their schedule until the server closes.
+func (s *Server) run() {
+	const step = 5 * time.Millisecond
+	t := time.NewTicker(step)
+	defer t.Stop()
+	start := time.Now()
+	var done int64
+	rng := s.faults.rng(1 << 61)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case n := <-s.burst:
+			s.market.advance(time.Now(), n, s.hub)
+		case now := <-t.C:
+			if s.cfg.Rate > 0 {
+				due := int64(now.Sub(start).Seconds()*float64(s.cfg.Rate)) - done
+				if due > int64(s.cfg.Rate) { // fell behind by more than a second: do not catch up
+					done += due - int64(s.cfg.Rate)
+					due = int64(s.cfg.Rate)
+				}
+				if due > 0 {
+					s.market.advance(now, int(due), s.hub)
+					done += due
+				}
+			}
+			s.market.tick(now, s.hub)
+			if f, ok := s.faults.hit(classServer, rng, now, nil); ok {
+				s.applyServerFault(f)
+			}
+		}
+	}
+}
+
+// serveWS upgrades /ws, /ws/<streams> and /stream?streams= and runs the
+// connection until it ends.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	micros := false
+	switch tu := q.Get("timeUnit"); strings.ToUpper(tu) {
+	case "", "MILLISECOND", "MILLIS", "MS":
+	case "MICROSECOND", "MICROS", "US":
+		micros = true
+	default:
+		http.Error(w, `{"code":-1100,"msg":"Invalid timeUnit."}`, http.StatusBadRequest)
+		return
+	}
+	var streams []string
+	combined := false
+	switch {
+	case r.URL.Path == "/stream":
+		combined = true
+		if v := q.Get("streams"); v != "" {
+			streams = strings.Split(v, "/")
+		}
+	case strings.HasPrefix(r.URL.Path, "/ws/"):
+		if rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/ws/"), "/"); rest != "" {
+			streams = strings.Split(rest, "/")
+		}
+	}
+	if len(streams) > s.cfg.MaxStreams {
+		http.Error(w, `{"code":-1100,"msg":"Too many streams."}`, http.StatusBadRequest)
+		return
+	}
+	if s.ctx.Err() != nil {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		return // the upgrader has answered with the HTTP error
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	c := &wsConn{
+		id:           s.connID.Add(1),
+		srv:          s,
+		nc:           nc,
+		br:           rw.Reader,
+		bw:           bufio.NewWriterSize(nc, 32<<10),
+		remote:       r.RemoteAddr,
+		path:         r.URL.RequestURI(),
+		micros:       micros,
+		opened:       time.Now(),
+		notify:       make(chan struct{}, 1),
+		closeWritten: make(chan struct{}),
+	}
+	c.stats.streams = make(map[string]*StreamStats)
+	c.combined.Store(combined)
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	s.hub.add(c)
+	if err := s.hub.subscribe(c, streams, s.cfg.MaxStreams); err != nil {
+		s.hub.remove(c)
+		nc.Close()
+		c.cancel()
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+		c.nc.Close() // unblocks the reader
+	}()
+	c.readLoop()
+	c.cancel()
+	wg.Wait()
+	nc.Close()
+	s.hub.remove(c)
+	c.mu.Lock()
+	reason := c.endReason
+	c.mu.Unlock()
+	s.log.Debug("connection closed", "conn", c.id, "remote", c.remote, "reason", reason)
+}

@@ -1,0 +1,150 @@
+package sim
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// newTruth returns the handler of the simulator's ground truth, for tests
+// that check what a client rebuilt against what the market really did:
+//
+//	GET /sim/book?symbol=BTCUSDT[&id=N]     the full book right after update N (default: now):
+//	                                        {"symbol":…,"lastUpdateId":…,"bids":[["p","q"],…],"asks":[…]}
+//	GET /sim/trades?symbol=…[&from=A][&to=B] the aggregate trades A..B (default: all kept),
+//	                                        in GET /api/v3/aggTrades form
+//	GET /sim/state                          per symbol: last and oldest update, aggregate
+//	                                        trade and trade IDs kept
+//
+// Errors are {"error":"…"}: 400 for a bad parameter, 404 for an unknown
+// symbol or an ID outside the history. Other paths under /sim/ answer 404.
+func newTruth(m *market) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /sim/book", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s, err := truthSymbol(m, q.Get("symbol"))
+		if err != nil {
+			writeTruthError(w, err)
+			return
+		}
+		id, ok, err := truthID(q.Get("id"), "id")
+		if err != nil {
+			writeTruthError(w, err)
+			return
+		}
+		if !ok {
+			id, _, _, _ = m.lastIDs(s.spec.name)
+		}
+		book, err := m.bookAt(s.spec.name, id)
+		if err != nil {
+			writeTruthError(w, err)
+			return
+		}
+		writeTruthJSON(w, http.StatusOK, book)
+	})
+	mux.HandleFunc("GET /sim/trades", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		s, err := truthSymbol(m, q.Get("symbol"))
+		if err != nil {
+			writeTruthError(w, err)
+			return
+		}
+		from, hasFrom, err := truthID(q.Get("from"), "from")
+		if err != nil {
+			writeTruthError(w, err)
+			return
+		}
+		to, hasTo, err := truthID(q.Get("to"), "to")
+		if err != nil {
+			writeTruthError(w, err)
+			return
+		}
+		if !hasFrom || !hasTo {
+			m.mu.Lock()
+			if !hasFrom {
+				from = m.oldestAgg(s)
+			}
+			if !hasTo {
+				to = s.nextAgg - 1
+			}
+			m.mu.Unlock()
+		}
+		trades, err := m.aggTrades(s.spec.name, from, to)
+		if err != nil {
+			writeTruthError(w, err)
+			return
+		}
+		writeTruthJSON(w, http.StatusOK, trades)
+	})
+	mux.HandleFunc("GET /sim/state", func(w http.ResponseWriter, r *http.Request) {
+		writeTruthJSON(w, http.StatusOK, struct {
+			ServerTime int64         `json:"serverTime"`
+			Symbols    []SymbolState `json:"symbols"`
+		}{time.Now().UnixMilli(), m.states()})
+	})
+	mux.HandleFunc("/sim/", func(w http.ResponseWriter, r *http.Request) {
+		writeTruthJSON(w, http.StatusNotFound, truthErrorJSON{"no such ground-truth endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	return mux
+}
+
+// truthSymbol finds the symbol parameter.
+func truthSymbol(m *market, v string) (*symState, error) {
+	if v == "" {
+		return nil, &paramError{"symbol", v, "is required"}
+	}
+	return m.lookup(v)
+}
+
+// errBadParam marks a malformed ground-truth query parameter.
+var errBadParam = errors.New("bad parameter")
+
+// truthID reads an optional ID parameter.
+func truthID(v, name string) (int64, bool, error) {
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false, &paramError{name, v, "is not an ID"}
+	}
+	return n, true, nil
+}
+
+type paramError struct{ name, value, problem string }
+
+func (e *paramError) Error() string {
+	return "parameter " + e.name + "=" + strconv.Quote(e.value) + " " + e.problem
+}
+
+func (e *paramError) Unwrap() error { return errBadParam }
+
+type truthErrorJSON struct {
+	Error string `json:"error"`
+}
+
+func writeTruthError(w http.ResponseWriter, err error) {
+	status := http.StatusNotFound
+	if errors.Is(err, errBadParam) {
+		status = http.StatusBadRequest
+	}
+	writeTruthJSON(w, status, truthErrorJSON{err.Error()})
+}
+
+func writeTruthJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, errorJSON(err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func errorJSON(err error) []byte {
+	b, _ := json.Marshal(truthErrorJSON{err.Error()})
+	return b
+}
