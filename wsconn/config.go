@@ -1,0 +1,214 @@
+package wsconn
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// SlowPolicy says what a session does when its consumer falls behind and
+// the frame queue is full.
+type SlowPolicy uint8
+
+const (
+	// Block stops reading (TCP flow control pushes back on the server) for
+	// at most Config.BlockTimeout; if the queue is still full then, the
+	// connection is dropped and replaced, and a Gap frame tells the consumer
+	// to recover what it missed.
+	Block SlowPolicy = iota
+	// Drop discards the frame at once, counts it, and queues a Gap frame
+	// (coalesced) so the consumer knows data was lost.
+	Drop
+)
+
+func (p SlowPolicy) String() string {
+	if p == Drop {
+		return "drop"
+	}
+	return "block"
+}
+
+// Config describes one resilient WebSocket session. The zero value of every
+// field but URL is a sensible default.
+type Config struct {
+	// URL of the WebSocket endpoint: wss://host:port/path?query.
+	URL string
+	// Name identifies the session in logs and errors (default: the URL's path).
+	Name string
+	// Subscribe returns the messages to send after every connect, in order:
+	// they are paced by MessageRate. Called once per connection.
+	Subscribe func() [][]byte
+	// IsShutdown reports whether a data frame announces that the server is
+	// about to close the connection (Binance's serverShutdown): the session
+	// then rotates to a new connection at once. Must be cheap and must not
+	// keep the frame.
+	IsShutdown func(frame []byte) bool
+
+	// TLS is the process-wide TLS configuration, shared by every connection
+	// and never modified; its ClientSessionCache gives session resumption
+	// on reconnect. Nil: system roots with a session cache of this package.
+	TLS *tls.Config
+	// Header is sent with the handshake.
+	Header http.Header
+	// Proxy chooses a proxy per connection. Nil: http.ProxyFromEnvironment
+	// (HTTPS_PROXY, NO_PROXY).
+	Proxy func(*http.Request) (*url.URL, error)
+	// HandshakeTimeout bounds TCP connect, TLS and WebSocket handshakes. Default 10s.
+	HandshakeTimeout time.Duration
+
+	// PingInterval is how often the session pings the server. Default 15s.
+	PingInterval time.Duration
+	// StaleTimeout declares a connection dead when no frame at all (data,
+	// ping, pong) arrived for this long. Default 3 × PingInterval, at least 5s.
+	StaleTimeout time.Duration
+	// ReadLimit is the largest frame accepted; a larger one is refused
+	// before it is read and the connection replaced. Default 1 MiB.
+	ReadLimit int64
+
+	// BackoffMin and BackoffMax bound the reconnect delay: capped
+	// exponential backoff with full jitter. Defaults 250ms and 30s.
+	BackoffMin, BackoffMax time.Duration
+	// StableAfter resets the backoff once a connection has lived this long. Default 30s.
+	StableAfter time.Duration
+	// Dials limits connection attempts. Share one limiter between every
+	// session of a venue so a mass disconnect never becomes a storm. Nil:
+	// a limiter of this session only, 1 attempt a second with a burst of 5.
+	Dials *rate.Limiter
+	// MessageRate bounds the messages this session sends on one connection
+	// (subscriptions, pings), per second. Default 3: Binance closes a
+	// connection past 5 incoming messages a second, pongs included.
+	MessageRate float64
+
+	// Lifetime is the server's maximum connection lifetime (Binance: 24h).
+	// The session opens a replacement RotateBefore it ends, subscribes,
+	// and closes the old one once the new one delivers data. 0: never rotate
+	// on a schedule.
+	Lifetime time.Duration
+	// RotateBefore is how long before Lifetime the rotation starts. Default
+	// 10% of Lifetime, at most 5 minutes.
+	RotateBefore time.Duration
+	// Overlap is the longest the old connection is kept once its
+	// replacement is subscribed, waiting for the new one's first data
+	// frame. Default 5s.
+	Overlap time.Duration
+
+	// QueueFrames and QueueBytes bound the frames waiting for the consumer.
+	// Defaults 4096 frames and 16 MiB.
+	QueueFrames int
+	QueueBytes  int
+	// Slow is the policy when the queue is full. Default Block.
+	Slow SlowPolicy
+	// BlockTimeout bounds how long Block waits. Default 5s.
+	BlockTimeout time.Duration
+
+	// Logger receives one line per connect, disconnect (with the reason,
+	// close code and text) and rotation. Nil: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		if u, err := url.Parse(c.URL); err == nil {
+			c.Name = u.Host + u.Path
+		}
+	}
+	if c.Proxy == nil {
+		c.Proxy = http.ProxyFromEnvironment
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 15 * time.Second
+	}
+	if c.StaleTimeout == 0 {
+		c.StaleTimeout = max(3*c.PingInterval, 5*time.Second)
+	}
+	if c.ReadLimit == 0 {
+		c.ReadLimit = 1 << 20
+	}
+	if c.BackoffMin == 0 {
+		c.BackoffMin = 250 * time.Millisecond
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = 30 * time.Second
+	}
+	if c.StableAfter == 0 {
+		c.StableAfter = 30 * time.Second
+	}
+	if c.Dials == nil {
+		c.Dials = rate.NewLimiter(1, 5)
+	}
+	if c.MessageRate == 0 {
+		c.MessageRate = 3
+	}
+	if c.Lifetime > 0 && c.RotateBefore == 0 {
+		c.RotateBefore = min(c.Lifetime/10, 5*time.Minute)
+	}
+	if c.Overlap == 0 {
+		c.Overlap = 5 * time.Second
+	}
+	if c.QueueFrames == 0 {
+		c.QueueFrames = 4096
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = 16 << 20
+	}
+	if c.BlockTimeout == 0 {
+		c.BlockTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return fmt.Errorf("wsconn: URL %q: %w", c.URL, err)
+	}
+	if u.Scheme != "wss" && u.Scheme != "ws" {
+		return fmt.Errorf("wsconn: URL %q: scheme must be wss (or ws)", c.URL)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("wsconn: URL %q: no host", c.URL)
+	}
+	if c.TLS != nil && c.TLS.InsecureSkipVerify {
+		return fmt.Errorf("wsconn: TLS: InsecureSkipVerify is refused; pass the server's CA instead")
+	}
+	for name, d := range map[string]time.Duration{"HandshakeTimeout": c.HandshakeTimeout, "PingInterval": c.PingInterval,
+		"StaleTimeout": c.StaleTimeout, "BackoffMin": c.BackoffMin, "BackoffMax": c.BackoffMax, "StableAfter": c.StableAfter,
+		"Overlap": c.Overlap, "BlockTimeout": c.BlockTimeout} {
+		if d <= 0 {
+			return fmt.Errorf("wsconn: %s: %v must be positive", name, d)
+		}
+	}
+	if c.BackoffMax < c.BackoffMin {
+		return fmt.Errorf("wsconn: BackoffMax %v is below BackoffMin %v", c.BackoffMax, c.BackoffMin)
+	}
+	if c.StaleTimeout <= c.PingInterval {
+		return fmt.Errorf("wsconn: StaleTimeout %v must exceed PingInterval %v (pongs keep a quiet connection alive)", c.StaleTimeout, c.PingInterval)
+	}
+	if c.Lifetime < 0 || c.RotateBefore < 0 || (c.Lifetime > 0 && c.RotateBefore >= c.Lifetime) {
+		return fmt.Errorf("wsconn: RotateBefore %v must be below Lifetime %v", c.RotateBefore, c.Lifetime)
+	}
+	if c.ReadLimit < 1024 {
+		return fmt.Errorf("wsconn: ReadLimit %d is below 1024", c.ReadLimit)
+	}
+	if c.QueueFrames < 1 || c.QueueBytes < int(c.ReadLimit) {
+		return fmt.Errorf("wsconn: QueueFrames %d must be positive and QueueBytes %d at least ReadLimit %d", c.QueueFrames, c.QueueBytes, c.ReadLimit)
+	}
+	if c.MessageRate <= 0 {
+		return fmt.Errorf("wsconn: MessageRate %v must be positive", c.MessageRate)
+	}
+	if c.Slow > Drop {
+		return fmt.Errorf("wsconn: Slow: unknown policy %d", c.Slow)
+	}
+	return nil
+}

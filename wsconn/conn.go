@@ -1,0 +1,265 @@
+package wsconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+)
+
+// conn is one WebSocket connection of a session: a reader goroutine and a
+// keepalive goroutine, both ended by fail.
+type conn struct {
+	s         *Session
+	id        uint64
+	ws        *websocket.Conn
+	opened    time.Time
+	msgs      *rate.Limiter // messages we send: subscriptions and pings
+	lastFrame atomic.Int64  // ns, wall clock
+	firstData chan struct{} // closed on the first data frame
+	gotData   bool          // reader only
+	done      chan struct{} // closed when both goroutines have ended
+	err       error         // why it ended; read after done
+
+	failOnce sync.Once
+	reason   error // set by fail before the socket is closed
+	stop     chan struct{}
+}
+
+// connect waits for the dial limiter, dials, starts the connection's
+// goroutines and sends the subscribe messages, paced.
+func (s *Session) connect() (*conn, error) {
+	if err := s.cfg.Dials.Wait(s.ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
+	ws, resp, err := s.dialer.DialContext(ctx, s.cfg.URL, s.cfg.Header)
+	if err != nil {
+		de := &DialError{URL: s.cfg.URL, Err: err}
+		if resp != nil {
+			de.Status = resp.StatusCode
+			resp.Body.Close()
+		}
+		var certErr *tls.CertificateVerificationError
+		var unknownCA x509.UnknownAuthorityError
+		var hostErr x509.HostnameError
+		var alert tls.AlertError
+		var recErr tls.RecordHeaderError
+		de.TLS = errors.As(err, &certErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) ||
+			errors.As(err, &alert) || errors.As(err, &recErr)
+		return nil, de
+	}
+	ws.SetReadLimit(s.cfg.ReadLimit)
+	c := &conn{
+		s:         s,
+		id:        s.connID.Add(1),
+		ws:        ws,
+		opened:    time.Now(),
+		msgs:      rate.NewLimiter(rate.Limit(s.cfg.MessageRate), 1),
+		firstData: make(chan struct{}),
+		done:      make(chan struct{}),
+		stop:      make(chan struct{}),
+	}
+	c.lastFrame.Store(c.opened.UnixNano())
+	ws.SetPingHandler(func(payload string) error {
+		c.lastFrame.Store(time.Now().UnixNano())
+		s.stats.pings.Add(1)
+		// answer at once, from the reader, whatever the consumer is doing
+		err := ws.WriteControl(websocket.PongMessage, []byte(payload), time.Now().Add(5*time.Second))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			return err
+		}
+		return nil
+	})
+	ws.SetPongHandler(func(string) error {
+		c.lastFrame.Store(time.Now().UnixNano())
+		s.stats.pongs.Add(1)
+		return nil
+	})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	s.connWG.Add(1)
+	go func() {
+		defer wg.Done()
+		c.read()
+	}()
+	go func() {
+		defer wg.Done()
+		c.keepalive()
+	}()
+	go func() {
+		defer s.connWG.Done()
+		wg.Wait()
+		close(c.done)
+	}()
+
+	if s.cfg.Subscribe != nil {
+		for _, m := range s.cfg.Subscribe() {
+			if err := c.msgs.Wait(s.ctx); err != nil {
+				c.fail(ErrClosed)
+				<-c.done
+				return nil, err
+			}
+			if err := ws.WriteMessage(websocket.TextMessage, m); err != nil {
+				c.fail(err)
+				<-c.done
+				return nil, &DialError{URL: s.cfg.URL, Err: err}
+			}
+		}
+	}
+	s.stats.connects.Add(1)
+	s.q.push(Frame{Kind: Connected, Conn: c.id, Recv: time.Now().UnixNano()})
+	resumed := false
+	if tc, ok := ws.NetConn().(*tls.Conn); ok {
+		resumed = tc.ConnectionState().DidResume
+		if resumed {
+			s.stats.resumed.Add(1)
+		}
+	}
+	s.log.Info("connected", "conn", c.id, "resumed", resumed)
+	return c, nil
+}
+
+// fail ends the connection for reason: the socket is closed, which ends
+// the reader; the keepalive goroutine stops on c.stop.
+func (c *conn) fail(reason error) {
+	c.failOnce.Do(func() {
+		c.reason = reason
+		close(c.stop)
+		if errors.Is(reason, ErrRotated) || errors.Is(reason, ErrServerShutdown) || errors.Is(reason, ErrClosed) {
+			// a planned close: say goodbye properly
+			_ = c.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		}
+		c.ws.Close()
+	})
+}
+
+// keepalive sends our pings and watches for silence.
+func (c *conn) keepalive() {
+	cfg := &c.s.cfg
+	ping := time.NewTicker(cfg.PingInterval)
+	defer ping.Stop()
+	watch := time.NewTicker(min(cfg.StaleTimeout/5, time.Second))
+	defer watch.Stop()
+	var seq int64
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-ping.C:
+			if !c.msgs.Allow() {
+				continue // the message budget is spent: skip this ping
+			}
+			seq++
+			if err := c.ws.WriteControl(websocket.PingMessage, strconv.AppendInt(nil, seq, 10), time.Now().Add(5*time.Second)); err != nil {
+				c.fail(err)
+				return
+			}
+		case now := <-watch.C:
+			if silent := now.UnixNano() - c.lastFrame.Load(); silent > int64(cfg.StaleTimeout) {
+				c.s.stats.stale.Add(1)
+				c.fail(ErrStale)
+				return
+			}
+		}
+	}
+}
+
+// read reads frames into pooled buffers and queues them for the consumer.
+func (c *conn) read() {
+	s := c.s
+	var err error
+	defer func() {
+		c.fail(err)
+		<-c.stop
+		if c.reason != nil {
+			err = c.reason
+		}
+		c.err = err
+		s.q.push(Frame{Kind: Disconnected, Conn: c.id, Err: err, Recv: time.Now().UnixNano()})
+		lived := time.Since(c.opened).Round(time.Millisecond)
+		var ce *CloseError
+		if errors.As(err, &ce) {
+			s.stats.closeCode(ce.Code)
+			s.log.Info("disconnected", "conn", c.id, "reason", "close frame", "code", ce.Code, "text", ce.Text, "lived", lived)
+		} else {
+			s.log.Info("disconnected", "conn", c.id, "reason", err, "lived", lived)
+		}
+	}()
+	for {
+		var typ int
+		var r io.Reader
+		typ, r, err = c.ws.NextReader()
+		if err != nil {
+			err = classify(err)
+			return
+		}
+		now := time.Now().UnixNano()
+		c.lastFrame.Store(now)
+		buf := s.q.buffer(4096)
+		for {
+			if len(buf) == cap(buf) {
+				buf = append(buf, 0)[:len(buf)]
+			}
+			var n int
+			n, err = r.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			if err == io.EOF {
+				err = nil
+				break
+			}
+			if err != nil {
+				s.q.recycle(buf)
+				err = classify(err)
+				return
+			}
+		}
+		s.stats.frames.Add(1)
+		s.stats.bytes.Add(int64(len(buf)))
+		if !c.gotData {
+			c.gotData = true
+			close(c.firstData)
+		}
+		if s.cfg.IsShutdown != nil && s.cfg.IsShutdown(buf) {
+			signal(s.rotateNow)
+		}
+		f := Frame{Kind: Data, Data: buf, Binary: typ == websocket.BinaryMessage, Recv: now, Conn: c.id}
+		if s.q.tryPush(f) {
+			continue
+		}
+		if s.cfg.Slow == Drop {
+			s.stats.dropped.Add(1)
+			s.q.drop()
+			s.q.recycle(buf)
+			continue
+		}
+		if !s.q.pushWait(f, s.cfg.BlockTimeout, c.stop) {
+			s.stats.slowDisconnects.Add(1)
+			s.q.recycle(buf)
+			err = ErrTooSlow
+			return
+		}
+	}
+}
+
+// classify turns gorilla's errors into this package's.
+func classify(err error) error {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
+		return &CloseError{Code: ce.Code, Text: ce.Text}
+	case errors.Is(err, websocket.ErrReadLimit):
+		return ErrFrameTooLarge
+	}
+	return err
+}

@@ -1,0 +1,60 @@
+package wsconn
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+var (
+	// ErrClosed is returned by a session that was closed.
+	ErrClosed = errors.New("wsconn: session closed")
+	// ErrStale means no frame at all arrived within the stale timeout.
+	ErrStale = errors.New("wsconn: connection stale")
+	// ErrTooSlow means the consumer did not keep up and the Block policy
+	// gave up waiting.
+	ErrTooSlow = errors.New("wsconn: consumer too slow")
+	// ErrFrameTooLarge means the server sent a frame above the read limit.
+	ErrFrameTooLarge = errors.New("wsconn: frame larger than the read limit")
+	// ErrServerShutdown means the server announced it is going away.
+	ErrServerShutdown = errors.New("wsconn: server shutdown announced")
+	// ErrRotated means the connection was replaced on schedule, before the
+	// server's lifetime limit.
+	ErrRotated = errors.New("wsconn: connection rotated")
+)
+
+// CloseError is a close frame received from the server.
+type CloseError struct {
+	Code int
+	Text string
+}
+
+func (e *CloseError) Error() string {
+	return "wsconn: server closed with " + strconv.Itoa(e.Code) + " " + strconv.Quote(e.Text)
+}
+
+// Policy reports whether the code asks the client to slow down (1008).
+func (e *CloseError) Policy() bool { return e.Code == 1008 }
+
+// DialError is a failed connection attempt. TLS reports whether the TLS
+// handshake or certificate verification failed: an unknown CA or a
+// certificate for another host is never accepted.
+type DialError struct {
+	URL    string
+	Status int // HTTP status of a refused WebSocket handshake, if any
+	TLS    bool
+	Err    error
+}
+
+func (e *DialError) Error() string {
+	what := "dial"
+	if e.TLS {
+		what = "TLS handshake"
+	}
+	if e.Status != 0 {
+		return fmt.Sprintf("wsconn: %s %s: HTTP %d: %v", what, e.URL, e.Status, e.Err)
+	}
+	return fmt.Sprintf("wsconn: %s %s: %v", what, e.URL, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }

@@ -1,0 +1,294 @@
+// Package wsconn keeps one WebSocket-over-TLS session alive for weeks: it
+// dials with a shared TLS configuration (session resumption on reconnect),
+// answers pings, sends its own, declares a silent connection stale,
+// reconnects with capped exponential backoff and full jitter, resubscribes,
+// rotates to a fresh connection before the server's lifetime limit
+// (make-before-break), and hands frames to one consumer through a bounded
+// queue with an explicit policy for a slow consumer.
+//
+// It knows nothing of any venue: subscribe messages and the shutdown
+// announcement are given by the caller.
+package wsconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Status is the state of a session.
+type Status int32
+
+const (
+	StatusConnecting Status = iota // no connection yet, or waiting to reconnect
+	StatusConnected                // a connection is up and subscribed
+	StatusRotating                 // a replacement connection is being opened
+	StatusClosed                   // Close was called
+)
+
+func (s Status) String() string {
+	return [...]string{"connecting", "connected", "rotating", "closed"}[s]
+}
+
+// Session is one resilient WebSocket session. Open starts it; Close stops
+// it. Frames reach the handler from one goroutine, in order per connection.
+type Session struct {
+	cfg     Config
+	dialer  *websocket.Dialer
+	q       *queue
+	handler func(*Frame)
+	log     *slog.Logger
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // supervisor and dispatcher
+	connWG    sync.WaitGroup // every connection's goroutines
+	rotateNow chan struct{}
+	closeOnce sync.Once
+
+	status atomic.Int32
+	connID atomic.Uint64
+	stats  counters
+}
+
+// Open validates cfg and starts the session: it connects in the background
+// and calls handler for every frame until Close. The handler must not keep
+// Frame.Data after it returns, and must not call Close.
+func Open(cfg Config, handler func(*Frame)) (*Session, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if handler == nil {
+		return nil, errors.New("wsconn: nil handler")
+	}
+	tlsCfg := cfg.TLS
+	if tlsCfg == nil {
+		tlsCfg = DefaultTLS()
+	}
+	s := &Session{
+		cfg: cfg,
+		dialer: &websocket.Dialer{
+			Proxy:            cfg.Proxy,
+			TLSClientConfig:  tlsCfg,
+			HandshakeTimeout: cfg.HandshakeTimeout,
+			ReadBufferSize:   4096,
+			WriteBufferPool:  writeBuffers,
+		},
+		q:         newQueue(cfg.QueueFrames, cfg.QueueBytes),
+		handler:   handler,
+		log:       cfg.Logger.With("session", cfg.Name),
+		rotateNow: make(chan struct{}, 1),
+	}
+	s.stats.closeCodes = make(map[int]int64)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.supervise()
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.dispatch()
+	}()
+	return s, nil
+}
+
+var writeBuffers = &sync.Pool{}
+
+var defaultTLS = sync.OnceValue(func() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(256)}
+})
+
+// DefaultTLS is the TLS configuration used when Config.TLS is nil: system
+// roots and a process-wide session cache. Do not modify it.
+func DefaultTLS() *tls.Config { return defaultTLS() }
+
+// Close stops the session: every connection is closed, the frames already
+// queued are handed to the handler, and every goroutine has ended when it
+// returns. It is safe to call more than once.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		s.status.Store(int32(StatusClosed))
+		s.cancel()
+	})
+	s.wg.Wait()
+	return nil
+}
+
+// Status returns the session's state.
+func (s *Session) Status() Status { return Status(s.status.Load()) }
+
+// supervise keeps one connection up: connect, wait for it to end or for a
+// rotation, reconnect with backoff.
+func (s *Session) supervise() {
+	defer func() {
+		s.connWG.Wait()
+		s.q.close()
+	}()
+	var cur *conn
+	defer func() {
+		if cur != nil {
+			cur.fail(ErrClosed)
+		}
+	}()
+	attempt := 0
+	for s.ctx.Err() == nil {
+		if cur == nil {
+			s.setStatus(StatusConnecting)
+			c, err := s.connect()
+			if err != nil {
+				if s.ctx.Err() != nil {
+					return
+				}
+				s.stats.dialErrors.Add(1)
+				d := s.backoff(attempt)
+				attempt++
+				s.log.Warn("connect failed", "err", err, "retry_in", d.Round(time.Millisecond))
+				if !s.sleep(d) {
+					return
+				}
+				continue
+			}
+			cur = c
+			s.setStatus(StatusConnected)
+		}
+
+		var rotate <-chan time.Time
+		if s.cfg.Lifetime > 0 {
+			rotate = time.After(time.Until(cur.opened.Add(s.cfg.Lifetime - s.cfg.RotateBefore)))
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-cur.done:
+			lived := time.Since(cur.opened)
+			err := cur.err
+			cur = nil
+			if lived >= s.cfg.StableAfter {
+				attempt = 0
+			}
+			d := s.backoff(attempt)
+			attempt++
+			var ce *CloseError
+			if errors.As(err, &ce) && ce.Policy() {
+				attempt++ // the server asked us to slow down
+			} else if errors.As(err, &ce) && (ce.Code == 1000 || ce.Code == 1001) && lived >= s.cfg.StableAfter {
+				d = jitter(s.cfg.BackoffMin) // planned close of a healthy connection: back at once
+			}
+			s.stats.reconnects.Add(1)
+			s.log.Info("reconnecting", "reason", err, "lived", lived.Round(time.Millisecond), "retry_in", d.Round(time.Millisecond))
+			if !s.sleep(d) {
+				return
+			}
+		case <-rotate:
+			cur = s.rotate(cur, ErrRotated)
+		case <-s.rotateNow:
+			s.stats.shutdowns.Add(1)
+			cur = s.rotate(cur, ErrServerShutdown)
+		}
+	}
+}
+
+// rotate opens a replacement for old (make), waits until it delivers data
+// or Overlap passes, then closes old (break). On failure old is kept while
+// it lives.
+func (s *Session) rotate(old *conn, why error) *conn {
+	s.setStatus(StatusRotating)
+	s.log.Info("rotating", "conn", old.id, "reason", why)
+	next, err := s.connect()
+	if err != nil {
+		s.stats.dialErrors.Add(1)
+		s.log.Warn("rotation: connect failed, keeping the old connection", "conn", old.id, "err", err)
+		s.setStatus(StatusConnected)
+		s.sleep(s.backoff(1))
+		return old
+	}
+	t := time.NewTimer(s.cfg.Overlap)
+	defer t.Stop()
+	select {
+	case <-next.firstData:
+	case <-t.C:
+	case <-old.done:
+	case <-next.done:
+	case <-s.ctx.Done():
+	}
+	old.fail(why)
+	<-old.done
+	s.stats.rotations.Add(1)
+	s.setStatus(StatusConnected)
+	return next
+}
+
+func (s *Session) setStatus(st Status) {
+	if s.ctx.Err() == nil {
+		s.status.Store(int32(st))
+	}
+}
+
+// backoff is the delay before attempt n: full jitter over a capped
+// exponential.
+func (s *Session) backoff(n int) time.Duration {
+	d := s.cfg.BackoffMax
+	if n < 30 {
+		d = min(s.cfg.BackoffMin<<n, s.cfg.BackoffMax)
+	}
+	return jitter(d)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(rand.Int64N(int64(d)) + 1)
+}
+
+// sleep waits d or until the session closes; false means it closed.
+func (s *Session) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// dispatch hands queued frames to the handler until the queue closes and
+// is empty.
+func (s *Session) dispatch() {
+	var batch []Frame
+	for {
+		select {
+		case <-s.q.ready:
+		case <-s.ctx.Done():
+			// deliver what is queued once the connections are gone
+			s.connWG.Wait()
+			for {
+				batch = s.q.popAll(batch[:0])
+				if len(batch) == 0 {
+					return
+				}
+				s.deliver(batch)
+			}
+		}
+		batch = s.q.popAll(batch[:0])
+		s.deliver(batch)
+	}
+}
+
+func (s *Session) deliver(batch []Frame) {
+	for i := range batch {
+		f := &batch[i]
+		s.handler(f)
+		if f.Kind == Data {
+			s.q.recycle(f.Data)
+		}
+		*f = Frame{}
+	}
+}

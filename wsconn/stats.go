@@ -1,0 +1,67 @@
+package wsconn
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+type counters struct {
+	connects, reconnects, dialErrors, resumed             atomic.Int64
+	frames, bytes, pings, pongs                           atomic.Int64
+	dropped, slowDisconnects, stale, rotations, shutdowns atomic.Int64
+
+	mu         sync.Mutex
+	closeCodes map[int]int64
+}
+
+func (c *counters) closeCode(code int) {
+	c.mu.Lock()
+	c.closeCodes[code]++
+	c.mu.Unlock()
+}
+
+// Stats is a snapshot of a session's counters since Open.
+type Stats struct {
+	Status          Status
+	Connects        int64         // connections made (subscribed)
+	Reconnects      int64         // connections that ended and were replaced
+	DialErrors      int64         // failed connection attempts
+	Resumed         int64         // connections whose TLS session was resumed
+	Frames, Bytes   int64         // data frames and their bytes read
+	Pings, Pongs    int64         // pings from the server, pongs to ours
+	Dropped         int64         // frames discarded by the Drop policy
+	SlowDisconnects int64         // connections dropped by the Block policy
+	Stale           int64         // connections declared stale
+	Rotations       int64         // planned replacements done
+	Shutdowns       int64         // shutdown announcements seen
+	CloseCodes      map[int]int64 // close frames received, by code
+	Queued          int           // frames waiting for the handler now
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	st := Stats{
+		Status:          s.Status(),
+		Connects:        s.stats.connects.Load(),
+		Reconnects:      s.stats.reconnects.Load(),
+		DialErrors:      s.stats.dialErrors.Load(),
+		Resumed:         s.stats.resumed.Load(),
+		Frames:          s.stats.frames.Load(),
+		Bytes:           s.stats.bytes.Load(),
+		Pings:           s.stats.pings.Load(),
+		Pongs:           s.stats.pongs.Load(),
+		Dropped:         s.stats.dropped.Load(),
+		SlowDisconnects: s.stats.slowDisconnects.Load(),
+		Stale:           s.stats.stale.Load(),
+		Rotations:       s.stats.rotations.Load(),
+		Shutdowns:       s.stats.shutdowns.Load(),
+		CloseCodes:      map[int]int64{},
+		Queued:          s.q.len(),
+	}
+	s.stats.mu.Lock()
+	for k, v := range s.stats.closeCodes {
+		st.CloseCodes[k] = v
+	}
+	s.stats.mu.Unlock()
+	return st
+}
