@@ -424,3 +424,76 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// aggTradeIDs returns the aggregate trade IDs in the recorded frames.
+func (r *recorder) aggTradeIDs(t testing.TB) []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []int64
+	for _, d := range r.data {
+		var ev map[string]json.RawMessage // keys are case-sensitive: "e" and "E" differ
+		if json.Unmarshal(d, &ev) != nil || string(ev["e"]) != `"aggTrade"` {
+			continue
+		}
+		var id int64
+		if err := json.Unmarshal(ev["a"], &id); err != nil {
+			t.Fatalf("bad aggTrade %s", d)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// checkNoMissingID fails when an ID between the first and the last is missing.
+func checkNoMissingID(t testing.TB, ids []int64) {
+	t.Helper()
+	if len(ids) == 0 {
+		t.Fatal("no trades")
+	}
+	seen := map[int64]bool{}
+	lo, hi := ids[0], ids[0]
+	for _, id := range ids {
+		seen[id] = true
+		lo, hi = min(lo, id), max(hi, id)
+	}
+	for id := lo; id <= hi; id++ {
+		if !seen[id] {
+			t.Fatalf("trade %d missing (range %d..%d)", id, lo, hi)
+		}
+	}
+}
+
+func TestRotationBeforeLifetimeLosesNothing(t *testing.T) {
+	s := startSim(t, sim.Config{MaxLifetime: 1500 * time.Millisecond})
+	var r recorder
+	cfg := baseConfig(s, "/ws/btcusdt@aggTrade")
+	cfg.Lifetime = 1500 * time.Millisecond
+	cfg.RotateBefore = 600 * time.Millisecond
+	sess := open(t, cfg, &r)
+	waitFor(t, 15*time.Second, "4 rotations", func() bool { return sess.Stats().Rotations >= 4 })
+	sess.Close()
+	for _, err := range r.disconnectErrs() {
+		if !errors.Is(err, wsconn.ErrRotated) && !errors.Is(err, wsconn.ErrClosed) {
+			t.Fatalf("a connection ended by %v, not by rotation", err)
+		}
+	}
+	checkNoMissingID(t, r.aggTradeIDs(t))
+}
+
+func TestServerShutdownRotatesAtOnce(t *testing.T) {
+	s := startSim(t, sim.Config{})
+	var r recorder
+	cfg := baseConfig(s, "/ws/btcusdt@aggTrade")
+	cfg.IsShutdown = func(b []byte) bool { return bytes.Contains(b, []byte(`"e":"serverShutdown"`)) }
+	sess := open(t, cfg, &r)
+	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	s.Fire(sim.Fault{Kind: sim.FaultShutdown, Duration: 3 * time.Second})
+	waitFor(t, 2*time.Second, "rotation", func() bool { return sess.Stats().Rotations == 1 })
+	time.Sleep(200 * time.Millisecond)
+	sess.Close()
+	errs := r.disconnectErrs()
+	if len(errs) == 0 || !errors.Is(errs[0], wsconn.ErrServerShutdown) {
+		t.Fatalf("first disconnect %v, want ErrServerShutdown", errs)
+	}
+	checkNoMissingID(t, r.aggTradeIDs(t))
+}
