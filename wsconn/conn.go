@@ -32,11 +32,20 @@ type conn struct {
 	failOnce sync.Once
 	reason   error // set by fail before the socket is closed
 	stop     chan struct{}
+
+	// A replacement connection holds its frames back until the connection
+	// it replaces has delivered its last one, so the consumer sees one
+	// ordered sequence: the old connection's, then the new one's (whose
+	// first frames may repeat the old one's last: dedupe on event IDs).
+	holdMu  sync.Mutex
+	holding bool
+	held    []Frame
 }
 
 // connect waits for the dial limiter, dials, starts the connection's
-// goroutines and sends the subscribe messages, paced.
-func (s *Session) connect() (*conn, error) {
+// goroutines and sends the subscribe messages, paced. With hold, frames are
+// held back until release.
+func (s *Session) connect(hold bool) (*conn, error) {
 	if err := s.cfg.Dials.Wait(s.ctx); err != nil {
 		return nil, err
 	}
@@ -68,6 +77,7 @@ func (s *Session) connect() (*conn, error) {
 		firstData: make(chan struct{}),
 		done:      make(chan struct{}),
 		stop:      make(chan struct{}),
+		holding:   hold,
 	}
 	c.lastFrame.Store(c.opened.UnixNano())
 	ws.SetPingHandler(func(payload string) error {
@@ -117,7 +127,9 @@ func (s *Session) connect() (*conn, error) {
 		}
 	}
 	s.stats.connects.Add(1)
-	s.q.push(Frame{Kind: Connected, Conn: c.id, Recv: time.Now().UnixNano()})
+	if !hold {
+		s.q.push(Frame{Kind: Connected, Conn: c.id, Recv: time.Now().UnixNano()})
+	}
 	resumed := false
 	if tc, ok := ws.NetConn().(*tls.Conn); ok {
 		resumed = tc.ConnectionState().DidResume
@@ -234,6 +246,9 @@ func (c *conn) read() {
 			signal(s.rotateNow)
 		}
 		f := Frame{Kind: Data, Data: buf, Binary: typ == websocket.BinaryMessage, Recv: now, Conn: c.id}
+		if c.hold(f) {
+			continue
+		}
 		if s.q.tryPush(f) {
 			continue
 		}
@@ -262,4 +277,39 @@ func classify(err error) error {
 		return ErrFrameTooLarge
 	}
 	return err
+}
+
+// hold keeps f back while the connection is a replacement waiting for its
+// turn. It reports whether it took f.
+func (c *conn) hold(f Frame) bool {
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	if !c.holding {
+		return false
+	}
+	if len(c.held) >= c.s.cfg.QueueFrames {
+		c.s.stats.dropped.Add(1)
+		c.s.q.drop()
+		c.s.q.recycle(f.Data)
+		return true
+	}
+	c.held = append(c.held, f)
+	return true
+}
+
+// release hands the held frames to the queue, after a Connected frame, and
+// lets later frames through directly.
+func (c *conn) release() {
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	c.s.q.push(Frame{Kind: Connected, Conn: c.id, Recv: time.Now().UnixNano()})
+	for _, f := range c.held {
+		if !c.s.q.pushWait(f, c.s.cfg.BlockTimeout, c.stop) {
+			c.s.stats.dropped.Add(1)
+			c.s.q.drop()
+			c.s.q.recycle(f.Data)
+		}
+	}
+	c.held = nil
+	c.holding = false
 }

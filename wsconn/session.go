@@ -143,7 +143,7 @@ func (s *Session) supervise() {
 	for s.ctx.Err() == nil {
 		if cur == nil {
 			s.setStatus(StatusConnecting)
-			c, err := s.connect()
+			c, err := s.connect(false)
 			if err != nil {
 				if s.ctx.Err() != nil {
 					return
@@ -203,7 +203,7 @@ func (s *Session) supervise() {
 func (s *Session) rotate(old *conn, why error) *conn {
 	s.setStatus(StatusRotating)
 	s.log.Info("rotating", "conn", old.id, "reason", why)
-	next, err := s.connect()
+	next, err := s.connect(true)
 	if err != nil {
 		s.stats.dialErrors.Add(1)
 		s.log.Warn("rotation: connect failed, keeping the old connection", "conn", old.id, "err", err)
@@ -215,6 +215,19 @@ func (s *Session) rotate(old *conn, why error) *conn {
 	defer t.Stop()
 	select {
 	case <-next.firstData:
+		// what the new connection got first may still be on its way to the
+		// old one: give it a moment
+		g := min(time.Second, s.cfg.Overlap/5)
+		if s.cfg.RotateBefore > 0 {
+			g = min(g, s.cfg.RotateBefore/4)
+		}
+		grace := time.NewTimer(g)
+		select {
+		case <-grace.C:
+		case <-old.done:
+		case <-s.ctx.Done():
+		}
+		grace.Stop()
 	case <-t.C:
 	case <-old.done:
 	case <-next.done:
@@ -222,6 +235,7 @@ func (s *Session) rotate(old *conn, why error) *conn {
 	}
 	old.fail(why)
 	<-old.done
+	next.release()
 	s.stats.rotations.Add(1)
 	s.setStatus(StatusConnected)
 	return next
