@@ -10,5 +10,6 @@ require (
 
 require (
 	github.com/gobwas/httphead v0.1.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )

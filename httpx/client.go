@@ -58,10 +58,16 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 64 << 20
 	}
+	var tlsCfg *tls.Config
+	if cfg.TLS != nil {
+		// the transport adds "h2" to NextProtos of the config it is given:
+		// give it a clone, which shares the session cache
+		tlsCfg = cfg.TLS.Clone()
+	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     cfg.TLS,
+		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: cfg.MaxConns,

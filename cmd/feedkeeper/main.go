@@ -1,7 +1,9 @@
 // Command feedkeeper is a resilient, leak-free, gap-free market-data
 // gateway, and the exchange simulator it is tested against.
 //
-//	feedkeeper demo     the simulator and a live stream from it, on this machine
+//	feedkeeper demo     the simulator and the gateway streaming from it, on this machine
+//	feedkeeper run      stream a venue's market data as normalized JSON Lines
+//	feedkeeper tap      any WebSocket API: raw frames out, with the same resilience
 //	feedkeeper sim      a Binance-compatible TLS exchange simulator with faults
 //
 // Run "feedkeeper <command> -h" for the flags of a command.
@@ -28,6 +30,8 @@ type command struct {
 
 var commands = []command{
 	{"demo", "run the embedded simulator and stream from it, with a few faults on", runDemo},
+	{"run", "stream a venue's market data as normalized JSON Lines", runRun},
+	{"tap", "any WebSocket API: raw frames out, with the same resilience", runTap},
 	{"sim", "run the Binance-compatible exchange simulator", runSim},
 }
 

@@ -1,0 +1,266 @@
+package feed
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+// GatewayConfig describes a gateway: which venue, which streams, where the
+// events go, and how the connections behave.
+type GatewayConfig struct {
+	Venue   Venue
+	Streams []string
+	// Handler receives every event, one at a time, in order per sequence.
+	// The event and its level slices are reused after it returns: copy
+	// what must be kept (Event.CopyTo). It must not call Close.
+	Handler func(*Event)
+	// TLS is the process-wide TLS configuration (httpx.TLSConfig).
+	TLS *tls.Config
+	// Session is the template of every connection's settings; URL,
+	// Subscribe, IsShutdown, Lifetime, MessageRate, Dials, TLS and Logger
+	// are filled in by the gateway.
+	Session wsconn.Config
+	// Dials limits connection attempts over all the venue's connections.
+	// Nil: 5 a second with a burst of 10 (Binance allows 300 in 5 minutes).
+	Dials *rate.Limiter
+	// Logger: nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// Gateway streams a venue's market data: one resilient session per
+// connection of the venue's plan, frames decoded into events, duplicates
+// dropped and gaps reported, events handed to the Handler.
+type Gateway struct {
+	cfg      GatewayConfig
+	log      *slog.Logger
+	sessions []*wsconn.Session
+	plans    []ConnPlan
+
+	mu  sync.Mutex // serializes decoding state, the sequencer and the handler
+	seq *sequencer
+	ev  Event
+	aux Event
+
+	stats     gatewayCounters
+	closeOnce sync.Once
+}
+
+type gatewayCounters struct {
+	events, duplicates, gaps, missing atomic.Int64
+	malformed, unknown, binary        atomic.Int64
+	replyErrors, shutdowns            atomic.Int64
+	lastLog                           atomic.Int64 // ns of the last skipped-frame log line
+}
+
+// GatewayStats is a snapshot of a gateway's counters.
+type GatewayStats struct {
+	Events     int64 // delivered to the handler
+	Duplicates int64 // dropped as already delivered
+	Gaps       int64 // gaps found in sequences
+	Missing    int64 // IDs missing in those gaps
+	Malformed  int64 // frames that could not be decoded
+	Unknown    int64 // frames of unknown symbols or event types
+	Binary     int64 // binary frames (the venue sends text)
+	Replies    int64 // error replies to requests
+	Shutdowns  int64 // shutdown announcements
+	Sessions   []wsconn.Stats
+}
+
+// OpenGateway plans the connections and starts them.
+func OpenGateway(cfg GatewayConfig) (*Gateway, error) {
+	if cfg.Venue == nil {
+		return nil, errors.New("feed: GatewayConfig.Venue is nil")
+	}
+	if cfg.Handler == nil {
+		return nil, errors.New("feed: GatewayConfig.Handler is nil")
+	}
+	if len(cfg.Streams) == 0 {
+		return nil, errors.New("feed: GatewayConfig.Streams is empty")
+	}
+	plans, err := cfg.Venue.Plan(cfg.Streams)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Dials == nil {
+		cfg.Dials = rate.NewLimiter(5, 10)
+	}
+	g := &Gateway{
+		cfg:   cfg,
+		log:   cfg.Logger.With("venue", cfg.Venue.Name()),
+		plans: plans,
+		seq:   newSequencer(),
+	}
+	for i, p := range plans {
+		sc := cfg.Session
+		sc.URL = p.URL
+		sc.Name = cfg.Venue.Name() + "#" + strconv.Itoa(i)
+		msgs := p.Subscribe
+		sc.Subscribe = func() [][]byte { return msgs }
+		sc.IsShutdown = cfg.Venue.IsShutdown
+		if sc.Lifetime == 0 {
+			sc.Lifetime = cfg.Venue.Lifetime()
+		}
+		if sc.MessageRate == 0 {
+			sc.MessageRate = cfg.Venue.MessageRate()
+		}
+		sc.Dials = cfg.Dials
+		sc.TLS = cfg.TLS
+		sc.Logger = cfg.Logger.With("venue", cfg.Venue.Name(), "streams", len(p.Streams))
+		dec := cfg.Venue.NewDecoder(p)
+		sess, err := wsconn.Open(sc, func(f *wsconn.Frame) { g.onFrame(dec, f) })
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("feed: connection %d: %w", i, err)
+		}
+		g.sessions = append(g.sessions, sess)
+	}
+	g.log.Info("gateway open", "streams", len(cfg.Streams), "connections", len(plans))
+	return g, nil
+}
+
+// Close closes every connection; events already received are delivered
+// before it returns. Safe to call more than once.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, s := range g.sessions {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.Close()
+			}()
+		}
+		wg.Wait()
+	})
+	return nil
+}
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() GatewayStats {
+	st := GatewayStats{
+		Events:     g.stats.events.Load(),
+		Duplicates: g.stats.duplicates.Load(),
+		Gaps:       g.stats.gaps.Load(),
+		Missing:    g.stats.missing.Load(),
+		Malformed:  g.stats.malformed.Load(),
+		Unknown:    g.stats.unknown.Load(),
+		Binary:     g.stats.binary.Load(),
+		Replies:    g.stats.replyErrors.Load(),
+		Shutdowns:  g.stats.shutdowns.Load(),
+	}
+	for _, s := range g.sessions {
+		st.Sessions = append(st.Sessions, s.Stats())
+	}
+	return st
+}
+
+// onFrame runs in the dispatcher goroutine of one session.
+func (g *Gateway) onFrame(dec Decoder, f *wsconn.Frame) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch f.Kind {
+	case wsconn.Data:
+		g.onData(dec, f)
+	case wsconn.Connected:
+		g.status(StatusConnected, f.Recv, "connection "+strconv.FormatUint(f.Conn, 10)+" up")
+	case wsconn.Disconnected:
+		reason := "connection " + strconv.FormatUint(f.Conn, 10) + " down"
+		if f.Err != nil {
+			reason += ": " + f.Err.Error()
+		}
+		g.status(StatusDisconnected, f.Recv, reason)
+	case wsconn.Gap:
+		g.status(StatusConnected, f.Recv, strconv.FormatInt(f.Dropped, 10)+" frames dropped: consumer too slow")
+	}
+}
+
+func (g *Gateway) onData(dec Decoder, f *wsconn.Frame) {
+	if f.Binary {
+		g.stats.binary.Add(1)
+		g.skipped("binary frame", nil, f)
+		return
+	}
+	ev := &g.ev
+	kind, err := dec.Decode(f.Data, ev)
+	if err != nil {
+		if kind == DecodedReply {
+			g.stats.replyErrors.Add(1)
+			g.log.Warn("request refused", "conn", f.Conn, "err", err)
+			return
+		}
+		if errors.Is(err, ErrUnknown) {
+			g.stats.unknown.Add(1)
+		} else {
+			g.stats.malformed.Add(1)
+		}
+		g.skipped("undecodable frame", err, f)
+		return
+	}
+	switch kind {
+	case DecodedReply:
+		return
+	case DecodedShutdown:
+		g.stats.shutdowns.Add(1)
+		g.status(StatusServerShutdown, f.Recv, "server announced shutdown: rotating")
+		return
+	}
+	ev.ReceiveTime = f.Recv
+	v, from, to := g.seq.check(ev)
+	switch v {
+	case verdictDuplicate:
+		g.stats.duplicates.Add(1)
+		return
+	case verdictGap:
+		g.stats.gaps.Add(1)
+		g.stats.missing.Add(to - from + 1)
+		gap := &g.aux
+		gap.Reset()
+		*gap = Event{Type: TypeGap, Missing: ev.Type, Venue: ev.Venue, Symbol: ev.Symbol, FirstID: from, ID: to,
+			ReceiveTime: f.Recv, Aggregated: ev.Aggregated, Reason: "IDs missing from the stream", Bids: gap.Bids, Asks: gap.Asks}
+		g.deliver(gap)
+	}
+	g.deliver(ev)
+}
+
+func (g *Gateway) deliver(ev *Event) {
+	g.stats.events.Add(1)
+	g.cfg.Handler(ev)
+}
+
+func (g *Gateway) status(st Status, recv int64, reason string) {
+	ev := &g.aux
+	*ev = Event{Type: TypeStatus, Status: st, Venue: g.cfg.Venue.Name(), ReceiveTime: recv, Reason: reason, Bids: ev.Bids[:0], Asks: ev.Asks[:0]}
+	g.deliver(ev)
+}
+
+// skipped logs a skipped frame, at most once every 10 seconds.
+func (g *Gateway) skipped(what string, err error, f *wsconn.Frame) {
+	now := time.Now().UnixNano()
+	last := g.stats.lastLog.Load()
+	if now-last < int64(10*time.Second) || !g.stats.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	sample := f.Data
+	if len(sample) > 120 {
+		sample = sample[:120]
+	}
+	g.log.Warn("frame skipped", "reason", what, "err", err, "conn", f.Conn, "frame", string(sample),
+		"malformed_total", g.stats.malformed.Load(), "unknown_total", g.stats.unknown.Load(), "binary_total", g.stats.binary.Load())
+}
+
+// ErrUnknown is matched (errors.Is) by decoder errors for frames of unknown
+// symbols or event types: counted apart from malformed frames.
+var ErrUnknown = errors.New("feed: unknown symbol or event")

@@ -1,0 +1,81 @@
+package feed
+
+// seqKey names one sequence of IDs: a symbol's aggregate trades, its
+// trades, its book updates, its top of book.
+type seqKey struct {
+	symbol string
+	class  uint8
+}
+
+const (
+	classAggTrade uint8 = iota
+	classTrade
+	classBookDelta
+	classBookSnapshot
+	classTopOfBook
+)
+
+// sequencer drops events already delivered (the overlap of a rotation, a
+// server repeating itself) and finds gaps in sequences that must be
+// contiguous: trade IDs, and book deltas that must chain.
+type sequencer struct {
+	last map[seqKey]int64
+}
+
+func newSequencer() *sequencer { return &sequencer{last: make(map[seqKey]int64)} }
+
+// verdict is what the sequencer says of one event.
+type verdict uint8
+
+const (
+	verdictNew       verdict = iota // deliver it
+	verdictDuplicate                // already delivered: drop it
+	verdictGap                      // deliver it, after the gap from..to
+)
+
+func classOf(ev *Event) (uint8, bool) {
+	switch ev.Type {
+	case TypeTrade:
+		if ev.Aggregated {
+			return classAggTrade, true
+		}
+		return classTrade, true
+	case TypeBookDelta:
+		return classBookDelta, true
+	case TypeBookSnapshot:
+		return classBookSnapshot, true
+	case TypeTopOfBook:
+		return classTopOfBook, true
+	}
+	return 0, false
+}
+
+// check judges ev; for a gap it returns the missing IDs from..to.
+func (s *sequencer) check(ev *Event) (v verdict, from, to int64) {
+	class, ok := classOf(ev)
+	if !ok {
+		return verdictNew, 0, 0
+	}
+	k := seqKey{ev.Symbol, class}
+	last, seen := s.last[k]
+	if seen && ev.ID <= last {
+		return verdictDuplicate, 0, 0
+	}
+	if !seen {
+		// the map key keeps the symbol string of the symbol table, not of a frame
+		s.last[k] = ev.ID
+		return verdictNew, 0, 0
+	}
+	s.last[k] = ev.ID
+	switch class {
+	case classAggTrade, classTrade:
+		if ev.ID > last+1 {
+			return verdictGap, last + 1, ev.ID - 1
+		}
+	case classBookDelta:
+		if ev.FirstID > last+1 {
+			return verdictGap, last + 1, ev.FirstID - 1
+		}
+	}
+	return verdictNew, 0, 0
+}

@@ -1,0 +1,48 @@
+package feed
+
+import "time"
+
+// Venue is what the Gateway needs of an exchange. A venue is a package
+// under venue/ that implements it; nothing else changes for a new one.
+type Venue interface {
+	// Name is the venue's name in events ("binance").
+	Name() string
+	// Plan checks the stream names and splits them over connections within
+	// the venue's limits (streams per connection, message rate).
+	Plan(streams []string) ([]ConnPlan, error)
+	// NewDecoder returns the decoder for the frames of one connection plan.
+	// Each plan's sessions use their own decoder from one goroutine.
+	NewDecoder(plan ConnPlan) Decoder
+	// IsShutdown reports whether a frame announces that the server is
+	// about to close the connection. It must be cheap.
+	IsShutdown(frame []byte) bool
+	// Lifetime is the server's maximum connection lifetime (0: none).
+	Lifetime() time.Duration
+	// MessageRate is the most messages a second the client may send on one
+	// connection, pings and pongs included.
+	MessageRate() float64
+}
+
+// ConnPlan is one connection of a venue: where to connect, which streams
+// it carries and the messages that subscribe to them.
+type ConnPlan struct {
+	URL       string
+	Streams   []string
+	Subscribe [][]byte // sent after every connect, in order, paced
+}
+
+// Decoded says what a decoded frame held.
+type Decoded uint8
+
+const (
+	DecodedEvent    Decoded = iota // a market-data event, in the Event
+	DecodedShutdown                // the server announced it will close the connection
+	DecodedReply                   // a reply to a request; an error reply is returned as an error
+)
+
+// Decoder turns one frame into an event.
+type Decoder interface {
+	// Decode decodes frame into ev (all fields but ReceiveTime). It keeps
+	// no reference to frame.
+	Decode(frame []byte, ev *Event) (Decoded, error)
+}

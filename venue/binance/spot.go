@@ -1,0 +1,256 @@
+package binance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+)
+
+// Real endpoints of Binance spot market data.
+const (
+	DefaultWSURL   = "wss://stream.binance.com:9443"
+	DefaultRESTURL = "https://api.binance.com"
+)
+
+// Limits of the venue.
+const (
+	MaxStreamsPerConn = 1024           // streams one connection may carry
+	ConnLifetime      = 24 * time.Hour // the server closes a connection after this
+	incomingPerSecond = 5              // messages a second the server accepts from a client
+	paramsPerRequest  = 200            // streams named in one SUBSCRIBE
+	defaultPerConn    = 200            // streams per connection by default
+	clientMessageRate = 3.0            // what we send a second: room left for pongs
+	shutdownFrameMax  = 160            // serverShutdown frames are short
+	exchangeInfoPath  = "/api/v3/exchangeInfo"
+	streamShutdownKey = `serverShutdown` // in the event and in the combined stream name
+)
+
+// SpotConfig describes the Binance spot venue.
+type SpotConfig struct {
+	// WSURL is the stream endpoint's base (default DefaultWSURL).
+	WSURL string
+	// Symbols gives every symbol's scales (LoadSymbols fetches them).
+	Symbols *Symbols
+	// StreamsPerConn splits streams over connections (default 200, at most 1024).
+	StreamsPerConn int
+	// Micros asks for times in microseconds (timeUnit=MICROSECOND).
+	Micros bool
+	// Lifetime overrides the server's connection lifetime (default 24h):
+	// the gateway rotates connections before it.
+	Lifetime time.Duration
+}
+
+// Spot is the Binance spot venue for feed.Gateway.
+type Spot struct {
+	cfg SpotConfig
+}
+
+var _ feed.Venue = (*Spot)(nil)
+
+// NewSpot validates cfg.
+func NewSpot(cfg SpotConfig) (*Spot, error) {
+	if cfg.WSURL == "" {
+		cfg.WSURL = DefaultWSURL
+	}
+	if u, err := url.Parse(cfg.WSURL); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+		return nil, fmt.Errorf("binance: WSURL %q is not a wss:// URL", cfg.WSURL)
+	}
+	if cfg.Symbols == nil {
+		return nil, errors.New("binance: SpotConfig.Symbols is nil (see LoadSymbols)")
+	}
+	if cfg.StreamsPerConn == 0 {
+		cfg.StreamsPerConn = defaultPerConn
+	}
+	if cfg.StreamsPerConn < 1 || cfg.StreamsPerConn > MaxStreamsPerConn {
+		return nil, fmt.Errorf("binance: StreamsPerConn %d is outside 1..%d", cfg.StreamsPerConn, MaxStreamsPerConn)
+	}
+	if cfg.Lifetime == 0 {
+		cfg.Lifetime = ConnLifetime
+	}
+	cfg.WSURL = strings.TrimSuffix(cfg.WSURL, "/")
+	return &Spot{cfg: cfg}, nil
+}
+
+func (s *Spot) Name() string            { return Venue }
+func (s *Spot) Lifetime() time.Duration { return s.cfg.Lifetime }
+func (s *Spot) MessageRate() float64    { return clientMessageRate }
+func (s *Spot) NewDecoder(feed.ConnPlan) feed.Decoder {
+	return &spotDecoder{d: Decoder{Symbols: s.cfg.Symbols, Micros: s.cfg.Micros}}
+}
+
+// IsShutdown reports a serverShutdown event, raw or combined.
+func (s *Spot) IsShutdown(frame []byte) bool {
+	return len(frame) <= shutdownFrameMax && bytes.Contains(frame, []byte(streamShutdownKey))
+}
+
+// ValidStream checks one stream name against the streams this venue
+// decodes: <symbol>@aggTrade, @trade, @depth, @depth@100ms,
+// @depth5/10/20 (optionally @100ms) and @bookTicker, for a known symbol.
+func (s *Spot) ValidStream(name string) error {
+	sym, kind, ok := strings.Cut(name, "@")
+	if !ok || sym == "" || sym != strings.ToLower(sym) {
+		return fmt.Errorf("binance: stream %q: want <lower-case symbol>@<type>", name)
+	}
+	if _, ok := s.cfg.Symbols.byStream[sym]; !ok {
+		return fmt.Errorf("binance: stream %q: %w", name, ErrUnknownSymbol)
+	}
+	switch kind {
+	case "aggTrade", "trade", "bookTicker", "depth", "depth@100ms",
+		"depth5", "depth10", "depth20", "depth5@100ms", "depth10@100ms", "depth20@100ms":
+		return nil
+	}
+	return fmt.Errorf("binance: stream %q: unknown type %q (aggTrade, trade, bookTicker, depth, depth@100ms, depth5/10/20[@100ms])", name, kind)
+}
+
+// Plan checks the streams and splits them over connections of
+// StreamsPerConn streams each. Every connection uses the combined endpoint
+// and subscribes with SUBSCRIBE requests of at most 200 streams.
+func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
+	seen := make(map[string]bool, len(streams))
+	diff := make(map[string]string)
+	var list []string
+	for _, st := range streams {
+		st = strings.TrimSpace(st)
+		if err := s.ValidStream(st); err != nil {
+			return nil, err
+		}
+		if seen[st] {
+			continue
+		}
+		seen[st] = true
+		sym, kind, _ := strings.Cut(st, "@")
+		if kind == "depth" || kind == "depth@100ms" {
+			if other, ok := diff[sym]; ok {
+				return nil, fmt.Errorf("binance: streams %q and %q: one diff depth stream per symbol (their update IDs interleave)", other, st)
+			}
+			diff[sym] = st
+		}
+		list = append(list, st)
+	}
+	if len(list) == 0 {
+		return nil, errors.New("binance: no streams")
+	}
+	u := s.cfg.WSURL + "/stream"
+	if s.cfg.Micros {
+		u += "?timeUnit=MICROSECOND"
+	}
+	var plans []feed.ConnPlan
+	id := int64(1)
+	for start := 0; start < len(list); start += s.cfg.StreamsPerConn {
+		group := list[start:min(start+s.cfg.StreamsPerConn, len(list))]
+		p := feed.ConnPlan{URL: u, Streams: group}
+		for i := 0; i < len(group); i += paramsPerRequest {
+			msg, err := json.Marshal(struct {
+				Method string   `json:"method"`
+				Params []string `json:"params"`
+				ID     int64    `json:"id"`
+			}{"SUBSCRIBE", group[i:min(i+paramsPerRequest, len(group))], id})
+			if err != nil {
+				return nil, err
+			}
+			id++
+			p.Subscribe = append(p.Subscribe, msg)
+		}
+		plans = append(plans, p)
+	}
+	return plans, nil
+}
+
+// spotDecoder adapts Decoder to feed.Decoder.
+type spotDecoder struct{ d Decoder }
+
+func (sd *spotDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
+	kind, err := sd.d.Decode(frame, ev)
+	if err != nil {
+		if errors.Is(err, ErrUnknownSymbol) || errors.Is(err, ErrUnknownEvent) {
+			return 0, fmt.Errorf("%w: %w", feed.ErrUnknown, err)
+		}
+		return 0, err
+	}
+	switch kind {
+	case KindShutdown:
+		return feed.DecodedShutdown, nil
+	case KindResponse:
+		r, err := ParseResponse(frame)
+		if err != nil {
+			return feed.DecodedReply, err
+		}
+		if r.Err != nil {
+			return feed.DecodedReply, r.Err
+		}
+		return feed.DecodedReply, nil
+	}
+	return feed.DecodedEvent, nil
+}
+
+// LoadSymbols fetches exchangeInfo for the given symbols (upper case) and
+// builds the table of their scales. It fails on a symbol the venue does
+// not list.
+func LoadSymbols(ctx context.Context, c *httpx.Client, symbols []string) (*Symbols, error) {
+	q := url.Values{}
+	if len(symbols) > 0 {
+		b, _ := json.Marshal(symbols)
+		q.Set("symbols", string(b))
+	}
+	var info struct {
+		Symbols []struct {
+			Symbol  string `json:"symbol"`
+			Status  string `json:"status"`
+			Filters []struct {
+				FilterType string `json:"filterType"`
+				TickSize   string `json:"tickSize"`
+				StepSize   string `json:"stepSize"`
+			} `json:"filters"`
+		} `json:"symbols"`
+	}
+	if _, err := c.Get(ctx, exchangeInfoPath, q, &info); err != nil {
+		return nil, fmt.Errorf("binance: exchangeInfo: %w", err)
+	}
+	var list []Symbol
+	found := map[string]bool{}
+	for _, si := range info.Symbols {
+		var tick, step string
+		for _, f := range si.Filters {
+			switch f.FilterType {
+			case "PRICE_FILTER":
+				tick = f.TickSize
+			case "LOT_SIZE":
+				step = f.StepSize
+			}
+		}
+		sym, err := SymbolFromFilters(si.Symbol, tick, step)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, sym)
+		found[si.Symbol] = true
+	}
+	for _, s := range symbols {
+		if !found[s] {
+			return nil, fmt.Errorf("binance: exchangeInfo does not list %s: %w", s, ErrUnknownSymbol)
+		}
+	}
+	return NewSymbols(list...)
+}
+
+// SymbolsOfStreams returns the upper-case symbols named in stream names.
+func SymbolsOfStreams(streams []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, st := range streams {
+		sym, _, _ := strings.Cut(strings.TrimSpace(st), "@")
+		if sym = strings.ToUpper(sym); sym != "" && !seen[sym] {
+			seen[sym] = true
+			out = append(out, sym)
+		}
+	}
+	return out
+}
