@@ -1,0 +1,356 @@
+package feed_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/time/rate"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startSim(t testing.TB, cfg sim.Config) *sim.Server {
+	t.Helper()
+	if cfg.Symbols == nil {
+		cfg.Symbols = []string{"BTCUSDT", "ETHUSDT"}
+	}
+	if cfg.Levels == 0 {
+		cfg.Levels = 50
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate = 500
+	}
+	s, err := sim.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// collector keeps what the gateway delivers.
+type collector struct {
+	mu     sync.Mutex
+	events []feed.Event
+}
+
+func (c *collector) handle(ev *feed.Event) {
+	var cp feed.Event
+	ev.CopyTo(&cp)
+	c.mu.Lock()
+	c.events = append(c.events, cp)
+	c.mu.Unlock()
+}
+
+func (c *collector) snapshot() []feed.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]feed.Event(nil), c.events...)
+}
+
+// openGateway connects a gateway to the simulator through the same code
+// path as `feedkeeper run`: exchangeInfo over REST, then the streams.
+func openGateway(t testing.TB, s *sim.Server, streams []string, session wsconn.Config, handler func(*feed.Event)) *feed.Gateway {
+	t.Helper()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, s.CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := httpx.TLSConfig(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := httpx.New(httpx.Config{BaseURL: s.RESTURL(), TLS: tlsCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rest.Close()
+	syms, err := binance.LoadSymbols(context.Background(), rest, binance.SymbolsOfStreams(streams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: s.WSURL(), Symbols: syms, StreamsPerConn: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if session.BackoffMin == 0 {
+		session.BackoffMin = 5 * time.Millisecond
+		session.BackoffMax = 100 * time.Millisecond
+	}
+	g, err := feed.OpenGateway(feed.GatewayConfig{
+		Venue: venue, Streams: streams, TLS: tlsCfg, Session: session, Logger: quiet(),
+		Dials: rate.NewLimiter(1000, 100), Handler: handler,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkTrades fails unless the delivered aggregate trades of each symbol
+// are contiguous with no duplicate; it returns how many there were.
+func checkTrades(t testing.TB, events []feed.Event) int {
+	t.Helper()
+	last := map[string]int64{}
+	n := 0
+	for _, ev := range events {
+		if ev.Type != feed.TypeTrade || !ev.Aggregated {
+			continue
+		}
+		n++
+		if prev, ok := last[ev.Symbol]; ok && ev.ID != prev+1 {
+			t.Fatalf("%s: trade %d delivered after %d", ev.Symbol, ev.ID, prev)
+		}
+		last[ev.Symbol] = ev.ID
+	}
+	return n
+}
+
+func TestGatewayRotationsLoseNothing(t *testing.T) {
+	s := startSim(t, sim.Config{MaxLifetime: 1500 * time.Millisecond, Rate: 1000})
+	var c collector
+	g := openGateway(t, s, []string{"btcusdt@aggTrade", "ethusdt@aggTrade", "btcusdt@depth@100ms"},
+		wsconn.Config{Lifetime: 1500 * time.Millisecond, RotateBefore: 600 * time.Millisecond}, c.handle)
+	waitFor(t, 20*time.Second, "6 rotations", func() bool { return g.Stats().Sessions[0].Rotations >= 6 })
+	g.Close()
+	events := c.snapshot()
+	n := checkTrades(t, events)
+	st := g.Stats()
+	if st.Gaps != 0 || st.Duplicates == 0 {
+		t.Fatalf("gaps %d (want 0), duplicates dropped %d (want > 0: the overlaps)", st.Gaps, st.Duplicates)
+	}
+	for _, ev := range events {
+		if ev.Type == feed.TypeStatus && strings.Contains(ev.Reason, "lifetime") {
+			t.Fatalf("the server closed a connection before it was rotated: %s", ev.Reason)
+		}
+	}
+	t.Logf("%d trades over %d rotations, %d duplicates dropped", n, st.Sessions[0].Rotations, st.Duplicates)
+}
+
+func TestGatewayServerShutdownLosesNothing(t *testing.T) {
+	s := startSim(t, sim.Config{Rate: 1000})
+	var c collector
+	g := openGateway(t, s, []string{"btcusdt@aggTrade"}, wsconn.Config{}, c.handle)
+	for i := 0; i < 3; i++ {
+		waitFor(t, 5*time.Second, "data", func() bool { return g.Stats().Events > int64(50*(i+1)) })
+		s.Fire(sim.Fault{Kind: sim.FaultShutdown, Duration: 3 * time.Second})
+		waitFor(t, 5*time.Second, "rotation", func() bool { return g.Stats().Sessions[0].Rotations == int64(i+1) })
+	}
+	g.Close()
+	checkTrades(t, c.snapshot())
+	if st := g.Stats(); st.Shutdowns != 3 || st.Gaps != 0 {
+		t.Fatalf("shutdowns %d, gaps %d", st.Shutdowns, st.Gaps)
+	}
+}
+
+func TestGatewaySkipsMalformedFrames(t *testing.T) {
+	s := startSim(t, sim.Config{})
+	var c collector
+	g := openGateway(t, s, []string{"btcusdt@aggTrade"}, wsconn.Config{}, c.handle)
+	waitFor(t, 5*time.Second, "data", func() bool { return g.Stats().Events > 10 })
+	for _, v := range []string{"json", "truncated", "utf8", "binary"} {
+		s.Fire(sim.Fault{Kind: sim.FaultMalformed, Variant: v})
+	}
+	waitFor(t, 5*time.Second, "malformed frames counted", func() bool {
+		st := g.Stats()
+		return st.Malformed+st.Unknown >= 3 && st.Binary >= 1
+	})
+	before := g.Stats().Events
+	waitFor(t, 5*time.Second, "more data", func() bool { return g.Stats().Events > before+10 })
+	if st := g.Stats(); st.Sessions[0].Reconnects != 0 {
+		t.Fatalf("a malformed frame cost the connection: %+v", st.Sessions[0])
+	}
+	checkTrades(t, c.snapshot())
+}
+
+func TestGatewayReportsTradeGaps(t *testing.T) {
+	s := startSim(t, sim.Config{Rate: 1000, Faults: []sim.Fault{{Kind: sim.FaultTradeGap, Prob: 0.05}}})
+	var c collector
+	g := openGateway(t, s, []string{"btcusdt@aggTrade"}, wsconn.Config{}, c.handle)
+	waitFor(t, 10*time.Second, "gaps", func() bool { return g.Stats().Gaps >= 3 })
+	g.Close()
+	// every missing ID is announced by a gap event: nothing is lost silently
+	var last int64
+	for _, ev := range c.snapshot() {
+		switch {
+		case ev.Type == feed.TypeGap && ev.Missing == feed.TypeTrade:
+			if ev.FirstID != last+1 {
+				t.Fatalf("gap %d..%d after trade %d", ev.FirstID, ev.ID, last)
+			}
+			last = ev.ID
+		case ev.Type == feed.TypeTrade:
+			if last != 0 && ev.ID != last+1 {
+				t.Fatalf("trade %d after %d with no gap event", ev.ID, last)
+			}
+			last = ev.ID
+		}
+	}
+}
+
+func TestGatewayShardsAndPacesSubscriptions(t *testing.T) {
+	// 110 symbols × 11 streams: more than one connection may carry
+	syms := make([]string, 110)
+	for i := range syms {
+		syms[i] = fmt.Sprintf("C%03dUSDT", i)
+	}
+	s := startSim(t, sim.Config{Symbols: syms, Rate: -1, Levels: 20})
+	var streams []string
+	for _, sym := range syms {
+		l := strings.ToLower(sym)
+		for _, k := range []string{"aggTrade", "trade", "bookTicker", "depth@100ms", "depth5", "depth10", "depth20",
+			"depth5@100ms", "depth10@100ms", "depth20@100ms"} {
+			streams = append(streams, l+"@"+k)
+		}
+	}
+	g := openGateway(t, s, streams, wsconn.Config{}, func(*feed.Event) {})
+	waitFor(t, 20*time.Second, "subscriptions", func() bool {
+		total := 0
+		for _, cs := range s.Conns() {
+			total += len(cs.Subscriptions)
+		}
+		return total == len(streams)
+	})
+	conns := s.Conns()
+	if len(conns) < 2 {
+		t.Fatalf("%d streams on %d connection(s)", len(streams), len(conns))
+	}
+	for _, cs := range conns {
+		if len(cs.Subscriptions) > 1024 {
+			t.Fatalf("a connection carries %d streams", len(cs.Subscriptions))
+		}
+	}
+	for _, ss := range g.Stats().Sessions {
+		if ss.Reconnects != 0 || ss.CloseCodes[1008] != 0 {
+			t.Fatalf("subscribing cost a connection: %+v", ss)
+		}
+	}
+}
+
+func TestGatewayBurstWithDropPolicyIsBoundedAndMarked(t *testing.T) {
+	s := startSim(t, sim.Config{Rate: -1})
+	var mu sync.Mutex
+	var statuses []string
+	g := openGateway(t, s, []string{"btcusdt@aggTrade", "btcusdt@trade"},
+		wsconn.Config{Slow: wsconn.Drop, QueueFrames: 256}, func(ev *feed.Event) {
+			if ev.Type == feed.TypeStatus {
+				mu.Lock()
+				statuses = append(statuses, ev.Reason)
+				mu.Unlock()
+			}
+			time.Sleep(20 * time.Microsecond) // a consumer slower than the burst
+		})
+	waitFor(t, 5*time.Second, "connect", func() bool { return g.Stats().Sessions[0].Connects == 1 })
+	s.Fire(sim.Fault{Kind: sim.FaultBurst, Count: 100000})
+	waitFor(t, 30*time.Second, "drops", func() bool { return g.Stats().Sessions[0].Dropped > 0 })
+	if q := g.Stats().Sessions[0].Queued; q > 256+2 {
+		t.Fatalf("queue holds %d frames, bound 256", q)
+	}
+	waitFor(t, 30*time.Second, "the burst to pass", func() bool { return g.Stats().Sessions[0].Queued == 0 })
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	marked := 0
+	for _, r := range statuses {
+		if strings.Contains(r, "frames dropped") {
+			marked++
+		}
+	}
+	if marked == 0 {
+		t.Fatalf("frames dropped (%d) with no marker event", g.Stats().Sessions[0].Dropped)
+	}
+	if g.Stats().Gaps == 0 {
+		t.Fatal("dropped trades not seen as gaps")
+	}
+}
+
+// TestChurn forces 1000 disconnects in a row; afterwards goroutines and
+// open files are back to their baseline and the live heap grew by less
+// than 1 MiB.
+func TestChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1000 reconnects")
+	}
+	s := startSim(t, sim.Config{Rate: 200})
+	var c collector
+	counting := func(ev *feed.Event) {
+		if ev.Type == feed.TypeStatus {
+			c.handle(ev)
+		}
+	}
+	g := openGateway(t, s, []string{"btcusdt@aggTrade"}, wsconn.Config{BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond}, counting)
+	waitFor(t, 5*time.Second, "connect", func() bool { return g.Stats().Sessions[0].Connects == 1 })
+	churn := func(n int) {
+		for i := 0; i < n; i++ {
+			want := g.Stats().Sessions[0].Connects + 1
+			// the server registers a connection a moment after the client sees it up
+			waitFor(t, 10*time.Second, "the server to see the connection", func() bool { return len(s.Conns()) == 1 })
+			s.Fire(sim.Fault{Kind: sim.FaultDrop})
+			waitFor(t, 10*time.Second, "reconnect", func() bool { return g.Stats().Sessions[0].Connects >= want })
+		}
+	}
+	churn(50) // warm up: pools, TLS session cache, maps reach their size
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
+	churn(1000)
+	time.Sleep(200 * time.Millisecond)
+	c.mu.Lock()
+	c.events = nil // what the test itself kept
+	c.mu.Unlock()
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	g1, fd1 := runtime.NumGoroutine(), openFDs(t)
+	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("after 1000 reconnects: heap %+d B, goroutines %d→%d, fds %d→%d", growth, g0, g1, fd0, fd1)
+	if growth > 1<<20 {
+		t.Errorf("live heap grew by %d bytes", growth)
+	}
+	if g1 > g0+2 {
+		t.Errorf("goroutines %d → %d", g0, g1)
+	}
+	if fd1 > fd0+2 {
+		t.Errorf("open files %d → %d", fd0, fd1)
+	}
+}
+
+func openFDs(t testing.TB) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(entries)
+}
