@@ -22,7 +22,7 @@ var (
 	// ErrHistoryGone means the update or trade asked for is older than the
 	// history kept (Config.History).
 	ErrHistoryGone = errors.New("sim: no longer in history")
-	// ErrNotYet means the update or trade asked for has not happened yet.
+	// ErrNotYet means the update asked for has not happened yet.
 	ErrNotYet = errors.New("sim: not happened yet")
 )
 
@@ -137,10 +137,12 @@ type symState struct {
 
 	firstUpdate int64 // update ID of the initial book
 	lastUpdate  int64
-	changes     []change     // ring: change of update id at id % len
+	changes     []change     // ring of changeCap, see putChange
+	changeCap   int64        // book changes kept
 	cps         []checkpoint // ring: checkpoint at id at (id/cpEvery) % len
 
-	aggs      []aggRec // ring: aggregate trade id at id % len
+	aggs      []aggRec // ring of aggCap, see putAgg
+	aggCap    int64    // aggregate trades kept
 	firstAgg  int64
 	nextAgg   int64
 	nextTrade int64
@@ -213,7 +215,7 @@ type wantEntry struct {
 // cfg.Levels levels a side per symbol, seeded from cfg.Seed.
 func newMarket(cfg Config) (*market, error) {
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("market: %w", err)
+		return nil, err
 	}
 	if len(cfg.Symbols) == 0 {
 		return nil, errors.New("sim: market: no symbols")
@@ -242,12 +244,12 @@ func (m *market) newSymbol(name string, seed int64) *symState {
 	// the start price moves with the seed, within ±1 %
 	spec.price = max(1, spec.price+int64(float64(spec.price)*(r.Float64()-0.5)*0.02))
 	s := &symState{
-		spec:    spec,
-		sc:      scale{tick: pow10(spec.tickExp + 8), step: pow10(spec.stepExp + 8)},
-		book:    [2]side{{}, {ask: true}},
-		changes: make([]change, m.ring),
-		cps:     make([]checkpoint, int64(m.ring)/m.cpEvery+2),
-		aggs:    make([]aggRec, m.history),
+		spec:      spec,
+		sc:        scale{tick: pow10(spec.tickExp + 8), step: pow10(spec.stepExp + 8)},
+		book:      [2]side{{}, {ask: true}},
+		changeCap: int64(m.ring),
+		cps:       make([]checkpoint, int64(m.ring)/m.cpEvery+2),
+		aggCap:    int64(m.history),
 	}
 	lower := strings.ToLower(name)
 	s.names[stAggTrade] = lower + "@aggTrade"
@@ -392,7 +394,7 @@ func (m *market) trade(s *symState, si int32, us int64, evs []rawEvent) []rawEve
 		}
 		a := s.nextAgg
 		s.nextAgg++
-		s.aggs[a%int64(len(s.aggs))] = aggRec{price: best.price, qty: fill, first: first, last: s.nextTrade - 1, us: us, maker: !takerBuy}
+		s.putAgg(a, aggRec{price: best.price, qty: fill, first: first, last: s.nextTrade - 1, us: us, maker: !takerBuy})
 		evs = append(evs, rawEvent{kind: KindAggTrade, maker: !takerBuy, sym: si, id: a,
 			first: first, last: s.nextTrade - 1, price: best.price, qty: fill, us: us})
 		m.setLevel(s, sd, best.price, best.qty-fill)
@@ -513,7 +515,7 @@ func (m *market) setLevel(s *symState, sd int, price, qty int64) {
 	if sd == askSide {
 		key = -price
 	}
-	s.changes[id%int64(len(s.changes))] = change{key, qty}
+	s.putChange(id, change{key, qty})
 	for i := range s.diff {
 		if d := &s.diff[i]; d.active {
 			if d.from == 0 {
@@ -525,6 +527,37 @@ func (m *market) setLevel(s *symState, sd int, price, qty int64) {
 	if id%m.cpEvery == 0 {
 		s.checkpoint(id, m.cpEvery)
 	}
+}
+
+// The history rings grow as the market makes history, up to their
+// capacity, then wrap: a symbol that trades little costs little memory.
+
+// putChange records the change of update id, the one after the last.
+func (s *symState) putChange(id int64, c change) {
+	if i := (id - s.firstUpdate - 1) % s.changeCap; i < int64(len(s.changes)) {
+		s.changes[i] = c
+	} else {
+		s.changes = append(s.changes, c)
+	}
+}
+
+// changeAt returns the change of update id, which must still be kept.
+func (s *symState) changeAt(id int64) change {
+	return s.changes[(id-s.firstUpdate-1)%s.changeCap]
+}
+
+// putAgg records aggregate trade id, the one after the last.
+func (s *symState) putAgg(id int64, r aggRec) {
+	if i := (id - s.firstAgg) % s.aggCap; i < int64(len(s.aggs)) {
+		s.aggs[i] = r
+	} else {
+		s.aggs = append(s.aggs, r)
+	}
+}
+
+// aggAt returns aggregate trade id, which must still be kept.
+func (s *symState) aggAt(id int64) *aggRec {
+	return &s.aggs[(id-s.firstAgg)%s.aggCap]
 }
 
 func (s *symState) checkpoint(id, every int64) {
@@ -551,13 +584,13 @@ func (s *symState) top() [4]int64 {
 // oldestUpdate is the oldest update ID whose book can be rebuilt: the
 // oldest checkpoint all of whose later changes are still in the ring.
 func (m *market) oldestUpdate(s *symState) int64 {
-	lo := max(s.firstUpdate, s.lastUpdate-int64(len(s.changes)))
+	lo := max(s.firstUpdate, s.lastUpdate-s.changeCap)
 	c := (lo + m.cpEvery - 1) / m.cpEvery * m.cpEvery
 	return min(c, s.lastUpdate)
 }
 
 func (m *market) oldestAgg(s *symState) int64 {
-	return max(s.firstAgg, s.nextAgg-int64(len(s.aggs)))
+	return max(s.firstAgg, s.nextAgg-s.aggCap)
 }
 
 // rebuild returns the full book of s right after update id, worst first per
@@ -594,10 +627,9 @@ func (m *market) rebuild(s *symState, id int64, clip bool) (int64, [2][]level, e
 	for sd := range book {
 		book[sd] = slices.Clone(cp.lv[sd])
 	}
-	n := int64(len(s.changes))
 	chs := make([]change, 0, id-c)
 	for u := c + 1; u <= id; u++ {
-		chs = append(chs, s.changes[u%n])
+		chs = append(chs, s.changeAt(u))
 	}
 	m.mu.Unlock()
 
@@ -682,9 +714,8 @@ func (s *symState) aggRange(from, to int64) []aggRec {
 		return nil
 	}
 	out := make([]aggRec, 0, to-from+1)
-	n := int64(len(s.aggs))
 	for id := from; id <= to; id++ {
-		out = append(out, s.aggs[id%n])
+		out = append(out, *s.aggAt(id))
 	}
 	return out
 }
@@ -718,7 +749,7 @@ func (m *market) states() []SymbolState {
 			OldestTradeID:    s.nextTrade,
 		}
 		if st.OldestAggTradeID <= st.LastAggTradeID {
-			st.OldestTradeID = s.aggs[st.OldestAggTradeID%int64(len(s.aggs))].first
+			st.OldestTradeID = s.aggAt(st.OldestAggTradeID).first
 		}
 		out[i] = st
 	}
@@ -746,8 +777,7 @@ func (m *market) queryAggs(s *symState, q aggQuery) (int64, []aggRec) {
 	if hi < lo || q.limit <= 0 {
 		return lo, nil
 	}
-	n := int64(len(s.aggs))
-	at := func(id int64) int64 { return s.aggs[id%n].us }
+	at := func(id int64) int64 { return s.aggAt(id).us }
 	// firstAt returns the first ID in lo..hi+1 whose time is >= us
 	firstAt := func(us int64) int64 {
 		a, b := lo, hi+1
@@ -761,20 +791,30 @@ func (m *market) queryAggs(s *symState, q aggQuery) (int64, []aggRec) {
 		}
 		return a
 	}
+	// lastAt returns the last ID in lo-1..hi whose time is <= us
+	lastAt := func(us int64) int64 {
+		if us == math.MaxInt64 {
+			return hi
+		}
+		return firstAt(us+1) - 1
+	}
 	limit := int64(q.limit)
 	var a, b int64
 	switch {
 	case q.hasFrom:
+		if q.fromID > hi {
+			return q.fromID, nil
+		}
 		a = max(q.fromID, lo)
 		b = min(a+limit-1, hi)
 	case q.hasStart:
 		a = firstAt(q.start)
 		b = min(a+limit-1, hi)
 		if q.hasEnd {
-			b = min(b, firstAt(q.end+1)-1)
+			b = min(b, lastAt(q.end))
 		}
 	case q.hasEnd:
-		b = firstAt(q.end+1) - 1
+		b = lastAt(q.end)
 		a = max(b-limit+1, lo)
 	default:
 		b = hi

@@ -102,18 +102,17 @@ type call struct {
 
 func (h *restServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep := endpoints[r.URL.Path]
+	c := &call{now: h.now(), micros: strings.EqualFold(r.Header.Get("X-MBX-TIME-UNIT"), "MICROSECOND")}
+	ip := clientIP(r)
 	if ep == epNone || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		setWeight(w, h.lim.used(ip, c.now))
 		writeNginx(w, http.StatusNotFound)
 		return
 	}
-	c := &call{now: h.now(), micros: strings.EqualFold(r.Header.Get("X-MBX-TIME-UNIT"), "MICROSECOND")}
 	c.q, c.qerr = url.ParseQuery(r.URL.RawQuery)
-	ip := clientIP(r)
 
 	used, v := h.lim.admit(ip, weight(ep, c.q), c.now)
-	hdr := w.Header()
-	hdr.Set("X-MBX-USED-WEIGHT", strconv.Itoa(used))
-	hdr.Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
+	setWeight(w, used)
 	switch v.status {
 	case http.StatusTooManyRequests:
 		h.write429(w, v.retryAfter)
@@ -140,6 +139,7 @@ func (h *restServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			t := time.NewTimer(orDefault(f.Duration, 2*time.Second))
 			select {
 			case <-t.C:
+				c.now = h.now()
 			case <-r.Context().Done():
 				t.Stop()
 				return
@@ -277,7 +277,9 @@ func (h *restServer) depth(c *call) ([]byte, *apiError) {
 // startTime, endTime (inclusive; ms, or µs for values from 10^14 on),
 // limit (default 500, above 1000 cut to 1000). fromId cannot be combined
 // with a time. A fromId older than the history kept answers from the oldest
-// trade kept.
+// trade kept, as Binance answers a fromId before its first trade: the
+// client sees the first ID above the one it asked for, a gap no request can
+// fill.
 func (h *restServer) aggTrades(c *call) ([]byte, *apiError) {
 	if e := c.check(); e != nil {
 		return nil, e
@@ -607,6 +609,14 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
+// setWeight reports the weight used in the current window, as every
+// answer does.
+func setWeight(w http.ResponseWriter, used int) {
+	hdr := w.Header()
+	hdr.Set("X-MBX-USED-WEIGHT", strconv.Itoa(used))
+	hdr.Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
+}
+
 func (h *restServer) write429(w http.ResponseWriter, retryAfter time.Duration) {
 	w.Header().Set("Retry-After", retrySeconds(retryAfter))
 	writeJSON(w, http.StatusTooManyRequests, errorBody(-1003, fmt.Sprintf(
@@ -739,6 +749,13 @@ func (l *limiter) admit(ip string, weight int, now time.Time) (int, verdict) {
 	u.over++
 	end := u.window.Add(time.Minute)
 	return u.used, verdict{http.StatusTooManyRequests, end.Sub(now), end}
+}
+
+// used returns the weight ip has used in the current window.
+func (l *limiter) used(ip string, now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.use(ip, now).used
 }
 
 // ban bans ip for d from now (or longer, if a ban already runs) and returns
