@@ -33,6 +33,9 @@ type GatewayConfig struct {
 	// Dials limits connection attempts over all the venue's connections.
 	// Nil: 5 a second with a burst of 10 (Binance allows 300 in 5 minutes).
 	Dials *rate.Limiter
+	// Subscribes limits subscribe messages over all the venue's
+	// connections. Nil: 10 a second with a burst of 10.
+	Subscribes *rate.Limiter
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -97,6 +100,9 @@ func OpenGateway(cfg GatewayConfig) (*Gateway, error) {
 	if cfg.Dials == nil {
 		cfg.Dials = rate.NewLimiter(5, 10)
 	}
+	if cfg.Subscribes == nil {
+		cfg.Subscribes = rate.NewLimiter(10, 10)
+	}
 	g := &Gateway{
 		cfg:   cfg,
 		log:   cfg.Logger.With("venue", cfg.Venue.Name()),
@@ -117,6 +123,7 @@ func OpenGateway(cfg GatewayConfig) (*Gateway, error) {
 			sc.MessageRate = cfg.Venue.MessageRate()
 		}
 		sc.Dials = cfg.Dials
+		sc.Subscribes = cfg.Subscribes
 		sc.TLS = cfg.TLS
 		sc.Logger = cfg.Logger.With("venue", cfg.Venue.Name(), "streams", len(p.Streams))
 		dec := cfg.Venue.NewDecoder(p)

@@ -79,6 +79,10 @@ type Config struct {
 	// session of a venue so a mass disconnect never becomes a storm. Nil:
 	// a limiter of this session only, 1 attempt a second with a burst of 5.
 	Dials *rate.Limiter
+	// Subscribes, when set, also paces subscribe messages: share one
+	// limiter between every session of a venue so a mass reconnect
+	// resubscribes at a steady rate.
+	Subscribes *rate.Limiter
 	// MessageRate bounds the messages this session sends on one connection
 	// (subscriptions, pings), per second. Default 3: Binance closes a
 	// connection past 5 incoming messages a second, pongs included.

@@ -114,7 +114,11 @@ func (s *Session) connect(hold bool) (*conn, error) {
 
 	if s.cfg.Subscribe != nil {
 		for _, m := range s.cfg.Subscribe() {
-			if err := c.msgs.Wait(s.ctx); err != nil {
+			err := c.msgs.Wait(s.ctx)
+			if err == nil && s.cfg.Subscribes != nil {
+				err = s.cfg.Subscribes.Wait(s.ctx)
+			}
+			if err != nil {
 				c.fail(ErrClosed)
 				<-c.done
 				return nil, err
