@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/feedkeeper/feedkeeper/sim"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startSim(t *testing.T, cfg sim.Config) (*sim.Server, string) {
+	t.Helper()
+	if cfg.Symbols == nil {
+		cfg.Symbols = []string{"BTCUSDT", "ETHUSDT"}
+	}
+	cfg.Levels = 50
+	if cfg.Rate == 0 {
+		cfg.Rate = 500
+	}
+	s, err := sim.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, s.CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s, ca
+}
+
+// jsonLines decodes every line of out, failing on a line that is not JSON.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+func TestRunStreamsJSONLines(t *testing.T) {
+	s, ca := startSim(t, sim.Config{})
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(),
+		"--ca", ca, "--duration", "1500ms", "btcusdt@aggTrade", "ethusdt@bookTicker", "btcusdt@depth@100ms"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	types := map[string]int{}
+	for _, m := range jsonLines(t, out.String()) {
+		types[m["type"].(string)]++
+		if m["v"] != 1.0 || m["venue"] != "binance" || m["receive_ts"] == nil {
+			t.Fatalf("event without its common fields: %v", m)
+		}
+	}
+	if types["trade"] == 0 || types["top_of_book"] == 0 || types["book_delta"] == 0 || types["status"] == 0 {
+		t.Fatalf("event types seen: %v\nstderr:\n%s", types, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "connected") {
+		t.Fatalf("no connection log on stderr:\n%s", errOut.String())
+	}
+}
+
+func TestRunConfigFile(t *testing.T) {
+	s, ca := startSim(t, sim.Config{})
+	cfgFile := filepath.Join(t.TempDir(), "feedkeeper.yaml")
+	yaml := "ws_endpoint: " + s.WSURL() + "\nrest_endpoint: " + s.RESTURL() + "\nca: " + ca +
+		"\nduration: 1s\nstreams:\n  - btcusdt@aggTrade\n"
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut syncBuffer
+	if err := run(context.Background(), []string{"run", "--config", cfgFile}, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), `"type":"trade"`) {
+		t.Fatalf("no trades from the config file's stream:\n%s", errOut.String())
+	}
+	// unknown keys are errors
+	if err := os.WriteFile(cfgFile, []byte("streams: [btcusdt@aggTrade]\nstale_timout: 3s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"run", "--config", cfgFile}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "stale_timout") {
+		t.Fatalf("a misspelt key was accepted: %v", err)
+	}
+}
+
+func TestRunBadInput(t *testing.T) {
+	s, ca := startSim(t, sim.Config{})
+	cases := [][]string{
+		{"run"},                                // no streams
+		{"run", "--slow-consumer", "maybe", "btcusdt@aggTrade"},
+		{"run", "--venue", "kraken", "btcusdt@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "nosuch@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "btcusdt@candles"},
+		{"run", "--ca", "/nonexistent/ca.pem", "btcusdt@aggTrade"},
+		{"nosuchcommand"},
+	}
+	for _, args := range cases {
+		var out, errOut syncBuffer
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := run(ctx, args, &out, &errOut)
+		cancel()
+		if err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+	// the simulator's CA is not trusted unless given
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "btcusdt@aggTrade"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without --ca: %v", err)
+	}
+}
+
+func TestTapResendsAfterReconnect(t *testing.T) {
+	s, ca := startSim(t, sim.Config{Faults: []sim.Fault{{Kind: sim.FaultDrop, Every: 500 * time.Millisecond}}})
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"tap", "--ca", ca, "--duration", "2s",
+		"--send", `{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":7}`, s.WSURL() + "/ws"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("tap: %v\n%s", err, errOut.String())
+	}
+	lines := jsonLines(t, out.String())
+	replies, trades := 0, 0
+	for _, m := range lines {
+		if m["id"] == 7.0 {
+			replies++
+		}
+		if m["e"] == "trade" {
+			trades++
+		}
+	}
+	if replies < 2 || trades == 0 {
+		t.Fatalf("%d subscribe replies (want one per connection, ≥ 2), %d trades\n%s", replies, trades, errOut.String())
+	}
+}
+
+func TestSimCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"sim", "--duration", "300ms", "--ca-out", filepath.Join(dir, "ca.pem"),
+		"--symbols", "BTCUSDT", "--fault", "drop:every=10s"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("sim: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "wss://127.0.0.1:") || !strings.Contains(out.String(), "drop:every=10s") {
+		t.Fatalf("URLs or faults not printed:\n%s", out.String())
+	}
+	if pem, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err != nil || !bytes.Contains(pem, []byte("BEGIN CERTIFICATE")) {
+		t.Fatalf("--ca-out: %v", err)
+	}
+	if err := run(context.Background(), []string{"sim", "--fault", "explode:p=1"}, &out, &errOut); !errors.Is(err, errUsage) {
+		t.Fatalf("a bad fault: %v", err)
+	}
+	if err := run(context.Background(), []string{"sim", "-h"}, &out, &errOut); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+}
+
+func TestDemoShowsRecovery(t *testing.T) {
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"demo", "--duration", "5s", "--lifetime", "1500ms",
+		"--fault", "close:code=1011,every=2500ms", "--rate", "300"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, errOut.String())
+	}
+	types := map[string]int{}
+	for _, m := range jsonLines(t, out.String()) {
+		types[m["type"].(string)]++
+	}
+	logs := errOut.String()
+	if types["trade"] == 0 || types["status"] < 2 || !strings.Contains(logs, "rotating") || !strings.Contains(logs, "code=1011") {
+		t.Fatalf("demo: events %v\n%s", types, logs)
+	}
+}
