@@ -129,7 +129,7 @@ func TestRunConfigFile(t *testing.T) {
 func TestRunBadInput(t *testing.T) {
 	s, ca := startSim(t, sim.Config{})
 	cases := [][]string{
-		{"run"},                                // no streams
+		{"run"}, // no streams
 		{"run", "--slow-consumer", "maybe", "btcusdt@aggTrade"},
 		{"run", "--venue", "kraken", "btcusdt@aggTrade"},
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "nosuch@aggTrade"},
