@@ -24,6 +24,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(simChildEnv) != "" {
+		runSimChild()
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -76,11 +79,17 @@ func openGateway(t testing.TB, s *sim.Server, streams []string, session wsconn.C
 	if err := os.WriteFile(caFile, s.CAPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return openGatewayAt(t, s.WSURL(), s.RESTURL(), caFile, streams, session, handler)
+}
+
+// openGatewayAt connects a gateway to a simulator given by its URLs and CA.
+func openGatewayAt(t testing.TB, wsURL, restURL, caFile string, streams []string, session wsconn.Config, handler func(*feed.Event)) *feed.Gateway {
+	t.Helper()
 	tlsCfg, err := httpx.TLSConfig(caFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rest, err := httpx.New(httpx.Config{BaseURL: s.RESTURL(), TLS: tlsCfg})
+	rest, err := httpx.New(httpx.Config{BaseURL: restURL, TLS: tlsCfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +98,7 @@ func openGateway(t testing.TB, s *sim.Server, streams []string, session wsconn.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: s.WSURL(), Symbols: syms, StreamsPerConn: 1024})
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: wsURL, Symbols: syms, StreamsPerConn: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
