@@ -200,45 +200,20 @@ func LoadSymbols(ctx context.Context, c *httpx.Client, symbols []string) (*Symbo
 		b, _ := json.Marshal(symbols)
 		q.Set("symbols", string(b))
 	}
-	var info struct {
-		Symbols []struct {
-			Symbol  string `json:"symbol"`
-			Status  string `json:"status"`
-			Filters []struct {
-				FilterType string `json:"filterType"`
-				TickSize   string `json:"tickSize"`
-				StepSize   string `json:"stepSize"`
-			} `json:"filters"`
-		} `json:"symbols"`
-	}
-	if _, err := c.Get(ctx, exchangeInfoPath, q, &info); err != nil {
+	var body json.RawMessage
+	if _, err := c.Get(ctx, exchangeInfoPath, q, &body); err != nil {
 		return nil, fmt.Errorf("binance: exchangeInfo: %w", err)
 	}
-	var list []Symbol
-	found := map[string]bool{}
-	for _, si := range info.Symbols {
-		var tick, step string
-		for _, f := range si.Filters {
-			switch f.FilterType {
-			case "PRICE_FILTER":
-				tick = f.TickSize
-			case "LOT_SIZE":
-				step = f.StepSize
-			}
-		}
-		sym, err := SymbolFromFilters(si.Symbol, tick, step)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, sym)
-		found[si.Symbol] = true
+	table, err := ParseExchangeInfo(body)
+	if err != nil {
+		return nil, err
 	}
 	for _, s := range symbols {
-		if !found[s] {
+		if _, ok := table.Lookup(s); !ok {
 			return nil, fmt.Errorf("binance: exchangeInfo does not list %s: %w", s, ErrUnknownSymbol)
 		}
 	}
-	return NewSymbols(list...)
+	return table, nil
 }
 
 // SymbolsOfStreams returns the upper-case symbols named in stream names.

@@ -1,0 +1,161 @@
+package feed
+
+import "github.com/feedkeeper/feedkeeper/fixed"
+
+// Type says what an Event carries.
+type Type uint8
+
+// Event types.
+const (
+	TypeUnknown      Type = iota
+	TypeTrade             // one trade or aggregated trade: Price, Qty, Side
+	TypeBookDelta         // changed book levels (absolute quantities, 0 removes): Bids, Asks
+	TypeBookSnapshot      // the top of the book or all of it: Bids, Asks
+	TypeTopOfBook         // best bid and ask: Bid, Ask
+	TypeGap               // IDs FirstID..ID of events of type Missing that could not be recovered
+	TypeStatus            // a connection state change: Status, Reason
+)
+
+var typeNames = [...]string{"unknown", "trade", "book_delta", "book_snapshot", "top_of_book", "gap", "status"}
+
+// String returns the type's stable lower-case name ("trade", "book_delta", …).
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return "unknown"
+}
+
+// Side is the side of the taker (the aggressor) of a trade.
+type Side uint8
+
+// Trade sides.
+const (
+	SideUnknown Side = iota
+	SideBuy          // the buyer took liquidity: the price was lifted
+	SideSell         // the seller took liquidity: the price was hit
+)
+
+var sideNames = [...]string{"unknown", "buy", "sell"}
+
+// String returns "buy", "sell" or "unknown".
+func (s Side) String() string {
+	if int(s) < len(sideNames) {
+		return sideNames[s]
+	}
+	return "unknown"
+}
+
+// Status is the state of a venue connection reported by a TypeStatus event.
+type Status uint8
+
+// Connection states.
+const (
+	StatusUnknown        Status = iota
+	StatusConnecting            // dialling or subscribing
+	StatusConnected             // subscribed and receiving
+	StatusDisconnected          // the connection was lost; a reconnect follows
+	StatusServerShutdown        // the venue announced it will close the connection soon
+	StatusClosed                // closed for good by the local side
+)
+
+var statusNames = [...]string{"unknown", "connecting", "connected", "disconnected", "server_shutdown", "closed"}
+
+// String returns the status's stable lower-case name.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
+// Level is one price level of a book side: mantissas at the event's
+// PriceScale and QtyScale. A Qty of 0 in a TypeBookDelta removes the level.
+type Level struct {
+	Price, Qty int64
+}
+
+// Event is one normalized market-data event. Which fields are set depends
+// on Type, as each field's comment says; the others are zero.
+//
+// An Event is not safe for concurrent use. Producers reuse the Event and
+// its Bids and Asks backing arrays for the next message, so a consumer that
+// keeps an event past its callback must copy it with CopyTo.
+type Event struct {
+	Type   Type
+	Side   Side   // TypeTrade: the taker's side
+	Status Status // TypeStatus
+	// Missing is, for TypeGap, the type of the events that are missing.
+	Missing Type
+
+	// PriceScale and QtyScale are the decimal places of every price and
+	// quantity mantissa in the event.
+	PriceScale, QtyScale uint8
+
+	// Recovered is true for events recovered by backfill (REST) rather
+	// than received live.
+	Recovered bool
+
+	// Aggregated is true for a TypeTrade that aggregates trades (Binance
+	// aggTrade), and for a TypeGap in such trades: aggregate trade IDs are a
+	// sequence of their own, distinct from individual trade IDs.
+	Aggregated bool
+
+	Venue  string // "binance"
+	Symbol string // the venue's symbol, upper case: "BTCUSDT"; empty for connection-wide status
+
+	// ID is the exchange's sequence number of the event, the one that must
+	// be contiguous: trade or aggregate trade ID, the last update ID of a
+	// book delta, the update ID of a snapshot or top of book, the last
+	// missing ID of a gap.
+	ID int64
+	// FirstID is the first sequence number the event covers: the first
+	// update ID of a book delta, the first missing ID of a gap; equal to ID
+	// for the other types.
+	FirstID int64
+	// FirstTradeID and LastTradeID are, for TypeTrade, the range of
+	// individual trade IDs (equal for a single trade; the venue's range
+	// for an aggregated one).
+	FirstTradeID, LastTradeID int64
+
+	// ExchangeTime is when the event happened at the exchange: the trade
+	// time of a trade, the event time otherwise; 0 when the venue gives none
+	// (Binance spot bookTicker and partial depth).
+	ExchangeTime int64
+	// EventTime is when the exchange sent the event (Binance "E"); 0 when
+	// the venue gives none.
+	EventTime int64
+	// ReceiveTime is the local wall clock when the message was read off the
+	// connection. Decoders leave it alone: the reader stamps it.
+	ReceiveTime int64
+
+	Price, Qty int64 // TypeTrade
+	Bid, Ask   Level // TypeTopOfBook: best bid and best ask
+
+	// Bids and Asks are the levels of a TypeBookDelta or TypeBookSnapshot,
+	// in the venue's order (Binance: best first). Owned by the Event.
+	Bids, Asks []Level
+
+	// Reason is a human-readable cause for TypeStatus and TypeGap events.
+	Reason string
+}
+
+// Reset clears every field except ReceiveTime and keeps the capacity of
+// Bids and Asks for reuse.
+func (e *Event) Reset() {
+	*e = Event{ReceiveTime: e.ReceiveTime, Bids: e.Bids[:0], Asks: e.Asks[:0]}
+}
+
+// CopyTo makes dst a deep copy of e, reusing dst's level arrays.
+func (e *Event) CopyTo(dst *Event) {
+	bids, asks := dst.Bids[:0], dst.Asks[:0]
+	*dst = *e
+	dst.Bids = append(bids, e.Bids...)
+	dst.Asks = append(asks, e.Asks...)
+}
+
+// PriceDec returns the price mantissa m as a fixed.Dec at the event's price scale.
+func (e *Event) PriceDec(m int64) fixed.Dec { return fixed.Dec{M: m, S: e.PriceScale} }
+
+// QtyDec returns the quantity mantissa m as a fixed.Dec at the event's quantity scale.
+func (e *Event) QtyDec(m int64) fixed.Dec { return fixed.Dec{M: m, S: e.QtyScale} }

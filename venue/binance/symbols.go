@@ -1,0 +1,180 @@
+package binance
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/feedkeeper/feedkeeper/fixed"
+)
+
+// Venue is the venue name carried by every event this package produces.
+const Venue = "binance"
+
+// wireDecimals is the number of decimal places Binance writes in every price
+// and quantity string: a scale of 8 always parses exactly.
+const wireDecimals = 8
+
+// Symbol is what the decoder needs to know about one trading symbol.
+type Symbol struct {
+	Name       string // upper case, as in payloads: "BTCUSDT"
+	PriceScale uint8  // decimal places of prices (from PRICE_FILTER tickSize)
+	QtyScale   uint8  // decimal places of quantities (from LOT_SIZE stepSize)
+}
+
+// Symbols is an immutable table of symbols, looked up by the decoder
+// without allocating. It is safe for concurrent use. To change the set of
+// symbols (a listing, a new tick size), build a new table and swap the
+// pointer the decoders use (for example with atomic.Pointer).
+type Symbols struct {
+	byName   map[string]Symbol // "BTCUSDT"
+	byStream map[string]Symbol // "btcusdt", as in stream names
+}
+
+// NewSymbols builds a table. Names must be non-empty, upper case and
+// unique, and scales at most fixed.MaxScale.
+func NewSymbols(list ...Symbol) (*Symbols, error) {
+	t := &Symbols{
+		byName:   make(map[string]Symbol, len(list)),
+		byStream: make(map[string]Symbol, len(list)),
+	}
+	for _, s := range list {
+		switch {
+		case s.Name == "" || s.Name != strings.ToUpper(s.Name) || strings.ContainsAny(s.Name, "@/ \""):
+			return nil, fmt.Errorf("binance: symbol name %q: must be non-empty upper case", s.Name)
+		case s.PriceScale > fixed.MaxScale || s.QtyScale > fixed.MaxScale:
+			return nil, fmt.Errorf("binance: symbol %s: scales %d/%d: %w", s.Name, s.PriceScale, s.QtyScale, fixed.ErrScale)
+		}
+		if _, dup := t.byName[s.Name]; dup {
+			return nil, fmt.Errorf("binance: symbol %s listed twice", s.Name)
+		}
+		t.byName[s.Name] = s
+		t.byStream[strings.ToLower(s.Name)] = s
+	}
+	return t, nil
+}
+
+// SymbolFromFilters returns the Symbol whose scales are those of the tick
+// size and step size strings of exchangeInfo ("0.01000000" gives 2). A zero
+// or empty size (filter disabled or absent) gives the wire's 8 decimals.
+func SymbolFromFilters(name, tickSize, stepSize string) (Symbol, error) {
+	ps, err := filterScale(tickSize)
+	if err != nil {
+		return Symbol{}, fmt.Errorf("binance: symbol %s: tickSize %q: %w", name, tickSize, err)
+	}
+	qs, err := filterScale(stepSize)
+	if err != nil {
+		return Symbol{}, fmt.Errorf("binance: symbol %s: stepSize %q: %w", name, stepSize, err)
+	}
+	return Symbol{Name: name, PriceScale: ps, QtyScale: qs}, nil
+}
+
+func filterScale(size string) (uint8, error) {
+	if size == "" {
+		return wireDecimals, nil
+	}
+	s, err := fixed.ScaleOf(size)
+	if err != nil {
+		return 0, err
+	}
+	if strings.Trim(size, "0.") == "" {
+		return wireDecimals, nil
+	}
+	return s, nil
+}
+
+// ParseExchangeInfo builds a table from the body of GET /api/v3/exchangeInfo,
+// taking every listed symbol whatever its trading status.
+func ParseExchangeInfo(body []byte) (*Symbols, error) {
+	var info struct {
+		Symbols []struct {
+			Symbol  string `json:"symbol"`
+			Filters []struct {
+				FilterType string `json:"filterType"`
+				TickSize   string `json:"tickSize"`
+				StepSize   string `json:"stepSize"`
+			} `json:"filters"`
+		} `json:"symbols"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("binance: exchangeInfo: %w", err)
+	}
+	list := make([]Symbol, 0, len(info.Symbols))
+	for _, s := range info.Symbols {
+		var tick, step string
+		for _, f := range s.Filters {
+			switch f.FilterType {
+			case "PRICE_FILTER":
+				tick = f.TickSize
+			case "LOT_SIZE":
+				step = f.StepSize
+			}
+		}
+		sym, err := SymbolFromFilters(s.Symbol, tick, step)
+		if err != nil {
+			return nil, fmt.Errorf("binance: exchangeInfo: %w", err)
+		}
+		list = append(list, sym)
+	}
+	t, err := NewSymbols(list...)
+	if err != nil {
+		return nil, fmt.Errorf("binance: exchangeInfo: %w", err)
+	}
+	return t, nil
+}
+
+// Lookup returns the symbol named name ("BTCUSDT"). A nil table holds no
+// symbol.
+func (t *Symbols) Lookup(name string) (Symbol, bool) {
+	if t == nil {
+		return Symbol{}, false
+	}
+	s, ok := t.byName[name]
+	return s, ok
+}
+
+// Len returns the number of symbols.
+func (t *Symbols) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.byName)
+}
+
+// List returns the symbols sorted by name, in a new slice.
+func (t *Symbols) List() []Symbol {
+	if t == nil {
+		return nil
+	}
+	list := make([]Symbol, 0, len(t.byName))
+	for _, s := range t.byName {
+		list = append(list, s)
+	}
+	slices.SortFunc(list, func(a, b Symbol) int { return strings.Compare(a.Name, b.Name) })
+	return list
+}
+
+// lookupName finds a symbol by its payload name without allocating.
+func (t *Symbols) lookupName(name []byte) (Symbol, bool) {
+	if t == nil {
+		return Symbol{}, false
+	}
+	s, ok := t.byName[string(name)]
+	return s, ok
+}
+
+// lookupStream finds the symbol of a stream name ("btcusdt@depth5@100ms")
+// without allocating.
+func (t *Symbols) lookupStream(stream []byte) (Symbol, bool) {
+	if t == nil {
+		return Symbol{}, false
+	}
+	for i, c := range stream {
+		if c == '@' {
+			s, ok := t.byStream[string(stream[:i])]
+			return s, ok
+		}
+	}
+	return Symbol{}, false
+}
