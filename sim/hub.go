@@ -22,8 +22,8 @@ var _ marketSink = (*hub)(nil)
 
 func (h *hub) wants(stream string) (bool, bool) {
 	h.mu.RLock()
+	defer h.mu.RUnlock()
 	s := h.streams[stream]
-	h.mu.RUnlock()
 	if s == nil {
 		return false, false
 	}

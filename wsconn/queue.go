@@ -81,24 +81,15 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// tryPush queues f unless the queue is full. A pending count of dropped
-// frames is turned into a Gap frame first.
+// tryPush queues f unless the queue is full.
 func (q *queue) tryPush(f Frame) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return false
 	}
-	need := 1
-	if q.dropped > 0 {
-		need = 2
-	}
-	if len(q.items)+need > q.maxFrames || (q.bytes+len(f.Data) > q.maxBytes && len(q.items) > 0) {
+	if len(q.items)+1 > q.maxFrames || (q.bytes+len(f.Data) > q.maxBytes && len(q.items) > 0) {
 		return false
-	}
-	if q.dropped > 0 {
-		q.items = append(q.items, Frame{Kind: Gap, Dropped: q.dropped, Recv: f.Recv, Conn: f.Conn})
-		q.dropped = 0
 	}
 	q.items = append(q.items, f)
 	q.bytes += len(f.Data)
@@ -117,11 +108,12 @@ func (q *queue) push(f Frame) {
 	q.mu.Unlock()
 }
 
-// drop counts a discarded frame; a Gap frame is queued with the next push.
+// drop counts a discarded frame; the next popAll ends with a Gap frame.
 func (q *queue) drop() {
 	q.mu.Lock()
 	q.dropped++
 	q.mu.Unlock()
+	signal(q.ready)
 }
 
 // pushWait queues f, waiting up to d for room. It returns false on timeout
@@ -146,10 +138,16 @@ func (q *queue) pushWait(f Frame, d time.Duration, done <-chan struct{}) bool {
 	}
 }
 
-// popAll moves every queued frame into dst and returns it.
+// popAll moves every queued frame into dst and returns it, followed by a
+// Gap frame when frames were dropped since the last call: the queue was
+// full when they came, so they came after everything it held.
 func (q *queue) popAll(dst []Frame) []Frame {
 	q.mu.Lock()
 	dst = append(dst, q.items...)
+	if q.dropped > 0 {
+		dst = append(dst, Frame{Kind: Gap, Dropped: q.dropped, Recv: time.Now().UnixNano()})
+		q.dropped = 0
+	}
 	clear(q.items)
 	q.items = q.items[:0]
 	q.bytes = 0
