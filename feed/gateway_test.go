@@ -108,7 +108,7 @@ func openGatewayAt(t testing.TB, wsURL, restURL, caFile string, streams []string
 	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
 		Venue: venue, Streams: streams, TLS: tlsCfg, Session: session, Logger: quiet(),
-		Dials: rate.NewLimiter(1000, 100), Handler: handler,
+		Dials: rate.NewLimiter(1000, 100), Subscribes: rate.NewLimiter(1000, 100), Handler: handler,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestChurn(t *testing.T) {
 	if raceEnabled {
 		rounds = 100
 	}
-	s := startSim(t, sim.Config{Rate: 200})
+	s := startSim(t, sim.Config{Rate: -1}) // a still market: the simulator's history does not grow
 	var c collector
 	counting := func(ev *feed.Event) {
 		if ev.Type == feed.TypeStatus {
