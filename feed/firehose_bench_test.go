@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -47,32 +51,99 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// startSimChild starts the test binary as a simulator in its own process
+// with the given market rate, and returns its URLs, CA file and process.
+func startSimChild(b *testing.B, rate int) (ws, rest, caFile string, proc *os.Process) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) != 3 {
+		b.Fatalf("simulator: %q %v", line, err)
+	}
+	return f[0], f[1], f[2], cmd.Process
+}
+
+// rssOf reads a process's resident set size in bytes.
+func rssOf(b *testing.B, pid int) int64 {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		b.Skip("no /proc")
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// BenchmarkIdleConnections holds 1000 idle sessions (one connection and
+// one quiet stream each) to a simulator in another process, and reports
+// the client's heap and stacks per connection, and the server's resident
+// memory per connection.
+func BenchmarkIdleConnections(b *testing.B) {
+	const n = 1000
+	ws, _, caFile, proc := startSimChild(b, -1)
+	tlsCfg, err := httpx.TLSConfig(caFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		server0 := rssOf(b, proc.Pid)
+		sessions := make([]*wsconn.Session, n)
+		var up atomic.Int64
+		for j := range sessions {
+			sess, err := wsconn.Open(wsconn.Config{URL: ws + "/ws/btcusdt@aggTrade", TLS: tlsCfg, Logger: quiet(),
+				Dials: rate.NewLimiter(2000, 100), PingInterval: time.Minute},
+				func(f *wsconn.Frame) {
+					if f.Kind == wsconn.Connected {
+						up.Add(1)
+					}
+				})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sessions[j] = sess
+		}
+		waitFor(b, time.Minute, "1000 connections", func() bool { return up.Load() == n })
+		time.Sleep(time.Second)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		client := float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
+		b.ReportMetric(client/n, "client-B/conn")
+		b.ReportMetric(float64(rssOf(b, proc.Pid)-server0)/n, "server-RSS-B/conn")
+		for _, s := range sessions {
+			s.Close()
+		}
+	}
+}
+
 // BenchmarkGatewayFirehose measures the client's CPU per message end to
 // end: TLS, WebSocket frames, decoding, sequencing and a discarding
 // handler, with the simulator in another process sending every aggTrade
 // and trade stream of 4 symbols. Reported: cpu-ns/msg (user + system CPU
 // of this process per message) and msgs/s.
 func BenchmarkGatewayFirehose(b *testing.B) {
-	for _, rate := range []int{25000, 50000} {
-		b.Run(fmt.Sprintf("updates=%dk/s", rate/1000), func(b *testing.B) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate))
-			stdin, _ := cmd.StdinPipe()
-			stdout, _ := cmd.StdoutPipe()
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer func() {
-				stdin.Close()
-				cmd.Wait()
-			}()
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			f := strings.Fields(line)
-			if err != nil || len(f) != 3 {
-				b.Fatalf("simulator: %q %v", line, err)
-			}
-			ws, rest, caFile := f[0], f[1], f[2]
+	for _, updates := range []int{25000, 50000} {
+		b.Run(fmt.Sprintf("updates=%dk/s", updates/1000), func(b *testing.B) {
+			ws, rest, caFile, _ := startSimChild(b, updates)
 
 			var msgs atomic.Int64
 			var streams []string
