@@ -1,13 +1,18 @@
 package wsconn_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -498,4 +503,78 @@ func TestServerShutdownRotatesAtOnce(t *testing.T) {
 		t.Fatalf("first disconnect %v, want ErrServerShutdown", errs)
 	}
 	checkNoMissingID(t, r.aggTradeIDs(t))
+}
+
+// connectProxy is a minimal HTTP CONNECT proxy on loopback that counts
+// the tunnels it opened.
+type connectProxy struct {
+	ln      net.Listener
+	tunnels atomic.Int32
+	wg      sync.WaitGroup
+}
+
+func startProxy(t *testing.T) *connectProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &connectProxy{ln: ln}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *connectProxy) serve(c net.Conn) {
+	defer c.Close()
+	req, err := http.ReadRequest(bufio.NewReader(c))
+	if err != nil || req.Method != http.MethodConnect {
+		return
+	}
+	up, err := net.Dial("tcp", req.Host)
+	if err != nil {
+		io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+		return
+	}
+	defer up.Close()
+	p.tunnels.Add(1)
+	io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	go func() { io.Copy(c, up); done <- struct{}{} }()
+	<-done
+	c.Close()
+	up.Close()
+	<-done
+}
+
+func TestThroughProxy(t *testing.T) {
+	s := startSim(t, sim.Config{})
+	p := startProxy(t)
+	var r recorder
+	cfg := baseConfig(s, "/ws/btcusdt@aggTrade")
+	proxyURL, _ := url.Parse("http://" + p.ln.Addr().String())
+	cfg.Proxy = http.ProxyURL(proxyURL) // HTTPS_PROXY never applies to loopback; the same hook reads it
+	sess := open(t, cfg, &r)
+	waitFor(t, 5*time.Second, "data through the proxy", func() bool { return r.count(wsconn.Data) > 5 })
+	if p.tunnels.Load() != 1 {
+		t.Fatalf("%d tunnels through the proxy", p.tunnels.Load())
+	}
+	sess.Close()
 }
