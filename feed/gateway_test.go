@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 	"github.com/feedkeeper/feedkeeper/wsconn"
@@ -32,24 +32,7 @@ func TestMain(m *testing.M) {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startSim(t testing.TB, cfg sim.Config) *sim.Server {
-	t.Helper()
-	if cfg.Symbols == nil {
-		cfg.Symbols = []string{"BTCUSDT", "ETHUSDT"}
-	}
-	if cfg.Levels == 0 {
-		cfg.Levels = 50
-	}
-	if cfg.Rate == 0 {
-		cfg.Rate = 500
-	}
-	s, err := sim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func startSim(t testing.TB, cfg sim.Config) *sim.Server { return simtest.Start(t, cfg) }
 
 // collector keeps what the gateway delivers.
 type collector struct {
@@ -75,11 +58,7 @@ func (c *collector) snapshot() []feed.Event {
 // path as `feedkeeper run`: exchangeInfo over REST, then the streams.
 func openGateway(t testing.TB, s *sim.Server, streams []string, session wsconn.Config, handler func(*feed.Event)) *feed.Gateway {
 	t.Helper()
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, s.CAPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return openGatewayAt(t, s.WSURL(), s.RESTURL(), caFile, streams, session, handler)
+	return openGatewayAt(t, s.WSURL(), s.RESTURL(), simtest.CAFile(t, s), streams, session, handler)
 }
 
 // openGatewayAt connects a gateway to a simulator given by its URLs and CA.
@@ -119,13 +98,7 @@ func openGatewayAt(t testing.TB, wsURL, restURL, caFile string, streams []string
 
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	simtest.WaitFor(t, d, what, cond)
 }
 
 // checkTrades fails unless the delivered aggregate trades of each symbol

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/time/rate"
 
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -28,24 +29,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func startSim(t testing.TB, cfg sim.Config) *sim.Server {
-	t.Helper()
-	if cfg.Symbols == nil {
-		cfg.Symbols = []string{"BTCUSDT", "ETHUSDT"}
-	}
-	if cfg.Levels == 0 {
-		cfg.Levels = 50
-	}
-	if cfg.Rate == 0 {
-		cfg.Rate = 500
-	}
-	s, err := sim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func startSim(t testing.TB, cfg sim.Config) *sim.Server { return simtest.Start(t, cfg) }
 
 // recorder collects what a session delivers.
 type recorder struct {
@@ -99,13 +83,7 @@ func (r *recorder) disconnectErrs() []error {
 
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	simtest.WaitFor(t, d, what, cond)
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

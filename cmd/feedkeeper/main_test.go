@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 )
 
@@ -43,23 +44,8 @@ func (s *syncBuffer) String() string {
 
 func startSim(t *testing.T, cfg sim.Config) (*sim.Server, string) {
 	t.Helper()
-	if cfg.Symbols == nil {
-		cfg.Symbols = []string{"BTCUSDT", "ETHUSDT"}
-	}
-	cfg.Levels = 50
-	if cfg.Rate == 0 {
-		cfg.Rate = 500
-	}
-	s, err := sim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, s.CAPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return s, ca
+	s := simtest.Start(t, cfg)
+	return s, simtest.CAFile(t, s)
 }
 
 // jsonLines decodes every line of out, failing on a line that is not JSON.
