@@ -222,7 +222,8 @@ func (c *conn) read() {
 		}
 		now := time.Now().UnixNano()
 		c.lastFrame.Store(now)
-		buf := s.q.buffer(4096)
+		bp := getBuffer()
+		buf := *bp
 		for {
 			if len(buf) == cap(buf) {
 				buf = append(buf, 0)[:len(buf)]
@@ -235,11 +236,12 @@ func (c *conn) read() {
 				break
 			}
 			if err != nil {
-				s.q.recycle(buf)
+				putBuffer(bp)
 				err = classify(err)
 				return
 			}
 		}
+		*bp = buf
 		s.stats.frames.Add(1)
 		s.stats.bytes.Add(int64(len(buf)))
 		if !c.gotData {
@@ -249,7 +251,7 @@ func (c *conn) read() {
 		if s.cfg.IsShutdown != nil && s.cfg.IsShutdown(buf) {
 			signal(s.rotateNow)
 		}
-		f := Frame{Kind: Data, Data: buf, Binary: typ == websocket.BinaryMessage, Recv: now, Conn: c.id}
+		f := Frame{Kind: Data, Data: buf, Binary: typ == websocket.BinaryMessage, Recv: now, Conn: c.id, buf: bp}
 		if c.hold(f) {
 			continue
 		}
@@ -259,12 +261,12 @@ func (c *conn) read() {
 		if s.cfg.Slow == Drop {
 			s.stats.dropped.Add(1)
 			s.q.drop()
-			s.q.recycle(buf)
+			putBuffer(bp)
 			continue
 		}
 		if !s.q.pushWait(f, s.cfg.BlockTimeout, c.stop) {
 			s.stats.slowDisconnects.Add(1)
-			s.q.recycle(buf)
+			putBuffer(bp)
 			err = ErrTooSlow
 			return
 		}
@@ -294,7 +296,7 @@ func (c *conn) hold(f Frame) bool {
 	if len(c.held) >= c.s.cfg.QueueFrames {
 		c.s.stats.dropped.Add(1)
 		c.s.q.drop()
-		c.s.q.recycle(f.Data)
+		putBuffer(f.buf)
 		return true
 	}
 	c.held = append(c.held, f)
@@ -311,7 +313,7 @@ func (c *conn) release() {
 		if !c.s.q.pushWait(f, c.s.cfg.BlockTimeout, c.stop) {
 			c.s.stats.dropped.Add(1)
 			c.s.q.drop()
-			c.s.q.recycle(f.Data)
+			putBuffer(f.buf)
 		}
 	}
 	c.held = nil

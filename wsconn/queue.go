@@ -35,6 +35,8 @@ type Frame struct {
 	Conn    uint64 // the connection it came from
 	Dropped int64  // Gap: frames discarded by the Drop policy (0: unknown)
 	Err     error  // Disconnected: the reason
+
+	buf *[]byte // the pooled buffer behind Data
 }
 
 // queue is the bounded frame queue between the readers and the consumer.
@@ -50,28 +52,31 @@ type queue struct {
 	ready   chan struct{} // signalled when items arrive
 	space   chan struct{} // signalled when items leave
 	closed  bool
-	pool    sync.Pool
 }
 
 func newQueue(maxFrames, maxBytes int) *queue {
 	return &queue{maxFrames: maxFrames, maxBytes: maxBytes, ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 }
 
-// buffer returns a buffer of at least n bytes for a frame.
-func (q *queue) buffer(n int) []byte {
-	if p, ok := q.pool.Get().(*[]byte); ok && cap(*p) >= n {
-		return (*p)[:0]
+// buffers holds frame buffers for every session of the process. A buffer
+// travels as a *[]byte so that returning it allocates nothing.
+var buffers sync.Pool
+
+// getBuffer returns an empty pooled buffer.
+func getBuffer() *[]byte {
+	if p, ok := buffers.Get().(*[]byte); ok {
+		*p = (*p)[:0]
+		return p
 	}
-	return make([]byte, 0, max(n, 512))
+	b := make([]byte, 0, 4096)
+	return &b
 }
 
-// recycle returns a frame's buffer for reuse.
-func (q *queue) recycle(b []byte) {
-	if cap(b) == 0 || cap(b) > 1<<20 {
-		return
+// putBuffer returns a buffer to the pool; very large ones are left to the GC.
+func putBuffer(p *[]byte) {
+	if p != nil && cap(*p) <= 1<<20 {
+		buffers.Put(p)
 	}
-	b = b[:0]
-	q.pool.Put(&b)
 }
 
 func signal(ch chan struct{}) {

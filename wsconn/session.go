@@ -301,7 +301,7 @@ func (s *Session) deliver(batch []Frame) {
 		f := &batch[i]
 		s.handler(f)
 		if f.Kind == Data {
-			s.q.recycle(f.Data)
+			putBuffer(f.buf)
 		}
 		*f = Frame{}
 	}

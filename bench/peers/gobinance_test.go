@@ -43,21 +43,19 @@ var srv *sim.Server
 // is stopped. It is the only goroutine the leak check below excuses.
 const goBinanceKeepAlive = "github.com/adshao/go-binance/v2.keepAlive.func2"
 
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(simChildEnv) != "" {
+		runSimChild()
+		return
+	}
+	os.Exit(runTests(m))
+}
+
+// certDir holds the CA every simulator of this process uses, the ones in
+// child processes of the benchmarks included.
+var certDir string
 
 func runTests(m *testing.M) int {
-	s, err := sim.Start(sim.Config{Symbols: []string{btc, eth}, Rate: 2000, Levels: 100})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start simulator:", err)
-		return 1
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			_ = s.Close()
-		}
-	}()
-
 	// go-binance dials with a zero tls.Config (gorilla/websocket's Dialer for
 	// streams, http.DefaultClient for REST), so it trusts the system roots.
 	// On Unix, crypto/x509 loads those once per process, on first use, from
@@ -72,11 +70,19 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(caDir)
-	caFile := filepath.Join(caDir, "ca.pem")
-	if err := os.WriteFile(caFile, s.CAPEM(), 0o600); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	certDir = caDir
+	s, err := sim.Start(sim.Config{Symbols: []string{btc, eth}, Rate: 2000, Levels: 100, CertDir: caDir})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start simulator:", err)
 		return 1
 	}
+	closed := false
+	defer func() {
+		if !closed {
+			_ = s.Close()
+		}
+	}()
+	caFile := filepath.Join(caDir, "ca.pem") // written by the simulator
 	if err := os.Setenv("SSL_CERT_FILE", caFile); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -1,0 +1,232 @@
+package peers
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	binance "github.com/adshao/go-binance/v2"
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	fk "github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/sim"
+	fkbinance "github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+// simChildEnv makes the test binary run a simulator instead of tests, so
+// the benchmarks measure each client's CPU apart from the server's. Its
+// value is the market rate; simCertDirEnv names the CA directory.
+const (
+	simChildEnv   = "FEEDKEEPER_PEERS_SIM_RATE"
+	simCertDirEnv = "FEEDKEEPER_PEERS_SIM_CERTS"
+)
+
+var firehoseSymbols = []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}
+
+// runSimChild serves a firehose of trades until stdin closes, printing its
+// WebSocket and REST URLs first.
+func runSimChild() {
+	r, _ := strconv.Atoi(os.Getenv(simChildEnv))
+	s, err := sim.Start(sim.Config{Rate: r, TradeShare: 1, Levels: 200, History: 1000,
+		Symbols: firehoseSymbols, PingInterval: time.Hour, CertDir: os.Getenv(simCertDirEnv)})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(s.WSURL(), s.RESTURL())
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	s.Close()
+	os.Exit(0)
+}
+
+func startSimChild(b *testing.B, rate int) (ws, rest string) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate), simCertDirEnv+"="+certDir)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	f := strings.Fields(line)
+	if err != nil || len(f) != 2 {
+		b.Fatalf("simulator: %q %v", line, err)
+	}
+	return f[0], f[1]
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// client is one way of consuming the aggTrade streams of firehoseSymbols:
+// start connects and counts each trade in n; the returned func stops it.
+type client struct {
+	name  string
+	start func(b *testing.B, ws, rest string, n *atomic.Int64) (stop func())
+}
+
+var clients = []client{
+	{"feedkeeper", startFeedkeeper},
+	{"go-binance", startGoBinance},
+	{"gorilla+encoding-json", startGorillaJSON},
+}
+
+func aggTradeStreams() []string {
+	var streams []string
+	for _, s := range firehoseSymbols {
+		streams = append(streams, strings.ToLower(s)+"@aggTrade")
+	}
+	return streams
+}
+
+func startFeedkeeper(b *testing.B, ws, rest string, n *atomic.Int64) func() {
+	tlsCfg, err := httpx.TLSConfig(os.Getenv("SSL_CERT_FILE"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rc, err := httpx.New(httpx.Config{BaseURL: rest, TLS: tlsCfg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rc.Close()
+	syms, err := fkbinance.LoadSymbols(context.Background(), rc, firehoseSymbols)
+	if err != nil {
+		b.Fatal(err)
+	}
+	venue, err := fkbinance.NewSpot(fkbinance.SpotConfig{WSURL: ws, Symbols: syms})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := fk.OpenGateway(fk.GatewayConfig{
+		Venue: venue, Streams: aggTradeStreams(), TLS: tlsCfg, Session: wsconn.Config{},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Dials: rate.NewLimiter(100, 10),
+		Handler: func(ev *fk.Event) {
+			if ev.Type == fk.TypeTrade {
+				n.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() { g.Close() }
+}
+
+func startGoBinance(b *testing.B, ws, rest string, n *atomic.Int64) func() {
+	binance.BaseCombinedMainURL = ws + "/stream?streams="
+	done, stop, err := binance.WsCombinedAggTradeServe(firehoseSymbols, func(ev *binance.WsAggTradeEvent) {
+		n.Add(1)
+	}, func(err error) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		close(stop)
+		<-done
+	}
+}
+
+// startGorillaJSON is what a user writes by hand: gorilla/websocket's
+// ReadMessage and encoding/json into a struct, prices as strings.
+func startGorillaJSON(b *testing.B, ws, rest string, n *atomic.Int64) func() {
+	c, _, err := websocket.DefaultDialer.Dial(ws+"/stream?streams="+strings.Join(aggTradeStreams(), "/"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var msg struct {
+			Stream string `json:"stream"`
+			Data   struct {
+				Event   string `json:"e"`
+				Time    int64  `json:"E"`
+				Symbol  string `json:"s"`
+				ID      int64  `json:"a"`
+				Price   string `json:"p"`
+				Qty     string `json:"q"`
+				First   int64  `json:"f"`
+				Last    int64  `json:"l"`
+				Trade   int64  `json:"T"`
+				IsMaker bool   `json:"m"`
+				Ignore  bool   `json:"M"`
+			} `json:"data"`
+		}
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if json.Unmarshal(b, &msg) == nil && msg.Data.Event == "aggTrade" {
+				n.Add(1)
+			}
+		}
+	}()
+	return func() {
+		c.Close()
+		<-done
+	}
+}
+
+// BenchmarkFirehose runs feedkeeper and its peers, one after the other, on
+// the same firehose: the aggTrade streams of 4 symbols from a simulator in
+// a child process (every market update a trade). It reports each client's
+// CPU (user + system of this process) per message, messages a second and
+// heap allocations per message. Run with -benchtime=1x: each client
+// streams for 3 seconds after a warm-up.
+func BenchmarkFirehose(b *testing.B) {
+	for _, updates := range []int{50000, 100000} {
+		for _, cl := range clients {
+			b.Run(fmt.Sprintf("updates=%dk/%s", updates/1000, cl.name), func(b *testing.B) {
+				ws, rest := startSimChild(b, updates)
+				var n atomic.Int64
+				stop := cl.start(b, ws, rest, &n)
+				defer stop()
+				deadline := time.Now().Add(10 * time.Second)
+				for n.Load() < 20000 {
+					if time.Now().After(deadline) {
+						b.Fatalf("%s: only %d messages in 10 s", cl.name, n.Load())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					var m0, m1 runtime.MemStats
+					runtime.ReadMemStats(&m0)
+					n0, c0, t0 := n.Load(), cpuTime(), time.Now()
+					time.Sleep(3 * time.Second)
+					n1, c1, t1 := n.Load(), cpuTime(), time.Now()
+					runtime.ReadMemStats(&m1)
+					msgs := float64(n1 - n0)
+					b.ReportMetric(float64(c1-c0)/msgs, "cpu-ns/msg")
+					b.ReportMetric(msgs/t1.Sub(t0).Seconds(), "msgs/s")
+					b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/msgs, "allocs/msg")
+				}
+			})
+		}
+	}
+}
