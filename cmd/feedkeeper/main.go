@@ -5,6 +5,7 @@
 //	feedkeeper run      stream a venue's market data as normalized JSON Lines
 //	feedkeeper tap      any WebSocket API: raw frames out, with the same resilience
 //	feedkeeper sim      a Binance-compatible TLS exchange simulator with faults
+//	feedkeeper soak     a long run with faults: memory, goroutines, files, data lost
 //
 // Run "feedkeeper <command> -h" for the flags of a command.
 package main
@@ -33,6 +34,7 @@ var commands = []command{
 	{"run", "stream a venue's market data as normalized JSON Lines", runRun},
 	{"tap", "any WebSocket API: raw frames out, with the same resilience", runTap},
 	{"sim", "run the Binance-compatible exchange simulator", runSim},
+	{"soak", "run the gateway against the simulator with faults and report leaks and losses", runSoak},
 }
 
 func usage(w io.Writer) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(cliChildEnv) != "" { // started by soak as `feedkeeper sim`
+		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer cancel()
+		os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -201,5 +207,37 @@ func TestDemoShowsRecovery(t *testing.T) {
 	logs := errOut.String()
 	if types["trade"] == 0 || types["status"] < 2 || !strings.Contains(logs, "rotating") || !strings.Contains(logs, "code=1011") {
 		t.Fatalf("demo: events %v\n%s", types, logs)
+	}
+}
+
+func TestSoakShort(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"soak", "--duration", "8s", "--warmup", "3s", "--faults", "rotations",
+		"--lifetime", "3s", "--rate", "300", "--out", dir}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("soak: %v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "soak: PASS") {
+		t.Fatalf("no verdict:\n%s", out.String())
+	}
+	var rep struct {
+		Pass    bool              `json:"pass"`
+		Trades  int64             `json:"trades"`
+		Samples []json.RawMessage `json:"samples"`
+		Gateway struct {
+			Rotations int64 `json:"rotations"`
+		} `json:"gateway"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	if !rep.Pass || rep.Trades == 0 || len(rep.Samples) < 6 || rep.Gateway.Rotations < 1 {
+		t.Fatalf("report: pass %v, %d trades, %d samples, %d rotations", rep.Pass, rep.Trades, len(rep.Samples), rep.Gateway.Rotations)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !bytes.Contains(html, []byte("<polyline")) || !bytes.Contains(html, []byte("PASS")) {
+		t.Fatalf("report.html: %v", err)
 	}
 }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/soak"
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+// soakProfiles are the fault sets of `feedkeeper soak --faults`.
+var soakProfiles = map[string][]string{
+	"none":      nil,
+	"rotations": nil, // the short connection lifetime alone
+	"reconnects": {"drop:every=20s", "close:code=1001,every=33s", "close:code=1008,reason=Too many requests,every=71s",
+		"shutdown:every=47s,duration=2s", "stall:every=61s,duration=10s"},
+	"chaos": {"drop:every=20s", "close:code=1011,every=33s", "shutdown:every=47s,duration=2s", "stall:every=61s,duration=10s",
+		"malformed:p=0.05", "trade-gap:p=0.01", "depth-drop:p=0.01", "depth-dup:p=0.01", "rest-5xx:p=0.05", "rest-429:p=0.02"},
+}
+
+func profileNames() string {
+	var names []string
+	for n := range soakProfiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// cliChildEnv makes a test binary behave as the feedkeeper command, so the
+// soak's simulator child can be started from tests too.
+const cliChildEnv = "FEEDKEEPER_AS_CLI"
+
+func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("feedkeeper soak", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	duration := fs.Duration("duration", 10*time.Minute, "how long to run")
+	profile := fs.String("faults", "reconnects", "fault profile: "+profileNames())
+	var extra faultList
+	fs.Var(&extra, "fault", "an extra fault rule for the simulator (repeatable), as for feedkeeper sim")
+	out := fs.String("out", "soak-report", "directory for report.json and report.html")
+	streams := fs.String("streams", "btcusdt@aggTrade,ethusdt@aggTrade,btcusdt@depth@100ms,ethusdt@bookTicker", "streams, comma separated")
+	rate := fs.Int("rate", 400, "market updates a second of the simulator")
+	lifetime := fs.Duration("lifetime", 90*time.Second, "the simulator's connection lifetime: the gateway rotates before it")
+	interval := fs.Duration("interval", time.Second, "sampling interval")
+	warmup := fs.Duration("warmup", 0, "left out of the growth figures (default 10% of the duration, at least 5s)")
+	maxHeap := fs.Int64("max-heap-growth", 2<<20, "fail when the live heap grows more than this, bytes")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: feedkeeper soak [flags]\n\nRuns the gateway against a simulator (in a child process, so the measurements are the\ngateway's own) with faults, samples memory, goroutines, open files and connections every\ninterval, and writes a JSON and an HTML report. Exits 1 when memory or goroutines grow\nbeyond the bounds or any trade was lost.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	faults, ok := soakProfiles[*profile]
+	if !ok {
+		fmt.Fprintf(stderr, "--faults %q: known profiles are %s\n", *profile, profileNames())
+		return errUsage
+	}
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	simArgs := []string{"sim", "--rate", strconv.Itoa(*rate), "--max-lifetime", lifetime.String(),
+		"--history", "20000", "--log-level", "error"}
+	all := append([]string{}, faults...)
+	for _, f := range extra {
+		all = append(all, f.String())
+	}
+	for _, f := range all {
+		simArgs = append(simArgs, "--fault", f)
+	}
+	ws, rest, caFile, stop, err := startSimProcess(*out, simArgs)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(stdout, "soak: %v against %s, faults %q, report in %s\n", *duration, ws, *profile, *out)
+
+	rep, err := soak.Run(ctx, soak.Config{
+		WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: strings.Split(*streams, ","),
+		Duration: *duration, Interval: *interval, Warmup: *warmup, MaxHeapGrowth: *maxHeap, Logger: log,
+		Session: wsconn.Config{Lifetime: *lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
+	}, func(s soak.Sample) {
+		fmt.Fprintf(stderr, "\rsoak %5.0fs  heap %7.2f MiB  rss %7.2f MiB  goroutines %4d  fds %4d  up %d  events %9d  reconnects %5d",
+			s.T, float64(s.Heap)/(1<<20), float64(s.RSS)/(1<<20), s.Goroutines, s.FDs, s.Connected, s.Events, s.Reconnects)
+	})
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return err
+	}
+	rep.Faults = all
+	if err := writeFile(filepath.Join(*out, "report.json"), rep.WriteJSON); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(*out, "report.html"), rep.WriteHTML); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "soak: %d trades (%d recovered), %d lost, %d twice; %d reconnects, %d rotations; heap %+d B, goroutines %+d, files %+d after Close\n",
+		rep.Trades, rep.Recovered, rep.Lost, rep.Duplicates, rep.Gateway.Reconnects, rep.Gateway.Rotations,
+		rep.Growth.Heap, rep.Growth.Goroutines, rep.Growth.FDs)
+	if !rep.Pass {
+		for _, f := range rep.Failures {
+			fmt.Fprintln(stdout, "soak: FAIL:", f)
+		}
+		return errors.New("soak failed")
+	}
+	fmt.Fprintln(stdout, "soak: PASS")
+	return nil
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// startSimProcess runs `feedkeeper sim` as a child process and returns its
+// URLs, its CA file and a function that stops it.
+func startSimProcess(dir string, args []string) (ws, rest, caFile string, stop func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	caFile = filepath.Join(dir, "sim-ca.pem")
+	cmd := exec.Command(exe, append(args, "--ca-out", caFile)...)
+	cmd.Env = append(os.Environ(), cliChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", "", "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", "", "", nil, fmt.Errorf("simulator: %w", err)
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	go io.Copy(io.Discard, stdout)
+	// "feedkeeper sim listening on 127.0.0.1:PORT (…)"
+	f := strings.Fields(line)
+	if err != nil || len(f) < 5 || f[2] != "listening" {
+		stop()
+		return "", "", "", nil, fmt.Errorf("simulator did not start: %q %v", line, err)
+	}
+	return "wss://" + f[4], "https://" + f[4], caFile, stop, nil
+}

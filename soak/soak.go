@@ -1,0 +1,360 @@
+// Package soak runs the gateway for a long time against a simulator with
+// faults, samples the process's memory, goroutines, open files and
+// connections every interval, and judges whether anything leaked or any
+// data was lost.
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+// Config describes a soak run against a running simulator (or venue).
+type Config struct {
+	WSURL, RESTURL string
+	CAFile         string
+	Streams        []string
+	Duration       time.Duration // default 10m
+	Interval       time.Duration // sampling interval, default 1s
+	// Warmup is left out of the growth figures: pools, caches and maps
+	// reach their working size. Default 10% of Duration, at least 5s.
+	Warmup time.Duration
+	// Bounds of the verdict.
+	MaxHeapGrowth int64 // live heap, last samples against the first after warm-up; default 2 MiB
+	MaxGoroutines int   // goroutines above the post-warm-up baseline at the end; default 5
+	MaxFDs        int   // open files above the baseline at the end; default 5
+	Session       wsconn.Config
+	Logger        *slog.Logger
+}
+
+// Sample is one measurement.
+type Sample struct {
+	T          float64 `json:"t"` // seconds since the start
+	RSS        int64   `json:"rss"`
+	Heap       int64   `json:"heap"` // live heap after a GC
+	Goroutines int     `json:"goroutines"`
+	FDs        int     `json:"fds"`
+	Connected  int     `json:"connected"` // sessions connected
+	Events     int64   `json:"events"`
+	Reconnects int64   `json:"reconnects"`
+	Gaps       int64   `json:"gaps"`
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Started    time.Time     `json:"started"`
+	Duration   float64       `json:"duration_s"`
+	Streams    []string      `json:"streams"`
+	Faults     []string      `json:"faults,omitempty"`
+	Baseline   Sample        `json:"baseline"` // before the gateway opened
+	Samples    []Sample      `json:"samples"`
+	Slopes     Slopes        `json:"slopes_per_min"`
+	Growth     Growth        `json:"growth"`
+	Trades     int64         `json:"trades"`
+	Recovered  int64         `json:"recovered"`
+	Lost       int64         `json:"lost"`       // trade IDs never delivered
+	Duplicates int64         `json:"duplicates"` // trade IDs delivered twice
+	Gateway    GatewayTotals `json:"gateway"`
+	Pass       bool          `json:"pass"`
+	Failures   []string      `json:"failures,omitempty"`
+}
+
+// Slopes are least-squares slopes after the warm-up, per minute.
+type Slopes struct {
+	RSS        float64 `json:"rss"`
+	Heap       float64 `json:"heap"`
+	Goroutines float64 `json:"goroutines"`
+	FDs        float64 `json:"fds"`
+}
+
+// Growth compares the end of the run with the start after the warm-up.
+type Growth struct {
+	Heap       int64 `json:"heap"`
+	Goroutines int   `json:"goroutines"`
+	FDs        int   `json:"fds"`
+}
+
+// GatewayTotals are the gateway's counters at the end.
+type GatewayTotals struct {
+	Events     int64 `json:"events"`
+	Connects   int64 `json:"connects"`
+	Reconnects int64 `json:"reconnects"`
+	Rotations  int64 `json:"rotations"`
+	Stale      int64 `json:"stale"`
+	Gaps       int64 `json:"gaps"`
+	Missing    int64 `json:"missing"`
+	Duplicates int64 `json:"duplicates_dropped"`
+	Malformed  int64 `json:"malformed"`
+}
+
+func (c *Config) defaults() error {
+	if c.WSURL == "" || c.RESTURL == "" {
+		return errors.New("soak: WSURL and RESTURL are required")
+	}
+	if len(c.Streams) == 0 {
+		return errors.New("soak: no streams")
+	}
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Minute
+	}
+	if c.Interval == 0 {
+		c.Interval = time.Second
+	}
+	if c.Warmup == 0 {
+		c.Warmup = max(c.Duration/10, 5*time.Second)
+	}
+	if c.Warmup >= c.Duration {
+		return fmt.Errorf("soak: warm-up %v is not shorter than the duration %v", c.Warmup, c.Duration)
+	}
+	if c.MaxHeapGrowth == 0 {
+		c.MaxHeapGrowth = 2 << 20
+	}
+	if c.MaxGoroutines == 0 {
+		c.MaxGoroutines = 5
+	}
+	if c.MaxFDs == 0 {
+		c.MaxFDs = 5
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// tradeCheck follows delivered aggregate trades per symbol.
+type tradeCheck struct {
+	mu         sync.Mutex
+	last       map[string]int64
+	trades     int64
+	recovered  int64
+	lost       int64
+	duplicates int64
+}
+
+func (tc *tradeCheck) handle(ev *feed.Event) {
+	if ev.Type != feed.TypeTrade || !ev.Aggregated {
+		return
+	}
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	tc.trades++
+	if ev.Recovered {
+		tc.recovered++
+	}
+	last, ok := tc.last[ev.Symbol]
+	switch {
+	case !ok:
+	case ev.ID <= last:
+		tc.duplicates++
+		return
+	case ev.ID > last+1:
+		tc.lost += ev.ID - last - 1
+	}
+	tc.last[ev.Symbol] = ev.ID
+}
+
+// Run streams cfg.Streams for cfg.Duration (or until ctx ends), sampling
+// every interval, and returns the report. sample, when not nil, is called
+// with each sample as it is taken.
+func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	tlsCfg, err := httpx.TLSConfig(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	rest, err := httpx.New(httpx.Config{BaseURL: cfg.RESTURL, TLS: tlsCfg})
+	if err != nil {
+		return nil, err
+	}
+	defer rest.Close()
+	syms, err := binance.LoadSymbols(ctx, rest, binance.SymbolsOfStreams(cfg.Streams))
+	if err != nil {
+		return nil, err
+	}
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: cfg.WSURL, Symbols: syms})
+	if err != nil {
+		return nil, err
+	}
+	tc := &tradeCheck{last: map[string]int64{}}
+	rep := &Report{Started: time.Now(), Streams: cfg.Streams}
+	rep.Baseline = Sample{Goroutines: runtime.NumGoroutine(), FDs: openFDs(), RSS: rss()}
+	g, err := feed.OpenGateway(feed.GatewayConfig{
+		Venue: venue, Streams: cfg.Streams, TLS: tlsCfg, Session: cfg.Session, Logger: cfg.Logger,
+		Dials: rate.NewLimiter(20, 20), Handler: tc.handle,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	t := time.NewTicker(cfg.Interval)
+	defer t.Stop()
+	take := func() {
+		s := measure(rep.Started, g)
+		rep.Samples = append(rep.Samples, s)
+		if sample != nil {
+			sample(s)
+		}
+	}
+	take()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			take()
+		}
+	}
+	g.Close()
+	rest.Close()
+	time.Sleep(200 * time.Millisecond) // connections wind down
+	take()                             // after Close: goroutines and files must be back
+
+	st := g.Stats()
+	rep.Duration = time.Since(rep.Started).Seconds()
+	rep.Gateway = GatewayTotals{Events: st.Events, Gaps: st.Gaps, Missing: st.Missing, Duplicates: st.Duplicates, Malformed: st.Malformed}
+	for _, ss := range st.Sessions {
+		rep.Gateway.Connects += ss.Connects
+		rep.Gateway.Reconnects += ss.Reconnects
+		rep.Gateway.Rotations += ss.Rotations
+		rep.Gateway.Stale += ss.Stale
+	}
+	tc.mu.Lock()
+	rep.Trades, rep.Recovered, rep.Lost, rep.Duplicates = tc.trades, tc.recovered, tc.lost, tc.duplicates
+	tc.mu.Unlock()
+	rep.judge(cfg)
+	return rep, nil
+}
+
+func measure(start time.Time, g *feed.Gateway) Sample {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := g.Stats()
+	s := Sample{
+		T:          time.Since(start).Seconds(),
+		RSS:        rss(),
+		Heap:       int64(ms.HeapAlloc),
+		Goroutines: runtime.NumGoroutine(),
+		FDs:        openFDs(),
+		Events:     st.Events,
+		Gaps:       st.Gaps,
+	}
+	for _, ss := range st.Sessions {
+		if ss.Status == wsconn.StatusConnected || ss.Status == wsconn.StatusRotating {
+			s.Connected++
+		}
+		s.Reconnects += ss.Reconnects
+	}
+	return s
+}
+
+// judge fits the slopes and decides the verdict.
+func (r *Report) judge(cfg Config) {
+	warm := cfg.Warmup.Seconds()
+	var steady []Sample
+	for _, s := range r.Samples[:len(r.Samples)-1] { // the last sample is after Close
+		if s.T >= warm {
+			steady = append(steady, s)
+		}
+	}
+	if len(steady) < 3 {
+		r.Failures = append(r.Failures, fmt.Sprintf("only %d samples after the warm-up", len(steady)))
+		return
+	}
+	r.Slopes = Slopes{
+		RSS:        slope(steady, func(s Sample) float64 { return float64(s.RSS) }) * 60,
+		Heap:       slope(steady, func(s Sample) float64 { return float64(s.Heap) }) * 60,
+		Goroutines: slope(steady, func(s Sample) float64 { return float64(s.Goroutines) }) * 60,
+		FDs:        slope(steady, func(s Sample) float64 { return float64(s.FDs) }) * 60,
+	}
+	// live heap: the mean of the last fifth against the first fifth
+	k := max(len(steady)/5, 1)
+	mean := func(ss []Sample) float64 {
+		var sum float64
+		for _, s := range ss {
+			sum += float64(s.Heap)
+		}
+		return sum / float64(len(ss))
+	}
+	r.Growth.Heap = int64(mean(steady[len(steady)-k:]) - mean(steady[:k]))
+	// after Close every goroutine and file of the gateway must be gone
+	end := r.Samples[len(r.Samples)-1]
+	r.Growth.Goroutines = end.Goroutines - r.Baseline.Goroutines
+	r.Growth.FDs = end.FDs - r.Baseline.FDs
+	if r.Growth.Heap > cfg.MaxHeapGrowth {
+		r.Failures = append(r.Failures, fmt.Sprintf("live heap grew by %d bytes (bound %d)", r.Growth.Heap, cfg.MaxHeapGrowth))
+	}
+	if r.Growth.Goroutines > cfg.MaxGoroutines {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d goroutines more after Close than at the start (bound %d)", r.Growth.Goroutines, cfg.MaxGoroutines))
+	}
+	if r.Growth.FDs > cfg.MaxFDs {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d open files more after Close than at the start (bound %d)", r.Growth.FDs, cfg.MaxFDs))
+	}
+	if r.Lost > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d trade IDs never delivered", r.Lost))
+	}
+	if r.Duplicates > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d trade IDs delivered twice", r.Duplicates))
+	}
+	if r.Trades == 0 {
+		r.Failures = append(r.Failures, "no trade delivered")
+	}
+	r.Pass = len(r.Failures) == 0
+}
+
+// slope is the least-squares slope of f over the samples, per second.
+func slope(ss []Sample, f func(Sample) float64) float64 {
+	var n, sx, sy, sxx, sxy float64
+	for _, s := range ss {
+		x, y := s.T, f(s)
+		n++
+		sx += x
+		sy += y
+		sxx += x * x
+		sxy += x * y
+	}
+	d := n*sxx - sx*sx
+	if d == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / d
+}
+
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func openFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(entries)
+}
