@@ -71,9 +71,11 @@ type Config struct {
 	ReadLimit int64
 
 	// BackoffMin and BackoffMax bound the reconnect delay: capped
-	// exponential backoff with full jitter. Defaults 250ms and 30s.
+	// exponential backoff with full jitter. Defaults 100ms and 30s.
 	BackoffMin, BackoffMax time.Duration
-	// StableAfter resets the backoff once a connection has lived this long. Default 30s.
+	// StableAfter resets the backoff once a connection has lived this
+	// long: the next reconnect is quick again. Default 2s; the Dials
+	// limiter keeps a flapping server from causing a storm.
 	StableAfter time.Duration
 	// Dials limits connection attempts. Share one limiter between every
 	// session of a venue so a mass disconnect never becomes a storm. Nil:
@@ -137,13 +139,13 @@ func (c Config) withDefaults() Config {
 		c.ReadLimit = 1 << 20
 	}
 	if c.BackoffMin == 0 {
-		c.BackoffMin = 250 * time.Millisecond
+		c.BackoffMin = 100 * time.Millisecond
 	}
 	if c.BackoffMax == 0 {
 		c.BackoffMax = 30 * time.Second
 	}
 	if c.StableAfter == 0 {
-		c.StableAfter = 30 * time.Second
+		c.StableAfter = 2 * time.Second
 	}
 	if c.Dials == nil {
 		c.Dials = rate.NewLimiter(1, 5)

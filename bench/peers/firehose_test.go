@@ -34,6 +34,7 @@ import (
 const (
 	simChildEnv   = "FEEDKEEPER_PEERS_SIM_RATE"
 	simCertDirEnv = "FEEDKEEPER_PEERS_SIM_CERTS"
+	simFaultsEnv  = "FEEDKEEPER_PEERS_SIM_FAULTS" // fault rules separated by ";"
 )
 
 var firehoseSymbols = []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}
@@ -42,8 +43,19 @@ var firehoseSymbols = []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}
 // WebSocket and REST URLs first.
 func runSimChild() {
 	r, _ := strconv.Atoi(os.Getenv(simChildEnv))
-	s, err := sim.Start(sim.Config{Rate: r, TradeShare: 1, Levels: 200, History: 1000,
-		Symbols: firehoseSymbols, PingInterval: time.Hour, CertDir: os.Getenv(simCertDirEnv)})
+	var faults []sim.Fault
+	if list := os.Getenv(simFaultsEnv); list != "" {
+		for _, spec := range strings.Split(list, ";") {
+			f, err := sim.ParseFault(spec)
+			if err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+			faults = append(faults, f)
+		}
+	}
+	s, err := sim.Start(sim.Config{Rate: r, TradeShare: 1, Levels: 200, History: 100000,
+		Symbols: firehoseSymbols, PingInterval: time.Hour, CertDir: os.Getenv(simCertDirEnv), Faults: faults})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -54,10 +66,11 @@ func runSimChild() {
 	os.Exit(0)
 }
 
-func startSimChild(b *testing.B, rate int) (ws, rest string) {
+func startSimChild(b *testing.B, rate int, faults ...string) (ws, rest string) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate), simCertDirEnv+"="+certDir)
+	cmd.Env = append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate), simCertDirEnv+"="+certDir,
+		simFaultsEnv+"="+strings.Join(faults, ";"))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -104,6 +117,11 @@ func aggTradeStreams() []string {
 }
 
 func startFeedkeeper(b *testing.B, ws, rest string, n *atomic.Int64) func() {
+	return startFeedkeeperWith(b, ws, rest, n, nil)
+}
+
+// startFeedkeeperWith also hands every event to observe, when not nil.
+func startFeedkeeperWith(b *testing.B, ws, rest string, n *atomic.Int64, observe func(*fk.Event)) func() {
 	tlsCfg, err := httpx.TLSConfig(os.Getenv("SSL_CERT_FILE"))
 	if err != nil {
 		b.Fatal(err)
@@ -127,6 +145,9 @@ func startFeedkeeper(b *testing.B, ws, rest string, n *atomic.Int64) func() {
 		Handler: func(ev *fk.Event) {
 			if ev.Type == fk.TypeTrade {
 				n.Add(1)
+			}
+			if observe != nil {
+				observe(ev)
 			}
 		},
 	})
