@@ -51,6 +51,7 @@ type Session struct {
 	wg        sync.WaitGroup // supervisor and dispatcher
 	connWG    sync.WaitGroup // every connection's goroutines
 	rotateNow chan struct{}
+	superDone chan struct{} // closed when supervise has returned, its connections gone
 	closeOnce sync.Once
 
 	status atomic.Int32
@@ -86,12 +87,14 @@ func Open(cfg Config, handler func(*Frame)) (*Session, error) {
 		handler:   handler,
 		log:       cfg.Logger.With("session", cfg.Name),
 		rotateNow: make(chan struct{}, 1),
+		superDone: make(chan struct{}),
 	}
 	s.stats.closeCodes = make(map[int]int64)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
+		defer close(s.superDone)
 		s.supervise()
 	}()
 	go func() {
@@ -282,7 +285,7 @@ func (s *Session) dispatch() {
 		case <-s.q.ready:
 		case <-s.ctx.Done():
 			// deliver what is queued once the connections are gone
-			s.connWG.Wait()
+			<-s.superDone
 			for {
 				batch = s.q.popAll(batch[:0])
 				if len(batch) == 0 {
