@@ -96,6 +96,14 @@ type Event struct {
 	// than received live.
 	Recovered bool
 
+	// Derived is true for events the gateway builds from the order book it
+	// keeps for a symbol's diff depth stream, rather than receives from the
+	// venue: the TypeBookSnapshot of the whole book after each (re)sync, which
+	// replaces any book built from earlier events, and a TypeTopOfBook each
+	// time that book's best bid or ask changes. The venue's own top of book
+	// (Binance bookTicker) and partial depth snapshots have it false.
+	Derived bool
+
 	// Aggregated is true for a TypeTrade that aggregates trades (Binance
 	// aggTrade), and for a TypeGap in such trades: aggregate trade IDs are a
 	// sequence of their own, distinct from individual trade IDs.

@@ -21,8 +21,10 @@ type GatewayConfig struct {
 	Venue   Venue
 	Streams []string
 	// Handler receives every event, one at a time, in order per sequence.
-	// The event and its level slices are reused after it returns: copy
-	// what must be kept (Event.CopyTo). It must not call Close.
+	// It is called from the gateway's goroutines (one per connection, and
+	// the recovery workers), never from two at once. The event and its
+	// level slices are reused after it returns: copy what must be kept
+	// (Event.CopyTo). It must not call Close.
 	Handler func(*Event)
 	// TLS is the process-wide TLS configuration (httpx.TLSConfig).
 	TLS *tls.Config
@@ -38,6 +40,20 @@ type GatewayConfig struct {
 	Subscribes *rate.Limiter
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
+
+	// Recovery, when set, makes the delivered streams complete. A gap in a
+	// symbol's aggregate trade IDs is fetched over REST (the symbol's live
+	// trades are held meanwhile) and delivered in ID order, the recovered
+	// trades marked Recovered; what cannot be recovered is announced by a
+	// TypeGap event. The diff depth stream of each symbol keeps a local
+	// order book in sync from REST snapshots: its deltas are delivered once
+	// the book is in sync, after a Derived TypeBookSnapshot of the whole
+	// book, with a Derived TypeTopOfBook whenever its best bid or ask
+	// changes; any break resyncs it. Nil: gaps are announced by TypeGap
+	// events only and deltas are delivered as they come.
+	Recovery Recovery
+	// RecoveryConfig tunes Recovery.
+	RecoveryConfig RecoveryConfig
 }
 
 // Gateway streams a venue's market data: one resilient session per
@@ -49,10 +65,11 @@ type Gateway struct {
 	sessions []*wsconn.Session
 	plans    []ConnPlan
 
-	mu  sync.Mutex // serializes decoding state, the sequencer and the handler
+	mu  sync.Mutex // serializes decoding state, the sequencer, recovery states and the handler
 	seq *sequencer
 	ev  Event
 	aux Event
+	rec *recovery // nil without a Recovery
 
 	stats     gatewayCounters
 	closeOnce sync.Once
@@ -77,6 +94,23 @@ type GatewayStats struct {
 	Replies    int64 // error replies to requests
 	Shutdowns  int64 // shutdown announcements
 	Sessions   []wsconn.Stats
+
+	// With a Recovery:
+	Backfilled       int64 // trades recovered over REST and delivered
+	Unfilled         int64 // TypeGap events for trades that could not be recovered
+	UnfilledIDs      int64 // trade IDs in them
+	BackfillPending  int64 // symbols whose trade gaps are being recovered now
+	HeldOverflow     int64 // live trades not held (buffer full) and recovered over REST instead
+	BookSyncs        int64 // books loaded from a snapshot
+	BookResyncs      int64 // books thrown away: updates missing, crossed, failed verification
+	StaleSnapshots   int64 // snapshots refused as older than the diffs held
+	BadSnapshots     int64 // snapshots refused as unsorted, crossed, or not meeting the diffs held
+	BooksInSync      int64 // books in sync now
+	DiffOverflow     int64 // diffs dropped while a snapshot was awaited (buffer full)
+	VerifyMatches    int64 // verifications that found the book equal to a fresh snapshot
+	VerifyMismatches int64 // verifications that found it different (each resyncs the book)
+	VerifySkipped    int64 // verifications that proved nothing (snapshot older than the book)
+	RecoveryErrors   int64 // REST calls of the recovery that failed
 }
 
 // OpenGateway plans the connections and starts them.
@@ -109,6 +143,12 @@ func OpenGateway(cfg GatewayConfig) (*Gateway, error) {
 		plans: plans,
 		seq:   newSequencer(),
 	}
+	if cfg.Recovery != nil {
+		if g.rec, err = newRecovery(cfg.Recovery, cfg.RecoveryConfig); err != nil {
+			return nil, err
+		}
+		g.rec.start(g)
+	}
 	for i, p := range plans {
 		sc := cfg.Session
 		sc.URL = p.URL
@@ -138,8 +178,11 @@ func OpenGateway(cfg GatewayConfig) (*Gateway, error) {
 	return g, nil
 }
 
-// Close closes every connection; events already received are delivered
-// before it returns. Safe to call more than once.
+// Close closes every connection and stops the recovery workers, cancelling
+// their REST calls; events already received are delivered before it
+// returns, and trade gaps still being recovered are announced by TypeGap
+// events, followed by the live trades held behind them. Safe to call more
+// than once.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		var wg sync.WaitGroup
@@ -151,6 +194,12 @@ func (g *Gateway) Close() error {
 			}()
 		}
 		wg.Wait()
+		if g.rec != nil {
+			g.rec.stop()
+			g.mu.Lock()
+			g.flushTrades()
+			g.mu.Unlock()
+		}
 	})
 	return nil
 }
@@ -170,6 +219,15 @@ func (g *Gateway) Stats() GatewayStats {
 	}
 	for _, s := range g.sessions {
 		st.Sessions = append(st.Sessions, s.Stats())
+	}
+	if r := g.rec; r != nil {
+		c := &r.stats
+		st.Backfilled, st.Unfilled, st.UnfilledIDs = c.backfilled.Load(), c.unfilled.Load(), c.unfilledIDs.Load()
+		st.BackfillPending, st.HeldOverflow = c.pending.Load(), c.overflowTrades.Load()
+		st.BookSyncs, st.BookResyncs, st.StaleSnapshots, st.BadSnapshots = c.syncs.Load(), c.resyncs.Load(), c.stale.Load(), c.bad.Load()
+		st.BooksInSync, st.DiffOverflow = c.inSync.Load(), c.overflowDiffs.Load()
+		st.VerifyMatches, st.VerifyMismatches, st.VerifySkipped = c.verifyMatch.Load(), c.verifyMismatch.Load(), c.verifySkip.Load()
+		st.RecoveryErrors = c.restErrors.Load()
 	}
 	return st
 }
@@ -233,11 +291,26 @@ func (g *Gateway) onData(dec Decoder, f *wsconn.Frame) {
 	case verdictGap:
 		g.stats.gaps.Add(1)
 		g.stats.missing.Add(to - from + 1)
+		if g.rec != nil && ev.Type == TypeTrade && ev.Aggregated {
+			g.tradeGap(ev, from, to)
+			break
+		}
 		gap := &g.aux
 		gap.Reset()
 		*gap = Event{Type: TypeGap, Missing: ev.Type, Venue: ev.Venue, Symbol: ev.Symbol, FirstID: from, ID: to,
 			ReceiveTime: f.Recv, Aggregated: ev.Aggregated, Reason: "IDs missing from the stream", Bids: gap.Bids, Asks: gap.Asks}
 		g.deliver(gap)
+	}
+	if g.rec != nil {
+		switch {
+		case ev.Type == TypeTrade && ev.Aggregated:
+			if g.holdTrade(ev) {
+				return
+			}
+		case ev.Type == TypeBookDelta:
+			g.onDelta(ev, v == verdictGap)
+			return
+		}
 	}
 	g.deliver(ev)
 }

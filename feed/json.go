@@ -82,6 +82,9 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	if e.Recovered {
 		dst = append(dst, `,"recovered":true`...)
 	}
+	if e.Derived {
+		dst = append(dst, `,"derived":true`...)
+	}
 	return append(dst, '}')
 }
 

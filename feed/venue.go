@@ -1,6 +1,9 @@
 package feed
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Venue is what the Gateway needs of an exchange. A venue is a package
 // under venue/ that implements it; nothing else changes for a new one.
@@ -45,4 +48,21 @@ type Decoder interface {
 	// Decode decodes frame into ev (all fields but ReceiveTime). It keeps
 	// no reference to frame.
 	Decode(frame []byte, ev *Event) (Decoded, error)
+}
+
+// Recovery fetches from a venue's REST API what its streams missed. A
+// venue package implements it; the Gateway calls it from its own worker
+// goroutines, concurrently for different symbols, with a context that ends
+// when the Gateway closes.
+type Recovery interface {
+	// AggTrades appends to dst the aggregate trades of symbol (as in
+	// events: "BTCUSDT") with IDs from fromID on, at most limit of them,
+	// oldest first, as TypeTrade events with Aggregated and Recovered set.
+	// When the venue no longer keeps fromID, the first trade returned is
+	// above it; none at all means the venue has none from fromID on.
+	AggTrades(ctx context.Context, symbol string, fromID int64, limit int, dst []Event) ([]Event, error)
+	// Depth fills ev with a snapshot of symbol's order book, at most limit
+	// levels a side, best first: a TypeBookSnapshot whose ID is the last
+	// update ID the snapshot reflects. ev's level arrays are reused.
+	Depth(ctx context.Context, symbol string, limit int, ev *Event) error
 }

@@ -1,43 +1,106 @@
 // Package httpx is the process's HTTPS client for venue REST APIs: one
-// transport with a keep-alive pool and the shared TLS configuration,
-// context deadlines on every call, bodies always drained and closed, and
-// the venue's error bodies turned into typed errors.
+// transport with a keep-alive pool and the shared TLS configuration (HTTP/2
+// when the server offers it), context deadlines on every call, bodies always
+// drained and closed, a request-weight limiter fed by the venue's limit and
+// corrected by the used weight it reports, Retry-After honoured after a 429,
+// every call stopped while a 418 ban lasts, bounded retries with capped
+// jittered backoff, and the venue's error bodies turned into typed errors.
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Config describes a client for one venue's REST API.
+// Config describes a client for one venue's REST API. The zero value of
+// every field but BaseURL is usable; without WeightLimit the client does
+// not limit weight (but still honours 429 and 418).
 type Config struct {
 	// BaseURL of the API, e.g. https://api.binance.com.
 	BaseURL string
 	// TLS is the process-wide TLS configuration (see TLSConfig). Nil: system roots.
 	TLS *tls.Config
-	// Timeout bounds one request, body included. Default 10s.
+	// Timeout bounds one attempt, body included. Default 10s.
 	Timeout time.Duration
 	// MaxConns bounds the connections kept to the host. Default 8.
 	MaxConns int
 	// MaxBody bounds a response body. Default 64 MiB.
 	MaxBody int64
+
+	// WeightLimit is the request weight the venue allows per WeightWindow
+	// (Binance: 6000 a minute). 0: no limit is enforced.
+	WeightLimit int
+	// WeightWindow is the length of the venue's weight windows, which are
+	// aligned on the clock. Default 1 minute.
+	WeightWindow time.Duration
+	// ClockSkew is the most the local clock may differ from the venue's,
+	// plus the time a request takes to reach it: a request sent within
+	// ClockSkew of a window boundary is counted in both windows. Default
+	// 1s (at most a tenth of WeightWindow).
+	ClockSkew time.Duration
+	// UsedWeightHeader names the answer header in which the venue reports
+	// the weight used in the current window (Binance:
+	// X-MBX-USED-WEIGHT-1M). Empty: only the client's own count is used.
+	UsedWeightHeader string
+	// Weight returns the weight of a request that does not give its own
+	// (Request.Weight). Nil: 1 per request.
+	Weight func(path string, query url.Values) int
+
+	// MaxAttempts bounds the attempts of one call: 5xx answers, 429s,
+	// network errors, truncated bodies and bodies that do not decode are
+	// tried again up to this many attempts in all. Default 5.
+	MaxAttempts int
+	// BackoffMin and BackoffMax bound the jittered exponential delay
+	// between attempts. Defaults 100ms and 5s.
+	BackoffMin, BackoffMax time.Duration
+	// BanTime is how long a 418 without Retry-After stops calls. Default 2 minutes.
+	BanTime time.Duration
+
+	// Logger receives a line per 429 and per 418. Nil: slog.Default().
+	Logger *slog.Logger
 }
 
-// Client is safe for concurrent use. Create one per venue and share it.
+// Request is one GET request.
+type Request struct {
+	Path  string     // appended to the base URL's path
+	Query url.Values // may be nil
+	// Header holds extra request headers; may be nil.
+	Header http.Header
+	// Weight of the request; 0: Config.Weight decides.
+	Weight int
+}
+
+// Client is safe for concurrent use. Create one per venue and share it:
+// its weight budget, pauses and bans are the venue's.
 type Client struct {
 	cfg  Config
 	base *url.URL
 	http *http.Client
 	tr   *http.Transport
+	log  *slog.Logger
+	w    weights
+
+	stats struct {
+		requests, retries, rateLimited, bans, serverErrors atomic.Int64
+		badBodies, netErrors, failures, waits, waitNanos   atomic.Int64
+		http2                                              atomic.Int64
+	}
+	now func() time.Time
 }
 
 // New validates cfg and builds the client.
@@ -49,14 +112,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
 		return nil, errors.New("httpx: TLS: InsecureSkipVerify is refused; pass the server's CA instead")
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Second
-	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 8
-	}
-	if cfg.MaxBody == 0 {
-		cfg.MaxBody = 64 << 20
+	if err := cfg.fill(); err != nil {
+		return nil, err
 	}
 	var tlsCfg *tls.Config
 	if cfg.TLS != nil {
@@ -74,74 +131,339 @@ func New(cfg Config) (*Client, error) {
 		MaxConnsPerHost:     cfg.MaxConns,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	return &Client{cfg: cfg, base: u, tr: tr, http: &http.Client{Transport: tr}}, nil
+	c := &Client{
+		cfg:  cfg,
+		base: u,
+		tr:   tr,
+		http: &http.Client{Transport: tr},
+		log:  cfg.Logger.With("component", "rest", "host", u.Host),
+		w:    weights{limit: cfg.WeightLimit, window: cfg.WeightWindow, skew: cfg.ClockSkew},
+		now:  time.Now,
+	}
+	return c, nil
 }
 
-// Close releases the idle connections.
+func (cfg *Config) fill() error {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 8
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 64 << 20
+	}
+	if cfg.WeightWindow == 0 {
+		cfg.WeightWindow = time.Minute
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = min(time.Second, cfg.WeightWindow/10)
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin = 100 * time.Millisecond
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = 5 * time.Second
+	}
+	if cfg.BanTime == 0 {
+		cfg.BanTime = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	switch {
+	case cfg.Timeout < 0:
+		return fmt.Errorf("httpx: Timeout %v is negative", cfg.Timeout)
+	case cfg.MaxConns < 0:
+		return fmt.Errorf("httpx: MaxConns %d is negative", cfg.MaxConns)
+	case cfg.MaxBody < 0:
+		return fmt.Errorf("httpx: MaxBody %d is negative", cfg.MaxBody)
+	case cfg.WeightLimit < 0:
+		return fmt.Errorf("httpx: WeightLimit %d is negative", cfg.WeightLimit)
+	case cfg.WeightWindow < 0:
+		return fmt.Errorf("httpx: WeightWindow %v is negative", cfg.WeightWindow)
+	case cfg.ClockSkew < 0 || 2*cfg.ClockSkew >= cfg.WeightWindow:
+		return fmt.Errorf("httpx: ClockSkew %v must be below half of WeightWindow (%v)", cfg.ClockSkew, cfg.WeightWindow)
+	case cfg.MaxAttempts < 1:
+		return fmt.Errorf("httpx: MaxAttempts %d is below 1", cfg.MaxAttempts)
+	case cfg.BackoffMin < 0 || cfg.BackoffMax < cfg.BackoffMin:
+		return fmt.Errorf("httpx: BackoffMin %v and BackoffMax %v: want 0 <= min <= max", cfg.BackoffMin, cfg.BackoffMax)
+	case cfg.BanTime < 0:
+		return fmt.Errorf("httpx: BanTime %v is negative", cfg.BanTime)
+	}
+	return nil
+}
+
+// SetWeightLimit replaces the weight limit and window of the
+// configuration, for a venue that publishes them (Binance: exchangeInfo's
+// REQUEST_WEIGHT rate limit). limit 0 lifts the limit.
+func (c *Client) SetWeightLimit(limit int, window time.Duration) error {
+	if limit < 0 || window <= 0 {
+		return fmt.Errorf("httpx: weight limit %d per %v: want a limit of 0 or more per positive window", limit, window)
+	}
+	c.w.setLimit(limit, window)
+	return nil
+}
+
+// Close releases the idle connections. Calls in flight are not stopped:
+// cancel their contexts.
 func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
-// APIError is an error answer of the venue: HTTP status plus the venue's
-// code and message when the body has them.
-type APIError struct {
-	Status     int
-	Code       int
-	Msg        string
-	RetryAfter time.Duration // from Retry-After, when given
+// Stats is a snapshot of a client's counters.
+type Stats struct {
+	Requests     int64 // requests sent (every attempt)
+	Retries      int64 // attempts made again after a failure that may pass
+	RateLimited  int64 // 429 answers
+	Bans         int64 // 418 answers
+	ServerErrors int64 // 5xx answers
+	BadBodies    int64 // 2xx answers cut short or that did not decode
+	NetErrors    int64 // attempts that got no answer
+	Failures     int64 // calls that returned an error
+	Waits        int64 // times a call waited for weight or a 429's pause
+	WaitTime     time.Duration
+	HTTP2        int64 // answers received over HTTP/2
+
+	WeightLimit   int       // the weight limit in force (Config.WeightLimit or SetWeightLimit)
+	WeightUsed    int       // weight used in the current window, as last known
+	MaxWeightUsed int       // the highest used weight the venue reported
+	BannedUntil   time.Time // the end of the ban in force; zero when none
 }
 
-func (e *APIError) Error() string {
-	if e.Msg != "" {
-		return fmt.Sprintf("HTTP %d: code %d: %s", e.Status, e.Code, e.Msg)
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	used, maxUsed, limit, banned := c.w.snapshot(c.now())
+	return Stats{
+		Requests:      c.stats.requests.Load(),
+		Retries:       c.stats.retries.Load(),
+		RateLimited:   c.stats.rateLimited.Load(),
+		Bans:          c.stats.bans.Load(),
+		ServerErrors:  c.stats.serverErrors.Load(),
+		BadBodies:     c.stats.badBodies.Load(),
+		NetErrors:     c.stats.netErrors.Load(),
+		Failures:      c.stats.failures.Load(),
+		Waits:         c.stats.waits.Load(),
+		WaitTime:      time.Duration(c.stats.waitNanos.Load()),
+		HTTP2:         c.stats.http2.Load(),
+		WeightLimit:   limit,
+		WeightUsed:    used,
+		MaxWeightUsed: maxUsed,
+		BannedUntil:   banned,
 	}
-	return fmt.Sprintf("HTTP %d", e.Status)
 }
 
-// Get fetches path with query and decodes a JSON answer into v. A non-2xx
-// answer is an *APIError.
+// Get fetches path with query and decodes a JSON answer into v, with the
+// retries, weight limit and pauses of Do. A non-2xx answer is an *APIError.
 func (c *Client) Get(ctx context.Context, path string, query url.Values, v any) (http.Header, error) {
+	return c.Do(ctx, Request{Path: path, Query: query}, func(body []byte) error { return json.Unmarshal(body, v) })
+}
+
+// Do sends a GET request and hands a 2xx answer's body to decode, which
+// must not keep it. It first waits for room in the weight budget and for
+// the end of a 429's pause (failing at once when the wait would outlast
+// ctx's deadline), and fails at once with a *BanError while a 418 ban
+// lasts. 5xx answers, 429s, network errors, truncated bodies and decode
+// errors are tried again, up to Config.MaxAttempts attempts, with capped
+// jittered backoff; other answers outside 2xx return an *APIError at once.
+// A 418 stops every call of the client until its Retry-After has passed.
+func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) error) (http.Header, error) {
+	weight := r.Weight
+	if weight == 0 {
+		weight = 1
+		if c.cfg.Weight != nil {
+			weight = c.cfg.Weight(r.Path, r.Query)
+		}
+	}
+	u := *c.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + r.Path
+	u.RawQuery = r.Query.Encode()
+	target := u.String()
+	for attempt := 1; ; attempt++ {
+		t, err := c.admit(ctx, weight)
+		if err != nil {
+			c.stats.failures.Add(1)
+			return nil, fmt.Errorf("GET %s: %w", r.Path, err)
+		}
+		hdr, retry, err := c.attempt(ctx, t, target, r.Header, decode)
+		if err == nil {
+			return hdr, nil
+		}
+		err = fmt.Errorf("GET %s: %w", r.Path, err)
+		if !retry || ctx.Err() != nil {
+			c.stats.failures.Add(1)
+			return hdr, err
+		}
+		if attempt >= c.cfg.MaxAttempts {
+			c.stats.failures.Add(1)
+			return hdr, fmt.Errorf("%w after %d attempts: %w", ErrExhausted, attempt, err)
+		}
+		c.stats.retries.Add(1)
+		if errors.Is(err, ErrRateLimited) {
+			continue // admit waits out the pause
+		}
+		if !sleep(ctx, c.backoff(attempt)) {
+			c.stats.failures.Add(1)
+			return hdr, fmt.Errorf("%w (while retrying %w)", ctx.Err(), err)
+		}
+	}
+}
+
+// admit waits until the request may be sent.
+func (c *Client) admit(ctx context.Context, weight int) (ticket, error) {
+	waited := false
+	for {
+		now := c.now()
+		t, wait, err := c.w.admit(now, weight)
+		if err != nil || wait == 0 {
+			return t, err
+		}
+		if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < wait {
+			return ticket{}, fmt.Errorf("%w: no room for weight %d for %v, beyond the deadline", ErrRateLimited, weight, wait.Round(time.Millisecond))
+		}
+		if !waited {
+			waited = true
+			c.stats.waits.Add(1)
+		}
+		c.stats.waitNanos.Add(int64(wait))
+		if !sleep(ctx, wait) {
+			return ticket{}, ctx.Err()
+		}
+	}
+}
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// attempt sends one request and reads its answer; retry says whether a
+// failure may pass on another attempt.
+func (c *Client) attempt(ctx context.Context, t ticket, target string, header http.Header, decode func([]byte) error) (hdr http.Header, retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	u := *c.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	reported := -1
+	defer func() { c.w.done(t, reported) }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	c.stats.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			c.stats.netErrors.Add(1)
+		}
+		return nil, true, err
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		resp.Body.Close()
 	}()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBody+1))
-	if err != nil {
-		return resp.Header, fmt.Errorf("GET %s: body: %w", path, err)
+	if resp.ProtoMajor == 2 {
+		c.stats.http2.Add(1)
 	}
-	if int64(len(body)) > c.cfg.MaxBody {
-		return resp.Header, fmt.Errorf("GET %s: body larger than %d bytes", path, c.cfg.MaxBody)
+	hdr = resp.Header
+	if c.cfg.UsedWeightHeader != "" {
+		if n, err := strconv.Atoi(hdr.Get(c.cfg.UsedWeightHeader)); err == nil && n >= 0 {
+			reported = n
+		}
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 4<<20 {
+			bodyPool.Put(buf)
+		}
+	}()
+	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, c.cfg.MaxBody+1))
+	if int64(buf.Len()) > c.cfg.MaxBody {
+		return hdr, false, fmt.Errorf("body larger than %d bytes", c.cfg.MaxBody)
 	}
 	if resp.StatusCode/100 != 2 {
-		e := &APIError{Status: resp.StatusCode}
-		var b struct {
-			Code int    `json:"code"`
-			Msg  string `json:"msg"`
-		}
-		if json.Unmarshal(body, &b) == nil {
-			e.Code, e.Msg = b.Code, b.Msg
-		}
-		if s := resp.Header.Get("Retry-After"); s != "" {
-			var secs int
-			if _, err := fmt.Sscan(s, &secs); err == nil {
-				e.RetryAfter = time.Duration(secs) * time.Second
-			}
-		}
-		return resp.Header, fmt.Errorf("GET %s: %w", path, e)
+		retry, err := c.failed(resp, buf.Bytes())
+		return hdr, retry, err
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return resp.Header, fmt.Errorf("GET %s: decode: %w", path, err)
+	if rerr != nil {
+		c.stats.badBodies.Add(1)
+		return hdr, true, fmt.Errorf("body: %w", rerr)
 	}
-	return resp.Header, nil
+	if err := decode(buf.Bytes()); err != nil {
+		c.stats.badBodies.Add(1)
+		return hdr, true, fmt.Errorf("decode: %w", err)
+	}
+	return hdr, false, nil
+}
+
+// failed turns a non-2xx answer into an *APIError, applies a 429's pause
+// or a 418's ban, and says whether another attempt may pass.
+func (c *Client) failed(resp *http.Response, body []byte) (bool, error) {
+	e := &APIError{Status: resp.StatusCode}
+	var b struct {
+		Code int    `json:"code"`
+		Msg  string `json:"msg"`
+	}
+	if json.Unmarshal(body, &b) == nil {
+		e.Code, e.Msg = b.Code, b.Msg
+	}
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if secs, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && secs >= 0 {
+			e.RetryAfter = time.Duration(secs) * time.Second
+		}
+	}
+	now := c.now()
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		c.stats.rateLimited.Add(1)
+		d := e.RetryAfter
+		if d == 0 {
+			d = c.cfg.BackoffMax
+		}
+		c.w.pause(now.Add(d))
+		c.log.Warn("rate limited: every call waits", "retry_after", d, "code", e.Code, "reason", e.Msg)
+		return true, e
+	case resp.StatusCode == http.StatusTeapot:
+		c.stats.bans.Add(1)
+		d := e.RetryAfter
+		if d == 0 {
+			d = c.cfg.BanTime
+		}
+		c.w.ban(now.Add(d))
+		c.log.Error("banned: REST calls stopped", "until", now.Add(d).UTC().Format(time.RFC3339), "retry_after", d, "code", e.Code, "reason", e.Msg)
+		return false, e
+	case resp.StatusCode >= 500:
+		c.stats.serverErrors.Add(1)
+		return true, e
+	}
+	return false, e
+}
+
+// backoff returns the delay before attempt n+1: exponential from
+// BackoffMin, capped at BackoffMax, with its upper half jittered.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.BackoffMin
+	for i := 1; i < n && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.BackoffMax)
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
+}
+
+// sleep waits for d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

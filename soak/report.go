@@ -92,6 +92,8 @@ svg{background:#f6f8fa;border-radius:4px} polyline{fill:none;stroke:#0969da;stro
 <tr><th>connections made</th><td>{{.R.Gateway.Connects}}</td><th>reconnects</th><td>{{.R.Gateway.Reconnects}}</td></tr>
 <tr><th>rotations</th><td>{{.R.Gateway.Rotations}}</td><th>stale connections</th><td>{{.R.Gateway.Stale}}</td></tr>
 <tr><th>gaps found</th><td>{{.R.Gateway.Gaps}} ({{.R.Gateway.Missing}} IDs)</td><th>duplicates dropped</th><td>{{.R.Gateway.Duplicates}}</td></tr>
+<tr><th>trades backfilled</th><td>{{.R.Gateway.Backfilled}}</td><th>IDs that could not be filled</th><td>{{.R.Gateway.Unfilled}}</td></tr>
+<tr><th>book resyncs</th><td>{{.R.Gateway.BookResyncs}}</td><th></th><td></td></tr>
 <tr><th>live heap growth</th><td>{{.HeapGrowth}}</td><th>goroutines / files after Close vs before</th><td>{{.R.Growth.Goroutines}} / {{.R.Growth.FDs}}</td></tr>
 </table>
 <div class="grid">{{range .Charts}}<div class="card"><h2>{{.Title}}</h2>

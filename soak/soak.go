@@ -91,15 +91,18 @@ type Growth struct {
 
 // GatewayTotals are the gateway's counters at the end.
 type GatewayTotals struct {
-	Events     int64 `json:"events"`
-	Connects   int64 `json:"connects"`
-	Reconnects int64 `json:"reconnects"`
-	Rotations  int64 `json:"rotations"`
-	Stale      int64 `json:"stale"`
-	Gaps       int64 `json:"gaps"`
-	Missing    int64 `json:"missing"`
-	Duplicates int64 `json:"duplicates_dropped"`
-	Malformed  int64 `json:"malformed"`
+	Events      int64 `json:"events"`
+	Connects    int64 `json:"connects"`
+	Reconnects  int64 `json:"reconnects"`
+	Rotations   int64 `json:"rotations"`
+	Stale       int64 `json:"stale"`
+	Gaps        int64 `json:"gaps"`
+	Missing     int64 `json:"missing"`
+	Duplicates  int64 `json:"duplicates_dropped"`
+	Malformed   int64 `json:"malformed"`
+	Backfilled  int64 `json:"backfilled"`
+	Unfilled    int64 `json:"unfilled_ids"`
+	BookResyncs int64 `json:"book_resyncs"`
 }
 
 func (c *Config) defaults() error {
@@ -179,7 +182,7 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	rest, err := httpx.New(httpx.Config{BaseURL: cfg.RESTURL, TLS: tlsCfg})
+	rest, err := httpx.New(binance.RESTConfig(httpx.Config{BaseURL: cfg.RESTURL, TLS: tlsCfg, Logger: cfg.Logger}))
 	if err != nil {
 		return nil, err
 	}
@@ -192,12 +195,16 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
+	recovery, err := binance.NewRecovery(rest, syms, false)
+	if err != nil {
+		return nil, err
+	}
 	tc := &tradeCheck{last: map[string]int64{}}
 	rep := &Report{Started: time.Now(), Streams: cfg.Streams}
 	rep.Baseline = Sample{Goroutines: runtime.NumGoroutine(), FDs: openFDs(), RSS: rss()}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
 		Venue: venue, Streams: cfg.Streams, TLS: tlsCfg, Session: cfg.Session, Logger: cfg.Logger,
-		Dials: rate.NewLimiter(20, 20), Handler: tc.handle,
+		Dials: rate.NewLimiter(20, 20), Handler: tc.handle, Recovery: recovery,
 	})
 	if err != nil {
 		return nil, err
@@ -228,7 +235,8 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 
 	st := g.Stats()
 	rep.Duration = time.Since(rep.Started).Seconds()
-	rep.Gateway = GatewayTotals{Events: st.Events, Gaps: st.Gaps, Missing: st.Missing, Duplicates: st.Duplicates, Malformed: st.Malformed}
+	rep.Gateway = GatewayTotals{Events: st.Events, Gaps: st.Gaps, Missing: st.Missing, Duplicates: st.Duplicates, Malformed: st.Malformed,
+		Backfilled: st.Backfilled, Unfilled: st.UnfilledIDs, BookResyncs: st.BookResyncs}
 	for _, ss := range st.Sessions {
 		rep.Gateway.Connects += ss.Connects
 		rep.Gateway.Reconnects += ss.Reconnects

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/feedkeeper/feedkeeper/monitor"
 )
 
 // demoFaults are switched on by default so the user sees recovery happen.
@@ -24,6 +26,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	lifetime := fs.Duration("lifetime", time.Minute, "the simulator's connection lifetime: the gateway rotates before it")
 	noFaults := fs.Bool("no-faults", false, "do not switch on the demo's faults")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	httpAddr := fs.String("http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here (empty: off)")
+	httpToken := fs.String("http-token", "", "bearer token required on every path of --http")
+	noNATS := fs.Bool("no-nats", false, "do not start the embedded NATS JetStream server")
+	var outs stringList
+	fs.Var(&outs, "out", "where events go (repeatable): stdout, file:DIR, nats or nats:URL,URL (default stdout)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: feedkeeper demo [flags]\n\nStarts the embedded exchange simulator and the gateway streaming from it, with a few\nfaults on (", strings.Join(demoFaults, " "), ").\nEvents go to stdout as JSON Lines; what happens to the connections goes to stderr.\n\nFlags:")
 		fs.PrintDefaults()
@@ -31,7 +38,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logLevel)
+	status := monitor.NewStatusLine(stderr)
+	defer status.Close()
+	log, err := newLogger(status, *logLevel)
 	if err != nil {
 		return err
 	}
@@ -67,7 +76,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Venue: "binance", WSEndpoint: srv.WSURL(), RESTEndpoint: srv.RESTURL(), CA: sf.caOut,
 		Streams: strings.Split(*streams, ","), StreamsPerConn: 200,
 		PingInterval: 5 * time.Second, StaleTimeout: 15 * time.Second, ReadLimit: 1 << 20, Queue: 4096,
-		Lifetime: *lifetime,
+		Lifetime: *lifetime, Recovery: true, DepthLimit: 1000,
+		Out: outs, RotateSize: 256 << 20, RotateEvery: time.Hour, Compress: "zstd", SinkBuffer: 32768,
+		HTTP: *httpAddr, HTTPToken: *httpToken,
 	}
-	return runGateway(ctx, &c, stdout, log.With("component", "gateway"))
+	if !*noNATS {
+		c.NATS = "embedded"
+	}
+	return runGateway(ctx, &c, stdout, log.With("component", "gateway"), status, func(dashboard string) {
+		if dashboard != "" {
+			log.Info("dashboard: " + dashboard)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
+	filesink "github.com/feedkeeper/feedkeeper/sink/file"
 )
 
 func TestMain(m *testing.M) {
@@ -74,7 +76,7 @@ func TestRunStreamsJSONLines(t *testing.T) {
 	s, ca := startSim(t, sim.Config{})
 	var out, errOut syncBuffer
 	err := run(context.Background(), []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(),
-		"--ca", ca, "--duration", "1500ms", "btcusdt@aggTrade", "ethusdt@bookTicker", "btcusdt@depth@100ms"}, &out, &errOut)
+		"--ca", ca, "--duration", "1500ms", "--http", "127.0.0.1:0", "btcusdt@aggTrade", "ethusdt@bookTicker", "btcusdt@depth@100ms"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, errOut.String())
 	}
@@ -97,7 +99,7 @@ func TestRunConfigFile(t *testing.T) {
 	s, ca := startSim(t, sim.Config{})
 	cfgFile := filepath.Join(t.TempDir(), "feedkeeper.yaml")
 	yaml := "ws_endpoint: " + s.WSURL() + "\nrest_endpoint: " + s.RESTURL() + "\nca: " + ca +
-		"\nduration: 1s\nstreams:\n  - btcusdt@aggTrade\n"
+		"\nduration: 1s\nhttp: \"\"\nstreams:\n  - btcusdt@aggTrade\n"
 	if err := os.WriteFile(cfgFile, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +144,7 @@ func TestRunBadInput(t *testing.T) {
 	var out, errOut syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := run(ctx, []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "btcusdt@aggTrade"}, &out, &errOut)
+	err := run(ctx, []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--http", "", "btcusdt@aggTrade"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("without --ca: %v", err)
 	}
@@ -195,7 +197,7 @@ func TestSimCommand(t *testing.T) {
 
 func TestDemoShowsRecovery(t *testing.T) {
 	var out, errOut syncBuffer
-	err := run(context.Background(), []string{"demo", "--duration", "5s", "--lifetime", "1500ms",
+	err := run(context.Background(), []string{"demo", "--duration", "5s", "--lifetime", "1500ms", "--http", "127.0.0.1:0",
 		"--fault", "close:code=1011,every=2500ms", "--rate", "300"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, errOut.String())
@@ -239,5 +241,41 @@ func TestSoakShort(t *testing.T) {
 	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
 	if err != nil || !bytes.Contains(html, []byte("<polyline")) || !bytes.Contains(html, []byte("PASS")) {
 		t.Fatalf("report.html: %v", err)
+	}
+}
+
+func TestRunToFilesAndNATS(t *testing.T) {
+	s, ca := startSim(t, sim.Config{})
+	dir := t.TempDir()
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(),
+		"--ca", ca, "--duration", "2s", "--http", "", "--out", "file:" + dir, "--nats", "--nats-store", filepath.Join(dir, "js"),
+		"btcusdt@aggTrade", "btcusdt@depth@100ms"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	files, err := filesink.List(dir, "")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no event files in %s: %v\n%s", dir, err, errOut.String())
+	}
+	r, err := filesink.OpenFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	r.Close()
+	types := map[string]int{}
+	for _, m := range jsonLines(t, string(b)) {
+		types[m["type"].(string)]++
+	}
+	if types["trade"] == 0 || types["book_snapshot"] == 0 || types["book_delta"] == 0 {
+		t.Fatalf("file holds %v", types)
+	}
+	logs := errOut.String()
+	if !strings.Contains(logs, "embedded NATS JetStream server") || !strings.Contains(logs, "nats://127.0.0.1:") {
+		t.Fatalf("the embedded NATS URL is not printed:\n%s", logs)
+	}
+	if out.String() != "" {
+		t.Fatalf("stdout used although --out names only files (and NATS): %q", out.String()[:min(200, len(out.String()))])
 	}
 }

@@ -18,6 +18,11 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/monitor"
+	"github.com/feedkeeper/feedkeeper/sink"
+	filesink "github.com/feedkeeper/feedkeeper/sink/file"
+	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
+	stdoutsink "github.com/feedkeeper/feedkeeper/sink/stdout"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -40,6 +45,22 @@ type runConfig struct {
 	Queue          int           `yaml:"queue"`
 	SlowConsumer   string        `yaml:"slow_consumer"`
 	LogLevel       string        `yaml:"log_level"`
+
+	Recovery    bool          `yaml:"recovery"`
+	DepthLimit  int           `yaml:"depth_limit"`
+	VerifyEvery time.Duration `yaml:"verify_every"`
+
+	Out         []string      `yaml:"out"`
+	NATS        string        `yaml:"nats"`
+	NATSStore   string        `yaml:"nats_store"`
+	RotateSize  int64         `yaml:"rotate_size"`
+	RotateEvery time.Duration `yaml:"rotate_every"`
+	Compress    string        `yaml:"compress"`
+	SinkPolicy  string        `yaml:"sink_policy"`
+	SinkBuffer  int           `yaml:"sink_buffer"`
+
+	HTTP      string `yaml:"http"`
+	HTTPToken string `yaml:"http_token"`
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -57,7 +78,47 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Queue, "queue", 4096, "frames queued per connection for a slow consumer")
 	fs.StringVar(&c.SlowConsumer, "slow-consumer", "block", "block (then reconnect and recover) or drop (with a gap marker)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+
+	fs.BoolVar(&c.Recovery, "recovery", true, "backfill trade gaps over REST and keep order books in sync (snapshot + diffs)")
+	fs.IntVar(&c.DepthLimit, "depth-limit", 1000, "levels of each REST book snapshot (at most 5000)")
+	fs.DurationVar(&c.VerifyEvery, "verify-every", 0, "compare each book with a fresh REST snapshot this often (0: never)")
+
+	fs.Var((*stringList)(&c.Out), "out", "where events go (repeatable): stdout, file:DIR, nats (embedded server) or nats:URL,URL (default stdout)")
+	fs.Var(&natsFlag{&c.NATS}, "nats", "publish to NATS JetStream: --nats alone starts an embedded server, --nats=nats://a,nats://b uses those")
+	fs.StringVar(&c.NATSStore, "nats-store", "", "JetStream store directory of the embedded server (default: a temporary one)")
+	fs.Int64Var(&c.RotateSize, "rotate-size", 256<<20, "file sink: start a new file past this many bytes")
+	fs.DurationVar(&c.RotateEvery, "rotate-every", time.Hour, "file sink: start a new file this often")
+	fs.StringVar(&c.Compress, "compress", "zstd", "file sink: zstd or none")
+	fs.StringVar(&c.SinkPolicy, "sink-policy", "", "a sink that cannot keep up: block (wait up to 1s) or drop (counted); default block with one sink, drop with several")
+	fs.IntVar(&c.SinkBuffer, "sink-buffer", 32768, "events buffered per sink")
+
+	fs.StringVar(&c.HTTP, "http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here (empty: off); beyond loopback needs --http-token")
+	fs.StringVar(&c.HTTPToken, "http-token", "", "bearer token required on every path of --http")
 }
+
+// natsFlag is --nats: alone it means the embedded server, with a value the
+// servers to use.
+type natsFlag struct{ v *string }
+
+func (f *natsFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return *f.v
+}
+
+func (f *natsFlag) Set(s string) error {
+	if s == "true" || s == "" {
+		s = "embedded"
+	}
+	if s == "false" {
+		s = ""
+	}
+	*f.v = s
+	return nil
+}
+
+func (f *natsFlag) IsBoolFlag() bool { return true }
 
 // loadConfigFile reads a YAML config into c; unknown keys are errors.
 func loadConfigFile(path string, c *runConfig) error {
@@ -91,6 +152,12 @@ func parseRunFlags(fs *flag.FlagSet, c *runConfig, args []string) error {
 		}
 		for name, v := range explicit {
 			_ = fs.Set(name, v)
+		}
+	}
+	for _, a := range fs.Args() {
+		if strings.HasPrefix(a, "nats://") {
+			fmt.Fprintf(fs.Output(), "%q looks like a NATS URL: write --nats=%s\n", a, a)
+			return errUsage
 		}
 	}
 	c.Streams = append(c.Streams, fs.Args()...)
@@ -128,7 +195,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parseRunFlags(fs, &c, args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, c.LogLevel)
+	status := monitor.NewStatusLine(stderr)
+	defer status.Close()
+	log, err := newLogger(status, c.LogLevel)
 	if err != nil {
 		return err
 	}
@@ -141,11 +210,12 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		ctx, cancel = context.WithTimeout(ctx, c.Duration)
 		defer cancel()
 	}
-	return runGateway(ctx, &c, stdout, log)
+	return runGateway(ctx, &c, stdout, log, status, nil)
 }
 
-// runGateway streams what c describes to out as JSON Lines until ctx ends.
-func runGateway(ctx context.Context, c *runConfig, out io.Writer, log *slog.Logger) error {
+// runGateway streams what c describes to its sinks until ctx ends. ready,
+// when not nil, is called with the monitor's URL once everything runs.
+func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.Logger, status *monitor.StatusLine, ready func(dashboard string)) error {
 	if c.Venue != "binance" {
 		return fmt.Errorf("--venue %q: only binance is supported", c.Venue)
 	}
@@ -153,7 +223,7 @@ func runGateway(ctx context.Context, c *runConfig, out io.Writer, log *slog.Logg
 	if err != nil {
 		return fmt.Errorf("--ca: %w", err)
 	}
-	rest, err := httpx.New(httpx.Config{BaseURL: c.RESTEndpoint, TLS: tlsCfg})
+	rest, err := httpx.New(binance.RESTConfig(httpx.Config{BaseURL: c.RESTEndpoint, TLS: tlsCfg, Logger: log}))
 	if err != nil {
 		return err
 	}
@@ -170,29 +240,182 @@ func runGateway(ctx context.Context, c *runConfig, out io.Writer, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	w := newLineWriter(out)
-	defer w.Close()
+	var recovery feed.Recovery
+	books := 0
+	if c.Recovery {
+		if recovery, err = binance.NewRecovery(rest, symbols, c.Micros); err != nil {
+			return err
+		}
+		for _, st := range c.Streams {
+			if strings.HasSuffix(st, "@depth") || strings.HasSuffix(st, "@depth@100ms") {
+				books++
+			}
+		}
+	}
+	out, err := openSinks(c, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+
+	var mon *monitor.Monitor
+	if c.HTTP != "" {
+		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats, Books: books, Logger: log,
+			Checks:     map[string]func() error{"sinks": out.check},
+			ServerTime: func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest) }})
+		if err != nil {
+			return err
+		}
+		defer mon.Close()
+	}
+	write := sink.Handler(out.multi, log)
+	handler := write
+	if mon != nil {
+		handler = func(ev *feed.Event) {
+			write(ev)
+			mon.Observe(ev)
+		}
+	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: sc, Logger: log,
-		Handler: w.event,
+		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: sc, Logger: log, Handler: handler,
+		Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
 	})
 	if err != nil {
 		return err
 	}
+	if mon != nil {
+		mon.SetGateway(g.Stats)
+	}
+	if status != nil {
+		status.Start(g.Stats, time.Second)
+	}
+	if ready != nil {
+		url := ""
+		if mon != nil {
+			url = mon.URL()
+		}
+		ready(url)
+	}
 	<-ctx.Done()
 	g.Close()
 	st := g.Stats()
+	rs := rest.Stats()
 	log.Info("stopped", "events", st.Events, "duplicates", st.Duplicates, "gaps", st.Gaps, "missing", st.Missing,
-		"malformed", st.Malformed, "unknown", st.Unknown)
-	return w.Close()
+		"backfilled", st.Backfilled, "unfilled", st.Unfilled, "book_resyncs", st.BookResyncs,
+		"malformed", st.Malformed, "unknown", st.Unknown, "rest_requests", rs.Requests, "rest_retries", rs.Retries)
+	return out.Close()
 }
 
-// lineWriter writes events as JSON Lines through a buffer, flushed when the
-// stream pauses and at least every 100 ms.
+// sinks is the set of outputs of a run.
+type sinks struct {
+	multi   *sink.Multi
+	closed  bool
+	closeMu sync.Mutex
+	err     error
+}
+
+func (s *sinks) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.err = s.multi.Close()
+	}
+	return s.err
+}
+
+// check is a readiness check: a sink that lost events is not ready.
+func (s *sinks) check() error {
+	if st := s.multi.Stats(); st.Lost > 0 {
+		return fmt.Errorf("%d events lost by the sinks", st.Lost)
+	}
+	return nil
+}
+
+// openSinks opens every output of c.Out and --nats.
+func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error) {
+	outs := append([]string{}, c.Out...)
+	if len(outs) == 0 {
+		outs = []string{"stdout"}
+	}
+	if c.NATS != "" {
+		if c.NATS == "embedded" {
+			outs = append(outs, "nats")
+		} else {
+			outs = append(outs, "nats:"+c.NATS)
+		}
+	}
+	policy := sink.Block
+	if len(outs) > 1 {
+		policy = sink.Drop // a dead sink must not hold the healthy ones back
+	}
+	if c.SinkPolicy != "" {
+		p, err := sink.ParsePolicy(c.SinkPolicy)
+		if err != nil {
+			return nil, fmt.Errorf("--sink-policy: %w", err)
+		}
+		policy = p
+	}
+	buf := sink.Buffer{Events: c.SinkBuffer, Policy: policy}
+	var opened []sink.Sink
+	fail := func(err error) (*sinks, error) {
+		for _, s := range opened {
+			s.Close()
+		}
+		return nil, err
+	}
+	for _, o := range outs {
+		kind, arg, _ := strings.Cut(o, ":")
+		switch kind {
+		case "stdout":
+			s, err := stdoutsink.Open(stdoutsink.Config{Out: stdout, Buffer: buf, Logger: log})
+			if err != nil {
+				return fail(fmt.Errorf("--out stdout: %w", err))
+			}
+			opened = append(opened, s)
+		case "file":
+			if arg == "" {
+				return fail(fmt.Errorf("--out file: give a directory: file:DIR"))
+			}
+			var compress bool
+			switch c.Compress {
+			case "zstd":
+				compress = true
+			case "none", "":
+			default:
+				return fail(fmt.Errorf("--compress %q: want zstd or none", c.Compress))
+			}
+			s, err := filesink.Open(filesink.Config{Dir: arg, MaxBytes: c.RotateSize, Interval: c.RotateEvery, Compress: compress, Buffer: buf, Logger: log})
+			if err != nil {
+				return fail(fmt.Errorf("--out %s: %w", o, err))
+			}
+			log.Info("writing JSON Lines files", "dir", arg, "compress", c.Compress)
+			opened = append(opened, s)
+		case "nats":
+			cfg := natssink.Config{Buffer: buf, Logger: log, Server: natssink.ServerConfig{StoreDir: c.NATSStore}}
+			if arg != "" {
+				cfg.URLs = strings.Split(arg, ",")
+			}
+			s, err := natssink.Open(cfg)
+			if err != nil {
+				return fail(fmt.Errorf("--out %s: %w", o, err))
+			}
+			if arg == "" {
+				log.Info("embedded NATS JetStream server", "url", s.ClientURL(), "stream", s.StreamConfig().Name, "subjects", "md.>")
+			}
+			opened = append(opened, s)
+		default:
+			return fail(fmt.Errorf("--out %q: want stdout, file:DIR, nats or nats:URL,…", o))
+		}
+	}
+	return &sinks{multi: sink.NewMulti(opened...)}, nil
+}
+
+// lineWriter writes raw frames as lines (tap) through a buffer, flushed at
+// least every 100 ms.
 type lineWriter struct {
 	mu   sync.Mutex
 	bw   *bufio.Writer
-	buf  []byte
 	err  error
 	stop chan struct{}
 	done chan struct{}
@@ -203,19 +426,6 @@ func newLineWriter(w io.Writer) *lineWriter {
 	lw := &lineWriter{bw: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
 	go lw.flusher()
 	return lw
-}
-
-func (lw *lineWriter) event(ev *feed.Event) {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	if lw.err != nil {
-		return
-	}
-	lw.buf = ev.AppendJSON(lw.buf[:0])
-	lw.buf = append(lw.buf, '\n')
-	if _, err := lw.bw.Write(lw.buf); err != nil {
-		lw.err = err
-	}
 }
 
 // raw writes one frame as a line, as it came.

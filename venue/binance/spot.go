@@ -193,7 +193,8 @@ func (sd *spotDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error
 
 // LoadSymbols fetches exchangeInfo for the given symbols (upper case) and
 // builds the table of their scales. It fails on a symbol the venue does
-// not list.
+// not list. When exchangeInfo gives a REQUEST_WEIGHT rate limit, it also
+// becomes c's weight limit (see ApplyWeightLimit).
 func LoadSymbols(ctx context.Context, c *httpx.Client, symbols []string) (*Symbols, error) {
 	q := url.Values{}
 	if len(symbols) > 0 {
@@ -206,6 +207,9 @@ func LoadSymbols(ctx context.Context, c *httpx.Client, symbols []string) (*Symbo
 	}
 	table, err := ParseExchangeInfo(body)
 	if err != nil {
+		return nil, err
+	}
+	if err := ApplyWeightLimit(c, body); err != nil {
 		return nil, err
 	}
 	for _, s := range symbols {

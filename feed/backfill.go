@@ -1,0 +1,463 @@
+package feed
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/book"
+)
+
+// RecoveryConfig tunes how a Gateway with a Recovery fills trade gaps and
+// keeps order books in sync. The zero value of each field is its default.
+type RecoveryConfig struct {
+	// Workers is the number of goroutines doing the REST work, each on
+	// one symbol at a time. Default 4.
+	Workers int
+	// PageSize is the number of trades asked for per request. Default 1000.
+	PageSize int
+	// MaxPages bounds the requests spent on one gap; what is still missing
+	// after them is reported by a TypeGap event. Default 100.
+	MaxPages int
+	// TradeBuffer bounds the live trades held per symbol while its gaps
+	// are recovered. Past it, further live trades are not kept but fetched
+	// over REST with the gap. Default 10000.
+	TradeBuffer int
+
+	// DepthLimit is the number of levels a side asked of each snapshot, at
+	// most what the venue serves (Binance: 5000). A snapshot with fewer
+	// levels on a side is taken for the whole side. Default 1000 (Binance:
+	// weight 50; 5000 weighs 250).
+	DepthLimit int
+	// BookBuffer bounds the diffs held per symbol while its snapshot is
+	// fetched; past it the oldest are dropped, so the snapshot must be
+	// newer than what is left. Default 1000.
+	BookBuffer int
+	// BookLevels bounds each side of a local book (see book.New); at least
+	// DepthLimit. Default book.DefaultMaxLevels.
+	BookLevels int
+	// VerifyEvery, when positive, compares each book in sync with a fresh
+	// snapshot about this often; a mismatch resyncs the book. Default 0:
+	// never.
+	VerifyEvery time.Duration
+	// RetryMin and RetryMax bound the backoff between snapshot attempts
+	// that failed or came back older than the diffs held. Defaults 100ms
+	// and 5s.
+	RetryMin, RetryMax time.Duration
+}
+
+func (c *RecoveryConfig) fill() error {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.Workers, 4)
+	def(&c.PageSize, 1000)
+	def(&c.MaxPages, 100)
+	def(&c.TradeBuffer, 10000)
+	def(&c.DepthLimit, 1000)
+	def(&c.BookBuffer, 1000)
+	def(&c.BookLevels, max(book.DefaultMaxLevels, c.DepthLimit))
+	if c.RetryMin == 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 5 * time.Second
+	}
+	for name, v := range map[string]int{"Workers": c.Workers, "PageSize": c.PageSize, "MaxPages": c.MaxPages,
+		"TradeBuffer": c.TradeBuffer, "DepthLimit": c.DepthLimit, "BookBuffer": c.BookBuffer} {
+		if v < 1 {
+			return fmt.Errorf("feed: RecoveryConfig.%s: %d must be at least 1", name, v)
+		}
+	}
+	switch {
+	case c.BookLevels < c.DepthLimit:
+		return fmt.Errorf("feed: RecoveryConfig.BookLevels: %d is below DepthLimit %d", c.BookLevels, c.DepthLimit)
+	case c.VerifyEvery < 0:
+		return fmt.Errorf("feed: RecoveryConfig.VerifyEvery: %v is negative", c.VerifyEvery)
+	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
+		return fmt.Errorf("feed: RecoveryConfig.RetryMin %v, RetryMax %v: want 0 < min <= max", c.RetryMin, c.RetryMax)
+	}
+	return nil
+}
+
+// recovery is the Gateway's REST side: the per-symbol recovery states
+// (guarded by Gateway.mu) and the workers that run its jobs.
+type recovery struct {
+	src Recovery
+	cfg RecoveryConfig
+
+	trades map[string]*tradeGaps // by symbol; guarded by Gateway.mu
+	books  map[string]*bookSync  // by symbol; guarded by Gateway.mu
+	snap   Event                 // the Derived snapshot being delivered; guarded by Gateway.mu
+	levels []book.Level          // scratch of the book's levels; guarded by Gateway.mu
+
+	jobs   jobQueue
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	stats   recoveryCounters
+	lastLog atomic.Int64 // ns of the last REST failure logged
+}
+
+type recoveryCounters struct {
+	backfilled, unfilled, unfilledIDs, pending atomic.Int64
+	syncs, resyncs, stale, bad, inSync         atomic.Int64
+	verifyMatch, verifyMismatch, verifySkip    atomic.Int64
+	restErrors, overflowTrades, overflowDiffs  atomic.Int64
+}
+
+// jobKind says what a job recovers.
+type jobKind uint8
+
+const (
+	jobTrades   jobKind = iota // fill a symbol's trade gaps
+	jobSnapshot                // (re)sync a symbol's book
+	jobVerify                  // compare a symbol's book with a fresh snapshot
+)
+
+type job struct {
+	kind   jobKind
+	symbol string
+}
+
+// jobQueue hands jobs to the workers. Each symbol has at most one job of
+// each kind queued or running (flags in its state), so it stays small.
+type jobQueue struct {
+	mu    sync.Mutex
+	items []job
+	ready chan struct{}
+}
+
+func (q *jobQueue) push(j job) {
+	q.mu.Lock()
+	q.items = append(q.items, j)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *jobQueue) pop(ctx context.Context) (job, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			j := q.items[0]
+			n := copy(q.items, q.items[1:])
+			q.items = q.items[:n]
+			q.mu.Unlock()
+			if n > 0 {
+				select {
+				case q.ready <- struct{}{}:
+				default:
+				}
+			}
+			return j, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.ready:
+		case <-ctx.Done():
+			return job{}, false
+		}
+	}
+}
+
+func newRecovery(src Recovery, cfg RecoveryConfig) (*recovery, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	r := &recovery{
+		src:    src,
+		cfg:    cfg,
+		trades: make(map[string]*tradeGaps),
+		books:  make(map[string]*bookSync),
+		jobs:   jobQueue{ready: make(chan struct{}, 1)},
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// start runs the workers of g.
+func (r *recovery) start(g *Gateway) {
+	for range r.cfg.Workers {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			w := &worker{g: g}
+			for {
+				j, ok := r.jobs.pop(r.ctx)
+				if !ok {
+					return
+				}
+				switch j.kind {
+				case jobTrades:
+					w.backfill(j.symbol)
+				case jobSnapshot:
+					w.syncBook(j.symbol)
+				case jobVerify:
+					w.verifyBook(j.symbol)
+				}
+			}
+		}()
+	}
+}
+
+// stop cancels the REST calls in flight and waits for the workers.
+func (r *recovery) stop() {
+	r.cancel()
+	r.wg.Wait()
+}
+
+// worker is one recovery goroutine with its scratch space.
+type worker struct {
+	g    *Gateway
+	page []Event
+	snap Event
+}
+
+// restFailed counts a failed recovery call and logs it, at most once
+// every 10 seconds.
+func (g *Gateway) restFailed(what, symbol string, err error) {
+	r := g.rec
+	n := r.stats.restErrors.Add(1)
+	now := time.Now().UnixNano()
+	last := r.lastLog.Load()
+	if now-last < int64(10*time.Second) || !r.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	g.log.Warn("recovery call failed", "what", what, "symbol", symbol, "err", err, "failures_total", n)
+}
+
+// idRange is the IDs From..To, both included.
+type idRange struct{ from, to int64 }
+
+// tradeGaps is the recovery state of one symbol's aggregate trades. All
+// of it is guarded by Gateway.mu.
+//
+// Invariant: every ID in missing and held is above every ID delivered;
+// missing is ascending and disjoint; held is ascending and holds no ID of
+// missing. Delivery order is the merge of the two.
+type tradeGaps struct {
+	symbol, venue string
+	missing       []idRange
+	held          []Event // live trades waiting for the gaps below them; held[head:] not yet delivered
+	head          int
+	queued        bool // a backfill job is queued or running
+}
+
+// addMissing records from..to, above everything recorded so far.
+func (t *tradeGaps) addMissing(from, to int64) {
+	if n := len(t.missing); n > 0 && t.missing[n-1].to+1 == from {
+		t.missing[n-1].to = to
+		return
+	}
+	t.missing = append(t.missing, idRange{from, to})
+}
+
+// tradeGap starts recovering the trades from..to missing before ev.
+func (g *Gateway) tradeGap(ev *Event, from, to int64) {
+	r := g.rec
+	t := r.trades[ev.Symbol]
+	if t == nil {
+		t = &tradeGaps{symbol: ev.Symbol, venue: ev.Venue}
+		r.trades[ev.Symbol] = t
+	}
+	t.addMissing(from, to)
+	if !t.queued {
+		t.queued = true
+		r.stats.pending.Add(1)
+		r.jobs.push(job{jobTrades, t.symbol})
+	}
+}
+
+// holdTrade keeps a live trade back while gaps below it are recovered; it
+// reports whether it did (the trade is then delivered later, in order).
+func (g *Gateway) holdTrade(ev *Event) bool {
+	t := g.rec.trades[ev.Symbol]
+	if t == nil || !t.queued {
+		return false
+	}
+	if len(t.held)-t.head >= g.rec.cfg.TradeBuffer {
+		g.rec.stats.overflowTrades.Add(1)
+		t.addMissing(ev.ID, ev.ID)
+		return true
+	}
+	t.held = append(t.held, *ev)
+	h := &t.held[len(t.held)-1]
+	h.Bids, h.Asks = nil, nil
+	return true
+}
+
+// releaseHeld delivers the held trades below the first missing range (all
+// of them when none is left).
+func (g *Gateway) releaseHeld(t *tradeGaps) {
+	limit := int64(1<<63 - 1)
+	if len(t.missing) > 0 {
+		limit = t.missing[0].from
+	}
+	for t.head < len(t.held) && t.held[t.head].ID < limit {
+		g.deliver(&t.held[t.head])
+		t.held[t.head] = Event{}
+		t.head++
+	}
+	if t.head == len(t.held) {
+		t.held, t.head = t.held[:0], 0
+	} else if t.head > 0 {
+		n := copy(t.held, t.held[t.head:])
+		clear(t.held[n:])
+		t.held, t.head = t.held[:n], 0
+	}
+}
+
+// unfilled reports the trades from..to of t as lost for good.
+func (g *Gateway) unfilled(t *tradeGaps, from, to int64, reason string) {
+	r := g.rec
+	r.stats.unfilled.Add(1)
+	r.stats.unfilledIDs.Add(to - from + 1)
+	g.log.Warn("trade gap not recovered", "symbol", t.symbol, "from", from, "to", to, "reason", reason)
+	gap := &g.aux
+	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: true, Venue: t.venue, Symbol: t.symbol,
+		FirstID: from, ID: to, ReceiveTime: time.Now().UnixNano(), Reason: reason, Bids: gap.Bids[:0], Asks: gap.Asks[:0]}
+	g.deliver(gap)
+}
+
+// popMissing drops the first missing range, done with.
+func (t *tradeGaps) popMissing() {
+	n := copy(t.missing, t.missing[1:])
+	t.missing = t.missing[:n]
+}
+
+// backfill recovers the gaps of symbol's trades, first to last, delivering
+// the recovered trades and the held live ones in ID order, until none is
+// left. If the gateway closes first, what is left stays for Close.
+func (w *worker) backfill(symbol string) {
+	g := w.g
+	for {
+		g.mu.Lock()
+		t := g.rec.trades[symbol]
+		g.releaseHeld(t)
+		if len(t.missing) == 0 {
+			t.queued = false
+			g.rec.stats.pending.Add(-1)
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		if !w.fillFirst(t) {
+			return
+		}
+	}
+}
+
+// fillFirst fetches the first missing range of t page by page and
+// delivers it; it returns false if the gateway is closing.
+func (w *worker) fillFirst(t *tradeGaps) bool {
+	g, r := w.g, w.g.rec
+	for pages := 0; ; pages++ {
+		g.mu.Lock()
+		rg := t.missing[0]
+		g.mu.Unlock()
+		if pages == r.cfg.MaxPages {
+			g.mu.Lock()
+			g.unfilled(t, t.missing[0].from, t.missing[0].to, "gap larger than "+strconv.Itoa(r.cfg.MaxPages)+" pages")
+			t.popMissing()
+			g.mu.Unlock()
+			return true
+		}
+		n := int(min(int64(r.cfg.PageSize), rg.to-rg.from+1))
+		var err error
+		w.page, err = r.src.AggTrades(r.ctx, t.symbol, rg.from, n, w.page[:0])
+		if r.ctx.Err() != nil {
+			return false
+		}
+		g.mu.Lock()
+		if err != nil {
+			g.restFailed("aggTrades", t.symbol, err)
+			g.unfilled(t, t.missing[0].from, t.missing[0].to, "backfill failed: "+err.Error())
+			t.popMissing()
+			g.mu.Unlock()
+			return true
+		}
+		done := g.mergePage(t, w.page)
+		g.mu.Unlock()
+		if done {
+			return true
+		}
+	}
+}
+
+// mergePage delivers the trades of page that fall in t's first missing
+// range, reports IDs the venue skipped as lost, and advances the range; it
+// reports whether the range is done.
+func (g *Gateway) mergePage(t *tradeGaps, page []Event) bool {
+	r := g.rec
+	rg := &t.missing[0]
+	next, to := rg.from, rg.to
+	for i := range page {
+		p := &page[i]
+		if p.ID < next {
+			continue
+		}
+		if p.ID > next {
+			// the venue no longer has them (Binance answers a fromId older
+			// than its history from the oldest trade it keeps)
+			end := min(p.ID-1, to)
+			g.unfilled(t, next, end, "no longer in the venue's history")
+			next = end + 1
+		}
+		if p.ID > to {
+			break
+		}
+		p.Symbol, p.Venue = t.symbol, t.venue
+		p.Recovered, p.Aggregated = true, true
+		g.deliver(p)
+		r.stats.backfilled.Add(1)
+		next = p.ID + 1
+	}
+	if next == rg.from {
+		g.unfilled(t, next, to, "the venue returned no trades")
+		next = to + 1
+	}
+	rg.from = next
+	if next > rg.to {
+		t.popMissing()
+		return true
+	}
+	return false
+}
+
+// flushTrades runs when the gateway closes: the gaps still missing are
+// reported, and the live trades held behind them delivered, in order.
+func (g *Gateway) flushTrades() {
+	for _, t := range g.rec.trades {
+		for len(t.missing) > 0 {
+			g.releaseHeld(t)
+			g.unfilled(t, t.missing[0].from, t.missing[0].to, "gateway closed before the gap was recovered")
+			t.popMissing()
+		}
+		g.releaseHeld(t)
+		if t.queued {
+			t.queued = false
+			g.rec.stats.pending.Add(-1)
+		}
+	}
+}
+
+// sleepCtx waits for d or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,64 @@
+package httpx
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Errors callers tell apart with errors.Is.
+var (
+	// ErrBanned: the venue answered 418 (an IP ban for using too much
+	// weight after 429s). Every call to the venue fails with it, without a
+	// request, until the ban's Retry-After has passed. The error is a
+	// *BanError, or an *APIError with status 418.
+	ErrBanned = errors.New("httpx: banned by the venue")
+	// ErrRateLimited: the venue answered 429 on every attempt, or the
+	// weight limit leaves no room before the call's deadline.
+	ErrRateLimited = errors.New("httpx: rate limited")
+	// ErrExhausted: the call failed on each of its attempts; the error
+	// also wraps the last failure.
+	ErrExhausted = errors.New("httpx: attempts exhausted")
+)
+
+// APIError is an error answer of the venue: HTTP status plus the venue's
+// code and message when the body has them. errors.Is(err, ErrRateLimited)
+// holds for status 429, errors.Is(err, ErrBanned) for 418.
+type APIError struct {
+	Status     int
+	Code       int
+	Msg        string
+	RetryAfter time.Duration // from Retry-After, when given
+}
+
+func (e *APIError) Error() string {
+	if e.Msg != "" {
+		return fmt.Sprintf("HTTP %d: code %d: %s", e.Status, e.Code, e.Msg)
+	}
+	return fmt.Sprintf("HTTP %d", e.Status)
+}
+
+// Is matches ErrRateLimited for a 429 and ErrBanned for a 418.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrRateLimited:
+		return e.Status == http.StatusTooManyRequests
+	case ErrBanned:
+		return e.Status == http.StatusTeapot
+	}
+	return false
+}
+
+// BanError is returned, without a request being sent, while the venue's
+// ban is in force. errors.Is(err, ErrBanned) holds for it.
+type BanError struct {
+	Until time.Time // when calls may resume
+}
+
+func (e *BanError) Error() string {
+	return fmt.Sprintf("httpx: banned by the venue until %s", e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is reports whether target is ErrBanned.
+func (e *BanError) Is(target error) bool { return target == ErrBanned }

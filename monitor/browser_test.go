@@ -1,0 +1,165 @@
+package monitor_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/feedkeeper/feedkeeper/monitor"
+	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+var (
+	screenshot = flag.String("screenshot", "", "write a PNG of the dashboard to this file (relative to monitor/) after running the demo for -screenshot-after")
+	shotAfter  = flag.Duration("screenshot-after", 40*time.Second, "how long the demo runs before the screenshot, so the charts have a history")
+)
+
+// skipBrowserEnv set to 1 skips the browser test where Chromium is not installed.
+const skipBrowserEnv = "FEEDKEEPER_SKIP_BROWSER"
+
+// chromium returns the path of the Chromium binary, or fails the test.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if os.Getenv(skipBrowserEnv) == "1" {
+		t.Skip(skipBrowserEnv + "=1: the dashboard is not tested in a browser")
+	}
+	for _, p := range []string{os.Getenv("FEEDKEEPER_CHROMIUM"), "/usr/bin/chromium"} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	t.Fatalf("Chromium is not installed: the dashboard test needs it (apt-get install -y chromium: /usr/bin/chromium; " +
+		"or FEEDKEEPER_CHROMIUM=/path/to/chrome). Set " + skipBrowserEnv + "=1 to skip this test.")
+	return ""
+}
+
+// TestBrowserDashboard opens the dashboard in headless Chromium while a
+// gateway streams from the simulator, and checks that live data appears,
+// updates, and follows a fault.
+func TestBrowserDashboard(t *testing.T) {
+	exe := chromium(t)
+	cfg := sim.Config{Rate: 300, Symbols: []string{"BTCUSDT", "ETHUSDT", "SOLUSDT"}, Faults: []sim.Fault{{Kind: sim.FaultTradeGap, Prob: 0.001}}}
+	sample := 250 * time.Millisecond
+	if *screenshot != "" {
+		cfg.Faults = append(cfg.Faults, sim.Fault{Kind: sim.FaultDrop, Every: 9 * time.Second}, sim.Fault{Kind: sim.FaultMalformed, Prob: 0.05})
+		cfg.MaxLifetime = 25 * time.Second
+		sample = time.Second
+	}
+	s := startSim(t, cfg)
+	r := newRig(t, s, rigConfig{
+		streams: []string{"btcusdt@aggTrade", "btcusdt@bookTicker", "ethusdt@aggTrade", "ethusdt@bookTicker", "solusdt@aggTrade", "solusdt@bookTicker"},
+		perConn: 3,
+		session: wsconn.Config{BackoffMin: 200 * time.Millisecond, BackoffMax: time.Second},
+		mon:     monitor.Config{SampleInterval: sample},
+	})
+	clock, err := monitor.EstimateOffset(context.Background(), 3, r.serverTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mon.SetClockOffset(clock)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium")))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second+*shotAfter)
+	defer cancelT()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.mon.URL())); err != nil {
+		t.Fatalf("open %s: %v", r.mon.URL(), err)
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string]("String("+js+")"))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	text := func(id string) string {
+		return eval(`(document.getElementById(` + strconv.Quote(id) + `) || {}).textContent || ""`)
+	}
+	number := func(id string) int64 {
+		n, _ := strconv.ParseInt(strings.ReplaceAll(text(id), ",", ""), 10, 64)
+		return n
+	}
+	waitPage := func(what string, cond func() bool) {
+		t.Helper()
+		waitFor(t, 20*time.Second, what+" on the page", cond)
+	}
+
+	waitPage("events", func() bool { return number("events-total") > 0 })
+	waitPage("both connections up", func() bool { return text("conns-up") == "2/2 up" })
+	waitPage("the ready pill", func() bool { return text("ready") == "READY" })
+	waitPage("three symbols with quotes", func() bool {
+		return eval(`Array.from(document.querySelectorAll("#quotes tbody tr[data-symbol]")).filter(r => r.querySelector(".bid").textContent !== "—").length`) == "3"
+	})
+	if rows := eval(`document.querySelectorAll("#conns tbody tr").length`); rows != "2" {
+		t.Fatalf("%s rows in the connections table", rows)
+	}
+	if st := eval(`document.querySelector("#conns .state").textContent`); st != "connected" {
+		t.Fatalf("connection state %q", st)
+	}
+
+	// live: the count grows between two reads, as the charts fill
+	n1 := number("events-total")
+	waitPage("the event count to grow", func() bool { return number("events-total") > n1 })
+	waitPage("the rate chart", func() bool {
+		return eval(`(document.querySelector("#chart-rate path.line") || {getAttribute: () => ""}).getAttribute("d").split("L").length > 3`) == "true"
+	})
+	if lat := text("lat-exch"); lat == "—" || lat == "" {
+		t.Fatalf("no latency shown: %q", lat)
+	}
+	if g := number("goroutines"); g <= 0 {
+		t.Fatalf("goroutines %d", g)
+	}
+
+	// a fault shows: the connections drop and come back
+	waitFor(t, 10*time.Second, "the server to see both connections", func() bool { return len(s.Conns()) == 2 })
+	before := number("reconnects")
+	if err := s.Fire(sim.Fault{Kind: sim.FaultDrop}); err != nil {
+		t.Fatal(err)
+	}
+	waitPage("the reconnects", func() bool { return number("reconnects") >= before+2 })
+	waitPage("the disconnection in recent events", func() bool { return strings.Contains(text("notices"), "disconnected") })
+	waitPage("both connections back", func() bool { return text("conns-up") == "2/2 up" })
+
+	if *screenshot == "" {
+		return
+	}
+	time.Sleep(*shotAfter)
+	waitPage("connections up for a few seconds", func() bool {
+		up := eval(`Array.from(document.querySelectorAll("#conns tbody tr td:nth-child(3)")).map(td => td.textContent).join(" ")`)
+		return !strings.ContainsAny(up, "—") && !strings.Contains(" "+up, " 0s") && !strings.Contains(" "+up, " 1s") && !strings.Contains(" "+up, " 2s")
+	})
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(*screenshot), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(*screenshot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", *screenshot, len(png))
+}

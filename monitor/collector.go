@@ -1,0 +1,277 @@
+package monitor
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+const namespace = "feedkeeper"
+
+// A family is one metric read from a snapshot of type S: a plain series,
+// or one series per value of a label, each with its own accessor.
+type family[S any] struct {
+	name, help string
+	typ        prometheus.ValueType
+	label      string // "" for a plain series
+	series     []series[S]
+	desc       *prometheus.Desc
+}
+
+type series[S any] struct {
+	value string // of the label
+	get   func(*S) float64
+}
+
+func counter[S any](name, help string, get func(*S) int64) family[S] {
+	return family[S]{name: name, help: help, typ: prometheus.CounterValue,
+		series: []series[S]{{get: func(s *S) float64 { return float64(get(s)) }}}}
+}
+
+func gauge[S any](name, help string, get func(*S) float64) family[S] {
+	return family[S]{name: name, help: help, typ: prometheus.GaugeValue, series: []series[S]{{get: get}}}
+}
+
+func counterBy[S any](name, help, label string, ss ...series[S]) family[S] {
+	return family[S]{name: name, help: help, typ: prometheus.CounterValue, label: label, series: ss}
+}
+
+func by[S any](value string, get func(*S) int64) series[S] {
+	return series[S]{value: value, get: func(s *S) float64 { return float64(get(s)) }}
+}
+
+// gatewayFamilies are read from feed.GatewayStats. A field added to it is
+// one line here.
+var gatewayFamilies = []family[feed.GatewayStats]{
+	counter("events_total", "Events delivered to the handler.", func(s *feed.GatewayStats) int64 { return s.Events }),
+	counter("duplicates_total", "Events dropped as already delivered (overlaps of rotations and reconnects).", func(s *feed.GatewayStats) int64 { return s.Duplicates }),
+	counter("gaps_total", "Gaps found in exchange sequences.", func(s *feed.GatewayStats) int64 { return s.Gaps }),
+	counter("missing_ids_total", "Sequence IDs missing in those gaps.", func(s *feed.GatewayStats) int64 { return s.Missing }),
+	counterBy("frames_skipped_total", "Frames not turned into events, by reason.", "reason",
+		by("malformed", func(s *feed.GatewayStats) int64 { return s.Malformed }),
+		by("unknown", func(s *feed.GatewayStats) int64 { return s.Unknown }),
+		by("binary", func(s *feed.GatewayStats) int64 { return s.Binary }),
+		by("dropped", func(s *feed.GatewayStats) int64 {
+			var n int64
+			for i := range s.Sessions {
+				n += s.Sessions[i].Dropped
+			}
+			return n
+		}),
+	),
+	counter("error_replies_total", "Error replies of the venue to our requests.", func(s *feed.GatewayStats) int64 { return s.Replies }),
+	counter("server_shutdowns_total", "Shutdown announcements of the venue.", func(s *feed.GatewayStats) int64 { return s.Shutdowns }),
+
+	counter("trades_backfilled_total", "Trades recovered over REST and delivered.", func(s *feed.GatewayStats) int64 { return s.Backfilled }),
+	counter("unfillable_gaps_total", "Trade gaps that could not be recovered (announced by gap events).", func(s *feed.GatewayStats) int64 { return s.Unfilled }),
+	counter("unfillable_ids_total", "Trade IDs in unfillable gaps.", func(s *feed.GatewayStats) int64 { return s.UnfilledIDs }),
+	gauge("backfill_pending", "Symbols whose trade gaps are being recovered now.", func(s *feed.GatewayStats) float64 { return float64(s.BackfillPending) }),
+	counter("held_trades_overflow_total", "Live trades not held during a backfill (buffer full) and fetched over REST instead.", func(s *feed.GatewayStats) int64 { return s.HeldOverflow }),
+	counter("book_syncs_total", "Order books loaded from a snapshot.", func(s *feed.GatewayStats) int64 { return s.BookSyncs }),
+	counter("book_resyncs_total", "Order books thrown away and synced again (updates missing, crossed, failed verification).", func(s *feed.GatewayStats) int64 { return s.BookResyncs }),
+	counter("stale_snapshots_total", "Book snapshots refused as older than the updates held.", func(s *feed.GatewayStats) int64 { return s.StaleSnapshots }),
+	gauge("books_in_sync", "Order books in sync now.", func(s *feed.GatewayStats) float64 { return float64(s.BooksInSync) }),
+	counter("book_diffs_overflow_total", "Book updates dropped while a snapshot was awaited (buffer full).", func(s *feed.GatewayStats) int64 { return s.DiffOverflow }),
+	counterBy("book_verifications_total", "Comparisons of a book in sync with a fresh snapshot, by result.", "result",
+		by("match", func(s *feed.GatewayStats) int64 { return s.VerifyMatches }),
+		by("mismatch", func(s *feed.GatewayStats) int64 { return s.VerifyMismatches }),
+		by("skipped", func(s *feed.GatewayStats) int64 { return s.VerifySkipped }),
+	),
+	counter("recovery_errors_total", "REST calls of the recovery (backfill, snapshots) that failed.", func(s *feed.GatewayStats) int64 { return s.RecoveryErrors }),
+}
+
+// connFamilies are read from each wsconn.Stats, labelled conn.
+var connFamilies = []family[wsconn.Stats]{
+	gauge("conn_up", "1 when the connection is up (connected or rotating).", func(s *wsconn.Stats) float64 { return b2f(connUp(s.Status)) }),
+	{name: "conn_state", help: "The connection's state: 1 for the current one.", typ: prometheus.GaugeValue, label: "state", series: []series[wsconn.Stats]{
+		stateSeries(wsconn.StatusConnecting), stateSeries(wsconn.StatusConnected), stateSeries(wsconn.StatusRotating), stateSeries(wsconn.StatusClosed),
+	}},
+	counter("conn_connects_total", "Connections made and subscribed.", func(s *wsconn.Stats) int64 { return s.Connects }),
+	counter("conn_reconnects_total", "Connections that ended and were replaced (any reason; see stale, close codes, slow consumer actions).", func(s *wsconn.Stats) int64 { return s.Reconnects }),
+	counter("conn_dial_errors_total", "Failed connection attempts.", func(s *wsconn.Stats) int64 { return s.DialErrors }),
+	counter("conn_tls_resumed_total", "Connections whose TLS session was resumed.", func(s *wsconn.Stats) int64 { return s.Resumed }),
+	counter("conn_frames_total", "Data frames read.", func(s *wsconn.Stats) int64 { return s.Frames }),
+	counter("conn_bytes_total", "Bytes of data frames read.", func(s *wsconn.Stats) int64 { return s.Bytes }),
+	counter("conn_pings_total", "Pings received from the server.", func(s *wsconn.Stats) int64 { return s.Pings }),
+	counter("conn_pongs_total", "Pongs received for our pings.", func(s *wsconn.Stats) int64 { return s.Pongs }),
+	counter("conn_stale_total", "Connections declared stale (silent past the stale timeout) and replaced.", func(s *wsconn.Stats) int64 { return s.Stale }),
+	counter("conn_rotations_total", "Planned replacements (lifetime, server shutdown) done.", func(s *wsconn.Stats) int64 { return s.Rotations }),
+	counter("conn_shutdowns_total", "Shutdown announcements that started a rotation.", func(s *wsconn.Stats) int64 { return s.Shutdowns }),
+	gauge("conn_queue_frames", "Frames waiting for the consumer now.", func(s *wsconn.Stats) float64 { return float64(s.Queued) }),
+	counterBy("conn_slow_consumer_actions_total", "What the slow-consumer policy did: frames dropped (drop) or connections given up (block).", "action",
+		by("drop_frame", func(s *wsconn.Stats) int64 { return s.Dropped }),
+		by("disconnect", func(s *wsconn.Stats) int64 { return s.SlowDisconnects }),
+	),
+}
+
+// restFamilies are read from httpx.Stats.
+var restFamilies = []family[httpx.Stats]{
+	counter("rest_requests_total", "REST requests sent (every attempt).", func(s *httpx.Stats) int64 { return s.Requests }),
+	counter("rest_retries_total", "REST attempts made again after a failure that may pass.", func(s *httpx.Stats) int64 { return s.Retries }),
+	counter("rest_rate_limited_total", "REST answers 429 (rate limited).", func(s *httpx.Stats) int64 { return s.RateLimited }),
+	counter("rest_bans_total", "REST answers 418 (IP banned).", func(s *httpx.Stats) int64 { return s.Bans }),
+	counter("rest_server_errors_total", "REST answers 5xx.", func(s *httpx.Stats) int64 { return s.ServerErrors }),
+	counter("rest_bad_bodies_total", "REST 2xx answers cut short or that did not decode.", func(s *httpx.Stats) int64 { return s.BadBodies }),
+	counter("rest_network_errors_total", "REST attempts that got no answer.", func(s *httpx.Stats) int64 { return s.NetErrors }),
+	counter("rest_failures_total", "REST calls that returned an error.", func(s *httpx.Stats) int64 { return s.Failures }),
+	counter("rest_limiter_waits_total", "REST calls that waited for weight or a 429's pause.", func(s *httpx.Stats) int64 { return s.Waits }),
+	{name: "rest_limiter_wait_seconds_total", help: "Time REST calls spent waiting for weight or a 429's pause.", typ: prometheus.CounterValue,
+		series: []series[httpx.Stats]{{get: func(s *httpx.Stats) float64 { return s.WaitTime.Seconds() }}}},
+	gauge("rest_weight_used", "Request weight used in the venue's current window, as last known.", func(s *httpx.Stats) float64 { return float64(s.WeightUsed) }),
+	gauge("rest_weight_used_max", "The highest used weight the venue reported.", func(s *httpx.Stats) float64 { return float64(s.MaxWeightUsed) }),
+	gauge("rest_weight_limit", "Request weight allowed per window (0: not enforced).", func(s *httpx.Stats) float64 { return float64(s.WeightLimit) }),
+	gauge("rest_banned", "1 while a 418 ban is in force.", func(s *httpx.Stats) float64 { return b2f(!s.BannedUntil.IsZero()) }),
+}
+
+func stateSeries(st wsconn.Status) series[wsconn.Stats] {
+	return series[wsconn.Stats]{value: st.String(), get: func(s *wsconn.Stats) float64 { return b2f(s.Status == st) }}
+}
+
+func connUp(st wsconn.Status) bool {
+	return st == wsconn.StatusConnected || st == wsconn.StatusRotating
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// describe builds the families' descriptors, with lead labels before the
+// family's own.
+func describe[S any](fams []family[S], constLabels prometheus.Labels, lead ...string) []family[S] {
+	out := make([]family[S], len(fams))
+	for i, f := range fams {
+		labels := append([]string(nil), lead...)
+		if f.label != "" {
+			labels = append(labels, f.label)
+		}
+		f.desc = prometheus.NewDesc(namespace+"_"+f.name, f.help, labels, constLabels)
+		out[i] = f
+	}
+	return out
+}
+
+func collect[S any](ch chan<- prometheus.Metric, fams []family[S], s *S, lead ...string) {
+	var buf [4]string
+	for i := range fams {
+		f := &fams[i]
+		labels := append(buf[:0], lead...)
+		for _, se := range f.series {
+			lv := labels
+			if f.label != "" {
+				lv = append(labels, se.value)
+			}
+			ch <- prometheus.MustNewConstMetric(f.desc, f.typ, se.get(s), lv...)
+		}
+	}
+}
+
+// statsCollector exports the gateway's and the REST client's counters,
+// read when scraped.
+type statsCollector struct {
+	gateway func() (feed.GatewayStats, bool)
+	rest    func() httpx.Stats
+	conns   *connTracker
+
+	gw         []family[feed.GatewayStats]
+	conn       []family[wsconn.Stats]
+	restF      []family[httpx.Stats]
+	closeCodes *prometheus.Desc
+	uptime     *prometheus.Desc
+}
+
+func newStatsCollector(gateway func() (feed.GatewayStats, bool), rest func() httpx.Stats, constLabels prometheus.Labels, conns *connTracker) *statsCollector {
+	return &statsCollector{
+		gateway: gateway,
+		rest:    rest,
+		conns:   conns,
+		gw:      describe(gatewayFamilies, constLabels),
+		conn:    describe(connFamilies, constLabels, "conn"),
+		restF:   describe(restFamilies, constLabels),
+		closeCodes: prometheus.NewDesc(namespace+"_conn_close_codes_total",
+			"Close frames received from the server, by code.", []string{"conn", "code"}, constLabels),
+		uptime: prometheus.NewDesc(namespace+"_conn_uptime_seconds",
+			"How long the current connection has been up (0 when down).", []string{"conn"}, constLabels),
+	}
+}
+
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range c.gw {
+		ch <- f.desc
+	}
+	for _, f := range c.conn {
+		ch <- f.desc
+	}
+	ch <- c.closeCodes
+	ch <- c.uptime
+	if c.rest != nil {
+		for _, f := range c.restF {
+			ch <- f.desc
+		}
+	}
+}
+
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	if st, ok := c.gateway(); ok {
+		collect(ch, c.gw, &st)
+		up := c.conns.update(st.Sessions, time.Now())
+		for i := range st.Sessions {
+			s := &st.Sessions[i]
+			conn := strconv.Itoa(i)
+			collect(ch, c.conn, s, conn)
+			ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, up[i].Seconds(), conn)
+			for code, n := range s.CloseCodes {
+				ch <- prometheus.MustNewConstMetric(c.closeCodes, prometheus.CounterValue, float64(n), conn, strconv.Itoa(code))
+			}
+		}
+	}
+	if c.rest != nil {
+		st := c.rest()
+		collect(ch, c.restF, &st)
+	}
+}
+
+// connTracker works out how long each connection has been up from the
+// snapshots it is shown: a connection is new when its session's Connects
+// count moved or it was down before.
+type connTracker struct {
+	mu    sync.Mutex
+	conns []trackedConn
+}
+
+type trackedConn struct {
+	connects int64
+	since    time.Time // zero while down
+}
+
+// update returns each session's uptime.
+func (t *connTracker) update(sessions []wsconn.Stats, now time.Time) []time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.conns) < len(sessions) {
+		t.conns = append(t.conns, trackedConn{})
+	}
+	up := make([]time.Duration, len(sessions))
+	for i := range sessions {
+		s, tc := &sessions[i], &t.conns[i]
+		switch {
+		case !connUp(s.Status):
+			tc.since = time.Time{}
+		case tc.since.IsZero() || s.Connects != tc.connects:
+			tc.since = now
+		}
+		tc.connects = s.Connects
+		if !tc.since.IsZero() {
+			up[i] = now.Sub(tc.since)
+		}
+	}
+	return up
+}

@@ -1,0 +1,124 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+)
+
+// DefaultAddr is where a Monitor listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:9464"
+
+// ErrTokenRequired is returned by New for an address beyond loopback
+// without a Token.
+var ErrTokenRequired = errors.New("monitor: listening beyond loopback requires a bearer token")
+
+// Config describes a Monitor. The zero value listens on DefaultAddr and
+// serves the process metrics only.
+type Config struct {
+	// Addr is the listen address, host:port. Default DefaultAddr. A host
+	// other than a loopback address or "localhost" (":9464", "0.0.0.0:9464",
+	// a public name) requires Token.
+	Addr string
+	// Token, when set, is required on every path, as "Authorization:
+	// Bearer <token>" or as the cookie the dashboard gets by opening
+	// /?token=<token> once.
+	Token string
+
+	// Venue labels the gateway's metrics (venue="binance"); empty: no label.
+	Venue string
+	// Gateway returns the gateway's counters (feed.Gateway.Stats). It is
+	// called at every scrape, once every SampleInterval, and by /readyz,
+	// from several goroutines. Nil: none yet (see Monitor.SetGateway);
+	// until there is one, /readyz reports not ready.
+	Gateway func() feed.GatewayStats
+	// REST returns the REST client's counters (httpx.Client.Stats). Nil:
+	// no REST metrics.
+	REST func() httpx.Stats
+	// Books is the number of order books the gateway keeps in sync (the
+	// diff depth streams of a gateway with a Recovery). /readyz wants
+	// GatewayStats.BooksInSync to reach it. 0: books are not checked.
+	Books int
+	// Checks are further readiness conditions, by name: each returns nil
+	// when ready, or an error saying what is not.
+	Checks map[string]func() error
+
+	// ServerTime, when set, asks the venue for its clock (Binance:
+	// GET /api/v3/time); the Monitor estimates the clock offset from it at
+	// start and every ClockInterval, so that latency is not confused with
+	// skew. Without it, call SetClockOffset.
+	ServerTime func(ctx context.Context) (time.Time, error)
+	// ClockInterval is how often the offset is estimated again. Default 1 minute.
+	ClockInterval time.Duration
+	// ClockSamples is the number of round trips per estimate; the shortest
+	// one is used. Default 5.
+	ClockSamples int
+
+	// SampleInterval is how often the dashboard's figures are taken and
+	// sent. Default 1s.
+	SampleInterval time.Duration
+	// History is the number of samples the dashboard's charts keep.
+	// Default 300 (5 minutes at 1s).
+	History int
+
+	// Logger: nil is slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() error {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.ClockInterval == 0 {
+		c.ClockInterval = time.Minute
+	}
+	if c.ClockSamples == 0 {
+		c.ClockSamples = 5
+	}
+	if c.SampleInterval == 0 {
+		c.SampleInterval = time.Second
+	}
+	if c.History == 0 {
+		c.History = 300
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("monitor: Addr %q: %w", c.Addr, err)
+	}
+	switch {
+	case c.Token == "" && !isLoopback(host):
+		return fmt.Errorf("%w: Addr %q: set Token (--http-token) or listen on 127.0.0.1", ErrTokenRequired, c.Addr)
+	case strings.ContainsAny(c.Token, " \t\r\n"):
+		return errors.New("monitor: Token contains white space")
+	case c.ClockInterval < 0:
+		return fmt.Errorf("monitor: ClockInterval %v is negative", c.ClockInterval)
+	case c.ClockSamples < 1:
+		return fmt.Errorf("monitor: ClockSamples %d is below 1", c.ClockSamples)
+	case c.SampleInterval < 10*time.Millisecond:
+		return fmt.Errorf("monitor: SampleInterval %v is below 10ms", c.SampleInterval)
+	case c.History < 2:
+		return fmt.Errorf("monitor: History %d is below 2", c.History)
+	case c.Books < 0:
+		return fmt.Errorf("monitor: Books %d is negative", c.Books)
+	}
+	return nil
+}
+
+// isLoopback reports whether host names only loopback addresses.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

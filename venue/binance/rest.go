@@ -1,0 +1,257 @@
+package binance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+)
+
+// REST limits and paths of Binance spot market data.
+const (
+	// WeightLimit is the request weight Binance allows per minute and IP.
+	WeightLimit = 6000
+	// UsedWeightHeader is the answer header reporting the weight used in
+	// the current minute.
+	UsedWeightHeader = "X-MBX-USED-WEIGHT-1M"
+	// MaxAggTradesLimit is the most aggregate trades one request returns.
+	MaxAggTradesLimit = 1000
+	// MaxDepthLimit is the deepest snapshot: levels per side.
+	MaxDepthLimit = 5000
+
+	aggTradesPath = "/api/v3/aggTrades"
+	depthPath     = "/api/v3/depth"
+	timeUnitKey   = "X-MBX-TIME-UNIT"
+)
+
+// RequestWeight returns the request weight Binance counts for a GET of
+// path with query: depth by its limit, aggTrades 4, exchangeInfo 20, others 1.
+func RequestWeight(path string, query url.Values) int {
+	switch path {
+	case depthPath:
+		n, err := strconv.Atoi(query.Get("limit"))
+		switch {
+		case err != nil || n <= 100:
+			return 5
+		case n <= 500:
+			return 25
+		case n <= 1000:
+			return 50
+		default:
+			return 250
+		}
+	case aggTradesPath:
+		return 4
+	case exchangeInfoPath:
+		return 20
+	}
+	return 1
+}
+
+// RESTConfig returns cfg with Binance's rules filled in where cfg leaves
+// them unset: the weight limit of 6000 a minute, the used-weight header and
+// the weight of each request. Pass the result to httpx.New.
+func RESTConfig(cfg httpx.Config) httpx.Config {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultRESTURL
+	}
+	if cfg.WeightLimit == 0 {
+		cfg.WeightLimit = WeightLimit
+	}
+	if cfg.WeightWindow == 0 {
+		cfg.WeightWindow = time.Minute
+	}
+	if cfg.UsedWeightHeader == "" {
+		cfg.UsedWeightHeader = UsedWeightHeader
+	}
+	if cfg.Weight == nil {
+		cfg.Weight = RequestWeight
+	}
+	return cfg
+}
+
+// ApplyWeightLimit sets c's weight limit to the REQUEST_WEIGHT rate limit
+// of an exchangeInfo body (the shortest window when there are several), so
+// that the limiter follows the limit the venue publishes rather than an
+// assumed one. A body without one leaves c as it is.
+func ApplyWeightLimit(c *httpx.Client, exchangeInfo []byte) error {
+	var info struct {
+		RateLimits []struct {
+			RateLimitType string `json:"rateLimitType"`
+			Interval      string `json:"interval"`
+			IntervalNum   int    `json:"intervalNum"`
+			Limit         int    `json:"limit"`
+		} `json:"rateLimits"`
+	}
+	if err := json.Unmarshal(exchangeInfo, &info); err != nil {
+		return fmt.Errorf("binance: exchangeInfo: %w", err)
+	}
+	units := map[string]time.Duration{"SECOND": time.Second, "MINUTE": time.Minute, "HOUR": time.Hour, "DAY": 24 * time.Hour}
+	var limit int
+	var window time.Duration
+	for _, rl := range info.RateLimits {
+		unit, known := units[rl.Interval]
+		if rl.RateLimitType != "REQUEST_WEIGHT" || !known || rl.IntervalNum < 1 || rl.Limit < 1 {
+			continue
+		}
+		if w := unit * time.Duration(rl.IntervalNum); window == 0 || w < window {
+			limit, window = rl.Limit, w
+		}
+	}
+	if window == 0 {
+		return nil
+	}
+	return c.SetWeightLimit(limit, window)
+}
+
+// Recovery fetches what the streams missed from Binance's REST API:
+// aggregate trades by ID and order-book snapshots. It implements
+// feed.Recovery and is safe for concurrent use.
+type Recovery struct {
+	c       *httpx.Client
+	symbols *Symbols
+	micros  bool
+	pages   sync.Pool // *[]aggTradeJSON
+}
+
+var _ feed.Recovery = (*Recovery)(nil)
+
+// NewRecovery returns the recovery of the venue whose REST client is c
+// (built from RESTConfig) and whose symbols are symbols. With micros,
+// trade times are asked for in microseconds, as the streams of a
+// SpotConfig with Micros give them.
+func NewRecovery(c *httpx.Client, symbols *Symbols, micros bool) (*Recovery, error) {
+	if c == nil {
+		return nil, errors.New("binance: NewRecovery: nil REST client")
+	}
+	if symbols == nil {
+		return nil, errors.New("binance: NewRecovery: nil Symbols (see LoadSymbols)")
+	}
+	return &Recovery{c: c, symbols: symbols, micros: micros}, nil
+}
+
+// aggTradeJSON is one item of GET /api/v3/aggTrades. Every key is declared:
+// encoding/json matches keys without regard to case, and "m" is not "M".
+type aggTradeJSON struct {
+	A  int64  `json:"a"`
+	P  string `json:"p"`
+	Q  string `json:"q"`
+	F  int64  `json:"f"`
+	L  int64  `json:"l"`
+	T  int64  `json:"T"`
+	M  bool   `json:"m"`
+	BM bool   `json:"M"`
+}
+
+// AggTrades appends to dst the aggregate trades of symbol from ID fromID
+// on, at most limit (1..1000) of them, oldest first, as TypeTrade events
+// with Aggregated and Recovered set. When Binance no longer keeps fromID the
+// first trade returned is the oldest it keeps, above fromID.
+func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
+	sym, ok := r.symbols.Lookup(symbol)
+	if !ok {
+		return dst, fmt.Errorf("binance: aggTrades %s: %w", symbol, ErrUnknownSymbol)
+	}
+	limit = min(max(limit, 1), MaxAggTradesLimit)
+	q := url.Values{}
+	q.Set("symbol", sym.Name)
+	q.Set("fromId", strconv.FormatInt(fromID, 10))
+	q.Set("limit", strconv.Itoa(limit))
+	req := httpx.Request{Path: aggTradesPath, Query: q}
+	if r.micros {
+		req.Header = http.Header{timeUnitKey: {"MICROSECOND"}}
+	}
+	pp, _ := r.pages.Get().(*[]aggTradeJSON)
+	if pp == nil {
+		pp = new([]aggTradeJSON)
+	}
+	defer r.pages.Put(pp)
+	_, err := r.c.Do(ctx, req, func(body []byte) error {
+		*pp = (*pp)[:0]
+		return json.Unmarshal(body, pp)
+	})
+	if err != nil {
+		return dst, fmt.Errorf("binance: aggTrades %s from %d: %w", sym.Name, fromID, err)
+	}
+	recv := time.Now().UnixNano()
+	unit := int64(time.Millisecond)
+	if r.micros {
+		unit = int64(time.Microsecond)
+	}
+	for _, t := range *pp {
+		price, err := fixed.Parse(t.P, sym.PriceScale)
+		if err != nil {
+			return dst, fmt.Errorf("binance: aggTrades %s: trade %d: price %q: %w: %w", sym.Name, t.A, t.P, ErrMalformed, err)
+		}
+		qty, err := fixed.Parse(t.Q, sym.QtyScale)
+		if err != nil {
+			return dst, fmt.Errorf("binance: aggTrades %s: trade %d: qty %q: %w: %w", sym.Name, t.A, t.Q, ErrMalformed, err)
+		}
+		side := feed.SideBuy
+		if t.M { // the buyer was the maker, so the seller took
+			side = feed.SideSell
+		}
+		dst = append(dst, feed.Event{
+			Type: feed.TypeTrade, Side: side, Aggregated: true, Recovered: true,
+			PriceScale: sym.PriceScale, QtyScale: sym.QtyScale,
+			Venue: Venue, Symbol: sym.Name,
+			ID: t.A, FirstID: t.A, FirstTradeID: t.F, LastTradeID: t.L,
+			ExchangeTime: t.T * unit, ReceiveTime: recv,
+			Price: price, Qty: qty,
+		})
+	}
+	return dst, nil
+}
+
+// Depth fills ev with a snapshot of symbol's book from GET /api/v3/depth,
+// at most limit (1..5000) levels a side: a TypeBookSnapshot, best first,
+// whose ID is the snapshot's lastUpdateId. ev's level arrays are reused.
+// A limit outside 1..5000 is an error: Binance would cut it silently, and
+// the caller would take a shorter snapshot for a whole side.
+func (r *Recovery) Depth(ctx context.Context, symbol string, limit int, ev *feed.Event) error {
+	sym, ok := r.symbols.Lookup(symbol)
+	if !ok {
+		return fmt.Errorf("binance: depth %s: %w", symbol, ErrUnknownSymbol)
+	}
+	if limit < 1 || limit > MaxDepthLimit {
+		return fmt.Errorf("binance: depth %s: limit %d is outside 1..%d", sym.Name, limit, MaxDepthLimit)
+	}
+	q := url.Values{}
+	q.Set("symbol", sym.Name)
+	q.Set("limit", strconv.Itoa(limit))
+	// the answer has the shape of a partial depth payload of a raw stream
+	dec := Decoder{Symbols: r.symbols, Symbol: sym.Name}
+	_, err := r.c.Do(ctx, httpx.Request{Path: depthPath, Query: q}, func(body []byte) error {
+		kind, err := dec.Decode(body, ev)
+		if err == nil && (kind != KindEvent || ev.Type != feed.TypeBookSnapshot) {
+			err = fmt.Errorf("%w: not a depth snapshot", ErrMalformed)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("binance: depth %s: %w", sym.Name, err)
+	}
+	ev.ReceiveTime = time.Now().UnixNano()
+	return nil
+}
+
+// ServerTime asks the venue for its clock (/api/v3/time). The answer has
+// millisecond resolution: the middle of that millisecond is returned.
+func ServerTime(ctx context.Context, c *httpx.Client) (time.Time, error) {
+	var v struct {
+		ServerTime int64 `json:"serverTime"`
+	}
+	if _, err := c.Get(ctx, "/api/v3/time", nil, &v); err != nil {
+		return time.Time{}, fmt.Errorf("binance: server time: %w", err)
+	}
+	return time.UnixMilli(v.ServerTime).Add(500 * time.Microsecond), nil
+}
