@@ -23,10 +23,13 @@ import (
 var soakProfiles = map[string][]string{
 	"none":      nil,
 	"rotations": nil, // the short connection lifetime alone
-	"reconnects": {"drop:every=20s", "close:code=1001,every=33s", "close:code=1008,reason=Too many requests,every=71s",
-		"shutdown:every=47s,duration=2s", "stall:every=61s,duration=10s"},
-	"chaos": {"drop:every=20s", "close:code=1011,every=33s", "shutdown:every=47s,duration=2s", "stall:every=61s,duration=10s",
-		"malformed:p=0.05", "trade-gap:p=0.01", "depth-drop:p=0.01", "depth-dup:p=0.01", "rest-5xx:p=0.05", "rest-429:p=0.02"},
+	// connection faults by probability per connection per second, so that
+	// every kind fires whatever the connections' age (rotation included)
+	"reconnects": {"drop:p=0.05", "close:code=1001,p=0.03", "close:code=1008,reason=Too many requests,p=0.01",
+		"shutdown:p=0.02,duration=2s", "stall:p=0.015,duration=10s"},
+	"chaos": {"drop:p=0.05", "close:code=1011,p=0.03", "shutdown:p=0.02,duration=2s", "stall:p=0.015,duration=10s",
+		"malformed:p=0.05", "trade-gap:p=0.01", "depth-drop:p=0.01", "depth-dup:p=0.01", "depth-reorder:p=0.01",
+		"rest-5xx:p=0.05", "rest-429:p=0.02", "stale-snapshot:p=0.1"},
 }
 
 func profileNames() string {
