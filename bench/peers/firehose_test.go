@@ -126,12 +126,15 @@ func startFeedkeeperWith(b *testing.B, ws, rest string, n *atomic.Int64, observe
 	if err != nil {
 		b.Fatal(err)
 	}
-	rc, err := httpx.New(httpx.Config{BaseURL: rest, TLS: tlsCfg})
+	rc, err := httpx.New(fkbinance.RESTConfig(httpx.Config{BaseURL: rest, TLS: tlsCfg}))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer rc.Close()
 	syms, err := fkbinance.LoadSymbols(context.Background(), rc, firehoseSymbols)
+	if err != nil {
+		b.Fatal(err)
+	}
+	recovery, err := fkbinance.NewRecovery(rc, syms, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,7 +144,7 @@ func startFeedkeeperWith(b *testing.B, ws, rest string, n *atomic.Int64, observe
 	}
 	g, err := fk.OpenGateway(fk.GatewayConfig{
 		Venue: venue, Streams: aggTradeStreams(), TLS: tlsCfg, Session: wsconn.Config{},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Dials: rate.NewLimiter(100, 10),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Dials: rate.NewLimiter(100, 10), Recovery: recovery,
 		Handler: func(ev *fk.Event) {
 			if ev.Type == fk.TypeTrade {
 				n.Add(1)
@@ -154,7 +157,10 @@ func startFeedkeeperWith(b *testing.B, ws, rest string, n *atomic.Int64, observe
 	if err != nil {
 		b.Fatal(err)
 	}
-	return func() { g.Close() }
+	return func() {
+		g.Close()
+		rc.Close()
+	}
 }
 
 func startGoBinance(b *testing.B, ws, rest string, n *atomic.Int64) func() {
