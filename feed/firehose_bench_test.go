@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -29,8 +31,12 @@ const simChildEnv = "FEEDKEEPER_BENCH_SIM_RATE"
 // simulator's address and writes its CA to the path in the second line.
 func runSimChild() {
 	rate, _ := strconv.Atoi(os.Getenv(simChildEnv))
-	s, err := sim.Start(sim.Config{Rate: rate, TradeShare: 1, Levels: 200, History: 1000,
-		Symbols: []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}, PingInterval: time.Hour})
+	cfg := sim.Config{Rate: rate, TradeShare: 1, Levels: 200, History: 1000,
+		Symbols: []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}, PingInterval: time.Hour}
+	if n, _ := strconv.Atoi(os.Getenv(simSymbolsEnv)); n > 0 {
+		cfg.Symbols, cfg.TradeShare, cfg.Levels = manySymbols(n), 0.3, 100
+	}
+	s, err := sim.Start(cfg)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -51,12 +57,23 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// simSymbolsEnv asks the child simulator for that many generated symbols.
+const simSymbolsEnv = "FEEDKEEPER_BENCH_SIM_SYMBOLS"
+
+func manySymbols(n int) []string {
+	syms := make([]string, n)
+	for i := range syms {
+		syms[i] = fmt.Sprintf("S%03dUSDT", i)
+	}
+	return syms
+}
+
 // startSimChild starts the test binary as a simulator in its own process
 // with the given market rate, and returns its URLs, CA file and process.
-func startSimChild(b *testing.B, rate int) (ws, rest, caFile string, proc *os.Process) {
+func startSimChild(b *testing.B, rate int, env ...string) (ws, rest, caFile string, proc *os.Process) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate))
+	cmd.Env = append(append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate)), env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -171,5 +188,64 @@ func BenchmarkGatewayFirehose(b *testing.B) {
 				b.Fatalf("the client fell behind: %d gaps, %d frames dropped", st.Gaps, st.Sessions[0].Dropped)
 			}
 		})
+	}
+}
+
+// BenchmarkThousandStreams holds 1000 streams (100 symbols × aggTrade,
+// trade, bookTicker, depth@100ms and six partial depths) over 5
+// connections, books kept in sync, and reports this process's resident
+// memory, live heap and goroutines once everything runs.
+func BenchmarkThousandStreams(b *testing.B) {
+	ws, rest, caFile, _ := startSimChild(b, 2000, simSymbolsEnv+"=100")
+	var streams []string
+	for _, sym := range manySymbols(100) {
+		l := strings.ToLower(sym)
+		for _, k := range []string{"aggTrade", "trade", "bookTicker", "depth@100ms", "depth5", "depth10", "depth20",
+			"depth5@100ms", "depth10@100ms", "depth20@100ms"} {
+			streams = append(streams, l+"@"+k)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		tlsCfg, err := httpx.TLSConfig(caFile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rc, err := httpx.New(binance.RESTConfig(httpx.Config{BaseURL: rest, TLS: tlsCfg}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		syms, err := binance.LoadSymbols(context.Background(), rc, binance.SymbolsOfStreams(streams))
+		if err != nil {
+			b.Fatal(err)
+		}
+		recovery, err := binance.NewRecovery(rc, syms, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		venue, err := binance.NewSpot(binance.SpotConfig{WSURL: ws, Symbols: syms})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var events atomic.Int64
+		g, err := feed.OpenGateway(feed.GatewayConfig{Venue: venue, Streams: streams, TLS: tlsCfg, Logger: quiet(),
+			Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: 100},
+			Handler: func(*feed.Event) { events.Add(1) }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, time.Minute, "100 books in sync", func() bool { return g.Stats().BooksInSync == 100 })
+		time.Sleep(3 * time.Second)
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(rssOf(b, os.Getpid()))/(1<<20), "RSS-MiB")
+		b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
+		b.ReportMetric(float64(len(g.Stats().Sessions)), "connections")
+		g.Close()
+		rc.Close()
+		if events.Load() == 0 {
+			b.Fatal("no events")
+		}
 	}
 }

@@ -89,6 +89,25 @@ func startSimChild(b *testing.B, rate int, faults ...string) (ws, rest string) {
 	return f[0], f[1]
 }
 
+// resetPeakRSS resets the kernel's high-water mark of this process's
+// resident memory (VmHWM), so each client's peak is its own.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS reads VmHWM in bytes (0 when unknown).
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -230,6 +249,8 @@ func BenchmarkFirehose(b *testing.B) {
 		for _, cl := range clients {
 			b.Run(fmt.Sprintf("updates=%dk/%s", updates/1000, cl.name), func(b *testing.B) {
 				ws, rest := startSimChild(b, updates)
+				runtime.GC()
+				resetPeakRSS()
 				var n atomic.Int64
 				stop := cl.start(b, ws, rest, &n)
 				defer stop()
@@ -252,6 +273,7 @@ func BenchmarkFirehose(b *testing.B) {
 					b.ReportMetric(float64(c1-c0)/msgs, "cpu-ns/msg")
 					b.ReportMetric(msgs/t1.Sub(t0).Seconds(), "msgs/s")
 					b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/msgs, "allocs/msg")
+					b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 				}
 			})
 		}
