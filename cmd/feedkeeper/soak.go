@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/feedkeeper/feedkeeper/soak"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -94,16 +96,28 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer stop()
 	fmt.Fprintf(stdout, "soak: %v against %s, faults %q, report in %s\n", *duration, ws, *profile, *out)
+	tty := false
+	if f, ok := stderr.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
 
 	rep, err := soak.Run(ctx, soak.Config{
 		WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: strings.Split(*streams, ","),
 		Duration: *duration, Interval: *interval, Warmup: *warmup, MaxHeapGrowth: *maxHeap, Logger: log,
 		Session: wsconn.Config{Lifetime: *lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
 	}, func(s soak.Sample) {
-		fmt.Fprintf(stderr, "\rsoak %5.0fs  heap %7.2f MiB  rss %7.2f MiB  goroutines %4d  fds %4d  up %d  events %9d  reconnects %5d",
+		line := fmt.Sprintf("soak %5.0fs  heap %7.2f MiB  rss %7.2f MiB  goroutines %4d  fds %4d  up %d  events %9d  reconnects %5d",
 			s.T, float64(s.Heap)/(1<<20), float64(s.RSS)/(1<<20), s.Goroutines, s.FDs, s.Connected, s.Events, s.Reconnects)
+		switch {
+		case tty:
+			fmt.Fprint(stderr, "\r"+line)
+		case int(s.T)%10 == 0: // a log, not a terminal: a line every 10 s
+			fmt.Fprintln(stderr, line)
+		}
 	})
-	fmt.Fprintln(stderr)
+	if tty {
+		fmt.Fprintln(stderr)
+	}
 	if err != nil {
 		return err
 	}
