@@ -181,11 +181,12 @@ type statsCollector struct {
 	rest    func() httpx.Stats
 	conns   *connTracker
 
-	gw         []family[feed.GatewayStats]
-	conn       []family[wsconn.Stats]
-	restF      []family[httpx.Stats]
-	closeCodes *prometheus.Desc
-	uptime     *prometheus.Desc
+	gw          []family[feed.GatewayStats]
+	conn        []family[wsconn.Stats]
+	restF       []family[httpx.Stats]
+	closeCodes  *prometheus.Desc
+	disconnects *prometheus.Desc
+	uptime      *prometheus.Desc
 }
 
 func newStatsCollector(gateway func() (feed.GatewayStats, bool), rest func() httpx.Stats, constLabels prometheus.Labels, conns *connTracker) *statsCollector {
@@ -198,6 +199,8 @@ func newStatsCollector(gateway func() (feed.GatewayStats, bool), rest func() htt
 		restF:   describe(restFamilies, constLabels),
 		closeCodes: prometheus.NewDesc(namespace+"_conn_close_codes_total",
 			"Close frames received from the server, by code.", []string{"conn", "code"}, constLabels),
+		disconnects: prometheus.NewDesc(namespace+"_conn_disconnects_total",
+			"Connections that ended, by reason: close_frame, stale, too_large, too_slow, rotated, shutdown, network, closed.", []string{"conn", "reason"}, constLabels),
 		uptime: prometheus.NewDesc(namespace+"_conn_uptime_seconds",
 			"How long the current connection has been up (0 when down).", []string{"conn"}, constLabels),
 	}
@@ -211,6 +214,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- f.desc
 	}
 	ch <- c.closeCodes
+	ch <- c.disconnects
 	ch <- c.uptime
 	if c.rest != nil {
 		for _, f := range c.restF {
@@ -230,6 +234,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, up[i].Seconds(), conn)
 			for code, n := range s.CloseCodes {
 				ch <- prometheus.MustNewConstMetric(c.closeCodes, prometheus.CounterValue, float64(n), conn, strconv.Itoa(code))
+			}
+			for reason, n := range s.Disconnects {
+				ch <- prometheus.MustNewConstMetric(c.disconnects, prometheus.CounterValue, float64(n), conn, reason)
 			}
 		}
 	}

@@ -52,19 +52,21 @@ func TestConnectionMetricsFollowFaults(t *testing.T) {
 		gw    []string // gateway metrics (name and labels) that must grow
 	}{
 		{"drop", sim.Fault{Kind: sim.FaultDrop},
-			[]string{"feedkeeper_conn_reconnects_total", "feedkeeper_conn_connects_total"}, nil},
+			[]string{"feedkeeper_conn_reconnects_total", "feedkeeper_conn_connects_total", "feedkeeper_conn_disconnects_total|reason=network"}, nil},
 		{"close 1008", sim.Fault{Kind: sim.FaultClose, Code: 1008, Reason: "too many requests"},
-			[]string{"feedkeeper_conn_reconnects_total", "feedkeeper_conn_connects_total", "feedkeeper_conn_close_codes_total|code=1008"}, nil},
+			[]string{"feedkeeper_conn_reconnects_total", "feedkeeper_conn_connects_total", "feedkeeper_conn_close_codes_total|code=1008",
+				"feedkeeper_conn_disconnects_total|reason=close_frame"}, nil},
 		{"malformed json", sim.Fault{Kind: sim.FaultMalformed, Variant: "json"},
 			nil, []string{"feedkeeper_frames_skipped_total|reason=malformed"}},
 		{"binary frame", sim.Fault{Kind: sim.FaultMalformed, Variant: "binary"},
 			nil, []string{"feedkeeper_frames_skipped_total|reason=binary"}},
 		{"oversize", sim.Fault{Kind: sim.FaultOversize, Size: 128 << 10},
-			[]string{"feedkeeper_conn_reconnects_total", "feedkeeper_conn_connects_total"}, nil},
+			[]string{"feedkeeper_conn_reconnects_total", "feedkeeper_conn_connects_total", "feedkeeper_conn_disconnects_total|reason=too_large"}, nil},
 		{"stall", sim.Fault{Kind: sim.FaultStall, Duration: 10 * time.Second},
-			[]string{"feedkeeper_conn_stale_total", "feedkeeper_conn_reconnects_total"}, nil},
+			[]string{"feedkeeper_conn_stale_total", "feedkeeper_conn_reconnects_total", "feedkeeper_conn_disconnects_total|reason=stale"}, nil},
 		{"shutdown", sim.Fault{Kind: sim.FaultShutdown, Duration: 2 * time.Second},
-			[]string{"feedkeeper_conn_rotations_total", "feedkeeper_conn_shutdowns_total", "feedkeeper_conn_connects_total"},
+			[]string{"feedkeeper_conn_rotations_total", "feedkeeper_conn_shutdowns_total", "feedkeeper_conn_connects_total",
+				"feedkeeper_conn_disconnects_total|reason=shutdown"},
 			[]string{"feedkeeper_server_shutdowns_total", "feedkeeper_duplicates_total"}},
 	}
 	for _, st := range steps {

@@ -202,6 +202,7 @@ func (c *conn) read() {
 			err = c.reason
 		}
 		c.err = err
+		s.stats.disconnect(err)
 		s.q.push(Frame{Kind: Disconnected, Conn: c.id, Err: err, Recv: time.Now().UnixNano()})
 		lived := time.Since(c.opened).Round(time.Millisecond)
 		var ce *CloseError

@@ -90,6 +90,7 @@ func Open(cfg Config, handler func(*Frame)) (*Session, error) {
 		superDone: make(chan struct{}),
 	}
 	s.stats.closeCodes = make(map[int]int64)
+	s.stats.disconnects = make(map[string]int64)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(2)
 	go func() {

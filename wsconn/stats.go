@@ -1,6 +1,7 @@
 package wsconn
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 )
@@ -10,8 +11,49 @@ type counters struct {
 	frames, bytes, pings, pongs                           atomic.Int64
 	dropped, slowDisconnects, stale, rotations, shutdowns atomic.Int64
 
-	mu         sync.Mutex
-	closeCodes map[int]int64
+	mu          sync.Mutex
+	closeCodes  map[int]int64
+	disconnects map[string]int64
+}
+
+// Disconnect reasons counted in Stats.Disconnects.
+const (
+	ReasonCloseFrame = "close_frame" // the server sent a close frame (see CloseCodes)
+	ReasonStale      = "stale"       // no frame within the stale timeout
+	ReasonTooLarge   = "too_large"   // a frame above the read limit
+	ReasonTooSlow    = "too_slow"    // the Block policy gave up
+	ReasonRotated    = "rotated"     // replaced before the server's lifetime limit
+	ReasonShutdown   = "shutdown"    // replaced after a shutdown announcement
+	ReasonNetwork    = "network"     // TCP reset, EOF without a close frame, write errors
+	ReasonClosed     = "closed"      // Close was called
+)
+
+// reasonOf classifies why a connection ended.
+func reasonOf(err error) string {
+	var ce *CloseError
+	switch {
+	case errors.As(err, &ce):
+		return ReasonCloseFrame
+	case errors.Is(err, ErrStale):
+		return ReasonStale
+	case errors.Is(err, ErrFrameTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, ErrTooSlow):
+		return ReasonTooSlow
+	case errors.Is(err, ErrRotated):
+		return ReasonRotated
+	case errors.Is(err, ErrServerShutdown):
+		return ReasonShutdown
+	case errors.Is(err, ErrClosed):
+		return ReasonClosed
+	}
+	return ReasonNetwork
+}
+
+func (c *counters) disconnect(err error) {
+	c.mu.Lock()
+	c.disconnects[reasonOf(err)]++
+	c.mu.Unlock()
 }
 
 func (c *counters) closeCode(code int) {
@@ -23,19 +65,20 @@ func (c *counters) closeCode(code int) {
 // Stats is a snapshot of a session's counters since Open.
 type Stats struct {
 	Status          Status
-	Connects        int64         // connections made (subscribed)
-	Reconnects      int64         // connections that ended and were replaced
-	DialErrors      int64         // failed connection attempts
-	Resumed         int64         // connections whose TLS session was resumed
-	Frames, Bytes   int64         // data frames and their bytes read
-	Pings, Pongs    int64         // pings from the server, pongs to ours
-	Dropped         int64         // frames discarded by the Drop policy
-	SlowDisconnects int64         // connections dropped by the Block policy
-	Stale           int64         // connections declared stale
-	Rotations       int64         // planned replacements done
-	Shutdowns       int64         // shutdown announcements seen
-	CloseCodes      map[int]int64 // close frames received, by code
-	Queued          int           // frames waiting for the handler now
+	Connects        int64            // connections made (subscribed)
+	Reconnects      int64            // connections that ended and were replaced
+	DialErrors      int64            // failed connection attempts
+	Resumed         int64            // connections whose TLS session was resumed
+	Frames, Bytes   int64            // data frames and their bytes read
+	Pings, Pongs    int64            // pings from the server, pongs to ours
+	Dropped         int64            // frames discarded by the Drop policy
+	SlowDisconnects int64            // connections dropped by the Block policy
+	Stale           int64            // connections declared stale
+	Rotations       int64            // planned replacements done
+	Shutdowns       int64            // shutdown announcements seen
+	CloseCodes      map[int]int64    // close frames received, by code
+	Disconnects     map[string]int64 // connections ended, by reason (Reason* constants)
+	Queued          int              // frames waiting for the handler now
 }
 
 // Stats returns the session's counters.
@@ -56,11 +99,15 @@ func (s *Session) Stats() Stats {
 		Rotations:       s.stats.rotations.Load(),
 		Shutdowns:       s.stats.shutdowns.Load(),
 		CloseCodes:      map[int]int64{},
+		Disconnects:     map[string]int64{},
 		Queued:          s.q.len(),
 	}
 	s.stats.mu.Lock()
 	for k, v := range s.stats.closeCodes {
 		st.CloseCodes[k] = v
+	}
+	for k, v := range s.stats.disconnects {
+		st.Disconnects[k] = v
 	}
 	s.stats.mu.Unlock()
 	return st
