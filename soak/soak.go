@@ -40,6 +40,12 @@ type Config struct {
 	MaxFDs        int   // open files above the baseline at the end; default 5
 	Session       wsconn.Config
 	Logger        *slog.Logger
+	// Observe, when set, sees every event after the soak's own checks
+	// (the monitor's Observe).
+	Observe func(*feed.Event)
+	// Started, when set, is called once the gateway is open with its stats
+	// function (the monitor's SetGateway).
+	Started func(stats func() feed.GatewayStats)
 }
 
 // Sample is one measurement.
@@ -202,12 +208,22 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 	tc := &tradeCheck{last: map[string]int64{}}
 	rep := &Report{Started: time.Now(), Streams: cfg.Streams}
 	rep.Baseline = Sample{Goroutines: runtime.NumGoroutine(), FDs: openFDs(), RSS: rss()}
+	handler := tc.handle
+	if cfg.Observe != nil {
+		handler = func(ev *feed.Event) {
+			tc.handle(ev)
+			cfg.Observe(ev)
+		}
+	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
 		Venue: venue, Streams: cfg.Streams, TLS: tlsCfg, Session: cfg.Session, Logger: cfg.Logger,
-		Dials: rate.NewLimiter(20, 20), Handler: tc.handle, Recovery: recovery,
+		Dials: rate.NewLimiter(20, 20), Handler: handler, Recovery: recovery,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Started != nil {
+		cfg.Started(g.Stats)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()

@@ -216,11 +216,11 @@ func TestSoakShort(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut syncBuffer
 	err := run(context.Background(), []string{"soak", "--duration", "8s", "--warmup", "3s", "--faults", "rotations",
-		"--lifetime", "3s", "--rate", "300", "--out", dir}, &out, &errOut)
+		"--lifetime", "3s", "--rate", "300", "--out", dir, "--http", "127.0.0.1:0"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("soak: %v\n%s\n%s", err, out.String(), errOut.String())
 	}
-	if !strings.Contains(out.String(), "soak: PASS") {
+	if !strings.Contains(out.String(), "soak: PASS") || !strings.Contains(out.String(), "soak: dashboard http://127.0.0.1:") {
 		t.Fatalf("no verdict:\n%s", out.String())
 	}
 	var rep struct {

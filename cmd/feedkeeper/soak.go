@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/soak"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -62,6 +64,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	warmup := fs.Duration("warmup", 0, "left out of the growth figures (default 10% of the duration, at least 5s)")
 	maxHeap := fs.Int64("max-heap-growth", 2<<20, "fail when the live heap grows more than this, bytes")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	httpAddr := fs.String("http", "", "serve /metrics, /healthz, /readyz and the dashboard here during the soak (empty: off)")
+	httpToken := fs.String("http-token", "", "bearer token required on every path of --http")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: feedkeeper soak [flags]\n\nRuns the gateway against a simulator (in a child process, so the measurements are the\ngateway's own) with faults, samples memory, goroutines, open files and connections every\ninterval, and writes a JSON and an HTML report. Exits 1 when memory or goroutines grow\nbeyond the bounds or any trade was lost.\n\nFlags:")
 		fs.PrintDefaults()
@@ -101,7 +105,19 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		tty = term.IsTerminal(int(f.Fd()))
 	}
 
+	var observe func(*feed.Event)
+	var started func(func() feed.GatewayStats)
+	if *httpAddr != "" {
+		mon, err := monitor.New(monitor.Config{Addr: *httpAddr, Token: *httpToken, Venue: "binance", Logger: log})
+		if err != nil {
+			return err
+		}
+		defer mon.Close()
+		observe, started = mon.Observe, mon.SetGateway
+		fmt.Fprintf(stdout, "soak: dashboard %s\n", mon.URL())
+	}
 	rep, err := soak.Run(ctx, soak.Config{
+		Observe: observe, Started: started,
 		WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: strings.Split(*streams, ","),
 		Duration: *duration, Interval: *interval, Warmup: *warmup, MaxHeapGrowth: *maxHeap, Logger: log,
 		Session: wsconn.Config{Lifetime: *lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
