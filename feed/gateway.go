@@ -26,6 +26,10 @@ type GatewayConfig struct {
 	// level slices are reused after it returns: copy what must be kept
 	// (Event.CopyTo). It must not call Close.
 	Handler func(*Event)
+	// Tap, when set, sees every data frame before it is decoded, with the
+	// index of its connection plan, serialized with Handler (a recorder).
+	// It must not keep the frame's data after it returns.
+	Tap func(plan int, data []byte, recv int64)
 	// TLS is the process-wide TLS configuration (httpx.TLSConfig).
 	TLS *tls.Config
 	// Session is the template of every connection's settings; URL,
@@ -64,6 +68,7 @@ type Gateway struct {
 	log      *slog.Logger
 	sessions []*wsconn.Session
 	plans    []ConnPlan
+	decoders []Decoder // replay only: one per plan
 
 	mu  sync.Mutex // serializes decoding state, the sequencer, recovery states and the handler
 	seq *sequencer
@@ -114,7 +119,9 @@ type GatewayStats struct {
 }
 
 // OpenGateway plans the connections and starts them.
-func OpenGateway(cfg GatewayConfig) (*Gateway, error) {
+func OpenGateway(cfg GatewayConfig) (*Gateway, error) { return open(cfg, false) }
+
+func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 	if cfg.Venue == nil {
 		return nil, errors.New("feed: GatewayConfig.Venue is nil")
 	}
@@ -149,6 +156,12 @@ func OpenGateway(cfg GatewayConfig) (*Gateway, error) {
 		}
 		g.rec.start(g)
 	}
+	if replay {
+		for _, p := range plans {
+			g.decoders = append(g.decoders, cfg.Venue.NewDecoder(p))
+		}
+		return g, nil
+	}
 	for i, p := range plans {
 		sc := cfg.Session
 		sc.URL = p.URL
@@ -167,7 +180,8 @@ func OpenGateway(cfg GatewayConfig) (*Gateway, error) {
 		sc.TLS = cfg.TLS
 		sc.Logger = cfg.Logger.With("venue", cfg.Venue.Name(), "streams", len(p.Streams))
 		dec := cfg.Venue.NewDecoder(p)
-		sess, err := wsconn.Open(sc, func(f *wsconn.Frame) { g.onFrame(dec, f) })
+		plan := i
+		sess, err := wsconn.Open(sc, func(f *wsconn.Frame) { g.onFrame(plan, dec, f) })
 		if err != nil {
 			g.Close()
 			return nil, fmt.Errorf("feed: connection %d: %w", i, err)
@@ -233,11 +247,14 @@ func (g *Gateway) Stats() GatewayStats {
 }
 
 // onFrame runs in the dispatcher goroutine of one session.
-func (g *Gateway) onFrame(dec Decoder, f *wsconn.Frame) {
+func (g *Gateway) onFrame(plan int, dec Decoder, f *wsconn.Frame) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch f.Kind {
 	case wsconn.Data:
+		if g.cfg.Tap != nil {
+			g.cfg.Tap(plan, f.Data, f.Recv)
+		}
 		g.onData(dec, f)
 	case wsconn.Connected:
 		g.status(StatusConnected, f.Recv, "connection "+strconv.FormatUint(f.Conn, 10)+" up")
@@ -344,3 +361,20 @@ func (g *Gateway) skipped(what string, err error, f *wsconn.Frame) {
 // ErrUnknown is matched (errors.Is) by decoder errors for frames of unknown
 // symbols or event types: counted apart from malformed frames.
 var ErrUnknown = errors.New("feed: unknown symbol or event")
+
+// OpenReplay opens a gateway that reads no network: frames recorded from
+// the same venue and streams (the same connection plans) are fed to it with
+// Feed, and go through the same decoding, sequencing, recovery and Handler
+// as live ones. Close it when done.
+func OpenReplay(cfg GatewayConfig) (*Gateway, error) { return open(cfg, true) }
+
+// Feed hands one recorded data frame of connection plan to a replay
+// gateway. Calls must not overlap.
+func (g *Gateway) Feed(plan int, data []byte, recv int64) error {
+	if plan < 0 || plan >= len(g.decoders) {
+		return fmt.Errorf("feed: replay: connection plan %d of %d", plan, len(g.decoders))
+	}
+	f := wsconn.Frame{Kind: wsconn.Data, Data: data, Recv: recv, Conn: uint64(plan) + 1}
+	g.onFrame(plan, g.decoders[plan], &f)
+	return nil
+}

@@ -4,6 +4,7 @@
 //	feedkeeper demo     the simulator and the gateway streaming from it, on this machine
 //	feedkeeper run      stream a venue's market data as normalized JSON Lines
 //	feedkeeper tap      any WebSocket API: raw frames out, with the same resilience
+//	feedkeeper replay   frames recorded by run --record, through the same pipeline
 //	feedkeeper sim      a Binance-compatible TLS exchange simulator with faults
 //	feedkeeper soak     a long run with faults: memory, goroutines, files, data lost
 //
@@ -33,6 +34,7 @@ var commands = []command{
 	{"demo", "run the embedded simulator and stream from it, with a few faults on", runDemo},
 	{"run", "stream a venue's market data as normalized JSON Lines", runRun},
 	{"tap", "any WebSocket API: raw frames out, with the same resilience", runTap},
+	{"replay", "feed frames recorded by run --record through the same pipeline", runReplay},
 	{"sim", "run the Binance-compatible exchange simulator", runSim},
 	{"soak", "run the gateway against the simulator with faults and report leaks and losses", runSoak},
 }

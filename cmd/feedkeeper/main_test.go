@@ -279,3 +279,69 @@ func TestRunToFilesAndNATS(t *testing.T) {
 		t.Fatalf("stdout used although --out names only files (and NATS): %q", out.String()[:min(200, len(out.String()))])
 	}
 }
+
+// readEvents reads the JSON Lines files of a file sink, without the status
+// events (connections are not replayed), as raw lines.
+func readEvents(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filesink.List(dir, "")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no event files in %s: %v", dir, err)
+	}
+	var lines []string
+	for _, f := range files {
+		r, err := filesink.OpenFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if l != "" && !strings.Contains(l, `"type":"status"`) {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines
+}
+
+func TestRecordAndReplayGiveIdenticalEvents(t *testing.T) {
+	s, ca := startSim(t, sim.Config{Rate: 800, Faults: []sim.Fault{{Kind: sim.FaultMalformed, Prob: 0.5}}})
+	dir := t.TempDir()
+	rec, live, replayed := filepath.Join(dir, "rec"), filepath.Join(dir, "live"), filepath.Join(dir, "replayed")
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(),
+		"--ca", ca, "--duration", "2s", "--http", "", "--recovery=false", "--record", rec, "--out", "file:" + live,
+		"btcusdt@aggTrade", "ethusdt@trade", "btcusdt@depth@100ms", "ethusdt@bookTicker", "btcusdt@depth5"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	if err := run(context.Background(), []string{"replay", "--out", "file:" + replayed, rec}, &out, &errOut); err != nil {
+		t.Fatalf("replay: %v\n%s", err, errOut.String())
+	}
+	a, b := readEvents(t, live), readEvents(t, replayed)
+	if len(a) < 100 {
+		t.Fatalf("only %d events recorded", len(a))
+	}
+	if len(a) != len(b) {
+		t.Fatalf("%d events live, %d replayed", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("event %d differs:\nlive     %s\nreplayed %s", i, a[i], b[i])
+		}
+	}
+	// a recording is not overwritten
+	if err := run(context.Background(), []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(),
+		"--ca", ca, "--duration", "1s", "--http", "", "--record", rec, "btcusdt@aggTrade"}, &out, &errOut); err == nil {
+		t.Fatal("an existing recording was overwritten")
+	}
+	// recorded speed takes the recorded time
+	start := time.Now()
+	if err := run(context.Background(), []string{"replay", "--speed", "recorded", "--out", "file:" + filepath.Join(dir, "slow"), rec}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("a 2 s recording replayed at recorded speed in %v", d)
+	}
+}

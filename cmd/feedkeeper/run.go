@@ -19,6 +19,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/monitor"
+	"github.com/feedkeeper/feedkeeper/record"
 	"github.com/feedkeeper/feedkeeper/sink"
 	filesink "github.com/feedkeeper/feedkeeper/sink/file"
 	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
@@ -61,6 +62,8 @@ type runConfig struct {
 
 	HTTP      string `yaml:"http"`
 	HTTPToken string `yaml:"http_token"`
+
+	Record string `yaml:"record"`
 }
 
 func (c *runConfig) register(fs *flag.FlagSet) {
@@ -83,6 +86,14 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.DepthLimit, "depth-limit", 1000, "levels of each REST book snapshot (at most 5000)")
 	fs.DurationVar(&c.VerifyEvery, "verify-every", 0, "compare each book with a fresh REST snapshot this often (0: never)")
 
+	fs.StringVar(&c.Record, "record", "", "keep the raw frames with their receive times in this directory (compressed), for feedkeeper replay")
+	c.registerSinks(fs)
+	fs.StringVar(&c.HTTP, "http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here (empty: off); beyond loopback needs --http-token")
+	fs.StringVar(&c.HTTPToken, "http-token", "", "bearer token required on every path of --http")
+}
+
+// registerSinks binds the output flags (run and replay).
+func (c *runConfig) registerSinks(fs *flag.FlagSet) {
 	fs.Var((*stringList)(&c.Out), "out", "where events go (repeatable): stdout, file:DIR, nats (embedded server) or nats:URL,URL (default stdout)")
 	fs.Var(&natsFlag{&c.NATS}, "nats", "publish to NATS JetStream: --nats alone starts an embedded server, --nats=nats://a,nats://b uses those")
 	fs.StringVar(&c.NATSStore, "nats-store", "", "JetStream store directory of the embedded server (default: a temporary one)")
@@ -91,9 +102,6 @@ func (c *runConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Compress, "compress", "zstd", "file sink: zstd or none")
 	fs.StringVar(&c.SinkPolicy, "sink-policy", "", "a sink that cannot keep up: block (wait up to 1s) or drop (counted); default block with one sink, drop with several")
 	fs.IntVar(&c.SinkBuffer, "sink-buffer", 32768, "events buffered per sink")
-
-	fs.StringVar(&c.HTTP, "http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here (empty: off); beyond loopback needs --http-token")
-	fs.StringVar(&c.HTTPToken, "http-token", "", "bearer token required on every path of --http")
 }
 
 // natsFlag is --nats: alone it means the embedded server, with a value the
@@ -276,8 +284,27 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 			mon.Observe(ev)
 		}
 	}
+	var tap func(int, []byte, int64)
+	if c.Record != "" {
+		meta := record.Meta{Venue: venue.Name(), WSURL: c.WSEndpoint, Streams: c.Streams, PerConn: c.StreamsPerConn, Micros: c.Micros}
+		for _, s := range symbols.List() {
+			meta.Symbols = append(meta.Symbols, record.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale})
+		}
+		rec, err := record.Create(c.Record, meta)
+		if err != nil {
+			return fmt.Errorf("--record: %w", err)
+		}
+		defer func() {
+			frames, bytes := rec.Stats()
+			if err := rec.Close(); err != nil {
+				log.Error("recording", "err", err)
+			}
+			log.Info("recorded", "dir", c.Record, "frames", frames, "bytes", bytes)
+		}()
+		tap = func(plan int, data []byte, recv int64) { _ = rec.Write(plan, recv, data) }
+	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: sc, Logger: log, Handler: handler,
+		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: sc, Logger: log, Handler: handler, Tap: tap,
 		Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
 	})
 	if err != nil {

@@ -1,0 +1,231 @@
+// Package record keeps the raw frames a gateway receives, with their
+// receive times, in a directory, and reads them back so that a run can be
+// replayed through the same pipeline: a bug seen live can be reproduced,
+// and benchmarks get a firehose that needs no network.
+//
+// A recording is a directory holding meta.json (the venue, the streams and
+// the symbols' scales) and frames.fkr.zst: zstd-compressed records of
+// uvarint connection plan, varint receive time (ns since the Unix epoch),
+// uvarint length, then the frame's bytes.
+package record
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+const (
+	metaFile   = "meta.json"
+	framesFile = "frames.fkr.zst"
+	// Version of the format written.
+	Version = 1
+	// maxFrame bounds a frame read back, as the live read limit does.
+	maxFrame = 64 << 20
+)
+
+// Symbol is one symbol's scales, as the decoder needs them.
+type Symbol struct {
+	Name       string `json:"name"`
+	PriceScale uint8  `json:"price_scale"`
+	QtyScale   uint8  `json:"qty_scale"`
+}
+
+// Meta describes a recording.
+type Meta struct {
+	Version int      `json:"version"`
+	Venue   string   `json:"venue"`
+	WSURL   string   `json:"ws_url"`
+	Streams []string `json:"streams"`
+	// PerConn is the streams per connection the gateway planned with: a
+	// replay must plan the same connections.
+	PerConn int       `json:"streams_per_conn"`
+	Micros  bool      `json:"micros"`
+	Symbols []Symbol  `json:"symbols"`
+	Started time.Time `json:"started"`
+}
+
+// Frame is one recorded frame.
+type Frame struct {
+	Plan int
+	Recv int64
+	Data []byte // valid until the next call of Next
+}
+
+// Writer records frames. It is safe for concurrent use.
+type Writer struct {
+	mu     sync.Mutex
+	f      *os.File
+	zw     *zstd.Encoder
+	bw     *bufio.Writer
+	hdr    []byte
+	frames int64
+	bytes  int64
+	err    error
+	closed bool
+}
+
+// Create starts a recording in dir (created if needed; an existing
+// recording there is refused).
+func Create(dir string, meta Meta) (*Writer, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, metaFile)); err == nil {
+		return nil, fmt.Errorf("record: %s already holds a recording", dir)
+	}
+	meta.Version = Version
+	if meta.Started.IsZero() {
+		meta.Started = time.Now()
+	}
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, metaFile), b, 0o644); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, framesFile))
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	zw, err := zstd.NewWriter(f, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	return &Writer{f: f, zw: zw, bw: bufio.NewWriterSize(zw, 64<<10)}, nil
+}
+
+// Write records one frame. The first error is kept and returned by every
+// later call and by Close; the gateway's own output does not stop.
+func (w *Writer) Write(plan int, recv int64, data []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return errors.New("record: closed")
+	}
+	if w.err != nil {
+		return w.err
+	}
+	w.hdr = binary.AppendUvarint(w.hdr[:0], uint64(plan))
+	w.hdr = binary.AppendVarint(w.hdr, recv)
+	w.hdr = binary.AppendUvarint(w.hdr, uint64(len(data)))
+	if _, err := w.bw.Write(w.hdr); err != nil {
+		w.err = fmt.Errorf("record: %w", err)
+		return w.err
+	}
+	if _, err := w.bw.Write(data); err != nil {
+		w.err = fmt.Errorf("record: %w", err)
+		return w.err
+	}
+	w.frames++
+	w.bytes += int64(len(data))
+	return nil
+}
+
+// Stats returns the frames and bytes recorded.
+func (w *Writer) Stats() (frames, bytes int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.frames, w.bytes
+}
+
+// Close flushes and closes the recording; every frame written before is
+// in it.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	errs := []error{w.err, w.bw.Flush(), w.zw.Close(), w.f.Sync(), w.f.Close()}
+	for _, err := range errs {
+		if err != nil && w.err == nil {
+			w.err = fmt.Errorf("record: %w", err)
+		}
+	}
+	return w.err
+}
+
+// Reader reads a recording back.
+type Reader struct {
+	Meta Meta
+	f    *os.File
+	zr   *zstd.Decoder
+	br   *bufio.Reader
+	buf  []byte
+}
+
+// Open opens the recording in dir.
+func Open(dir string) (*Reader, error) {
+	b, err := os.ReadFile(filepath.Join(dir, metaFile))
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	var meta Meta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return nil, fmt.Errorf("record: %s: %w", metaFile, err)
+	}
+	if meta.Version != Version {
+		return nil, fmt.Errorf("record: %s: version %d, this program reads %d", dir, meta.Version, Version)
+	}
+	f, err := os.Open(filepath.Join(dir, framesFile))
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	return &Reader{Meta: meta, f: f, zr: zr, br: bufio.NewReaderSize(zr, 64<<10)}, nil
+}
+
+// Next returns the next frame, or io.EOF after the last. A recording cut
+// short (a crash while recording) ends with io.ErrUnexpectedEOF after the
+// last whole frame.
+func (r *Reader) Next() (Frame, error) {
+	plan, err := binary.ReadUvarint(r.br)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return Frame{}, io.EOF
+		}
+		return Frame{}, fmt.Errorf("record: %w", err)
+	}
+	recv, err := binary.ReadVarint(r.br)
+	if err != nil {
+		return Frame{}, fmt.Errorf("record: %w", io.ErrUnexpectedEOF)
+	}
+	n, err := binary.ReadUvarint(r.br)
+	if err != nil {
+		return Frame{}, fmt.Errorf("record: %w", io.ErrUnexpectedEOF)
+	}
+	if n > maxFrame {
+		return Frame{}, fmt.Errorf("record: a frame of %d bytes: the recording is damaged", n)
+	}
+	if cap(r.buf) < int(n) {
+		r.buf = make([]byte, n)
+	}
+	r.buf = r.buf[:n]
+	if _, err := io.ReadFull(r.br, r.buf); err != nil {
+		return Frame{}, fmt.Errorf("record: %w", io.ErrUnexpectedEOF)
+	}
+	return Frame{Plan: int(plan), Recv: recv, Data: r.buf}, nil
+}
+
+// Close releases the file.
+func (r *Reader) Close() error {
+	r.zr.Close()
+	return r.f.Close()
+}
