@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -285,6 +286,9 @@ func TestChurn(t *testing.T) {
 	rounds := 1000
 	if raceEnabled {
 		rounds = 100
+	}
+	if n, err := strconv.Atoi(os.Getenv("FEEDKEEPER_CHURN_ROUNDS")); err == nil && n > 0 {
+		rounds = n // e.g. 10000, as DESIGN.md's target says
 	}
 	s := startSim(t, sim.Config{Rate: -1}) // a still market: the simulator's history does not grow
 	var c collector

@@ -345,3 +345,11 @@ func TestRecordAndReplayGiveIdenticalEvents(t *testing.T) {
 		t.Fatalf("a 2 s recording replayed at recorded speed in %v", d)
 	}
 }
+
+func TestJoinNATSArg(t *testing.T) {
+	got := joinNATSArg([]string{"--nats", "nats://a:4222,nats://b:4222", "btcusdt@aggTrade", "--nats", "x@trade", "-nats", "nats://c"})
+	want := []string{"--nats=nats://a:4222,nats://b:4222", "btcusdt@aggTrade", "--nats", "x@trade", "-nats=nats://c"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

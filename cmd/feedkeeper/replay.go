@@ -27,7 +27,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: feedkeeper replay [flags] DIR\n\nFeeds the frames recorded by `feedkeeper run --record DIR` through the same decoding and\nsequencing, to the same outputs, at the recorded speed or as fast as possible. Events keep\ntheir recorded receive times.\n\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinNATSArg(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}

@@ -104,6 +104,22 @@ func (c *runConfig) registerSinks(fs *flag.FlagSet) {
 	fs.IntVar(&c.SinkBuffer, "sink-buffer", 32768, "events buffered per sink")
 }
 
+// joinNATSArg turns "--nats nats://a,nats://b" into "--nats=nats://a,nats://b":
+// --nats alone is a boolean-like flag (the embedded server).
+func joinNATSArg(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if (a == "--nats" || a == "-nats") && i+1 < len(args) && strings.HasPrefix(args[i+1], "nats://") {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // natsFlag is --nats: alone it means the embedded server, with a value the
 // servers to use.
 type natsFlag struct{ v *string }
@@ -146,6 +162,7 @@ func loadConfigFile(path string, c *runConfig) error {
 // and explicit flags, in that order of precedence from low to high.
 func parseRunFlags(fs *flag.FlagSet, c *runConfig, args []string) error {
 	configPath := fs.String("config", "", "YAML config file (keys as the flags, with _ for -: ws_endpoint, streams, …)")
+	args = joinNATSArg(args)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

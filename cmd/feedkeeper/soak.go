@@ -64,7 +64,7 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	warmup := fs.Duration("warmup", 0, "left out of the growth figures (default 10% of the duration, at least 5s)")
 	maxHeap := fs.Int64("max-heap-growth", 2<<20, "fail when the live heap grows more than this, bytes")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
-	httpAddr := fs.String("http", "", "serve /metrics, /healthz, /readyz and the dashboard here during the soak (empty: off)")
+	httpAddr := fs.String("http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here during the soak (empty: off); beyond loopback needs --http-token")
 	httpToken := fs.String("http-token", "", "bearer token required on every path of --http")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: feedkeeper soak [flags]\n\nRuns the gateway against a simulator (in a child process, so the measurements are the\ngateway's own) with faults, samples memory, goroutines, open files and connections every\ninterval, and writes a JSON and an HTML report. Exits 1 when memory or goroutines grow\nbeyond the bounds or any trade was lost.\n\nFlags:")
