@@ -20,6 +20,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
@@ -28,24 +29,7 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startSim(t testing.TB, cfg sim.Config) *sim.Server {
-	t.Helper()
-	if cfg.Symbols == nil {
-		cfg.Symbols = []string{"BTCUSDT", "ETHUSDT"}
-	}
-	if cfg.Levels == 0 {
-		cfg.Levels = 50
-	}
-	if cfg.Rate == 0 {
-		cfg.Rate = 500
-	}
-	s, err := sim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func startSim(t testing.TB, cfg sim.Config) *sim.Server { return simtest.Start(t, cfg) }
 
 // rig is a simulator, a gateway streaming from it over TLS as `feedkeeper
 // run` does, and a Monitor watching the gateway.
