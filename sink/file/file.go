@@ -21,13 +21,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/sink"
+	"github.com/feedkeeper/feedkeeper/sink/internal/counters"
 	"github.com/feedkeeper/feedkeeper/sink/internal/queue"
 	"github.com/feedkeeper/feedkeeper/sink/internal/streak"
 )
@@ -103,7 +103,7 @@ type Sink struct {
 
 	errFull, errClosed error
 
-	accepted, delivered, dropped, lost, bytes, errs, files atomic.Int64
+	c counters.Set
 
 	// owned by the writer goroutine
 	f           writeFile
@@ -204,14 +204,14 @@ func (s *Sink) Write(ev *feed.Event) error {
 	buf, err := s.q.Begin()
 	if err != nil {
 		if errors.Is(err, sink.ErrFull) {
-			s.dropped.Add(1)
+			s.c.Dropped.Add(1)
 			return s.errFull
 		}
 		return s.errClosed
 	}
 	buf = ev.AppendJSON(buf)
 	buf = append(buf, '\n')
-	s.accepted.Add(1) // before End: the event is not delivered before it is counted
+	s.c.Accepted.Add(1) // before End: the event is not delivered before it is counted
 	s.q.End(buf)
 	return nil
 }
@@ -223,7 +223,7 @@ func (s *Sink) Close() error {
 	s.closeOnce.Do(func() {
 		s.q.Close()
 		<-s.done
-		switch n := s.lost.Load(); {
+		switch n := s.c.Lost.Load(); {
 		case n > 0:
 			s.closeErr = &sink.Error{Sink: s.cfg.Name, Err: &sink.LostError{Events: n, Err: s.firstErr}}
 		case s.firstErr != nil:
@@ -234,20 +234,7 @@ func (s *Sink) Close() error {
 }
 
 // Stats returns the sink's counters.
-func (s *Sink) Stats() sink.Stats {
-	delivered, lost := s.delivered.Load(), s.lost.Load() // before accepted, which only grows
-	st := sink.Stats{
-		Accepted:  s.accepted.Load(),
-		Delivered: delivered,
-		Dropped:   s.dropped.Load(),
-		Lost:      lost,
-		Bytes:     s.bytes.Load(),
-		Errors:    s.errs.Load(),
-		Files:     s.files.Load(),
-	}
-	st.Pending = st.Accepted - st.Delivered - st.Lost
-	return st
-}
+func (s *Sink) Stats() sink.Stats { return s.c.Stats() }
 
 func (s *Sink) run() {
 	defer close(s.done)
@@ -286,7 +273,7 @@ func (s *Sink) run() {
 		}
 		if closing {
 			for s.q.Take(&b) > 0 {
-				s.lost.Add(int64(b.Len()))
+				s.c.Lost.Add(int64(b.Len()))
 			}
 			if s.f != nil {
 				s.closeFile()
@@ -326,13 +313,13 @@ func (s *Sink) add(b *queue.Batch, now time.Time) {
 			s.closeFile()
 			if err := s.openFile(now); err != nil {
 				s.fail(err)
-				s.lost.Add(int64(b.Len() - i))
+				s.c.Lost.Add(int64(b.Len() - i))
 				return
 			}
 		}
 		s.append(rec, 1)
 		if s.f == nil {
-			s.lost.Add(int64(b.Len() - i - 1))
+			s.c.Lost.Add(int64(b.Len() - i - 1))
 			return
 		}
 	}
@@ -396,8 +383,8 @@ func (s *Sink) writeOut(lines []byte, events int64) error {
 		written = int64(bytes.Count(lines[:n], []byte{'\n'}))
 		s.pendEvents += events - written
 	}
-	s.delivered.Add(written)
-	s.bytes.Add(int64(n))
+	s.c.Delivered.Add(written)
+	s.c.Bytes.Add(int64(n))
 	return err
 }
 
@@ -410,8 +397,8 @@ func (s *Sink) flush() error {
 		if err := s.enc.Flush(); err != nil {
 			return err
 		}
-		s.delivered.Add(s.staged)
-		s.bytes.Add(s.stagedBytes)
+		s.c.Delivered.Add(s.staged)
+		s.c.Bytes.Add(s.stagedBytes)
 		s.staged, s.stagedBytes = 0, 0
 	}
 	s.fails.OK()
@@ -441,7 +428,7 @@ func (s *Sink) openFile(now time.Time) error {
 		s.rotateAt = now.Truncate(s.cfg.Interval).Add(s.cfg.Interval)
 	}
 	s.retryAt, s.backoff = time.Time{}, retryFirst
-	s.files.Add(1)
+	s.c.Files.Add(1)
 	s.log.Debug("file opened", "path", s.path)
 	return nil
 }
@@ -467,7 +454,7 @@ func (s *Sink) closeFile() {
 		err = os.Remove(s.path)
 	}
 	if err != nil {
-		s.errs.Add(1)
+		s.c.Errors.Add(1)
 		if s.firstErr == nil {
 			s.firstErr = err
 		}
@@ -480,8 +467,8 @@ func (s *Sink) closeFile() {
 // the next events go to a new one, after a backoff.
 func (s *Sink) fail(err error) {
 	lost := s.pendEvents + s.staged
-	s.lost.Add(lost)
-	s.errs.Add(1)
+	s.c.Lost.Add(lost)
+	s.c.Errors.Add(1)
 	if s.firstErr == nil {
 		s.firstErr = err
 	}

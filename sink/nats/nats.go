@@ -35,6 +35,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/sink"
+	"github.com/feedkeeper/feedkeeper/sink/internal/counters"
 	"github.com/feedkeeper/feedkeeper/sink/internal/queue"
 	"github.com/feedkeeper/feedkeeper/sink/internal/streak"
 )
@@ -135,7 +136,7 @@ type Sink struct {
 
 	errFull, errClosed error
 
-	accepted, delivered, dropped, lost, bytes, errs, retries, dups atomic.Int64
+	c counters.Set
 
 	mu       sync.Mutex
 	win      []slot
@@ -263,7 +264,7 @@ func (s *Sink) connect() error {
 		natsgo.ReconnectBufSize(-1), // publishing while disconnected fails at once: the window keeps the message
 		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
 			if err != nil {
-				s.errs.Add(1)
+				s.c.Errors.Add(1)
 				s.log.Warn("disconnected from nats", "reason", err.Error())
 			}
 		}),
@@ -369,7 +370,7 @@ func (s *Sink) Write(ev *feed.Event) error {
 	buf, err := s.q.Begin()
 	if err != nil {
 		if errors.Is(err, sink.ErrFull) {
-			s.dropped.Add(1)
+			s.c.Dropped.Add(1)
 			return s.errFull
 		}
 		return s.errClosed
@@ -379,7 +380,7 @@ func (s *Sink) Write(ev *feed.Event) error {
 	buf, _ = AppendMsgID(buf, ev)
 	buf = append(buf, 0)
 	buf = ev.AppendJSON(buf)
-	s.accepted.Add(1) // before End: the event is not delivered before it is counted
+	s.c.Accepted.Add(1) // before End: the event is not delivered before it is counted
 	s.q.End(buf)
 	return nil
 }
@@ -406,7 +407,7 @@ func (s *Sink) shutdown() error {
 		s.mu.Lock()
 		lastErr := s.lastErr
 		s.mu.Unlock()
-		if n := s.lost.Load(); n > 0 {
+		if n := s.c.Lost.Load(); n > 0 {
 			s.closeErr = &sink.Error{Sink: s.cfg.Name, Err: &sink.LostError{Events: n, Err: lastErr}}
 		}
 	})
@@ -425,21 +426,7 @@ func (s *Sink) release() {
 }
 
 // Stats returns the sink's counters.
-func (s *Sink) Stats() sink.Stats {
-	delivered, lost := s.delivered.Load(), s.lost.Load() // before accepted, which only grows
-	st := sink.Stats{
-		Accepted:   s.accepted.Load(),
-		Delivered:  delivered,
-		Dropped:    s.dropped.Load(),
-		Lost:       lost,
-		Bytes:      s.bytes.Load(),
-		Errors:     s.errs.Load(),
-		Retries:    s.retries.Load(),
-		Duplicates: s.dups.Load(),
-	}
-	st.Pending = st.Accepted - st.Delivered - st.Lost
-	return st
-}
+func (s *Sink) Stats() sink.Stats { return s.c.Stats() }
 
 func (s *Sink) notify() {
 	select {
@@ -597,13 +584,13 @@ func (s *Sink) send(now time.Time) {
 		if err == nil {
 			continue
 		}
-		s.errs.Add(1)
+		s.c.Errors.Add(1)
 		s.pubFails.Fail(err)
 		s.mu.Lock()
 		if errors.Is(err, natsgo.ErrMaxPayload) || errors.Is(err, natsgo.ErrBadSubject) {
 			if sl.state == stSent {
 				sl.state = stDone
-				s.lost.Add(1)
+				s.c.Lost.Add(1)
 				s.lastErr = err
 			}
 			s.mu.Unlock()
@@ -640,8 +627,8 @@ func (s *Sink) checkTimeouts(now time.Time) {
 	}
 	s.mu.Unlock()
 	if n > 0 {
-		s.retries.Add(int64(n))
-		s.errs.Add(1)
+		s.c.Retries.Add(int64(n))
+		s.c.Errors.Add(1)
 		s.ackFails.Fail(errors.New("acknowledgement timed out"), "events", n)
 	}
 }
@@ -660,7 +647,7 @@ func (s *Sink) resendAll() {
 	}
 	s.rescan = true
 	s.mu.Unlock()
-	s.retries.Add(int64(n))
+	s.c.Retries.Add(int64(n))
 }
 
 func (s *Sink) unacked() int {
@@ -689,7 +676,7 @@ func (s *Sink) finish(inHand int) int64 {
 	for s.q.Take(&b) > 0 {
 		n += int64(b.Len())
 	}
-	s.lost.Add(n)
+	s.c.Lost.Add(n)
 	return n
 }
 
@@ -783,20 +770,20 @@ func (s *Sink) onAck(m *natsgo.Msg) {
 	switch kind {
 	case ackStored, ackDuplicate:
 		sl.state = stDone
-		s.delivered.Add(1)
-		s.bytes.Add(int64(len(sl.msg.Data)))
+		s.c.Delivered.Add(1)
+		s.c.Bytes.Add(int64(len(sl.msg.Data)))
 		if kind == ackDuplicate {
-			s.dups.Add(1)
+			s.c.Duplicates.Add(1)
 		}
 	case ackRetry:
 		sl.state, sl.retryAt = stWaiting, time.Now().Add(retryWait)
 		s.rescan = true
-		s.retries.Add(1)
-		s.errs.Add(1)
+		s.c.Retries.Add(1)
+		s.c.Errors.Add(1)
 	case ackFailed:
 		sl.state = stDone
-		s.lost.Add(1)
-		s.errs.Add(1)
+		s.c.Lost.Add(1)
+		s.c.Errors.Add(1)
 		s.lastErr = ackErr
 	}
 	s.mu.Unlock()

@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/sink"
+	"github.com/feedkeeper/feedkeeper/sink/internal/counters"
 	"github.com/feedkeeper/feedkeeper/sink/internal/queue"
 	"github.com/feedkeeper/feedkeeper/sink/internal/streak"
 )
@@ -49,7 +49,7 @@ type Sink struct {
 
 	errFull, errClosed error
 
-	accepted, delivered, dropped, lost, bytes, errs atomic.Int64
+	c counters.Set
 
 	// owned by the writer goroutine
 	gone     bool
@@ -104,7 +104,7 @@ func (s *Sink) Write(ev *feed.Event) error {
 	}
 	buf = ev.AppendJSON(buf)
 	buf = append(buf, '\n')
-	s.accepted.Add(1) // before End: the event is not delivered before it is counted
+	s.c.Accepted.Add(1) // before End: the event is not delivered before it is counted
 	s.q.End(buf)
 	return nil
 }
@@ -118,14 +118,14 @@ func (s *Sink) WriteLine(b []byte) error {
 	}
 	buf = append(buf, b...)
 	buf = append(buf, '\n')
-	s.accepted.Add(1)
+	s.c.Accepted.Add(1)
 	s.q.End(buf)
 	return nil
 }
 
 func (s *Sink) refused(err error) error {
 	if errors.Is(err, sink.ErrFull) {
-		s.dropped.Add(1)
+		s.c.Dropped.Add(1)
 		return s.errFull
 	}
 	return s.errClosed
@@ -138,7 +138,7 @@ func (s *Sink) Close() error {
 	s.closeOnce.Do(func() {
 		s.q.Close()
 		<-s.done
-		if n := s.lost.Load(); n > 0 && s.firstErr != nil {
+		if n := s.c.Lost.Load(); n > 0 && s.firstErr != nil {
 			s.closeErr = &sink.Error{Sink: s.cfg.Name, Err: &sink.LostError{Events: n, Err: s.firstErr}}
 		}
 	})
@@ -146,19 +146,7 @@ func (s *Sink) Close() error {
 }
 
 // Stats returns the sink's counters.
-func (s *Sink) Stats() sink.Stats {
-	delivered, lost := s.delivered.Load(), s.lost.Load() // before accepted, which only grows
-	st := sink.Stats{
-		Accepted:  s.accepted.Load(),
-		Delivered: delivered,
-		Dropped:   s.dropped.Load(),
-		Lost:      lost,
-		Bytes:     s.bytes.Load(),
-		Errors:    s.errs.Load(),
-	}
-	st.Pending = st.Accepted - st.Delivered - st.Lost
-	return st
-}
+func (s *Sink) Stats() sink.Stats { return s.c.Stats() }
 
 func (s *Sink) run() {
 	defer close(s.done)
@@ -185,7 +173,7 @@ func (s *Sink) run() {
 // write writes events lines to Out.
 func (s *Sink) write(lines []byte, events int64) {
 	if s.gone {
-		s.lost.Add(events)
+		s.c.Lost.Add(events)
 		return
 	}
 	n, err := s.cfg.Out.Write(lines)
@@ -193,21 +181,21 @@ func (s *Sink) write(lines []byte, events int64) {
 		err = io.ErrShortWrite
 	}
 	if err == nil {
-		s.delivered.Add(events)
-		s.bytes.Add(int64(n))
+		s.c.Delivered.Add(events)
+		s.c.Bytes.Add(int64(n))
 		s.fails.OK()
 		return
 	}
 	written := int64(bytes.Count(lines[:n], []byte{'\n'}))
-	s.delivered.Add(written)
-	s.bytes.Add(int64(n))
-	s.lost.Add(events - written)
+	s.c.Delivered.Add(written)
+	s.c.Bytes.Add(int64(n))
+	s.c.Lost.Add(events - written)
 	if errors.Is(err, syscall.EPIPE) {
 		s.gone = true
 		s.log.Info("reader went away: discarding events", "reason", err.Error())
 		return
 	}
-	s.errs.Add(1)
+	s.c.Errors.Add(1)
 	if s.firstErr == nil {
 		s.firstErr = err
 	}
