@@ -1,16 +1,12 @@
 package feed_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,47 +14,18 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
-// simChildEnv makes the test binary run a simulator instead of tests, so a
-// benchmark can measure the client's CPU apart from the server's.
-const simChildEnv = "FEEDKEEPER_BENCH_SIM_RATE"
-
-// runSimChild serves a firehose until stdin closes: it prints the
-// simulator's address and writes its CA to the path in the second line.
-func runSimChild() {
-	rate, _ := strconv.Atoi(os.Getenv(simChildEnv))
-	cfg := sim.Config{Rate: rate, TradeShare: 1, Levels: 200, History: 1000,
+// firehoseSim is the simulator the benchmarks run in a child process:
+// every market update a trade, on 4 symbols.
+func firehoseSim(rate int) sim.Config {
+	return sim.Config{Rate: rate, TradeShare: 1, Levels: 200, History: 1000,
 		Symbols: []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}, PingInterval: time.Hour}
-	if n, _ := strconv.Atoi(os.Getenv(simSymbolsEnv)); n > 0 {
-		cfg.Symbols, cfg.TradeShare, cfg.Levels = manySymbols(n), 0.3, 100
-	}
-	s, err := sim.Start(cfg)
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	ca, _ := os.CreateTemp("", "feedkeeper-bench-ca-*.pem")
-	ca.Write(s.CAPEM())
-	ca.Close()
-	fmt.Println(s.WSURL(), s.RESTURL(), ca.Name())
-	bufio.NewReader(os.Stdin).ReadString('\n') // until the parent goes
-	os.Remove(ca.Name())
-	s.Close()
-	os.Exit(0)
 }
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// simSymbolsEnv asks the child simulator for that many generated symbols.
-const simSymbolsEnv = "FEEDKEEPER_BENCH_SIM_SYMBOLS"
 
 func manySymbols(n int) []string {
 	syms := make([]string, n)
@@ -68,54 +35,15 @@ func manySymbols(n int) []string {
 	return syms
 }
 
-// startSimChild starts the test binary as a simulator in its own process
-// with the given market rate, and returns its URLs, CA file and process.
-func startSimChild(b *testing.B, rate int, env ...string) (ws, rest, caFile string, proc *os.Process) {
-	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate)), env...)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	f := strings.Fields(line)
-	if err != nil || len(f) != 3 {
-		b.Fatalf("simulator: %q %v", line, err)
-	}
-	return f[0], f[1], f[2], cmd.Process
-}
-
-// rssOf reads a process's resident set size in bytes.
-func rssOf(b *testing.B, pid int) int64 {
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		b.Skip("no /proc")
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmRSS")
-	return 0
-}
-
 // BenchmarkIdleConnections holds 1000 idle sessions (one connection and
 // one quiet stream each) to a simulator in another process, and reports
 // the client's heap and stacks per connection, and the server's resident
 // memory per connection.
 func BenchmarkIdleConnections(b *testing.B) {
 	const n = 1000
-	ws, _, caFile, proc := startSimChild(b, -1)
-	tlsCfg, err := httpx.TLSConfig(caFile)
+	child := simtest.StartChild(b, firehoseSim(-1))
+	ws := child.WS
+	tlsCfg, err := httpx.TLSConfig(child.CAFile)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,7 +51,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		server0 := rssOf(b, proc.Pid)
+		server0 := simtest.ProcStatus(child.Pid, "VmRSS")
 		sessions := make([]*wsconn.Session, n)
 		var up atomic.Int64
 		for j := range sessions {
@@ -145,7 +73,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		client := float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
 		b.ReportMetric(client/n, "client-B/conn")
-		b.ReportMetric(float64(rssOf(b, proc.Pid)-server0)/n, "server-RSS-B/conn")
+		b.ReportMetric(float64(simtest.ProcStatus(child.Pid, "VmRSS")-server0)/n, "server-RSS-B/conn")
 		for _, s := range sessions {
 			s.Close()
 		}
@@ -160,7 +88,8 @@ func BenchmarkIdleConnections(b *testing.B) {
 func BenchmarkGatewayFirehose(b *testing.B) {
 	for _, updates := range []int{25000, 50000} {
 		b.Run(fmt.Sprintf("updates=%dk/s", updates/1000), func(b *testing.B) {
-			ws, rest, caFile, _ := startSimChild(b, updates)
+			child := simtest.StartChild(b, firehoseSim(updates))
+			ws, rest, caFile := child.WS, child.REST, child.CAFile
 
 			var msgs atomic.Int64
 			var streams []string
@@ -176,9 +105,9 @@ func BenchmarkGatewayFirehose(b *testing.B) {
 			waitFor(b, 10*time.Second, "the firehose", func() bool { return msgs.Load() > 10000 })
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				m0, c0, t0 := msgs.Load(), cpuTime(), time.Now()
+				m0, c0, t0 := msgs.Load(), simtest.CPUTime(), time.Now()
 				time.Sleep(2 * time.Second)
-				m1, c1, t1 := msgs.Load(), cpuTime(), time.Now()
+				m1, c1, t1 := msgs.Load(), simtest.CPUTime(), time.Now()
 				n := float64(m1 - m0)
 				b.ReportMetric(float64(c1-c0)/n, "cpu-ns/msg")
 				b.ReportMetric(n/t1.Sub(t0).Seconds(), "msgs/s")
@@ -196,7 +125,10 @@ func BenchmarkGatewayFirehose(b *testing.B) {
 // connections, books kept in sync, and reports this process's resident
 // memory, live heap and goroutines once everything runs.
 func BenchmarkThousandStreams(b *testing.B) {
-	ws, rest, caFile, _ := startSimChild(b, 2000, simSymbolsEnv+"=100")
+	cfg := firehoseSim(2000)
+	cfg.Symbols, cfg.TradeShare, cfg.Levels = manySymbols(100), 0.3, 100
+	child := simtest.StartChild(b, cfg)
+	ws, rest, caFile := child.WS, child.REST, child.CAFile
 	var streams []string
 	for _, sym := range manySymbols(100) {
 		l := strings.ToLower(sym)
@@ -238,7 +170,7 @@ func BenchmarkThousandStreams(b *testing.B) {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		b.ReportMetric(float64(rssOf(b, os.Getpid()))/(1<<20), "RSS-MiB")
+		b.ReportMetric(float64(simtest.ProcStatus(os.Getpid(), "VmRSS"))/(1<<20), "RSS-MiB")
 		b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
 		b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
 		b.ReportMetric(float64(len(g.Stats().Sessions)), "connections")

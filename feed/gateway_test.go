@@ -25,9 +25,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(simChildEnv) != "" {
-		runSimChild()
-	}
+	simtest.ServeChildIfAsked()
 	goleak.VerifyTestMain(m)
 }
 
