@@ -1,19 +1,15 @@
 package peers
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,96 +19,35 @@ import (
 
 	fk "github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	fkbinance "github.com/feedkeeper/feedkeeper/venue/binance"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
-// simChildEnv makes the test binary run a simulator instead of tests, so
-// the benchmarks measure each client's CPU apart from the server's. Its
-// value is the market rate; simCertDirEnv names the CA directory.
-const (
-	simChildEnv   = "FEEDKEEPER_PEERS_SIM_RATE"
-	simCertDirEnv = "FEEDKEEPER_PEERS_SIM_CERTS"
-	simFaultsEnv  = "FEEDKEEPER_PEERS_SIM_FAULTS" // fault rules separated by ";"
-)
-
 var firehoseSymbols = []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}
 
-// runSimChild serves a firehose of trades until stdin closes, printing its
-// WebSocket and REST URLs first.
-func runSimChild() {
-	r, _ := strconv.Atoi(os.Getenv(simChildEnv))
-	var faults []sim.Fault
-	if list := os.Getenv(simFaultsEnv); list != "" {
-		for _, spec := range strings.Split(list, ";") {
-			f, err := sim.ParseFault(spec)
-			if err != nil {
-				fmt.Println("error", err)
-				os.Exit(1)
-			}
-			faults = append(faults, f)
-		}
-	}
-	s, err := sim.Start(sim.Config{Rate: r, TradeShare: 1, Levels: 200, History: 100000,
-		Symbols: firehoseSymbols, PingInterval: time.Hour, CertDir: os.Getenv(simCertDirEnv), Faults: faults})
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	fmt.Println(s.WSURL(), s.RESTURL())
-	bufio.NewReader(os.Stdin).ReadString('\n')
-	s.Close()
-	os.Exit(0)
-}
-
+// startSimChild runs a simulator in a child process (so each client's CPU
+// is measured apart from the server's) with the CA of certDir, which this
+// process trusts through SSL_CERT_FILE: every market update a trade.
 func startSimChild(b *testing.B, rate int, faults ...string) (ws, rest string) {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), simChildEnv+"="+strconv.Itoa(rate), simCertDirEnv+"="+certDir,
-		simFaultsEnv+"="+strings.Join(faults, ";"))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	cfg := sim.Config{Rate: rate, TradeShare: 1, Levels: 200, History: 100000,
+		Symbols: firehoseSymbols, PingInterval: time.Hour, CertDir: certDir}
+	for _, spec := range faults {
+		f, err := sim.ParseFault(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Faults = append(cfg.Faults, f)
 	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	f := strings.Fields(line)
-	if err != nil || len(f) != 2 {
-		b.Fatalf("simulator: %q %v", line, err)
-	}
-	return f[0], f[1]
+	c := simtest.StartChild(b, cfg)
+	return c.WS, c.REST
 }
 
 // resetPeakRSS resets the kernel's high-water mark of this process's
 // resident memory (VmHWM), so each client's peak is its own.
 func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSS reads VmHWM in bytes (0 when unknown).
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // client is one way of consuming the aggTrade streams of firehoseSymbols:
 // start connects and counts each trade in n; the returned func stops it.
@@ -265,15 +200,15 @@ func BenchmarkFirehose(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					var m0, m1 runtime.MemStats
 					runtime.ReadMemStats(&m0)
-					n0, c0, t0 := n.Load(), cpuTime(), time.Now()
+					n0, c0, t0 := n.Load(), simtest.CPUTime(), time.Now()
 					time.Sleep(3 * time.Second)
-					n1, c1, t1 := n.Load(), cpuTime(), time.Now()
+					n1, c1, t1 := n.Load(), simtest.CPUTime(), time.Now()
 					runtime.ReadMemStats(&m1)
 					msgs := float64(n1 - n0)
 					b.ReportMetric(float64(c1-c0)/msgs, "cpu-ns/msg")
 					b.ReportMetric(msgs/t1.Sub(t0).Seconds(), "msgs/s")
 					b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/msgs, "allocs/msg")
-					b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+					b.ReportMetric(float64(simtest.ProcStatus(os.Getpid(), "VmHWM"))/(1<<20), "peak-RSS-MiB")
 				}
 			})
 		}

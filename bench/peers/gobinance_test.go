@@ -19,6 +19,7 @@ import (
 	"github.com/adshao/go-binance/v2/common"
 	"go.uber.org/goleak"
 
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 )
 
@@ -44,10 +45,7 @@ var srv *sim.Server
 const goBinanceKeepAlive = "github.com/adshao/go-binance/v2.keepAlive.func2"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(simChildEnv) != "" {
-		runSimChild()
-		return
-	}
+	simtest.ServeChildIfAsked()
 	os.Exit(runTests(m))
 }
 
