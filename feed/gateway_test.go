@@ -253,6 +253,7 @@ func TestGatewayBurstWithDropPolicyIsBoundedAndMarked(t *testing.T) {
 			time.Sleep(20 * time.Microsecond) // a consumer slower than the burst
 		})
 	waitFor(t, 5*time.Second, "connect", func() bool { return g.Stats().Sessions[0].Connects == 1 })
+	simtest.WaitSubscribed(t, s, 1)
 	s.Fire(sim.Fault{Kind: sim.FaultBurst, Count: 100000})
 	waitFor(t, 30*time.Second, "drops", func() bool { return g.Stats().Sessions[0].Dropped > 0 })
 	if q := g.Stats().Sessions[0].Queued; q > 256+2 {

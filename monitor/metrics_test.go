@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/wsconn"
@@ -189,6 +190,7 @@ func TestSlowConsumerMetrics(t *testing.T) {
 		r := newRig(t, s, rigConfig{streams: []string{"btcusdt@aggTrade", "btcusdt@trade"},
 			session: wsconn.Config{Slow: wsconn.Drop, QueueFrames: 64}})
 		r.waitMetric(t, 10*time.Second, "feedkeeper_conn_up", nil, "connected", atLeast(1))
+		simtest.WaitSubscribed(t, s, 1)
 		r.slow.Store(int64(50 * time.Microsecond))
 		if err := s.Fire(sim.Fault{Kind: sim.FaultBurst, Count: 20000}); err != nil {
 			t.Fatal(err)
@@ -204,6 +206,7 @@ func TestSlowConsumerMetrics(t *testing.T) {
 		r := newRig(t, s, rigConfig{streams: []string{"btcusdt@aggTrade", "btcusdt@trade"},
 			session: wsconn.Config{Slow: wsconn.Block, QueueFrames: 64, BlockTimeout: 20 * time.Millisecond}})
 		r.waitMetric(t, 10*time.Second, "feedkeeper_conn_up", nil, "connected", atLeast(1))
+		simtest.WaitSubscribed(t, s, 1)
 		r.slow.Store(int64(time.Millisecond))
 		if err := s.Fire(sim.Fault{Kind: sim.FaultBurst, Count: 20000}); err != nil {
 			t.Fatal(err)
@@ -222,6 +225,7 @@ func TestQueueDepth(t *testing.T) {
 	s := startSim(t, sim.Config{Rate: 2000})
 	r := newRig(t, s, rigConfig{streams: []string{"btcusdt@aggTrade"}, session: wsconn.Config{QueueFrames: 100000}})
 	r.waitMetric(t, 10*time.Second, "feedkeeper_conn_up", nil, "connected", atLeast(1))
+	simtest.WaitSubscribed(t, s, 1)
 	r.slow.Store(int64(20 * time.Millisecond))
 	r.waitMetric(t, 10*time.Second, "feedkeeper_conn_queue_frames", nil, "frames queued", atLeast(10))
 	r.slow.Store(0)

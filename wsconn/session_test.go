@@ -148,6 +148,7 @@ func TestCloseCodeIsReported(t *testing.T) {
 	var r recorder
 	sess := open(t, baseConfig(s, "/ws/btcusdt@aggTrade"), &r)
 	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	simtest.WaitSubscribed(t, s, 1)
 	s.Fire(sim.Fault{Kind: sim.FaultClose, Code: 1008, Reason: "Too many requests"})
 	waitFor(t, 5*time.Second, "disconnect", func() bool { return r.count(wsconn.Disconnected) == 1 })
 	var ce *wsconn.CloseError
@@ -168,6 +169,7 @@ func TestStallIsDetected(t *testing.T) {
 	cfg.StaleTimeout = time.Second
 	sess := open(t, cfg, &r)
 	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	simtest.WaitSubscribed(t, s, 1)
 	start := time.Now()
 	s.Fire(sim.Fault{Kind: sim.FaultStall})
 	waitFor(t, 5*time.Second, "stale", func() bool { return r.count(wsconn.Disconnected) == 1 })
@@ -234,6 +236,7 @@ func TestOversizedFrameIsRefused(t *testing.T) {
 	cfg.ReadLimit = 64 << 10
 	open(t, cfg, &r)
 	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	simtest.WaitSubscribed(t, s, 1)
 	s.Fire(sim.Fault{Kind: sim.FaultOversize, Size: 4 << 20})
 	waitFor(t, 5*time.Second, "disconnect", func() bool { return r.count(wsconn.Disconnected) == 1 })
 	if err := r.disconnectErrs()[0]; !errors.Is(err, wsconn.ErrFrameTooLarge) {
@@ -254,6 +257,7 @@ func TestMalformedFramesPassThroughConnectionKept(t *testing.T) {
 	var r recorder
 	sess := open(t, baseConfig(s, "/ws/btcusdt@aggTrade"), &r)
 	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	simtest.WaitSubscribed(t, s, 1)
 	for _, v := range []string{"json", "truncated", "utf8", "binary"} {
 		s.Fire(sim.Fault{Kind: sim.FaultMalformed, Variant: v})
 	}
@@ -324,6 +328,7 @@ func TestRefusedConnectionsAreRetried(t *testing.T) {
 	var r recorder
 	sess := open(t, baseConfig(s, "/ws/btcusdt@aggTrade"), &r)
 	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	simtest.WaitSubscribed(t, s, 1)
 	s.Fire(sim.Fault{Kind: sim.FaultRefuse, Duration: 700 * time.Millisecond})
 	s.Fire(sim.Fault{Kind: sim.FaultDrop})
 	waitFor(t, 5*time.Second, "reconnect", func() bool { return r.count(wsconn.Connected) == 2 })
@@ -340,6 +345,7 @@ func TestDropPolicyMarksGaps(t *testing.T) {
 	cfg.QueueFrames = 16
 	sess := open(t, cfg, &r)
 	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	simtest.WaitSubscribed(t, s, 1)
 	s.Fire(sim.Fault{Kind: sim.FaultBurst, Count: 3000})
 	waitFor(t, 10*time.Second, "a gap", func() bool { return r.count(wsconn.Gap) > 0 })
 	st := sess.Stats()
@@ -472,6 +478,7 @@ func TestServerShutdownRotatesAtOnce(t *testing.T) {
 	cfg.IsShutdown = func(b []byte) bool { return bytes.Contains(b, []byte(`"e":"serverShutdown"`)) }
 	sess := open(t, cfg, &r)
 	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	simtest.WaitSubscribed(t, s, 1)
 	s.Fire(sim.Fault{Kind: sim.FaultShutdown, Duration: 3 * time.Second})
 	waitFor(t, 4*time.Second, "rotation", func() bool { return sess.Stats().Rotations == 1 })
 	time.Sleep(200 * time.Millisecond)

@@ -54,3 +54,23 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// WaitSubscribed waits until the simulator holds n WebSocket connections,
+// each subscribed to at least one stream. A client sees its handshake
+// complete a moment before the server has registered the connection, so a
+// test that fires a connection fault must wait for this, not for the client.
+func WaitSubscribed(t testing.TB, s *sim.Server, n int) {
+	t.Helper()
+	WaitFor(t, 5*time.Second, "the simulator to register the subscriptions", func() bool {
+		conns := s.Conns()
+		if len(conns) != n {
+			return false
+		}
+		for _, c := range conns {
+			if len(c.Subscriptions) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
