@@ -137,7 +137,7 @@ func New(cfg Config) (*Client, error) {
 		tr:   tr,
 		http: &http.Client{Transport: tr},
 		log:  cfg.Logger.With("component", "rest", "host", u.Host),
-		w:    weights{limit: cfg.WeightLimit, window: cfg.WeightWindow, skew: cfg.ClockSkew},
+		w:    weights{limit: cfg.WeightLimit, window: cfg.WeightWindow, skew: cfg.ClockSkew, header: cfg.UsedWeightHeader},
 		now:  time.Now,
 	}
 	return c, nil
@@ -206,6 +206,16 @@ func (c *Client) SetWeightLimit(limit int, window time.Duration) error {
 	}
 	c.w.setLimit(limit, window)
 	return nil
+}
+
+// SetUsedWeightHeader replaces the configuration's UsedWeightHeader, for a
+// venue that names the header after its window (Binance:
+// X-MBX-USED-WEIGHT-1M for a one-minute window). Empty: only the client's
+// own count is used.
+func (c *Client) SetUsedWeightHeader(name string) {
+	c.w.mu.Lock()
+	c.w.header = name
+	c.w.mu.Unlock()
 }
 
 // Close releases the idle connections. Calls in flight are not stopped:
@@ -341,7 +351,7 @@ func (c *Client) attempt(ctx context.Context, t ticket, target string, header ht
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	reported := -1
-	defer func() { c.w.done(t, reported) }()
+	defer func() { c.w.done(t, reported, c.now()) }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return nil, false, err
@@ -365,8 +375,8 @@ func (c *Client) attempt(ctx context.Context, t ticket, target string, header ht
 		c.stats.http2.Add(1)
 	}
 	hdr = resp.Header
-	if c.cfg.UsedWeightHeader != "" {
-		if n, err := strconv.Atoi(hdr.Get(c.cfg.UsedWeightHeader)); err == nil && n >= 0 {
+	if name := c.w.usedHeader(); name != "" {
+		if n, err := strconv.Atoi(hdr.Get(name)); err == nil && n >= 0 {
 			reported = n
 		}
 	}

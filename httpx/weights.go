@@ -1,7 +1,9 @@
 package httpx
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -23,6 +25,8 @@ type weights struct {
 	skew   time.Duration
 
 	mu          sync.Mutex
+	header      string   // the answer header reporting the venue's count
+	gen         int      // incremented when the window size changes
 	wins        []winUse // the windows requests may still be counted in, oldest first
 	maxUsed     int      // the highest count the venue reported
 	pausedUntil time.Time
@@ -41,6 +45,7 @@ type winUse struct {
 type ticket struct {
 	lo, hi int64
 	weight int
+	gen    int // the window size generation it was counted under
 }
 
 func (w *weights) index(t time.Time) int64 { return t.UnixNano() / int64(w.window) }
@@ -102,24 +107,47 @@ func (w *weights) admit(now time.Time, weight int) (ticket, time.Duration, error
 		u.used += weight
 		u.inflight++
 	}
-	return ticket{lo: lo, hi: hi, weight: weight}, 0, nil
+	return ticket{lo: lo, hi: hi, weight: weight, gen: w.gen}, 0, nil
 }
 
-// done records the answer to an admitted request: reported is the weight
-// the venue says it has counted in the request's window (-1: not reported).
-func (w *weights) done(t ticket, reported int) {
+// done records the answer, received at now, to an admitted request:
+// reported is the weight the venue says it has counted in the request's
+// window (-1: not reported).
+//
+// The venue counted the request at some moment between its admission and
+// now, by a clock that may differ by skew: every window of that span may
+// be the one. Windows the admission did not count it in (the answer was
+// slow) count it now. Only when the span is one window is the report
+// known to be about it, and may lower the count; otherwise it can only
+// raise the count of each window of the span.
+func (w *weights) done(t ticket, reported int, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if reported > w.maxUsed {
 		w.maxUsed = reported
+	}
+	if t.gen != w.gen {
+		return // counted in windows of another size, since replaced
 	}
 	for k := t.lo; k <= t.hi; k++ {
 		if u := w.find(k); u != nil && u.inflight > 0 {
 			u.inflight--
 		}
 	}
-	if reported < 0 || t.lo != t.hi {
-		return // no report, or no telling which window it is about
+	last := max(w.index(now.Add(w.skew)), t.hi)
+	for k := t.hi + 1; k <= last; k++ {
+		w.win(k, t.lo).used += t.weight
+	}
+	if reported < 0 {
+		return
+	}
+	if t.lo != last {
+		for k := t.lo; k <= last; k++ {
+			if u := w.find(k); u != nil {
+				u.used = max(u.used, reported)
+			}
+		}
+		return
 	}
 	u := w.find(t.lo)
 	if u == nil {
@@ -136,13 +164,42 @@ func (w *weights) done(t ticket, reported int) {
 	}
 }
 
+// usedHeader returns the name of the header reporting the venue's count.
+func (w *weights) usedHeader() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.header
+}
+
 // setLimit changes the limit and the window.
 func (w *weights) setLimit(limit int, window time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if window != w.window {
-		w.window, w.wins = window, nil
+		// each new window starts with the weight counted in the old
+		// windows it overlaps: the venue's count does not restart. (A
+		// longer window may have counted more than the windows still
+		// remembered: the first answer's report corrects that.)
+		var wins []winUse
+		for _, o := range w.wins {
+			if o.used == 0 {
+				continue
+			}
+			from := o.k * int64(w.window) / int64(window)
+			to := ((o.k+1)*int64(w.window) - 1) / int64(window)
+			for k := from; k <= to; k++ {
+				i := slices.IndexFunc(wins, func(u winUse) bool { return u.k == k })
+				if i < 0 {
+					wins = append(wins, winUse{k: k})
+					i = len(wins) - 1
+				}
+				wins[i].used += o.used
+			}
+		}
+		slices.SortFunc(wins, func(a, b winUse) int { return cmp.Compare(a.k, b.k) })
+		w.window, w.wins = window, wins
 		w.skew = min(w.skew, window/10)
+		w.gen++ // tickets in flight name windows of the old size
 	}
 	w.limit = limit
 }

@@ -55,8 +55,14 @@ type Config struct {
 	// the server drops it as too slow. Default 65536.
 	SendQueue int
 
-	// WeightLimit is the REST request weight allowed per minute. Default 6000.
+	// WeightLimit is the REST request weight allowed per WeightWindow.
+	// Default 6000.
 	WeightLimit int
+	// WeightWindow is the window the weight is counted in, a whole number
+	// of seconds, aligned on the clock. exchangeInfo publishes it and the
+	// used-weight header is named after it (X-MBX-USED-WEIGHT-1M for a
+	// minute, -5S for five seconds). Default one minute.
+	WeightWindow time.Duration
 	// BanAfter is how many requests over the limit a client may make before
 	// it is banned with 418. Default 5.
 	BanAfter int
@@ -121,6 +127,9 @@ func (c Config) withDefaults() Config {
 	if c.WeightLimit == 0 {
 		c.WeightLimit = 6000
 	}
+	if c.WeightWindow == 0 {
+		c.WeightWindow = time.Minute
+	}
 	if c.BanAfter == 0 {
 		c.BanAfter = 5
 	}
@@ -154,6 +163,9 @@ func (c Config) validate() error {
 		if d < 0 {
 			return fmt.Errorf("sim: %s: %v is negative", name, d)
 		}
+	}
+	if c.WeightWindow < time.Second || c.WeightWindow%time.Second != 0 {
+		return fmt.Errorf("sim: WeightWindow: %v is not a whole number of seconds", c.WeightWindow)
 	}
 	for name, n := range map[string]int{"MaxIncoming": c.MaxIncoming, "MaxStreams": c.MaxStreams, "MaxFrame": c.MaxFrame, "SendQueue": c.SendQueue, "WeightLimit": c.WeightLimit, "BanAfter": c.BanAfter} {
 		if n < 1 {

@@ -31,7 +31,9 @@ type restServer struct {
 	cfg Config
 	now func() time.Time
 
-	lim limiter
+	lim          limiter
+	weightLimit  rateLimitJSON // exchangeInfo's REQUEST_WEIGHT entry
+	weightHeader string        // the used-weight header named after it
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -52,13 +54,15 @@ func newREST(m *market, fs *faults, cfg Config) http.Handler {
 		fs:  fs,
 		cfg: cfg,
 		now: time.Now,
-		lim: limiter{limit: cfg.WeightLimit, banAfter: cfg.BanAfter, banTime: cfg.BanTime, ips: make(map[string]*ipUse)},
+		lim: limiter{limit: cfg.WeightLimit, window: cfg.WeightWindow, banAfter: cfg.BanAfter, banTime: cfg.BanTime, ips: make(map[string]*ipUse)},
 	}
 	if fs != nil {
 		h.rng = fs.rng(restRNGStream)
 	}
+	h.weightLimit = weightRateLimit(cfg.WeightLimit, cfg.WeightWindow)
+	h.weightHeader = weightHeader(h.weightLimit)
 	h.rateLimits = mustJSON([]rateLimitJSON{
-		{"REQUEST_WEIGHT", "MINUTE", 1, cfg.WeightLimit},
+		h.weightLimit,
 		{"ORDERS", "SECOND", 10, 100},
 		{"ORDERS", "DAY", 1, 200000},
 		{"RAW_REQUESTS", "MINUTE", 5, 61000},
@@ -105,14 +109,14 @@ func (h *restServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{now: h.now(), micros: strings.EqualFold(r.Header.Get("X-MBX-TIME-UNIT"), "MICROSECOND")}
 	ip := clientIP(r)
 	if ep == epNone || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		setWeight(w, h.lim.used(ip, c.now))
+		h.setWeight(w, h.lim.used(ip, c.now))
 		writeNginx(w, http.StatusNotFound)
 		return
 	}
 	c.q, c.qerr = url.ParseQuery(r.URL.RawQuery)
 
 	used, v := h.lim.admit(ip, weight(ep, c.q), c.now)
-	setWeight(w, used)
+	h.setWeight(w, used)
 	switch v.status {
 	case http.StatusTooManyRequests:
 		h.write429(w, v.retryAfter)
@@ -610,18 +614,34 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 }
 
 // setWeight reports the weight used in the current window, as every
-// answer does.
-func setWeight(w http.ResponseWriter, used int) {
+// answer does, in a header named after the window.
+func (h *restServer) setWeight(w http.ResponseWriter, used int) {
 	hdr := w.Header()
 	hdr.Set("X-MBX-USED-WEIGHT", strconv.Itoa(used))
-	hdr.Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
+	hdr.Set(h.weightHeader, strconv.Itoa(used))
+}
+
+// weightRateLimit is exchangeInfo's REQUEST_WEIGHT entry for limit per
+// window (a whole number of seconds).
+func weightRateLimit(limit int, window time.Duration) rateLimitJSON {
+	n, unit := int(window/time.Second), "SECOND"
+	if window%time.Minute == 0 {
+		n, unit = int(window/time.Minute), "MINUTE"
+	}
+	return rateLimitJSON{"REQUEST_WEIGHT", unit, n, limit}
+}
+
+// weightHeader names the used-weight header of a rate limit as Binance
+// does: X-MBX-USED-WEIGHT-<intervalNum><first letter of interval>.
+func weightHeader(rl rateLimitJSON) string {
+	return "X-MBX-USED-WEIGHT-" + strconv.Itoa(rl.IntervalNum) + rl.Interval[:1]
 }
 
 func (h *restServer) write429(w http.ResponseWriter, retryAfter time.Duration) {
 	w.Header().Set("Retry-After", retrySeconds(retryAfter))
 	writeJSON(w, http.StatusTooManyRequests, errorBody(-1003, fmt.Sprintf(
-		"Too much request weight used; current limit is %d request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
-		h.cfg.WeightLimit)))
+		"Too much request weight used; current limit is %d request weight per %d %s. Please use WebSocket Streams for live updates to avoid polling the API.",
+		h.cfg.WeightLimit, h.weightLimit.IntervalNum, h.weightLimit.Interval)))
 }
 
 func writeBanned(w http.ResponseWriter, retryAfter time.Duration, until time.Time) {
@@ -690,14 +710,15 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// limiter counts request weight per client IP over fixed one-minute
-// windows aligned on the clock, as Binance does. A request that takes the
+// limiter counts request weight per client IP over fixed windows aligned
+// on the clock (one minute, as Binance does, unless configured). A request that takes the
 // weight over the limit is answered 429; after banAfter of those in one
 // window the next one bans the IP (418) for banTime, doubled for each
 // earlier ban, at most three days.
 type limiter struct {
 	mu       sync.Mutex
 	limit    int
+	window   time.Duration
 	banAfter int
 	banTime  time.Duration
 	ips      map[string]*ipUse
@@ -747,7 +768,7 @@ func (l *limiter) admit(ip string, weight int, now time.Time) (int, verdict) {
 		return u.used, verdict{http.StatusTeapot, u.bannedUntil.Sub(now), u.bannedUntil}
 	}
 	u.over++
-	end := u.window.Add(time.Minute)
+	end := u.window.Add(l.window)
 	return u.used, verdict{http.StatusTooManyRequests, end.Sub(now), end}
 }
 
@@ -775,7 +796,7 @@ func (l *limiter) use(ip string, now time.Time) *ipUse {
 	if u == nil {
 		if len(l.ips) >= maxTrackedIPs {
 			for k, v := range l.ips {
-				if now.Sub(v.window) > time.Minute && !now.Before(v.bannedUntil) {
+				if now.Sub(v.window) > l.window && !now.Before(v.bannedUntil) {
 					delete(l.ips, k)
 				}
 			}
@@ -783,7 +804,7 @@ func (l *limiter) use(ip string, now time.Time) *ipUse {
 		u = &ipUse{}
 		l.ips[ip] = u
 	}
-	if w := now.Truncate(time.Minute); !w.Equal(u.window) {
+	if w := now.Truncate(l.window); !w.Equal(u.window) {
 		u.window, u.used, u.over = w, 0, 0
 	}
 	return u

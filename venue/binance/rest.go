@@ -110,7 +110,26 @@ func ApplyWeightLimit(c *httpx.Client, exchangeInfo []byte) error {
 	if window == 0 {
 		return nil
 	}
-	return c.SetWeightLimit(limit, window)
+	if err := c.SetWeightLimit(limit, window); err != nil {
+		return err
+	}
+	c.SetUsedWeightHeader(usedWeightHeader(window))
+	return nil
+}
+
+// usedWeightHeader names the header in which Binance reports the weight
+// used in a window: X-MBX-USED-WEIGHT-<intervalNum><interval letter>, as
+// X-MBX-USED-WEIGHT-1M for one minute.
+func usedWeightHeader(window time.Duration) string {
+	for _, u := range []struct {
+		d      time.Duration
+		letter string
+	}{{24 * time.Hour, "D"}, {time.Hour, "H"}, {time.Minute, "M"}, {time.Second, "S"}} {
+		if window%u.d == 0 {
+			return "X-MBX-USED-WEIGHT-" + strconv.FormatInt(int64(window/u.d), 10) + u.letter
+		}
+	}
+	return UsedWeightHeader
 }
 
 // Recovery fetches what the streams missed from Binance's REST API:

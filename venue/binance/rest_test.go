@@ -70,10 +70,21 @@ func TestRequestWeight(t *testing.T) {
 	}
 }
 
+// TestLoadSymbolsSetsTheVenuesWeightLimit checks that the client takes
+// the limit exchangeInfo publishes and reads the used weight from the
+// header named after its window (MaxWeightUsed comes from that header).
 func TestLoadSymbolsSetsTheVenuesWeightLimit(t *testing.T) {
-	f := newRESTFixture(t, sim.Config{WeightLimit: 1234, Rate: -1}, httpx.Config{})
-	if st := f.rest.Stats(); st.WeightLimit != 1234 || st.MaxWeightUsed != 20 || st.HTTP2 == 0 {
-		t.Fatalf("limit %d (want the simulator's 1234), weight used %d (exchangeInfo: 20), HTTP/2 answers %d", st.WeightLimit, st.MaxWeightUsed, st.HTTP2)
+	for _, window := range []time.Duration{time.Minute, 5 * time.Second} {
+		t.Run(window.String(), func(t *testing.T) {
+			f := newRESTFixture(t, sim.Config{WeightLimit: 1234, WeightWindow: window, Rate: -1}, httpx.Config{})
+			if _, err := binance.ServerTime(context.Background(), f.rest); err != nil {
+				t.Fatal(err)
+			}
+			// exchangeInfo (20) and time (1), unless a window ended between them
+			if st := f.rest.Stats(); st.WeightLimit != 1234 || (st.MaxWeightUsed != 21 && st.MaxWeightUsed != 1) || st.HTTP2 == 0 {
+				t.Fatalf("limit %d (want the simulator's 1234), weight used %d (want 21), HTTP/2 answers %d", st.WeightLimit, st.MaxWeightUsed, st.HTTP2)
+			}
+		})
 	}
 }
 
