@@ -66,7 +66,7 @@ var faultClients = []struct {
 }{
 	{"feedkeeper", func(b *testing.B, ws, rest string, t *idTracker) func() {
 		var n atomic.Int64
-		return startFeedkeeperWith(b, ws, rest, &n, func(ev *fk.Event) {
+		return startFeedkeeperWith(b, aggOnly, ws, rest, &n, func(ev *fk.Event) {
 			if ev.Type == fk.TypeTrade && ev.Aggregated {
 				t.add(ev.Symbol, ev.ID)
 			}
@@ -116,7 +116,7 @@ var faultClients = []struct {
 					return
 				default:
 				}
-				c, _, err := websocket.DefaultDialer.Dial(ws+"/stream?streams="+strings.Join(aggTradeStreams(), "/"), nil)
+				c, _, err := websocket.DefaultDialer.Dial(ws+"/stream?streams="+strings.Join(aggOnly.streams(), "/"), nil)
 				if err != nil {
 					time.Sleep(100 * time.Millisecond)
 					continue
@@ -161,7 +161,7 @@ var faultClients = []struct {
 func BenchmarkFaults(b *testing.B) {
 	for _, cl := range faultClients {
 		b.Run(cl.name, func(b *testing.B) {
-			ws, rest := startSimChild(b, 2000, "drop:every=3s")
+			ws, rest := startSimChild(b, aggOnly, 2000, "drop:every=3s")
 			for i := 0; i < b.N; i++ {
 				t := newIDTracker()
 				stop := cl.start(b, ws, rest, t)
