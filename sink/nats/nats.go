@@ -702,6 +702,12 @@ var (
 	ErrUnacknowledged = errors.New("not acknowledged before the sink closed")
 )
 
+// errCodeDuplicateInProcess is JetStream's answer to a message whose ID
+// is being stored from an earlier publish (a retry after a lost
+// acknowledgement, while a cluster changes leader): publishing it again
+// later is answered as stored or as a duplicate.
+const errCodeDuplicateInProcess = 10158
+
 var (
 	ackPrefix   = []byte(`{"stream":`)
 	ackDupKey   = []byte(`"duplicate":`)
@@ -737,7 +743,7 @@ func parseAck(m *natsgo.Msg) (ackKind, error) {
 	switch {
 	case r.Error != nil:
 		err := fmt.Errorf("%w: %s (code %d, err_code %d)", ErrRejected, r.Error.Description, r.Error.Code, r.Error.ErrCode)
-		if r.Error.Code == 503 {
+		if r.Error.Code == 503 || r.Error.ErrCode == errCodeDuplicateInProcess {
 			return ackRetry, err
 		}
 		return ackFailed, err

@@ -534,6 +534,33 @@ func TestRejected(t *testing.T) {
 	t.Log(err)
 }
 
+// TestParseAck: JetStream's answers to a publish, as the sink reads them.
+// A message whose ID is still being stored from an earlier publish (seen
+// while a cluster changes leader) is published again, not lost.
+func TestParseAck(t *testing.T) {
+	for _, c := range []struct {
+		body   string
+		status string
+		want   ackKind
+	}{
+		{`{"stream":"MD","seq":7}`, "", ackStored},
+		{`{"stream":"MD","seq":7,"duplicate":true}`, "", ackDuplicate},
+		{``, "503", ackRetry},
+		{`{"error":{"code":503,"err_code":10008,"description":"JetStream system temporarily unavailable"}}`, "", ackRetry},
+		{`{"error":{"code":409,"err_code":10158,"description":"duplicate message id is in process"}}`, "", ackRetry},
+		{`{"error":{"code":400,"err_code":10054,"description":"message size exceeds maximum allowed"}}`, "", ackFailed},
+		{`not json`, "", ackFailed},
+	} {
+		m := &natsgo.Msg{Data: []byte(c.body), Header: natsgo.Header{}}
+		if c.status != "" {
+			m.Header.Set(statusHdr, c.status)
+		}
+		if got, err := parseAck(m); got != c.want {
+			t.Errorf("%s %q: %v (%v), want %v", c.status, c.body, got, err, c.want)
+		}
+	}
+}
+
 func TestBadConfig(t *testing.T) {
 	for _, c := range []Config{
 		{MaxInFlight: -1},
