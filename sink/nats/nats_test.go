@@ -475,8 +475,12 @@ func TestOutage(t *testing.T) {
 	}
 	st := s.Stats()
 	t.Logf("outage: %d accepted, %d refused; %+v", during, refused, st)
-	if refused == 0 || during+refused != 1000 || during > bound+inFlight {
-		t.Fatalf("accepted %d and refused %d of 1000 events during the outage, with a bound of %d+%d", during, refused, bound, inFlight)
+	// Accepted and not acknowledged stays within the buffer and the window
+	// of unacknowledged messages. The 50 events written just before
+	// the stop may still be acknowledged after it (their acks were on the
+	// way), which frees their slots for events written during the outage.
+	if limit := bound + inFlight + 50; refused == 0 || during+refused != 1000 || during > limit {
+		t.Fatalf("accepted %d and refused %d of 1000 events during the outage, with a bound of %d", during, refused, limit)
 	}
 	if st.Dropped != int64(refused) || st.Lost != 0 || st.Delivered != int64(len(accepted)) || st.Errors == 0 {
 		t.Fatalf("stats %+v: want %d dropped, none lost, the disconnection counted", st, refused)
