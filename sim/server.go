@@ -39,7 +39,12 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // engine, server-fault timers, HTTP server, connections
+	wg     sync.WaitGroup // engine, HTTP server, connections
+
+	// trackMu orders every wg.Add of a connection before Close's Wait:
+	// once closing is set no connection is added.
+	trackMu sync.Mutex
+	closing bool
 
 	connID        atomic.Uint64
 	malformedTurn atomic.Uint32
@@ -111,6 +116,18 @@ func Start(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// track counts a connection in wg unless Close has begun: a connection is
+// hijacked from the HTTP server, whose Shutdown does not wait for it.
+func (s *Server) track() bool {
+	s.trackMu.Lock()
+	defer s.trackMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
 // Addr is the address the server listens on (host:port).
 func (s *Server) Addr() string { return s.ln.addr }
 
@@ -137,6 +154,9 @@ func (s *Server) Symbols() []string { return s.market.symbols() }
 // waits for all of it. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.trackMu.Lock()
+		s.closing = true
+		s.trackMu.Unlock()
 		s.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -331,7 +351,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered with the HTTP error
 	}
-	s.wg.Add(1)
+	if !s.track() {
+		nc.Close() // the server closed during the handshake
+		return
+	}
 	defer s.wg.Done()
 	c := &wsConn{
 		id:           s.connID.Add(1),
