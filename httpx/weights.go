@@ -27,7 +27,7 @@ type weights struct {
 	mu          sync.Mutex
 	header      string   // the answer header reporting the venue's count
 	gen         int      // incremented when the window size changes
-	wins        []winUse // the windows requests may still be counted in, oldest first
+	wins        []winUse // the windows requests may still be counted in, in order
 	maxUsed     int      // the highest count the venue reported
 	pausedUntil time.Time
 	bannedUntil time.Time
@@ -50,7 +50,7 @@ type ticket struct {
 
 func (w *weights) index(t time.Time) int64 { return t.UnixNano() / int64(w.window) }
 
-// win returns window k's use, creating it; windows before lo are
+// win returns window k's use, creating it in order; windows before lo are
 // forgotten.
 func (w *weights) win(k, lo int64) *winUse {
 	i := 0
@@ -60,13 +60,11 @@ func (w *weights) win(k, lo int64) *winUse {
 	if i > 0 {
 		w.wins = append(w.wins[:0], w.wins[i:]...)
 	}
-	for i := range w.wins {
-		if w.wins[i].k == k {
-			return &w.wins[i]
-		}
+	i, found := slices.BinarySearchFunc(w.wins, k, func(u winUse, k int64) int { return cmp.Compare(u.k, k) })
+	if !found {
+		w.wins = slices.Insert(w.wins, i, winUse{k: k})
 	}
-	w.wins = append(w.wins, winUse{k: k})
-	return &w.wins[len(w.wins)-1]
+	return &w.wins[i]
 }
 
 func (w *weights) find(k int64) *winUse {
@@ -180,7 +178,7 @@ func (w *weights) setLimit(limit int, window time.Duration) {
 		// windows it overlaps: the venue's count does not restart. (A
 		// longer window may have counted more than the windows still
 		// remembered: the first answer's report corrects that.)
-		var wins []winUse
+		var wins []winUse // in order, as w.wins
 		for _, o := range w.wins {
 			if o.used == 0 {
 				continue
@@ -188,15 +186,13 @@ func (w *weights) setLimit(limit int, window time.Duration) {
 			from := o.k * int64(w.window) / int64(window)
 			to := ((o.k+1)*int64(w.window) - 1) / int64(window)
 			for k := from; k <= to; k++ {
-				i := slices.IndexFunc(wins, func(u winUse) bool { return u.k == k })
-				if i < 0 {
-					wins = append(wins, winUse{k: k})
-					i = len(wins) - 1
+				if n := len(wins); n > 0 && wins[n-1].k == k {
+					wins[n-1].used += o.used // old windows shorter than the new
+				} else {
+					wins = append(wins, winUse{k: k, used: o.used})
 				}
-				wins[i].used += o.used
 			}
 		}
-		slices.SortFunc(wins, func(a, b winUse) int { return cmp.Compare(a.k, b.k) })
 		w.window, w.wins = window, wins
 		w.skew = min(w.skew, window/10)
 		w.gen++ // tickets in flight name windows of the old size

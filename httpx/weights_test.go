@@ -48,7 +48,6 @@ func TestWindowChangeKeepsTheCount(t *testing.T) {
 		ws.done(tk, -1, now)
 	}
 	mustWait(t, ws, now, 4)
-
 }
 
 // TestSlowAnswerCountsInTheLaterWindow: a request admitted well inside a

@@ -98,6 +98,7 @@ func ApplyWeightLimit(c *httpx.Client, exchangeInfo []byte) error {
 	units := map[string]time.Duration{"SECOND": time.Second, "MINUTE": time.Minute, "HOUR": time.Hour, "DAY": 24 * time.Hour}
 	var limit int
 	var window time.Duration
+	var header string
 	for _, rl := range info.RateLimits {
 		unit, known := units[rl.Interval]
 		if rl.RateLimitType != "REQUEST_WEIGHT" || !known || rl.IntervalNum < 1 || rl.Limit < 1 {
@@ -105,6 +106,8 @@ func ApplyWeightLimit(c *httpx.Client, exchangeInfo []byte) error {
 		}
 		if w := unit * time.Duration(rl.IntervalNum); window == 0 || w < window {
 			limit, window = rl.Limit, w
+			// Binance names the header after the interval: X-MBX-USED-WEIGHT-1M
+			header = "X-MBX-USED-WEIGHT-" + strconv.Itoa(rl.IntervalNum) + rl.Interval[:1]
 		}
 	}
 	if window == 0 {
@@ -113,23 +116,8 @@ func ApplyWeightLimit(c *httpx.Client, exchangeInfo []byte) error {
 	if err := c.SetWeightLimit(limit, window); err != nil {
 		return err
 	}
-	c.SetUsedWeightHeader(usedWeightHeader(window))
+	c.SetUsedWeightHeader(header)
 	return nil
-}
-
-// usedWeightHeader names the header in which Binance reports the weight
-// used in a window: X-MBX-USED-WEIGHT-<intervalNum><interval letter>, as
-// X-MBX-USED-WEIGHT-1M for one minute.
-func usedWeightHeader(window time.Duration) string {
-	for _, u := range []struct {
-		d      time.Duration
-		letter string
-	}{{24 * time.Hour, "D"}, {time.Hour, "H"}, {time.Minute, "M"}, {time.Second, "S"}} {
-		if window%u.d == 0 {
-			return "X-MBX-USED-WEIGHT-" + strconv.FormatInt(int64(window/u.d), 10) + u.letter
-		}
-	}
-	return UsedWeightHeader
 }
 
 // Recovery fetches what the streams missed from Binance's REST API:
