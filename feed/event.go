@@ -109,7 +109,18 @@ type Event struct {
 	// sequence of their own, distinct from individual trade IDs.
 	Aggregated bool
 
+	// Capped is true when the venue capped a quantity of the event at the
+	// largest value its precision allows (Binance writes
+	// 92233720368.54775807): such a quantity is truncated to QtyScale, or
+	// saturated at the largest mantissa when it does not fit. It means
+	// "more than can be said", not an exact amount.
+	Capped bool
+
 	Venue  string // "binance"
+	// Stream is the venue's stream a TypeBookSnapshot of partial depth came
+	// from ("btcusdt@depth5@100ms"): several such streams of one symbol
+	// carry the same update IDs and are sequenced apart. Empty otherwise.
+	Stream string
 	Symbol string // the venue's symbol, upper case: "BTCUSDT"; empty for connection-wide status
 
 	// ID is the exchange's sequence number of the event, the one that must

@@ -341,3 +341,47 @@ func openFDs(t testing.TB) int {
 	}
 	return len(entries)
 }
+
+// Binance: "depth5 and depth20 of one symbol carry the same lastUpdateId":
+// two streams, not duplicates of each other. Both must be delivered whole.
+func TestPartialDepthStreamsAreSequencedApart(t *testing.T) {
+	s := startSim(t, sim.Config{})
+	var c collector
+	streams := []string{"btcusdt@depth5@100ms", "btcusdt@depth20@100ms"}
+	g := openGateway(t, s, streams, wsconn.Config{}, c.handle)
+	ids := func() map[string]map[int64]int {
+		m := map[string]map[int64]int{}
+		for _, ev := range c.snapshot() {
+			if ev.Type != feed.TypeBookSnapshot {
+				continue
+			}
+			if m[ev.Stream] == nil {
+				m[ev.Stream] = map[int64]int{}
+			}
+			m[ev.Stream][ev.ID] = len(ev.Bids)
+		}
+		return m
+	}
+	shared := func() int {
+		m, n := ids(), 0
+		for id := range m[streams[0]] {
+			if _, ok := m[streams[1]][id]; ok {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "snapshots with the same update ID on both streams", func() bool { return shared() >= 5 })
+	m := ids()
+	if len(m) != 2 {
+		t.Fatalf("snapshots of streams %v, want %v", len(m), streams)
+	}
+	for id, n := range m[streams[0]] {
+		if n > 5 {
+			t.Fatalf("%s update %d has %d bids", streams[0], id, n)
+		}
+	}
+	if st := g.Stats(); st.Duplicates != 0 {
+		t.Fatalf("%d snapshots dropped as duplicates", st.Duplicates)
+	}
+}

@@ -42,6 +42,10 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		if e.Type == TypeBookDelta {
 			dst = appendInt(dst, "first_id", e.FirstID)
 		}
+		if e.Stream != "" {
+			dst = append(dst, `,"stream":`...)
+			dst = appendString(dst, e.Stream)
+		}
 		dst = appendInt(dst, "id", e.ID)
 		dst = append(dst, `,"bids":`...)
 		dst = e.appendLevels(dst, e.Bids)
@@ -84,6 +88,9 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	}
 	if e.Derived {
 		dst = append(dst, `,"derived":true`...)
+	}
+	if e.Capped {
+		dst = append(dst, `,"capped":true`...)
 	}
 	return append(dst, '}')
 }

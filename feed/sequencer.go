@@ -5,6 +5,7 @@ package feed
 type seqKey struct {
 	symbol string
 	class  uint8
+	stream string // partial depth: each stream is a sequence of its own
 }
 
 const (
@@ -56,7 +57,7 @@ func (s *sequencer) check(ev *Event) (v verdict, from, to int64) {
 	if !ok {
 		return verdictNew, 0, 0
 	}
-	k := seqKey{ev.Symbol, class}
+	k := seqKey{ev.Symbol, class, ev.Stream}
 	last, seen := s.last[k]
 	if seen && ev.ID <= last {
 		return verdictDuplicate, 0, 0

@@ -60,6 +60,10 @@ func AppendMsgID(dst []byte, ev *feed.Event) ([]byte, bool) {
 		dst = strconv.AppendInt(dst, int64(len(ev.Bids)), 10)
 		dst = append(dst, ':')
 		dst = strconv.AppendInt(dst, int64(len(ev.Asks)), 10)
+		if ev.Stream != "" { // partial depth: depth5 and depth20 share update IDs
+			dst = append(dst, ':')
+			dst = appendToken(dst, ev.Stream, false)
+		}
 	}
 	return dst, true
 }

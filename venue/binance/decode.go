@@ -71,6 +71,12 @@ type Decoder struct {
 	// stream (/ws/btcusdt@depth5), which carry no symbol. In combined
 	// streams the symbol comes from the stream name instead.
 	Symbol string
+	// Stream names the stream of partial depth payloads on a raw stream
+	// ("btcusdt@depth5"); in combined streams the wrapper names it.
+	Stream string
+	// Streams interns stream names: a partial depth event's Stream is the
+	// string found here (no allocation); names not in it are allocated.
+	Streams map[string]string
 }
 
 // Decode decodes one complete text frame into ev.
@@ -301,6 +307,11 @@ func (d *Decoder) decodeShape(b []byte, i int, sh shape, stream strSpan, ev *fee
 			}
 		}
 		end, err := d.decodePayload(b, i, sh, sym, true, ev, depth)
+		if depth > 1 {
+			ev.Stream = d.streamName(b, stream)
+		} else {
+			ev.Stream = d.Stream
+		}
 		return KindEvent, end, err
 	case shapeCombined:
 		if depth > 1 {
@@ -581,9 +592,9 @@ func (d *Decoder) decodePayload(b []byte, i int, sh shape, sym Symbol, haveSym b
 				}
 				it.i, err = skipValue(b, it.i, depth)
 			} else if r == rBids {
-				ev.Bids, it.i, err = parseLevels(b, it.i, sym, ev.Bids, depth)
+				ev.Bids, it.i, err = parseLevels(b, it.i, sym, ev.Bids, depth, &ev.Capped)
 			} else {
-				ev.Asks, it.i, err = parseLevels(b, it.i, sym, ev.Asks, depth)
+				ev.Asks, it.i, err = parseLevels(b, it.i, sym, ev.Asks, depth, &ev.Capped)
 			}
 			if err != nil {
 				return 0, fieldErr(keyNames[id], err)
@@ -599,12 +610,12 @@ func (d *Decoder) decodePayload(b []byte, i int, sh shape, sym Symbol, haveSym b
 	}
 	var err error
 	if bidsAt >= 0 {
-		if ev.Bids, _, err = parseLevels(b, bidsAt, sym, ev.Bids, depth); err != nil {
+		if ev.Bids, _, err = parseLevels(b, bidsAt, sym, ev.Bids, depth, &ev.Capped); err != nil {
 			return 0, fieldErr(levelsKey(sh, true), err)
 		}
 	}
 	if asksAt >= 0 {
-		if ev.Asks, _, err = parseLevels(b, asksAt, sym, ev.Asks, depth); err != nil {
+		if ev.Asks, _, err = parseLevels(b, asksAt, sym, ev.Asks, depth, &ev.Capped); err != nil {
 			return 0, fieldErr(levelsKey(sh, false), err)
 		}
 	}
@@ -615,7 +626,7 @@ func (d *Decoder) decodePayload(b []byte, i int, sh shape, sym Symbol, haveSym b
 		if ev.Price, err = parseDecimal(b, dec[0], sym.PriceScale); err != nil {
 			return 0, fieldErr("p", err)
 		}
-		if ev.Qty, err = parseDecimal(b, dec[1], sym.QtyScale); err != nil {
+		if ev.Qty, err = parseQty(b, dec[1], sym.QtyScale, &ev.Capped); err != nil {
 			return 0, fieldErr("q", err)
 		}
 		if sh == shapeTrade {
@@ -640,13 +651,13 @@ func (d *Decoder) decodePayload(b []byte, i int, sh shape, sym Symbol, haveSym b
 		if ev.Bid.Price, err = parseDecimal(b, dec[2], sym.PriceScale); err != nil {
 			return 0, fieldErr("b", err)
 		}
-		if ev.Bid.Qty, err = parseDecimal(b, dec[3], sym.QtyScale); err != nil {
+		if ev.Bid.Qty, err = parseQty(b, dec[3], sym.QtyScale, &ev.Capped); err != nil {
 			return 0, fieldErr("B", err)
 		}
 		if ev.Ask.Price, err = parseDecimal(b, dec[4], sym.PriceScale); err != nil {
 			return 0, fieldErr("a", err)
 		}
-		if ev.Ask.Qty, err = parseDecimal(b, dec[5], sym.QtyScale); err != nil {
+		if ev.Ask.Qty, err = parseQty(b, dec[5], sym.QtyScale, &ev.Capped); err != nil {
 			return 0, fieldErr("A", err)
 		}
 	case shapeShutdown:
@@ -689,7 +700,7 @@ func (d *Decoder) toNanos(v int64) (int64, error) {
 // parseLevels appends the levels of the array at b[i], [["price","qty"],…],
 // to dst. Elements after the first two of a level are skipped. depth is the
 // nesting level of the object holding the array.
-func parseLevels(b []byte, i int, sym Symbol, dst []feed.Level, depth int) ([]feed.Level, int, error) {
+func parseLevels(b []byte, i int, sym Symbol, dst []feed.Level, depth int, capped *bool) ([]feed.Level, int, error) {
 	if i >= len(b) || b[i] != '[' {
 		return dst, 0, errNotArray
 	}
@@ -720,7 +731,7 @@ func parseLevels(b []byte, i int, sym Symbol, dst []feed.Level, depth int) ([]fe
 				if n == 0 {
 					lv.Price, err = parseDecimal(b, sp, sym.PriceScale)
 				} else {
-					lv.Qty, err = parseDecimal(b, sp, sym.QtyScale)
+					lv.Qty, err = parseQty(b, sp, sym.QtyScale, capped)
 				}
 				if err != nil {
 					return dst, 0, err
@@ -759,6 +770,99 @@ func parseDecimal(b []byte, sp strSpan, scale uint8) (int64, error) {
 		return fixed.Parse(b[sp.start:sp.end], scale)
 	}
 	return parseEscapedDecimal(b[sp.start:sp.end], scale)
+}
+
+// capDigits are the digits of a quantity Binance caps (CHANGELOG
+// 2022-05-23): "a quantity too large for the base asset's precision is
+// capped at the largest value that precision allows", the largest int64 at
+// that precision: 92233720368.54775807 at 8 decimals.
+const capDigits = "9223372036854775807"
+
+// parseQty parses the quantity string sp at scale like parseDecimal, and
+// accepts a quantity capped by the venue (see capDigits) that does not fit
+// the scale: it is truncated to the scale (toward zero), or saturated at
+// the largest mantissa when even that overflows, and *capped is set.
+func parseQty(b []byte, sp strSpan, scale uint8, capped *bool) (int64, error) {
+	m, err := parseDecimal(b, sp, scale)
+	if err == nil {
+		if m == math.MaxInt64 { // the cap at exactly the symbol's scale
+			*capped = true
+		}
+		return m, nil
+	}
+	if err != fixed.ErrPrecision && err != fixed.ErrRange {
+		return m, err
+	}
+	text := b[sp.start:sp.end]
+	var buf [valueBuf]byte
+	if sp.esc {
+		text = unescape(buf[:0], text)
+	}
+	m, ok := saturateCapped(text, scale)
+	if !ok {
+		return 0, err
+	}
+	*capped = true
+	return m, nil
+}
+
+// saturateCapped returns the mantissa at scale of a capped quantity s
+// (the digits of capDigits with a decimal point somewhere), truncated to
+// the scale or saturated at math.MaxInt64; ok is false when s is not one.
+func saturateCapped(s []byte, scale uint8) (m int64, ok bool) {
+	dot := -1
+	n := 0
+	for i, c := range s {
+		if c == '.' {
+			if dot >= 0 {
+				return 0, false
+			}
+			dot = i
+			continue
+		}
+		switch {
+		case n < len(capDigits) && c == capDigits[n]:
+		case n >= len(capDigits) && c == '0' && dot >= 0: // trailing zeros of the fraction
+		default:
+			return 0, false
+		}
+		n++
+	}
+	if n < len(capDigits) {
+		return 0, false
+	}
+	intPart := s
+	var frac []byte
+	if dot >= 0 {
+		intPart, frac = s[:dot], s[dot+1:]
+	}
+	var v uint64
+	for _, c := range intPart {
+		v = v*10 + uint64(c-'0')
+	}
+	for k := range int(scale) {
+		d := uint64(0)
+		if k < len(frac) {
+			d = uint64(frac[k] - '0')
+		}
+		if v > (math.MaxInt64-d)/10 {
+			return math.MaxInt64, true
+		}
+		v = v*10 + d
+	}
+	return int64(v), true
+}
+
+// streamName returns the stream name at sp, interned through d.Streams.
+func (d *Decoder) streamName(b []byte, sp strSpan) string {
+	if sp.esc {
+		var buf [valueBuf]byte
+		return string(unescape(buf[:0], b[sp.start:sp.end]))
+	}
+	if s, ok := d.Streams[string(b[sp.start:sp.end])]; ok {
+		return s
+	}
+	return string(b[sp.start:sp.end])
 }
 
 //go:noinline

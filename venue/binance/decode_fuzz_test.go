@@ -164,7 +164,39 @@ func refDecimal(raw json.RawMessage, scale uint8) (int64, error) {
 	return r.Num().Int64(), nil
 }
 
-func refLevels(raw json.RawMessage, sym Symbol) ([]feed.Level, error) {
+// refQty is refDecimal for a quantity, which may be capped by the venue at
+// the largest int64 at some precision p (MaxInt64 / 10^p): such a value is
+// accepted whatever the scale, truncated to it or saturated, and capped set.
+func refQty(raw json.RawMessage, scale uint8, capped *bool) (int64, error) {
+	v, err := refDecimal(raw, scale)
+	if err == nil {
+		if v == math.MaxInt64 {
+			*capped = true
+		}
+		return v, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil || !decimalGrammar.MatchString(s) {
+		return 0, err
+	}
+	r, _ := new(big.Rat).SetString(s)
+	for p := int64(0); p <= 18; p++ {
+		c := new(big.Rat).SetFrac(big.NewInt(math.MaxInt64), new(big.Int).Exp(big.NewInt(10), big.NewInt(p), nil))
+		if r.Cmp(c) != 0 {
+			continue
+		}
+		r.Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)))
+		q := new(big.Int).Quo(r.Num(), r.Denom())
+		*capped = true
+		if !q.IsInt64() {
+			return math.MaxInt64, nil
+		}
+		return q.Int64(), nil
+	}
+	return 0, err
+}
+
+func refLevels(raw json.RawMessage, sym Symbol, capped *bool) ([]feed.Level, error) {
 	var arr []json.RawMessage
 	if raw[0] != '[' || json.Unmarshal(raw, &arr) != nil {
 		return nil, refErr("levels not an array")
@@ -179,7 +211,7 @@ func refLevels(raw json.RawMessage, sym Symbol) ([]feed.Level, error) {
 		if err != nil {
 			return nil, err
 		}
-		q, err := refDecimal(pair[1], sym.QtyScale)
+		q, err := refQty(pair[1], sym.QtyScale, capped)
 		if err != nil {
 			return nil, err
 		}
@@ -301,18 +333,23 @@ func refPayload(d *Decoder, ms []member, sh, stream string, depth int) (Kind, fe
 		{"askPrice", &ev.Ask.Price, sym.PriceScale}, {"askQty", &ev.Ask.Qty, sym.QtyScale},
 	} {
 		if raw, ok := vals[f.role]; ok {
-			if *f.dst, err = refDecimal(raw, f.scale); err != nil {
+			if f.dst == &ev.Qty || f.dst == &ev.Bid.Qty || f.dst == &ev.Ask.Qty {
+				*f.dst, err = refQty(raw, f.scale, &ev.Capped)
+			} else {
+				*f.dst, err = refDecimal(raw, f.scale)
+			}
+			if err != nil {
 				return KindNone, feed.Event{}, err
 			}
 		}
 	}
 	if raw, ok := vals["bids"]; ok {
-		if ev.Bids, err = refLevels(raw, sym); err != nil {
+		if ev.Bids, err = refLevels(raw, sym, &ev.Capped); err != nil {
 			return KindNone, feed.Event{}, err
 		}
 	}
 	if raw, ok := vals["asks"]; ok {
-		if ev.Asks, err = refLevels(raw, sym); err != nil {
+		if ev.Asks, err = refLevels(raw, sym, &ev.Capped); err != nil {
 			return KindNone, feed.Event{}, err
 		}
 	}
@@ -325,6 +362,10 @@ func refPayload(d *Decoder, ms []member, sh, stream string, depth int) (Kind, fe
 		ev.Type, ev.ExchangeTime = feed.TypeBookDelta, ev.EventTime
 	case "partial":
 		ev.Type, ev.FirstID = feed.TypeBookSnapshot, ev.ID
+		ev.Stream = d.Stream
+		if depth > 1 {
+			ev.Stream = stream
+		}
 	case "bookTicker":
 		ev.Type, ev.FirstID = feed.TypeTopOfBook, ev.ID
 	}
@@ -350,6 +391,9 @@ func fuzzSeeds() []string {
 		`{"u":1,"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}`,
 		`{"\u0065":"aggTr\u0061de","E":1672515782136,"s":"BTC\u0055SDT","a":12345,"p":"6000\u0030.01","q":"0.001","f":100,"l":105,"T":1672515782134,"m":true,"M":true}`,
 		"{ \"u\" : 400900217 , \"s\":\"BNBUSDT\",\n\"b\":\"25.3519\",\"B\":\"31.21\",\"a\":\"25.3652\",\"A\":\"40.66\" }",
+		`{"e":"depthUpdate","E":1,"s":"BNBBTC","U":1,"u":2,"b":[["0.0024","92233720368.54775807"]],"a":[["0.0026","9223372036854775.8070"]]}`,
+		`{"stream":"bnbbtc@depth20","data":{"lastUpdateId":1,"bids":[["0.0024","922337203685477580.7"]],"asks":[]}}`,
+		`{"e":"aggTrade","E":1,"s":"BTCUSDT","a":1,"p":"1.00","q":"92233720368547.75807","f":1,"l":1,"T":1,"m":true,"M":true}`,
 		`{"e":"aggTrade","E":-1,"s":"BTCUSDT","a":-0,"p":"-0.0","q":"00.10","f":9223372036854775807,"l":0,"T":9223372036854,"m":false,"M":null}`,
 	}
 	return seeds

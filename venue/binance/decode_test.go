@@ -18,6 +18,7 @@ func testSymbols(tb testing.TB) *Symbols {
 		Symbol{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5},
 		Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3},
 		Symbol{Name: "BNBUSDT", PriceScale: 4, QtyScale: 3},
+		Symbol{Name: "PEPEUSDT", PriceScale: 8, QtyScale: 0},
 	)
 	if err != nil {
 		tb.Fatal(err)
@@ -102,9 +103,13 @@ func TestDecode(t *testing.T) {
 		{"bookTicker", Decoder{}, bookTickerFrame, KindEvent, bookTickerEvent},
 		{"serverShutdown", Decoder{}, shutdownFrame, KindShutdown, shutdownEvent},
 		{"combined aggTrade", Decoder{}, combinedAggTrade, KindEvent, aggTradeEvent},
-		{"combined partial", Decoder{Symbol: "BTCUSDT"}, combinedPartial, KindEvent, partialEvent},
+		{"combined partial", Decoder{Symbol: "BTCUSDT"}, combinedPartial, KindEvent,
+			with(partialEvent, func(e *feed.Event) { e.Stream = "bnbbtc@depth5@100ms" })},
+		{"partial raw with its stream", Decoder{Symbol: "BNBBTC", Stream: "bnbbtc@depth20"}, partialFrame, KindEvent,
+			with(partialEvent, func(e *feed.Event) { e.Stream = "bnbbtc@depth20" })},
 		{"combined shutdown", Decoder{}, `{"stream":"!serverShutdown","data":` + shutdownFrame + `}`, KindShutdown, shutdownEvent},
-		{"combined data first", Decoder{}, `{"data":` + partialFrame + `,"stream":"bnbbtc@depth10"}`, KindEvent, partialEvent},
+		{"combined data first", Decoder{}, `{"data":` + partialFrame + `,"stream":"bnbbtc@depth10"}`, KindEvent,
+			with(partialEvent, func(e *feed.Event) { e.Stream = "bnbbtc@depth10" })},
 		{"combined extra keys", Decoder{}, `{"x":[1,{"y":null}],"stream":"btcusdt@aggTrade","data":` + aggTradeFrame + `,"z":1}`, KindEvent, aggTradeEvent},
 		{"micros", Decoder{Micros: true}, `{"e":"aggTrade","E":1672515782136001,"s":"BTCUSDT","a":12345,"p":"60000.01000000","q":"0.00100000","f":100,"l":105,"T":1672515782134999,"m":true,"M":true}`, KindEvent,
 			with(aggTradeEvent, func(e *feed.Event) { e.EventTime, e.ExchangeTime = 1672515782136001000, 1672515782134999000 })},
@@ -120,6 +125,28 @@ func TestDecode(t *testing.T) {
 		{"escapes", Decoder{}, `{"\u0065":"aggTr\u0061de","E":1672515782136,"s":"BTC\u0055SDT","a":12345,"p":"6000\u0030.01","q":"0.001","f":100,"l":105,"T":1672515782134,"m":true,"M":true}`, KindEvent, aggTradeEvent},
 		{"negative zero", Decoder{Symbol: "BNBBTC"}, `{"lastUpdateId":-0,"bids":[],"asks":[["-0.0","0"]]}`, KindEvent,
 			with(partialEvent, func(e *feed.Event) { e.ID, e.FirstID, e.Bids, e.Asks = 0, 0, nil, []feed.Level{lv(0, 0)} })},
+		// CHANGELOG 2022-05-23: a quantity too large for the base asset's
+		// precision is capped at 92233720368.54775807, more decimals (and
+		// digits) than a step size of 1 allows.
+		{"capped quantity, step 1", Decoder{}, `{"e":"depthUpdate","E":1672515782136,"s":"PEPEUSDT","U":157,"u":160,"b":[["0.00001000","92233720368.54775807"]],"a":[["0.00001010","5.00000000"]]}`, KindEvent,
+			feed.Event{Type: feed.TypeBookDelta, PriceScale: 8, QtyScale: 0, Venue: "binance", Symbol: "PEPEUSDT", Capped: true,
+				ID: 160, FirstID: 157, ExchangeTime: 1672515782136 * ms, EventTime: 1672515782136 * ms,
+				Bids: []feed.Level{lv(1000, 92233720368)}, Asks: []feed.Level{lv(1010, 5)}}},
+		{"capped quantity, truncated", Decoder{}, `{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.00240000","922337203685477.5807"]],"a":[]}`, KindEvent,
+			with(depthEvent, func(e *feed.Event) { e.Capped, e.Bids, e.Asks = true, []feed.Level{lv(24000, 922337203685477580)}, nil })},
+		{"capped quantity, saturated", Decoder{}, `{"e":"depthUpdate","E":1672515782136,"s":"BTCUSDT","U":157,"u":160,"b":[["60000.01","92233720368547758.07"]],"a":[]}`, KindEvent,
+			feed.Event{Type: feed.TypeBookDelta, PriceScale: 2, QtyScale: 5, Venue: "binance", Symbol: "BTCUSDT", Capped: true,
+				ID: 160, FirstID: 157, ExchangeTime: 1672515782136 * ms, EventTime: 1672515782136 * ms,
+				Bids: []feed.Level{lv(6000001, 1<<63-1)}}},
+		{"capped quantity, escaped", Decoder{}, `{"e":"depthUpdate","E":1672515782136,"s":"PEPEUSDT","U":157,"u":160,"b":[["0.00001000","92233720368.5477580\u0037"]],"a":[]}`, KindEvent,
+			feed.Event{Type: feed.TypeBookDelta, PriceScale: 8, QtyScale: 0, Venue: "binance", Symbol: "PEPEUSDT", Capped: true,
+				ID: 160, FirstID: 157, ExchangeTime: 1672515782136 * ms, EventTime: 1672515782136 * ms,
+				Bids: []feed.Level{lv(1000, 92233720368)}}},
+		{"capped quantity, exact at the scale", Decoder{}, `{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.00240000","9223372036854775.807"]],"a":[]}`, KindEvent,
+			with(depthEvent, func(e *feed.Event) { e.Capped, e.Bids, e.Asks = true, []feed.Level{lv(24000, 1<<63-1)}, nil })},
+		{"capped quantity in a snapshot", Decoder{Symbol: "PEPEUSDT"}, `{"lastUpdateId":160,"bids":[["0.00001000","92233720368.54775807000"]],"asks":[]}`, KindEvent,
+			feed.Event{Type: feed.TypeBookSnapshot, PriceScale: 8, QtyScale: 0, Venue: "binance", Symbol: "PEPEUSDT", Capped: true,
+				ID: 160, FirstID: 160, Bids: []feed.Level{lv(1000, 92233720368)}}},
 		{"reply", Decoder{}, `{"result":null,"id":1}`, KindResponse, feed.Event{}},
 		{"error reply", Decoder{}, `{"error":{"code":2,"msg":"Invalid request: unknown variant"},"id":3}`, KindResponse, feed.Event{}},
 		{"reply, id first", Decoder{}, `{"id":"abc","result":["btcusdt@aggTrade"]}`, KindResponse, feed.Event{}},
@@ -169,6 +196,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"price as number", strings.Replace(aggTradeFrame, `"60000.01000000"`, `60000.01`, 1), ErrMalformed},
 		{"price garbage", strings.Replace(aggTradeFrame, `"60000.01000000"`, `"6e4"`, 1), ErrMalformed},
 		{"price precision", strings.Replace(aggTradeFrame, `"60000.01000000"`, `"60000.01500000"`, 1), fixed.ErrPrecision},
+		{"quantity precision, not a cap", strings.Replace(depthFrame, `"10.00000000"`, `"10.00010000"`, 1), fixed.ErrPrecision},
+		{"quantity near the cap, not it", strings.Replace(depthFrame, `"10.00000000"`, `"92233720368.54775808"`, 1), fixed.ErrPrecision},
+		{"cap digits with integer zeros", strings.Replace(depthFrame, `"10.00000000"`, `"922337203685477580700"`, 1), fixed.ErrRange},
 		{"qty range", strings.Replace(aggTradeFrame, `"0.00100000"`, `"99999999999999999.0"`, 1), fixed.ErrRange},
 		{"id as string", strings.Replace(aggTradeFrame, `"a":12345`, `"a":"12345"`, 1), ErrMalformed},
 		{"id fraction", strings.Replace(aggTradeFrame, `"a":12345`, `"a":12345.0`, 1), ErrMalformed},
@@ -272,7 +302,7 @@ func TestDecodeKeepsNoReference(t *testing.T) {
 }
 
 func TestDecodeAllocs(t *testing.T) {
-	d := Decoder{Symbols: testSymbols(t), Symbol: "BNBBTC"}
+	d := Decoder{Symbols: testSymbols(t), Symbol: "BNBBTC", Streams: map[string]string{"bnbbtc@depth5@100ms": "bnbbtc@depth5@100ms"}}
 	var ev feed.Event
 	for _, frame := range []string{aggTradeFrame, tradeFrame, depthFrame, partialFrame, bookTickerFrame, combinedAggTrade, combinedPartial, shutdownFrame, `{"result":null,"id":1}`} {
 		b := []byte(frame)

@@ -82,8 +82,12 @@ func NewSpot(cfg SpotConfig) (*Spot, error) {
 func (s *Spot) Name() string            { return Venue }
 func (s *Spot) Lifetime() time.Duration { return s.cfg.Lifetime }
 func (s *Spot) MessageRate() float64    { return clientMessageRate }
-func (s *Spot) NewDecoder(feed.ConnPlan) feed.Decoder {
-	return &spotDecoder{d: Decoder{Symbols: s.cfg.Symbols, Micros: s.cfg.Micros}}
+func (s *Spot) NewDecoder(p feed.ConnPlan) feed.Decoder {
+	streams := make(map[string]string, len(p.Streams))
+	for _, st := range p.Streams {
+		streams[st] = st
+	}
+	return &spotDecoder{d: Decoder{Symbols: s.cfg.Symbols, Micros: s.cfg.Micros, Streams: streams}}
 }
 
 // IsShutdown reports a serverShutdown event, raw or combined.
