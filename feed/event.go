@@ -116,7 +116,7 @@ type Event struct {
 	// "more than can be said", not an exact amount.
 	Capped bool
 
-	Venue  string // "binance"
+	Venue string // "binance"
 	// Stream is the venue's stream a TypeBookSnapshot of partial depth came
 	// from ("btcusdt@depth5@100ms"): several such streams of one symbol
 	// carry the same update IDs and are sequenced apart. Empty otherwise.
