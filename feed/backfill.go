@@ -47,6 +47,10 @@ type RecoveryConfig struct {
 	// that failed or came back older than the diffs held. Defaults 100ms
 	// and 5s.
 	RetryMin, RetryMax time.Duration
+	// SnapshotPause is the wait between snapshot attempts once five in a
+	// row have failed (a snapshot the client cannot use, a venue refusing
+	// it): a book that cannot sync costs little weight. Default 1 minute.
+	SnapshotPause time.Duration
 }
 
 func (c *RecoveryConfig) fill() error {
@@ -68,6 +72,9 @@ func (c *RecoveryConfig) fill() error {
 	if c.RetryMax == 0 {
 		c.RetryMax = 5 * time.Second
 	}
+	if c.SnapshotPause == 0 {
+		c.SnapshotPause = time.Minute
+	}
 	for name, v := range map[string]int{"Workers": c.Workers, "PageSize": c.PageSize, "MaxPages": c.MaxPages,
 		"TradeBuffer": c.TradeBuffer, "DepthLimit": c.DepthLimit, "BookBuffer": c.BookBuffer} {
 		if v < 1 {
@@ -81,6 +88,8 @@ func (c *RecoveryConfig) fill() error {
 		return fmt.Errorf("feed: RecoveryConfig.VerifyEvery: %v is negative", c.VerifyEvery)
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return fmt.Errorf("feed: RecoveryConfig.RetryMin %v, RetryMax %v: want 0 < min <= max", c.RetryMin, c.RetryMax)
+	case c.SnapshotPause < c.RetryMax:
+		return fmt.Errorf("feed: RecoveryConfig.SnapshotPause %v is below RetryMax %v", c.SnapshotPause, c.RetryMax)
 	}
 	return nil
 }

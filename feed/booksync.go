@@ -173,6 +173,7 @@ const (
 func (w *worker) syncBook(symbol string) {
 	g, r := w.g, w.g.rec
 	delay := r.cfg.RetryMin
+	failures := 0 // in a row; a snapshot older than the diffs is no failure
 	for {
 		err := r.src.Depth(r.ctx, symbol, r.cfg.DepthLimit, &w.snap)
 		if r.ctx.Err() != nil {
@@ -194,13 +195,30 @@ func (w *worker) syncBook(symbol string) {
 			r.stats.stale.Add(1)
 		case err == nil:
 			r.stats.bad.Add(1)
+			failures++
+		default:
+			failures++
+		}
+		if failures == snapshotFailuresBeforePause && res != tooOld {
+			// a snapshot that keeps failing (one the client cannot parse,
+			// a venue refusing it) is not fetched again every few seconds:
+			// each costs up to 250 weight
+			g.log.Warn("book cannot sync: snapshots keep failing; retrying less often",
+				"symbol", symbol, "failures", failures, "err", err, "every", r.cfg.SnapshotPause)
+		}
+		if failures >= snapshotFailuresBeforePause {
+			delay = max(delay, r.cfg.SnapshotPause)
 		}
 		if !sleepCtx(r.ctx, delay) {
 			return
 		}
-		delay = min(2*delay, r.cfg.RetryMax)
+		delay = min(2*delay, max(r.cfg.RetryMax, delay))
 	}
 }
+
+// snapshotFailuresBeforePause is the number of snapshot attempts in a row
+// that may fail before the next ones wait RecoveryConfig.SnapshotPause.
+const snapshotFailuresBeforePause = 5
 
 // loadBook loads a snapshot and the diffs held after it.
 func (g *Gateway) loadBook(bs *bookSync, snap *Event) loadResult {

@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -859,4 +860,40 @@ func BenchmarkBackfill(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*gap)/b.Elapsed().Seconds(), "trades/s")
+}
+
+// failingDepth is a Recovery whose snapshots always fail, counted.
+type failingDepth struct {
+	feed.Recovery
+	calls atomic.Int64
+}
+
+func (f *failingDepth) Depth(ctx context.Context, symbol string, limit int, ev *feed.Event) error {
+	f.calls.Add(1)
+	return errors.New("binance: depth: qty \"1.5\": malformed")
+}
+
+// TestFailingSnapshotsSlowDown: a snapshot that can never be used is not
+// fetched again every few seconds for ever: after five failures in a row
+// the attempts wait SnapshotPause.
+func TestFailingSnapshotsSlowDown(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: 300, Levels: 20})
+	var fd *failingDepth
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@depth@100ms"},
+		rc: feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, SnapshotPause: 2 * time.Second},
+		wrap: func(r feed.Recovery) feed.Recovery {
+			fd = &failingDepth{Recovery: r}
+			return fd
+		},
+		handler: func(*feed.Event) {}})
+	simtest.WaitFor(t, 5*time.Second, "five failed snapshots", func() bool { return fd.calls.Load() >= 5 })
+	time.Sleep(1500 * time.Millisecond)
+	n := fd.calls.Load()
+	rg.g.Close()
+	if n > 6 {
+		t.Fatalf("%d snapshot attempts in 1.5 s after five failures; want at most one more", n)
+	}
+	if st := rg.g.Stats(); st.BookSyncs != 0 || st.RecoveryErrors != n {
+		t.Fatalf("stats %+v after %d attempts", st, n)
+	}
 }
