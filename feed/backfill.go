@@ -47,6 +47,13 @@ type RecoveryConfig struct {
 	// that failed or came back older than the diffs held. Defaults 100ms
 	// and 5s.
 	RetryMin, RetryMax time.Duration
+	// LagWait bounds how long a trade gap near the live edge is asked for
+	// again: a venue's REST history can lag its stream (Binance serves
+	// aggTrades from its database, "the slowest source"), so an empty or
+	// short page for IDs the stream already passed means "not yet". Only
+	// after LagWait without them are they announced by a TypeGap event.
+	// Default 30s.
+	LagWait time.Duration
 	// SnapshotPause is the wait between snapshot attempts once five in a
 	// row have failed (a snapshot the client cannot use, a venue refusing
 	// it): a book that cannot sync costs little weight. Default 1 minute.
@@ -72,6 +79,9 @@ func (c *RecoveryConfig) fill() error {
 	if c.RetryMax == 0 {
 		c.RetryMax = 5 * time.Second
 	}
+	if c.LagWait == 0 {
+		c.LagWait = 30 * time.Second
+	}
 	if c.SnapshotPause == 0 {
 		c.SnapshotPause = time.Minute
 	}
@@ -88,6 +98,8 @@ func (c *RecoveryConfig) fill() error {
 		return fmt.Errorf("feed: RecoveryConfig.VerifyEvery: %v is negative", c.VerifyEvery)
 	case c.RetryMin <= 0 || c.RetryMax < c.RetryMin:
 		return fmt.Errorf("feed: RecoveryConfig.RetryMin %v, RetryMax %v: want 0 < min <= max", c.RetryMin, c.RetryMax)
+	case c.LagWait < 0:
+		return fmt.Errorf("feed: RecoveryConfig.LagWait: %v is negative", c.LagWait)
 	case c.SnapshotPause < c.RetryMax:
 		return fmt.Errorf("feed: RecoveryConfig.SnapshotPause %v is below RetryMax %v", c.SnapshotPause, c.RetryMax)
 	}
@@ -100,10 +112,10 @@ type recovery struct {
 	src Recovery
 	cfg RecoveryConfig
 
-	trades map[string]*tradeGaps // by symbol; guarded by Gateway.mu
-	books  map[string]*bookSync  // by symbol; guarded by Gateway.mu
-	snap   Event                 // the Derived snapshot being delivered; guarded by Gateway.mu
-	levels []book.Level          // scratch of the book's levels; guarded by Gateway.mu
+	trades map[tradeKey]*tradeGaps // guarded by Gateway.mu
+	books  map[string]*bookSync    // by symbol; guarded by Gateway.mu
+	snap   Event                   // the Derived snapshot being delivered; guarded by Gateway.mu
+	levels []book.Level            // scratch of the book's levels; guarded by Gateway.mu
 
 	jobs   jobQueue
 	ctx    context.Context
@@ -119,6 +131,7 @@ type recoveryCounters struct {
 	syncs, resyncs, stale, bad, inSync         atomic.Int64
 	verifyMatch, verifyMismatch, verifySkip    atomic.Int64
 	restErrors, overflowTrades, overflowDiffs  atomic.Int64
+	lagRetries                                 atomic.Int64
 }
 
 // jobKind says what a job recovers.
@@ -133,6 +146,14 @@ const (
 type job struct {
 	kind   jobKind
 	symbol string
+	agg    bool // jobTrades: aggregate trades, not individual ones
+}
+
+// tradeKey names a sequence of trade IDs: a symbol's aggregate trades or
+// its individual trades.
+type tradeKey struct {
+	symbol string
+	agg    bool
 }
 
 // jobQueue hands jobs to the workers. Each symbol has at most one job of
@@ -185,7 +206,7 @@ func newRecovery(src Recovery, cfg RecoveryConfig) (*recovery, error) {
 	r := &recovery{
 		src:    src,
 		cfg:    cfg,
-		trades: make(map[string]*tradeGaps),
+		trades: make(map[tradeKey]*tradeGaps),
 		books:  make(map[string]*bookSync),
 		jobs:   jobQueue{ready: make(chan struct{}, 1)},
 	}
@@ -207,7 +228,7 @@ func (r *recovery) start(g *Gateway) {
 				}
 				switch j.kind {
 				case jobTrades:
-					w.backfill(j.symbol)
+					w.backfill(tradeKey{j.symbol, j.agg})
 				case jobSnapshot:
 					w.syncBook(j.symbol)
 				case jobVerify:
@@ -247,14 +268,15 @@ func (g *Gateway) restFailed(what, symbol string, err error) {
 // idRange is the IDs From..To, both included.
 type idRange struct{ from, to int64 }
 
-// tradeGaps is the recovery state of one symbol's aggregate trades. All
-// of it is guarded by Gateway.mu.
+// tradeGaps is the recovery state of one symbol's aggregate or individual
+// trades. All of it is guarded by Gateway.mu.
 //
 // Invariant: every ID in missing and held is above every ID delivered;
 // missing is ascending and disjoint; held is ascending and holds no ID of
 // missing. Delivery order is the merge of the two.
 type tradeGaps struct {
 	symbol, venue string
+	agg           bool // aggregate trades
 	missing       []idRange
 	held          []Event // live trades waiting for the gaps below them; held[head:] not yet delivered
 	head          int
@@ -273,23 +295,24 @@ func (t *tradeGaps) addMissing(from, to int64) {
 // tradeGap starts recovering the trades from..to missing before ev.
 func (g *Gateway) tradeGap(ev *Event, from, to int64) {
 	r := g.rec
-	t := r.trades[ev.Symbol]
+	k := tradeKey{ev.Symbol, ev.Aggregated}
+	t := r.trades[k]
 	if t == nil {
-		t = &tradeGaps{symbol: ev.Symbol, venue: ev.Venue}
-		r.trades[ev.Symbol] = t
+		t = &tradeGaps{symbol: ev.Symbol, venue: ev.Venue, agg: ev.Aggregated}
+		r.trades[k] = t
 	}
 	t.addMissing(from, to)
 	if !t.queued {
 		t.queued = true
 		r.stats.pending.Add(1)
-		r.jobs.push(job{jobTrades, t.symbol})
+		r.jobs.push(job{jobTrades, t.symbol, t.agg})
 	}
 }
 
 // holdTrade keeps a live trade back while gaps below it are recovered; it
 // reports whether it did (the trade is then delivered later, in order).
 func (g *Gateway) holdTrade(ev *Event) bool {
-	t := g.rec.trades[ev.Symbol]
+	t := g.rec.trades[tradeKey{ev.Symbol, ev.Aggregated}]
 	if t == nil || !t.queued {
 		return false
 	}
@@ -332,7 +355,7 @@ func (g *Gateway) unfilled(t *tradeGaps, from, to int64, reason string) {
 	r.stats.unfilledIDs.Add(to - from + 1)
 	g.log.Warn("trade gap not recovered", "symbol", t.symbol, "from", from, "to", to, "reason", reason)
 	gap := &g.aux
-	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: true, Venue: t.venue, Symbol: t.symbol,
+	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: t.agg, Venue: t.venue, Symbol: t.symbol,
 		FirstID: from, ID: to, ReceiveTime: time.Now().UnixNano(), Reason: reason, Bids: gap.Bids[:0], Asks: gap.Asks[:0]}
 	g.deliver(gap)
 }
@@ -346,11 +369,11 @@ func (t *tradeGaps) popMissing() {
 // backfill recovers the gaps of symbol's trades, first to last, delivering
 // the recovered trades and the held live ones in ID order, until none is
 // left. If the gateway closes first, what is left stays for Close.
-func (w *worker) backfill(symbol string) {
+func (w *worker) backfill(k tradeKey) {
 	g := w.g
 	for {
 		g.mu.Lock()
-		t := g.rec.trades[symbol]
+		t := g.rec.trades[k]
 		g.releaseHeld(t)
 		if len(t.missing) == 0 {
 			t.queued = false
@@ -366,10 +389,15 @@ func (w *worker) backfill(symbol string) {
 }
 
 // fillFirst fetches the first missing range of t page by page and
-// delivers it; it returns false if the gateway is closing.
+// delivers it; it returns false if the gateway is closing. A page that
+// comes back short before the range is done means the venue's history has
+// not caught up with its stream yet: it is asked again, with backoff, for
+// up to LagWait before the rest is announced as lost.
 func (w *worker) fillFirst(t *tradeGaps) bool {
 	g, r := w.g, w.g.rec
-	for pages := 0; ; pages++ {
+	var waited time.Duration
+	delay := r.cfg.RetryMin
+	for pages := 0; ; {
 		g.mu.Lock()
 		rg := t.missing[0]
 		g.mu.Unlock()
@@ -382,30 +410,57 @@ func (w *worker) fillFirst(t *tradeGaps) bool {
 		}
 		n := int(min(int64(r.cfg.PageSize), rg.to-rg.from+1))
 		var err error
-		w.page, err = r.src.AggTrades(r.ctx, t.symbol, rg.from, n, w.page[:0])
+		what := "trades"
+		if t.agg {
+			what = "aggTrades"
+			w.page, err = r.src.AggTrades(r.ctx, t.symbol, rg.from, n, w.page[:0])
+		} else {
+			w.page, err = r.src.Trades(r.ctx, t.symbol, rg.from, n, w.page[:0])
+		}
 		if r.ctx.Err() != nil {
 			return false
 		}
 		g.mu.Lock()
 		if err != nil {
-			g.restFailed("aggTrades", t.symbol, err)
+			g.restFailed(what, t.symbol, err)
 			g.unfilled(t, t.missing[0].from, t.missing[0].to, "backfill failed: "+err.Error())
 			t.popMissing()
 			g.mu.Unlock()
 			return true
 		}
-		done := g.mergePage(t, w.page)
-		g.mu.Unlock()
+		progressed, done := g.mergePage(t, w.page)
 		if done {
+			g.mu.Unlock()
 			return true
 		}
+		if progressed {
+			pages++
+		}
+		if len(w.page) >= n {
+			g.mu.Unlock()
+			continue // a full page: more to fetch
+		}
+		if waited >= r.cfg.LagWait {
+			g.unfilled(t, t.missing[0].from, t.missing[0].to,
+				"not in the venue's history "+waited.Round(time.Millisecond).String()+" after the stream passed them")
+			t.popMissing()
+			g.mu.Unlock()
+			return true
+		}
+		r.stats.lagRetries.Add(1)
+		g.mu.Unlock()
+		if !sleepCtx(r.ctx, delay) {
+			return false
+		}
+		waited += delay
+		delay = min(2*delay, time.Second, max(r.cfg.LagWait-waited, time.Millisecond))
 	}
 }
 
 // mergePage delivers the trades of page that fall in t's first missing
-// range, reports IDs the venue skipped as lost, and advances the range; it
-// reports whether the range is done.
-func (g *Gateway) mergePage(t *tradeGaps, page []Event) bool {
+// range, reports IDs the venue no longer keeps as lost, and advances the
+// range; it reports whether the range advanced and whether it is done.
+func (g *Gateway) mergePage(t *tradeGaps, page []Event) (progressed, done bool) {
 	r := g.rec
 	rg := &t.missing[0]
 	next, to := rg.from, rg.to
@@ -425,21 +480,18 @@ func (g *Gateway) mergePage(t *tradeGaps, page []Event) bool {
 			break
 		}
 		p.Symbol, p.Venue = t.symbol, t.venue
-		p.Recovered, p.Aggregated = true, true
+		p.Recovered, p.Aggregated = true, t.agg
 		g.deliver(p)
 		r.stats.backfilled.Add(1)
 		next = p.ID + 1
 	}
-	if next == rg.from {
-		g.unfilled(t, next, to, "the venue returned no trades")
-		next = to + 1
-	}
+	progressed = next != rg.from
 	rg.from = next
 	if next > rg.to {
 		t.popMissing()
-		return true
+		return progressed, true
 	}
-	return false
+	return progressed, false
 }
 
 // flushTrades runs when the gateway closes: the gaps still missing are

@@ -100,7 +100,7 @@ func (g *Gateway) onDelta(ev *Event, gap bool) {
 	g.topOfBook(bs, ev)
 	if r.cfg.VerifyEvery > 0 && !bs.verifying && bs.pending == nil && ev.ReceiveTime-bs.lastVerify >= int64(r.cfg.VerifyEvery) {
 		bs.verifying = true
-		r.jobs.push(job{jobVerify, bs.symbol})
+		r.jobs.push(job{kind: jobVerify, symbol: bs.symbol})
 	}
 }
 
@@ -137,7 +137,7 @@ func (g *Gateway) holdDiff(bs *bookSync, ev *Event) {
 	bs.nheld++
 	if !bs.fetching {
 		bs.fetching = true
-		r.jobs.push(job{jobSnapshot, bs.symbol})
+		r.jobs.push(job{kind: jobSnapshot, symbol: bs.symbol})
 	}
 }
 

@@ -34,6 +34,9 @@ type noRecovery struct{}
 func (noRecovery) AggTrades(context.Context, string, int64, int, []Event) ([]Event, error) {
 	return nil, nil
 }
+func (noRecovery) Trades(context.Context, string, int64, int, []Event) ([]Event, error) {
+	return nil, nil
+}
 func (noRecovery) Depth(context.Context, string, int, *Event) error { return nil }
 
 // BenchmarkGatewayBookDelta measures one diff of 10 levels through the

@@ -116,6 +116,7 @@ type GatewayStats struct {
 	VerifyMismatches int64 // verifications that found it different (each resyncs the book)
 	VerifySkipped    int64 // verifications that proved nothing (snapshot older than the book)
 	RecoveryErrors   int64 // REST calls of the recovery that failed
+	LagRetries       int64 // trade pages asked again because the venue's history had not caught up
 }
 
 // OpenGateway plans the connections and starts them.
@@ -241,7 +242,7 @@ func (g *Gateway) Stats() GatewayStats {
 		st.BookSyncs, st.BookResyncs, st.StaleSnapshots, st.BadSnapshots = c.syncs.Load(), c.resyncs.Load(), c.stale.Load(), c.bad.Load()
 		st.BooksInSync, st.DiffOverflow = c.inSync.Load(), c.overflowDiffs.Load()
 		st.VerifyMatches, st.VerifyMismatches, st.VerifySkipped = c.verifyMatch.Load(), c.verifyMismatch.Load(), c.verifySkip.Load()
-		st.RecoveryErrors = c.restErrors.Load()
+		st.RecoveryErrors, st.LagRetries = c.restErrors.Load(), c.lagRetries.Load()
 	}
 	return st
 }
@@ -308,7 +309,7 @@ func (g *Gateway) onData(dec Decoder, f *wsconn.Frame) {
 	case verdictGap:
 		g.stats.gaps.Add(1)
 		g.stats.missing.Add(to - from + 1)
-		if g.rec != nil && ev.Type == TypeTrade && ev.Aggregated {
+		if g.rec != nil && ev.Type == TypeTrade {
 			g.tradeGap(ev, from, to)
 			break
 		}
@@ -320,7 +321,7 @@ func (g *Gateway) onData(dec Decoder, f *wsconn.Frame) {
 	}
 	if g.rec != nil {
 		switch {
-		case ev.Type == TypeTrade && ev.Aggregated:
+		case ev.Type == TypeTrade:
 			if g.holdTrade(ev) {
 				return
 			}

@@ -897,3 +897,74 @@ func TestFailingSnapshotsSlowDown(t *testing.T) {
 		t.Fatalf("stats %+v after %d attempts", st, n)
 	}
 }
+
+// lagging is a Recovery whose trade history has not caught up with the
+// stream for its first `behind` answers: they hold only the first half of
+// what was asked (the first of them) and nothing (the others).
+type lagging struct {
+	feed.Recovery
+	mu     sync.Mutex
+	behind int
+	calls  int
+}
+
+func (lg *lagging) AggTrades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
+	lg.mu.Lock()
+	lg.calls++
+	n := lg.calls
+	lg.mu.Unlock()
+	switch {
+	case n == 1:
+		limit = max(1, limit/2)
+		out, err := lg.Recovery.AggTrades(ctx, symbol, fromID, limit, dst)
+		return out, err
+	case n <= lg.behind:
+		return dst, nil
+	}
+	return lg.Recovery.AggTrades(ctx, symbol, fromID, limit, dst)
+}
+
+// TestLaggingHistoryIsWaitedFor: Binance serves aggTrades from its
+// database, the slowest source, so trades seen on the stream may not be
+// there yet. A short or empty page near the live edge is asked again, and
+// the gap is recovered whole, not announced as lost.
+func TestLaggingHistoryIsWaitedFor(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
+	var l tradeLog
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: l.handle,
+		rc:   feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, LagWait: 5 * time.Second},
+		wrap: func(r feed.Recovery) feed.Recovery { return &lagging{Recovery: r, behind: 4} }})
+	firstTrade(t, s, &l)
+	from, to := makeGap(t, s, "BTCUSDT", 40)
+	simtest.WaitFor(t, 10*time.Second, "the backfill", func() bool {
+		st := rg.g.Stats()
+		return st.Gaps > 0 && st.BackfillPending == 0
+	})
+	rg.g.Close()
+	gaps, recovered := l.check(t)
+	st := rg.g.Stats()
+	if len(gaps) != 0 || int64(recovered) != to-from+1 || st.LagRetries < 3 {
+		t.Fatalf("gap %d..%d: %d recovered, gap events %+v, stats %+v", from, to, recovered, gaps, st)
+	}
+}
+
+// TestLaggingHistoryIsWaitedForABoundedTime: trades the venue's history
+// never gets are announced as a gap after LagWait.
+func TestLaggingHistoryIsWaitedForABoundedTime(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
+	var l tradeLog
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: l.handle,
+		rc:   feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, LagWait: 300 * time.Millisecond},
+		wrap: func(r feed.Recovery) feed.Recovery { return &lagging{Recovery: r, behind: 1 << 30} }})
+	firstTrade(t, s, &l)
+	start := time.Now()
+	from, to := makeGap(t, s, "BTCUSDT", 40)
+	simtest.WaitFor(t, 10*time.Second, "the gap event", func() bool { return rg.g.Stats().Unfilled == 1 })
+	took := time.Since(start)
+	rg.g.Close()
+	gaps, recovered := l.check(t)
+	if len(gaps) != 1 || gaps[0].ID != to || gaps[0].FirstID != from+int64(recovered) || recovered != 20 ||
+		!strings.Contains(gaps[0].Reason, "not in the venue's history") || took < 300*time.Millisecond {
+		t.Fatalf("gap %d..%d: %d recovered, gap events %+v after %v", from, to, recovered, gaps, took)
+	}
+}

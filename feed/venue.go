@@ -59,8 +59,12 @@ type Recovery interface {
 	// events: "BTCUSDT") with IDs from fromID on, at most limit of them,
 	// oldest first, as TypeTrade events with Aggregated and Recovered set.
 	// When the venue no longer keeps fromID, the first trade returned is
-	// above it; none at all means the venue has none from fromID on.
+	// above it; fewer than limit means the venue has no more yet (its
+	// history may lag its streams: the Gateway asks again for a while).
 	AggTrades(ctx context.Context, symbol string, fromID int64, limit int, dst []Event) ([]Event, error)
+	// Trades is AggTrades for individual trades (TypeTrade events without
+	// Aggregated), by trade ID.
+	Trades(ctx context.Context, symbol string, fromID int64, limit int, dst []Event) ([]Event, error)
 	// Depth fills ev with a snapshot of symbol's order book, at most limit
 	// levels a side, best first: a TypeBookSnapshot whose ID is the last
 	// update ID the snapshot reflects. ev's level arrays are reused.

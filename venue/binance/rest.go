@@ -29,12 +29,17 @@ const (
 	MaxDepthLimit = 5000
 
 	aggTradesPath = "/api/v3/aggTrades"
-	depthPath     = "/api/v3/depth"
-	timeUnitKey   = "X-MBX-TIME-UNIT"
+	// historicalTradesPath serves individual trades by ID; its security
+	// type is NONE since 2023, so no API key is needed.
+	historicalTradesPath = "/api/v3/historicalTrades"
+	recentTradesPath     = "/api/v3/trades"
+	depthPath            = "/api/v3/depth"
+	timeUnitKey          = "X-MBX-TIME-UNIT"
 )
 
 // RequestWeight returns the request weight Binance counts for a GET of
-// path with query: depth by its limit, aggTrades 4, exchangeInfo 20, others 1.
+// path with query: depth by its limit, aggTrades 4, historicalTrades and
+// trades 25, exchangeInfo 20, others 1.
 func RequestWeight(path string, query url.Values) int {
 	switch path {
 	case depthPath:
@@ -51,6 +56,8 @@ func RequestWeight(path string, query url.Values) int {
 		}
 	case aggTradesPath:
 		return 4
+	case historicalTradesPath, recentTradesPath:
+		return 25
 	case exchangeInfoPath:
 		return 20
 	}
@@ -128,6 +135,7 @@ type Recovery struct {
 	symbols *Symbols
 	micros  bool
 	pages   sync.Pool // *[]aggTradeJSON
+	tpages  sync.Pool // *[]tradeJSON
 }
 
 var _ feed.Recovery = (*Recovery)(nil)
@@ -157,6 +165,77 @@ type aggTradeJSON struct {
 	T  int64  `json:"T"`
 	M  bool   `json:"m"`
 	BM bool   `json:"M"`
+}
+
+// tradeJSON is one item of GET /api/v3/historicalTrades.
+type tradeJSON struct {
+	ID           int64  `json:"id"`
+	Price        string `json:"price"`
+	Qty          string `json:"qty"`
+	QuoteQty     string `json:"quoteQty"`
+	Time         int64  `json:"time"`
+	IsBuyerMaker bool   `json:"isBuyerMaker"`
+	IsBestMatch  bool   `json:"isBestMatch"`
+}
+
+// Trades appends to dst the individual trades of symbol from trade ID
+// fromID on (GET /api/v3/historicalTrades, weight 25, no API key), at most
+// limit (1..1000) of them, oldest first, as TypeTrade events with Recovered
+// set. Like aggTrades, the endpoint may not have the newest trades yet.
+func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
+	sym, ok := r.symbols.Lookup(symbol)
+	if !ok {
+		return dst, fmt.Errorf("binance: historicalTrades %s: %w", symbol, ErrUnknownSymbol)
+	}
+	limit = min(max(limit, 1), MaxAggTradesLimit)
+	q := url.Values{}
+	q.Set("symbol", sym.Name)
+	q.Set("fromId", strconv.FormatInt(fromID, 10))
+	q.Set("limit", strconv.Itoa(limit))
+	req := httpx.Request{Path: historicalTradesPath, Query: q}
+	if r.micros {
+		req.Header = http.Header{timeUnitKey: {"MICROSECOND"}}
+	}
+	pp, _ := r.tpages.Get().(*[]tradeJSON)
+	if pp == nil {
+		pp = new([]tradeJSON)
+	}
+	defer r.tpages.Put(pp)
+	_, err := r.c.Do(ctx, req, func(body []byte) error {
+		*pp = (*pp)[:0]
+		return json.Unmarshal(body, pp)
+	})
+	if err != nil {
+		return dst, fmt.Errorf("binance: historicalTrades %s from %d: %w", sym.Name, fromID, err)
+	}
+	recv := time.Now().UnixNano()
+	unit := int64(time.Millisecond)
+	if r.micros {
+		unit = int64(time.Microsecond)
+	}
+	for _, t := range *pp {
+		price, err := fixed.Parse(t.Price, sym.PriceScale)
+		if err != nil {
+			return dst, fmt.Errorf("binance: historicalTrades %s: trade %d: price %q: %w: %w", sym.Name, t.ID, t.Price, ErrMalformed, err)
+		}
+		qty, err := fixed.Parse(t.Qty, sym.QtyScale)
+		if err != nil {
+			return dst, fmt.Errorf("binance: historicalTrades %s: trade %d: qty %q: %w: %w", sym.Name, t.ID, t.Qty, ErrMalformed, err)
+		}
+		side := feed.SideBuy
+		if t.IsBuyerMaker {
+			side = feed.SideSell
+		}
+		dst = append(dst, feed.Event{
+			Type: feed.TypeTrade, Side: side, Recovered: true,
+			PriceScale: sym.PriceScale, QtyScale: sym.QtyScale,
+			Venue: Venue, Symbol: sym.Name,
+			ID: t.ID, FirstID: t.ID, FirstTradeID: t.ID, LastTradeID: t.ID,
+			ExchangeTime: t.Time * unit, ReceiveTime: recv,
+			Price: price, Qty: qty,
+		})
+	}
+	return dst, nil
 }
 
 // AggTrades appends to dst the aggregate trades of symbol from ID fromID
