@@ -968,3 +968,65 @@ func TestLaggingHistoryIsWaitedForABoundedTime(t *testing.T) {
 		t.Fatalf("gap %d..%d: %d recovered, gap events %+v after %v", from, to, recovered, gaps, took)
 	}
 }
+
+// TestPlainTradeGapsAreBackfilled: gaps in the individual trade stream
+// (@trade) are recovered over /api/v3/historicalTrades (no API key since
+// 2023), merged in ID order and marked recovered, like aggregate trades.
+func TestPlainTradeGapsAreBackfilled(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
+	var mu sync.Mutex
+	var trades, gaps []feed.Event
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@trade"}, handler: func(ev *feed.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ev.Type == feed.TypeTrade:
+			trades = append(trades, feed.Event{ID: ev.ID, Recovered: ev.Recovered, Aggregated: ev.Aggregated, Price: ev.Price, Qty: ev.Qty})
+		case ev.Type == feed.TypeGap:
+			gaps = append(gaps, *ev)
+		}
+	}})
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(trades)
+	}
+	simtest.WaitFor(t, 10*time.Second, "a first trade", func() bool {
+		s.Advance(1)
+		time.Sleep(5 * time.Millisecond)
+		return count() > 0
+	})
+	_, _, base, err := s.LastIDs("BTCUSDT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1500 // more than one page of 1000
+	if err := s.Fire(sim.Fault{Kind: sim.FaultTradeGap, Times: n}); err != nil {
+		t.Fatal(err)
+	}
+	for _, _, last, _ := s.LastIDs("BTCUSDT"); last < base+n+20; _, _, last, _ = s.LastIDs("BTCUSDT") {
+		s.Advance(50)
+	}
+	simtest.WaitFor(t, 20*time.Second, "the backfill", func() bool {
+		st := rg.g.Stats()
+		return st.Gaps > 0 && st.BackfillPending == 0
+	})
+	rg.g.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gaps) != 0 {
+		t.Fatalf("gap events %+v", gaps)
+	}
+	recovered := 0
+	for i, tr := range trades {
+		if tr.Aggregated || (i > 0 && tr.ID != trades[i-1].ID+1) {
+			t.Fatalf("trade %d (agg %v) after %d", tr.ID, tr.Aggregated, trades[i-1].ID)
+		}
+		if tr.Recovered {
+			recovered++
+		}
+	}
+	if recovered != n {
+		t.Fatalf("%d trades recovered, want %d", recovered, n)
+	}
+}
