@@ -87,12 +87,12 @@ func BenchmarkGatewayBookDelta(b *testing.B) {
 	dec := &replayDecoder{diffs: diffs}
 	f := &wsconn.Frame{Kind: wsconn.Data, Data: []byte("{}")}
 	for range len(diffs) { // warm up: the book reaches its working size
-		g.onData(dec, f)
+		g.onData(0, dec, f)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		g.onData(dec, f)
+		g.onData(0, dec, f)
 	}
 	b.StopTimer()
 	if !bs.synced || g.stats.events.Load() == 0 {

@@ -57,9 +57,11 @@ const (
 	StatusDisconnected          // the connection was lost; a reconnect follows
 	StatusServerShutdown        // the venue announced it will close the connection soon
 	StatusClosed                // closed for good by the local side
+	StatusRefused               // the venue refused streams (Reason names them); they are asked for again
+	StatusSubscribed            // streams refused before are now subscribed (Reason names them)
 )
 
-var statusNames = [...]string{"unknown", "connecting", "connected", "disconnected", "server_shutdown", "closed"}
+var statusNames = [...]string{"unknown", "connecting", "connected", "disconnected", "server_shutdown", "closed", "refused", "subscribed"}
 
 // String returns the status's stable lower-case name.
 func (s Status) String() string {

@@ -44,6 +44,10 @@ type GatewayConfig struct {
 	Subscribes *rate.Limiter
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
+	// RefusedRetryMin and RefusedRetryMax bound the backoff between
+	// attempts to subscribe again to streams the venue refused. Defaults
+	// 2s and 5 minutes.
+	RefusedRetryMin, RefusedRetryMax time.Duration
 
 	// Recovery, when set, makes the delivered streams complete. A gap in a
 	// symbol's aggregate trade IDs is fetched over REST (the symbol's live
@@ -76,6 +80,8 @@ type Gateway struct {
 	aux Event
 	rec *recovery // nil without a Recovery
 
+	refuse *refusals
+
 	stats     gatewayCounters
 	closeOnce sync.Once
 }
@@ -99,6 +105,10 @@ type GatewayStats struct {
 	Replies    int64 // error replies to requests
 	Shutdowns  int64 // shutdown announcements
 	Sessions   []wsconn.Stats
+
+	RefusedStreams int64 // streams the venue refuses now (asked for again with backoff)
+	Refusals       int64 // refusals of requests so far
+	Resubscribes   int64 // refused requests sent again
 
 	// With a Recovery:
 	Backfilled       int64 // trades recovered over REST and delivered
@@ -145,11 +155,21 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 	if cfg.Subscribes == nil {
 		cfg.Subscribes = rate.NewLimiter(10, 10)
 	}
+	if cfg.RefusedRetryMin == 0 {
+		cfg.RefusedRetryMin = 2 * time.Second
+	}
+	if cfg.RefusedRetryMax == 0 {
+		cfg.RefusedRetryMax = 5 * time.Minute
+	}
+	if cfg.RefusedRetryMin < 0 || cfg.RefusedRetryMax < cfg.RefusedRetryMin {
+		return nil, fmt.Errorf("feed: RefusedRetryMin %v, RefusedRetryMax %v: want 0 < min <= max", cfg.RefusedRetryMin, cfg.RefusedRetryMax)
+	}
 	g := &Gateway{
-		cfg:   cfg,
-		log:   cfg.Logger.With("venue", cfg.Venue.Name()),
-		plans: plans,
-		seq:   newSequencer(),
+		cfg:    cfg,
+		log:    cfg.Logger.With("venue", cfg.Venue.Name()),
+		plans:  plans,
+		seq:    newSequencer(),
+		refuse: newRefusals(cfg.RefusedRetryMin, cfg.RefusedRetryMax),
 	}
 	if cfg.Recovery != nil {
 		if g.rec, err = newRecovery(cfg.Recovery, cfg.RecoveryConfig); err != nil {
@@ -163,6 +183,9 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		}
 		return g, nil
 	}
+	// frames wait for every session to be in g.sessions (a refused
+	// subscription is sent again on its plan's session)
+	g.mu.Lock()
 	for i, p := range plans {
 		sc := cfg.Session
 		sc.URL = p.URL
@@ -184,11 +207,13 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		plan := i
 		sess, err := wsconn.Open(sc, func(f *wsconn.Frame) { g.onFrame(plan, dec, f) })
 		if err != nil {
+			g.mu.Unlock()
 			g.Close()
 			return nil, fmt.Errorf("feed: connection %d: %w", i, err)
 		}
 		g.sessions = append(g.sessions, sess)
 	}
+	g.mu.Unlock()
 	g.log.Info("gateway open", "streams", len(cfg.Streams), "connections", len(plans))
 	return g, nil
 }
@@ -209,6 +234,7 @@ func (g *Gateway) Close() error {
 			}()
 		}
 		wg.Wait()
+		g.refuse.close()
 		if g.rec != nil {
 			g.rec.stop()
 			g.mu.Lock()
@@ -231,6 +257,10 @@ func (g *Gateway) Stats() GatewayStats {
 		Binary:     g.stats.binary.Load(),
 		Replies:    g.stats.replyErrors.Load(),
 		Shutdowns:  g.stats.shutdowns.Load(),
+
+		RefusedStreams: g.refuse.refusedStreams(),
+		Refusals:       g.refuse.total.Load(),
+		Resubscribes:   g.refuse.retries.Load(),
 	}
 	for _, s := range g.sessions {
 		st.Sessions = append(st.Sessions, s.Stats())
@@ -256,7 +286,7 @@ func (g *Gateway) onFrame(plan int, dec Decoder, f *wsconn.Frame) {
 		if g.cfg.Tap != nil {
 			g.cfg.Tap(plan, f.Data, f.Recv)
 		}
-		g.onData(dec, f)
+		g.onData(plan, dec, f)
 	case wsconn.Connected:
 		g.status(StatusConnected, f.Recv, "connection "+strconv.FormatUint(f.Conn, 10)+" up")
 	case wsconn.Disconnected:
@@ -270,7 +300,7 @@ func (g *Gateway) onFrame(plan int, dec Decoder, f *wsconn.Frame) {
 	}
 }
 
-func (g *Gateway) onData(dec Decoder, f *wsconn.Frame) {
+func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
 	if f.Binary {
 		g.stats.binary.Add(1)
 		g.skipped("binary frame", nil, f)
@@ -278,12 +308,18 @@ func (g *Gateway) onData(dec Decoder, f *wsconn.Frame) {
 	}
 	ev := &g.ev
 	kind, err := dec.Decode(f.Data, ev)
-	if err != nil {
-		if kind == DecodedReply {
+	if kind == DecodedReply {
+		if err != nil {
 			g.stats.replyErrors.Add(1)
-			g.log.Warn("request refused", "conn", f.Conn, "err", err)
-			return
 		}
+		if p, ok := dec.(ReplyParser); ok {
+			g.onReply(plan, p, f.Data, f.Recv)
+		} else if err != nil {
+			g.log.Warn("request refused", "conn", f.Conn, "err", err)
+		}
+		return
+	}
+	if err != nil {
 		if errors.Is(err, ErrUnknown) {
 			g.stats.unknown.Add(1)
 		} else {
@@ -293,8 +329,6 @@ func (g *Gateway) onData(dec Decoder, f *wsconn.Frame) {
 		return
 	}
 	switch kind {
-	case DecodedReply:
-		return
 	case DecodedShutdown:
 		g.stats.shutdowns.Add(1)
 		g.status(StatusServerShutdown, f.Recv, "server announced shutdown: rotating")

@@ -385,3 +385,63 @@ func TestPartialDepthStreamsAreSequencedApart(t *testing.T) {
 		t.Fatalf("%d snapshots dropped as duplicates", st.Duplicates)
 	}
 }
+
+// TestRefusedSubscriptionsAreRetried: the venue refuses a SUBSCRIBE (here:
+// more streams than a connection may have, Binance code 4). The refusal is
+// counted and announced, the request is split and asked for again, so the
+// streams the venue accepts flow and only the ones it refuses stay out,
+// asked for again with backoff.
+func TestRefusedSubscriptionsAreRetried(t *testing.T) {
+	s := startSim(t, sim.Config{MaxStreams: 3, Symbols: []string{"BTCUSDT", "ETHUSDT", "BNBUSDT"}})
+	var c collector
+	streams := []string{"btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade", "btcusdt@bookTicker", "ethusdt@bookTicker"}
+	tlsCfg, err := httpx.TLSConfig(simtest.CAFile(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := httpx.New(httpx.Config{BaseURL: s.RESTURL(), TLS: tlsCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rest.Close()
+	syms, err := binance.LoadSymbols(context.Background(), rest, binance.SymbolsOfStreams(streams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: s.WSURL(), Symbols: syms, StreamsPerConn: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := feed.OpenGateway(feed.GatewayConfig{
+		Venue: venue, Streams: streams, TLS: tlsCfg, Logger: quiet(), Handler: c.handle,
+		Session:    wsconn.Config{BackoffMin: 5 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
+		Dials:      rate.NewLimiter(1000, 100),
+		Subscribes: rate.NewLimiter(1000, 100), RefusedRetryMin: 100 * time.Millisecond, RefusedRetryMax: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	waitFor(t, 10*time.Second, "3 streams subscribed, 2 refused", func() bool {
+		conns := s.Conns()
+		return len(conns) == 1 && len(conns[0].Subscriptions) == 3 && g.Stats().RefusedStreams == 2
+	})
+	waitFor(t, 5*time.Second, "requests sent again with backoff", func() bool { return g.Stats().Resubscribes >= 6 })
+	g.Close()
+	st := g.Stats()
+	if st.Refusals < 3 || st.Replies < 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	refused := 0
+	for _, ev := range c.snapshot() {
+		if ev.Type == feed.TypeStatus && ev.Status == feed.StatusRefused {
+			refused++
+			if !strings.Contains(ev.Reason, "Too many subscriptions") && !strings.Contains(ev.Reason, "not listed") {
+				t.Fatalf("status %q", ev.Reason)
+			}
+		}
+	}
+	if refused < 3 {
+		t.Fatalf("%d refusal events", refused)
+	}
+}

@@ -32,6 +32,39 @@ type ConnPlan struct {
 	URL       string
 	Streams   []string
 	Subscribe [][]byte // sent after every connect, in order, paced
+	// Requests says, for each message of Subscribe, the request ID its
+	// reply carries and the streams it asks for (empty for a message that
+	// subscribes to nothing, such as Confirm). With a ReplyParser decoder,
+	// an error reply to one of them is a failure of those streams: counted,
+	// announced by a TypeStatus event, and the message sent again with
+	// backoff on the live connection.
+	Requests []Request
+	// ConfirmID is the request ID of a message of Subscribe, sent last,
+	// whose reply lists the streams the connection has (Binance
+	// LIST_SUBSCRIPTIONS); 0: none. A stream of the plan missing from the
+	// list is handled as refused.
+	ConfirmID int64
+}
+
+// Request is one request of a ConnPlan: the ID its reply carries and the
+// streams it subscribes to.
+type Request struct {
+	ID      int64
+	Streams []string
+}
+
+// Reply is a venue's answer to a request, as a ReplyParser reads it.
+type Reply struct {
+	ID    int64    // the request's ID; 0 when the reply has none usable
+	Err   error    // set when the request was refused
+	List  []string // the streams listed, for a reply to a listing request
+	IsErr bool     // Err is set
+}
+
+// ReplyParser is implemented by decoders whose venue answers requests: a
+// frame decoded as DecodedReply is parsed again for its ID and outcome.
+type ReplyParser interface {
+	ParseReply(frame []byte) (Reply, error)
 }
 
 // Decoded says what a decoded frame held.

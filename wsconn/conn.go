@@ -29,6 +29,8 @@ type conn struct {
 	done      chan struct{} // closed when both goroutines have ended
 	err       error         // why it ended; read after done
 
+	wmu sync.Mutex // serializes data messages written after connect (Session.Send)
+
 	failOnce sync.Once
 	reason   error // set by fail before the socket is closed
 	stop     chan struct{}
@@ -112,6 +114,11 @@ func (s *Session) connect(hold bool) (*conn, error) {
 		close(c.done)
 	}()
 
+	c.wmu.Lock() // Send waits for the subscriptions to be sent
+	defer c.wmu.Unlock()
+	if !hold {
+		s.live.Store(c)
+	}
 	if s.cfg.Subscribe != nil {
 		for _, m := range s.cfg.Subscribe() {
 			err := c.msgs.Wait(s.ctx)

@@ -9,6 +9,8 @@ import (
 var (
 	// ErrClosed is returned by a session that was closed.
 	ErrClosed = errors.New("wsconn: session closed")
+	// ErrNotConnected is returned by Send while no connection is up.
+	ErrNotConnected = errors.New("wsconn: not connected")
 	// ErrStale means no frame at all arrived within the stale timeout.
 	ErrStale = errors.New("wsconn: connection stale")
 	// ErrTooSlow means the consumer did not keep up and the Block policy

@@ -56,6 +56,7 @@ type Session struct {
 
 	status atomic.Int32
 	connID atomic.Uint64
+	live   atomic.Pointer[conn] // the connection Send writes to; nil while down
 	stats  counters
 }
 
@@ -127,6 +128,43 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// Send writes one text message on the live connection, within the
+// connection's message rate (shared with pings and subscriptions) and the
+// Subscribes limiter: a request such as a SUBSCRIBE sent again after the
+// server refused it. It fails with ErrNotConnected while no connection is
+// up (every connect sends Config.Subscribe anyway), and returns when ctx
+// or the session ends.
+func (s *Session) Send(ctx context.Context, msg []byte) error {
+	c := s.live.Load()
+	if c == nil {
+		return ErrNotConnected
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	if err := c.msgs.Wait(ctx); err != nil {
+		return err
+	}
+	if s.cfg.Subscribes != nil {
+		if err := s.cfg.Subscribes.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-c.stop:
+		return ErrNotConnected
+	default:
+	}
+	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+		c.fail(err)
+		return err
+	}
+	return nil
+}
+
 // Status returns the session's state.
 func (s *Session) Status() Status { return Status(s.status.Load()) }
 
@@ -162,6 +200,7 @@ func (s *Session) supervise() {
 				continue
 			}
 			cur = c
+			s.live.Store(cur)
 			s.setStatus(StatusConnected)
 		}
 
@@ -176,6 +215,7 @@ func (s *Session) supervise() {
 			lived := time.Since(cur.opened)
 			err := cur.err
 			cur = nil
+			s.live.Store(nil)
 			if lived >= s.cfg.StableAfter {
 				attempt = 0
 			}
@@ -194,9 +234,11 @@ func (s *Session) supervise() {
 			}
 		case <-rotate:
 			cur = s.rotate(cur, ErrRotated)
+			s.live.Store(cur)
 		case <-s.rotateNow:
 			s.stats.shutdowns.Add(1)
 			cur = s.rotate(cur, ErrServerShutdown)
+			s.live.Store(cur)
 		}
 	}
 }

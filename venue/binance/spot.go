@@ -160,9 +160,22 @@ func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
 			if err != nil {
 				return nil, err
 			}
+			p.Requests = append(p.Requests, feed.Request{ID: id, Streams: group[i:min(i+paramsPerRequest, len(group))]})
 			id++
 			p.Subscribe = append(p.Subscribe, msg)
 		}
+		// confirm: the streams the server has after the SUBSCRIBEs
+		msg, err := json.Marshal(struct {
+			Method string `json:"method"`
+			ID     int64  `json:"id"`
+		}{"LIST_SUBSCRIPTIONS", id})
+		if err != nil {
+			return nil, err
+		}
+		p.Requests = append(p.Requests, feed.Request{ID: id})
+		p.ConfirmID = id
+		id++
+		p.Subscribe = append(p.Subscribe, msg)
 		plans = append(plans, p)
 	}
 	return plans, nil
@@ -170,6 +183,40 @@ func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
 
 // spotDecoder adapts Decoder to feed.Decoder.
 type spotDecoder struct{ d Decoder }
+
+var _ feed.ReplyParser = (*spotDecoder)(nil)
+
+var _ feed.Subscriber = (*Spot)(nil)
+
+// SubscribeMessage builds a SUBSCRIBE request for streams with the given id.
+func (s *Spot) SubscribeMessage(id int64, streams []string) ([]byte, error) {
+	return json.Marshal(struct {
+		Method string   `json:"method"`
+		Params []string `json:"params"`
+		ID     int64    `json:"id"`
+	}{"SUBSCRIBE", streams, id})
+}
+
+// ParseReply reads a reply's integer ID, its error, and the list of a
+// LIST_SUBSCRIPTIONS result.
+func (sd *spotDecoder) ParseReply(frame []byte) (feed.Reply, error) {
+	r, err := ParseResponse(frame)
+	if err != nil {
+		return feed.Reply{}, err
+	}
+	var rep feed.Reply
+	rep.ID, _ = r.IntID()
+	if r.Err != nil {
+		rep.Err, rep.IsErr = r.Err, true
+		return rep, nil
+	}
+	if len(r.Result) > 0 && r.Result[0] == '[' {
+		if err := json.Unmarshal(r.Result, &rep.List); err != nil {
+			return feed.Reply{}, fmt.Errorf("%w: reply: result: %w", ErrMalformed, err)
+		}
+	}
+	return rep, nil
+}
 
 func (sd *spotDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	kind, err := sd.d.Decode(frame, ev)
