@@ -54,7 +54,16 @@ func (g *Gateway) onDelta(ev *Event, gap bool) {
 		bs = &bookSync{symbol: ev.Symbol, venue: ev.Venue, b: book.New(r.cfg.BookLevels)}
 		r.books[ev.Symbol] = bs
 	}
-	bs.priceScale, bs.qtyScale = ev.PriceScale, ev.QtyScale
+	if bs.priceScale != ev.PriceScale || bs.qtyScale != ev.QtyScale {
+		// the venue's tick or step size changed (the venue's symbol table
+		// widened a scale): levels at the old scale cannot take the diff
+		bs.priceScale, bs.qtyScale = ev.PriceScale, ev.QtyScale
+		if bs.synced {
+			g.resync(bs, "price or quantity scale changed", ev)
+			return
+		}
+		bs.nheld = 0
+	}
 	if !bs.synced {
 		if gap {
 			bs.nheld = 0 // the chain held is broken: only what follows can meet a snapshot
@@ -227,6 +236,11 @@ func (g *Gateway) loadBook(bs *bookSync, snap *Event) loadResult {
 	if len(held) > 0 && snap.ID+1 < held[0].FirstID {
 		return tooOld
 	}
+	if len(held) > 0 && (snap.PriceScale != bs.priceScale || snap.QtyScale != bs.qtyScale) {
+		g.log.Info("snapshot at other scales than the diffs: fetching another", "symbol", bs.symbol)
+		return tooOld // the scales changed while it was fetched
+	}
+	bs.priceScale, bs.qtyScale = snap.PriceScale, snap.QtyScale
 	i := 0
 	for i < len(held) && held[i].ID <= snap.ID {
 		i++
@@ -338,7 +352,7 @@ func (w *worker) verifyBook(symbol string) {
 // mismatch it resyncs the book and returns false.
 func (g *Gateway) verified(bs *bookSync, snap *Event, changed *Event) bool {
 	r := g.rec
-	if bs.full[book.Bid] || bs.full[book.Ask] {
+	if bs.full[book.Bid] || bs.full[book.Ask] || snap.PriceScale != bs.priceScale || snap.QtyScale != bs.qtyScale {
 		r.stats.verifySkip.Add(1)
 		return true
 	}

@@ -59,9 +59,13 @@ const (
 	StatusClosed                // closed for good by the local side
 	StatusRefused               // the venue refused streams (Reason names them); they are asked for again
 	StatusSubscribed            // streams refused before are now subscribed (Reason names them)
+	StatusHalted                // the symbol does not trade (venue status in Reason): its streams are silent, not stalled
+	StatusTrading               // the symbol trades again
+	StatusInstrument            // the symbol's tick or step size changed: scales in Reason, events carry the new ones
 )
 
-var statusNames = [...]string{"unknown", "connecting", "connected", "disconnected", "server_shutdown", "closed", "refused", "subscribed"}
+var statusNames = [...]string{"unknown", "connecting", "connected", "disconnected", "server_shutdown", "closed", "refused", "subscribed",
+	"halted", "trading", "instrument"}
 
 // String returns the status's stable lower-case name.
 func (s Status) String() string {

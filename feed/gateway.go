@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -81,6 +82,9 @@ type Gateway struct {
 	rec *recovery // nil without a Recovery
 
 	refuse *refusals
+
+	watchCancel context.CancelFunc // nil unless the venue is a Watcher
+	watchDone   chan struct{}
 
 	stats     gatewayCounters
 	closeOnce sync.Once
@@ -214,6 +218,14 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		g.sessions = append(g.sessions, sess)
 	}
 	g.mu.Unlock()
+	if w, ok := cfg.Venue.(Watcher); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.watchCancel, g.watchDone = cancel, make(chan struct{})
+		go func() {
+			defer close(g.watchDone)
+			w.Watch(ctx, g.announce)
+		}()
+	}
 	g.log.Info("gateway open", "streams", len(cfg.Streams), "connections", len(plans))
 	return g, nil
 }
@@ -234,6 +246,10 @@ func (g *Gateway) Close() error {
 			}()
 		}
 		wg.Wait()
+		if g.watchCancel != nil {
+			g.watchCancel()
+			<-g.watchDone
+		}
 		g.refuse.close()
 		if g.rec != nil {
 			g.rec.stop()
@@ -364,6 +380,13 @@ func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
 			return
 		}
 	}
+	g.deliver(ev)
+}
+
+// announce delivers an event of the venue's Watcher.
+func (g *Gateway) announce(ev *Event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.deliver(ev)
 }
 

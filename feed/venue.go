@@ -83,6 +83,14 @@ type Decoder interface {
 	Decode(frame []byte, ev *Event) (Decoded, error)
 }
 
+// Watcher is implemented by venues that watch their instruments while the
+// gateway runs (trading status, tick and step sizes). The gateway calls
+// Watch from a goroutine of its own and cancels ctx on Close; announce
+// delivers a TypeStatus event to the handler, in order with the others.
+type Watcher interface {
+	Watch(ctx context.Context, announce func(*Event))
+}
+
 // Recovery fetches from a venue's REST API what its streams missed. A
 // venue package implements it; the Gateway calls it from its own worker
 // goroutines, concurrently for different symbols, with a context that ends

@@ -9,6 +9,7 @@
 package binance
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -624,10 +625,10 @@ func (d *Decoder) decodePayload(b []byte, i int, sh shape, sym Symbol, haveSym b
 	case shapeAggTrade, shapeTrade:
 		ev.Type = feed.TypeTrade
 		if ev.Price, err = parseDecimal(b, dec[0], sym.PriceScale); err != nil {
-			return 0, fieldErr("p", err)
+			return 0, fieldErr("p", scaleErr(b, dec[0], sym, true, err))
 		}
 		if ev.Qty, err = parseQty(b, dec[1], sym.QtyScale, &ev.Capped); err != nil {
-			return 0, fieldErr("q", err)
+			return 0, fieldErr("q", scaleErr(b, dec[1], sym, false, err))
 		}
 		if sh == shapeTrade {
 			ev.FirstTradeID, ev.LastTradeID = ev.ID, ev.ID
@@ -649,16 +650,16 @@ func (d *Decoder) decodePayload(b []byte, i int, sh shape, sym Symbol, haveSym b
 		ev.Type = feed.TypeTopOfBook
 		ev.FirstID = ev.ID
 		if ev.Bid.Price, err = parseDecimal(b, dec[2], sym.PriceScale); err != nil {
-			return 0, fieldErr("b", err)
+			return 0, fieldErr("b", scaleErr(b, dec[2], sym, true, err))
 		}
 		if ev.Bid.Qty, err = parseQty(b, dec[3], sym.QtyScale, &ev.Capped); err != nil {
-			return 0, fieldErr("B", err)
+			return 0, fieldErr("B", scaleErr(b, dec[3], sym, false, err))
 		}
 		if ev.Ask.Price, err = parseDecimal(b, dec[4], sym.PriceScale); err != nil {
-			return 0, fieldErr("a", err)
+			return 0, fieldErr("a", scaleErr(b, dec[4], sym, true, err))
 		}
 		if ev.Ask.Qty, err = parseQty(b, dec[5], sym.QtyScale, &ev.Capped); err != nil {
-			return 0, fieldErr("A", err)
+			return 0, fieldErr("A", scaleErr(b, dec[5], sym, false, err))
 		}
 	case shapeShutdown:
 		ev.Type = feed.TypeStatus
@@ -729,9 +730,11 @@ func parseLevels(b []byte, i int, sym Symbol, dst []feed.Level, depth int, cappe
 				}
 				sp := strSpan{i + 1, end, esc}
 				if n == 0 {
-					lv.Price, err = parseDecimal(b, sp, sym.PriceScale)
-				} else {
-					lv.Qty, err = parseQty(b, sp, sym.QtyScale, capped)
+					if lv.Price, err = parseDecimal(b, sp, sym.PriceScale); err != nil {
+						err = scaleErr(b, sp, sym, true, err)
+					}
+				} else if lv.Qty, err = parseQty(b, sp, sym.QtyScale, capped); err != nil {
+					err = scaleErr(b, sp, sym, false, err)
 				}
 				if err != nil {
 					return dst, 0, err
@@ -770,6 +773,48 @@ func parseDecimal(b []byte, sp strSpan, scale uint8) (int64, error) {
 		return fixed.Parse(b[sp.start:sp.end], scale)
 	}
 	return parseEscapedDecimal(b[sp.start:sp.end], scale)
+}
+
+// ScaleError is a price or quantity with more decimals than its symbol's
+// scale: the venue's tick or step size may have changed since the symbol
+// table was made. errors.Is matches the fixed error it wraps.
+type ScaleError struct {
+	Symbol string
+	Price  bool  // a price; else a quantity
+	Scale  uint8 // the scale the value needs
+	Err    error // fixed.ErrPrecision
+}
+
+func (e *ScaleError) Error() string {
+	what := "quantity"
+	if e.Price {
+		what = "price"
+	}
+	return fmt.Sprintf("binance: %s %s needs %d decimals: %v", e.Symbol, what, e.Scale, e.Err)
+}
+
+func (e *ScaleError) Unwrap() error { return e.Err }
+
+// scaleErr returns a *ScaleError for a value of sym that has more
+// decimals than its scale, err otherwise.
+func scaleErr(b []byte, sp strSpan, sym Symbol, price bool, err error) error {
+	if err != fixed.ErrPrecision {
+		return err
+	}
+	text := b[sp.start:sp.end]
+	var buf [valueBuf]byte
+	if sp.esc {
+		text = unescape(buf[:0], text)
+	}
+	dot := bytes.IndexByte(text, '.')
+	if dot < 0 {
+		return err
+	}
+	frac := bytes.TrimRight(text[dot+1:], "0")
+	if len(frac) > fixed.MaxScale {
+		return err
+	}
+	return &ScaleError{Symbol: sym.Name, Price: price, Scale: uint8(len(frac)), Err: err}
 }
 
 // capDigits are the digits of a quantity Binance caps (CHANGELOG

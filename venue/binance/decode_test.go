@@ -371,7 +371,7 @@ func TestSymbols(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Symbol{{"BTCUSDT", 2, 5}, {"OLDBTC", 8, 8}, {"PEPEUSDT", 8, 0}}
+	want := []Symbol{{"BTCUSDT", 2, 5, "TRADING"}, {"OLDBTC", 8, 8, "BREAK"}, {"PEPEUSDT", 8, 0, "TRADING"}}
 	if got := syms.List(); !slices.Equal(got, want) || syms.Len() != 3 {
 		t.Errorf("List = %v; want %v", got, want)
 	}

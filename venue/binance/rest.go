@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,7 +133,7 @@ func ApplyWeightLimit(c *httpx.Client, exchangeInfo []byte) error {
 // feed.Recovery and is safe for concurrent use.
 type Recovery struct {
 	c       *httpx.Client
-	symbols *Symbols
+	symbols SymbolSource
 	micros  bool
 	pages   sync.Pool // *[]aggTradeJSON
 	tpages  sync.Pool // *[]tradeJSON
@@ -144,11 +145,13 @@ var _ feed.Recovery = (*Recovery)(nil)
 // (built from RESTConfig) and whose symbols are symbols. With micros,
 // trade times are asked for in microseconds, as the streams of a
 // SpotConfig with Micros give them.
-func NewRecovery(c *httpx.Client, symbols *Symbols, micros bool) (*Recovery, error) {
+// Give it the Spot's Instruments so that its answers parse at the scales in
+// force, and values that do not fit widen them.
+func NewRecovery(c *httpx.Client, symbols SymbolSource, micros bool) (*Recovery, error) {
 	if c == nil {
 		return nil, errors.New("binance: NewRecovery: nil REST client")
 	}
-	if symbols == nil {
+	if symbols == nil || symbols.Table() == nil {
 		return nil, errors.New("binance: NewRecovery: nil Symbols (see LoadSymbols)")
 	}
 	return &Recovery{c: c, symbols: symbols, micros: micros}, nil
@@ -183,7 +186,7 @@ type tradeJSON struct {
 // limit (1..1000) of them, oldest first, as TypeTrade events with Recovered
 // set. Like aggTrades, the endpoint may not have the newest trades yet.
 func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
-	sym, ok := r.symbols.Lookup(symbol)
+	sym, ok := r.symbols.Table().Lookup(symbol)
 	if !ok {
 		return dst, fmt.Errorf("binance: historicalTrades %s: %w", symbol, ErrUnknownSymbol)
 	}
@@ -214,13 +217,10 @@ func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limi
 		unit = int64(time.Microsecond)
 	}
 	for _, t := range *pp {
-		price, err := fixed.Parse(t.Price, sym.PriceScale)
-		if err != nil {
-			return dst, fmt.Errorf("binance: historicalTrades %s: trade %d: price %q: %w: %w", sym.Name, t.ID, t.Price, ErrMalformed, err)
-		}
-		qty, err := fixed.Parse(t.Qty, sym.QtyScale)
-		if err != nil {
-			return dst, fmt.Errorf("binance: historicalTrades %s: trade %d: qty %q: %w: %w", sym.Name, t.ID, t.Qty, ErrMalformed, err)
+		var price, qty int64
+		var err error
+		if sym, price, qty, err = r.parseTrade(sym, t.Price, t.Qty); err != nil {
+			return dst, fmt.Errorf("binance: historicalTrades %s: trade %d: %w", sym.Name, t.ID, err)
 		}
 		side := feed.SideBuy
 		if t.IsBuyerMaker {
@@ -238,12 +238,51 @@ func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limi
 	return dst, nil
 }
 
+// parseTrade parses a trade's price and quantity at sym's scales; a value
+// with more decimals widens the scale in force (see Instruments) and sym is
+// returned as it is then.
+func (r *Recovery) parseTrade(sym Symbol, p, q string) (Symbol, int64, int64, error) {
+	for tries := 0; ; tries++ {
+		price, err := fixed.Parse(p, sym.PriceScale)
+		what, text, isPrice := "price", p, true
+		var qty int64
+		if err == nil {
+			what, text, isPrice = "qty", q, false
+			qty, err = fixed.Parse(q, sym.QtyScale)
+		}
+		if err == nil {
+			return sym, price, qty, nil
+		}
+		in, ok := r.symbols.(*Instruments)
+		if scale, ok2 := decimals(text); ok && ok2 && err == fixed.ErrPrecision && tries < 2 && in.Widen(sym.Name, isPrice, scale) {
+			if sym, ok = in.Lookup(sym.Name); ok {
+				continue
+			}
+		}
+		return sym, 0, 0, fmt.Errorf("%s %q: %w: %w", what, text, ErrMalformed, err)
+	}
+}
+
+// decimals returns the number of decimals of a decimal string without its
+// trailing zeros.
+func decimals(s string) (uint8, bool) {
+	dot := strings.IndexByte(s, '.')
+	if dot < 0 {
+		return 0, false
+	}
+	n := len(strings.TrimRight(s[dot+1:], "0"))
+	if n > fixed.MaxScale {
+		return 0, false
+	}
+	return uint8(n), true
+}
+
 // AggTrades appends to dst the aggregate trades of symbol from ID fromID
 // on, at most limit (1..1000) of them, oldest first, as TypeTrade events
 // with Aggregated and Recovered set. When Binance no longer keeps fromID the
 // first trade returned is the oldest it keeps, above fromID.
 func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
-	sym, ok := r.symbols.Lookup(symbol)
+	sym, ok := r.symbols.Table().Lookup(symbol)
 	if !ok {
 		return dst, fmt.Errorf("binance: aggTrades %s: %w", symbol, ErrUnknownSymbol)
 	}
@@ -274,13 +313,10 @@ func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, l
 		unit = int64(time.Microsecond)
 	}
 	for _, t := range *pp {
-		price, err := fixed.Parse(t.P, sym.PriceScale)
-		if err != nil {
-			return dst, fmt.Errorf("binance: aggTrades %s: trade %d: price %q: %w: %w", sym.Name, t.A, t.P, ErrMalformed, err)
-		}
-		qty, err := fixed.Parse(t.Q, sym.QtyScale)
-		if err != nil {
-			return dst, fmt.Errorf("binance: aggTrades %s: trade %d: qty %q: %w: %w", sym.Name, t.A, t.Q, ErrMalformed, err)
+		var price, qty int64
+		var err error
+		if sym, price, qty, err = r.parseTrade(sym, t.P, t.Q); err != nil {
+			return dst, fmt.Errorf("binance: aggTrades %s: trade %d: %w", sym.Name, t.A, err)
 		}
 		side := feed.SideBuy
 		if t.M { // the buyer was the maker, so the seller took
@@ -304,7 +340,7 @@ func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, l
 // A limit outside 1..5000 is an error: Binance would cut it silently, and
 // the caller would take a shorter snapshot for a whole side.
 func (r *Recovery) Depth(ctx context.Context, symbol string, limit int, ev *feed.Event) error {
-	sym, ok := r.symbols.Lookup(symbol)
+	sym, ok := r.symbols.Table().Lookup(symbol)
 	if !ok {
 		return fmt.Errorf("binance: depth %s: %w", symbol, ErrUnknownSymbol)
 	}
@@ -315,9 +351,9 @@ func (r *Recovery) Depth(ctx context.Context, symbol string, limit int, ev *feed
 	q.Set("symbol", sym.Name)
 	q.Set("limit", strconv.Itoa(limit))
 	// the answer has the shape of a partial depth payload of a raw stream
-	dec := Decoder{Symbols: r.symbols, Symbol: sym.Name}
+	dec := Decoder{Symbol: sym.Name}
 	_, err := r.c.Do(ctx, httpx.Request{Path: depthPath, Query: q}, func(body []byte) error {
-		kind, err := dec.Decode(body, ev)
+		kind, err := decodeWidening(&dec, r.symbols, body, ev)
 		if err == nil && (kind != KindEvent || ev.Type != feed.TypeBookSnapshot) {
 			err = fmt.Errorf("%w: not a depth snapshot", ErrMalformed)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -46,11 +47,21 @@ type SpotConfig struct {
 	// Lifetime overrides the server's connection lifetime (default 24h):
 	// the gateway rotates connections before it.
 	Lifetime time.Duration
+	// REST, when set, is the client the venue reads exchangeInfo again
+	// with (Watch): every RefreshEvery, and soon after a value with more
+	// decimals than its symbol's scale arrived.
+	REST *httpx.Client
+	// RefreshEvery is how often exchangeInfo is read again. Default 10
+	// minutes; negative: never (values that do not fit still widen scales).
+	RefreshEvery time.Duration
+	// Logger: nil is slog.Default().
+	Logger *slog.Logger
 }
 
 // Spot is the Binance spot venue for feed.Gateway.
 type Spot struct {
-	cfg SpotConfig
+	cfg  SpotConfig
+	inst *Instruments
 }
 
 var _ feed.Venue = (*Spot)(nil)
@@ -75,8 +86,11 @@ func NewSpot(cfg SpotConfig) (*Spot, error) {
 	if cfg.Lifetime == 0 {
 		cfg.Lifetime = ConnLifetime
 	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = 10 * time.Minute
+	}
 	cfg.WSURL = strings.TrimSuffix(cfg.WSURL, "/")
-	return &Spot{cfg: cfg}, nil
+	return &Spot{cfg: cfg, inst: NewInstruments(cfg.Symbols)}, nil
 }
 
 func (s *Spot) Name() string            { return Venue }
@@ -87,7 +101,31 @@ func (s *Spot) NewDecoder(p feed.ConnPlan) feed.Decoder {
 	for _, st := range p.Streams {
 		streams[st] = st
 	}
-	return &spotDecoder{d: Decoder{Symbols: s.cfg.Symbols, Micros: s.cfg.Micros, Streams: streams}}
+	return &spotDecoder{inst: s.inst, d: Decoder{Micros: s.cfg.Micros, Streams: streams}}
+}
+
+// Instruments returns the symbol table in force, kept current by Watch:
+// give it to NewRecovery so that REST answers parse at the same scales.
+func (s *Spot) Instruments() *Instruments { return s.inst }
+
+var _ feed.Watcher = (*Spot)(nil)
+
+// decodeWidening decodes frame with src's table in force; a value with more
+// decimals than its symbol's scale widens that scale (src being
+// *Instruments) and the frame is decoded again, so it is not dropped.
+func decodeWidening(d *Decoder, src SymbolSource, frame []byte, ev *feed.Event) (Kind, error) {
+	d.Symbols = src.Table()
+	kind, err := d.Decode(frame, ev)
+	in, ok := src.(*Instruments)
+	for tries := 0; err != nil && ok && tries < 4; tries++ {
+		var se *ScaleError
+		if !errors.As(err, &se) || !in.Widen(se.Symbol, se.Price, se.Scale) {
+			break
+		}
+		d.Symbols = in.Table()
+		kind, err = d.Decode(frame, ev)
+	}
+	return kind, err
 }
 
 // IsShutdown reports a serverShutdown event, raw or combined.
@@ -181,8 +219,11 @@ func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
 	return plans, nil
 }
 
-// spotDecoder adapts Decoder to feed.Decoder.
-type spotDecoder struct{ d Decoder }
+// spotDecoder adapts Decoder to feed.Decoder, with the table in force.
+type spotDecoder struct {
+	inst *Instruments
+	d    Decoder
+}
 
 var _ feed.ReplyParser = (*spotDecoder)(nil)
 
@@ -219,7 +260,7 @@ func (sd *spotDecoder) ParseReply(frame []byte) (feed.Reply, error) {
 }
 
 func (sd *spotDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
-	kind, err := sd.d.Decode(frame, ev)
+	kind, err := decodeWidening(&sd.d, sd.inst, frame, ev)
 	if err != nil {
 		if errors.Is(err, ErrUnknownSymbol) || errors.Is(err, ErrUnknownEvent) {
 			return 0, fmt.Errorf("%w: %w", feed.ErrUnknown, err)

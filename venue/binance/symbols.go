@@ -21,7 +21,22 @@ type Symbol struct {
 	Name       string // upper case, as in payloads: "BTCUSDT"
 	PriceScale uint8  // decimal places of prices (from PRICE_FILTER tickSize)
 	QtyScale   uint8  // decimal places of quantities (from LOT_SIZE stepSize)
+	// Status is exchangeInfo's trading status: TRADING, HALT, BREAK, …
+	// Empty when unknown. A symbol that is not TRADING sends nothing.
+	Status string
 }
+
+// Trading reports whether the symbol trades (or its status is unknown).
+func (s Symbol) Trading() bool { return s.Status == "" || s.Status == "TRADING" }
+
+// SymbolSource gives the symbol table in force: a *Symbols, or the
+// *Instruments that keep it current.
+type SymbolSource interface {
+	Table() *Symbols
+}
+
+// Table returns t itself: a fixed table is its own source.
+func (t *Symbols) Table() *Symbols { return t }
 
 // Symbols is an immutable table of symbols, looked up by the decoder
 // without allocating. It is safe for concurrent use. To change the set of
@@ -90,6 +105,7 @@ func ParseExchangeInfo(body []byte) (*Symbols, error) {
 	var info struct {
 		Symbols []struct {
 			Symbol  string `json:"symbol"`
+			Status  string `json:"status"`
 			Filters []struct {
 				FilterType string `json:"filterType"`
 				TickSize   string `json:"tickSize"`
@@ -115,6 +131,7 @@ func ParseExchangeInfo(body []byte) (*Symbols, error) {
 		if err != nil {
 			return nil, fmt.Errorf("binance: exchangeInfo: %w", err)
 		}
+		sym.Status = s.Status
 		list = append(list, sym)
 	}
 	t, err := NewSymbols(list...)

@@ -1,0 +1,71 @@
+package binance
+
+import (
+	"testing"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+)
+
+// A value with more decimals than its symbol's scale (the venue's tick
+// size changed) widens the scale in force: the frame is decoded, not
+// dropped, and later frames and REST answers use the new scale.
+func TestDecoderWidensScales(t *testing.T) {
+	syms := testSymbols(t)
+	spot, err := NewSpot(SpotConfig{WSURL: "wss://127.0.0.1:1", Symbols: syms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := spot.NewDecoder(feed.ConnPlan{Streams: []string{"btcusdt@aggTrade"}})
+	var ev feed.Event
+	frame := `{"e":"aggTrade","E":1,"s":"BTCUSDT","a":7,"p":"60000.015","q":"0.0010001","f":1,"l":1,"T":1,"m":true,"M":true}`
+	if _, err := dec.Decode([]byte(frame), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.PriceScale != 3 || ev.Price != 60000015 || ev.QtyScale != 7 || ev.Qty != 10001 {
+		t.Fatalf("event %+v", ev)
+	}
+	in := spot.Instruments()
+	if s, _ := in.Lookup("BTCUSDT"); s.PriceScale != 3 || s.QtyScale != 7 || in.Stats().Widened != 2 {
+		t.Fatalf("symbol %+v, stats %+v", s, in.Stats())
+	}
+	select {
+	case <-in.refresh:
+	default:
+		t.Fatal("no exchangeInfo refresh asked for")
+	}
+	// a value at the old scale still parses, at the new one
+	if _, err := dec.Decode([]byte(aggTradeFrame), &ev); err != nil || ev.PriceScale != 3 || ev.Price != 60000010 {
+		t.Fatalf("event %+v, %v", ev, err)
+	}
+	// other symbols are untouched; a value too precise for any scale is
+	// still an error
+	if s, _ := in.Lookup("BNBBTC"); s != (Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3}) {
+		t.Fatalf("BNBBTC %+v", s)
+	}
+	bad := `{"e":"aggTrade","E":1,"s":"BTCUSDT","a":7,"p":"1.0000000000000000001","q":"1","f":1,"l":1,"T":1,"m":true,"M":true}`
+	if _, err := dec.Decode([]byte(bad), &ev); err == nil {
+		t.Fatal("19 decimals accepted")
+	}
+}
+
+func TestInstrumentsMerge(t *testing.T) {
+	in := NewInstruments(testSymbols(t))
+	fresh, err := NewSymbols(
+		Symbol{Name: "BTCUSDT", PriceScale: 3, QtyScale: 4, Status: "HALT"}, // finer tick, coarser step
+		Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3},
+		Symbol{Name: "NEWUSDT", PriceScale: 2, QtyScale: 2, Status: "TRADING"},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := in.merge(fresh)
+	if len(changes) != 1 || changes[0].New != (Symbol{Name: "BTCUSDT", PriceScale: 3, QtyScale: 5, Status: "HALT"}) || changes[0].Old.Trading() == changes[0].New.Trading() {
+		t.Fatalf("changes %+v", changes)
+	}
+	if _, ok := in.Lookup("NEWUSDT"); ok {
+		t.Fatal("a symbol nobody asked for was added")
+	}
+	if again := in.merge(fresh); len(again) != 0 {
+		t.Fatalf("second merge changed %+v", again)
+	}
+}
