@@ -191,11 +191,12 @@ func TestMassDisconnectIsPacedByTheSharedBudget(t *testing.T) {
 	s := startSim(t, sim.Config{})
 	b := newBudget(t, wsconn.BudgetConfig{Limit: 100, Window: time.Minute, Burst: 2, Interval: interval})
 	recs := make([]*recorder, sessions)
+	sess := make([]*wsconn.Session, sessions)
 	for i := range recs {
 		recs[i] = &recorder{}
 		cfg := baseConfig(s, "/ws/btcusdt@aggTrade")
 		cfg.Dials = b
-		open(t, cfg, recs[i])
+		sess[i] = open(t, cfg, recs[i])
 	}
 	connected := func(n int) func() bool {
 		return func() bool {
@@ -242,5 +243,32 @@ func TestMassDisconnectIsPacedByTheSharedBudget(t *testing.T) {
 	}
 	if st.Attempts < 2*sessions || st.Waits == 0 || st.Used != int(st.Attempts) {
 		t.Fatalf("budget stats %+v: want every connect and reconnect counted", st)
+	}
+	var waited time.Duration
+	for _, x := range sess {
+		waited += x.Stats().DialWait
+	}
+	if waited < st.WaitTime/2 {
+		t.Fatalf("the sessions report %v waiting for the budget, the budget %v", waited, st.WaitTime)
+	}
+}
+
+// TestRotationsCountAgainstTheBudget: a make-before-break rotation opens a
+// connection like any other, through the budget.
+func TestRotationsCountAgainstTheBudget(t *testing.T) {
+	s := startSim(t, sim.Config{})
+	b := newBudget(t, wsconn.BudgetConfig{Limit: 100, Window: time.Minute, Burst: 100, Interval: time.Millisecond})
+	var r recorder
+	cfg := baseConfig(s, "/ws/btcusdt@aggTrade")
+	cfg.Dials = b
+	cfg.Lifetime = time.Second
+	cfg.RotateBefore = 500 * time.Millisecond
+	sess := open(t, cfg, &r)
+	waitFor(t, 10*time.Second, "2 rotations", func() bool { return sess.Stats().Rotations >= 2 })
+	sess.Close()
+	st, bs := sess.Stats(), b.Stats()
+	if bs.Attempts < st.Connects || bs.Attempts > st.Connects+st.DialErrors || st.Connects < 3 {
+		t.Fatalf("budget counted %d attempts; the session made %d connections and %d failed attempts (%d rotations)",
+			bs.Attempts, st.Connects, st.DialErrors, st.Rotations)
 	}
 }
