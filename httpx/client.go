@@ -334,8 +334,8 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, v any) 
 // lasts, and with a *ForbiddenError while the backoff after a 403 lasts.
 // 5xx answers, 429s, network errors, truncated bodies and decode errors are
 // tried again, up to Config.MaxAttempts attempts, with capped jittered
-// backoff (at once on another host when the failing one was set aside);
-// other answers outside 2xx return an *APIError at once. A 418 stops every
+// backoff (at once on another host when the failing one was set aside
+// and the other is not); other answers outside 2xx return an *APIError at once. A 418 stops every
 // call of the client until its Retry-After has passed; a 403 every call
 // until its backoff has passed.
 func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) error) (http.Header, error) {
@@ -381,8 +381,9 @@ func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) err
 		if errors.Is(err, ErrRateLimited) {
 			continue // admit waits out the pause
 		}
-		if c.hosts.pick(c.now()) != h {
-			continue // the failing host was set aside: another one at once
+		now := c.now()
+		if next := c.hosts.pick(now); next != h && !c.hosts.skipped(next, now) {
+			continue // the failing host was set aside: the next one, working, at once
 		}
 		if !sleep(ctx, c.backoff(attempt)) {
 			c.stats.failures.Add(1)

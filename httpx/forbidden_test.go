@@ -157,3 +157,48 @@ func Test403StreakDoublesTheBlock(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// Test403BurstIsOneBlock: calls in flight when the firewall starts
+// answering 403 are one block: it is not lengthened per call, and logged
+// once.
+func Test403BurstIsOneBlock(t *testing.T) {
+	in := make(chan struct{})
+	var once sync.Once
+	var arrived sync.WaitGroup
+	arrived.Add(4)
+	v := newVenue(t, &venue{answer: func(n int, w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		once.Do(func() {
+			go func() { arrived.Wait(); close(in) }()
+		})
+		<-in
+		forbid(w)
+	}})
+	var logs lockedBuffer
+	c, err := httpx.New(httpx.Config{BaseURL: v.srv.URL, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		ForbiddenBackoff: 200 * time.Millisecond, ForbiddenBackoffMax: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := get(c); !errors.Is(err, httpx.ErrForbidden) {
+				t.Errorf("got %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	st := c.Stats()
+	if st.Forbidden != 4 || st.Requests != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	if d := st.ForbiddenUntil.Sub(start); d > 200*time.Millisecond+time.Second/2 {
+		t.Fatalf("a block of %v after one burst of 403s, want about 200ms", d)
+	}
+	if n := logs.count("HTTP 403"); n != 1 {
+		t.Fatalf("%d log lines for one burst of 403s, want 1", n)
+	}
+}

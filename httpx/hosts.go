@@ -95,6 +95,13 @@ func (h *hosts) pick(now time.Time) *host {
 	return best
 }
 
+// skipped reports whether x is set aside at now.
+func (h *hosts) skipped(x *host, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return now.Before(x.until)
+}
+
 // failed records a failed attempt on x, sent at sent and seen at now. It
 // returns the end of the cooldown when this failure starts or extends
 // one, and whether the host was fine before (the streak starts). Failures
