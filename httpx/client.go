@@ -281,7 +281,7 @@ type Stats struct {
 	WaitTime     time.Duration
 	HTTP2        int64 // answers received over HTTP/2
 	Forbidden    int64 // 403 answers (firewall blocks)
-	Failovers    int64 // attempts sent to another host than BaseURL, which was set aside
+	Failovers    int64 // attempts sent to another host than the first, which was set aside
 
 	// ForbiddenUntil is the end of the backoff after a 403 in force; zero when none.
 	ForbiddenUntil time.Time
@@ -331,13 +331,13 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, v any) 
 // must not keep it. It first waits for room in the weight budget and for
 // the end of a 429's pause (failing at once when the wait would outlast
 // ctx's deadline), and fails at once with a *BanError while a 418 ban
-// lasts, and with a *ForbiddenError while the backoff after a 403 lasts.
+// lasts, and with a *ForbiddenError while the block after a 403 lasts.
 // 5xx answers, 429s, network errors, truncated bodies and decode errors are
 // tried again, up to Config.MaxAttempts attempts, with capped jittered
-// backoff (at once on another host when the failing one was set aside
-// and the other is not); other answers outside 2xx return an *APIError at once. A 418 stops every
-// call of the client until its Retry-After has passed; a 403 every call
-// until its backoff has passed.
+// backoff (at once on the next host when the failing one was set aside and
+// the next one was not); other answers outside 2xx return an *APIError at
+// once. A 418 stops every call of the client until its Retry-After has
+// passed, a 403 until its block has passed.
 func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) error) (http.Header, error) {
 	weight := r.Weight
 	if weight == 0 {
