@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,10 @@ type BudgetConfig struct {
 	// Window/(2×Limit): at that pace the window's budget lasts half the
 	// window, and the sliding window only binds in a long storm.
 	Interval time.Duration
+	// Logger receives a line when the window's budget is spent and
+	// attempts must wait for old ones to leave it, at most once per
+	// Window. Nil: slog.Default().
+	Logger *slog.Logger
 }
 
 func (c *BudgetConfig) fill() error {
@@ -64,6 +69,9 @@ func (c *BudgetConfig) fill() error {
 	}
 	if c.Interval == 0 && c.Limit > 0 && c.Window > 0 {
 		c.Interval = max(c.Window/time.Duration(2*c.Limit), time.Nanosecond)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	switch {
 	case c.Limit < 0 || c.Limit > 1<<20:
@@ -122,6 +130,7 @@ type Budget struct {
 	tokens  float64 // of the pacing bucket, as of tokenAt
 	tokenAt int64
 	queue   waiterList // waiters in arrival order; the first one owns the next slot
+	spentAt int64      // when the window's budget was last logged as spent; 0: never
 
 	granted func(at int64) // test hook, called under mu
 
@@ -263,6 +272,7 @@ func (b *Budget) Wait(ctx context.Context) error {
 			b.mu.Unlock()
 			return nil
 		}
+		b.logSpent(now, at)
 		b.mu.Unlock()
 		w.timer.Reset(time.Duration(at - now))
 		select {
@@ -277,6 +287,21 @@ func (b *Budget) Wait(ctx context.Context) error {
 			return ErrBudgetClosed
 		}
 	}
+}
+
+// logSpent logs, at most once per Window, that the window's budget is
+// spent: the next attempt, at at, waits for the oldest to leave the window.
+// Called with mu held.
+func (b *Budget) logSpent(now, at int64) {
+	if b.n < b.cfg.Limit || b.ring[b.head]+int64(b.cfg.Window) < now {
+		return // the pace, not the window, makes it wait
+	}
+	if b.spentAt != 0 && now-b.spentAt < int64(b.cfg.Window) {
+		return
+	}
+	b.spentAt = now
+	b.cfg.Logger.Warn("dial budget spent: connection attempts wait", "limit", b.cfg.Limit, "window", b.cfg.Window,
+		"next_in", time.Duration(at-now).Round(time.Millisecond), "waiting", b.queue.len)
 }
 
 // leave takes w out of the queue without an attempt; when w was first, the

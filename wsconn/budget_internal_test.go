@@ -2,6 +2,8 @@ package wsconn
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -14,7 +16,8 @@ import (
 // them comes sooner than the pace allows once the burst is spent.
 func TestBudgetNeverExceedsItsWindow(t *testing.T) {
 	const limit, window, workers, per = 8, 200 * time.Millisecond, 12, 4 // 48 attempts: 6 windows
-	b, err := NewBudget(BudgetConfig{Limit: limit, Window: window, Burst: 4, Interval: 10 * time.Millisecond})
+	b, err := NewBudget(BudgetConfig{Limit: limit, Window: window, Burst: 4, Interval: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package wsconn_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,9 @@ import (
 
 func newBudget(t testing.TB, cfg wsconn.BudgetConfig) *wsconn.Budget {
 	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
 	b, err := wsconn.NewBudget(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +42,8 @@ func TestBudgetDefaults(t *testing.T) {
 }
 
 func TestBudgetWaitEndsWithContext(t *testing.T) {
-	b := newBudget(t, wsconn.BudgetConfig{Limit: 2, Window: time.Hour})
+	var logs bytes.Buffer
+	b := newBudget(t, wsconn.BudgetConfig{Limit: 2, Window: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for range 2 {
 		if err := b.Wait(context.Background()); err != nil {
 			t.Fatal(err)
@@ -59,6 +65,9 @@ func TestBudgetWaitEndsWithContext(t *testing.T) {
 	st := b.Stats()
 	if st.Attempts != 2 || st.Used != 2 || st.Limit != 2 || st.Waits != 1 || st.Canceled != 1 || st.Waiting != 0 || st.WaitTime < 40*time.Millisecond {
 		t.Fatalf("stats %+v", st)
+	}
+	if n := strings.Count(logs.String(), "dial budget spent"); n != 1 {
+		t.Fatalf("%d log lines about the spent budget, want 1:\n%s", n, logs.String())
 	}
 }
 

@@ -90,7 +90,8 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // testBudget lets the tests reconnect quickly: 1000 attempts a second, far
 // above what a venue allows.
 var testBudget = func() *wsconn.Budget {
-	b, err := wsconn.NewBudget(wsconn.BudgetConfig{Limit: 1000, Window: time.Second, Burst: 100, Interval: time.Millisecond})
+	b, err := wsconn.NewBudget(wsconn.BudgetConfig{Limit: 1000, Window: time.Second, Burst: 100, Interval: time.Millisecond,
+		Logger: quietLogger()})
 	if err != nil {
 		panic(err)
 	}
