@@ -53,7 +53,7 @@ type BudgetConfig struct {
 	Interval time.Duration
 	// Logger receives a line when the window's budget is spent and
 	// attempts must wait for old ones to leave it, at most once per
-	// Window. Nil: slog.Default().
+	// Window. Nil: slog.Default() at the time of the line.
 	Logger *slog.Logger
 }
 
@@ -69,9 +69,6 @@ func (c *BudgetConfig) fill() error {
 	}
 	if c.Interval == 0 && c.Limit > 0 && c.Window > 0 {
 		c.Interval = max(c.Window/time.Duration(2*c.Limit), time.Nanosecond)
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	switch {
 	case c.Limit < 0 || c.Limit > 1<<20:
@@ -300,7 +297,11 @@ func (b *Budget) logSpent(now, at int64) {
 		return
 	}
 	b.spentAt = now
-	b.cfg.Logger.Warn("dial budget spent: connection attempts wait", "limit", b.cfg.Limit, "window", b.cfg.Window,
+	log := b.cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("dial budget spent: connection attempts wait", "limit", b.cfg.Limit, "window", b.cfg.Window,
 		"next_in", time.Duration(at-now).Round(time.Millisecond), "waiting", b.queue.len)
 }
 
