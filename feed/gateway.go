@@ -37,9 +37,12 @@ type GatewayConfig struct {
 	// Subscribe, IsShutdown, Lifetime, MessageRate, Dials, TLS and Logger
 	// are filled in by the gateway.
 	Session wsconn.Config
-	// Dials limits connection attempts over all the venue's connections.
-	// Nil: 5 a second with a burst of 10 (Binance allows 300 in 5 minutes).
-	Dials *rate.Limiter
+	// Dials limits connection attempts over all the venue's connections:
+	// first connects, reconnects and rotations. Nil: wsconn.DefaultBudget(),
+	// the process-wide budget of 240 attempts in any 5 minutes, 10 back to
+	// back then one every 625 ms (Binance allows 300 per 5 minutes per IP).
+	// Gateways of the same IP's limit must share one.
+	Dials wsconn.DialLimiter
 	// Subscribes limits subscribe messages over all the venue's
 	// connections. Nil: 10 a second with a burst of 10.
 	Subscribes *rate.Limiter
@@ -154,7 +157,7 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Dials == nil {
-		cfg.Dials = rate.NewLimiter(5, 10)
+		cfg.Dials = wsconn.DefaultBudget()
 	}
 	if cfg.Subscribes == nil {
 		cfg.Subscribes = rate.NewLimiter(10, 10)

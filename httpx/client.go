@@ -4,7 +4,9 @@
 // drained and closed, a request-weight limiter fed by the venue's limit and
 // corrected by the used weight it reports, Retry-After honoured after a 429,
 // every call stopped while a 418 ban lasts, bounded retries with capped
-// jittered backoff, and the venue's error bodies turned into typed errors.
+// jittered backoff, failover over the API's alternative hosts, a backoff of
+// its own after a firewall's 403, and the venue's error bodies turned into
+// typed errors.
 package httpx
 
 import (
@@ -31,8 +33,25 @@ import (
 // every field but BaseURL is usable; without WeightLimit the client does
 // not limit weight (but still honours 429 and 418).
 type Config struct {
-	// BaseURL of the API, e.g. https://api.binance.com.
+	// BaseURL of the API, e.g. https://data-api.binance.vision: the first
+	// host every call tries.
 	BaseURL string
+	// BaseURLs are further base URLs of the same API (Binance:
+	// https://api.binance.com, https://api-gcp.binance.com,
+	// https://api1.binance.com …), in order of preference after BaseURL.
+	// An attempt goes to the first host that is not set aside; a host whose
+	// attempt gets no answer, a 5xx or a body cut short is set aside for
+	// HostCooldown, doubling with each failure in a row up to
+	// HostCooldownMax, and takes calls again once its cooldown has passed
+	// (so calls return to BaseURL as soon as it may work again). When every
+	// host is set aside, the one whose cooldown ends first is tried. The
+	// weight limit, 429 pauses, 418 bans and 403 blocks are the client's,
+	// shared by every host (the venue counts per IP). BaseURL may be empty
+	// when BaseURLs is not.
+	BaseURLs []string
+	// HostCooldown and HostCooldownMax bound how long a failing host is set
+	// aside (only with BaseURLs). Defaults 30s and 5 minutes.
+	HostCooldown, HostCooldownMax time.Duration
 	// TLS is the process-wide TLS configuration (see TLSConfig). Nil: system roots.
 	TLS *tls.Config
 	// Timeout bounds one attempt, body included. Default 10s.
@@ -70,8 +89,16 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// BanTime is how long a 418 without Retry-After stops calls. Default 2 minutes.
 	BanTime time.Duration
+	// ForbiddenBackoff is how long every call fails at once with
+	// ErrForbidden after a 403 (a firewall block); it doubles with each
+	// further 403 in a row, up to ForbiddenBackoffMax, and a Retry-After
+	// longer than it is honoured. An answer other than 403 ends the
+	// streak. Defaults 30s and 10 minutes.
+	ForbiddenBackoff, ForbiddenBackoffMax time.Duration
 
-	// Logger receives a line per 429 and per 418. Nil: slog.Default().
+	// Logger receives a line per 429 and per 418, one per streak of 403s
+	// and one when it ends, and one when a host is set aside and when it
+	// answers again. Nil: slog.Default().
 	Logger *slog.Logger
 }
 
@@ -88,31 +115,32 @@ type Request struct {
 // Client is safe for concurrent use. Create one per venue and share it:
 // its weight budget, pauses and bans are the venue's.
 type Client struct {
-	cfg  Config
-	base *url.URL
-	http *http.Client
-	tr   *http.Transport
-	log  *slog.Logger
-	w    weights
+	cfg   Config
+	hosts *hosts
+	http  *http.Client
+	tr    *http.Transport
+	log   *slog.Logger
+	w     weights
+	block forbidden
 
 	stats struct {
 		requests, retries, rateLimited, bans, serverErrors atomic.Int64
 		badBodies, netErrors, failures, waits, waitNanos   atomic.Int64
-		http2                                              atomic.Int64
+		http2, forbidden, failovers                        atomic.Int64
 	}
 	now func() time.Time
 }
 
 // New validates cfg and builds the client.
 func New(cfg Config) (*Client, error) {
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("httpx: BaseURL %q is not an http(s) URL", cfg.BaseURL)
-	}
 	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
 		return nil, errors.New("httpx: TLS: InsecureSkipVerify is refused; pass the server's CA instead")
 	}
 	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	hs, err := newHosts(&cfg)
+	if err != nil {
 		return nil, err
 	}
 	var tlsCfg *tls.Config
@@ -132,13 +160,14 @@ func New(cfg Config) (*Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	c := &Client{
-		cfg:  cfg,
-		base: u,
-		tr:   tr,
-		http: &http.Client{Transport: tr},
-		log:  cfg.Logger.With("component", "rest", "host", u.Host),
-		w:    weights{limit: cfg.WeightLimit, window: cfg.WeightWindow, skew: cfg.ClockSkew, header: cfg.UsedWeightHeader},
-		now:  time.Now,
+		cfg:   cfg,
+		hosts: hs,
+		tr:    tr,
+		http:  &http.Client{Transport: tr},
+		log:   cfg.Logger.With("component", "rest"),
+		w:     weights{limit: cfg.WeightLimit, window: cfg.WeightWindow, skew: cfg.ClockSkew, header: cfg.UsedWeightHeader},
+		block: forbidden{min: cfg.ForbiddenBackoff, max: cfg.ForbiddenBackoffMax},
+		now:   time.Now,
 	}
 	return c, nil
 }
@@ -171,6 +200,18 @@ func (cfg *Config) fill() error {
 	if cfg.BanTime == 0 {
 		cfg.BanTime = 2 * time.Minute
 	}
+	if cfg.HostCooldown == 0 {
+		cfg.HostCooldown = 30 * time.Second
+	}
+	if cfg.HostCooldownMax == 0 {
+		cfg.HostCooldownMax = max(5*time.Minute, cfg.HostCooldown)
+	}
+	if cfg.ForbiddenBackoff == 0 {
+		cfg.ForbiddenBackoff = 30 * time.Second
+	}
+	if cfg.ForbiddenBackoffMax == 0 {
+		cfg.ForbiddenBackoffMax = max(10*time.Minute, cfg.ForbiddenBackoff)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -193,6 +234,10 @@ func (cfg *Config) fill() error {
 		return fmt.Errorf("httpx: BackoffMin %v and BackoffMax %v: want 0 <= min <= max", cfg.BackoffMin, cfg.BackoffMax)
 	case cfg.BanTime < 0:
 		return fmt.Errorf("httpx: BanTime %v is negative", cfg.BanTime)
+	case cfg.HostCooldown < 0 || cfg.HostCooldownMax < cfg.HostCooldown:
+		return fmt.Errorf("httpx: HostCooldown %v and HostCooldownMax %v: want 0 < cooldown <= max", cfg.HostCooldown, cfg.HostCooldownMax)
+	case cfg.ForbiddenBackoff < 0 || cfg.ForbiddenBackoffMax < cfg.ForbiddenBackoff:
+		return fmt.Errorf("httpx: ForbiddenBackoff %v and ForbiddenBackoffMax %v: want 0 < backoff <= max", cfg.ForbiddenBackoff, cfg.ForbiddenBackoffMax)
 	}
 	return nil
 }
@@ -235,6 +280,13 @@ type Stats struct {
 	Waits        int64 // times a call waited for weight or a 429's pause
 	WaitTime     time.Duration
 	HTTP2        int64 // answers received over HTTP/2
+	Forbidden    int64 // 403 answers (firewall blocks)
+	Failovers    int64 // attempts sent to another host than the first, which was set aside
+
+	// ForbiddenUntil is the end of the backoff after a 403 in force; zero when none.
+	ForbiddenUntil time.Time
+	// Hosts is one entry per base URL, BaseURL first.
+	Hosts []HostStats
 
 	WeightLimit   int       // the weight limit in force (Config.WeightLimit or SetWeightLimit)
 	WeightUsed    int       // weight used in the current window, as last known
@@ -244,23 +296,28 @@ type Stats struct {
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
-	used, maxUsed, limit, banned := c.w.snapshot(c.now())
+	now := c.now()
+	used, maxUsed, limit, banned := c.w.snapshot(now)
 	return Stats{
-		Requests:      c.stats.requests.Load(),
-		Retries:       c.stats.retries.Load(),
-		RateLimited:   c.stats.rateLimited.Load(),
-		Bans:          c.stats.bans.Load(),
-		ServerErrors:  c.stats.serverErrors.Load(),
-		BadBodies:     c.stats.badBodies.Load(),
-		NetErrors:     c.stats.netErrors.Load(),
-		Failures:      c.stats.failures.Load(),
-		Waits:         c.stats.waits.Load(),
-		WaitTime:      time.Duration(c.stats.waitNanos.Load()),
-		HTTP2:         c.stats.http2.Load(),
-		WeightLimit:   limit,
-		WeightUsed:    used,
-		MaxWeightUsed: maxUsed,
-		BannedUntil:   banned,
+		Forbidden:      c.stats.forbidden.Load(),
+		Failovers:      c.stats.failovers.Load(),
+		ForbiddenUntil: c.block.until(now),
+		Hosts:          c.hosts.stats(now),
+		Requests:       c.stats.requests.Load(),
+		Retries:        c.stats.retries.Load(),
+		RateLimited:    c.stats.rateLimited.Load(),
+		Bans:           c.stats.bans.Load(),
+		ServerErrors:   c.stats.serverErrors.Load(),
+		BadBodies:      c.stats.badBodies.Load(),
+		NetErrors:      c.stats.netErrors.Load(),
+		Failures:       c.stats.failures.Load(),
+		Waits:          c.stats.waits.Load(),
+		WaitTime:       time.Duration(c.stats.waitNanos.Load()),
+		HTTP2:          c.stats.http2.Load(),
+		WeightLimit:    limit,
+		WeightUsed:     used,
+		MaxWeightUsed:  maxUsed,
+		BannedUntil:    banned,
 	}
 }
 
@@ -274,10 +331,13 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, v any) 
 // must not keep it. It first waits for room in the weight budget and for
 // the end of a 429's pause (failing at once when the wait would outlast
 // ctx's deadline), and fails at once with a *BanError while a 418 ban
-// lasts. 5xx answers, 429s, network errors, truncated bodies and decode
-// errors are tried again, up to Config.MaxAttempts attempts, with capped
-// jittered backoff; other answers outside 2xx return an *APIError at once.
-// A 418 stops every call of the client until its Retry-After has passed.
+// lasts, and with a *ForbiddenError while the block after a 403 lasts.
+// 5xx answers, 429s, network errors, truncated bodies and decode errors are
+// tried again, up to Config.MaxAttempts attempts, with capped jittered
+// backoff (at once on the next host when the failing one was set aside and
+// the next one was not); other answers outside 2xx return an *APIError at
+// once. A 418 stops every call of the client until its Retry-After has
+// passed, a 403 until its block has passed.
 func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) error) (http.Header, error) {
 	weight := r.Weight
 	if weight == 0 {
@@ -286,17 +346,25 @@ func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) err
 			weight = c.cfg.Weight(r.Path, r.Query)
 		}
 	}
-	u := *c.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + r.Path
-	u.RawQuery = r.Query.Encode()
-	target := u.String()
+	query := r.Query.Encode()
 	for attempt := 1; ; attempt++ {
+		if err := c.block.check(c.now()); err != nil {
+			c.stats.failures.Add(1)
+			return nil, fmt.Errorf("GET %s: %w", r.Path, err)
+		}
 		t, err := c.admit(ctx, weight)
 		if err != nil {
 			c.stats.failures.Add(1)
 			return nil, fmt.Errorf("GET %s: %w", r.Path, err)
 		}
-		hdr, retry, err := c.attempt(ctx, t, target, r.Header, decode)
+		h := c.hosts.pick(c.now())
+		if h != c.hosts.list[0] {
+			c.stats.failovers.Add(1)
+		}
+		u := *h.base
+		u.Path = strings.TrimSuffix(u.Path, "/") + r.Path
+		u.RawQuery = query
+		hdr, retry, err := c.attempt(ctx, t, h, u.String(), r.Header, decode)
 		if err == nil {
 			return hdr, nil
 		}
@@ -312,6 +380,10 @@ func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) err
 		c.stats.retries.Add(1)
 		if errors.Is(err, ErrRateLimited) {
 			continue // admit waits out the pause
+		}
+		now := c.now()
+		if next := c.hosts.pick(now); next != h && !c.hosts.skipped(next, now) {
+			continue // the failing host was set aside: the next one, working, at once
 		}
 		if !sleep(ctx, c.backoff(attempt)) {
 			c.stats.failures.Add(1)
@@ -345,10 +417,10 @@ func (c *Client) admit(ctx context.Context, weight int) (ticket, error) {
 
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// attempt sends one request and reads its answer; retry says whether a
-// failure may pass on another attempt.
-func (c *Client) attempt(ctx context.Context, t ticket, target string, header http.Header, decode func([]byte) error) (hdr http.Header, retry bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+// attempt sends one request to host h and reads its answer; retry says
+// whether a failure may pass on another attempt.
+func (c *Client) attempt(parent context.Context, t ticket, h *host, target string, header http.Header, decode func([]byte) error) (hdr http.Header, retry bool, err error) {
+	ctx, cancel := context.WithTimeout(parent, c.cfg.Timeout)
 	defer cancel()
 	reported := -1
 	defer func() { c.w.done(t, reported, c.now()) }()
@@ -360,6 +432,21 @@ func (c *Client) attempt(ctx context.Context, t ticket, target string, header ht
 		req.Header[k] = v
 	}
 	c.stats.requests.Add(1)
+	h.requests.Add(1)
+	sent := c.now()
+	answered := false // the host answered: a failure is not its own
+	defer func() {
+		switch {
+		case answered:
+			if ok, n := c.hosts.answered(h); ok {
+				c.log.Info("host answers again", "host", h.base.Host, "failures", n)
+			}
+		case err != nil && parent.Err() == nil:
+			if until, started := c.hosts.failed(h, sent, c.now()); started {
+				c.log.Warn("host failing: calls go to the next host", "host", h.base.Host, "until", until.UTC().Format(time.RFC3339), "err", err)
+			}
+		}
+	}()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -389,16 +476,20 @@ func (c *Client) attempt(ctx context.Context, t ticket, target string, header ht
 	}()
 	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, c.cfg.MaxBody+1))
 	if int64(buf.Len()) > c.cfg.MaxBody {
+		answered = true
 		return hdr, false, fmt.Errorf("body larger than %d bytes", c.cfg.MaxBody)
 	}
 	if resp.StatusCode/100 != 2 {
-		retry, err := c.failed(resp, buf.Bytes())
+		answered = rerr == nil && resp.StatusCode < 500
+		retry, err := c.failed(resp, buf.Bytes(), h, sent)
 		return hdr, retry, err
 	}
 	if rerr != nil {
 		c.stats.badBodies.Add(1)
 		return hdr, true, fmt.Errorf("body: %w", rerr)
 	}
+	answered = true
+	c.block.answered(c.log)
 	if err := decode(buf.Bytes()); err != nil {
 		c.stats.badBodies.Add(1)
 		return hdr, true, fmt.Errorf("decode: %w", err)
@@ -406,9 +497,10 @@ func (c *Client) attempt(ctx context.Context, t ticket, target string, header ht
 	return hdr, false, nil
 }
 
-// failed turns a non-2xx answer into an *APIError, applies a 429's pause
-// or a 418's ban, and says whether another attempt may pass.
-func (c *Client) failed(resp *http.Response, body []byte) (bool, error) {
+// failed turns a non-2xx answer of host h to a request sent at sent into
+// an *APIError, applies a 429's pause, a 418's ban or a 403's block, and
+// says whether another attempt may pass.
+func (c *Client) failed(resp *http.Response, body []byte, h *host, sent time.Time) (bool, error) {
 	e := &APIError{Status: resp.StatusCode}
 	var b struct {
 		Code int    `json:"code"`
@@ -431,7 +523,7 @@ func (c *Client) failed(resp *http.Response, body []byte) (bool, error) {
 			d = c.cfg.BackoffMax
 		}
 		c.w.pause(now.Add(d))
-		c.log.Warn("rate limited: every call waits", "retry_after", d, "code", e.Code, "reason", e.Msg)
+		c.log.Warn("rate limited: every call waits", "host", h.base.Host, "retry_after", d, "code", e.Code, "reason", e.Msg)
 		return true, e
 	case resp.StatusCode == http.StatusTeapot:
 		c.stats.bans.Add(1)
@@ -440,12 +532,19 @@ func (c *Client) failed(resp *http.Response, body []byte) (bool, error) {
 			d = c.cfg.BanTime
 		}
 		c.w.ban(now.Add(d))
-		c.log.Error("banned: REST calls stopped", "until", now.Add(d).UTC().Format(time.RFC3339), "retry_after", d, "code", e.Code, "reason", e.Msg)
+		c.log.Error("banned: REST calls stopped", "host", h.base.Host, "until", now.Add(d).UTC().Format(time.RFC3339), "retry_after", d, "code", e.Code, "reason", e.Msg)
+		return false, e
+	case resp.StatusCode == http.StatusForbidden:
+		c.stats.forbidden.Add(1)
+		if until, first := c.block.forbid(sent, now, e.RetryAfter); first {
+			c.log.Error("forbidden by the venue's firewall (HTTP 403): REST calls held", "host", h.base.Host, "until", until.UTC().Format(time.RFC3339), "code", e.Code, "reason", e.Msg)
+		}
 		return false, e
 	case resp.StatusCode >= 500:
 		c.stats.serverErrors.Add(1)
 		return true, e
 	}
+	c.block.answered(c.log) // past the firewall
 	return false, e
 }
 

@@ -20,11 +20,20 @@ var (
 	// ErrExhausted: the call failed on each of its attempts; the error
 	// also wraps the last failure.
 	ErrExhausted = errors.New("httpx: attempts exhausted")
+	// ErrForbidden: the venue answered 403, which Binance uses when a rule
+	// of its web application firewall blocks the request (a security rule,
+	// or too many requests by its own measure): not a weight problem, and
+	// not counted as a 429 or 418. The call that met it fails at once (an
+	// *APIError with status 403, not tried again), and every call of the
+	// client then fails at once, without a request, with a *ForbiddenError
+	// until the block's backoff has passed.
+	ErrForbidden = errors.New("httpx: forbidden by the venue's firewall")
 )
 
 // APIError is an error answer of the venue: HTTP status plus the venue's
 // code and message when the body has them. errors.Is(err, ErrRateLimited)
-// holds for status 429, errors.Is(err, ErrBanned) for 418.
+// holds for status 429, errors.Is(err, ErrBanned) for 418,
+// errors.Is(err, ErrForbidden) for 403.
 type APIError struct {
 	Status     int
 	Code       int
@@ -39,13 +48,16 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("HTTP %d", e.Status)
 }
 
-// Is matches ErrRateLimited for a 429 and ErrBanned for a 418.
+// Is matches ErrRateLimited for a 429, ErrBanned for a 418 and
+// ErrForbidden for a 403.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrRateLimited:
 		return e.Status == http.StatusTooManyRequests
 	case ErrBanned:
 		return e.Status == http.StatusTeapot
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
 	}
 	return false
 }
@@ -62,3 +74,16 @@ func (e *BanError) Error() string {
 
 // Is reports whether target is ErrBanned.
 func (e *BanError) Is(target error) bool { return target == ErrBanned }
+
+// ForbiddenError is returned, without a request being sent, while the
+// backoff after a 403 lasts. errors.Is(err, ErrForbidden) holds for it.
+type ForbiddenError struct {
+	Until time.Time // when calls may resume
+}
+
+func (e *ForbiddenError) Error() string {
+	return fmt.Sprintf("httpx: forbidden by the venue's firewall (HTTP 403): calls held until %s", e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is reports whether target is ErrForbidden.
+func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }

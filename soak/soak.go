@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
@@ -215,9 +213,13 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 			cfg.Observe(ev)
 		}
 	}
+	dials, err := wsconn.NewBudget(wsconn.BudgetConfig{Limit: 6000, Window: 5 * time.Minute, Burst: 20, Interval: 50 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
 		Venue: venue, Streams: cfg.Streams, TLS: tlsCfg, Session: cfg.Session, Logger: cfg.Logger,
-		Dials: rate.NewLimiter(20, 20), Handler: handler, Recovery: recovery,
+		Dials: dials, Handler: handler, Recovery: recovery,
 	})
 	if err != nil {
 		return nil, err

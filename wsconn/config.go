@@ -75,12 +75,15 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// StableAfter resets the backoff once a connection has lived this
 	// long: the next reconnect is quick again. Default 2s; the Dials
-	// limiter keeps a flapping server from causing a storm.
+	// budget keeps a flapping server from causing a storm.
 	StableAfter time.Duration
-	// Dials limits connection attempts. Share one limiter between every
-	// session of a venue so a mass disconnect never becomes a storm. Nil:
-	// a limiter of this session only, 1 attempt a second with a burst of 5.
-	Dials *rate.Limiter
+	// Dials limits connection attempts: every attempt waits for it, the
+	// first connect, every reconnect and every rotation's replacement.
+	// Share one between every session that counts against the same limit
+	// (a venue's per-IP limit) so a mass disconnect never becomes a storm.
+	// Nil: DefaultBudget(), shared by every session of the process that
+	// leaves Dials nil (240 attempts in any 5 minutes, paced).
+	Dials DialLimiter
 	// Subscribes, when set, also paces subscribe messages: share one
 	// limiter between every session of a venue so a mass reconnect
 	// resubscribes at a steady rate.
@@ -148,7 +151,7 @@ func (c Config) withDefaults() Config {
 		c.StableAfter = 2 * time.Second
 	}
 	if c.Dials == nil {
-		c.Dials = rate.NewLimiter(1, 5)
+		c.Dials = DefaultBudget()
 	}
 	if c.MessageRate == 0 {
 		c.MessageRate = 3

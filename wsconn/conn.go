@@ -44,11 +44,14 @@ type conn struct {
 	held    []Frame
 }
 
-// connect waits for the dial limiter, dials, starts the connection's
+// connect waits for the dial budget, dials, starts the connection's
 // goroutines and sends the subscribe messages, paced. With hold, frames are
 // held back until release.
 func (s *Session) connect(hold bool) (*conn, error) {
-	if err := s.cfg.Dials.Wait(s.ctx); err != nil {
+	waitFrom := time.Now()
+	err := s.cfg.Dials.Wait(s.ctx)
+	s.stats.dialWait.Add(int64(time.Since(waitFrom)))
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)

@@ -18,7 +18,6 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/goleak"
-	"golang.org/x/time/rate"
 
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
@@ -88,13 +87,24 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// testBudget lets the tests reconnect quickly: 1000 attempts a second, far
+// above what a venue allows.
+var testBudget = func() *wsconn.Budget {
+	b, err := wsconn.NewBudget(wsconn.BudgetConfig{Limit: 1000, Window: time.Second, Burst: 100, Interval: time.Millisecond,
+		Logger: quietLogger()})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
 func baseConfig(s *sim.Server, path string) wsconn.Config {
 	return wsconn.Config{
 		URL:         s.WSURL() + path,
 		TLS:         &tls.Config{RootCAs: s.CertPool(), ClientSessionCache: tls.NewLRUClientSessionCache(16)},
 		BackoffMin:  10 * time.Millisecond,
 		BackoffMax:  200 * time.Millisecond,
-		Dials:       rate.NewLimiter(1000, 100),
+		Dials:       testBudget,
 		MessageRate: 4,
 		Logger:      quietLogger(),
 	}

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 type counters struct {
 	connects, reconnects, dialErrors, resumed             atomic.Int64
 	frames, bytes, pings, pongs                           atomic.Int64
 	dropped, slowDisconnects, stale, rotations, shutdowns atomic.Int64
+	dialWait                                              atomic.Int64 // ns
 
 	mu          sync.Mutex
 	closeCodes  map[int]int64
@@ -79,6 +81,7 @@ type Stats struct {
 	CloseCodes      map[int]int64    // close frames received, by code
 	Disconnects     map[string]int64 // connections ended, by reason (Reason* constants)
 	Queued          int              // frames waiting for the handler now
+	DialWait        time.Duration    // time spent waiting for the Dials budget
 }
 
 // Stats returns the session's counters.
@@ -101,6 +104,7 @@ func (s *Session) Stats() Stats {
 		CloseCodes:      map[int]int64{},
 		Disconnects:     map[string]int64{},
 		Queued:          s.q.len(),
+		DialWait:        time.Duration(s.stats.dialWait.Load()),
 	}
 	s.stats.mu.Lock()
 	for k, v := range s.stats.closeCodes {

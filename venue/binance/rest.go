@@ -67,10 +67,14 @@ func RequestWeight(path string, query url.Values) int {
 
 // RESTConfig returns cfg with Binance's rules filled in where cfg leaves
 // them unset: the weight limit of 6000 a minute, the used-weight header and
-// the weight of each request. Pass the result to httpx.New.
+// the weight of each request, and, when cfg names no host at all (neither
+// BaseURL nor BaseURLs), the market-data-only host DefaultRESTURL with
+// RESTFallbackURLs to fail over to. A cfg that names a host (a simulator)
+// gets no other. Pass the result to httpx.New.
 func RESTConfig(cfg httpx.Config) httpx.Config {
-	if cfg.BaseURL == "" {
+	if cfg.BaseURL == "" && len(cfg.BaseURLs) == 0 {
 		cfg.BaseURL = DefaultRESTURL
+		cfg.BaseURLs = RESTFallbackURLs()
 	}
 	if cfg.WeightLimit == 0 {
 		cfg.WeightLimit = WeightLimit

@@ -15,11 +15,40 @@ import (
 	"github.com/feedkeeper/feedkeeper/httpx"
 )
 
-// Real endpoints of Binance spot market data.
+// Real endpoints of Binance spot market data. A gateway that only reads
+// market data uses the market-data-only hosts by default
+// (faqs/market_data_only.md): they serve the same public streams and
+// REST market data, and nothing that needs an API key.
 const (
-	DefaultWSURL   = "wss://stream.binance.com:9443"
-	DefaultRESTURL = "https://api.binance.com"
+	// DefaultWSURL is the market-data-only stream host (port 443).
+	DefaultWSURL = "wss://data-stream.binance.vision"
+	// DefaultRESTURL is the market-data-only REST host. It serves
+	// aggTrades, depth, exchangeInfo, trades, klines, tickers, ping and
+	// time, but not historicalTrades: a call it does not serve needs
+	// APIRESTURL.
+	DefaultRESTURL = "https://data-api.binance.vision"
+	// StreamWSURL is the general stream host (also :443), which serves
+	// user data streams as well.
+	StreamWSURL = "wss://stream.binance.com:9443"
+	// APIRESTURL is the general REST host.
+	APIRESTURL = "https://api.binance.com"
 )
+
+// RESTFallbackURLs returns the documented alternative hosts of the REST API
+// (rest-api.md, "General API Information"), in the order a client fails
+// over to them after DefaultRESTURL: api.binance.com and api-gcp first,
+// then api1–api4, which "should give better performance but have less
+// stability". Each call returns a new slice.
+func RESTFallbackURLs() []string {
+	return []string{
+		APIRESTURL,
+		"https://api-gcp.binance.com",
+		"https://api1.binance.com",
+		"https://api2.binance.com",
+		"https://api3.binance.com",
+		"https://api4.binance.com",
+	}
+}
 
 // Limits of the venue.
 const (
