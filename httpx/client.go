@@ -49,6 +49,10 @@ type Config struct {
 	// shared by every host (the venue counts per IP). BaseURL may be empty
 	// when BaseURLs is not.
 	BaseURLs []string
+	// Serves, when set, says whether the host at base serves path: a
+	// call goes only to hosts that serve its path (Binance's market-data
+	// host serves no historicalTrades). Nil: every host serves every path.
+	Serves func(base, path string) bool
 	// HostCooldown and HostCooldownMax bound how long a failing host is set
 	// aside (only with BaseURLs). Defaults 30s and 5 minutes.
 	HostCooldown, HostCooldownMax time.Duration
@@ -357,7 +361,7 @@ func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) err
 			c.stats.failures.Add(1)
 			return nil, fmt.Errorf("GET %s: %w", r.Path, err)
 		}
-		h := c.hosts.pick(c.now())
+		h := c.hosts.pick(c.now(), r.Path, c.cfg.Serves)
 		if h != c.hosts.list[0] {
 			c.stats.failovers.Add(1)
 		}
@@ -382,7 +386,7 @@ func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) err
 			continue // admit waits out the pause
 		}
 		now := c.now()
-		if next := c.hosts.pick(now); next != h && !c.hosts.skipped(next, now) {
+		if next := c.hosts.pick(now, r.Path, c.cfg.Serves); next != h && !c.hosts.skipped(next, now) {
 			continue // the failing host was set aside: the next one, working, at once
 		}
 		if !sleep(ctx, c.backoff(attempt)) {

@@ -231,3 +231,23 @@ func TestBaseURLsAreValidated(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestServesSendsAPathOnlyToHostsThatServeIt: a host that does not serve
+// a path (Binance's market-data host and historicalTrades) is passed over
+// for it, and still takes the paths it serves.
+func TestServesSendsAPathOnlyToHostsThatServeIt(t *testing.T) {
+	a, b := newTLSHost(t, "a"), newTLSHost(t, "b")
+	c, err := httpx.New(httpx.Config{BaseURL: a.srv.URL, BaseURLs: []string{b.srv.URL}, TLS: roots(a), Logger: quiet(),
+		Serves: func(base, path string) bool { return base != a.srv.URL || path != "/api/v3/historicalTrades" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var v struct{ Host string }
+	if _, err := c.Get(t.Context(), "/api/v3/historicalTrades", nil, &v); err != nil || v.Host != "b" {
+		t.Fatalf("historicalTrades from %q, %v", v.Host, err)
+	}
+	if got := getHost(t, c); got != "a" {
+		t.Fatalf("time from %q", got)
+	}
+}

@@ -76,21 +76,29 @@ func newHosts(cfg *Config) (*hosts, error) {
 	return h, nil
 }
 
-// pick returns the host the next attempt goes to.
-func (h *hosts) pick(now time.Time) *host {
+// pick returns the host the next attempt for path goes to: the first
+// that serves it (serves nil: all do) and is not set aside, else the
+// serving one whose cooldown ends first.
+func (h *hosts) pick(now time.Time, path string, serves func(base, path string) bool) *host {
 	if len(h.list) == 1 {
 		return h.list[0]
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	best := h.list[0]
+	var best *host
 	for _, x := range h.list {
+		if serves != nil && !serves(x.base.String(), path) {
+			continue
+		}
 		if !now.Before(x.until) {
 			return x
 		}
-		if x.until.Before(best.until) {
+		if best == nil || x.until.Before(best.until) {
 			best = x
 		}
+	}
+	if best == nil {
+		return h.list[0] // no host serves it: the first says so
 	}
 	return best
 }

@@ -88,7 +88,30 @@ func RESTConfig(cfg httpx.Config) httpx.Config {
 	if cfg.Weight == nil {
 		cfg.Weight = RequestWeight
 	}
+	if cfg.Serves == nil {
+		cfg.Serves = Serves
+	}
 	return cfg
+}
+
+// marketDataPaths are the endpoints the market-data-only host serves
+// (faqs/market_data_only.md): historicalTrades is not among them.
+var marketDataPaths = map[string]bool{
+	"/api/v3/aggTrades": true, "/api/v3/avgPrice": true, "/api/v3/depth": true, "/api/v3/exchangeInfo": true,
+	"/api/v3/klines": true, "/api/v3/ping": true, "/api/v3/ticker": true, "/api/v3/ticker/24hr": true,
+	"/api/v3/ticker/bookTicker": true, "/api/v3/ticker/price": true, "/api/v3/time": true, "/api/v3/trades": true,
+	"/api/v3/uiKlines": true,
+}
+
+// Serves says whether the REST host at base serves path: the
+// market-data-only host (data-api.binance.vision) serves the endpoints its
+// FAQ lists, every other host all of them.
+func Serves(base, path string) bool {
+	u, err := url.Parse(base)
+	if err != nil || u.Hostname() != "data-api.binance.vision" {
+		return true
+	}
+	return marketDataPaths[path]
 }
 
 // ApplyWeightLimit sets c's weight limit to the REQUEST_WEIGHT rate limit
