@@ -132,8 +132,8 @@ type call struct {
 	q      url.Values
 	qerr   error
 	now    time.Time
-	micros bool  // X-MBX-TIME-UNIT: MICROSECOND
-	back   int64 // stale-snapshot: answer depth with the book this many updates ago
+	micros bool          // X-MBX-TIME-UNIT: MICROSECOND
+	back   int64         // stale-snapshot: answer depth with the book this many updates ago
 	lag    time.Duration // rest-lag: leave out trades younger than this
 }
 
