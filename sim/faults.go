@@ -105,7 +105,7 @@ func init() {
 
 // validateMarket checks the parameters of the market and new REST faults.
 func (f Fault) validateMarket() error {
-	if f.Symbol != "" && !validSymbolName(f.Symbol) {
+	if f.Symbol != "" && strings.IndexFunc(f.Symbol, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }) >= 0 {
 		return fmt.Errorf("fault %s: symbol=%q is not a symbol (upper-case letters and digits)", f.Kind, f.Symbol)
 	}
 	if f.Kind == FaultFilters {

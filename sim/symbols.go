@@ -53,6 +53,15 @@ func (s *Server) SetSymbolFilters(symbol, tickSize, stepSize string) error {
 	return s.market.setFiltersBySize(symbol, tickSize, stepSize)
 }
 
+// Trades returns the individual trades of symbol with IDs from..to
+// inclusive (the IDs of the @trade stream, which aggregate trades' f..l
+// cover), oldest first, as the market made them: no REST lag applies. A
+// range past the last trade is cut there; one starting before the oldest
+// trade kept fails with ErrHistoryGone.
+func (s *Server) Trades(symbol string, from, to int64) ([]Trade, error) {
+	return s.market.tradesRange(symbol, from, to)
+}
+
 // applyMarketFault carries out a fault that changes one symbol's market:
 // qty-cap, halt and filters. Others are ignored.
 func (s *Server) applyMarketFault(f Fault) {
