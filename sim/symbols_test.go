@@ -458,6 +458,35 @@ func TestSymbolAdminOverTLS(t *testing.T) {
 	if st, tick, step := symbolInfoOf(t, client, s, "BTCUSDT"); st != "BREAK" || tick != "0.00100000" || step != "0.00000100" {
 		t.Fatalf("exchangeInfo after POST /sim/symbol: %s %s %s", st, tick, step)
 	}
+	// in BREAK the book stands still; back to TRADING it uses the finer filters
+	u0, _, _, _ := s.LastIDs("BTCUSDT")
+	s.Advance(500)
+	if u, _, _, _ := s.LastIDs("BTCUSDT"); u != u0 {
+		t.Fatalf("BTCUSDT in BREAK moved from update %d to %d", u0, u)
+	}
+	if code, m := post("symbol=BTCUSDT&status=TRADING"); code != 200 || m["status"] != "TRADING" {
+		t.Fatalf("back to TRADING: %d %v", code, m)
+	}
+	s.Advance(3000)
+	code, _, body := httpsGet(t, client, s, "/api/v3/depth?symbol=BTCUSDT&limit=100")
+	var snap BookState
+	if err := json.Unmarshal(body, &snap); err != nil || code != 200 {
+		t.Fatalf("depth: %d %s", code, body)
+	}
+	if err := onGrid(t, snap, 1e5, 1e2); err != nil {
+		t.Fatalf("REST depth after tickSize 0.001, stepSize 0.000001: %v", err)
+	}
+	if p, q := usesFiner(t, snap, 1e5, 1e2); !p || !q {
+		t.Fatalf("REST depth uses the finer tick %v and step %v", p, q)
+	}
+	truth, err := s.BookAt("BTCUSDT", snap.LastUpdateID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(truth.Bids[:100], snap.Bids) || !reflect.DeepEqual(truth.Asks[:100], snap.Asks) {
+		t.Fatalf("REST depth differs from the ground truth at %d", snap.LastUpdateID)
+	}
+
 	for _, c := range []struct {
 		q    string
 		code int
