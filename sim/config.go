@@ -33,8 +33,8 @@ type Config struct {
 	// Default 0.3.
 	TradeShare float64
 	// History is how many aggregate trades per symbol are kept for REST
-	// backfill, and how many book updates per symbol are kept for ground
-	// truth. Default 100000.
+	// backfill (with every individual trade they cover), and how many book
+	// updates per symbol are kept for ground truth. Default 100000.
 	History int
 	// Levels is the number of price levels per side the book starts with.
 	// Default 500.
@@ -88,14 +88,15 @@ type Config struct {
 // restLagDefault is Config.RESTLag's default.
 const restLagDefault = 200 * time.Millisecond
 
-// symbolSpecs reads Config.Symbols: each name, with its own tick and step
-// exponents when given as NAME:TICK:STEP.
+// symbolEntry is one item of Config.Symbols: a name, with its own tick and
+// step exponents when given as NAME:TICK:STEP.
 type symbolEntry struct {
 	name             string
 	custom           bool
 	tickExp, stepExp int
 }
 
+// parseSymbolEntry reads one item of Config.Symbols (upper case).
 func parseSymbolEntry(v string) (symbolEntry, error) {
 	name, rest, custom := strings.Cut(v, ":")
 	e := symbolEntry{name: name, custom: custom}

@@ -63,7 +63,8 @@ const (
 	FaultBurst  FaultKind = "burst"  // the market makes Count (default 100000) updates at once
 )
 
-// More REST faults: decided for every REST request, like the others.
+// REST faults of the trade history and the firewall: decided for every
+// REST request, like the others.
 const (
 	// FaultRESTLag: this answer of /api/v3/aggTrades or historicalTrades
 	// leaves out the trades younger than Duration (default 5s), as a
@@ -103,7 +104,7 @@ func init() {
 	}
 }
 
-// validateMarket checks the parameters of the market and new REST faults.
+// validateMarket checks Symbol (any kind) and the filters fault's Variant.
 func (f Fault) validateMarket() error {
 	if f.Symbol != "" && strings.IndexFunc(f.Symbol, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }) >= 0 {
 		return fmt.Errorf("fault %s: symbol=%q is not a symbol (upper-case letters and digits)", f.Kind, f.Symbol)

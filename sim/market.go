@@ -1337,7 +1337,7 @@ func (m *market) queryTrades(s *symState, q tradeQuery) (int64, []tradeRec) {
 	return a, out
 }
 
-// trades returns the individual trades of symbol with IDs from..to
+// tradesRange returns the individual trades of symbol with IDs from..to
 // inclusive, oldest first. A range reaching past the last trade is cut
 // there; one that starts before the oldest trade kept fails with
 // ErrHistoryGone.
