@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -528,10 +529,39 @@ func TestREST403OverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, hdr, body := httpsGet(t, client, s, "/api/v3/depth?symbol=BTCUSDT")
-	if code != 403 || hdr.Get("Content-Type") != "text/html" || hdr.Get("Retry-After") != "" || !strings.Contains(string(body), "<H1>403 ERROR</H1>") {
+	if code != 403 || hdr.Get("Content-Type") != "text/html" || hdr.Get("Retry-After") != "" || !strings.Contains(string(body), "<H1>403 ERROR</H1>") || !regexp.MustCompile(`\nRequest ID: [A-Za-z0-9_-]{54}==\n`).Match(body) {
 		t.Fatalf("rest-403: %d %v %s", code, hdr, body)
 	}
 	if code, _, _ := httpsGet(t, client, s, "/api/v3/depth?symbol=BTCUSDT"); code != 200 {
 		t.Fatalf("after rest-403: %d", code)
+	}
+}
+
+func TestMarketFaultsOnSchedule(t *testing.T) {
+	s := startSim(t, Config{Rate: -1, Faults: []Fault{{Kind: FaultHalt, Every: 50 * time.Millisecond, Duration: time.Hour, Symbol: "ETHUSDT"}}})
+	waitFor(t, 3*time.Second, func() bool { return s.FaultCounts()[FaultHalt] > 0 })
+	if st := s.market.states()[1]; st.Status != StatusHalt {
+		t.Fatalf("ETHUSDT %s after the scheduled halt", st.Status)
+	}
+	if err := s.SetFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddFault(Fault{Kind: FaultQtyCap, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, func() bool { return s.FaultCounts()[FaultQtyCap] == 1 })
+	// the seed's choice among the symbols trading: BTCUSDT, as ETHUSDT is halted
+	b, err := s.BookAt("BTCUSDT", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(b.Bids, b.Asks), capE8) {
+		t.Fatalf("no capped level in BTCUSDT after the scheduled qty-cap")
+	}
+	if err := s.SetSymbolStatus("ETHUSDT", StatusTrading); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.market.states()[1]; st.Status != StatusTrading {
+		t.Fatalf("ETHUSDT %s after SetSymbolStatus TRADING", st.Status)
 	}
 }
