@@ -2,9 +2,11 @@ package sim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // registerAdmin mounts the simulator's own control endpoints, kept apart
@@ -16,13 +18,60 @@ import (
 //	DELETE /sim/faults  remove every rule
 //	POST   /sim/fire    carry out one fault now (see Server.Fire)
 //	GET    /sim/conns   the open WebSocket connections and what each was sent
+//	POST   /sim/symbol?symbol=BTCUSDT[&status=HALT][&tickSize=0.001][&stepSize=1]
+//	                    change a symbol's status and filters (see
+//	                    Server.SetSymbolStatus and SetSymbolFilters);
+//	                    answers the symbol's state as /sim/state gives it
+//
+// A fault naming a symbol the market does not trade is refused (400).
 func (s *Server) registerAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("POST /sim/symbol", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		sym := q.Get("symbol")
+		for k := range q {
+			switch k {
+			case "symbol", "status", "tickSize", "stepSize":
+			default:
+				writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("unknown parameter %q (known: symbol, status, tickSize, stepSize)", k)})
+				return
+			}
+		}
+		if sym == "" {
+			writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": "parameter symbol is required"})
+			return
+		}
+		var err error
+		if st := q.Get("status"); st != "" {
+			err = s.SetSymbolStatus(sym, st)
+		}
+		if tick, step := q.Get("tickSize"), q.Get("stepSize"); err == nil && (tick != "" || step != "") {
+			err = s.SetSymbolFilters(sym, tick, step)
+		}
+		if err != nil {
+			status := http.StatusBadRequest
+			if errors.Is(err, ErrUnknownSymbol) {
+				status = http.StatusNotFound
+			}
+			writeAdminJSON(w, status, map[string]string{"error": err.Error()})
+			return
+		}
+		for _, st := range s.market.states() {
+			if st.Symbol == strings.ToUpper(sym) {
+				writeAdminJSON(w, http.StatusOK, st)
+				return
+			}
+		}
+	})
 	mux.HandleFunc("GET /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.Faults(), "fired": s.FaultCounts()})
 	})
 	mux.HandleFunc("PUT /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		var list []Fault
 		if !readAdminJSON(w, r, &list) {
+			return
+		}
+		if err := s.checkFaultSymbols(list...); err != nil {
+			writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		if err := s.SetFaults(list...); err != nil {
@@ -34,6 +83,10 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		var f Fault
 		if !readAdminJSON(w, r, &f) {
+			return
+		}
+		if err := s.checkFaultSymbols(f); err != nil {
+			writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		if err := s.AddFault(f); err != nil {
@@ -51,6 +104,10 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 		if !readAdminJSON(w, r, &f) {
 			return
 		}
+		if err := s.checkFaultSymbols(f); err != nil {
+			writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
 		if err := s.Fire(f); err != nil {
 			writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
@@ -60,6 +117,19 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sim/conns", func(w http.ResponseWriter, r *http.Request) {
 		writeAdminJSON(w, http.StatusOK, map[string]any{"conns": s.Conns()})
 	})
+}
+
+// checkFaultSymbols refuses faults naming a symbol the market does not trade.
+func (s *Server) checkFaultSymbols(list ...Fault) error {
+	for _, f := range list {
+		if f.Symbol == "" {
+			continue
+		}
+		if _, err := s.market.lookup(f.Symbol); err != nil {
+			return fmt.Errorf("fault %s: symbol=%q: %w", f.Kind, f.Symbol, err)
+		}
+	}
+	return nil
 }
 
 // readAdminJSON decodes a request body of at most 1 MiB into v, answering 400

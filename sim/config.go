@@ -18,7 +18,12 @@ type Config struct {
 
 	// Seed makes the market and the faults deterministic. Default 1.
 	Seed int64
-	// Symbols traded. Default BTCUSDT, ETHUSDT, BNBUSDT, SOLUSDT.
+	// Symbols traded. Default BTCUSDT, ETHUSDT, BNBUSDT, SOLUSDT. A symbol
+	// trades with its real tick and step sizes when the simulator knows it,
+	// with sizes derived from its name otherwise; NAME:TICK:STEP gives its
+	// own, powers of ten written as decimals, e.g. "DOGEUSDT:0.00001:1" (a
+	// step of 1: whole quantities, the base asset precision at which a
+	// capped depth quantity has more decimals than the step allows).
 	Symbols []string
 	// Rate is the number of market updates (trades and order-book changes)
 	// per second over all symbols. Default 50. Negative: the market does not
@@ -28,8 +33,8 @@ type Config struct {
 	// Default 0.3.
 	TradeShare float64
 	// History is how many aggregate trades per symbol are kept for REST
-	// backfill, and how many book updates per symbol are kept for ground
-	// truth. Default 100000.
+	// backfill (with every individual trade they cover), and how many book
+	// updates per symbol are kept for ground truth. Default 100000.
 	History int
 	// Levels is the number of price levels per side the book starts with.
 	// Default 500.
@@ -71,6 +76,47 @@ type Config struct {
 
 	// Faults active from the start.
 	Faults []Fault
+
+	// RESTLag is how far GET /api/v3/aggTrades and historicalTrades lag
+	// the streams: trades younger than this are not served yet (an empty or
+	// short page near the live edge, as from the real endpoints, whose data
+	// source is the database). GET /api/v3/trades (memory) does not lag.
+	// Default 200ms; negative: no lag.
+	RESTLag time.Duration
+}
+
+// restLagDefault is Config.RESTLag's default.
+const restLagDefault = 200 * time.Millisecond
+
+// symbolEntry is one item of Config.Symbols: a name, with its own tick and
+// step exponents when given as NAME:TICK:STEP.
+type symbolEntry struct {
+	name             string
+	custom           bool
+	tickExp, stepExp int
+}
+
+// parseSymbolEntry reads one item of Config.Symbols (upper case).
+func parseSymbolEntry(v string) (symbolEntry, error) {
+	name, rest, custom := strings.Cut(v, ":")
+	e := symbolEntry{name: name, custom: custom}
+	if name == "" || strings.IndexFunc(name, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }) >= 0 {
+		return e, fmt.Errorf("sim: Symbols: %q is not a symbol (letters and digits only)", name)
+	}
+	if !custom {
+		return e, nil
+	}
+	tick, step, ok := strings.Cut(rest, ":")
+	if !ok {
+		return e, fmt.Errorf("sim: Symbols: %q is not NAME:TICK:STEP", v)
+	}
+	if e.tickExp, ok = parsePow10(tick); !ok || e.tickExp < -8 || e.tickExp > 3 {
+		return e, fmt.Errorf("sim: Symbols: %q: tick %q is not a power of ten from 0.00000001 to 1000", v, tick)
+	}
+	if e.stepExp, ok = parsePow10(step); !ok || e.stepExp < -8 || e.stepExp > 3 {
+		return e, fmt.Errorf("sim: Symbols: %q: step %q is not a power of ten from 0.00000001 to 1000", v, step)
+	}
+	return e, nil
 }
 
 // DefaultSymbols are traded when Config.Symbols is empty.
@@ -136,19 +182,23 @@ func (c Config) withDefaults() Config {
 	if c.BanTime == 0 {
 		c.BanTime = 2 * time.Minute
 	}
+	if c.RESTLag == 0 {
+		c.RESTLag = restLagDefault
+	}
 	return c
 }
 
 func (c Config) validate() error {
 	seen := map[string]bool{}
-	for _, s := range c.Symbols {
-		if s == "" || strings.IndexFunc(s, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }) >= 0 {
-			return fmt.Errorf("sim: Symbols: %q is not a symbol (letters and digits only)", s)
+	for _, v := range c.Symbols {
+		e, err := parseSymbolEntry(v)
+		if err != nil {
+			return err
 		}
-		if seen[s] {
-			return fmt.Errorf("sim: Symbols: %q given twice", s)
+		if seen[e.name] {
+			return fmt.Errorf("sim: Symbols: %q given twice", e.name)
 		}
-		seen[s] = true
+		seen[e.name] = true
 	}
 	if c.TradeShare < 0 || c.TradeShare > 1 {
 		return fmt.Errorf("sim: TradeShare: %v is outside 0..1", c.TradeShare)
@@ -175,6 +225,9 @@ func (c Config) validate() error {
 	for i, f := range c.Faults {
 		if err := f.validate(); err != nil {
 			return fmt.Errorf("sim: Faults[%d]: %w", i, err)
+		}
+		if f.Symbol != "" && len(c.Symbols) > 0 && !seen[f.Symbol] {
+			return fmt.Errorf("sim: Faults[%d]: %s: symbol=%q is not traded", i, f.Kind, f.Symbol)
 		}
 	}
 	return nil

@@ -3,6 +3,8 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/bits"
 	"strconv"
 )
 
@@ -31,8 +33,36 @@ func appendE8(b []byte, v int64) []byte {
 	return append(b, d[:]...)
 }
 
-func (sc scale) appendPrice(b []byte, ticks int64) []byte { return appendE8(b, ticks*sc.tick) }
-func (sc scale) appendQty(b []byte, lots int64) []byte    { return appendE8(b, lots*sc.step) }
+func (sc scale) appendPrice(b []byte, ticks int64) []byte { return appendE8(b, sc.priceE8(ticks)) }
+func (sc scale) appendQty(b []byte, lots int64) []byte    { return appendE8(b, sc.qtyE8(lots)) }
+
+// maxQtyE8 is the largest quantity Binance writes, in units of 1e-8: int64's
+// maximum, "92233720368.54775807". CHANGELOG 2022-05-23, "Changes to Order
+// Book Depth Levels": "Going forward depth levels will not overflow, but
+// will be capped at the max value based on the precision of the base
+// asset. This means that the depth level is at max value *or more*. E.g.
+// If the precision is 8, then the max value for quantity will be at
+// 92,233,720,368.54775807." (GET /api/v3/depth, <symbol>@depth,
+// <symbol>@depth@100ms, <symbol>@depth<levels>).
+const maxQtyE8 = math.MaxInt64
+
+// priceE8 converts ticks to units of 1e-8.
+func (sc scale) priceE8(ticks int64) int64 { return satMul(ticks, sc.tick) }
+
+// qtyE8 converts lots to units of 1e-8, capped at maxQtyE8 as Binance caps
+// a depth quantity too large for the base asset's precision.
+func (sc scale) qtyE8(lots int64) int64 { return satMul(lots, sc.step) }
+
+// capped reports whether a quantity of lots is written as the capped value.
+func (sc scale) capped(lots int64) bool { return sc.qtyE8(lots) == maxQtyE8 }
+
+// satMul multiplies two non-negative numbers, saturating at int64's maximum.
+func satMul(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
 
 func (sc scale) priceString(ticks int64) string { return string(sc.appendPrice(nil, ticks)) }
 func (sc scale) qtyString(lots int64) string    { return string(sc.appendQty(nil, lots)) }
@@ -86,7 +116,7 @@ func appendAggTrade(b []byte, sc scale, sym string, ev *rawEvent, micros bool) [
 	b = append(b, `,"p":`...)
 	b = appendQuotedE8(b, ev.price*sc.tick)
 	b = append(b, `,"q":`...)
-	b = appendQuotedE8(b, ev.qty*sc.step)
+	b = appendQuotedE8(b, sc.qtyE8(ev.qty))
 	b = append(b, `,"f":`...)
 	b = strconv.AppendInt(b, ev.first, 10)
 	b = append(b, `,"l":`...)
@@ -111,7 +141,7 @@ func appendTrade(b []byte, sc scale, sym string, ev *rawEvent, micros bool) []by
 	b = append(b, `,"p":`...)
 	b = appendQuotedE8(b, ev.price*sc.tick)
 	b = append(b, `,"q":`...)
-	b = appendQuotedE8(b, ev.qty*sc.step)
+	b = appendQuotedE8(b, sc.qtyE8(ev.qty))
 	b = append(b, `,"T":`...)
 	b = strconv.AppendInt(b, t, 10)
 	b = append(b, `,"m":`...)
@@ -129,11 +159,11 @@ func appendBookTicker(b []byte, sc scale, sym string, ev *rawEvent) []byte {
 	b = append(b, `","b":`...)
 	b = appendQuotedE8(b, ev.price*sc.tick)
 	b = append(b, `,"B":`...)
-	b = appendQuotedE8(b, ev.qty*sc.step)
+	b = appendQuotedE8(b, sc.qtyE8(ev.qty))
 	b = append(b, `,"a":`...)
 	b = appendQuotedE8(b, ev.price2*sc.tick)
 	b = append(b, `,"A":`...)
-	b = appendQuotedE8(b, ev.qty2*sc.step)
+	b = appendQuotedE8(b, sc.qtyE8(ev.qty2))
 	return append(b, '}')
 }
 
@@ -147,7 +177,7 @@ func appendLevels(b []byte, sc scale, lv []level) []byte {
 		b = append(b, '[')
 		b = appendQuotedE8(b, l.price*sc.tick)
 		b = append(b, ',')
-		b = appendQuotedE8(b, l.qty*sc.step)
+		b = appendQuotedE8(b, sc.qtyE8(l.qty))
 		b = append(b, ']')
 	}
 	return append(b, ']')
@@ -191,7 +221,7 @@ func appendAggTradeREST(b []byte, sc scale, id int64, r aggRec, micros bool) []b
 	b = append(b, `,"p":`...)
 	b = appendQuotedE8(b, r.price*sc.tick)
 	b = append(b, `,"q":`...)
-	b = appendQuotedE8(b, r.qty*sc.step)
+	b = appendQuotedE8(b, sc.qtyE8(r.qty))
 	b = append(b, `,"f":`...)
 	b = strconv.AppendInt(b, r.first, 10)
 	b = append(b, `,"l":`...)
@@ -263,6 +293,98 @@ func (t *AggTrade) UnmarshalJSON(b []byte) error {
 		}
 		if err := json.Unmarshal(v, f.dst); err != nil {
 			return fmt.Errorf("aggTrade: %q: %w", f.key, err)
+		}
+	}
+	return nil
+}
+
+// Trade is one individual trade (one fill), as GET /api/v3/trades and
+// historicalTrades give it: {"id":…,"price":…,"qty":…,"quoteQty":…,
+// "time":…,"isBuyerMaker":…,"isBestMatch":true}. Its ID is the t of the
+// <symbol>@trade stream; an aggregate trade's f..l are such IDs. Time is
+// in milliseconds.
+type Trade struct {
+	ID                    int64
+	Price, Qty, QuoteQty  string
+	Time                  int64
+	BuyerMaker, BestMatch bool
+}
+
+// quoteE8 is price × qty (both in 1e-8 units) in 1e-8 units, truncated,
+// saturating at int64's maximum.
+func quoteE8(price, qty int64) int64 {
+	hi, lo := bits.Mul64(uint64(price), uint64(qty))
+	if hi >= 1e8 {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, 1e8)
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(q)
+}
+
+// appendTradeREST appends one item of GET /api/v3/trades and
+// historicalTrades (r in 1e-8 units).
+func appendTradeREST(b []byte, id int64, r tradeRec, micros bool) []byte {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"price":`...)
+	b = appendQuotedE8(b, r.price)
+	b = append(b, `,"qty":`...)
+	b = appendQuotedE8(b, r.qty)
+	b = append(b, `,"quoteQty":`...)
+	b = appendQuotedE8(b, quoteE8(r.price, r.qty))
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, eventTime(r.us, micros), 10)
+	b = append(b, `,"isBuyerMaker":`...)
+	b = appendBool(b, r.maker)
+	return append(b, `,"isBestMatch":true}`...)
+}
+
+func (r tradeRec) trade(id int64) Trade {
+	return Trade{ID: id, Price: string(appendE8(nil, r.price)), Qty: string(appendE8(nil, r.qty)),
+		QuoteQty: string(appendE8(nil, quoteE8(r.price, r.qty))), Time: r.us / 1000, BuyerMaker: r.maker, BestMatch: true}
+}
+
+// MarshalJSON writes the trade as GET /api/v3/historicalTrades does.
+func (t Trade) MarshalJSON() ([]byte, error) {
+	b := strconv.AppendInt([]byte(`{"id":`), t.ID, 10)
+	b = append(b, `,"price":`...)
+	b = strconv.AppendQuote(b, t.Price)
+	b = append(b, `,"qty":`...)
+	b = strconv.AppendQuote(b, t.Qty)
+	b = append(b, `,"quoteQty":`...)
+	b = strconv.AppendQuote(b, t.QuoteQty)
+	b = append(b, `,"time":`...)
+	b = strconv.AppendInt(b, t.Time, 10)
+	b = append(b, `,"isBuyerMaker":`...)
+	b = appendBool(b, t.BuyerMaker)
+	b = append(b, `,"isBestMatch":`...)
+	b = appendBool(b, t.BestMatch)
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes; every key is required.
+func (t *Trade) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("trade: %w", err)
+	}
+	fields := []struct {
+		key string
+		dst any
+	}{
+		{"id", &t.ID}, {"price", &t.Price}, {"qty", &t.Qty}, {"quoteQty", &t.QuoteQty},
+		{"time", &t.Time}, {"isBuyerMaker", &t.BuyerMaker}, {"isBestMatch", &t.BestMatch},
+	}
+	for _, f := range fields {
+		v, ok := raw[f.key]
+		if !ok {
+			return fmt.Errorf("trade: no %q", f.key)
+		}
+		if err := json.Unmarshal(v, f.dst); err != nil {
+			return fmt.Errorf("trade: %q: %w", f.key, err)
 		}
 	}
 	return nil

@@ -63,6 +63,62 @@ const (
 	FaultBurst  FaultKind = "burst"  // the market makes Count (default 100000) updates at once
 )
 
+// REST faults of the trade history and the firewall: decided for every
+// REST request, like the others.
+const (
+	// FaultRESTLag: this answer of /api/v3/aggTrades or historicalTrades
+	// leaves out the trades younger than Duration (default 5s), as a
+	// database that has not caught up; other endpoints do not spend it.
+	FaultRESTLag FaultKind = "rest-lag"
+	// FaultREST403: HTTP 403 with the HTML page of the web application
+	// firewall in front of the API, no Binance error code, no Retry-After.
+	FaultREST403 FaultKind = "rest-403"
+)
+
+// Market faults: server faults (checked with them by the engine, and
+// carried out at once by Server.Fire) that change one symbol's market:
+// Symbol, or when empty one chosen by the seed among those trading.
+const (
+	// FaultQtyCap: one of the five best levels of one side gets a quantity
+	// too large for the base asset's precision, written as Binance caps it,
+	// "92233720368.54775807", in the diff and partial depth streams, the
+	// REST snapshot and the ground truth. Trades leave it capped; a later
+	// cancel brings it back to a normal quantity.
+	FaultQtyCap FaultKind = "qty-cap"
+	// FaultHalt: the symbol goes to HALT for Duration (default 5s), then
+	// back to TRADING; while halted it trades nothing, its book does not
+	// move and its streams are silent.
+	FaultHalt FaultKind = "halt"
+	// FaultFilters: the symbol's tickSize and stepSize (Variant "tick" or
+	// "step": only that one) become ten times finer, or, when already
+	// changed, go back to the configured ones (see Server.SetSymbolFilters).
+	FaultFilters FaultKind = "filters"
+)
+
+func init() {
+	for k, c := range map[FaultKind]faultClass{
+		FaultRESTLag: classREST, FaultREST403: classREST,
+		FaultQtyCap: classServer, FaultHalt: classServer, FaultFilters: classServer,
+	} {
+		faultClasses[k] = c
+	}
+}
+
+// validateMarket checks Symbol (any kind) and the filters fault's Variant.
+func (f Fault) validateMarket() error {
+	if f.Symbol != "" && strings.IndexFunc(f.Symbol, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }) >= 0 {
+		return fmt.Errorf("fault %s: symbol=%q is not a symbol (upper-case letters and digits)", f.Kind, f.Symbol)
+	}
+	if f.Kind == FaultFilters {
+		switch f.Variant {
+		case "", "tick", "step":
+		default:
+			return fmt.Errorf("fault filters: variant=%q is not tick or step", f.Variant)
+		}
+	}
+	return nil
+}
+
 type faultClass uint8
 
 const (
@@ -104,10 +160,11 @@ type Fault struct {
 
 	Code     int           // close code (close) or HTTP status (rest-5xx)
 	Reason   string        // close reason (close)
-	Duration time.Duration // length of stall, nopong, refuse, tls-slow, rest-slow; Retry-After of rest-429/418; delay of shutdown
+	Duration time.Duration // length of stall, nopong, refuse, tls-slow, rest-slow, halt; Retry-After of rest-429/418; delay of shutdown; age of the trades rest-lag leaves out
 	Size     int           // frame size (oversize)
 	Count    int           // messages (burst) or updates back (stale-snapshot)
-	Variant  string        // malformed: json, truncated, utf8 or binary
+	Variant  string        // malformed: json, truncated, utf8 or binary; filters: tick or step
+	Symbol   string        // the symbol of qty-cap, halt and filters (default: chosen by the seed)
 }
 
 func (f Fault) validate() error {
@@ -155,7 +212,7 @@ func (f Fault) validate() error {
 	if len(f.Reason) > 123 {
 		return fmt.Errorf("fault %s: reason is longer than 123 bytes", f.Kind)
 	}
-	return nil
+	return f.validateMarket()
 }
 
 // String gives the fault in the form ParseFault reads.
@@ -189,12 +246,15 @@ func (f Fault) String() string {
 	if f.Variant != "" {
 		add("variant", f.Variant)
 	}
+	if f.Symbol != "" {
+		add("symbol", f.Symbol)
+	}
 	return string(f.Kind) + ":" + strings.Join(parts, ",")
 }
 
 // ParseFault reads a fault in the form kind:key=value,key=value, for example
 // "drop:every=10s", "depth-drop:p=0.01" or "close:code=1008,reason=Too many requests,times=1".
-// Keys: p, every, times, code, reason, duration, size, count, variant.
+// Keys: p, every, times, code, reason, duration, size, count, variant, symbol.
 func ParseFault(s string) (Fault, error) {
 	kind, rest, _ := strings.Cut(strings.TrimSpace(s), ":")
 	f := Fault{Kind: FaultKind(kind)}
@@ -224,6 +284,8 @@ func ParseFault(s string) (Fault, error) {
 				f.Count, err = strconv.Atoi(v)
 			case "variant":
 				f.Variant = v
+			case "symbol":
+				f.Symbol = strings.ToUpper(strings.TrimSpace(v))
 			default:
 				return Fault{}, fmt.Errorf("fault %q: unknown key %q", s, k)
 			}
@@ -249,12 +311,13 @@ type faultJSON struct {
 	Size     int       `json:"size,omitempty"`
 	Count    int       `json:"count,omitempty"`
 	Variant  string    `json:"variant,omitempty"`
+	Symbol   string    `json:"symbol,omitempty"`
 }
 
 // MarshalJSON writes durations as strings ("5s").
 func (f Fault) MarshalJSON() ([]byte, error) {
 	j := faultJSON{Kind: f.Kind, Prob: f.Prob, Times: f.Times, Code: f.Code, Reason: f.Reason,
-		Size: f.Size, Count: f.Count, Variant: f.Variant}
+		Size: f.Size, Count: f.Count, Variant: f.Variant, Symbol: f.Symbol}
 	if f.Every != 0 {
 		j.Every = f.Every.String()
 	}
@@ -273,7 +336,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	g := Fault{Kind: j.Kind, Prob: j.Prob, Times: j.Times, Code: j.Code, Reason: j.Reason,
-		Size: j.Size, Count: j.Count, Variant: j.Variant}
+		Size: j.Size, Count: j.Count, Variant: j.Variant, Symbol: j.Symbol}
 	var err error
 	if j.Every != "" {
 		if g.Every, err = time.ParseDuration(j.Every); err != nil {

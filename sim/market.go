@@ -62,6 +62,13 @@ type SymbolState struct {
 	OldestAggTradeID int64  `json:"oldestAggTradeId"`
 	LastTradeID      int64  `json:"lastTradeId"`
 	OldestTradeID    int64  `json:"oldestTradeId"`
+
+	// Status is the symbol's trading status as exchangeInfo gives it
+	// (TRADING, HALT, …); TickSize and StepSize its PRICE_FILTER tickSize
+	// and LOT_SIZE stepSize in force.
+	Status   string `json:"status"`
+	TickSize string `json:"tickSize"`
+	StepSize string `json:"stepSize"`
 }
 
 // Sides of a book.
@@ -121,6 +128,7 @@ type market struct {
 	lastUs     int64 // time of the latest update (µs); times never go back
 
 	// guarded by pubMu
+	faultRng   *rand.Rand // picks the symbol and level of market faults
 	evs        []rawEvent
 	pub        publisher
 	wantEpoch  uint64
@@ -150,6 +158,24 @@ type symState struct {
 	ticker [4]int64 // best bid price and qty, best ask price and qty last reported
 	span   float64  // mean depth, in ticks, at which levels are added to refill a side
 
+	// Individual trades, kept for GET /api/v3/trades and historicalTrades:
+	// a ring of tradeCap (three per aggregate trade kept, the most fills
+	// one can have), so every fill of a kept aggregate trade is kept.
+	trades     []tradeRec
+	tradeCap   int64
+	firstTrade int64
+
+	// Run-time changes (SetSymbolStatus, SetSymbolFilters, the halt and
+	// filters faults), written under pubMu and mu, so either lock reads
+	// them. status is exchangeInfo's status; the market moves only a
+	// TRADING symbol. resumeAt, when set, ends a halt. infoVer counts the
+	// changes exchangeInfo must show. baseTick/baseStep are the filters the
+	// symbol started with (the filters fault returns to them).
+	status             string
+	resumeAt           time.Time
+	infoVer            uint64
+	baseTick, baseStep int
+
 	diff        [2]diffStream // guarded by pubMu
 	partialNext [2]time.Time  // guarded by pubMu
 }
@@ -164,16 +190,29 @@ type side struct {
 	lv  []level
 }
 
-// change is one level change in the history: price is negative for asks.
+// change is one level change in the history, in 1e-8 units: price is
+// negative for asks.
 type change struct{ price, qty int64 }
 
-// checkpoint is a copy of a book right after update id.
+// checkpoint is a copy of a book right after update id, in 1e-8 units.
 type checkpoint struct {
 	id int64
 	lv [2][]level
 }
 
-// aggRec is an aggregate trade in the history.
+// History is kept in units of 1e-8 (prices and quantities as Binance
+// writes them), not in the symbol's ticks and lots: a tick or step size
+// that changes at run time leaves the past readable. unitScale formats it.
+var unitScale = scale{tick: 1, step: 1}
+
+// tradeRec is an individual trade (one fill) in the history, in 1e-8 units.
+type tradeRec struct {
+	price, qty int64
+	us         int64
+	maker      bool
+}
+
+// aggRec is an aggregate trade in the history, in 1e-8 units.
 type aggRec struct {
 	price, qty  int64
 	first, last int64
@@ -186,7 +225,7 @@ type aggRec struct {
 type diffStream struct {
 	active bool
 	from   int64           // U of the next event; 0 while nothing is pending
-	pend   map[int64]int64 // price (negative for asks) → quantity
+	pend   map[int64]int64 // price (negative for asks) → quantity, in 1e-8 units
 	next   time.Time
 }
 
@@ -227,19 +266,28 @@ func newMarket(cfg Config) (*market, error) {
 		levels:     cfg.Levels,
 		maxLevels:  cfg.Levels + cfg.Levels/8 + 2,
 		history:    cfg.History,
+		faultRng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6661756c74)),
 	}
 	m.cpEvery = int64(min(max(cfg.History/8, 64), 4096))
 	m.ring = int((int64(cfg.History)+m.cpEvery-1)/m.cpEvery*m.cpEvery + m.cpEvery)
-	for i, name := range cfg.Symbols {
-		m.index[name] = i
-		m.syms = append(m.syms, m.newSymbol(name, cfg.Seed))
+	for i, v := range cfg.Symbols {
+		e, err := parseSymbolEntry(v)
+		if err != nil {
+			return nil, err
+		}
+		m.index[e.name] = i
+		m.syms = append(m.syms, m.newSymbol(e, cfg.Seed))
 	}
 	m.wantCache = make([]wantEntry, len(m.syms)*advanceStreams)
 	return m, nil
 }
 
-func (m *market) newSymbol(name string, seed int64) *symState {
+func (m *market) newSymbol(e symbolEntry, seed int64) *symState {
+	name := e.name
 	spec := specFor(name)
+	if e.custom {
+		spec = spec.withFilters(e.tickExp, e.stepExp)
+	}
 	r := rand.New(rand.NewPCG(uint64(seed), nameHash(name)))
 	// the start price moves with the seed, within ±1 %
 	spec.price = max(1, spec.price+int64(float64(spec.price)*(r.Float64()-0.5)*0.02))
@@ -250,6 +298,10 @@ func (m *market) newSymbol(name string, seed int64) *symState {
 		changeCap: int64(m.ring),
 		cps:       make([]checkpoint, int64(m.ring)/m.cpEvery+2),
 		aggCap:    int64(m.history),
+		tradeCap:  3 * int64(m.history),
+		status:    StatusTrading,
+		baseTick:  spec.tickExp,
+		baseStep:  spec.stepExp,
 	}
 	lower := strings.ToLower(name)
 	s.names[stAggTrade] = lower + "@aggTrade"
@@ -272,6 +324,7 @@ func (m *market) newSymbol(name string, seed int64) *symState {
 	s.firstAgg = 1_000_000_000 + r.Int64N(2_000_000_000)
 	s.nextAgg = s.firstAgg
 	s.nextTrade = s.firstAgg + 500_000_000 + r.Int64N(2_000_000_000)
+	s.firstTrade = s.nextTrade
 
 	// the initial book: gaps between levels grow with depth
 	bid, ask := spec.price-1-r.Int64N(2), spec.price
@@ -290,6 +343,13 @@ func (m *market) newSymbol(name string, seed int64) *symState {
 	s.checkpoint(s.firstUpdate, m.cpEvery)
 	s.ticker = s.top()
 	return s
+}
+
+// status returns the trading status of s.
+func (m *market) status(s *symState) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return s.status
 }
 
 // symbols returns the traded symbols, upper case, in configuration order.
@@ -341,6 +401,9 @@ func (m *market) advance(now time.Time, n int, out marketSink) {
 func (m *market) step(us int64, evs []rawEvent) []rawEvent {
 	si := m.rng.IntN(len(m.syms))
 	s := m.syms[si]
+	if s.status != StatusTrading {
+		return evs // a halted symbol trades nothing and its book does not move
+	}
 	prev := s.ticker
 	if m.rng.Float64() < m.tradeShare {
 		evs = m.trade(s, int32(si), us, evs)
@@ -371,7 +434,7 @@ func (m *market) trade(s *symState, si int32, us int64, evs []rawEvent) []rawEve
 	}
 	book := &s.book[sd]
 	want := sampleQty(r, s.spec.typQty)
-	if r.IntN(6) == 0 && len(book.lv) > 0 {
+	if r.IntN(6) == 0 && len(book.lv) > 0 && !s.sc.capped(book.lv[len(book.lv)-1].qty) {
 		want += book.lv[len(book.lv)-1].qty // sweep the best level
 	}
 	for range 3 {
@@ -389,15 +452,18 @@ func (m *market) trade(s *symState, si int32, us int64, evs []rawEvent) []rawEve
 			}
 			evs = append(evs, rawEvent{kind: KindTrade, maker: !takerBuy, sym: si, id: s.nextTrade,
 				price: best.price, qty: part, us: us})
+			s.putTrade(s.nextTrade, tradeRec{price: s.sc.priceE8(best.price), qty: s.sc.qtyE8(part), us: us, maker: !takerBuy})
 			s.nextTrade++
 			left -= part
 		}
 		a := s.nextAgg
 		s.nextAgg++
-		s.putAgg(a, aggRec{price: best.price, qty: fill, first: first, last: s.nextTrade - 1, us: us, maker: !takerBuy})
+		s.putAgg(a, aggRec{price: s.sc.priceE8(best.price), qty: s.sc.qtyE8(fill), first: first, last: s.nextTrade - 1, us: us, maker: !takerBuy})
 		evs = append(evs, rawEvent{kind: KindAggTrade, maker: !takerBuy, sym: si, id: a,
 			first: first, last: s.nextTrade - 1, price: best.price, qty: fill, us: us})
-		m.setLevel(s, sd, best.price, best.qty-fill)
+		if !s.sc.capped(best.qty) { // a capped level is at the cap "or more": it stays capped
+			m.setLevel(s, sd, best.price, best.qty-fill)
+		}
 		want -= fill
 	}
 	return evs
@@ -438,6 +504,9 @@ func (m *market) quote(s *symState) {
 	var q int64 // cancel the whole level, or part of it
 	if l.qty > 1 && r.IntN(3) != 0 {
 		q = l.qty - 1 - r.Int64N(l.qty-1)
+		if s.sc.capped(l.qty) { // a capped level comes back to a normal size
+			q = sampleQty(r, s.spec.typQty)
+		}
 	}
 	m.setLevel(s, sd, l.price, q)
 }
@@ -511,17 +580,17 @@ func (m *market) setLevel(s *symState, sd int, price, qty int64) {
 	}
 	s.lastUpdate++
 	id := s.lastUpdate
-	key := price
+	key, q := s.sc.priceE8(price), s.sc.qtyE8(qty)
 	if sd == askSide {
-		key = -price
+		key = -key
 	}
-	s.putChange(id, change{key, qty})
+	s.putChange(id, change{key, q})
 	for i := range s.diff {
 		if d := &s.diff[i]; d.active {
 			if d.from == 0 {
 				d.from = id
 			}
-			d.pend[key] = qty
+			d.pend[key] = q
 		}
 	}
 	if id%m.cpEvery == 0 {
@@ -560,12 +629,34 @@ func (s *symState) aggAt(id int64) *aggRec {
 	return &s.aggs[(id-s.firstAgg)%s.aggCap]
 }
 
+// putTrade records individual trade id, the one after the last.
+func (s *symState) putTrade(id int64, r tradeRec) {
+	if i := (id - s.firstTrade) % s.tradeCap; i < int64(len(s.trades)) {
+		s.trades[i] = r
+	} else {
+		s.trades = append(s.trades, r)
+	}
+}
+
+// tradeAt returns individual trade id, which must still be kept.
+func (s *symState) tradeAt(id int64) *tradeRec {
+	return &s.trades[(id-s.firstTrade)%s.tradeCap]
+}
+
 func (s *symState) checkpoint(id, every int64) {
 	cp := &s.cps[(id/every)%int64(len(s.cps))]
 	cp.id = id
 	for sd := range cp.lv {
-		cp.lv[sd] = append(cp.lv[sd][:0], s.book[sd].lv...)
+		cp.lv[sd] = s.sc.appendE8Levels(cp.lv[sd][:0], s.book[sd].lv)
 	}
+}
+
+// appendE8Levels appends lv converted from ticks and lots to 1e-8 units.
+func (sc scale) appendE8Levels(dst, lv []level) []level {
+	for _, l := range lv {
+		dst = append(dst, level{sc.priceE8(l.price), sc.qtyE8(l.qty)})
+	}
+	return dst
 }
 
 // top returns the best bid price and quantity and the best ask price and
@@ -594,7 +685,7 @@ func (m *market) oldestAgg(s *symState) int64 {
 }
 
 // rebuild returns the full book of s right after update id, worst first per
-// side, from the latest checkpoint before it and the changes since. With
+// side, in 1e-8 units, from the latest checkpoint before it and the changes since. With
 // clip, an id older than the history is moved up to the oldest one kept.
 // The lock is held only to copy.
 func (m *market) rebuild(s *symState, id int64, clip bool) (int64, [2][]level, error) {
@@ -613,7 +704,7 @@ func (m *market) rebuild(s *symState, id int64, clip bool) (int64, [2][]level, e
 		return 0, book, fmt.Errorf("book %s at %d: %w (oldest update kept %d)", s.spec.name, id, ErrHistoryGone, oldest)
 	case id == last:
 		for sd := range book {
-			book[sd] = slices.Clone(s.book[sd].lv)
+			book[sd] = s.sc.appendE8Levels(nil, s.book[sd].lv)
 		}
 		m.mu.Unlock()
 		return id, book, nil
@@ -659,28 +750,29 @@ func (m *market) bookAt(symbol string, updateID int64) (BookState, error) {
 	return BookState{
 		Symbol:       s.spec.name,
 		LastUpdateID: id,
-		Bids:         s.sc.levels(book[bidSide], len(book[bidSide])),
-		Asks:         s.sc.levels(book[askSide], len(book[askSide])),
+		Bids:         unitScale.levels(book[bidSide], len(book[bidSide])),
+		Asks:         unitScale.levels(book[askSide], len(book[askSide])),
 	}, nil
 }
 
-// snapshot returns the best limit levels of each side, best first, and the
-// update ID they are as of: the current book, or with back > 0 the book as
-// it was back updates ago (clipped to the history kept).
-func (m *market) snapshot(s *symState, limit int, back int64) (int64, []level, []level, error) {
+// snapshot returns the best limit levels of each side, best first, the
+// update ID they are as of and the scale to write them with: the current
+// book, or with back > 0 the book as it was back updates ago (clipped to
+// the history kept).
+func (m *market) snapshot(s *symState, limit int, back int64) (int64, []level, []level, scale, error) {
 	m.mu.Lock()
 	if back <= 0 {
 		defer m.mu.Unlock()
-		return s.lastUpdate, s.book[bidSide].top(nil, limit), s.book[askSide].top(nil, limit), nil
+		return s.lastUpdate, s.book[bidSide].top(nil, limit), s.book[askSide].top(nil, limit), s.sc, nil
 	}
 	target := s.lastUpdate - back
 	m.mu.Unlock()
 	id, book, err := m.rebuild(s, target, true)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, scale{}, err
 	}
 	b, a := side{lv: book[bidSide]}, side{ask: true, lv: book[askSide]}
-	return id, b.top(nil, limit), a.top(nil, limit), nil
+	return id, b.top(nil, limit), a.top(nil, limit), unitScale, nil
 }
 
 // aggTrades returns the aggregate trades of symbol with IDs from..to
@@ -702,7 +794,7 @@ func (m *market) aggTrades(symbol string, from, to int64) ([]AggTrade, error) {
 	m.mu.Unlock()
 	out := make([]AggTrade, len(recs))
 	for i, r := range recs {
-		out[i] = s.sc.aggTrade(from+int64(i), r)
+		out[i] = unitScale.aggTrade(from+int64(i), r)
 	}
 	return out, nil
 }
@@ -747,6 +839,9 @@ func (m *market) states() []SymbolState {
 			OldestAggTradeID: m.oldestAgg(s),
 			LastTradeID:      s.nextTrade - 1,
 			OldestTradeID:    s.nextTrade,
+			Status:           s.status,
+			TickSize:         s.sc.priceString(1),
+			StepSize:         s.sc.qtyString(1),
 		}
 		if st.OldestAggTradeID <= st.LastAggTradeID {
 			st.OldestTradeID = s.aggAt(st.OldestAggTradeID).first
@@ -764,6 +859,7 @@ type aggQuery struct {
 	hasFrom          bool
 	hasStart, hasEnd bool
 	limit            int
+	edge             int64 // as tradeQuery.edge
 }
 
 // queryAggs answers q from the history: with fromId, from that ID (or the
@@ -797,6 +893,12 @@ func (m *market) queryAggs(s *symState, q aggQuery) (int64, []aggRec) {
 			return hi
 		}
 		return firstAt(us+1) - 1
+	}
+	if q.edge > 0 {
+		hi = visibleUpTo(lo, hi, q.edge, at)
+		if hi < lo {
+			return max(lo, q.fromID), nil
+		}
 	}
 	limit := int64(q.limit)
 	var a, b int64
@@ -883,6 +985,7 @@ func (m *market) tick(now time.Time, out marketSink) {
 	defer m.pubMu.Unlock()
 	us := max(now.UnixMicro(), m.lastUs)
 	for _, s := range m.syms {
+		m.resume(s, now)
 		for j := range s.diff {
 			d := &s.diff[j]
 			any, micros := out.wants(s.names[stDepth+j])
@@ -901,8 +1004,8 @@ func (m *market) tick(now time.Time, out marketSink) {
 			}
 		}
 		for j := range s.partialNext {
-			if !dueAt(&s.partialNext[j], now, depthEvery[j]) {
-				continue
+			if !dueAt(&s.partialNext[j], now, depthEvery[j]) || s.status != StatusTrading {
+				continue // a halted symbol's streams are silent
 			}
 			base := stPartial
 			if j == 1 {
@@ -941,9 +1044,9 @@ func (m *market) depthEvent(s *symState, j int, us int64, micros bool) *Message 
 	m.bids, m.asks = bids, asks
 	size := 96 + len(s.spec.name) + (len(bids)+len(asks))*48
 	msg := &Message{Stream: s.names[stDepth+j], Symbol: s.spec.name, Kind: KindDepth, ID: s.lastUpdate}
-	msg.Ms = appendDepthUpdate(make([]byte, 0, size), s.sc, s.spec.name, us/1000, d.from, s.lastUpdate, bids, asks)
+	msg.Ms = appendDepthUpdate(make([]byte, 0, size), unitScale, s.spec.name, us/1000, d.from, s.lastUpdate, bids, asks)
 	if micros {
-		msg.Us = appendDepthUpdate(make([]byte, 0, size+3), s.sc, s.spec.name, us, d.from, s.lastUpdate, bids, asks)
+		msg.Us = appendDepthUpdate(make([]byte, 0, size+3), unitScale, s.spec.name, us, d.from, s.lastUpdate, bids, asks)
 	}
 	return msg
 }
@@ -1130,6 +1233,17 @@ func specFor(name string) symbolSpec {
 	return spec
 }
 
+// withFilters gives the spec other tick and step sizes, at the same price
+// and order value.
+func (spec symbolSpec) withFilters(tickExp, stepExp int) symbolSpec {
+	price := float64(spec.price) * math.Pow10(spec.tickExp)
+	value := price * float64(spec.typQty) * math.Pow10(spec.stepExp)
+	spec.tickExp, spec.stepExp = tickExp, stepExp
+	spec.price = max(100, int64(math.Round(price/math.Pow10(tickExp))))
+	spec.typQty = max(1, int64(math.Round(value/(price*math.Pow10(stepExp)))))
+	return spec
+}
+
 func nameHash(name string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
@@ -1152,4 +1266,101 @@ func pow10(e int) int64 {
 		v *= 10
 	}
 	return v
+}
+
+// Individual trades and the lag of the REST history.
+
+// oldestTrade is the oldest individual trade served: the first fill of the
+// oldest aggregate trade kept (the ring holds every fill of those).
+func (m *market) oldestTrade(s *symState) int64 {
+	if a := m.oldestAgg(s); a < s.nextAgg {
+		return s.aggAt(a).first
+	}
+	return s.nextTrade
+}
+
+// visibleUpTo returns the last ID in lo..hi whose time is at most us (lo-1
+// when there is none); times never decrease with IDs. The caller holds mu.
+func visibleUpTo(lo, hi, us int64, at func(int64) int64) int64 {
+	a, b := lo, hi+1 // the first ID whose time is above us
+	for a < b {
+		h := a + (b-a)/2
+		if at(h) <= us {
+			a = h + 1
+		} else {
+			b = h
+		}
+	}
+	return a - 1
+}
+
+// tradeQuery selects individual trades as GET /api/v3/trades and
+// historicalTrades do: with fromId, from that ID (or the oldest kept) on;
+// without, the newest. Trades after edge (µs) are left out, as a
+// database that has not caught up with the matching engine leaves them out;
+// edge 0 means no edge.
+type tradeQuery struct {
+	fromID  int64
+	hasFrom bool
+	limit   int
+	edge    int64
+}
+
+// queryTrades answers q from the history: the first ID and the trades,
+// oldest first, in 1e-8 units.
+func (m *market) queryTrades(s *symState, q tradeQuery) (int64, []tradeRec) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	lo, hi := m.oldestTrade(s), s.nextTrade-1
+	if q.edge > 0 && hi >= lo {
+		hi = visibleUpTo(lo, hi, q.edge, func(id int64) int64 { return s.tradeAt(id).us })
+	}
+	if hi < lo || q.limit <= 0 {
+		return max(lo, q.fromID), nil
+	}
+	limit := int64(q.limit)
+	var a, b int64
+	if q.hasFrom {
+		if q.fromID > hi {
+			return q.fromID, nil
+		}
+		a = max(q.fromID, lo)
+		b = min(a+limit-1, hi)
+	} else {
+		b = hi
+		a = max(b-limit+1, lo)
+	}
+	out := make([]tradeRec, 0, b-a+1)
+	for id := a; id <= b; id++ {
+		out = append(out, *s.tradeAt(id))
+	}
+	return a, out
+}
+
+// tradesRange returns the individual trades of symbol with IDs from..to
+// inclusive, oldest first. A range reaching past the last trade is cut
+// there; one that starts before the oldest trade kept fails with
+// ErrHistoryGone.
+func (m *market) tradesRange(symbol string, from, to int64) ([]Trade, error) {
+	s, err := m.lookup(symbol)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	oldest := m.oldestTrade(s)
+	if from < oldest {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("trades %s from %d: %w (oldest kept %d)", s.spec.name, from, ErrHistoryGone, oldest)
+	}
+	to = min(to, s.nextTrade-1)
+	var recs []tradeRec
+	for id := from; id <= to; id++ {
+		recs = append(recs, *s.tradeAt(id))
+	}
+	m.mu.Unlock()
+	out := make([]Trade, len(recs))
+	for i, r := range recs {
+		out[i] = r.trade(from + int64(i))
+	}
+	return out, nil
 }

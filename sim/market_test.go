@@ -741,7 +741,7 @@ func TestMarketConcurrentReaders(t *testing.T) {
 		}
 		sym := []string{"BTCUSDT", "ETHUSDT"}[i%2]
 		s, _ := m.lookup(sym)
-		if id, bids, asks, err := m.snapshot(s, 20, int64(i%50)); err != nil || len(bids) == 0 || len(asks) == 0 {
+		if id, bids, asks, _, err := m.snapshot(s, 20, int64(i%50)); err != nil || len(bids) == 0 || len(asks) == 0 {
 			t.Fatalf("snapshot at %d: %v", id, err)
 		}
 		st := m.states()[i%2]

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -38,10 +39,18 @@ type restServer struct {
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
-	// exchangeInfo pieces, encoded once: each symbol's object with and
-	// without its permission sets, and the rate limits
-	infoSyms   [2][][]byte
+	// exchangeInfo pieces: each symbol's object with and without its
+	// permission sets, encoded again when the symbol's status or filters
+	// change (infoMu), and the rate limits, encoded once
+	infoMu     sync.Mutex
+	infoSyms   []symbolInfoCache
 	rateLimits []byte
+}
+
+// symbolInfoCache is one symbol's exchangeInfo object as of version ver.
+type symbolInfoCache struct {
+	ver uint64
+	b   [2][]byte
 }
 
 // newREST returns the handler of GET /api/v3/ping, time, exchangeInfo,
@@ -67,13 +76,32 @@ func newREST(m *market, fs *faults, cfg Config) http.Handler {
 		{"ORDERS", "DAY", 1, 200000},
 		{"RAW_REQUESTS", "MINUTE", 5, 61000},
 	})
-	for _, s := range m.syms {
-		info := symbolInfo(s.spec)
-		h.infoSyms[0] = append(h.infoSyms[0], mustJSON(info))
-		info.PermissionSets = [][]string{}
-		h.infoSyms[1] = append(h.infoSyms[1], mustJSON(info))
+	h.infoSyms = make([]symbolInfoCache, len(m.syms))
+	for i := range h.infoSyms {
+		h.infoSyms[i].ver = math.MaxUint64 // not encoded yet
 	}
 	return h
+}
+
+// symbolInfo returns symbol si's exchangeInfo object, with (variant 0) or
+// without (1) its permission sets, and its status.
+func (h *restServer) symbolInfo(si, variant int) ([]byte, string) {
+	s := h.m.syms[si]
+	h.m.mu.Lock()
+	ver, spec, status := s.infoVer, s.spec, s.status
+	h.m.mu.Unlock()
+	h.infoMu.Lock()
+	defer h.infoMu.Unlock()
+	c := &h.infoSyms[si]
+	if c.ver != ver {
+		info := symbolInfo(spec)
+		info.Status = status
+		c.b[0] = mustJSON(info)
+		info.PermissionSets = [][]string{}
+		c.b[1] = mustJSON(info)
+		c.ver = ver
+	}
+	return c.b[variant], status
 }
 
 type endpoint uint8
@@ -85,6 +113,8 @@ const (
 	epExchangeInfo
 	epDepth
 	epAggTrades
+	epTrades
+	epHistoricalTrades
 )
 
 var endpoints = map[string]endpoint{
@@ -93,6 +123,9 @@ var endpoints = map[string]endpoint{
 	"/api/v3/exchangeInfo": epExchangeInfo,
 	"/api/v3/depth":        epDepth,
 	"/api/v3/aggTrades":    epAggTrades,
+
+	"/api/v3/trades":           epTrades,
+	"/api/v3/historicalTrades": epHistoricalTrades,
 }
 
 // call is one request being answered.
@@ -100,8 +133,9 @@ type call struct {
 	q      url.Values
 	qerr   error
 	now    time.Time
-	micros bool  // X-MBX-TIME-UNIT: MICROSECOND
-	back   int64 // stale-snapshot: answer depth with the book this many updates ago
+	micros bool          // X-MBX-TIME-UNIT: MICROSECOND
+	back   int64         // stale-snapshot: answer depth with the book this many updates ago
+	lag    time.Duration // rest-lag: leave out trades younger than this
 }
 
 func (h *restServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -150,6 +184,11 @@ func (h *restServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		case FaultStaleSnapshot:
 			c.back = int64(orDefault(f.Count, 1000))
+		case FaultRESTLag:
+			c.lag = orDefault(f.Duration, 5*time.Second)
+		case FaultREST403:
+			writeWAF(w)
+			return
 		}
 	}
 
@@ -175,21 +214,25 @@ func orDefault[T comparable](v, def T) T {
 }
 
 // fault decides whether a REST fault fires on this request. stale-snapshot
-// applies to depth only and is not spent on other endpoints.
+// applies to depth only, rest-lag to aggTrades and historicalTrades only;
+// neither is spent on other endpoints.
 func (h *restServer) fault(ep endpoint, now time.Time) (Fault, bool) {
 	if h.fs == nil {
 		return Fault{}, false
 	}
-	accept := notStale
-	if ep == epDepth {
-		accept = nil
+	accept := func(k FaultKind) bool {
+		switch k {
+		case FaultStaleSnapshot:
+			return ep == epDepth
+		case FaultRESTLag:
+			return ep == epAggTrades || ep == epHistoricalTrades
+		}
+		return true
 	}
 	h.rngMu.Lock()
 	defer h.rngMu.Unlock()
 	return h.fs.hit(classREST, h.rng, now, accept)
 }
-
-func notStale(k FaultKind) bool { return k != FaultStaleSnapshot }
 
 func (h *restServer) serve(ep endpoint, c *call) (int, []byte) {
 	var body []byte
@@ -206,6 +249,10 @@ func (h *restServer) serve(ep endpoint, c *call) (int, []byte) {
 		body, err = h.depth(c)
 	case epAggTrades:
 		body, err = h.aggTrades(c)
+	case epTrades:
+		body, err = h.trades(c, false)
+	case epHistoricalTrades:
+		body, err = h.trades(c, true)
 	}
 	if err != nil {
 		return err.status, err.body()
@@ -220,6 +267,10 @@ func weight(ep endpoint, q url.Values) int {
 		return 20
 	case epAggTrades:
 		return 4
+	case epTrades, epHistoricalTrades:
+		// rest-api.md, "Recent trades list" and "Old trade lookup":
+		// "Weight: 25" (CHANGELOG 2024-04-02: "increased from 10 to 25")
+		return 25
 	case epDepth:
 		n, err := strconv.Atoi(q.Get("limit"))
 		switch {
@@ -267,14 +318,14 @@ func (h *restServer) depth(c *call) ([]byte, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	if status != "" && status != "TRADING" {
+	if status != "" && status != h.m.status(s) {
 		return nil, apiErr(-1220, "The symbol's status does not match the requested symbolStatus.")
 	}
-	id, bids, asks, err := h.m.snapshot(s, int(limit), c.back)
+	id, bids, asks, sc, err := h.m.snapshot(s, int(limit), c.back)
 	if err != nil {
 		return nil, &apiError{http.StatusInternalServerError, -1000, "An unknown error occurred while processing the request."}
 	}
-	return appendPartial(make([]byte, 0, 64+(len(bids)+len(asks))*48), s.sc, id, bids, asks), nil
+	return appendPartial(make([]byte, 0, 64+(len(bids)+len(asks))*48), sc, id, bids, asks), nil
 }
 
 // aggTrades answers GET /api/v3/aggTrades: symbol (required), fromId,
@@ -323,6 +374,7 @@ func (h *restServer) aggTrades(c *call) ([]byte, *apiError) {
 		return nil, apiErr(-1128, "Combination of optional parameters invalid.")
 	}
 	q.start, q.end = timeParamUs(q.start, false), timeParamUs(q.end, true)
+	q.edge = h.edge(c)
 	first, recs := h.m.queryAggs(s, q)
 	b := make([]byte, 0, 2+len(recs)*150)
 	b = append(b, '[')
@@ -330,7 +382,87 @@ func (h *restServer) aggTrades(c *call) ([]byte, *apiError) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendAggTradeREST(b, s.sc, first+int64(i), r, c.micros)
+		b = appendAggTradeREST(b, unitScale, first+int64(i), r, c.micros)
+	}
+	return append(b, ']'), nil
+}
+
+// edge is the time (µs) of the youngest trade the database behind
+// aggTrades and historicalTrades has: rest-api.md, "Data Sources": "The
+// API system is asynchronous, so some delay in the response is normal and
+// expected. … Database - the data is taken directly from a database", the
+// source with the most "potential for delays in data updates", and both
+// endpoints say "Data Source: Database". 0: no lag.
+func (h *restServer) edge(c *call) int64 {
+	lag := h.cfg.RESTLag
+	if c.lag > 0 {
+		lag = c.lag
+	}
+	if lag <= 0 {
+		return 0
+	}
+	return c.now.Add(-lag).UnixMicro()
+}
+
+// trades answers GET /api/v3/trades (historical false) and GET
+// /api/v3/historicalTrades (true), from rest-api.md:
+//
+//	Recent trades list, GET /api/v3/trades: "Get recent trades." symbol
+//	(mandatory), limit "Default: 500; Maximum: 1000." Data Source: Memory.
+//
+//	Old trade lookup, GET /api/v3/historicalTrades: "Get older trades."
+//	symbol (mandatory), limit "Default: 500; Maximum: 1000.", fromId
+//	"TradeId to fetch from. Default gets most recent trades." Data Source:
+//	Database. CHANGELOG 2023-07-11: "Changed security type from
+//	MARKET_DATA to NONE. This means that the X-MBX-APIKEY header is no
+//	longer necessary and is now ignored."
+//
+// A limit above 1000 is cut to 1000 and one below 1 is -1130, as for
+// aggTrades. A fromId older than the history kept answers from the oldest
+// trade kept; one beyond the last trade (or not yet in the database)
+// answers []. Times follow X-MBX-TIME-UNIT.
+func (h *restServer) trades(c *call, historical bool) ([]byte, *apiError) {
+	if e := c.check(); e != nil {
+		return nil, e
+	}
+	name, e := c.symbolName("symbol", true)
+	if e != nil {
+		return nil, e
+	}
+	q := tradeQuery{limit: 500}
+	known := []string{"symbol", "limit"}
+	if historical {
+		known = append(known, "fromId")
+		if q.fromID, q.hasFrom, e = c.intParam("fromId"); e != nil {
+			return nil, e
+		}
+	}
+	if limit, ok, e := c.intParam("limit"); e != nil {
+		return nil, e
+	} else if ok {
+		if limit < 1 {
+			return nil, invalidData("limit")
+		}
+		q.limit = int(min(limit, 1000))
+	}
+	if e := c.unread(known...); e != nil {
+		return nil, e
+	}
+	s, e := h.symbol(name)
+	if e != nil {
+		return nil, e
+	}
+	if historical {
+		q.edge = h.edge(c)
+	}
+	first, recs := h.m.queryTrades(s, q)
+	b := make([]byte, 0, 2+len(recs)*160)
+	b = append(b, '[')
+	for i, r := range recs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendTradeREST(b, first+int64(i), r, c.micros)
 	}
 	return append(b, ']'), nil
 }
@@ -399,9 +531,6 @@ func (h *restServer) exchangeInfo(c *call) ([]byte, *apiError) {
 	if status != "" && (one != "" || hasMany) {
 		return nil, apiErr(-1128, "Combination of optional parameters invalid.")
 	}
-	if status != "" && status != "TRADING" {
-		list = nil
-	}
 	variant := 0
 	if v, ok := c.q["showPermissionSets"]; ok {
 		switch v[0] {
@@ -419,11 +548,17 @@ func (h *restServer) exchangeInfo(c *call) ([]byte, *apiError) {
 	b = append(b, `,"rateLimits":`...)
 	b = append(b, h.rateLimits...)
 	b = append(b, `,"exchangeFilters":[],"symbols":[`...)
-	for i, si := range list {
-		if i > 0 {
+	n := 0
+	for _, si := range list {
+		info, st := h.symbolInfo(si, variant)
+		if status != "" && st != status {
+			continue
+		}
+		if n > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, h.infoSyms[variant][si]...)
+		b = append(b, info...)
+		n++
 	}
 	return append(b, "]}"...), nil
 }
@@ -562,7 +697,7 @@ func (c *call) intParam(name string) (int64, bool, *apiError) {
 }
 
 // symbolStatus reads the optional symbolStatus filter (TRADING, HALT or
-// BREAK).
+// BREAK: rest-api.md, "Valid values: TRADING, HALT, BREAK").
 func (c *call) symbolStatus() (string, *apiError) {
 	v, ok := c.q["symbolStatus"]
 	if !ok {
@@ -682,6 +817,49 @@ func writeNginx(w http.ResponseWriter, status int) {
 	h.Set("Content-Type", "text/html")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// wafPage is the page the web application firewall in front of Binance's
+// API (Amazon CloudFront) answers a blocked request with, as clients of
+// api.binance.com have logged it; %s is its Request ID. rest-api.md,
+// "HTTP Return Codes": "HTTP 403 return code is used when a WAF (Web
+// Application Firewall) rule has been violated. This can indicate a rate
+// limit violation or a security block."
+const wafPage = `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "http://www.w3.org/TR/html4/loose.dtd">
+<HTML><HEAD><META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=iso-8859-1">
+<TITLE>ERROR: The request could not be satisfied</TITLE>
+</HEAD><BODY>
+<H1>403 ERROR</H1>
+<H2>The request could not be satisfied.</H2>
+<HR noshade size="1px">
+Request blocked.
+We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.
+<BR clear="all">
+If you provide content to customers through CloudFront, you can find steps to troubleshoot and help prevent this error by reviewing the CloudFront documentation.
+<BR clear="all">
+<HR noshade size="1px">
+<PRE>
+Generated by cloudfront (CloudFront)
+Request ID: %s
+</PRE>
+<ADDRESS>
+</ADDRESS>
+</BODY></HTML>`
+
+// writeWAF answers 403 as the firewall does: its HTML page, no Binance
+// error code, no Retry-After.
+func writeWAF(w http.ResponseWriter) {
+	var id [40]byte
+	for i := range id {
+		id[i] = byte(rand.Uint32())
+	}
+	body := fmt.Sprintf(wafPage, base64.URLEncoding.EncodeToString(id[:]))
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Cache", "Error from cloudfront")
+	w.WriteHeader(http.StatusForbidden)
 	_, _ = w.Write([]byte(body))
 }
 

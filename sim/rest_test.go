@@ -769,7 +769,7 @@ func FuzzRESTQuery(f *testing.F) {
 		"symbol=BTCUSDT&startTime=0&endTime=9223372036854775807", `symbols=["BTCUSDT","ETHUSDT"]`, "symbols=[",
 		"symbol=%zz", "symbol=BTCUSDT&symbol=ETHUSDT", "limit=-1&symbol=BTCUSDT", "symbol=BTCUSDT;limit=5",
 	} {
-		for ep := range 5 {
+		for ep := range 7 {
 			f.Add(uint8(ep), q)
 		}
 	}
@@ -780,7 +780,8 @@ func FuzzRESTQuery(f *testing.F) {
 	}
 	drive(m, &recSink{want: func(string) (bool, bool) { return false, false }}, testStart, 30, 10)
 	h := newREST(m, nil, cfg)
-	paths := []string{"/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/depth", "/api/v3/aggTrades"}
+	paths := []string{"/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/depth", "/api/v3/aggTrades",
+		"/api/v3/trades", "/api/v3/historicalTrades"}
 	f.Fuzz(func(t *testing.T, ep uint8, query string) {
 		req := httptest.NewRequest(http.MethodGet, "http://sim"+paths[int(ep)%len(paths)], nil)
 		req.URL.RawQuery = query

@@ -240,6 +240,8 @@ func (s *Server) applyServerFault(f Fault) {
 		case s.burst <- n:
 		default:
 		}
+	default:
+		s.applyMarketFault(f)
 	}
 }
 

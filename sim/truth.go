@@ -15,8 +15,16 @@ import (
 //	                                        {"symbol":…,"lastUpdateId":…,"bids":[["p","q"],…],"asks":[…]}
 //	GET /sim/trades?symbol=…[&from=A][&to=B] the aggregate trades A..B (default: all kept),
 //	                                        in GET /api/v3/aggTrades form
+//	GET /sim/trades?symbol=…&kind=trade[&from=A][&to=B]
+//	                                        the individual trades A..B (default: all kept),
+//	                                        in GET /api/v3/historicalTrades form, with the
+//	                                        IDs of the @trade stream; no REST lag
 //	GET /sim/state                          per symbol: last and oldest update, aggregate
-//	                                        trade and trade IDs kept
+//	                                        trade and trade IDs kept, status, tickSize and
+//	                                        stepSize in force
+//
+// Quantities are written as Binance writes them, a capped one (qty-cap) as
+// "92233720368.54775807".
 //
 // Errors are {"error":"…"}: 400 for a bad parameter, 404 for an unknown
 // symbol or an ID outside the history. Other paths under /sim/ answer 404.
@@ -51,6 +59,11 @@ func newTruth(m *market) http.Handler {
 			writeTruthError(w, err)
 			return
 		}
+		kind := q.Get("kind")
+		if kind != "" && kind != "aggTrade" && kind != "trade" {
+			writeTruthError(w, &paramError{"kind", kind, "is not aggTrade or trade"})
+			return
+		}
 		from, hasFrom, err := truthID(q.Get("from"), "from")
 		if err != nil {
 			writeTruthError(w, err)
@@ -59,6 +72,23 @@ func newTruth(m *market) http.Handler {
 		to, hasTo, err := truthID(q.Get("to"), "to")
 		if err != nil {
 			writeTruthError(w, err)
+			return
+		}
+		if kind == "trade" {
+			m.mu.Lock()
+			if !hasFrom {
+				from = m.oldestTrade(s)
+			}
+			if !hasTo {
+				to = s.nextTrade - 1
+			}
+			m.mu.Unlock()
+			trades, err := m.tradesRange(s.spec.name, from, to)
+			if err != nil {
+				writeTruthError(w, err)
+				return
+			}
+			writeTruthJSON(w, http.StatusOK, trades)
 			return
 		}
 		if !hasFrom || !hasTo {

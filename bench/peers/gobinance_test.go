@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -687,6 +689,85 @@ func TestGoBinanceREST(t *testing.T) {
 		checkRESTAggTrades(t, btc, first, 500, got)
 	})
 
+	t.Run("HistoricalTrades", func(t *testing.T) {
+		_, lastAgg := recentAggTrades(t, btc, 600)
+		aggs, err := client.NewAggTradesService().Symbol(btc).FromID(lastAgg - 199).Limit(200).Do(ctx)
+		if err != nil || len(aggs) != 200 {
+			t.Fatalf("aggTrades: %d, %v", len(aggs), err)
+		}
+		from, to := aggs[0].FirstTradeID, aggs[len(aggs)-1].LastTradeID
+		n := int(to - from + 1)
+		if n > 1000 {
+			n = 1000
+		}
+		// no API key: go-binance sends an empty X-MBX-APIKEY, which Binance ignores since 2023-07-11
+		got, err := client.NewHistoricalTradesService().Symbol(btc).FromID(from).Limit(n).Do(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRESTTrades(t, btc, from, n, got)
+		// the trades f..l of each aggregate trade: its price and time, adding up to its quantity
+		byID := map[int64]*binance.Trade{}
+		for _, tr := range got {
+			byID[tr.ID] = tr
+		}
+		for _, a := range aggs {
+			sum := new(big.Rat)
+			for id := a.FirstTradeID; id <= a.LastTradeID; id++ {
+				tr, ok := byID[id]
+				if !ok {
+					break // past the page
+				}
+				if tr.Price != a.Price || tr.Time != a.Timestamp || tr.IsBuyerMaker != a.IsBuyerMaker {
+					t.Fatalf("trade %d %+v in aggregate trade %+v", id, *tr, *a)
+				}
+				sum.Add(sum, decimal(t, "qty", tr.Quantity))
+				if id == a.LastTradeID && sum.Cmp(decimal(t, "q", a.Quantity)) != 0 {
+					t.Fatalf("aggregate trade %d: q %s, its trades add up to %s", a.AggTradeID, a.Quantity, sum.FloatString(8))
+				}
+			}
+		}
+		// without fromId: the most recent 500
+		recent, err := client.NewHistoricalTradesService().Symbol(btc).Do(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recent) != 500 {
+			t.Fatalf("historicalTrades without fromId: %d trades, want 500", len(recent))
+		}
+		checkRESTTrades(t, btc, recent[0].ID, 500, recent)
+	})
+
+	t.Run("RecentTrades", func(t *testing.T) {
+		// go-binance's RecentTradesService (v2.8.7, the latest) still asks for
+		// GET /api/v1/trades, which Binance retired on 2026-03-25 (CHANGELOG,
+		// "The following endpoints will be retired 2026-03-25: … GET
+		// /api/v1/trades"): like Binance, the simulator answers its 404 page.
+		_, err := client.NewRecentTradesService().Symbol(eth).Limit(50).Do(ctx)
+		var apiErr *common.APIError
+		if !errors.As(err, &apiErr) || !strings.Contains(string(apiErr.Response), "404 Not Found") {
+			t.Fatalf("GET /api/v1/trades: %v, want the 404 page", err)
+		}
+		// GET /api/v3/trades, decoded into go-binance's own Trade
+		recentAggTrades(t, eth, 100)
+		resp, err := http.Get(srv.RESTURL() + "/api/v3/trades?symbol=" + eth + "&limit=50")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got []*binance.Trade
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /api/v3/trades: %d %v", resp.StatusCode, err)
+		}
+		if len(got) != 50 {
+			t.Fatalf("%d recent trades, want 50", len(got))
+		}
+		checkRESTTrades(t, eth, got[0].ID, 50, got)
+		if _, _, last, _ := srv.LastIDs(eth); got[49].ID > last || got[49].ID < last-1000 {
+			t.Fatalf("the most recent trade is %d, the simulator's last %d", got[49].ID, last)
+		}
+	})
+
 	t.Run("Errors", func(t *testing.T) {
 		_, err := client.NewDepthService().Symbol("NOSUCHPAIR").Do(ctx)
 		var apiErr *common.APIError
@@ -803,9 +884,37 @@ func checkRESTAggTrades(t *testing.T, symbol string, from int64, n int, got []*b
 	}
 }
 
+// checkRESTTrades checks n trades from id from on against the ground truth.
+func checkRESTTrades(t *testing.T, symbol string, from int64, n int, got []*binance.Trade) {
+	t.Helper()
+	if len(got) != n {
+		t.Fatalf("%d trades from %d, want %d", len(got), from, n)
+	}
+	truth, err := srv.Trades(symbol, from, from+int64(n)-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, tr := range got {
+		g := sim.Trade{ID: tr.ID, Price: tr.Price, Qty: tr.Quantity, QuoteQty: tr.QuoteQuantity, Time: tr.Time, BuyerMaker: tr.IsBuyerMaker, BestMatch: tr.IsBestMatch}
+		if g != truth[i] {
+			t.Fatalf("trade %d:\n go-binance %+v\n truth      %+v", from+int64(i), g, truth[i])
+		}
+		p, q := decimal(t, "price", tr.Price), decimal(t, "qty", tr.Quantity)
+		if qq := new(big.Rat).Mul(p, q); new(big.Rat).Sub(qq, decimal(t, "quoteQty", tr.QuoteQuantity)).Cmp(big.NewRat(1, 1e8)) >= 0 {
+			t.Fatalf("trade %d: quoteQty %s, price × qty %s", tr.ID, tr.QuoteQuantity, qq.FloatString(10))
+		}
+		checkMillis(t, fmt.Sprintf("trade %d time", tr.ID), tr.Time, now)
+	}
+}
+
 // recentAggTrades waits until the simulator holds at least n aggregate
-// trades of symbol, and returns the IDs of the last n.
+// trades of symbol, and returns the IDs of the last n, once they are older
+// than the simulator's REST lag (aggTrades, like Binance's, does not serve
+// the youngest trades yet).
 func recentAggTrades(t *testing.T, symbol string, n int64) (first, last int64) {
+	t.Helper()
+	defer time.Sleep(srv.Config().RESTLag + 20*time.Millisecond)
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
