@@ -89,7 +89,8 @@ func TestLoadSymbolsSetsTheVenuesWeightLimit(t *testing.T) {
 }
 
 func TestRecoveryMatchesTheSimulator(t *testing.T) {
-	f := newRESTFixture(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, Levels: 300}, httpx.Config{})
+	// RESTLag -1: these check the answers; the lag has its own tests (feed)
+	f := newRESTFixture(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, Levels: 300, RESTLag: -1}, httpx.Config{})
 	f.s.Advance(3000)
 	_, last, _, _ := f.s.LastIDs("BTCUSDT")
 	from := last - 1500
@@ -116,6 +117,34 @@ func TestRecoveryMatchesTheSimulator(t *testing.T) {
 		if g.Type != feed.TypeTrade || !g.Aggregated || !g.Recovered || g.Symbol != "BTCUSDT" || g.Venue != binance.Venue ||
 			g.ID != w.ID || g.Price != p || g.Qty != q || g.Side != side || g.FirstTradeID != w.FirstTradeID ||
 			g.LastTradeID != w.LastTradeID || g.ExchangeTime != w.Time*int64(time.Millisecond) || g.ReceiveTime == 0 {
+			t.Fatalf("trade %d: got %+v, want %+v", w.ID, g, w)
+		}
+	}
+
+	// individual trades, from historicalTrades
+	_, _, lastTrade, _ := f.s.LastIDs("BTCUSDT")
+	tfrom := lastTrade - 1200
+	gotT, err := f.rec.Trades(context.Background(), "BTCUSDT", tfrom, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantT, err := f.s.Trades("BTCUSDT", tfrom, tfrom+999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gotT) != 1000 || len(wantT) != 1000 {
+		t.Fatalf("%d individual trades, the simulator has %d", len(gotT), len(wantT))
+	}
+	for i, w := range wantT {
+		g := gotT[i]
+		p, _ := fixed.Parse(w.Price, sym.PriceScale)
+		q, _ := fixed.Parse(w.Qty, sym.QtyScale)
+		side := feed.SideBuy
+		if w.BuyerMaker {
+			side = feed.SideSell
+		}
+		if g.Type != feed.TypeTrade || g.Aggregated || !g.Recovered || g.ID != w.ID || g.FirstTradeID != w.ID ||
+			g.Price != p || g.Qty != q || g.Side != side || g.ExchangeTime != w.Time*int64(time.Millisecond) {
 			t.Fatalf("trade %d: got %+v, want %+v", w.ID, g, w)
 		}
 	}
@@ -168,7 +197,7 @@ func TestRecoveryMatchesTheSimulator(t *testing.T) {
 // TestRecoveryRidesOutRESTFaults fires each REST fault of docs/faults.md
 // row 12 but the ban once: every call still gets its answer.
 func TestRecoveryRidesOutRESTFaults(t *testing.T) {
-	f := newRESTFixture(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1},
+	f := newRESTFixture(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, RESTLag: -1},
 		httpx.Config{Timeout: 300 * time.Millisecond, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
 	f.s.Advance(500)
 	faults := []sim.Fault{
@@ -198,7 +227,7 @@ func TestRecoveryRidesOutRESTFaults(t *testing.T) {
 }
 
 func TestRecoveryStopsWhileBanned(t *testing.T) {
-	f := newRESTFixture(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1}, httpx.Config{})
+	f := newRESTFixture(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, RESTLag: -1}, httpx.Config{})
 	f.s.Advance(100)
 	if err := f.s.Fire(sim.Fault{Kind: sim.FaultREST418, Duration: time.Second}); err != nil {
 		t.Fatal(err)
@@ -223,7 +252,7 @@ func TestRecoveryStopsWhileBanned(t *testing.T) {
 // of 1000 aggregate trades fetched from the simulator over TLS and HTTP/2,
 // decoded to events.
 func BenchmarkRecoveryAggTrades(b *testing.B) {
-	f := newRESTFixture(b, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1, WeightLimit: 1 << 30}, httpx.Config{})
+	f := newRESTFixture(b, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1, WeightLimit: 1 << 30, RESTLag: -1}, httpx.Config{})
 	f.s.Advance(70000)
 	_, last, _, _ := f.s.LastIDs("BTCUSDT")
 	first := last - 99999 + 1000
