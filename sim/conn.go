@@ -38,6 +38,9 @@ type wsConn struct {
 	opened time.Time
 
 	combined atomic.Bool
+	// closeAfterReply: the request being answered named a malformed
+	// stream; the connection ends after the reply. Read goroutine only.
+	closeAfterReply bool
 	subs     []string // guarded by srv.hub.mu
 
 	ctx    context.Context

@@ -126,6 +126,9 @@ type market struct {
 	wantEpoch  uint64
 	wantCache  []wantEntry
 	bids, asks []level
+
+	// the streams computed from the trades (stats.go), guarded by pubMu
+	stats statsStreams
 }
 
 // symState is one symbol's market.
@@ -235,6 +238,7 @@ func newMarket(cfg Config) (*market, error) {
 		m.syms = append(m.syms, m.newSymbol(name, cfg.Seed))
 	}
 	m.wantCache = make([]wantEntry, len(m.syms)*advanceStreams)
+	m.stats = newStatsStreams(cfg, m.syms)
 	return m, nil
 }
 
@@ -881,6 +885,7 @@ func (s *symState) appendEvent(b []byte, ev *rawEvent, micros bool) []byte {
 func (m *market) tick(now time.Time, out marketSink) {
 	m.pubMu.Lock()
 	defer m.pubMu.Unlock()
+	m.tickStats(now, out)
 	us := max(now.UnixMicro(), m.lastUs)
 	for _, s := range m.syms {
 		for j := range s.diff {
