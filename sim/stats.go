@@ -167,7 +167,8 @@ func appendE8Field(b []byte, key string, v int64) []byte {
 // UTC+8: "the 1d klines will open at the beginning of the UTC+8 day, and
 // close at the end of the UTC+8 day. Note that E (event time), t (start
 // time) and T (close time) in the payload are Unix timestamps, which are
-// always interpreted in UTC." Weeks open on Monday, months on the 1st.
+// always interpreted in UTC." Weeks open on Monday, months on the 1st; 3d
+// klines are counted from the Unix epoch (the docs do not say).
 func klineSpan(iv int, tz bool, us int64) (start, end int64) {
 	var off int64
 	if tz {
