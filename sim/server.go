@@ -334,7 +334,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/stream":
 		combined = true
-		if v := q.Get("streams"); v != "" {
+		if v := rawQueryValue(r.URL.RawQuery, "streams"); v != "" {
 			streams = strings.Split(v, "/")
 		}
 	case strings.HasPrefix(r.URL.Path, "/ws/"):

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"net/url"
 	"strings"
 	"time"
 )
@@ -187,4 +188,23 @@ func firstInvalidStream(streams []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// rawQueryValue returns the first value of key in a raw query, unescaped
+// as a path is: a "+" stays a plus, as in <symbol>@kline_1d@+08:00
+// (url.Values would read it as a space).
+func rawQueryValue(raw, key string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != key {
+			continue
+		}
+		if u, err := url.PathUnescape(v); err == nil {
+			return u
+		}
+		return v
+	}
+	return ""
 }
