@@ -380,7 +380,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		// A malformed name in the URL: subscribe nothing and close at once.
 		// Binance was seen answering a bad name in /stream?streams= with a
 		// close frame 1008 whose reason is {"code":-1,"msg":"Illegal format
-		// ws or stream"} (ccxt/binance-api-node#121); the docs say nothing.
+		// ws or stream"} (https://github.com/ccxt/binance-api-node/issues/121,
+		// 2018); the docs say nothing.
 		streams = nil
 		c.end(1008, `{"code":-1,"msg":"Illegal format ws or stream"}`, "invalid stream in URL")
 	}

@@ -249,7 +249,7 @@ func (m *market) appendKlineBody(b []byte, s *symState, iv int, tz bool, start, 
 	return append(b, `,"B":"0"}`...)
 }
 
-// day is the window of the 24-hour statistics: "These are NOT the
+// dayUs is the window of the 24-hour statistics, in µs: "These are NOT the
 // statistics of the UTC day, but a 24hr rolling window for the previous
 // 24hrs."
 const dayUs = 24 * 60 * 60 * 1_000_000
@@ -355,8 +355,10 @@ func appendWindowTicker(b []byte, s *symState, w int, st *windowStats, from, at 
 	return append(b, '}')
 }
 
-// avgPriceWindow is the interval of <symbol>@avgPrice ("i":"5m"), the
-// window of GET /api/v3/avgPrice.
+// avgPriceWindow is the interval of <symbol>@avgPrice ("i":"5m"): "Average
+// price streams push changes in the average price over a fixed time
+// interval." The simulator sends one every Config.TickerEvery ("Update
+// Speed: 1000ms"), changed or not.
 const avgPriceWindow = 5 * time.Minute
 
 // appendAvgPrice appends a <symbol>@avgPrice payload:
@@ -485,6 +487,8 @@ func (m *market) tickStats(now time.Time, out marketSink) {
 					})
 				}
 			}
+			// "Note that only tickers that have changed will be present in
+			// the array": a symbol is in it when it traded since the last one.
 			if arrAny && s.nextAgg-1 != ss.miniSeen[i] {
 				ss.miniSeen[i] = s.nextAgg - 1
 				sep := byte('[')

@@ -14,13 +14,15 @@ import (
 //   - a name that does not parse ("@@@x###", "not asdfads", a typo in the
 //     event type) is refused with {"error":{"code":2,"msg":"Invalid request:
 //     invalid stream"},"id":<the request's id>}, and the connection is
-//     closed right after (ctubio/Krypto-trading-bot#1121 on spot: the error,
-//     then the disconnect; ccxt/ccxt#19833; a measurement of 2026-08-29 on
-//     USD-M: "code 2 Invalid request: invalid stream + CLOSE");
+//     closed right after (spot, 2021: the error, then the disconnect,
+//     https://github.com/ctubio/Krypto-trading-bot/issues/1121; USD-M:
+//     https://github.com/ccxt/ccxt/pull/19833, and a measurement of
+//     2026-08-29 recording "code 2 Invalid request: invalid stream + CLOSE");
 //   - a well-formed name of a symbol that does not trade ("xrpxrp@miniTicker",
 //     "ethbtc@depth20" on a market without it) is accepted with
-//     {"result":null} and then never sends anything (JKorf/Binance.Net#620,
-//     binance/binance-spot-api-docs#14).
+//     {"result":null} and then never sends anything
+//     (https://github.com/JKorf/Binance.Net/issues/620,
+//     https://github.com/binance/binance-spot-api-docs/issues/14).
 //
 // The simulator does the same: the grammar below decides what is
 // malformed, and a symbol it does not trade is a well-formed name. The
