@@ -3,6 +3,7 @@ package sim
 import (
 	"math/big"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -387,10 +388,27 @@ type statsStreams struct {
 	tickerEvery, kline1sEvery, klineEvery time.Duration
 	next                                  [3]time.Time // schedules: tickers, kline_1s, other klines
 
-	names     [][]string       // per symbol: every stream name it has, see statsNames
+	names     [][]string       // per symbol: every stream name it has, see snMiniTicker
 	openKline map[string]int64 // kline stream → start (µs) of the kline it last sent open
-	miniSeen  []int64          // per symbol: last aggregate trade ID at the last !miniTicker@arr
+	all       []allMarket      // the all-market streams, in allMarketNames order
 }
+
+// allMarket is one all-market stream: an array of the events of the
+// symbols that changed since its last event.
+type allMarket struct {
+	seen        []int64 // per symbol: last aggregate trade ID at the last event
+	any, micros bool
+	ms, us      []byte
+}
+
+// allMarketNames are the all-market streams: mini tickers, 24-hour tickers
+// (!ticker@arr, retired from the documentation on 2025-12-02 but still
+// served), and the window tickers of each window size ("Stream Name:
+// !ticker_<window-size>@arr ... Window Size: 1h,4h,1d").
+var allMarketNames = []string{"!miniTicker@arr", "!ticker@arr", "!ticker_1h@arr", "!ticker_4h@arr", "!ticker_1d@arr"}
+
+// allMiniTickers is the stream of every symbol's mini ticker.
+const allMiniTickers = "!miniTicker@arr"
 
 // Positions in statsStreams.names of one symbol.
 const (
@@ -408,7 +426,10 @@ func newStatsStreams(cfg Config, syms []*symState) statsStreams {
 		kline1sEvery: cfg.Kline1sEvery,
 		klineEvery:   cfg.KlineEvery,
 		openKline:    make(map[string]int64),
-		miniSeen:     make([]int64, len(syms)),
+		all:          make([]allMarket, len(allMarketNames)),
+	}
+	for i := range ss.all {
+		ss.all[i].seen = make([]int64, len(syms))
 	}
 	for i, s := range syms {
 		lower := strings.ToLower(s.spec.name)
@@ -423,13 +444,12 @@ func newStatsStreams(cfg Config, syms []*symState) statsStreams {
 			names = append(names, lower+"@kline_"+iv.name+"@"+klineTZ)
 		}
 		ss.names = append(ss.names, names)
-		ss.miniSeen[i] = s.nextAgg - 1
+		for j := range ss.all {
+			ss.all[j].seen[i] = s.nextAgg - 1
+		}
 	}
 	return ss
 }
-
-// allMiniTickers is the stream of every symbol's mini ticker.
-const allMiniTickers = "!miniTicker@arr"
 
 // tickStats publishes the computed streams due at now. The caller holds
 // m.pubMu.
@@ -445,61 +465,17 @@ func (m *market) tickStats(now time.Time, out marketSink) {
 	// asked with the event's time E finds the same trades.
 	at := max(now.UnixMicro(), m.lastUs)
 	at -= at % 1000
-	var arr, arrUs []byte
-	arrAny, arrMicros := false, false
 	if tickers {
-		arrAny, arrMicros = out.wants(allMiniTickers)
+		for j := range ss.all {
+			a := &ss.all[j]
+			a.any, a.micros = out.wants(allMarketNames[j])
+			a.ms, a.us = a.ms[:0], a.us[:0]
+		}
 	}
 	for i, s := range m.syms {
 		names := ss.names[i]
 		if tickers {
-			var day *windowStats
-			dayStats := func() *windowStats {
-				if day == nil {
-					st := m.statsBetween(s, at-dayUs, at)
-					day = &st
-				}
-				return day
-			}
-			if any, micros := out.wants(names[snMiniTicker]); any {
-				m.publishStats(out, names[snMiniTicker], s, micros, func(b []byte, us bool) []byte {
-					return appendMiniTicker(b, s, dayStats(), at, us)
-				})
-			}
-			if any, micros := out.wants(names[snTicker]); any {
-				top := s.top()
-				m.publishStats(out, names[snTicker], s, micros, func(b []byte, us bool) []byte {
-					return appendTicker(b, s, dayStats(), top, at-dayUs, at, us)
-				})
-			}
-			if any, micros := out.wants(names[snAvgPrice]); any {
-				st := m.statsBetween(s, at-avgPriceWindow.Microseconds(), at)
-				m.publishStats(out, names[snAvgPrice], s, micros, func(b []byte, us bool) []byte {
-					return appendAvgPrice(b, s, &st, at, us)
-				})
-			}
-			for w := range tickerWindows {
-				if any, micros := out.wants(names[snWindow+w]); any {
-					from := windowFrom(w, at)
-					st := m.statsBetween(s, from, at)
-					m.publishStats(out, names[snWindow+w], s, micros, func(b []byte, us bool) []byte {
-						return appendWindowTicker(b, s, w, &st, from, at, us)
-					})
-				}
-			}
-			// "Note that only tickers that have changed will be present in
-			// the array": a symbol is in it when it traded since the last one.
-			if arrAny && s.nextAgg-1 != ss.miniSeen[i] {
-				ss.miniSeen[i] = s.nextAgg - 1
-				sep := byte('[')
-				if arr != nil {
-					sep = ','
-				}
-				arr = appendMiniTicker(append(arr, sep), s, dayStats(), at, false)
-				if arrMicros {
-					arrUs = appendMiniTicker(append(arrUs, sep), s, dayStats(), at, true)
-				}
-			}
+			m.tickTickers(out, ss, i, s, names, at)
 		}
 		for j := range 2 * len(klineIntervals) {
 			iv, tz := j%len(klineIntervals), j >= len(klineIntervals)
@@ -525,16 +501,86 @@ func (m *market) tickStats(now time.Time, out marketSink) {
 			})
 		}
 	}
-	if arr != nil {
-		msg := &Message{Stream: allMiniTickers, Kind: KindStats, Ms: append(arr, ']')}
-		if arrMicros {
-			msg.Us = append(arrUs, ']')
+	if !tickers {
+		return
+	}
+	for j := range ss.all {
+		a := &ss.all[j]
+		if len(a.ms) == 0 {
+			continue
+		}
+		msg := &Message{Stream: allMarketNames[j], Kind: KindStats, Ms: append(slices.Clone(a.ms), ']')}
+		if a.micros {
+			msg.Us = append(slices.Clone(a.us), ']')
 		}
 		out.publish(msg)
 	}
-	if !arrAny {
-		for i, s := range m.syms {
-			ss.miniSeen[i] = s.nextAgg - 1
+}
+
+// tickTickers publishes the ticker streams of symbol i and adds it to the
+// all-market streams it changed for.
+func (m *market) tickTickers(out marketSink, ss *statsStreams, i int, s *symState, names []string, at int64) {
+	var day *windowStats
+	dayStats := func() *windowStats {
+		if day == nil {
+			st := m.statsBetween(s, at-dayUs, at)
+			day = &st
+		}
+		return day
+	}
+	var win [len(tickerWindows)]*windowStats
+	winStats := func(w int) *windowStats {
+		if win[w] == nil {
+			st := m.statsBetween(s, windowFrom(w, at), at)
+			win[w] = &st
+		}
+		return win[w]
+	}
+	top := s.top()
+	// the event of symbol i on stream k of names, or on all-market stream k
+	enc := []func(b []byte, us bool) []byte{
+		snMiniTicker: func(b []byte, us bool) []byte { return appendMiniTicker(b, s, dayStats(), at, us) },
+		snTicker:     func(b []byte, us bool) []byte { return appendTicker(b, s, dayStats(), top, at-dayUs, at, us) },
+		snAvgPrice: func(b []byte, us bool) []byte {
+			st := m.statsBetween(s, at-avgPriceWindow.Microseconds(), at)
+			return appendAvgPrice(b, s, &st, at, us)
+		},
+	}
+	for w := range tickerWindows {
+		enc = append(enc, func(b []byte, us bool) []byte {
+			return appendWindowTicker(b, s, w, winStats(w), windowFrom(w, at), at, us)
+		})
+	}
+	for k, e := range enc {
+		if any, micros := out.wants(names[k]); any {
+			m.publishStats(out, names[k], s, micros, e)
+		}
+	}
+	// "Note that only tickers that have changed will be present in the
+	// array": a symbol is in it when it traded since the stream's last event.
+	for j := range ss.all {
+		a := &ss.all[j]
+		if s.nextAgg-1 == a.seen[i] {
+			continue
+		}
+		a.seen[i] = s.nextAgg - 1
+		if !a.any {
+			continue
+		}
+		e := enc[snMiniTicker]
+		switch j {
+		case 1:
+			e = enc[snTicker]
+		case 2, 3, 4:
+			e = enc[snWindow+j-2]
+		}
+		sep := byte(',')
+		if len(a.ms) == 0 {
+			sep = '['
+		}
+		a.ms = e(append(a.ms, sep), false)
+		if a.micros {
+			a.us = e(append(a.us, sep), true)
 		}
 	}
 }

@@ -24,6 +24,9 @@ func TestParseStream(t *testing.T) {
 		{"btcusdt@kline_1d@+08:00", true, stypeKline},
 		{"btcusdt@miniTicker", true, stypeMiniTicker},
 		{"!miniTicker@arr", true, stypeAllMiniTickers},
+		{"!ticker@arr", true, stypeAllTickers},
+		{"!ticker_4h@arr", true, stypeAllTickers},
+		{"!ticker_2h@arr", false, 0},
 		{"btcusdt@ticker", true, stypeTicker},
 		{"btcusdt@ticker_4h", true, stypeWindowTicker},
 		{"btcusdt@avgPrice", true, stypeAvgPrice},
@@ -89,7 +92,7 @@ func TestKlineSpan(t *testing.T) {
 // some of them in microseconds.
 func statsSink(micros bool) *recSink {
 	return &recSink{want: func(stream string) (bool, bool) {
-		if stream == allMiniTickers {
+		if stream == allMiniTickers || stream == "!ticker@arr" || stream == "!ticker_4h@arr" {
 			return true, micros
 		}
 		if !strings.HasPrefix(stream, "btcusdt@") || strings.Contains(stream, "depth") || stream == "btcusdt@trade" || stream == "btcusdt@bookTicker" {
@@ -119,14 +122,15 @@ func TestStatsPayloadShapes(t *testing.T) {
 		if !json.Valid(msg.Ms) {
 			t.Fatalf("%s: invalid JSON %s", msg.Stream, msg.Ms)
 		}
-		if msg.Stream == allMiniTickers {
+		if strings.HasPrefix(msg.Stream, "!") {
 			var arr []json.RawMessage
 			if err := json.Unmarshal(msg.Ms, &arr); err != nil || len(arr) == 0 {
 				t.Fatalf("%s: %s", msg.Stream, msg.Ms)
 			}
+			wk := map[string][]string{allMiniTickers: want["24hrMiniTicker"], "!ticker@arr": want["24hrTicker"], "!ticker_4h@arr": want["1hTicker"]}[msg.Stream]
 			for _, e := range arr {
-				if got := keyOrder(t, e); !reflect.DeepEqual(got, want["24hrMiniTicker"]) {
-					t.Fatalf("%s: keys %v", msg.Stream, got)
+				if got := keyOrder(t, e); !reflect.DeepEqual(got, wk) {
+					t.Fatalf("%s: keys %v, want %v", msg.Stream, got, wk)
 				}
 			}
 			seen[msg.Stream]++
@@ -152,7 +156,7 @@ func TestStatsPayloadShapes(t *testing.T) {
 		seen[msg.Stream]++
 	}
 	// 1000 ms streams: 4 or 5 events in 5 s; kline_1s also sends each closed second once more
-	for _, name := range []string{"btcusdt@miniTicker", "btcusdt@ticker", "btcusdt@ticker_1h", "btcusdt@ticker_4h", "btcusdt@ticker_1d", "btcusdt@avgPrice", allMiniTickers} {
+	for _, name := range []string{"btcusdt@miniTicker", "btcusdt@ticker", "btcusdt@ticker_1h", "btcusdt@ticker_4h", "btcusdt@ticker_1d", "btcusdt@avgPrice", allMiniTickers, "!ticker@arr", "!ticker_4h@arr"} {
 		if n := seen[name]; n < 4 || n > 5 {
 			t.Errorf("%s: %d events in 5 s, want one a second", name, n)
 		}
@@ -238,7 +242,7 @@ func TestKlineAndTickerFromTrades(t *testing.T) {
 		}
 		closed := 0
 		for _, msg := range msgs {
-			if msg.Kind != KindStats || msg.Stream == allMiniTickers {
+			if msg.Kind != KindStats || strings.HasPrefix(msg.Stream, "!") {
 				continue
 			}
 			p := msg.Ms

@@ -49,6 +49,7 @@ const (
 	stypeWindowTicker
 	stypeAvgPrice
 	stypeAllMiniTickers
+	stypeAllTickers // !ticker@arr, !ticker_<window>@arr
 	// accepted names the simulator has no data for: the real service knows
 	// them, so a client may subscribe to them without being refused
 	stypeSilent
@@ -81,7 +82,7 @@ var klineIntervals = []klineInterval{
 
 // tickerWindows are the window sizes of <symbol>@ticker_<window_size>:
 // "Window Sizes: 1h,4h,1d".
-var tickerWindows = []struct {
+var tickerWindows = [...]struct {
 	name  string
 	every time.Duration
 }{{"1h", time.Hour}, {"4h", 4 * time.Hour}, {"1d", 24 * time.Hour}}
@@ -114,13 +115,16 @@ func parseStream(name string) (sn streamName, ok bool) {
 		switch {
 		case name == "!miniTicker@arr":
 			return streamName{typ: stypeAllMiniTickers}, true
-		case name == "!ticker@arr", name == "!bookTicker":
-			// retired from the documentation (CHANGELOG 2025-12-02 for
-			// !ticker@arr) but still served by Binance
+		case name == "!ticker@arr":
+			// retired from the documentation (CHANGELOG 2025-12-02: "The
+			// feature will remain available until a future retirement
+			// announcement is made.")
+			return streamName{typ: stypeAllTickers}, true
+		case name == "!bookTicker":
 			return streamName{typ: stypeSilent}, true
 		case strings.HasPrefix(name, "!ticker_") && strings.HasSuffix(name, "@arr"):
 			if windowIndex(name[len("!ticker_"):len(name)-len("@arr")]) >= 0 {
-				return streamName{typ: stypeSilent}, true
+				return streamName{typ: stypeAllTickers}, true
 			}
 		}
 		return streamName{}, false

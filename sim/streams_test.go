@@ -191,7 +191,7 @@ func TestConnAttemptBudget(t *testing.T) {
 func TestComputedStreamsMatchGroundTruth(t *testing.T) {
 	s := startSim(t, Config{Rate: 400, TickerEvery: 200 * time.Millisecond, Kline1sEvery: 200 * time.Millisecond, KlineEvery: 300 * time.Millisecond})
 	streams := []string{"btcusdt@kline_1s", "btcusdt@kline_1m", "ethusdt@kline_1h@+08:00", "btcusdt@miniTicker",
-		"btcusdt@ticker", "btcusdt@ticker_1h", "ethusdt@ticker_4h", "btcusdt@avgPrice", "!miniTicker@arr"}
+		"btcusdt@ticker", "btcusdt@ticker_1h", "ethusdt@ticker_4h", "btcusdt@avgPrice", "!miniTicker@arr", "!ticker@arr", "!ticker_1h@arr"}
 	c := dial(t, s, "/stream?streams="+strings.Join(streams, "/"))
 	seen := map[string]int{}
 	deadline := time.Now().Add(15 * time.Second)
@@ -205,10 +205,20 @@ func TestComputedStreamsMatchGroundTruth(t *testing.T) {
 		}
 		readJSON(t, c, 5*time.Second, &env)
 		seen[env.Stream]++
-		if env.Stream == allMiniTickers {
-			var arr []map[string]json.RawMessage
+		if strings.HasPrefix(env.Stream, "!") {
+			var arr []json.RawMessage
 			if err := json.Unmarshal(env.Data, &arr); err != nil || len(arr) == 0 {
 				t.Fatalf("%s: %s", env.Stream, env.Data)
+			}
+			for _, e := range arr {
+				f := fields(t, e)
+				window := map[string]string{"24hrMiniTicker": "mini", "24hrTicker": "24h", "1hTicker": "1h"}[str(t, f, "e")]
+				want := fields(t, getTruth(t, s, "/sim/ticker?window="+window+"&symbol="+str(t, f, "s")+"&at="+string(f["E"])))
+				for k, v := range f {
+					if !bytes.Equal(v, want[k]) && !(window == "24h" && strings.Contains("bBaA", k)) {
+						t.Fatalf("%s %q: stream %s, ground truth %s\nevent %s", env.Stream, k, v, want[k], e)
+					}
+				}
 			}
 			continue
 		}
