@@ -330,3 +330,27 @@ func TestAppendPercent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDayTicker measures one 24-hour ticker event over a full history
+// of aggregate trades: the cost, per symbol and second, of a subscribed
+// <symbol>@ticker.
+func BenchmarkDayTicker(b *testing.B) {
+	m := newTestMarket(b, Config{Symbols: []string{"BTCUSDT"}, Levels: 50, TradeShare: 1, History: 100000})
+	none := &recSink{want: func(string) (bool, bool) { return false, false }}
+	now := testStart
+	for m.syms[0].nextAgg-m.syms[0].firstAgg < 100000 {
+		now = now.Add(time.Second)
+		m.advance(now, 5000, none)
+	}
+	s := m.syms[0]
+	at := now.UnixMicro()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var n int
+	for range b.N {
+		st := m.statsBetween(s, at-dayUs, at)
+		n += len(appendTicker(nil, s, &st, s.top(), at-dayUs, at, false))
+	}
+	b.ReportMetric(float64(len(s.aggs)), "aggTrades")
+	_ = n
+}
