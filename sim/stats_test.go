@@ -34,6 +34,9 @@ func TestParseStream(t *testing.T) {
 		{"xrpxrp@miniTicker", true, stypeMiniTicker}, // a symbol nobody trades is well-formed
 		{"BTCUSDT@aggTrade", true, stypeAggTrade},
 		{"sym17@aggTrade", true, stypeAggTrade},
+		{"币安人生usdt@trade", true, stypeTrade},
+		{"btc-usdt@trade", false, 0},
+		{"btc\xffusdt@trade", false, 0},
 		{"btcusdt@aggtrade", false, 0},
 		{"btcusdt@foo", false, 0},
 		{"btcusdt", false, 0},

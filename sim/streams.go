@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The names of market streams, as web-socket-streams.md spells them, and
@@ -30,8 +32,8 @@ import (
 // parse): none of its streams is subscribed, and LIST_SUBSCRIPTIONS goes
 // on listing only what was accepted before. A name is case-sensitive in its
 // event type ("btcusdt@aggtrade" is malformed); the symbol part is any run
-// of letters and digits ("All symbols for streams are lowercase": an upper
-// case symbol is read as a symbol nobody trades).
+// of letters and digits, of any script ("All symbols for streams are
+// lowercase": an upper case symbol is read as a symbol nobody trades).
 
 // streamType is what a stream name asks for.
 type streamType uint8
@@ -134,9 +136,14 @@ func parseStream(name string) (sn streamName, ok bool) {
 		return streamName{}, false
 	}
 	sym, rest := name[:at], name[at+1:]
-	for i := 0; i < len(sym); i++ {
-		c := sym[i]
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+	// "If your request contains a symbol name containing non-ASCII
+	// characters, then the stream events may contain non-ASCII characters
+	// encoded in UTF-8": a symbol is letters and digits of any script.
+	if !utf8.ValidString(sym) {
+		return streamName{}, false
+	}
+	for _, r := range sym {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
 			return streamName{}, false
 		}
 	}
