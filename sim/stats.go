@@ -70,8 +70,13 @@ func (m *market) statsBetween(s *symState, from, to int64) windowStats {
 		p := s.aggAt(a - 1)
 		st.prev, st.prevUs, st.hasPrev = p.price, p.us, true
 	}
-	for id := a; id <= hi; id++ {
-		r := s.aggAt(id)
+	ring := s.aggs
+	i := int((a - s.firstAgg) % s.aggCap) // position of a in the ring
+	for id := a; id <= hi; id, i = id+1, i+1 {
+		if i == len(ring) {
+			i = 0
+		}
+		r := &ring[i]
 		if r.us > to {
 			break
 		}

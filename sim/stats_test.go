@@ -357,3 +357,34 @@ func BenchmarkDayTicker(b *testing.B) {
 	b.ReportMetric(float64(len(s.aggs)), "aggTrades")
 	_ = n
 }
+
+// TestStatsOverWrappedHistory checks the figures once the history ring has
+// wrapped: they cover exactly the trades still kept.
+func TestStatsOverWrappedHistory(t *testing.T) {
+	m := newTestMarket(t, Config{Symbols: []string{"ETHUSDT"}, Levels: 30, TradeShare: 1, History: 37})
+	none := &recSink{want: func(string) (bool, bool) { return false, false }}
+	now := testStart
+	s := m.syms[0]
+	for round := 0; round < 20; round++ {
+		now = now.Add(time.Second)
+		m.advance(now, 7+round, none)
+		st := m.statsBetween(s, 0, now.UnixMicro())
+		kept, err := m.aggTrades("ETHUSDT", m.oldestAgg(s), s.nextAgg-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var trades []streamTrade
+		for _, a := range kept {
+			trades = append(trades, streamTrade{f: a.FirstTradeID, l: a.LastTradeID, price: e8(t, a.Price), qty: e8(t, a.Qty), buyerMaker: a.BuyerMaker})
+		}
+		want := expectOf(trades)
+		if st.firstID != want.first || st.lastID != want.last || st.trades != want.n || st.open*s.sc.tick != want.o ||
+			st.close*s.sc.tick != want.c || st.high*s.sc.tick != want.h || st.low*s.sc.tick != want.l ||
+			st.vol*s.sc.step != want.v || s.sc.quoteE8(st.quote) != want.q.Int64() || s.sc.quoteE8(st.takerQuote) != want.takerQ.Int64() {
+			t.Fatalf("round %d (%d kept of %d): %+v\nwant %+v", round, len(kept), s.nextAgg-s.firstAgg, st, want)
+		}
+	}
+	if s.nextAgg-s.firstAgg < 3*37 {
+		t.Fatalf("the history did not wrap: %d trades", s.nextAgg-s.firstAgg)
+	}
+}
