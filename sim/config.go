@@ -83,6 +83,35 @@ type Config struct {
 	// source is the database). GET /api/v3/trades (memory) does not lag.
 	// Default 200ms; negative: no lag.
 	RESTLag time.Duration
+
+	// WebSocket streams computed from the market's trades, and the
+	// connection-attempt budget.
+
+	// TickerEvery is how often <symbol>@miniTicker, !miniTicker@arr,
+	// <symbol>@ticker, <symbol>@ticker_<1h|4h|1d> and <symbol>@avgPrice send
+	// an event ("Update Speed: 1000ms"). Default one second.
+	TickerEvery time.Duration
+	// Kline1sEvery is how often <symbol>@kline_1s sends an event ("1000ms
+	// for 1s"). Default one second.
+	Kline1sEvery time.Duration
+	// KlineEvery is how often the klines of every other interval send an
+	// event ("2000ms for the other intervals"). Default two seconds. A
+	// kline that closes is sent once more, with "x":true, at the first
+	// event after its close.
+	KlineEvery time.Duration
+	// ConnAttemptLimit is how many WebSocket connection attempts one client
+	// IP may make per ConnAttemptWindow ("There is a limit of 300
+	// connections per attempt every 5 minutes per IP"). Every upgrade
+	// request counts, refused ones included; over the budget the upgrade is
+	// answered with HTTP 429. Default 300.
+	ConnAttemptLimit int
+	// ConnAttemptWindow is the sliding window ConnAttemptLimit is counted
+	// over. Default 5 minutes.
+	ConnAttemptWindow time.Duration
+	// KeepOpenAfterInvalidStream keeps a connection open after it asked for
+	// a malformed stream name. By default the simulator closes it (1008)
+	// after the error reply, as Binance has been seen to do.
+	KeepOpenAfterInvalidStream bool
 }
 
 // restLagDefault is Config.RESTLag's default.
@@ -185,10 +214,51 @@ func (c Config) withDefaults() Config {
 	if c.RESTLag == 0 {
 		c.RESTLag = restLagDefault
 	}
+	c = c.streamDefaults()
 	return c
 }
 
+// streamDefaults fills in the stream cadences and the connection-attempt
+// budget.
+func (c Config) streamDefaults() Config {
+	if c.TickerEvery == 0 {
+		c.TickerEvery = time.Second
+	}
+	if c.Kline1sEvery == 0 {
+		c.Kline1sEvery = time.Second
+	}
+	if c.KlineEvery == 0 {
+		c.KlineEvery = 2 * time.Second
+	}
+	if c.ConnAttemptLimit == 0 {
+		c.ConnAttemptLimit = 300
+	}
+	if c.ConnAttemptWindow == 0 {
+		c.ConnAttemptWindow = 5 * time.Minute
+	}
+	return c
+}
+
+// validateStreams checks the fields streamDefaults fills in.
+func (c Config) validateStreams() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"TickerEvery", c.TickerEvery}, {"Kline1sEvery", c.Kline1sEvery}, {"KlineEvery", c.KlineEvery}, {"ConnAttemptWindow", c.ConnAttemptWindow}} {
+		if d.v < 10*time.Millisecond {
+			return fmt.Errorf("sim: %s: %v is below 10ms", d.name, d.v)
+		}
+	}
+	if c.ConnAttemptLimit < 1 {
+		return fmt.Errorf("sim: ConnAttemptLimit: %d must be at least 1", c.ConnAttemptLimit)
+	}
+	return nil
+}
+
 func (c Config) validate() error {
+	if err := c.validateStreams(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for _, v := range c.Symbols {
 		e, err := parseSymbolEntry(v)

@@ -61,6 +61,10 @@ type wsConn struct {
 	overflowOnce sync.Once
 
 	stats connStats
+
+	// closeAfterReply: the request being answered named a malformed
+	// stream; the connection ends after the reply. Read goroutine only.
+	closeAfterReply bool
 }
 
 // connStats counts what happened on one connection. Per-stream figures are

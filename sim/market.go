@@ -134,6 +134,9 @@ type market struct {
 	wantEpoch  uint64
 	wantCache  []wantEntry
 	bids, asks []level
+
+	// the streams computed from the trades (stats.go), guarded by pubMu
+	stats statsStreams
 }
 
 // symState is one symbol's market.
@@ -279,6 +282,7 @@ func newMarket(cfg Config) (*market, error) {
 		m.syms = append(m.syms, m.newSymbol(e, cfg.Seed))
 	}
 	m.wantCache = make([]wantEntry, len(m.syms)*advanceStreams)
+	m.stats = newStatsStreams(cfg, m.syms)
 	return m, nil
 }
 
@@ -983,6 +987,7 @@ func (s *symState) appendEvent(b []byte, ev *rawEvent, micros bool) []byte {
 func (m *market) tick(now time.Time, out marketSink) {
 	m.pubMu.Lock()
 	defer m.pubMu.Unlock()
+	m.tickStats(now, out)
 	us := max(now.UnixMicro(), m.lastUs)
 	for _, s := range m.syms {
 		m.resume(s, now)

@@ -370,6 +370,9 @@ func TestMarketPayloadShapes(t *testing.T) {
 	}
 	seen := map[Kind]bool{}
 	for _, msg := range sink.take() {
+		if msg.Kind == KindStats { // TestStatsPayloadShapes
+			continue
+		}
 		if !json.Valid(msg.Ms) {
 			t.Fatalf("%s: invalid JSON %s", msg.Stream, msg.Ms)
 		}

@@ -11,9 +11,10 @@ const (
 	KindPartial    // partial book depth (depth5/10/20)
 	KindBookTicker // best bid and ask
 	KindControl    // serverShutdown and other events not tied to a symbol
+	KindStats      // klines, tickers, mini tickers, average price: computed from the trades
 )
 
-var kindNames = [...]string{"", "aggTrade", "trade", "depth", "partial", "bookTicker", "control"}
+var kindNames = [...]string{"", "aggTrade", "trade", "depth", "partial", "bookTicker", "control", "stats"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -41,7 +41,16 @@ func (c *wsConn) handleRequest(body []byte) {
 	out = append(out, id...)
 	out = append(out, '}')
 	c.sendFrame(ws.OpText, out)
+	if c.closeAfterReply {
+		c.end(closeInvalidStream, "Invalid request", "invalid stream")
+	}
 }
+
+// closeInvalidStream is the close code sent after a request naming a
+// malformed stream. Binance closes such a connection, but which code it
+// sends is not recorded anywhere public: 1008 (policy violation) is the
+// code it uses for the other misbehaviours of a client.
+const closeInvalidStream = 1008
 
 func (c *wsConn) request(body []byte) (id, result json.RawMessage, code int, msg string) {
 	id = json.RawMessage("null")
@@ -98,6 +107,14 @@ func (c *wsConn) request(body []byte) (id, result json.RawMessage, code int, msg
 				return id, nil, codeInvalidRequest, "Invalid request: stream names must be strings"
 			}
 			streams = append(streams, s)
+		}
+		if bad, found := firstInvalidStream(streams); found {
+			// Refused as a whole, then the connection is closed: see streams.go.
+			c.srv.log.Debug("invalid stream", "conn", c.id, "stream", bad)
+			if !c.srv.cfg.KeepOpenAfterInvalidStream {
+				c.closeAfterReply = true
+			}
+			return id, nil, codeInvalidRequest, "Invalid request: invalid stream"
 		}
 		if method == "UNSUBSCRIBE" {
 			c.srv.hub.unsubscribe(c, streams)

@@ -48,7 +48,7 @@ func TestThousandConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 1000 connections")
 	}
-	s := startSim(t, Config{Rate: -1, Symbols: []string{"BTCUSDT"}, PingInterval: time.Hour})
+	s := startSim(t, Config{Rate: -1, Symbols: []string{"BTCUSDT"}, PingInterval: time.Hour, ConnAttemptLimit: 1 << 20})
 	conns := dialMany(t, s, 1000)
 	defer func() {
 		for _, c := range conns {
@@ -85,7 +85,7 @@ func TestThousandConnections(t *testing.T) {
 // but are reported by the goroutine count: two per connection).
 func BenchmarkIdleConnection(b *testing.B) {
 	const n = 1000
-	s := startSim(b, Config{Rate: -1, Symbols: []string{"BTCUSDT"}, PingInterval: time.Hour})
+	s := startSim(b, Config{Rate: -1, Symbols: []string{"BTCUSDT"}, PingInterval: time.Hour, ConnAttemptLimit: 1 << 20})
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		var before, after runtime.MemStats
@@ -115,7 +115,7 @@ func BenchmarkFirehose(b *testing.B) {
 	for _, rate := range []int{50000, 100000, 150000} {
 		b.Run(fmt.Sprintf("target=%dk_msgs", 2*rate/1000), func(b *testing.B) {
 			syms := []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}
-			s := startSim(b, Config{Rate: rate, Symbols: syms, TradeShare: 1, Levels: 200})
+			s := startSim(b, Config{Rate: rate, Symbols: syms, TradeShare: 1, Levels: 200, ConnAttemptLimit: 1 << 20})
 			var streams []string
 			for _, sym := range syms {
 				streams = append(streams, strings.ToLower(sym)+"@aggTrade", strings.ToLower(sym)+"@trade")

@@ -49,6 +49,7 @@ type Server struct {
 	connID        atomic.Uint64
 	malformedTurn atomic.Uint32
 	burst         chan int
+	attempts      *attemptBudget
 	closeOnce     sync.Once
 }
 
@@ -76,6 +77,7 @@ func Start(cfg Config) (*Server, error) {
 		faults: newFaults(cfg.Seed),
 		burst:  make(chan int, 16),
 	}
+	s.attempts = newAttemptBudget(cfg.ConnAttemptLimit, cfg.ConnAttemptWindow)
 	s.faults.set(cfg.Faults)
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{c.server},
@@ -95,6 +97,7 @@ func Start(cfg Config) (*Server, error) {
 	mux.Handle("/api/", newREST(m, s.faults, cfg))
 	s.registerAdmin(mux)
 	mux.Handle("/sim/", newTruth(m))
+	s.registerStreamTruth(mux)
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -318,14 +321,14 @@ func (s *Server) run() {
 // serveWS upgrades /ws, /ws/<streams> and /stream?streams= and runs the
 // connection until it ends.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if ok, retry := s.attempts.attempt(wsClientIP(r.RemoteAddr), time.Now()); !ok {
+		writeTooManyAttempts(w, s.cfg.ConnAttemptLimit, s.cfg.ConnAttemptWindow, retry)
+		return
+	}
 	q := r.URL.Query()
-	micros := false
-	switch tu := q.Get("timeUnit"); strings.ToUpper(tu) {
-	case "", "MILLISECOND", "MILLIS", "MS":
-	case "MICROSECOND", "MICROS", "US":
-		micros = true
-	default:
-		http.Error(w, `{"code":-1100,"msg":"Invalid timeUnit."}`, http.StatusBadRequest)
+	micros, ok := parseTimeUnit(q)
+	if !ok {
+		writeInvalidTimeUnit(w)
 		return
 	}
 	var streams []string
@@ -333,7 +336,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/stream":
 		combined = true
-		if v := q.Get("streams"); v != "" {
+		if v := rawQueryValue(r.URL.RawQuery, "streams"); v != "" {
 			streams = strings.Split(v, "/")
 		}
 	case strings.HasPrefix(r.URL.Path, "/ws/"):
@@ -375,6 +378,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.combined.Store(combined)
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	s.hub.add(c)
+	if _, bad := firstInvalidStream(streams); bad {
+		// A malformed name in the URL: subscribe nothing and close at once.
+		// Binance was seen answering a bad name in /stream?streams= with a
+		// close frame 1008 whose reason is {"code":-1,"msg":"Illegal format
+		// ws or stream"} (https://github.com/ccxt/binance-api-node/issues/121,
+		// 2018); the docs say nothing.
+		streams = nil
+		c.end(1008, `{"code":-1,"msg":"Illegal format ws or stream"}`, "invalid stream in URL")
+	}
 	if err := s.hub.subscribe(c, streams, s.cfg.MaxStreams); err != nil {
 		s.hub.remove(c)
 		nc.Close()
