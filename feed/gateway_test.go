@@ -289,7 +289,7 @@ func TestChurn(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("FEEDKEEPER_CHURN_ROUNDS")); err == nil && n > 0 {
 		rounds = n // e.g. 10000, as DESIGN.md's target says
 	}
-	s := startSim(t, sim.Config{Rate: -1}) // a still market: the simulator's history does not grow
+	s := startSim(t, sim.Config{Rate: -1, ConnAttemptLimit: 1 << 30}) // a still market: the simulator's history does not grow; every reconnect allowed
 	var c collector
 	counting := func(ev *feed.Event) {
 		if ev.Type == feed.TypeStatus {
@@ -443,5 +443,73 @@ func TestRefusedSubscriptionsAreRetried(t *testing.T) {
 	}
 	if refused < 3 {
 		t.Fatalf("%d refusal events", refused)
+	}
+}
+
+// TestMassReconnectStaysInTheAttemptBudget: Binance allows 300 connection
+// attempts per 5 minutes per IP. Many connections dropped at once redial
+// through one budget for the process, sized under the venue's window, so
+// the venue never refuses an attempt (here in small: the simulator allows
+// 20 attempts per 4 s, the client's budget 16).
+func TestMassReconnectStaysInTheAttemptBudget(t *testing.T) {
+	s := startSim(t, sim.Config{ConnAttemptLimit: 20, ConnAttemptWindow: 4 * time.Second,
+		Symbols: []string{"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT"}})
+	budget, err := wsconn.NewBudget(wsconn.BudgetConfig{Limit: 16, Window: 4 * time.Second, Burst: 8, Interval: 20 * time.Millisecond, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer budget.Close()
+	var streams []string
+	for _, sym := range []string{"btcusdt", "ethusdt", "bnbusdt", "solusdt"} {
+		streams = append(streams, sym+"@aggTrade", sym+"@bookTicker")
+	}
+	tlsCfg, err := httpx.TLSConfig(simtest.CAFile(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := httpx.New(httpx.Config{BaseURL: s.RESTURL(), TLS: tlsCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rest.Close()
+	syms, err := binance.LoadSymbols(context.Background(), rest, binance.SymbolsOfStreams(streams))
+	if err != nil {
+		t.Fatal(err)
+	}
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: s.WSURL(), Symbols: syms, StreamsPerConn: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := feed.OpenGateway(feed.GatewayConfig{
+		Venue: venue, Streams: streams, TLS: tlsCfg, Logger: quiet(), Handler: func(*feed.Event) {},
+		Session: wsconn.Config{BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond},
+		Dials:   budget, Subscribes: rate.NewLimiter(1000, 100),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	connected := func(n int64) func() bool {
+		return func() bool {
+			var c int64
+			for _, ss := range g.Stats().Sessions {
+				c += ss.Connects
+			}
+			return c >= n && len(s.Conns()) == 8
+		}
+	}
+	waitFor(t, 10*time.Second, "8 connections", connected(8))
+	for round := 1; round <= 2; round++ {
+		simtest.WaitSubscribed(t, s, 8)
+		if err := s.Fire(sim.Fault{Kind: sim.FaultClose, Code: 1001}); err != nil { // every connection at once
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, "every connection back", connected(int64(8*(round+1))))
+	}
+	attempts, refused := s.ConnAttempts()
+	st := budget.Stats()
+	t.Logf("%d attempts, %d refused; budget waits %d (%v)", attempts, refused, st.Waits, st.WaitTime)
+	if refused != 0 || attempts != 24 || st.Waits == 0 {
+		t.Fatalf("%d attempts, %d refused by the venue; budget %+v", attempts, refused, st)
 	}
 }

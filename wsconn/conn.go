@@ -61,6 +61,9 @@ func (s *Session) connect(hold bool) (*conn, error) {
 		de := &DialError{URL: s.cfg.URL, Err: err}
 		if resp != nil {
 			de.Status = resp.StatusCode
+			if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+				de.RetryAfter = time.Duration(secs) * time.Second
+			}
 			resp.Body.Close()
 		}
 		var certErr *tls.CertificateVerificationError

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 var (
@@ -44,9 +45,16 @@ func (e *CloseError) Policy() bool { return e.Code == 1008 }
 type DialError struct {
 	URL    string
 	Status int // HTTP status of a refused WebSocket handshake, if any
-	TLS    bool
-	Err    error
+	// RetryAfter is the wait a refused handshake asked for (Retry-After).
+	RetryAfter time.Duration
+	TLS        bool
+	Err        error
 }
+
+// Limited reports whether the server refused the handshake for too many
+// attempts (HTTP 429, or 418 for an IP banned): the next attempt waits
+// at least RetryAfter, and long.
+func (e *DialError) Limited() bool { return e.Status == 429 || e.Status == 418 }
 
 func (e *DialError) Error() string {
 	what := "dial"

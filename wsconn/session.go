@@ -193,6 +193,13 @@ func (s *Session) supervise() {
 				s.stats.dialErrors.Add(1)
 				d := s.backoff(attempt)
 				attempt++
+				if de := (*DialError)(nil); errors.As(err, &de) && de.Limited() {
+					// too many attempts from this IP: wait what the server
+					// says, and never less than the longest backoff
+					s.stats.limitedDials.Add(1)
+					d = max(d, de.RetryAfter, s.cfg.BackoffMax)
+					attempt = max(attempt, 30)
+				}
 				s.log.Warn("connect failed", "err", err, "retry_in", d.Round(time.Millisecond))
 				if !s.sleep(d) {
 					return

@@ -9,6 +9,7 @@ import (
 
 type counters struct {
 	connects, reconnects, dialErrors, resumed             atomic.Int64
+	limitedDials                                          atomic.Int64
 	frames, bytes, pings, pongs                           atomic.Int64
 	dropped, slowDisconnects, stale, rotations, shutdowns atomic.Int64
 	dialWait                                              atomic.Int64 // ns
@@ -70,6 +71,7 @@ type Stats struct {
 	Connects        int64            // connections made (subscribed)
 	Reconnects      int64            // connections that ended and were replaced
 	DialErrors      int64            // failed connection attempts
+	LimitedDials    int64            // attempts refused for too many attempts (HTTP 429/418)
 	Resumed         int64            // connections whose TLS session was resumed
 	Frames, Bytes   int64            // data frames and their bytes read
 	Pings, Pongs    int64            // pings from the server, pongs to ours
@@ -91,6 +93,7 @@ func (s *Session) Stats() Stats {
 		Connects:        s.stats.connects.Load(),
 		Reconnects:      s.stats.reconnects.Load(),
 		DialErrors:      s.stats.dialErrors.Load(),
+		LimitedDials:    s.stats.limitedDials.Load(),
 		Resumed:         s.stats.resumed.Load(),
 		Frames:          s.stats.frames.Load(),
 		Bytes:           s.stats.bytes.Load(),
