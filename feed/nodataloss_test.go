@@ -38,6 +38,7 @@ type recovering struct {
 
 // setup is how openRecovering builds a gateway.
 type setup struct {
+	refresh time.Duration // how often the venue reads exchangeInfo again; 0: its default
 	streams []string
 	session wsconn.Config
 	rc      feed.RecoveryConfig
@@ -63,12 +64,13 @@ func openRecovering(t testing.TB, s *sim.Server, su setup) *recovering {
 	if err != nil {
 		t.Fatal(err)
 	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: s.WSURL(), Symbols: syms, StreamsPerConn: 1024})
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: s.WSURL(), Symbols: syms, StreamsPerConn: 1024,
+		REST: rest, RefreshEvery: su.refresh, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rec feed.Recovery
-	if rec, err = binance.NewRecovery(rest, syms, false); err != nil {
+	if rec, err = binance.NewRecovery(rest, venue.Instruments(), false); err != nil {
 		t.Fatal(err)
 	}
 	if su.wrap != nil {
@@ -118,6 +120,7 @@ type consumed struct {
 
 type checkpoint struct {
 	id         int64
+	ps, qs     uint8 // the scales of the levels
 	bids, asks []book.Level
 }
 
@@ -182,7 +185,7 @@ func (c *consumer) handle(ev *feed.Event) {
 			return
 		}
 		if s.deltas++; s.deltas%c.every == 0 {
-			s.checkpoints = append(s.checkpoints, checkpoint{id: ev.ID,
+			s.checkpoints = append(s.checkpoints, checkpoint{id: ev.ID, ps: ev.PriceScale, qs: ev.QtyScale,
 				bids: s.book.Top(book.Bid, c.depth, nil), asks: s.book.Top(book.Ask, c.depth, nil)})
 		}
 	case ev.Type == feed.TypeTopOfBook && ev.Derived:
@@ -200,13 +203,32 @@ func (c *consumer) handle(ev *feed.Event) {
 // truthLevels converts the simulator's levels to mantissas at the symbol's scales.
 func truthLevels(t testing.TB, sym binance.Symbol, ls []sim.Level, n int) []book.Level {
 	t.Helper()
+	return truthAt(t, sym.PriceScale, sym.QtyScale, ls, n)
+}
+
+// capped is the quantity Binance writes for one too large for the base
+// asset's precision (CHANGELOG 2022-05-23).
+const capped = "92233720368.54775807"
+
+// truthAt converts the simulator's levels to mantissas at the given
+// scales; a capped quantity is truncated to the scale, as the schema says.
+func truthAt(t testing.TB, ps, qs uint8, ls []sim.Level, n int) []book.Level {
+	t.Helper()
 	out := make([]book.Level, 0, min(n, len(ls)))
 	for _, l := range ls[:min(n, len(ls))] {
-		p, err := fixed.Parse(l.Price, sym.PriceScale)
+		p, err := fixed.Parse(l.Price, ps)
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := fixed.Parse(l.Qty, sym.QtyScale)
+		qty := l.Qty
+		if qty == capped {
+			whole, frac, _ := strings.Cut(qty, ".")
+			qty = whole + "." + frac[:min(int(qs), len(frac))]
+			if qs == 0 {
+				qty = whole
+			}
+		}
+		q, err := fixed.Parse(qty, qs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1029,4 +1051,98 @@ func TestPlainTradeGapsAreBackfilled(t *testing.T) {
 	if recovered != n {
 		t.Fatalf("%d trades recovered, want %d", recovered, n)
 	}
+}
+
+// TestBooksThroughCapsHaltsAndTickChanges: Binance caps depth quantities
+// too large for the base asset's precision (92233720368.54775807, more
+// decimals than a step of 1 allows), halts symbols (their streams fall
+// silent) and changes tick sizes while running. The books stay equal to
+// the simulator's through all of it, no frame is dropped, every trade is
+// delivered, and the halt, the return to trading and the new tick are
+// announced.
+func TestBooksThroughCapsHaltsAndTickChanges(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT", "DOGEUSDT:0.00001:1"}, Rate: 400, Levels: 60})
+	c := newConsumer(3, 20)
+	var mu sync.Mutex
+	var statuses []feed.Event
+	var cappedEvents int
+	rg := openRecovering(t, s, setup{
+		streams: []string{"btcusdt@depth@100ms", "dogeusdt@depth@100ms", "btcusdt@aggTrade"},
+		refresh: 200 * time.Millisecond,
+		rc:      feed.RecoveryConfig{DepthLimit: 100},
+		handler: func(ev *feed.Event) {
+			c.handle(ev)
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.Type == feed.TypeStatus && ev.Symbol != "" {
+				statuses = append(statuses, *ev)
+			}
+			if ev.Capped {
+				cappedEvents++
+			}
+		}})
+	simtest.WaitFor(t, 10*time.Second, "both books in sync", func() bool { return rg.g.Stats().BooksInSync == 2 })
+	fire := func(f sim.Fault) {
+		t.Helper()
+		if err := s.Fire(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		fire(sim.Fault{Kind: sim.FaultQtyCap, Symbol: "DOGEUSDT"})
+		time.Sleep(100 * time.Millisecond)
+	}
+	fire(sim.Fault{Kind: sim.FaultHalt, Symbol: "BTCUSDT", Duration: time.Second})
+	time.Sleep(1500 * time.Millisecond)
+	fire(sim.Fault{Kind: sim.FaultFilters, Symbol: "BTCUSDT", Variant: "tick"})
+	simtest.WaitFor(t, 10*time.Second, "the new tick announced and the book in sync again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := len(statuses)
+		return n > 0 && statuses[n-1].Status == feed.StatusInstrument && rg.g.Stats().BooksInSync == 2
+	})
+	time.Sleep(500 * time.Millisecond)
+	rg.g.Close()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.problems {
+		t.Error(p)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var kinds []string
+	for _, st := range statuses {
+		kinds = append(kinds, st.Status.String())
+	}
+	if !slices.Equal(kinds, []string{"halted", "trading", "instrument"}) || !strings.Contains(statuses[2].Reason, "price scale 2→3") {
+		t.Fatalf("status events %v: %+v", kinds, statuses)
+	}
+	if cappedEvents == 0 {
+		t.Fatal("no capped quantity delivered")
+	}
+	st := rg.g.Stats()
+	if st.Malformed != 0 || st.Unfilled != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	var tickChanged bool
+	for sym, cs := range c.symbols {
+		if len(cs.checkpoints) < 10 {
+			t.Fatalf("%s: %d checkpoints", sym, len(cs.checkpoints))
+		}
+		for _, cp := range cs.checkpoints {
+			bs, err := s.BookAt(sym, cp.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameLevels(cp.bids, truthAt(t, cp.ps, cp.qs, bs.Bids, c.depth)) || !sameLevels(cp.asks, truthAt(t, cp.ps, cp.qs, bs.Asks, c.depth)) {
+				t.Fatalf("%s: book at %d (scales %d/%d) differs from the simulator's", sym, cp.id, cp.ps, cp.qs)
+			}
+			tickChanged = tickChanged || (sym == "BTCUSDT" && cp.ps == 3)
+		}
+	}
+	if !tickChanged {
+		t.Fatal("no checkpoint at the new tick")
+	}
+	t.Logf("%d status events, %d capped events, stats %+v", len(statuses), cappedEvents, st)
 }

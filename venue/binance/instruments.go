@@ -96,11 +96,11 @@ type Change struct {
 }
 
 // merge takes the statuses of fresh and the larger scales of the two for
-// the symbols of the table in force, and reports what changed.
-func (in *Instruments) merge(fresh *Symbols) []Change {
+// the symbols of the table in force.
+func (in *Instruments) merge(fresh *Symbols) {
 	for {
 		old := in.cur.Load()
-		var changes []Change
+		changed := false
 		list := old.List()
 		for i, s := range list {
 			f, ok := fresh.Lookup(s.Name)
@@ -111,21 +111,29 @@ func (in *Instruments) merge(fresh *Symbols) []Change {
 			n.Status = f.Status
 			n.PriceScale, n.QtyScale = max(s.PriceScale, f.PriceScale), max(s.QtyScale, f.QtyScale)
 			if n != s {
-				changes = append(changes, Change{Old: s, New: n})
+				changed = true
 				list[i] = n
 			}
 		}
-		if len(changes) == 0 {
-			return nil
+		if !changed {
+			return
 		}
 		next, err := NewSymbols(list...)
-		if err != nil {
-			return nil
-		}
-		if in.cur.CompareAndSwap(old, next) {
-			return changes
+		if err != nil || in.cur.CompareAndSwap(old, next) {
+			return
 		}
 	}
+}
+
+// diff reports how the symbols of prev differ in next.
+func diff(prev, next *Symbols) []Change {
+	var changes []Change
+	for _, s := range prev.List() {
+		if n, ok := next.Lookup(s.Name); ok && n != s {
+			changes = append(changes, Change{Old: s, New: n})
+		}
+	}
+	return changes
 }
 
 // with returns a copy of t with sym replaced.
@@ -172,6 +180,7 @@ func (s *Spot) Watch(ctx context.Context, announce func(*feed.Event)) {
 	tick := time.NewTicker(s.cfg.RefreshEvery)
 	defer tick.Stop()
 	var last time.Time
+	announced := s.inst.Table() // what the events have said so far
 	for {
 		select {
 		case <-ctx.Done():
@@ -203,7 +212,11 @@ func (s *Spot) Watch(ctx context.Context, announce func(*feed.Event)) {
 			log.Warn("exchangeInfo refresh failed", "venue", Venue, "err", err)
 			continue
 		}
-		for _, ch := range s.inst.merge(fresh) {
+		s.inst.merge(fresh)
+		now := s.inst.Table()
+		changes := diff(announced, now)
+		announced = now
+		for _, ch := range changes {
 			ev := feed.Event{Type: feed.TypeStatus, Venue: Venue, Symbol: ch.New.Name, ReceiveTime: time.Now().UnixNano()}
 			switch {
 			case ch.Old.Trading() && !ch.New.Trading():

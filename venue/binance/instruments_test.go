@@ -58,14 +58,17 @@ func TestInstrumentsMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changes := in.merge(fresh)
+	before := in.Table()
+	in.merge(fresh)
+	changes := diff(before, in.Table())
 	if len(changes) != 1 || changes[0].New != (Symbol{Name: "BTCUSDT", PriceScale: 3, QtyScale: 5, Status: "HALT"}) || changes[0].Old.Trading() == changes[0].New.Trading() {
 		t.Fatalf("changes %+v", changes)
 	}
 	if _, ok := in.Lookup("NEWUSDT"); ok {
 		t.Fatal("a symbol nobody asked for was added")
 	}
-	if again := in.merge(fresh); len(again) != 0 {
-		t.Fatalf("second merge changed %+v", again)
+	before = in.Table()
+	if in.merge(fresh); in.Table() != before {
+		t.Fatal("second merge changed the table")
 	}
 }
