@@ -24,7 +24,9 @@ type RecoveryConfig struct {
 	MaxPages int
 	// TradeBuffer bounds the live trades held per symbol while its gaps
 	// are recovered. Past it, further live trades are not kept but fetched
-	// over REST with the gap. Default 10000.
+	// over REST with the gap. Default 10000. It must hold the trades of
+	// the venue's REST lag (trade rate × lag, see LagWait): a smaller one
+	// makes the gap follow the live edge for as long as trades keep coming.
 	TradeBuffer int
 
 	// DepthLimit is the number of levels a side asked of each snapshot, at

@@ -732,7 +732,9 @@ func TestCloseDuringBackfill(t *testing.T) {
 // with the gap, the oldest diffs are dropped and the snapshot is newer than
 // what is left: nothing is lost.
 func TestFullBuffersLoseNothing(t *testing.T) {
-	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: 400, Levels: 60})
+	// no REST lag: a buffer of 5 trades cannot hold the 200 ms of trades a
+	// lagging history keeps back (see RecoveryConfig.TradeBuffer)
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: 400, Levels: 60, RESTLag: -1})
 	c := newConsumer(1, 50)
 	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade", "btcusdt@depth@100ms"},
 		rc: feed.RecoveryConfig{TradeBuffer: 5, BookBuffer: 8}, handler: c.handle})
@@ -951,7 +953,8 @@ func (lg *lagging) AggTrades(ctx context.Context, symbol string, fromID int64, l
 // there yet. A short or empty page near the live edge is asked again, and
 // the gap is recovered whole, not announced as lost.
 func TestLaggingHistoryIsWaitedFor(t *testing.T) {
-	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
+	// the wrapper below is the lag: none from the simulator
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1, RESTLag: -1})
 	var l tradeLog
 	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: l.handle,
 		rc:   feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, LagWait: 5 * time.Second},
@@ -973,7 +976,8 @@ func TestLaggingHistoryIsWaitedFor(t *testing.T) {
 // TestLaggingHistoryIsWaitedForABoundedTime: trades the venue's history
 // never gets are announced as a gap after LagWait.
 func TestLaggingHistoryIsWaitedForABoundedTime(t *testing.T) {
-	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
+	// the wrapper below is the lag: none from the simulator
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1, RESTLag: -1})
 	var l tradeLog
 	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: l.handle,
 		rc:   feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, LagWait: 300 * time.Millisecond},
@@ -1145,4 +1149,49 @@ func TestBooksThroughCapsHaltsAndTickChanges(t *testing.T) {
 		t.Fatal("no checkpoint at the new tick")
 	}
 	t.Logf("%d status events, %d capped events, stats %+v", len(statuses), cappedEvents, st)
+}
+
+// TestSimulatorsLaggingHistoryIsWaitedFor: the simulator serves aggTrades
+// as Binance does, from a history that lags the stream (here by up to 2 s
+// on a few answers, the rest-lag fault), while trades keep coming. Every
+// trade is delivered in order, none announced lost.
+func TestSimulatorsLaggingHistoryIsWaitedFor(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: 200, TradeShare: 0.5})
+	c := newConsumer(1000, 1)
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: c.handle,
+		rc: feed.RecoveryConfig{RetryMin: 20 * time.Millisecond}})
+	simtest.WaitFor(t, 10*time.Second, "trades", func() bool { return rg.g.Stats().Events > 20 })
+	if err := s.Fire(sim.Fault{Kind: sim.FaultRESTLag, Times: 4, Duration: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Fire(sim.Fault{Kind: sim.FaultTradeGap, Times: 30}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(700 * time.Millisecond)
+	}
+	simtest.WaitFor(t, 20*time.Second, "the backfills", func() bool {
+		st := rg.g.Stats()
+		return st.Gaps >= 3 && st.BackfillPending == 0
+	})
+	rg.g.Close()
+	st := rg.g.Stats()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.problems {
+		t.Error(p)
+	}
+	if st.Unfilled != 0 || st.Backfilled < 60 || st.LagRetries == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// every trade the simulator made from the first delivered to the last
+	trades := c.symbols["BTCUSDT"].trades
+	truth, err := s.AggTrades("BTCUSDT", trades[0].ID, trades[len(trades)-1].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(truth) != len(trades) {
+		t.Fatalf("%d trades delivered, the simulator made %d", len(trades), len(truth))
+	}
+	t.Logf("%d trades, %d recovered, %d pages asked again", len(trades), st.Backfilled, st.LagRetries)
 }

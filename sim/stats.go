@@ -106,6 +106,10 @@ func (m *market) statsBetween(s *symState, from, to int64) windowStats {
 
 var bigE8 = big.NewInt(1e8)
 
+// historyScale is the scale of the market's history, kept in units of
+// 1e-8: the statistics read trades from it.
+var historyScale = scale{tick: 1, step: 1}
+
 // quoteE8 converts a sum of ticks×lots to units of 1e-8 of the quote asset,
 // truncated as Binance truncates to its eight decimals.
 func (sc scale) quoteE8(q uint128) int64 {
@@ -232,7 +236,7 @@ func (m *market) appendKline(b []byte, s *symState, iv int, tz bool, start, at i
 func (m *market) appendKlineBody(b []byte, s *symState, iv int, tz bool, start, at int64, micros bool) []byte {
 	start, end := klineSpan(iv, tz, start)
 	st := m.statsBetween(s, start, min(end-1, at))
-	sc := s.sc
+	sc := historyScale
 	b = strconv.AppendInt(append(b, `{"t":`...), tunit(start, micros), 10)
 	b = appendIntField(b, "T", tunit(end-1, micros))
 	b = append(b, `,"s":"`...)
@@ -263,7 +267,7 @@ const dayUs = 24 * 60 * 60 * 1_000_000
 // appendMiniTicker appends a <symbol>@miniTicker payload:
 // {"e":"24hrMiniTicker","E":…,"s":"…","c":"…","o":"…","h":"…","l":"…","v":"…","q":"…"}.
 func appendMiniTicker(b []byte, s *symState, st *windowStats, at int64, micros bool) []byte {
-	sc := s.sc
+	sc := historyScale
 	b = append(b, `{"e":"24hrMiniTicker"`...)
 	b = appendIntField(b, "E", tunit(at, micros))
 	b = append(b, `,"s":"`...)
@@ -287,7 +291,7 @@ func appendMiniTicker(b []byte, s *symState, st *windowStats, at int64, micros b
 // window when it is still kept, else the open price. "Q" is the quantity
 // of the last aggregate trade.
 func appendTicker(b []byte, s *symState, st *windowStats, top [4]int64, from, at int64, micros bool) []byte {
-	sc := s.sc
+	sc := historyScale
 	b = append(b, `{"e":"24hrTicker"`...)
 	b = appendIntField(b, "E", tunit(at, micros))
 	b = append(b, `,"s":"`...)
@@ -335,7 +339,7 @@ func windowFrom(w int, at int64) int64 {
 // {"e":"1hTicker","E":…,"s":"…","p":"…","P":"…","o":"…","h":"…","l":"…","c":"…",
 // "w":"…","v":"…","q":"…","O":…,"C":…,"F":…,"L":…,"n":…}.
 func appendWindowTicker(b []byte, s *symState, w int, st *windowStats, from, at int64, micros bool) []byte {
-	sc := s.sc
+	sc := historyScale
 	b = append(b, `{"e":"`...)
 	b = append(b, tickerWindows[w].name...)
 	b = append(b, `Ticker"`...)
@@ -373,9 +377,9 @@ const avgPriceWindow = 5 * time.Minute
 // trade price when there were none); "T" is the last trade time (0 before
 // the first trade kept).
 func appendAvgPrice(b []byte, s *symState, st *windowStats, at int64, micros bool) []byte {
-	w, last := s.sc.weightedE8(st.quote, st.vol), st.lastUs
+	w, last := historyScale.weightedE8(st.quote, st.vol), st.lastUs
 	if !st.hasTrades {
-		w, last = st.prev*s.sc.tick, st.prevUs
+		w, last = st.prev, st.prevUs
 	}
 	b = append(b, `{"e":"avgPrice"`...)
 	b = appendIntField(b, "E", tunit(at, micros))

@@ -378,9 +378,10 @@ func TestStatsOverWrappedHistory(t *testing.T) {
 			trades = append(trades, streamTrade{f: a.FirstTradeID, l: a.LastTradeID, price: e8(t, a.Price), qty: e8(t, a.Qty), buyerMaker: a.BuyerMaker})
 		}
 		want := expectOf(trades)
-		if st.firstID != want.first || st.lastID != want.last || st.trades != want.n || st.open*s.sc.tick != want.o ||
-			st.close*s.sc.tick != want.c || st.high*s.sc.tick != want.h || st.low*s.sc.tick != want.l ||
-			st.vol*s.sc.step != want.v || s.sc.quoteE8(st.quote) != want.q.Int64() || s.sc.quoteE8(st.takerQuote) != want.takerQ.Int64() {
+		hs := historyScale
+		if st.firstID != want.first || st.lastID != want.last || st.trades != want.n || st.open != want.o ||
+			st.close != want.c || st.high != want.h || st.low != want.l ||
+			st.vol != want.v || hs.quoteE8(st.quote) != want.q.Int64() || hs.quoteE8(st.takerQuote) != want.takerQ.Int64() {
 			t.Fatalf("round %d (%d kept of %d): %+v\nwant %+v", round, len(kept), s.nextAgg-s.firstAgg, st, want)
 		}
 	}
