@@ -56,11 +56,14 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		return usageErrorf("--rest-endpoint %s: %w", c.RESTEndpoint, err)
 	}
 	defer rest.Close()
-	symbols, err := loadSymbols(ctx, rest, c)
-	if err != nil {
+	if err := preflightTLS(ctx, "--rest-endpoint "+c.RESTEndpoint, c.RESTEndpoint, tlsCfg); err != nil {
 		return err
 	}
-	if err := preflightTLS(ctx, c.WSEndpoint, tlsCfg); err != nil {
+	if err := preflightTLS(ctx, "--ws-endpoint "+c.WSEndpoint, c.WSEndpoint, tlsCfg); err != nil {
+		return err
+	}
+	symbols, err := loadSymbols(ctx, rest, c)
+	if err != nil {
 		return err
 	}
 	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: c.WSEndpoint, Symbols: symbols, StreamsPerConn: c.StreamsPerConn, Micros: c.Micros})
@@ -272,14 +275,15 @@ func certHint(err error) string {
 	return ""
 }
 
-// preflightTLS makes one TLS handshake with the WebSocket endpoint's host,
-// so that an endpoint that cannot be reached or whose certificate is not
-// trusted fails the start at once instead of being retried for ever. It
-// is skipped when a proxy is configured for the endpoint.
-func preflightTLS(ctx context.Context, endpoint string, tlsCfg *tls.Config) error {
+// preflightTLS makes one TLS handshake with an endpoint's host, so that an
+// endpoint that cannot be reached or whose certificate is not trusted fails
+// the start at once instead of being retried for ever; label names it in
+// errors ("--ws-endpoint wss://…"). It is skipped when a proxy is
+// configured for the endpoint.
+func preflightTLS(ctx context.Context, label, endpoint string, tlsCfg *tls.Config) error {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return usageErrorf("--ws-endpoint %s: %w", endpoint, err)
+		return usageErrorf("%s: %w", label, err)
 	}
 	probe := &url.URL{Scheme: "https", Host: u.Host}
 	if p, _ := http.ProxyFromEnvironment(&http.Request{URL: probe}); p != nil {
@@ -299,7 +303,7 @@ func preflightTLS(ctx context.Context, endpoint string, tlsCfg *tls.Config) erro
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
 			return ctx.Err()
 		}
-		return &unavailableError{err: fmt.Errorf("--ws-endpoint %s: %w%s", endpoint, err, certHint(err))}
+		return &unavailableError{err: fmt.Errorf("%s: %w%s", label, err, certHint(err))}
 	}
 	return conn.Close()
 }

@@ -81,7 +81,7 @@ func (t *tapCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageErrorf("--ca %s: %w", t.ca, err)
 	}
-	if err := preflightTLS(ctx, args[0], tlsCfg); err != nil {
+	if err := preflightTLS(ctx, "tap "+args[0], args[0], tlsCfg); err != nil {
 		return err
 	}
 	ctx, cancel := withDuration(ctx, t.duration)
