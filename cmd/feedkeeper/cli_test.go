@@ -508,7 +508,7 @@ func TestDemoScriptShowsEveryFault(t *testing.T) {
 		t.Errorf("the lifetime rotation is not announced")
 	}
 	recovered := strings.Count(out.String(), `"recovered":true`)
-	for _, w := range []string{"code=1001", "rotating", "dashboard: http://127.0.0.1:"} {
+	for _, w := range []string{"server shutdown announced", "connection rotated", "book resync", "malformed", "reconnecting", "dashboard: http://127.0.0.1:"} {
 		if !strings.Contains(logs, w) {
 			t.Errorf("%q not in the log", w)
 		}
