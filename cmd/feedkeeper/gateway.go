@@ -84,15 +84,15 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	}
 	// The monitor first: its port was checked free, take it before the
 	// sinks start servers of their own.
-	var out *sinks
+	var opened atomic.Pointer[sinks] // read by the monitor's readiness check
 	var mon *monitor.Monitor
 	if c.HTTP != "" {
 		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats, Books: books, Logger: log,
 			Checks: map[string]func() error{"sinks": func() error {
-				if out == nil {
-					return errors.New("starting")
+				if s := opened.Load(); s != nil {
+					return s.check()
 				}
-				return out.check()
+				return errors.New("starting")
 			}},
 			ServerTime: func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest) }})
 		if err != nil {
@@ -100,11 +100,12 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		}
 		defer mon.Close()
 	}
-	out, err = openSinks(c, stdout, log)
+	out, err := openSinks(c, stdout, log)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
+	opened.Store(out)
 
 	var tally tally
 	write := sink.Handler(out.multi, log)
