@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/spf13/pflag"
 
 	"github.com/feedkeeper/feedkeeper/sim"
@@ -414,6 +415,15 @@ func TestMessagesNameWhatWasTyped(t *testing.T) {
 	}
 	dead := closed.Addr().String()
 	closed.Close()
+	plain, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go plain.Start()
+	defer plain.Shutdown()
+	if !plain.ReadyForConnections(5 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
 	common := []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "--http", "", "--duration", "1s"}
 	cases := []struct {
 		args []string
@@ -423,12 +433,17 @@ func TestMessagesNameWhatWasTyped(t *testing.T) {
 		{[]string{"btcusdt@aggTrade", "nosuch@aggTrade"}, []string{"nosuch@aggTrade", "NOSUCH", "not listed"}, exitUsage},
 		{[]string{"btcusdt@aggTrade", "--nats=nats://" + dead}, []string{"--nats=nats://" + dead}, exitUnavailable},
 		{[]string{"btcusdt@aggTrade", "--nats", "nats://" + dead}, []string{"--nats=nats://" + dead}, exitUnavailable},
+		{[]string{"btcusdt@aggTrade", "--out", "nats:" + plain.ClientURL()}, []string{"--out nats:" + plain.ClientURL(), "does not run JetStream"}, exitUnavailable},
 	}
 	for _, tc := range cases {
 		var out, errOut syncBuffer
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		start := time.Now()
 		err := run(ctx, append(append([]string{}, common...), tc.args...), &out, &errOut)
 		cancel()
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("%q: took %v to fail", tc.args, took)
+		}
 		code := exitCode(err, &errOut)
 		for _, w := range tc.want {
 			if err == nil || !strings.Contains(err.Error(), w) {
@@ -438,7 +453,7 @@ func TestMessagesNameWhatWasTyped(t *testing.T) {
 		if code != tc.code {
 			t.Errorf("%q: exit %d, want %d", tc.args, code, tc.code)
 		}
-		if err != nil && strings.Contains(err.Error(), "--out nats") {
+		if err != nil && strings.Contains(strings.Join(tc.args, " "), "--nats") && strings.Contains(err.Error(), "--out nats") {
 			t.Errorf("%q: reported as --out: %v", tc.args, err)
 		}
 	}

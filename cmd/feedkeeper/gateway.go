@@ -395,6 +395,9 @@ func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error)
 				MaxAge: noLimit(c.NATSMaxAge), MaxBytes: int64(noLimit(time.Duration(c.NATSMaxBytes)))}
 			if arg != "" {
 				cfg.URLs = strings.Split(arg, ",")
+				if err := checkJetStream(context.Background(), o.flag, cfg.URLs); err != nil {
+					return fail(err)
+				}
 			}
 			s, err := natssink.Open(cfg)
 			if err != nil {
