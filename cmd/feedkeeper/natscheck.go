@@ -35,4 +35,3 @@ func checkJetStream(ctx context.Context, label string, urls []string) error {
 	}
 	return nil
 }
-
