@@ -62,7 +62,8 @@ func TestTypoNeverReachesTheNetwork(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "btcusdt@aggTrade", "--WS-ENDPOINT", "wss://127.0.0.1:1"}, "--WS-ENDPOINT"},
+		{[]string{"run", "btcusdt@aggTrade", "--WS-ENDPOINT", "wss://127.0.0.1:1"}, "unknown flag: --WS-ENDPOINT: did you mean --ws-endpoint?"},
+		{[]string{"run", "btcusdt@aggTrade", "--stale-timout=3s"}, "did you mean --stale-timeout?"},
 		{[]string{"run", "btcusdt@aggTrade", "wss://127.0.0.1:1"}, `did you mean --ws-endpoint wss://127.0.0.1:1`},
 		{[]string{"run", "btcusdt@aggTrade", "nats://127.0.0.1:4222"}, "--nats=nats://127.0.0.1:4222"},
 		{[]string{"run", "BTCUSDT@aggTrade"}, `stream "BTCUSDT@aggTrade"`},

@@ -28,9 +28,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes of the command; see the package documentation.
@@ -97,7 +100,7 @@ Flags may come before or after the arguments, as --flag=value or --flag value.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return &usageError{err: fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
+		return &usageError{err: fmt.Errorf("%w%s (see %s --help)", err, suggestFlag(cmd, err), cmd.CommandPath())}
 	})
 	root.AddCommand(newDemoCmd(stdout, stderr), newRunCmd(stdout, stderr), newTapCmd(stdout, stderr),
 		newReplayCmd(stdout, stderr), newSimCmd(stdout, stderr), newSoakCmd(stdout, stderr))
@@ -122,6 +125,27 @@ func wrapArgs(c *cobra.Command) {
 		}
 		return nil
 	}
+}
+
+var unknownFlag = regexp.MustCompile(`^unknown flag: --(\S+)`)
+
+// suggestFlag returns ": did you mean --x?" for an unknown flag close to
+// one of cmd's.
+func suggestFlag(cmd *cobra.Command, err error) string {
+	m := unknownFlag.FindStringSubmatch(err.Error())
+	if m == nil {
+		return ""
+	}
+	var names []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			names = append(names, f.Name)
+		}
+	})
+	if near := nearest(strings.ToLower(m[1]), names); near != "" {
+		return ": did you mean --" + near + "?"
+	}
+	return ""
 }
 
 // usageError is bad input on the command line or in a config file: exit 2.
@@ -150,7 +174,9 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "feedkeeper:", err)
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(stderr, "feedkeeper:", line)
+	}
 	var ue *usageError
 	var ve *unavailableError
 	switch {
@@ -168,6 +194,5 @@ func exitCode(err error, stderr io.Writer) int {
 // isUnknownCommand reports cobra's "unknown command" error, which it
 // returns as a plain error.
 func isUnknownCommand(err error) bool {
-	const prefix = "unknown command "
-	return len(err.Error()) > len(prefix) && err.Error()[:len(prefix)] == prefix
+	return strings.HasPrefix(err.Error(), "unknown command ")
 }

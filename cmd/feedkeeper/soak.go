@@ -131,41 +131,33 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	if err := checkListen("http", s.httpAddr); err != nil {
 		return err
 	}
-	faults := soakProfiles[s.profile]
-	duration, profile, extra, rate, lifetime := &s.duration, &s.profile, s.extra, &s.rate, &s.lifetime
-	interval, warmup, maxHeap, httpAddr, httpToken := &s.interval, &s.warmup, &s.maxHeap, &s.httpAddr, &s.httpToken
-	if s.out == "" {
-		dir, err := os.MkdirTemp("", "feedkeeper-soak-")
-		if err != nil {
-			return err
-		}
-		s.out = dir
-	}
-	out := &s.out
-	streams := strings.Join(s.streams, ",")
-	logLevel := &s.logLevel
-	log, err := newLogger(stderr, *logLevel)
+	log, err := newLogger(stderr, s.logLevel)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("--out: %w", err)
+	out := s.out
+	if out == "" {
+		if out, err = os.MkdirTemp("", "feedkeeper-soak-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
+		return usageErrorf("--out %s: %w", out, pathErr(err))
 	}
-	simArgs := []string{"sim", "--rate", strconv.Itoa(*rate), "--max-lifetime", lifetime.String(),
+	simArgs := []string{"sim", "--rate", strconv.Itoa(s.rate), "--max-lifetime", s.lifetime.String(),
 		"--history", "20000", "--log-level", "error"}
-	all := append([]string{}, faults...)
-	for _, f := range extra {
+	all := append([]string{}, soakProfiles[s.profile]...)
+	for _, f := range s.extra {
 		all = append(all, f.String())
 	}
 	for _, f := range all {
 		simArgs = append(simArgs, "--fault", f)
 	}
-	ws, rest, caFile, stop, err := startSimProcess(*out, simArgs)
+	ws, rest, caFile, stop, err := startSimProcess(out, simArgs)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(stdout, "soak: %v against %s, faults %q, report in %s\n", *duration, ws, *profile, *out)
+	fmt.Fprintf(stdout, "soak: %v against %s, faults %q, report in %s\n", s.duration, ws, s.profile, out)
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -173,8 +165,8 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 
 	var observe func(*feed.Event)
 	var started func(func() feed.GatewayStats)
-	if *httpAddr != "" {
-		mon, err := monitor.New(monitor.Config{Addr: *httpAddr, Token: *httpToken, Venue: "binance", Logger: log})
+	if s.httpAddr != "" {
+		mon, err := monitor.New(monitor.Config{Addr: s.httpAddr, Token: s.httpToken, Venue: "binance", Logger: log})
 		if err != nil {
 			return err
 		}
@@ -184,9 +176,9 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	}
 	rep, err := soak.Run(ctx, soak.Config{
 		Observe: observe, Started: started,
-		WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: strings.Split(streams, ","),
-		Duration: *duration, Interval: *interval, Warmup: *warmup, MaxHeapGrowth: *maxHeap, Logger: log,
-		Session: wsconn.Config{Lifetime: *lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
+		WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: s.streams,
+		Duration: s.duration, Interval: s.interval, Warmup: s.warmup, MaxHeapGrowth: s.maxHeap, Logger: log,
+		Session: wsconn.Config{Lifetime: s.lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
 	}, func(s soak.Sample) {
 		line := fmt.Sprintf("soak %5.0fs  heap %7.2f MiB  rss %7.2f MiB  goroutines %4d  fds %4d  up %d  events %9d  reconnects %5d",
 			s.T, float64(s.Heap)/(1<<20), float64(s.RSS)/(1<<20), s.Goroutines, s.FDs, s.Connected, s.Events, s.Reconnects)
@@ -204,10 +196,10 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	rep.Faults = all
-	if err := writeFile(filepath.Join(*out, "report.json"), rep.WriteJSON); err != nil {
+	if err := writeFile(filepath.Join(out, "report.json"), rep.WriteJSON); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(*out, "report.html"), rep.WriteHTML); err != nil {
+	if err := writeFile(filepath.Join(out, "report.html"), rep.WriteHTML); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "soak: %d trades (%d recovered), %d lost, %d twice; %d reconnects, %d rotations; heap %+d B, goroutines %+d, files %+d after Close\n",
