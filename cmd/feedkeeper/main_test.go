@@ -153,8 +153,9 @@ func TestRunBadInput(t *testing.T) {
 func TestTapResendsAfterReconnect(t *testing.T) {
 	s, ca := startSim(t, sim.Config{Faults: []sim.Fault{{Kind: sim.FaultDrop, Every: 500 * time.Millisecond}}})
 	var out, errOut syncBuffer
-	err := run(context.Background(), []string{"tap", "--ca", ca, "--duration", "2s",
-		"--send", `{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":7}`, s.WSURL() + "/ws"}, &out, &errOut)
+	// as the README writes it: the URL first, then the flags
+	err := run(context.Background(), []string{"tap", s.WSURL() + "/ws", "--send", `{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":7}`,
+		"--ca=" + ca, "--duration", "2s"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("tap: %v\n%s", err, errOut.String())
 	}
