@@ -47,7 +47,7 @@ func (l *faultList) Set(s string) error {
 	return nil
 }
 
-func (l *faultList) Type() string { return "kind:key=value,…" }
+func (l *faultList) Type() string { return "rule" }
 
 // bind is the one place where the simulator's flags map to sim.Config: a
 // new sim.Config field is one line here (and, when it has a range, one in
