@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -154,6 +155,11 @@ func (c *runConfig) validateConn(k *checks) {
 	k.logLevel("log-level", c.LogLevel)
 	k.intRange("depth-limit", int64(c.DepthLimit), 1, maxDepthLimit)
 	k.notNegative("verify-every", c.VerifyEvery)
+	if c.Record != "" {
+		if _, err := os.Stat(filepath.Join(c.Record, "meta.json")); err == nil {
+			k.add("record", c.Record, "already holds a recording, which is never overwritten: name a new directory")
+		}
+	}
 }
 
 func (c *runConfig) validateSinks(k *checks) {

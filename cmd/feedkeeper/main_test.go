@@ -90,8 +90,8 @@ func TestRunStreamsJSONLines(t *testing.T) {
 	if types["trade"] == 0 || types["top_of_book"] == 0 || types["book_delta"] == 0 || types["status"] == 0 {
 		t.Fatalf("event types seen: %v\nstderr:\n%s", types, errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "connected") {
-		t.Fatalf("no connection log on stderr:\n%s", errOut.String())
+	if !strings.Contains(errOut.String(), "connected") || !strings.Contains(errOut.String(), "dashboard: http://127.0.0.1:") {
+		t.Fatalf("no connection log or dashboard URL on stderr:\n%s", errOut.String())
 	}
 }
 
@@ -343,10 +343,11 @@ func TestRecordAndReplayGiveIdenticalEvents(t *testing.T) {
 			t.Fatalf("event %d differs:\nlive     %s\nreplayed %s", i, a[i], b[i])
 		}
 	}
-	// a recording is not overwritten
+	// a recording is not overwritten: refused at start
+	var ue *usageError
 	if err := run(context.Background(), []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(),
-		"--ca", ca, "--duration", "1s", "--http", "", "--record", rec, "btcusdt@aggTrade"}, &out, &errOut); err == nil {
-		t.Fatal("an existing recording was overwritten")
+		"--ca", ca, "--duration", "1s", "--http", "", "--record", rec, "btcusdt@aggTrade"}, &out, &errOut); !errors.As(err, &ue) || !strings.Contains(err.Error(), "--record "+rec) {
+		t.Fatalf("an existing recording: %v", err)
 	}
 	// recorded speed takes the recorded time
 	start := time.Now()
