@@ -89,6 +89,7 @@ before that. --fault replaces the script with your own rules; --no-faults turns 
 	fs.DurationVar(&d.lifetime, "lifetime", 20*time.Second, "the simulator's connection lifetime, ≥ 1s: the gateway rotates before it")
 	fs.DurationVar(&d.pace, "pace", time.Second, "the unit of the fault script (1s: a 30 s cycle)")
 	_ = fs.MarkHidden("pace")
+	_ = fs.MarkHidden("max-lifetime") // --lifetime sets it, for the simulator and the gateway alike
 	fs.BoolVar(&d.noFaults, "no-faults", false, "do not fire the demo's faults")
 	fs.BoolVar(&d.noNATS, "no-nats", false, "do not start the embedded NATS JetStream server")
 	fs.StringVar(&d.logLevel, "log-level", "info", "debug, info, warn or error")
