@@ -569,7 +569,12 @@ func TestHelpStatesRangesAndExamples(t *testing.T) {
 			}
 		})
 	}
-	// shell completion comes with cobra
+	// shell completion comes with cobra; stream types are completed
+	var comp syncBuffer
+	if err := run(context.Background(), []string{"__complete", "run", "btcusdt@de"}, &comp, &syncBuffer{}); err != nil ||
+		!strings.Contains(comp.String(), "btcusdt@depth@100ms") || strings.Contains(comp.String(), "btcusdt@trade") {
+		t.Fatalf("completion of btcusdt@de: %v\n%s", err, comp.String())
+	}
 	var out syncBuffer
 	if err := run(context.Background(), []string{"completion", "bash"}, &out, &syncBuffer{}); err != nil || !strings.Contains(out.String(), "feedkeeper") {
 		t.Fatalf("completion bash: %v", err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
@@ -386,4 +387,23 @@ func checkStreams(streams []string) error {
 		}
 	}
 	return k.err()
+}
+
+// streamTypes are the stream types offered by shell completion.
+var streamTypes = []string{"aggTrade", "trade", "bookTicker", "depth", "depth@100ms",
+	"depth5", "depth10", "depth20", "depth5@100ms", "depth10@100ms", "depth20@100ms"}
+
+// completeStreams completes "btcusdt@" to the stream types of the venue.
+func completeStreams(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	sym, _, ok := strings.Cut(toComplete, "@")
+	if !ok || !symbolName.MatchString(sym) {
+		return nil, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, t := range streamTypes {
+		if st := sym + "@" + t; strings.HasPrefix(st, toComplete) {
+			out = append(out, st)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

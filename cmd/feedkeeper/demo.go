@@ -77,8 +77,9 @@ before that. --fault replaces the script with your own rules; --no-faults turns 
 		Example: `  feedkeeper demo
   feedkeeper demo btcusdt@trade ethusdt@depth@100ms --duration 1m
   feedkeeper demo --http 127.0.0.1:0 --no-nats --fault close:code=1008,every=10s`,
-		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return d.Run(cmd.Context(), args) },
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: completeStreams,
+		RunE:              func(cmd *cobra.Command, args []string) error { return d.Run(cmd.Context(), args) },
 	}
 	fs := cmd.Flags()
 	d.sim.bind(fs)

@@ -41,8 +41,9 @@ streams given as arguments are added to the file's.
   feedkeeper run btcusdt@aggTrade --out file:/var/lib/feedkeeper --nats=nats://10.0.0.5:4222
   feedkeeper run --config feedkeeper.yaml --duration 10m
   feedkeeper run btcusdt@trade --ws-endpoint wss://127.0.0.1:9443 --rest-endpoint https://127.0.0.1:9443 --ca /tmp/sim-ca.pem`,
-		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return r.Run(cmd.Context(), args) },
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: completeStreams,
+		RunE:              func(cmd *cobra.Command, args []string) error { return r.Run(cmd.Context(), args) },
 	}
 	r.flags = cmd.Flags()
 	r.cfg.bindRun(r.flags)
