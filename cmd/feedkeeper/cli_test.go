@@ -22,10 +22,12 @@ import (
 	"github.com/feedkeeper/feedkeeper/sim"
 )
 
-// guardNetwork points HTTPS_PROXY (honoured by the REST client and the
-// WebSocket dialer) at a loopback listener that counts connections, so a
-// command that would reach a real endpoint reaches it instead.
-func guardNetwork(t *testing.T) *atomic.Int64 {
+// guardNetwork starts a loopback listener that counts connections, to be
+// given as HTTPS_PROXY (honoured by the REST client, the WebSocket dialer
+// and the start-up checks) to a child process: a command that would reach
+// a real endpoint reaches it instead. Go reads the proxy variables once per
+// process, so only a child started with them is guarded.
+func guardNetwork(t *testing.T) (proxy string, conns *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,11 +47,31 @@ func guardNetwork(t *testing.T) *atomic.Int64 {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); <-done })
-	t.Setenv("HTTPS_PROXY", "http://"+ln.Addr().String())
-	t.Setenv("https_proxy", "http://"+ln.Addr().String())
-	t.Setenv("NO_PROXY", "")
-	t.Setenv("no_proxy", "")
-	return &n
+	return "http://" + ln.Addr().String(), &n
+}
+
+// runChild runs this test binary as the feedkeeper command with args and
+// the proxy, and returns its stderr and exit code.
+func runChild(t *testing.T, proxy string, args ...string) (stderr string, code int) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), cliChildEnv+"=1", "HTTPS_PROXY="+proxy, "https_proxy="+proxy, "NO_PROXY=", "no_proxy=")
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	return errb.String(), code
 }
 
 // TestTypoNeverReachesTheNetwork: a misspelt flag after a stream, a URL
@@ -57,7 +79,7 @@ func guardNetwork(t *testing.T) *atomic.Int64 {
 // connection; the guard proves it (and that it sees a command that does
 // connect).
 func TestTypoNeverReachesTheNetwork(t *testing.T) {
-	conns := guardNetwork(t)
+	proxy, conns := guardNetwork(t)
 	cases := []struct {
 		args []string
 		want string
@@ -79,26 +101,17 @@ func TestTypoNeverReachesTheNetwork(t *testing.T) {
 		{[]string{"nosuchcommand"}, `unknown command "nosuchcommand"`},
 	}
 	for _, tc := range cases {
-		var out, errOut syncBuffer
-		err := run(context.Background(), tc.args, &out, &errOut)
-		var ue *usageError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: got %v, want a usage error naming %q", tc.args, err, tc.want)
-		}
-		if code := exitCode(err, &errOut); code != exitUsage {
-			t.Errorf("%q: exit %d, want %d", tc.args, code, exitUsage)
+		stderr, code := runChild(t, proxy, tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, %q; want exit %d naming %q", tc.args, code, stderr, exitUsage, tc.want)
 		}
 	}
 	if n := conns.Load(); n != 0 {
 		t.Fatalf("%d connections made by commands that should have failed before any", n)
 	}
 	// The guard sees a command that does connect (to the default endpoint).
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	var out, errOut syncBuffer
-	_ = run(ctx, []string{"run", "btcusdt@aggTrade", "--http", ""}, &out, &errOut)
-	if conns.Load() == 0 {
-		t.Fatal("the guard saw no connection from a valid run: it proves nothing")
+	if stderr, code := runChild(t, proxy, "run", "btcusdt@aggTrade", "--http", "", "--duration", "3s"); conns.Load() == 0 || code != exitUnavailable {
+		t.Fatalf("the guard saw no connection from a valid run (exit %d): it proves nothing\n%s", code, stderr)
 	}
 }
 
@@ -106,7 +119,7 @@ func TestTypoNeverReachesTheNetwork(t *testing.T) {
 // with a message naming the flag and the value as typed, in both
 // --flag=value and --flag value forms, before or after the arguments.
 func TestBadValuesNameTheFlag(t *testing.T) {
-	conns := guardNetwork(t)
+	proxy, conns := guardNetwork(t)
 	dir := t.TempDir()
 	cases := []struct {
 		cmd  []string // command and its arguments
@@ -173,15 +186,13 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		case 2:
 			args = append(append([]string{}, tc.cmd...), "--"+tc.flag+"="+tc.val)
 		}
-		var out, errOut syncBuffer
-		err := run(context.Background(), args, &out, &errOut)
-		var ue *usageError
 		named := "--" + tc.flag + " " + tc.val
 		if tc.want == "invalid argument" {
 			named = strconv.Quote(tc.val)
 		}
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), named) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: got %v\nwant a usage error naming %q and %q", args, err, named, tc.want)
+		stderr, code := runChild(t, proxy, args...)
+		if code != exitUsage || !strings.Contains(stderr, named) || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, %q\nwant exit %d naming %q and %q", args, code, stderr, exitUsage, named, tc.want)
 		}
 	}
 	if n := conns.Load(); n != 0 {
@@ -287,13 +298,15 @@ func TestConfigErrors(t *testing.T) {
 		}
 		return p
 	}
+	// loopback endpoints: a mistake in the checks must not reach a real one
+	const local = "ws_endpoint: wss://127.0.0.1:1\nrest_endpoint: https://127.0.0.1:1\n"
 	cases := []struct {
 		file, body string
 		want       []string
 	}{
-		{"typo.yaml", "streams: [btcusdt@aggTrade]\nstale_timout: 3s\n", []string{`line 2: unknown key "stale_timout"`, `did you mean "stale_timeout"?`, "typo.yaml"}},
-		{"range.yaml", "streams: [btcusdt@aggTrade]\ndepth_limit: 6000\n", []string{"--depth-limit 6000: out of range 1..5000", "key depth_limit of"}},
-		{"type.yaml", "streams: [btcusdt@aggTrade]\nqueue: many\n", []string{"line 2", "many"}},
+		{"typo.yaml", local + "streams: [btcusdt@aggTrade]\nstale_timout: 3s\n", []string{`line 4: unknown key "stale_timout"`, `did you mean "stale_timeout"?`, "typo.yaml"}},
+		{"range.yaml", local + "streams: [btcusdt@aggTrade]\ndepth_limit: 6000\n", []string{"--depth-limit 6000: out of range 1..5000", "key depth_limit of"}},
+		{"type.yaml", local + "streams: [btcusdt@aggTrade]\nqueue: many\n", []string{"line 4", "many"}},
 	}
 	for _, tc := range cases {
 		var out, errOut syncBuffer
@@ -357,7 +370,7 @@ func TestSecondInstanceFailsBeforeStarting(t *testing.T) {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	for _, args := range [][]string{{"demo", "--http", addr}, {"run", "btcusdt@aggTrade", "--http=" + addr}, {"soak", "--http", addr}} {
+	for _, args := range [][]string{{"demo", "--http", addr}, {"run", "btcusdt@aggTrade", "--http=" + addr, "--ws-endpoint", "wss://127.0.0.1:1", "--rest-endpoint", "https://127.0.0.1:1"}, {"soak", "--http", addr}} {
 		var out, errOut syncBuffer
 		start := time.Now()
 		err := run(context.Background(), args, &out, &errOut)

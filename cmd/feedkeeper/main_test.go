@@ -111,7 +111,7 @@ func TestRunConfigFile(t *testing.T) {
 		t.Fatalf("no trades from the config file's stream:\n%s", errOut.String())
 	}
 	// unknown keys are errors
-	if err := os.WriteFile(cfgFile, []byte("streams: [btcusdt@aggTrade]\nstale_timout: 3s\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte("ws_endpoint: wss://127.0.0.1:1\nrest_endpoint: https://127.0.0.1:1\nstreams: [btcusdt@aggTrade]\nstale_timout: 3s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	err := run(context.Background(), []string{"run", "--config", cfgFile}, &out, &errOut)
@@ -123,12 +123,12 @@ func TestRunConfigFile(t *testing.T) {
 func TestRunBadInput(t *testing.T) {
 	s, ca := startSim(t, sim.Config{})
 	cases := [][]string{
-		{"run"}, // no streams
-		{"run", "--slow-consumer", "maybe", "btcusdt@aggTrade"},
-		{"run", "--venue", "kraken", "btcusdt@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca}, // no streams
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "--slow-consumer", "maybe", "btcusdt@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "--venue", "kraken", "btcusdt@aggTrade"},
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "nosuch@aggTrade"},
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "btcusdt@candles"},
-		{"run", "--ca", "/nonexistent/ca.pem", "btcusdt@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", "/nonexistent/ca.pem", "btcusdt@aggTrade"},
 		{"nosuchcommand"},
 	}
 	for _, args := range cases {
