@@ -17,15 +17,19 @@ import (
 )
 
 // TestDemoDashboardInBrowser runs `feedkeeper demo` and opens its
-// dashboard in headless Chromium (Debian's chromium; .ci/run installs it):
-// live data must appear and then change. FEEDKEEPER_SKIP_BROWSER=1 skips it.
+// dashboard in headless Chromium (Debian's chromium, which ./test.sh
+// installs; FEEDKEEPER_CHROMIUM names another): live data must appear and
+// then change. FEEDKEEPER_SKIP_BROWSER=1 skips it.
 func TestDemoDashboardInBrowser(t *testing.T) {
 	if os.Getenv("FEEDKEEPER_SKIP_BROWSER") == "1" {
 		t.Skip("FEEDKEEPER_SKIP_BROWSER=1")
 	}
-	exe, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("Chromium is not installed (apt-get install -y chromium); FEEDKEEPER_SKIP_BROWSER=1 skips this test")
+	exe := os.Getenv("FEEDKEEPER_CHROMIUM")
+	if exe == "" {
+		var err error
+		if exe, err = exec.LookPath("chromium"); err != nil {
+			t.Fatal("Chromium is not installed (apt-get install -y chromium, or FEEDKEEPER_CHROMIUM=/path/to/chrome); ./test.sh installs it; FEEDKEEPER_SKIP_BROWSER=1 skips this test")
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,90 +2,223 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/feedkeeper/feedkeeper/monitor"
+	"github.com/feedkeeper/feedkeeper/sim"
 )
 
-// demoFaults are switched on by default so the user sees recovery happen.
-var demoFaults = []string{"drop:every=20s", "malformed:p=0.05", "shutdown:every=45s,duration=2s", "trade-gap:p=0.002"}
+// demoStep is one fault of the demo's script: at At (in units of --pace)
+// into each cycle the fault is fired, announced two units before.
+type demoStep struct {
+	At    int
+	Fault sim.Fault
+	Says  string
+}
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("feedkeeper demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var sf simFlags
-	sf.register(fs)
-	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
-	streams := fs.String("streams", "btcusdt@aggTrade,ethusdt@aggTrade,btcusdt@bookTicker,btcusdt@depth@100ms", "streams to show, comma separated")
-	lifetime := fs.Duration("lifetime", time.Minute, "the simulator's connection lifetime: the gateway rotates before it")
-	noFaults := fs.Bool("no-faults", false, "do not switch on the demo's faults")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	httpAddr := fs.String("http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here (empty: off)")
-	httpToken := fs.String("http-token", "", "bearer token required on every path of --http")
-	noNATS := fs.Bool("no-nats", false, "do not start the embedded NATS JetStream server")
-	var outs stringList
-	fs.Var(&outs, "out", "where events go (repeatable): stdout, file:DIR, nats or nats:URL,URL (default stdout)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: feedkeeper demo [flags]\n\nStarts the embedded exchange simulator and the gateway streaming from it, with a few\nfaults on (", strings.Join(demoFaults, " "), ").\nEvents go to stdout as JSON Lines; what happens to the connections goes to stderr.\n\nFlags:")
-		fs.PrintDefaults()
+// demoCycle is the length of the demo's script in units of --pace: every
+// fault happens within the first cycle, then the cycle repeats.
+const demoCycle = 30
+
+// demoScript is what the demo shows, in order, within its first 30 s.
+var demoScript = []demoStep{
+	{4, sim.Fault{Kind: sim.FaultTradeGap}, "an aggTrade is left out of the stream: the gateway sees the ID jump and backfills it over REST (recovered:true)"},
+	{8, sim.Fault{Kind: sim.FaultMalformed, Variant: "truncated"}, "one malformed frame: skipped and counted, the connection stays up"},
+	{12, sim.Fault{Kind: sim.FaultDepthDrop}, "a diff depth update is lost: the book no longer chains and is resynced from a REST snapshot"},
+	{22, sim.Fault{Kind: sim.FaultDrop}, "the server cuts the TCP connection without a close frame: reconnect with backoff, resubscribe, backfill the trades missed"},
+	{27, sim.Fault{Kind: sim.FaultShutdown, Duration: 2 * time.Second}, "serverShutdown, then close 1001 in 2s: the gateway opens a replacement at once and loses nothing"},
+}
+
+// demoCmd is `feedkeeper demo`: the simulator and the gateway streaming
+// from it, with faults fired on a script.
+type demoCmd struct {
+	stdout, stderr io.Writer
+	sim            simFlags
+	cfg            runConfig
+	duration       time.Duration
+	streams        []string
+	lifetime       time.Duration
+	pace           time.Duration
+	noFaults       bool
+	noNATS         bool
+	logLevel       string
+}
+
+func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
+	d := &demoCmd{stdout: stdout, stderr: stderr}
+	var script []string
+	for _, s := range demoScript {
+		script = append(script, fmt.Sprintf("  %2ds  %-10s %s", s.At, s.Fault.Kind, s.Says))
 	}
-	if err := parseFlags(fs, args); err != nil {
+	cmd := &cobra.Command{
+		Use:   "demo [flags] [<stream>...]",
+		Short: "run the embedded simulator and stream from it, with faults on a script",
+		Long: `Starts the embedded exchange simulator and the gateway streaming from it through the same
+code path as run. Events go to stdout as JSON Lines; what happens to the connections goes to
+stderr. Streams may be given as arguments (default: --streams). Every 30 s the demo fires
+these faults, each announced on stderr two seconds before:
+
+` + strings.Join(script, "\n") + `
+
+and the simulator closes connections after --lifetime (20s), so the gateway rotates each one
+before that. --fault replaces the script with your own rules; --no-faults turns it off.
+
+` + exitCodesHelp,
+		Example: `  feedkeeper demo
+  feedkeeper demo btcusdt@trade ethusdt@depth@100ms --duration 1m
+  feedkeeper demo --http 127.0.0.1:0 --no-nats --fault close:code=1008,every=10s`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: completeStreams,
+		RunE:              func(cmd *cobra.Command, args []string) error { return d.Run(cmd.Context(), args) },
+	}
+	fs := cmd.Flags()
+	d.sim.bind(fs)
+	d.cfg.bindSinks(fs)
+	d.cfg.bindHTTP(fs)
+	fs.DurationVar(&d.duration, "duration", 0, "stop after this long, ≥ 0 (0: run until interrupted)")
+	fs.StringSliceVar(&d.streams, "streams", []string{"btcusdt@aggTrade", "ethusdt@aggTrade", "btcusdt@bookTicker", "btcusdt@depth@100ms"}, "streams to show, comma separated (or as arguments)")
+	fs.DurationVar(&d.lifetime, "lifetime", 20*time.Second, "the simulator's connection lifetime, ≥ 1s: the gateway rotates before it")
+	fs.DurationVar(&d.pace, "pace", time.Second, "the unit of the fault script (1s: a 30 s cycle)")
+	_ = fs.MarkHidden("pace")
+	_ = fs.MarkHidden("max-lifetime") // --lifetime sets it, for the simulator and the gateway alike
+	fs.BoolVar(&d.noFaults, "no-faults", false, "do not fire the demo's faults")
+	fs.BoolVar(&d.noNATS, "no-nats", false, "do not start the embedded NATS JetStream server")
+	fs.StringVar(&d.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// Run runs the demo until ctx ends or --duration passes.
+func (d *demoCmd) Run(ctx context.Context, args []string) error {
+	c := &d.cfg
+	streams := d.streams
+	if len(args) > 0 {
+		streams = args
+	}
+	if err := checkStreams(streams); err != nil {
 		return err
 	}
-	status := monitor.NewStatusLine(stderr)
+	var k checks
+	d.sim.validate(&k)
+	c.validateSinks(&k)
+	k.httpAddr("http", c.HTTP, c.HTTPToken)
+	k.notNegative("duration", d.duration)
+	if d.lifetime < time.Second {
+		k.add("lifetime", d.lifetime.String(), "must be at least 1s")
+	}
+	k.positive("pace", d.pace)
+	k.logLevel("log-level", d.logLevel)
+	if err := k.err(); err != nil {
+		return err
+	}
+	// Before anything starts: a second demo fails here, not after its
+	// simulator and NATS server are up.
+	if err := checkListen("http", c.HTTP); err != nil {
+		return err
+	}
+	status := monitor.NewStatusLine(d.stderr)
 	defer status.Close()
-	log, err := newLogger(status, *logLevel)
+	log, err := newLogger(status, d.logLevel)
 	if err != nil {
 		return err
 	}
-	if !*noFaults && len(sf.faults) == 0 {
-		for _, s := range demoFaults {
-			if err := sf.faults.Set(s); err != nil {
-				return err
-			}
-		}
-	}
-	sf.cfg.MaxLifetime = *lifetime
+	scripted := !d.noFaults && len(d.sim.faults) == 0
+	d.sim.cfg.MaxLifetime = d.lifetime
 	dir, err := os.MkdirTemp("", "feedkeeper-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if sf.caOut == "" {
-		sf.caOut = filepath.Join(dir, "ca.pem")
+	if d.sim.caOut == "" {
+		d.sim.caOut = filepath.Join(dir, "ca.pem")
 	}
-	srv, err := sf.start()
+	srv, err := d.sim.start()
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	log.Info("simulator started", "ws", srv.WSURL(), "rest", srv.RESTURL(), "faults", sf.faults.String(), "lifetime", *lifetime)
+	faults := d.sim.faults.String()
+	if scripted {
+		faults = fmt.Sprintf("a script of %d faults every %v", len(demoScript), demoCycle*d.pace)
+	}
+	log.Info("simulator started", "ws", srv.WSURL(), "rest", srv.RESTURL(), "faults", faults, "lifetime", d.lifetime)
 
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-	c := runConfig{
-		Venue: "binance", WSEndpoint: srv.WSURL(), RESTEndpoint: srv.RESTURL(), CA: sf.caOut,
-		Streams: strings.Split(*streams, ","), StreamsPerConn: 200,
-		PingInterval: 5 * time.Second, StaleTimeout: 15 * time.Second, ReadLimit: 1 << 20, Queue: 4096,
-		Lifetime: *lifetime, Recovery: true, DepthLimit: 1000,
-		Out: outs, RotateSize: 256 << 20, RotateEvery: time.Hour, Compress: "zstd", SinkBuffer: 32768,
-		HTTP: *httpAddr, HTTPToken: *httpToken,
-	}
-	if !*noNATS {
+	ctx, cancel := withDuration(ctx, d.duration)
+	defer cancel()
+	c.Venue, c.WSEndpoint, c.RESTEndpoint, c.CA = "binance", srv.WSURL(), srv.RESTURL(), d.sim.caOut
+	c.Streams, c.StreamsPerConn = streams, 200
+	c.PingInterval, c.StaleTimeout, c.ReadLimit, c.Queue = 5*time.Second, 15*time.Second, 1<<20, 4096
+	c.Lifetime, c.Recovery, c.DepthLimit = d.lifetime, true, 1000
+	if c.NATS == "" && !d.noNATS {
 		c.NATS = "embedded"
 	}
-	return runGateway(ctx, &c, stdout, log.With("component", "gateway"), status, func(dashboard string) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	err = runGateway(ctx, c, d.stdout, log, status, func(dashboard string) {
 		if dashboard != "" {
 			log.Info("dashboard: " + dashboard)
 		}
+		if scripted {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runScript(ctx, srv, log, d.pace, d.lifetime)
+			}()
+		}
 	})
+	cancel()
+	return err
+}
+
+// runScript fires the demo's faults on their schedule until ctx ends,
+// announcing each two units of pace before it happens.
+func runScript(ctx context.Context, srv *sim.Server, log *slog.Logger, pace, lifetime time.Duration) {
+	type event struct {
+		at    time.Duration // into the cycle
+		fault *sim.Fault    // nil: an announcement
+		says  string
+	}
+	var cycle []event
+	for i := range demoScript {
+		s := &demoScript[i]
+		at := time.Duration(s.At) * pace
+		cycle = append(cycle, event{at - 2*pace, nil, fmt.Sprintf("in %v: %s — %s", 2*pace, s.Fault.Kind, s.Says)},
+			event{at, &s.Fault, ""})
+	}
+	first := append([]event{}, cycle...)
+	// The first connection's planned rotation (at 90% of its lifetime),
+	// when it falls within the first cycle.
+	if rotate := lifetime - min(lifetime/10, 5*time.Minute); rotate > 2*pace && rotate < demoCycle*pace {
+		first = append(first, event{rotate - 2*pace, nil, fmt.Sprintf("in %v: rotation — the connection nears the server's %v lifetime: "+
+			"the gateway opens a replacement, overlaps, drops duplicates, then closes the old one", 2*pace, lifetime)})
+		sort.SliceStable(first, func(i, j int) bool { return first[i].at < first[j].at })
+	}
+	start := time.Now()
+	for n := 0; ; n++ {
+		events := cycle
+		if n == 0 {
+			events = first
+		}
+		base := start.Add(time.Duration(n) * demoCycle * pace)
+		for _, e := range events {
+			sleepCtx(ctx, time.Until(base.Add(e.at)))
+			if ctx.Err() != nil {
+				return
+			}
+			if e.fault == nil {
+				log.Info("demo: " + e.says)
+			} else if err := srv.Fire(*e.fault); err != nil {
+				log.Warn("demo: fault not fired", "fault", e.fault.Kind, "err", err)
+			}
+		}
+	}
 }

@@ -6,11 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -90,8 +90,8 @@ func TestRunStreamsJSONLines(t *testing.T) {
 	if types["trade"] == 0 || types["top_of_book"] == 0 || types["book_delta"] == 0 || types["status"] == 0 {
 		t.Fatalf("event types seen: %v\nstderr:\n%s", types, errOut.String())
 	}
-	if !strings.Contains(errOut.String(), "connected") {
-		t.Fatalf("no connection log on stderr:\n%s", errOut.String())
+	if !strings.Contains(errOut.String(), "connected") || !strings.Contains(errOut.String(), "dashboard: http://127.0.0.1:") {
+		t.Fatalf("no connection log or dashboard URL on stderr:\n%s", errOut.String())
 	}
 }
 
@@ -111,7 +111,7 @@ func TestRunConfigFile(t *testing.T) {
 		t.Fatalf("no trades from the config file's stream:\n%s", errOut.String())
 	}
 	// unknown keys are errors
-	if err := os.WriteFile(cfgFile, []byte("streams: [btcusdt@aggTrade]\nstale_timout: 3s\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte("ws_endpoint: wss://127.0.0.1:1\nrest_endpoint: https://127.0.0.1:1\nstreams: [btcusdt@aggTrade]\nstale_timout: 3s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	err := run(context.Background(), []string{"run", "--config", cfgFile}, &out, &errOut)
@@ -123,12 +123,12 @@ func TestRunConfigFile(t *testing.T) {
 func TestRunBadInput(t *testing.T) {
 	s, ca := startSim(t, sim.Config{})
 	cases := [][]string{
-		{"run"}, // no streams
-		{"run", "--slow-consumer", "maybe", "btcusdt@aggTrade"},
-		{"run", "--venue", "kraken", "btcusdt@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca}, // no streams
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "--slow-consumer", "maybe", "btcusdt@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "--venue", "kraken", "btcusdt@aggTrade"},
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "nosuch@aggTrade"},
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "btcusdt@candles"},
-		{"run", "--ca", "/nonexistent/ca.pem", "btcusdt@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", "/nonexistent/ca.pem", "btcusdt@aggTrade"},
 		{"nosuchcommand"},
 	}
 	for _, args := range cases {
@@ -153,8 +153,9 @@ func TestRunBadInput(t *testing.T) {
 func TestTapResendsAfterReconnect(t *testing.T) {
 	s, ca := startSim(t, sim.Config{Faults: []sim.Fault{{Kind: sim.FaultDrop, Every: 500 * time.Millisecond}}})
 	var out, errOut syncBuffer
-	err := run(context.Background(), []string{"tap", "--ca", ca, "--duration", "2s",
-		"--send", `{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":7}`, s.WSURL() + "/ws"}, &out, &errOut)
+	// as the README writes it: the URL first, then the flags
+	err := run(context.Background(), []string{"tap", s.WSURL() + "/ws", "--send", `{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":7}`,
+		"--ca=" + ca, "--duration", "2s"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("tap: %v\n%s", err, errOut.String())
 	}
@@ -187,10 +188,11 @@ func TestSimCommand(t *testing.T) {
 	if pem, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err != nil || !bytes.Contains(pem, []byte("BEGIN CERTIFICATE")) {
 		t.Fatalf("--ca-out: %v", err)
 	}
-	if err := run(context.Background(), []string{"sim", "--fault", "explode:p=1"}, &out, &errOut); !errors.Is(err, errUsage) {
+	var ue *usageError
+	if err := run(context.Background(), []string{"sim", "--fault", "explode:p=1"}, &out, &errOut); !errors.As(err, &ue) || !strings.Contains(err.Error(), "explode") {
 		t.Fatalf("a bad fault: %v", err)
 	}
-	if err := run(context.Background(), []string{"sim", "-h"}, &out, &errOut); !errors.Is(err, flag.ErrHelp) {
+	if err := run(context.Background(), []string{"sim", "-h"}, &out, &errOut); err != nil {
 		t.Fatalf("-h: %v", err)
 	}
 }
@@ -212,11 +214,21 @@ func TestDemoShowsRecovery(t *testing.T) {
 	}
 }
 
+// TestSoakShort runs a short soak without --out: the report goes to a new
+// temporary directory, named on stdout, not into the working directory.
 func TestSoakShort(t *testing.T) {
-	dir := t.TempDir()
 	var out, errOut syncBuffer
 	err := run(context.Background(), []string{"soak", "--duration", "8s", "--warmup", "3s", "--faults", "rotations",
-		"--lifetime", "3s", "--rate", "300", "--out", dir, "--http", "127.0.0.1:0"}, &out, &errOut)
+		"--lifetime", "3s", "--rate", "300", "--http", "127.0.0.1:0"}, &out, &errOut)
+	m := regexp.MustCompile(`report in (\S+)`).FindStringSubmatch(out.String())
+	if m == nil || !strings.HasPrefix(m[1], os.TempDir()) {
+		t.Fatalf("the report directory is not a temporary one named on stdout:\n%s", out.String())
+	}
+	dir := m[1]
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if _, err := os.Stat("soak-report"); err == nil {
+		t.Fatal("soak wrote soak-report/ into the working directory")
+	}
 	if err != nil {
 		t.Fatalf("soak: %v\n%s\n%s", err, out.String(), errOut.String())
 	}
@@ -316,7 +328,7 @@ func TestRecordAndReplayGiveIdenticalEvents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, errOut.String())
 	}
-	if err := run(context.Background(), []string{"replay", "--out", "file:" + replayed, rec}, &out, &errOut); err != nil {
+	if err := run(context.Background(), []string{"replay", rec, "--out", "file:" + replayed}, &out, &errOut); err != nil {
 		t.Fatalf("replay: %v\n%s", err, errOut.String())
 	}
 	a, b := readEvents(t, live), readEvents(t, replayed)
@@ -331,10 +343,11 @@ func TestRecordAndReplayGiveIdenticalEvents(t *testing.T) {
 			t.Fatalf("event %d differs:\nlive     %s\nreplayed %s", i, a[i], b[i])
 		}
 	}
-	// a recording is not overwritten
+	// a recording is not overwritten: refused at start
+	var ue *usageError
 	if err := run(context.Background(), []string{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(),
-		"--ca", ca, "--duration", "1s", "--http", "", "--record", rec, "btcusdt@aggTrade"}, &out, &errOut); err == nil {
-		t.Fatal("an existing recording was overwritten")
+		"--ca", ca, "--duration", "1s", "--http", "", "--record", rec, "btcusdt@aggTrade"}, &out, &errOut); !errors.As(err, &ue) || !strings.Contains(err.Error(), "--record "+rec) {
+		t.Fatalf("an existing recording: %v", err)
 	}
 	// recorded speed takes the recorded time
 	start := time.Now()
@@ -347,8 +360,8 @@ func TestRecordAndReplayGiveIdenticalEvents(t *testing.T) {
 }
 
 func TestJoinNATSArg(t *testing.T) {
-	got := joinNATSArg([]string{"--nats", "nats://a:4222,nats://b:4222", "btcusdt@aggTrade", "--nats", "x@trade", "-nats", "nats://c"})
-	want := []string{"--nats=nats://a:4222,nats://b:4222", "btcusdt@aggTrade", "--nats", "x@trade", "-nats=nats://c"}
+	got := joinNATSArg([]string{"--nats", "nats://a:4222,nats://b:4222", "btcusdt@aggTrade", "--nats", "x@trade", "--", "--nats", "nats://c"})
+	want := []string{"--nats=nats://a:4222,nats://b:4222", "btcusdt@aggTrade", "--nats", "x@trade", "--", "--nats", "nats://c"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("got %q, want %q", got, want)
 	}

@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/record"
@@ -16,70 +17,95 @@ import (
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
-func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("feedkeeper replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c runConfig
-	c.registerSinks(fs)
-	speed := fs.String("speed", "max", "max (as fast as possible), recorded (as it came), or a factor such as 2 or 0.5")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: feedkeeper replay [flags] DIR\n\nFeeds the frames recorded by `feedkeeper run --record DIR` through the same decoding and\nsequencing, to the same outputs, at the recorded speed or as fast as possible. Events keep\ntheir recorded receive times.\n\nFlags:")
-		fs.PrintDefaults()
+// replayCmd is `feedkeeper replay`: frames recorded by run --record,
+// through the same decoding and sequencing, to the same outputs.
+type replayCmd struct {
+	stdout, stderr io.Writer
+	cfg            runConfig
+	speed          string
+	logLevel       string
+}
+
+func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
+	r := &replayCmd{stdout: stdout, stderr: stderr}
+	cmd := &cobra.Command{
+		Use:   "replay [flags] <DIR> [flags]",
+		Short: "feed frames recorded by run --record through the same pipeline",
+		Long: `Feeds the frames recorded by "feedkeeper run --record DIR" through the same decoding and
+sequencing, to the same outputs, at the recorded speed or as fast as possible. Events keep
+their recorded receive times. Flags may come before or after DIR.
+
+` + exitCodesHelp,
+		Example: `  feedkeeper replay /var/lib/feedkeeper/rec --out file:/tmp/replayed
+  feedkeeper replay rec --speed recorded --nats`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return r.Run(cmd.Context(), args) },
 	}
-	if err := fs.Parse(joinNATSArg(args)); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errUsage
-	}
-	factor := 0.0 // max
-	switch *speed {
+	fs := cmd.Flags()
+	r.cfg.bindSinks(fs)
+	fs.StringVar(&r.speed, "speed", "max", "max (as fast as possible), recorded (as it came), or a factor > 0 such as 2 or 0.5")
+	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// parseSpeed returns the replay speed factor: 0 for max.
+func parseSpeed(s string) (float64, error) {
+	switch s {
 	case "max":
+		return 0, nil
 	case "recorded":
-		factor = 1
-	default:
-		f, err := strconv.ParseFloat(strings.TrimSuffix(*speed, "x"), 64)
-		if err != nil || f <= 0 {
-			return fmt.Errorf("--speed %q: want max, recorded or a positive factor", *speed)
-		}
-		factor = f
+		return 1, nil
 	}
-	log, err := newLogger(stderr, *logLevel)
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "x"), 64)
+	if err != nil || !(f > 0) {
+		return 0, &flagError{Flag: "speed", Value: s, Want: "want max, recorded or a factor > 0 such as 2 or 0.5"}
+	}
+	return f, nil
+}
+
+// Run replays the recording in args[0] until its end or until ctx ends.
+func (r *replayCmd) Run(ctx context.Context, args []string) error {
+	c := &r.cfg
+	var k checks
+	c.validateSinks(&k)
+	k.logLevel("log-level", r.logLevel)
+	factor, err := parseSpeed(r.speed)
+	if err != nil {
+		k.errs = append(k.errs, err)
+	}
+	if err := k.err(); err != nil {
+		return err
+	}
+	log, err := newLogger(r.stderr, r.logLevel)
 	if err != nil {
 		return err
 	}
-	r, err := record.Open(fs.Arg(0))
+	rec, err := record.Open(args[0])
 	if err != nil {
-		return err
+		return usageErrorf("replay %s: %w", args[0], err)
 	}
-	defer r.Close()
-	if r.Meta.Venue != binance.Venue {
-		return fmt.Errorf("replay: recorded venue %q is not supported", r.Meta.Venue)
+	defer rec.Close()
+	if rec.Meta.Venue != binance.Venue {
+		return usageErrorf("replay %s: recorded venue %q is not supported", args[0], rec.Meta.Venue)
 	}
 	var list []binance.Symbol
-	for _, s := range r.Meta.Symbols {
+	for _, s := range rec.Meta.Symbols {
 		list = append(list, binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale})
 	}
 	symbols, err := binance.NewSymbols(list...)
 	if err != nil {
-		return fmt.Errorf("replay: %w", err)
+		return fmt.Errorf("replay %s: %w", args[0], err)
 	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: r.Meta.WSURL, Symbols: symbols, StreamsPerConn: r.Meta.PerConn, Micros: r.Meta.Micros})
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: rec.Meta.WSURL, Symbols: symbols, StreamsPerConn: rec.Meta.PerConn, Micros: rec.Meta.Micros})
 	if err != nil {
-		return fmt.Errorf("replay: %w", err)
+		return fmt.Errorf("replay %s: %w", args[0], err)
 	}
-	c.Compress = defaultString(c.Compress, "zstd")
-	out, err := openSinks(&c, stdout, log)
+	out, err := openSinks(c, r.stdout, log)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	g, err := feed.OpenReplay(feed.GatewayConfig{Venue: venue, Streams: r.Meta.Streams, Logger: log, Handler: sink.Handler(out.multi, log)})
+	g, err := feed.OpenReplay(feed.GatewayConfig{Venue: venue, Streams: rec.Meta.Streams, Logger: log, Handler: sink.Handler(out.multi, log)})
 	if err != nil {
 		return err
 	}
@@ -87,7 +113,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var first int64
 	frames := 0
 	for ctx.Err() == nil {
-		f, err := r.Next()
+		f, err := rec.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -115,20 +141,4 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	log.Info("replayed", "frames", frames, "events", st.Events, "gaps", st.Gaps, "duplicates", st.Duplicates,
 		"malformed", st.Malformed, "took", time.Since(start).Round(time.Millisecond))
 	return out.Close()
-}
-
-func defaultString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/feedkeeper/feedkeeper/sim"
 )
@@ -22,6 +26,8 @@ type simFlags struct {
 	caOut   string
 }
 
+// faultList is --fault: each value is parsed as it is given, so a bad rule
+// is reported with the flag.
 type faultList []sim.Fault
 
 func (l *faultList) String() string {
@@ -35,35 +41,79 @@ func (l *faultList) String() string {
 func (l *faultList) Set(s string) error {
 	f, err := sim.ParseFault(s)
 	if err != nil {
-		return err
+		return fmt.Errorf("%q: %w (kinds: %s)", s, err, kindList())
 	}
 	*l = append(*l, f)
 	return nil
 }
 
-func (sf *simFlags) register(fs *flag.FlagSet) {
+func (l *faultList) Type() string { return "rule" }
+
+// bind is the one place where the simulator's flags map to sim.Config: a
+// new sim.Config field is one line here (and, when it has a range, one in
+// validate).
+func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	c := &sf.cfg
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:0", "TCP address to listen on (port 0: a random port)")
-	fs.StringVar(&c.CertDir, "cert-dir", "", "directory to load the CA from (ca.pem, ca-key.pem), created when absent; empty: a fresh CA in memory")
-	fs.StringVar(&sf.caOut, "ca-out", "", "write the CA certificate (PEM) to this file, for clients to trust")
-	fs.Int64Var(&c.Seed, "seed", 1, "seed of the market and the faults")
-	fs.StringVar(&sf.symbols, "symbols", strings.Join(sim.DefaultSymbols, ","), "symbols to trade, comma separated")
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:0", "TCP host:port to listen on (port 0: a random port)")
+	fs.StringVar(&c.CertDir, "cert-dir", "", "`directory` to load the CA from (ca.pem, ca-key.pem), created when absent; empty: a fresh CA in memory")
+	fs.StringVar(&sf.caOut, "ca-out", "", "write the CA certificate (PEM) to this `file`, for clients to trust")
+	fs.Int64Var(&c.Seed, "seed", 1, "seed of the market and the faults, any integer")
+	fs.StringVar(&sf.symbols, "symbols", strings.Join(sim.DefaultSymbols, ","), "symbols to trade, comma separated, upper-case letters and digits")
 	fs.IntVar(&c.Rate, "rate", 50, "market updates per second over all symbols (negative: none)")
-	fs.Float64Var(&c.TradeShare, "trade-share", 0.3, "fraction of market updates that are trades")
-	fs.IntVar(&c.History, "history", 100000, "aggregate trades and book updates kept per symbol for REST backfill and ground truth")
-	fs.IntVar(&c.Levels, "levels", 500, "price levels per side of each book")
-	fs.DurationVar(&c.PingInterval, "ping-interval", 20*time.Second, "how often the server pings each connection")
-	fs.DurationVar(&c.PongTimeout, "pong-timeout", time.Minute, "close a connection whose ping got no pong within this")
-	fs.DurationVar(&c.MaxLifetime, "max-lifetime", 24*time.Hour, "close each connection (1001) after this long")
-	fs.IntVar(&c.MaxIncoming, "max-incoming", 5, "incoming messages per second per connection above which it is closed (1008)")
-	fs.IntVar(&c.MaxStreams, "max-streams", 1024, "streams per connection")
-	fs.IntVar(&c.MaxFrame, "max-frame", 64<<10, "largest incoming frame, bytes")
-	fs.IntVar(&c.SendQueue, "send-queue", 65536, "messages queued for one connection before it is dropped as too slow")
-	fs.IntVar(&c.WeightLimit, "weight-limit", 6000, "REST request weight per --weight-window per client IP")
-	fs.DurationVar(&c.WeightWindow, "weight-window", time.Minute, "window the REST weight is counted in (whole seconds; published in exchangeInfo)")
-	fs.IntVar(&c.BanAfter, "ban-after", 5, "requests over the weight limit before a 418 ban")
-	fs.DurationVar(&c.BanTime, "ban-time", 2*time.Minute, "length of the first 418 ban (doubles for repeat offenders)")
+	fs.Float64Var(&c.TradeShare, "trade-share", 0.3, "fraction of market updates that are trades, 0..1")
+	fs.IntVar(&c.History, "history", 100000, "aggregate trades and book updates kept per symbol for REST backfill and ground truth, ≥ 10")
+	fs.IntVar(&c.Levels, "levels", 500, "price levels per side of each book, 20..20000")
+	fs.DurationVar(&c.PingInterval, "ping-interval", 20*time.Second, "how often the server pings each connection, > 0")
+	fs.DurationVar(&c.PongTimeout, "pong-timeout", time.Minute, "close a connection whose ping got no pong within this, > 0")
+	fs.DurationVar(&c.MaxLifetime, "max-lifetime", 24*time.Hour, "close each connection (1001) after this long, > 0")
+	fs.IntVar(&c.MaxIncoming, "max-incoming", 5, "incoming messages per second per connection above which it is closed (1008), ≥ 1")
+	fs.IntVar(&c.MaxStreams, "max-streams", 1024, "streams per connection, ≥ 1")
+	fs.IntVar(&c.MaxFrame, "max-frame", 64<<10, "largest incoming frame, bytes, ≥ 1")
+	fs.IntVar(&c.SendQueue, "send-queue", 65536, "messages queued for one connection before it is dropped as too slow, ≥ 1")
+	fs.IntVar(&c.WeightLimit, "weight-limit", 6000, "REST request weight per --weight-window per client IP, ≥ 1")
+	fs.DurationVar(&c.WeightWindow, "weight-window", time.Minute, "window the REST weight is counted in, whole seconds ≥ 1s (published in exchangeInfo)")
+	fs.IntVar(&c.BanAfter, "ban-after", 5, "requests over the weight limit before a 418 ban, ≥ 1")
+	fs.DurationVar(&c.BanTime, "ban-time", 2*time.Minute, "length of the first 418 ban (doubles for repeat offenders), > 0")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
+}
+
+var simSymbol = regexp.MustCompile(`^[A-Z0-9]+$`)
+
+// validate checks the simulator's flags, naming the flag and the value.
+func (sf *simFlags) validate(k *checks) {
+	c := &sf.cfg
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		k.add("addr", c.Addr, "want host:port, e.g. 127.0.0.1:0")
+	}
+	seen := map[string]bool{}
+	for _, s := range strings.Split(sf.symbols, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case !simSymbol.MatchString(s):
+			k.add("symbols", sf.symbols, fmt.Sprintf("%q is not a symbol: upper-case letters and digits, e.g. BTCUSDT,ETHUSDT", s))
+		case seen[s]:
+			k.add("symbols", sf.symbols, fmt.Sprintf("%s is given twice", s))
+		}
+		seen[s] = true
+	}
+	if c.TradeShare < 0 || c.TradeShare > 1 {
+		k.add("trade-share", strconv.FormatFloat(c.TradeShare, 'g', -1, 64), "out of range 0..1")
+	}
+	k.atLeast("history", int64(c.History), 10)
+	k.intRange("levels", int64(c.Levels), 20, 20000)
+	k.positive("ping-interval", c.PingInterval)
+	k.positive("pong-timeout", c.PongTimeout)
+	k.positive("max-lifetime", c.MaxLifetime)
+	k.atLeast("max-incoming", int64(c.MaxIncoming), 1)
+	k.atLeast("max-streams", int64(c.MaxStreams), 1)
+	k.atLeast("max-frame", int64(c.MaxFrame), 1)
+	k.atLeast("send-queue", int64(c.SendQueue), 1)
+	k.atLeast("weight-limit", int64(c.WeightLimit), 1)
+	if c.WeightWindow < time.Second || c.WeightWindow%time.Second != 0 {
+		k.add("weight-window", c.WeightWindow.String(), "want a whole number of seconds, at least 1s")
+	}
+	k.atLeast("ban-after", int64(c.BanAfter), 1)
+	k.positive("ban-time", c.BanTime)
 }
 
 func kindList() string {
@@ -90,85 +140,74 @@ func (sf *simFlags) start() (*sim.Server, error) {
 	if sf.caOut != "" {
 		if err := os.WriteFile(sf.caOut, srv.CAPEM(), 0o644); err != nil {
 			srv.Close()
-			return nil, fmt.Errorf("--ca-out: %w", err)
+			return nil, usageErrorf("--ca-out %s: %w", sf.caOut, pathErr(err))
 		}
 	}
 	return srv, nil
 }
 
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
-		return errUsage
-	}
-	return nil
+// simCmd is `feedkeeper sim`: the exchange simulator on its own.
+type simCmd struct {
+	stdout, stderr io.Writer
+	sim            simFlags
+	duration       time.Duration
+	logLevel       string
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+func newSimCmd(stdout, stderr io.Writer) *cobra.Command {
+	s := &simCmd{stdout: stdout, stderr: stderr}
+	cmd := &cobra.Command{
+		Use:   "sim [flags]",
+		Short: "run the Binance-compatible exchange simulator",
+		Long: `A Binance-spot-compatible TLS exchange simulator with fault injection and ground truth.
+It takes no arguments; it prints the URLs it serves on stdout and runs until interrupted
+or for --duration.
+
+` + exitCodesHelp,
+		Example: `  feedkeeper sim --ca-out /tmp/sim-ca.pem --rate 1000 --fault drop:every=30s
+  feedkeeper sim --addr 127.0.0.1:9443 --symbols BTCUSDT,ETHUSDT --fault trade-gap:p=0.01 --fault close:code=1008,every=1m`,
+		RunE: func(cmd *cobra.Command, args []string) error { return s.Run(cmd.Context(), args) },
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	fs := cmd.Flags()
+	s.sim.bind(fs)
+	fs.DurationVar(&s.duration, "duration", 0, "stop after this long, ≥ 0 (0: run until interrupted)")
+	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
 }
 
-func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("feedkeeper sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var sf simFlags
-	sf.register(fs)
-	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: feedkeeper sim [flags]\n\nA Binance-spot-compatible TLS exchange simulator with fault injection and ground truth.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
+// Run serves until ctx ends or --duration passes.
+func (s *simCmd) Run(ctx context.Context, args []string) error {
+	var k checks
+	s.sim.validate(&k)
+	k.notNegative("duration", s.duration)
+	k.logLevel("log-level", s.logLevel)
+	if err := k.err(); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := newLogger(s.stderr, s.logLevel)
 	if err != nil {
 		return err
 	}
 	slog.SetDefault(log)
-	srv, err := sf.start()
+	srv, err := s.sim.start()
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	stdout := s.stdout
 	fmt.Fprintf(stdout, "feedkeeper sim listening on %s (seed %d, %d updates/s, symbols %s)\n",
-		srv.Addr(), sf.cfg.Seed, srv.Config().Rate, strings.Join(srv.Symbols(), ","))
+		srv.Addr(), s.sim.cfg.Seed, srv.Config().Rate, strings.Join(srv.Symbols(), ","))
 	fmt.Fprintf(stdout, "  WebSocket  %s/ws/<stream>  %s/stream?streams=<a>/<b>  %s/ws\n", srv.WSURL(), srv.WSURL(), srv.WSURL())
 	fmt.Fprintf(stdout, "  REST       %s/api/v3/…\n", srv.RESTURL())
 	fmt.Fprintf(stdout, "  sim admin  %s/sim/faults  %s/sim/fire  %s/sim/conns  %s/sim/book?symbol=…  %s/sim/state\n",
 		srv.RESTURL(), srv.RESTURL(), srv.RESTURL(), srv.RESTURL(), srv.RESTURL())
-	if sf.caOut != "" {
-		fmt.Fprintf(stdout, "  CA         %s\n", sf.caOut)
+	if s.sim.caOut != "" {
+		fmt.Fprintf(stdout, "  CA         %s\n", s.sim.caOut)
 	}
 	for _, f := range srv.Faults() {
 		fmt.Fprintf(stdout, "  fault      %s\n", f)
 	}
-	wait(ctx, *duration)
+	wait(ctx, s.duration)
 	fmt.Fprintln(stdout, "feedkeeper sim: stopped")
 	return nil
-}
-
-// wait returns when ctx ends or, when d > 0, after d.
-func wait(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		<-ctx.Done()
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

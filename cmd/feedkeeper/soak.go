@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/feedkeeper/feedkeeper/feed"
@@ -49,57 +49,115 @@ func profileNames() string {
 // soak's simulator child can be started from tests too.
 const cliChildEnv = "FEEDKEEPER_AS_CLI"
 
-func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("feedkeeper soak", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	duration := fs.Duration("duration", 10*time.Minute, "how long to run")
-	profile := fs.String("faults", "reconnects", "fault profile: "+profileNames())
-	var extra faultList
-	fs.Var(&extra, "fault", "an extra fault rule for the simulator (repeatable), as for feedkeeper sim")
-	out := fs.String("out", "soak-report", "directory for report.json and report.html")
-	streams := fs.String("streams", "btcusdt@aggTrade,ethusdt@aggTrade,btcusdt@depth@100ms,ethusdt@bookTicker", "streams, comma separated")
-	rate := fs.Int("rate", 400, "market updates a second of the simulator")
-	lifetime := fs.Duration("lifetime", 90*time.Second, "the simulator's connection lifetime: the gateway rotates before it")
-	interval := fs.Duration("interval", time.Second, "sampling interval")
-	warmup := fs.Duration("warmup", 0, "left out of the growth figures (default 10% of the duration, at least 5s)")
-	maxHeap := fs.Int64("max-heap-growth", 2<<20, "fail when the live heap grows more than this, bytes")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
-	httpAddr := fs.String("http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here during the soak (empty: off); beyond loopback needs --http-token")
-	httpToken := fs.String("http-token", "", "bearer token required on every path of --http")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: feedkeeper soak [flags]\n\nRuns the gateway against a simulator (in a child process, so the measurements are the\ngateway's own) with faults, samples memory, goroutines, open files and connections every\ninterval, and writes a JSON and an HTML report. Exits 1 when memory or goroutines grow\nbeyond the bounds or any trade was lost.\n\nFlags:")
-		fs.PrintDefaults()
+// soakCmd is `feedkeeper soak`: the gateway against a simulator child
+// process with faults, measured for leaks and losses.
+type soakCmd struct {
+	stdout, stderr      io.Writer
+	duration            time.Duration
+	profile             string
+	extra               faultList
+	out                 string
+	streams             []string
+	rate                int
+	lifetime            time.Duration
+	interval, warmup    time.Duration
+	maxHeap             int64
+	logLevel            string
+	httpAddr, httpToken string
+}
+
+func newSoakCmd(stdout, stderr io.Writer) *cobra.Command {
+	s := &soakCmd{stdout: stdout, stderr: stderr}
+	cmd := &cobra.Command{
+		Use:   "soak [flags]",
+		Short: "run the gateway against the simulator with faults and report leaks and losses",
+		Long: `Runs the gateway against a simulator (in a child process, so the measurements are the
+gateway's own) with faults, samples memory, goroutines, open files and connections every
+interval, and writes report.json and a self-contained report.html into --out (default: a new
+temporary directory, printed at the start). It takes no arguments. Exits 1 when memory or
+goroutines grow beyond the bounds or any trade was lost.
+
+` + exitCodesHelp,
+		Example: `  feedkeeper soak --duration 10m --faults reconnects
+  feedkeeper soak --duration 1h --faults chaos --out /tmp/soak-chaos --http 127.0.0.1:0`,
+		RunE: func(cmd *cobra.Command, args []string) error { return s.Run(cmd.Context(), args) },
 	}
-	if err := parseFlags(fs, args); err != nil {
+	fs := cmd.Flags()
+	fs.DurationVar(&s.duration, "duration", 10*time.Minute, "how long to run, > 0")
+	fs.StringVar(&s.profile, "faults", "reconnects", "fault profile: "+profileNames())
+	fs.Var(&s.extra, "fault", "an extra fault rule for the simulator (repeatable), as for feedkeeper sim")
+	fs.StringVar(&s.out, "out", "", "`directory` for report.json and report.html (default: a new temporary directory)")
+	fs.StringSliceVar(&s.streams, "streams", []string{"btcusdt@aggTrade", "ethusdt@aggTrade", "btcusdt@depth@100ms", "ethusdt@bookTicker"}, "streams, comma separated")
+	fs.IntVar(&s.rate, "rate", 400, "market updates a second of the simulator, 1..1000000")
+	fs.DurationVar(&s.lifetime, "lifetime", 90*time.Second, "the simulator's connection lifetime, ≥ 1s: the gateway rotates before it")
+	fs.DurationVar(&s.interval, "interval", time.Second, "sampling interval, ≥ 10ms")
+	fs.DurationVar(&s.warmup, "warmup", 0, "left out of the growth figures, ≥ 0, less than --duration (0: 10% of the duration, at least 5s)")
+	fs.Int64Var(&s.maxHeap, "max-heap-growth", 2<<20, "fail when the live heap grows more than this many bytes, ≥ 1")
+	fs.StringVar(&s.logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.StringVar(&s.httpAddr, "http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here during the soak (port 0: any free port; '': off); beyond loopback needs --http-token")
+	fs.StringVar(&s.httpToken, "http-token", "", "bearer token required on every path of --http")
+	return cmd
+}
+
+// Run soaks for --duration; it fails when the report's verdict does.
+func (s *soakCmd) Run(ctx context.Context, args []string) error {
+	stdout, stderr := s.stdout, s.stderr
+	var k checks
+	if s.duration <= 0 {
+		k.add("duration", s.duration.String(), "must be positive")
+	}
+	if _, ok := soakProfiles[s.profile]; !ok {
+		k.add("faults", s.profile, "known profiles are "+profileNames())
+	}
+	if err := checkStreams(s.streams); err != nil {
+		k.errs = append(k.errs, err)
+	}
+	k.intRange("rate", int64(s.rate), 1, 1000000)
+	if s.lifetime < time.Second {
+		k.add("lifetime", s.lifetime.String(), "must be at least 1s")
+	}
+	if s.interval < 10*time.Millisecond {
+		k.add("interval", s.interval.String(), "must be at least 10ms")
+	}
+	if s.warmup < 0 || (s.warmup > 0 && s.warmup >= s.duration) {
+		k.add("warmup", s.warmup.String(), fmt.Sprintf("must be ≥ 0 and less than --duration %v", s.duration))
+	}
+	k.atLeast("max-heap-growth", s.maxHeap, 1)
+	k.logLevel("log-level", s.logLevel)
+	k.httpAddr("http", s.httpAddr, s.httpToken)
+	if err := k.err(); err != nil {
 		return err
 	}
-	faults, ok := soakProfiles[*profile]
-	if !ok {
-		fmt.Fprintf(stderr, "--faults %q: known profiles are %s\n", *profile, profileNames())
-		return errUsage
+	if err := checkListen("http", s.httpAddr); err != nil {
+		return err
 	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := newLogger(stderr, s.logLevel)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("--out: %w", err)
+	out := s.out
+	if out == "" {
+		if out, err = os.MkdirTemp("", "feedkeeper-soak-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
+		return usageErrorf("--out %s: %w", out, pathErr(err))
 	}
-	simArgs := []string{"sim", "--rate", strconv.Itoa(*rate), "--max-lifetime", lifetime.String(),
+	simArgs := []string{"sim", "--rate", strconv.Itoa(s.rate), "--max-lifetime", s.lifetime.String(),
 		"--history", "20000", "--log-level", "error"}
-	all := append([]string{}, faults...)
-	for _, f := range extra {
+	all := append([]string{}, soakProfiles[s.profile]...)
+	for _, f := range s.extra {
 		all = append(all, f.String())
 	}
 	for _, f := range all {
 		simArgs = append(simArgs, "--fault", f)
 	}
-	ws, rest, caFile, stop, err := startSimProcess(*out, simArgs)
+	ws, rest, caFile, stop, err := startSimProcess(out, simArgs)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(stdout, "soak: %v against %s, faults %q, report in %s\n", *duration, ws, *profile, *out)
+	fmt.Fprintf(stdout, "soak: %v against %s, faults %q, report in %s\n", s.duration, ws, s.profile, out)
 	tty := false
 	if f, ok := stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -107,8 +165,8 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	var observe func(*feed.Event)
 	var started func(func() feed.GatewayStats)
-	if *httpAddr != "" {
-		mon, err := monitor.New(monitor.Config{Addr: *httpAddr, Token: *httpToken, Venue: "binance", Logger: log})
+	if s.httpAddr != "" {
+		mon, err := monitor.New(monitor.Config{Addr: s.httpAddr, Token: s.httpToken, Venue: "binance", Logger: log})
 		if err != nil {
 			return err
 		}
@@ -118,9 +176,9 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	rep, err := soak.Run(ctx, soak.Config{
 		Observe: observe, Started: started,
-		WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: strings.Split(*streams, ","),
-		Duration: *duration, Interval: *interval, Warmup: *warmup, MaxHeapGrowth: *maxHeap, Logger: log,
-		Session: wsconn.Config{Lifetime: *lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
+		WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: s.streams,
+		Duration: s.duration, Interval: s.interval, Warmup: s.warmup, MaxHeapGrowth: s.maxHeap, Logger: log,
+		Session: wsconn.Config{Lifetime: s.lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
 	}, func(s soak.Sample) {
 		line := fmt.Sprintf("soak %5.0fs  heap %7.2f MiB  rss %7.2f MiB  goroutines %4d  fds %4d  up %d  events %9d  reconnects %5d",
 			s.T, float64(s.Heap)/(1<<20), float64(s.RSS)/(1<<20), s.Goroutines, s.FDs, s.Connected, s.Events, s.Reconnects)
@@ -138,10 +196,10 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	rep.Faults = all
-	if err := writeFile(filepath.Join(*out, "report.json"), rep.WriteJSON); err != nil {
+	if err := writeFile(filepath.Join(out, "report.json"), rep.WriteJSON); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(*out, "report.html"), rep.WriteHTML); err != nil {
+	if err := writeFile(filepath.Join(out, "report.html"), rep.WriteHTML); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "soak: %d trades (%d recovered), %d lost, %d twice; %d reconnects, %d rotations; heap %+d B, goroutines %+d, files %+d after Close\n",

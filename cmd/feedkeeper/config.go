@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/feedkeeper/feedkeeper/monitor"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
+)
+
+// runConfig is what `feedkeeper run` needs. The YAML config file has the
+// same fields, keyed as the flags with _ for - (ws_endpoint, streams, …).
+type runConfig struct {
+	Venue          string        `yaml:"venue"`
+	Streams        []string      `yaml:"streams"`
+	WSEndpoint     string        `yaml:"ws_endpoint"`
+	RESTEndpoint   string        `yaml:"rest_endpoint"`
+	CA             string        `yaml:"ca"`
+	Duration       time.Duration `yaml:"duration"`
+	StreamsPerConn int           `yaml:"streams_per_conn"`
+	Micros         bool          `yaml:"micros"`
+	PingInterval   time.Duration `yaml:"ping_interval"`
+	StaleTimeout   time.Duration `yaml:"stale_timeout"`
+	Lifetime       time.Duration `yaml:"lifetime"`
+	ReadLimit      int64         `yaml:"read_limit"`
+	Queue          int           `yaml:"queue"`
+	SlowConsumer   string        `yaml:"slow_consumer"`
+	LogLevel       string        `yaml:"log_level"`
+
+	Recovery    bool          `yaml:"recovery"`
+	DepthLimit  int           `yaml:"depth_limit"`
+	VerifyEvery time.Duration `yaml:"verify_every"`
+
+	Out          []string      `yaml:"out"`
+	NATS         string        `yaml:"nats"`
+	NATSStore    string        `yaml:"nats_store"`
+	NATSMaxAge   time.Duration `yaml:"nats_max_age"`
+	NATSMaxBytes int64         `yaml:"nats_max_bytes"`
+	RotateSize   int64         `yaml:"rotate_size"`
+	RotateEvery  time.Duration `yaml:"rotate_every"`
+	Compress     string        `yaml:"compress"`
+	SinkPolicy   string        `yaml:"sink_policy"`
+	SinkBuffer   int           `yaml:"sink_buffer"`
+
+	HTTP      string `yaml:"http"`
+	HTTPToken string `yaml:"http_token"`
+
+	Record string `yaml:"record"`
+
+	// source says, by flag name, where a value came from when it was not
+	// the command line (a config file's key), for error messages.
+	source map[string]string
+}
+
+// Ranges of the flags, stated in --help and enforced by validate.
+const (
+	maxReadLimit  = 16 << 20 // the session's byte queue holds at least one frame
+	maxQueue      = 1 << 20
+	maxSinkBuffer = 1 << 24
+	maxDepthLimit = 5000 // Binance cuts larger snapshots to 5000 levels
+)
+
+// bindRun binds every flag of run to c, with its default.
+func (c *runConfig) bindRun(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Venue, "venue", "binance", "venue: binance")
+	fs.StringVar(&c.WSEndpoint, "ws-endpoint", binance.DefaultWSURL, "WebSocket endpoint base, wss://host[:port]")
+	fs.StringVar(&c.RESTEndpoint, "rest-endpoint", binance.DefaultRESTURL, "REST endpoint base, https://host[:port]")
+	fs.StringVar(&c.CA, "ca", "", "PEM `file` of an extra CA to trust (the simulator's); verification is always on")
+	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long, ≥ 0 (0: run until interrupted)")
+	fs.IntVar(&c.StreamsPerConn, "streams-per-conn", 200, fmt.Sprintf("streams per connection, 1..%d", binance.MaxStreamsPerConn))
+	fs.BoolVar(&c.Micros, "micros", false, "ask the venue for microsecond times")
+	fs.DurationVar(&c.PingInterval, "ping-interval", 15*time.Second, "how often we ping the server, > 0")
+	fs.DurationVar(&c.StaleTimeout, "stale-timeout", 45*time.Second, "replace a connection silent for this long; more than --ping-interval")
+	fs.DurationVar(&c.Lifetime, "lifetime", 0, "rotate connections before this age, ≥ 0 (0: the venue's limit, 24h on Binance)")
+	fs.Int64Var(&c.ReadLimit, "read-limit", 1<<20, fmt.Sprintf("largest frame accepted, bytes, 1024..%d", maxReadLimit))
+	fs.IntVar(&c.Queue, "queue", 4096, fmt.Sprintf("frames queued per connection for a slow consumer, 1..%d", maxQueue))
+	fs.StringVar(&c.SlowConsumer, "slow-consumer", "block", "block (then reconnect and recover) or drop (with a gap marker)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+
+	fs.BoolVar(&c.Recovery, "recovery", true, "backfill trade gaps over REST and keep order books in sync (snapshot + diffs); --recovery=false turns it off")
+	fs.IntVar(&c.DepthLimit, "depth-limit", 1000, fmt.Sprintf("levels of each REST book snapshot, 1..%d", maxDepthLimit))
+	fs.DurationVar(&c.VerifyEvery, "verify-every", 0, "compare each book with a fresh REST snapshot this often, ≥ 0 (0: never)")
+
+	fs.StringVar(&c.Record, "record", "", "keep the raw frames with their receive times in this new `directory` (compressed), for feedkeeper replay")
+	c.bindSinks(fs)
+	c.bindHTTP(fs)
+}
+
+// bindHTTP binds --http and --http-token (run and demo).
+func (c *runConfig) bindHTTP(fs *pflag.FlagSet) {
+	fs.StringVar(&c.HTTP, "http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard on this host:port (port 0: any free port; '': off); beyond loopback needs --http-token")
+	fs.StringVar(&c.HTTPToken, "http-token", "", "bearer token required on every path of --http")
+}
+
+// bindSinks binds the output flags (run, demo and replay).
+func (c *runConfig) bindSinks(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&c.Out, "out", nil, "where events go (repeatable): stdout, file:DIR, nats (embedded server) or nats:URL,URL (default stdout)")
+	fs.StringVar(&c.NATS, "nats", "", "publish to NATS JetStream: --nats alone starts an embedded server, --nats=nats://a,nats://b uses those")
+	fs.Lookup("nats").NoOptDefVal = "embedded"
+	fs.StringVar(&c.NATSStore, "nats-store", "", "JetStream store `directory` of the embedded server (default: a temporary one)")
+	fs.DurationVar(&c.NATSMaxAge, "nats-max-age", 24*time.Hour, "JetStream stream: drop messages older than this, ≥ 0 (0: no limit)")
+	fs.Int64Var(&c.NATSMaxBytes, "nats-max-bytes", 1<<30, "JetStream stream: drop the oldest messages beyond this many bytes, ≥ 0 (0: no limit)")
+	fs.Int64Var(&c.RotateSize, "rotate-size", 256<<20, "file sink: start a new file past this many bytes, ≥ 1024")
+	fs.DurationVar(&c.RotateEvery, "rotate-every", time.Hour, "file sink: start a new file this often, ≥ 1s")
+	fs.StringVar(&c.Compress, "compress", "zstd", "file sink: zstd or none")
+	fs.StringVar(&c.SinkPolicy, "sink-policy", "", "a sink that cannot keep up: block (wait up to 1s) or drop (counted); default block with one sink, drop with several")
+	fs.IntVar(&c.SinkBuffer, "sink-buffer", 32768, fmt.Sprintf("events buffered per sink, 1..%d", maxSinkBuffer))
+}
+
+// validate checks every field against the ranges the flags state, naming
+// the flag and the value.
+func (c *runConfig) validate() error {
+	var k checks
+	c.validateConn(&k)
+	c.validateSinks(&k)
+	k.httpAddr("http", c.HTTP, c.HTTPToken)
+	k.notNegative("duration", c.Duration)
+	c.annotate(k.errs)
+	return k.err()
+}
+
+func (c *runConfig) validateConn(k *checks) {
+	k.oneOf("venue", c.Venue, "binance")
+	k.endpoint("ws-endpoint", c.WSEndpoint, "wss")
+	k.endpoint("rest-endpoint", c.RESTEndpoint, "https")
+	if c.CA != "" {
+		if _, err := os.Stat(c.CA); err != nil {
+			k.add("ca", c.CA, "cannot read it: "+pathErr(err).Error())
+		}
+	}
+	k.intRange("streams-per-conn", int64(c.StreamsPerConn), 1, binance.MaxStreamsPerConn)
+	k.positive("ping-interval", c.PingInterval)
+	if c.StaleTimeout <= c.PingInterval {
+		k.add("stale-timeout", c.StaleTimeout.String(), fmt.Sprintf("must be more than --ping-interval %v (pongs keep a quiet connection alive)", c.PingInterval))
+	}
+	k.notNegative("lifetime", c.Lifetime)
+	if c.Lifetime > 0 && c.Lifetime < time.Second {
+		k.add("lifetime", c.Lifetime.String(), "must be at least 1s (or 0: the venue's limit)")
+	}
+	k.intRange("read-limit", c.ReadLimit, 1024, maxReadLimit)
+	k.intRange("queue", int64(c.Queue), 1, maxQueue)
+	k.oneOf("slow-consumer", c.SlowConsumer, "block", "drop")
+	k.logLevel("log-level", c.LogLevel)
+	k.intRange("depth-limit", int64(c.DepthLimit), 1, maxDepthLimit)
+	k.notNegative("verify-every", c.VerifyEvery)
+	if c.Record != "" {
+		if _, err := os.Stat(filepath.Join(c.Record, "meta.json")); err == nil {
+			k.add("record", c.Record, "already holds a recording, which is never overwritten: name a new directory")
+		}
+	}
+}
+
+func (c *runConfig) validateSinks(k *checks) {
+	for _, o := range c.Out {
+		kind, arg, _ := strings.Cut(o, ":")
+		switch {
+		case o == "stdout", o == "nats":
+		case kind == "file" && arg != "":
+		case kind == "nats" && arg != "":
+			checkNATSURLs(k, "out", o, arg)
+		default:
+			k.add("out", o, "want stdout, file:DIR, nats or nats:URL,URL")
+		}
+	}
+	if c.NATS != "" && c.NATS != "embedded" {
+		checkNATSURLs(k, "nats", c.NATS, c.NATS)
+	}
+	k.notNegative("nats-max-age", c.NATSMaxAge)
+	if c.NATSMaxBytes < 0 {
+		k.add("nats-max-bytes", strconv.FormatInt(c.NATSMaxBytes, 10), "must not be negative (0: no limit)")
+	}
+	k.atLeast("rotate-size", c.RotateSize, 1024)
+	if c.RotateEvery < time.Second {
+		k.add("rotate-every", c.RotateEvery.String(), "must be at least 1s")
+	}
+	k.oneOf("compress", c.Compress, "zstd", "none")
+	if c.SinkPolicy != "" {
+		k.oneOf("sink-policy", c.SinkPolicy, "block", "drop")
+	}
+	k.intRange("sink-buffer", int64(c.SinkBuffer), 1, maxSinkBuffer)
+}
+
+func checkNATSURLs(k *checks, flag, typed, list string) {
+	for _, u := range strings.Split(list, ",") {
+		if !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") || len(u) <= len("nats://") {
+			k.add(flag, typed, fmt.Sprintf("%q is not a NATS URL: want nats://host:port[,nats://host:port…]", u))
+			return
+		}
+	}
+}
+
+// annotate adds where a bad value came from when it was the config file.
+func (c *runConfig) annotate(errs []error) {
+	for _, err := range errs {
+		var fe *flagError
+		if errors.As(err, &fe) && c.source != nil {
+			fe.Source = c.source[fe.Flag]
+		}
+	}
+}
+
+// yamlKey is the config file's key of a flag.
+func yamlKey(flag string) string { return strings.ReplaceAll(flag, "-", "_") }
+
+// configField returns the field of c whose YAML key is key.
+func configField(c *runConfig, key string) (reflect.Value, bool) {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("yaml") == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func configKeys() []string {
+	var keys []string
+	t := reflect.TypeOf(runConfig{})
+	for i := 0; i < t.NumField(); i++ {
+		if k := t.Field(i).Tag.Get("yaml"); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// applyConfigFile builds the configuration of a run from the flags'
+// defaults, then the file at path, then the flags given on the command line
+// (fs.Changed), each overriding the one before. parsed holds the values fs
+// was parsed into; bind registers the same flags on a fresh FlagSet.
+func applyConfigFile(path string, fs *pflag.FlagSet, parsed *runConfig, bind func(*runConfig, *pflag.FlagSet)) (*runConfig, error) {
+	var c runConfig
+	bind(&c, pflag.NewFlagSet("defaults", pflag.ContinueOnError)) // the defaults
+	keys, err := loadConfigFile(path, &c)
+	if err != nil {
+		return nil, err
+	}
+	c.source = map[string]string{}
+	for key := range keys {
+		c.source[strings.ReplaceAll(key, "_", "-")] = fmt.Sprintf("key %s of %s", key, path)
+	}
+	fs.Visit(func(f *pflag.Flag) {
+		dst, ok := configField(&c, yamlKey(f.Name))
+		if !ok {
+			return // --config itself, --help
+		}
+		src, _ := configField(parsed, yamlKey(f.Name))
+		dst.Set(src)
+		delete(c.source, f.Name)
+	})
+	return &c, nil
+}
+
+// pathErr drops the path from an *os.PathError (the message names it).
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+var yamlUnknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+var yamlTypeName = regexp.MustCompile(` into (main\.)?\S+`)
+
+// loadConfigFile reads a YAML config into c; unknown keys are errors that
+// name the key, its line and the nearest known key. It returns the keys
+// the file set.
+func loadConfigFile(path string, c *runConfig) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErrorf("--config %s: %w", path, pathErr(err))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			var msgs []string
+			for _, e := range te.Errors {
+				if m := yamlUnknownField.FindStringSubmatch(e); m != nil {
+					e = fmt.Sprintf("line %s: unknown key %q", m[1], m[2])
+					if near := nearest(m[2], configKeys()); near != "" {
+						e += fmt.Sprintf(" (did you mean %q?)", near)
+					}
+				} else {
+					e = yamlTypeName.ReplaceAllString(e, "")
+				}
+				msgs = append(msgs, e)
+			}
+			return nil, usageErrorf("--config %s: %s", path, strings.Join(msgs, "; "))
+		}
+		return nil, usageErrorf("--config %s: %w", path, err)
+	}
+	var top map[string]any
+	keys := map[string]bool{}
+	if yaml.Unmarshal(b, &top) == nil {
+		for k := range top {
+			keys[k] = true
+		}
+	}
+	return keys, nil
+}
+
+// nearest returns the candidate closest to s in edit distance, or "" when
+// none is close.
+func nearest(s string, candidates []string) string {
+	best, bestD := "", len(s)/2+2
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+var symbolName = regexp.MustCompile(`^[a-z0-9]{2,30}$`)
+
+// checkStreams validates stream names before any network call: each must
+// be <lower-case symbol>@<type> of a type the venue decodes. Whether the
+// symbol is listed is known only once the venue answers.
+func checkStreams(streams []string) error {
+	if len(streams) == 0 {
+		return usageErrorf("no streams given: name at least one, e.g. btcusdt@aggTrade")
+	}
+	var k checks
+	for _, st := range streams {
+		sym, _, ok := strings.Cut(st, "@")
+		switch {
+		case strings.HasPrefix(st, "nats://"):
+			k.errs = append(k.errs, fmt.Errorf("argument %q looks like a NATS URL: write --nats=%s", st, st))
+			continue
+		case strings.Contains(st, "://"):
+			k.errs = append(k.errs, fmt.Errorf("argument %q is a URL, not a stream name: did you mean --ws-endpoint %s?", st, st))
+			continue
+		case strings.HasPrefix(st, "-"):
+			k.errs = append(k.errs, fmt.Errorf("argument %q is not a stream name: flags are --name (see --help)", st))
+			continue
+		case !ok || !symbolName.MatchString(sym):
+			k.errs = append(k.errs, fmt.Errorf("stream %q: want <lower-case symbol>@<type>, e.g. btcusdt@aggTrade", st))
+			continue
+		}
+		// The venue's own check, with the symbol assumed listed.
+		table, err := binance.NewSymbols(binance.Symbol{Name: strings.ToUpper(sym)})
+		if err == nil {
+			var spot *binance.Spot
+			if spot, err = binance.NewSpot(binance.SpotConfig{Symbols: table}); err == nil {
+				err = spot.ValidStream(st)
+			}
+		}
+		if err != nil {
+			k.errs = append(k.errs, errors.New(strings.TrimPrefix(err.Error(), "binance: ")))
+		}
+	}
+	return k.err()
+}
+
+// streamTypes are the stream types offered by shell completion.
+var streamTypes = []string{"aggTrade", "trade", "bookTicker", "depth", "depth@100ms",
+	"depth5", "depth10", "depth20", "depth5@100ms", "depth10@100ms", "depth20@100ms"}
+
+// completeStreams completes "btcusdt@" to the stream types of the venue.
+func completeStreams(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	sym, _, ok := strings.Cut(toComplete, "@")
+	if !ok || !symbolName.MatchString(sym) {
+		return nil, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, t := range streamTypes {
+		if st := sym + "@" + t; strings.HasPrefix(st, toComplete) {
+			out = append(out, st)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}

@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/monitor"
+	"github.com/feedkeeper/feedkeeper/record"
+	"github.com/feedkeeper/feedkeeper/sink"
+	filesink "github.com/feedkeeper/feedkeeper/sink/file"
+	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
+	stdoutsink "github.com/feedkeeper/feedkeeper/sink/stdout"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+func (c *runConfig) sessionTemplate() wsconn.Config {
+	sc := wsconn.Config{
+		PingInterval: c.PingInterval,
+		StaleTimeout: c.StaleTimeout,
+		ReadLimit:    c.ReadLimit,
+		QueueFrames:  c.Queue,
+		Lifetime:     c.Lifetime,
+		Slow:         wsconn.Block,
+	}
+	if c.SlowConsumer == "drop" {
+		sc.Slow = wsconn.Drop
+	}
+	return sc
+}
+
+// runGateway streams what c (validated) describes to its sinks until ctx
+// ends. ready, when not nil, is called with the monitor's URL once
+// everything runs. A run that delivered no market data returns errNoData.
+func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.Logger, status *monitor.StatusLine, ready func(dashboard string)) error {
+	tlsCfg, err := httpx.TLSConfig(c.CA)
+	if err != nil {
+		return usageErrorf("--ca %s: %w", c.CA, err)
+	}
+	rest, err := httpx.New(binance.RESTConfig(httpx.Config{BaseURL: c.RESTEndpoint, TLS: tlsCfg, Logger: log}))
+	if err != nil {
+		return usageErrorf("--rest-endpoint %s: %w", c.RESTEndpoint, err)
+	}
+	defer rest.Close()
+	if err := preflightTLS(ctx, "--rest-endpoint "+c.RESTEndpoint, c.RESTEndpoint, tlsCfg); err != nil {
+		return err
+	}
+	if err := preflightTLS(ctx, "--ws-endpoint "+c.WSEndpoint, c.WSEndpoint, tlsCfg); err != nil {
+		return err
+	}
+	symbols, err := loadSymbols(ctx, rest, c)
+	if err != nil {
+		return err
+	}
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: c.WSEndpoint, Symbols: symbols, StreamsPerConn: c.StreamsPerConn, Micros: c.Micros})
+	if err != nil {
+		return usageErrorf("%w", err)
+	}
+	var recovery feed.Recovery
+	books := 0
+	if c.Recovery {
+		if recovery, err = binance.NewRecovery(rest, symbols, c.Micros); err != nil {
+			return err
+		}
+		for _, st := range c.Streams {
+			if strings.HasSuffix(st, "@depth") || strings.HasSuffix(st, "@depth@100ms") {
+				books++
+			}
+		}
+	}
+	// The monitor first: its port was checked free, take it before the
+	// sinks start servers of their own.
+	var opened atomic.Pointer[sinks] // read by the monitor's readiness check
+	var mon *monitor.Monitor
+	if c.HTTP != "" {
+		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats, Books: books, Logger: log,
+			Checks: map[string]func() error{"sinks": func() error {
+				if s := opened.Load(); s != nil {
+					return s.check()
+				}
+				return errors.New("starting")
+			}},
+			ServerTime: func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest) }})
+		if err != nil {
+			return usageErrorf("--http %s: %w", c.HTTP, err)
+		}
+		defer mon.Close()
+	}
+	out, err := openSinks(c, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	opened.Store(out)
+
+	var tally tally
+	write := sink.Handler(out.multi, log)
+	handler := func(ev *feed.Event) {
+		tally.observe(ev)
+		write(ev)
+	}
+	if mon != nil {
+		handler = func(ev *feed.Event) {
+			tally.observe(ev)
+			write(ev)
+			mon.Observe(ev)
+		}
+	}
+	var tap func(int, []byte, int64)
+	if c.Record != "" {
+		meta := record.Meta{Venue: venue.Name(), WSURL: c.WSEndpoint, Streams: c.Streams, PerConn: c.StreamsPerConn, Micros: c.Micros}
+		for _, s := range symbols.List() {
+			meta.Symbols = append(meta.Symbols, record.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale})
+		}
+		rec, err := record.Create(c.Record, meta)
+		if err != nil {
+			return usageErrorf("--record %s: %w", c.Record, err)
+		}
+		defer func() {
+			frames, bytes := rec.Stats()
+			if err := rec.Close(); err != nil {
+				log.Error("recording", "err", err)
+			}
+			log.Info("recorded", "dir", c.Record, "frames", frames, "bytes", bytes)
+		}()
+		tap = func(plan int, data []byte, recv int64) { _ = rec.Write(plan, recv, data) }
+	}
+	g, err := feed.OpenGateway(feed.GatewayConfig{
+		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap,
+		Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
+	})
+	if err != nil {
+		return err
+	}
+	if mon != nil {
+		mon.SetGateway(g.Stats)
+	}
+	if status != nil {
+		status.Start(g.Stats, time.Second)
+	}
+	if ready != nil {
+		url := ""
+		if mon != nil {
+			url = mon.URL()
+		}
+		ready(url)
+	}
+	<-ctx.Done()
+	g.Close()
+	st := g.Stats()
+	rs := rest.Stats()
+	t := tally.summary()
+	log.Info("stopped", "events", st.Events, "data_events", t.data,
+		"trade_gaps", t.tradeGaps, "trade_ids_missing", t.backfilled+t.unfilledIDs,
+		"trade_ids_backfilled", t.backfilled, "trade_ids_unfilled", t.unfilledIDs,
+		"book_syncs", st.BookSyncs, "book_resyncs", st.BookResyncs,
+		"duplicates", st.Duplicates, "malformed", st.Malformed, "unknown", st.Unknown,
+		"rest_requests", rs.Requests, "rest_retries", rs.Retries)
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if t.data == 0 {
+		return &unavailableError{err: fmt.Errorf("%w from %s", errNoData, c.WSEndpoint)}
+	}
+	return nil
+}
+
+// tally counts what the handler saw, so that the final summary's trade
+// figures add up: trade IDs missing = backfilled + unfilled.
+type tally struct {
+	data atomic.Int64 // market data events (not status, not gap)
+
+	mu          sync.Mutex
+	tradeGaps   int64            // runs of recovered trades, and gap events for trades
+	backfilled  int64            // trades delivered as recovered over REST
+	unfilledIDs int64            // trade IDs in gap events
+	lastFilled  map[string]int64 // symbol → ID of the last recovered trade
+}
+
+type tallySummary struct{ data, tradeGaps, backfilled, unfilledIDs int64 }
+
+func (t *tally) observe(ev *feed.Event) {
+	switch {
+	case ev.Type == feed.TypeStatus:
+	case ev.Type == feed.TypeGap:
+		if ev.Missing == feed.TypeTrade {
+			t.mu.Lock()
+			t.tradeGaps++
+			t.unfilledIDs += ev.ID - ev.FirstID + 1
+			t.mu.Unlock()
+		}
+	case ev.Type == feed.TypeTrade && ev.Recovered:
+		t.data.Add(1)
+		t.mu.Lock()
+		if t.lastFilled == nil {
+			t.lastFilled = map[string]int64{}
+		}
+		if last, ok := t.lastFilled[ev.Symbol]; !ok || ev.ID != last+1 {
+			t.tradeGaps++
+		}
+		t.lastFilled[ev.Symbol] = ev.ID
+		t.backfilled++
+		t.mu.Unlock()
+	default:
+		t.data.Add(1)
+	}
+}
+
+func (t *tally) summary() tallySummary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return tallySummary{data: t.data.Load(), tradeGaps: t.tradeGaps, backfilled: t.backfilled, unfilledIDs: t.unfilledIDs}
+}
+
+// loadSymbols asks the venue for the symbols of c.Streams, with errors
+// that name what the user typed.
+func loadSymbols(ctx context.Context, rest *httpx.Client, c *runConfig) (*binance.Symbols, error) {
+	names := binance.SymbolsOfStreams(c.Streams)
+	symbols, err := binance.LoadSymbols(ctx, rest, names)
+	if err == nil {
+		return symbols, nil
+	}
+	var api *httpx.APIError
+	if errors.As(err, &api) && api.Code == -1121 || errors.Is(err, binance.ErrUnknownSymbol) {
+		bad := names
+		if len(names) > 1 && len(names) <= 20 { // find which, one request each
+			bad = nil
+			for _, n := range names {
+				if _, err := binance.LoadSymbols(ctx, rest, []string{n}); err != nil {
+					bad = append(bad, n)
+				}
+			}
+		}
+		var streams []string
+		for _, st := range c.Streams {
+			sym, _, _ := strings.Cut(st, "@")
+			for _, b := range bad {
+				if strings.EqualFold(sym, b) {
+					streams = append(streams, st)
+				}
+			}
+		}
+		return nil, usageErrorf("streams %s: symbol %s not listed by %s (%v)", strings.Join(streams, ", "), strings.Join(bad, ", "), c.RESTEndpoint, err)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, &unavailableError{err: fmt.Errorf("--rest-endpoint %s: cannot load the symbols: %w%s", c.RESTEndpoint, err, certHint(err))}
+}
+
+// certHint says what to do about a certificate that is not trusted.
+func certHint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var certErr *tls.CertificateVerificationError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.As(err, &hostErr):
+		return " (the certificate is for another host: check the endpoint's host name)"
+	case errors.As(err, &unknownCA), errors.As(err, &certErr):
+		return " (the server's certificate is not trusted: for the simulator pass --ca FILE, written by feedkeeper sim --ca-out FILE)"
+	}
+	return ""
+}
+
+// preflightTLS makes one TLS handshake with an endpoint's host, so that an
+// endpoint that cannot be reached or whose certificate is not trusted fails
+// the start at once instead of being retried for ever; label names it in
+// errors ("--ws-endpoint wss://…"). It is skipped when a proxy is
+// configured for the endpoint.
+func preflightTLS(ctx context.Context, label, endpoint string, tlsCfg *tls.Config) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return usageErrorf("%s: %w", label, err)
+	}
+	probe := &url.URL{Scheme: "https", Host: u.Host}
+	if p, _ := http.ProxyFromEnvironment(&http.Request{URL: probe}); p != nil {
+		return nil
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	cfg := tlsCfg.Clone()
+	cfg.ServerName = u.Hostname()
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: cfg}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
+			return ctx.Err()
+		}
+		return &unavailableError{err: fmt.Errorf("%s: %w%s", label, err, certHint(err))}
+	}
+	return conn.Close()
+}
+
+// sinks is the set of outputs of a run.
+type sinks struct {
+	multi   *sink.Multi
+	closed  bool
+	closeMu sync.Mutex
+	err     error
+}
+
+func (s *sinks) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.err = s.multi.Close()
+	}
+	return s.err
+}
+
+// check is a readiness check: a sink that lost events is not ready.
+func (s *sinks) check() error {
+	if st := s.multi.Stats(); st.Lost > 0 {
+		return fmt.Errorf("%d events lost by the sinks", st.Lost)
+	}
+	return nil
+}
+
+// output is one sink to open, with the flag that asked for it (for errors).
+type output struct{ flag, spec string }
+
+// openSinks opens every output of c.Out and --nats.
+func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error) {
+	var outs []output
+	for _, o := range c.Out {
+		outs = append(outs, output{"--out " + o, o})
+	}
+	if len(outs) == 0 {
+		outs = []output{{"--out stdout", "stdout"}}
+	}
+	switch c.NATS {
+	case "":
+	case "embedded":
+		outs = append(outs, output{"--nats", "nats"})
+	default:
+		outs = append(outs, output{"--nats=" + c.NATS, "nats:" + c.NATS})
+	}
+	policy := sink.Block
+	if len(outs) > 1 {
+		policy = sink.Drop // a dead sink must not hold the healthy ones back
+	}
+	if c.SinkPolicy != "" {
+		p, err := sink.ParsePolicy(c.SinkPolicy)
+		if err != nil {
+			return nil, usageErrorf("--sink-policy %s: %w", c.SinkPolicy, err)
+		}
+		policy = p
+	}
+	buf := sink.Buffer{Events: c.SinkBuffer, Policy: policy}
+	var opened []sink.Sink
+	fail := func(err error) (*sinks, error) {
+		for _, s := range opened {
+			s.Close()
+		}
+		return nil, err
+	}
+	for _, o := range outs {
+		kind, arg, _ := strings.Cut(o.spec, ":")
+		switch kind {
+		case "stdout":
+			s, err := stdoutsink.Open(stdoutsink.Config{Out: stdout, Buffer: buf, Logger: log})
+			if err != nil {
+				return fail(fmt.Errorf("%s: %w", o.flag, err))
+			}
+			opened = append(opened, s)
+		case "file":
+			s, err := filesink.Open(filesink.Config{Dir: arg, MaxBytes: c.RotateSize, Interval: c.RotateEvery,
+				Compress: c.Compress == "zstd", Buffer: buf, Logger: log})
+			if err != nil {
+				return fail(fmt.Errorf("%s: %w", o.flag, err))
+			}
+			log.Info("writing JSON Lines files", "dir", arg, "compress", c.Compress)
+			opened = append(opened, s)
+		case "nats":
+			cfg := natssink.Config{Buffer: buf, Logger: log, Server: natssink.ServerConfig{StoreDir: c.NATSStore},
+				MaxAge: noLimit(c.NATSMaxAge), MaxBytes: int64(noLimit(time.Duration(c.NATSMaxBytes)))}
+			if arg != "" {
+				cfg.URLs = strings.Split(arg, ",")
+				if err := checkJetStream(context.Background(), o.flag, cfg.URLs); err != nil {
+					return fail(err)
+				}
+			}
+			s, err := natssink.Open(cfg)
+			if err != nil {
+				hint := ""
+				if strings.Contains(err.Error(), "no responders") {
+					hint = " (the server does not answer JetStream requests: is JetStream enabled, nats-server -js?)"
+				}
+				return fail(&unavailableError{err: fmt.Errorf("%s: %w%s", o.flag, err, hint)})
+			}
+			sc := s.StreamConfig()
+			if arg == "" {
+				log.Info("embedded NATS JetStream server", "url", s.ClientURL(), "stream", sc.Name, "subjects", "md.>",
+					"max_age", sc.MaxAge, "max_bytes", sc.MaxBytes)
+			} else {
+				log.Info("publishing to NATS JetStream", "url", s.ClientURL(), "stream", sc.Name, "max_age", sc.MaxAge, "max_bytes", sc.MaxBytes)
+			}
+			opened = append(opened, s)
+		}
+	}
+	return &sinks{multi: sink.NewMulti(opened...)}, nil
+}
+
+// noLimit maps the flags' 0 (no limit) to the sink's negative (no bound).
+func noLimit(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
