@@ -11,6 +11,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/sink"
 )
 
 // DefaultAddr is where a Monitor listens unless told otherwise.
@@ -49,6 +50,19 @@ type Config struct {
 	// Checks are further readiness conditions, by name: each returns nil
 	// when ready, or an error saying what is not.
 	Checks map[string]func() error
+	// Sinks are the outputs whose health /readyz includes, by the name it
+	// reports them under ("stdout", "nats", "file:/data"). A sink is not
+	// ready while its Health says so (sink.Healther: the NATS sink when no
+	// server is reachable or JetStream stopped acknowledging), while events
+	// are pending and none was delivered for SinkStall, or when it lost or
+	// refused events in the last SinkWindow. The Monitor only reads them.
+	Sinks map[string]sink.Sink
+	// SinkStall is how long a sink may hold pending events without
+	// delivering one before it is not ready. Default DefaultSinkStall.
+	SinkStall time.Duration
+	// SinkWindow is how long a sink stays not ready after it lost or
+	// refused events. Default DefaultSinkWindow.
+	SinkWindow time.Duration
 
 	// ServerTime, when set, asks the venue for its clock (Binance:
 	// GET /api/v3/time); the Monitor estimates the clock offset from it at
@@ -88,6 +102,12 @@ func (c *Config) fill() error {
 	if c.History == 0 {
 		c.History = 300
 	}
+	if c.SinkStall == 0 {
+		c.SinkStall = DefaultSinkStall
+	}
+	if c.SinkWindow == 0 {
+		c.SinkWindow = DefaultSinkWindow
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -110,6 +130,15 @@ func (c *Config) fill() error {
 		return fmt.Errorf("monitor: History %d is below 2", c.History)
 	case c.Books < 0:
 		return fmt.Errorf("monitor: Books %d is negative", c.Books)
+	case c.SinkStall < 0:
+		return fmt.Errorf("monitor: SinkStall %v is negative", c.SinkStall)
+	case c.SinkWindow < 0:
+		return fmt.Errorf("monitor: SinkWindow %v is negative", c.SinkWindow)
+	}
+	for n, s := range c.Sinks {
+		if s == nil {
+			return fmt.Errorf("monitor: Sinks[%q] is nil", n)
+		}
 	}
 	return nil
 }

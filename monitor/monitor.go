@@ -34,6 +34,7 @@ type Monitor struct {
 	obs     *observer
 	conns   *connTracker
 	sampler *sampler
+	sinks   sinkTracker
 	ln      net.Listener
 	srv     *http.Server
 	started time.Time
@@ -245,8 +246,10 @@ func (m *Monitor) auth(next http.Handler) http.Handler {
 
 // Problem is one reason the feed is not ready.
 type Problem struct {
-	Check  string `json:"check"`          // "connection", "books", or a Config.Checks name
-	Conn   string `json:"conn,omitempty"` // the connection, for "connection"
+	Check  string `json:"check"`            // "gateway", "connection", "books", "sink", or a Config.Checks name
+	Conn   string `json:"conn,omitempty"`   // the connection, for "connection"
+	Sink   string `json:"sink,omitempty"`   // the sink's name in Config.Sinks, for "sink"
+	Symbol string `json:"symbol,omitempty"` // the book's symbol, for "books"
 	Detail string `json:"detail"`
 }
 
@@ -256,8 +259,8 @@ type Readiness struct {
 	NotReady []Problem `json:"not_ready,omitempty"`
 }
 
-// Ready reports whether every connection is up, every book in sync and
-// every extra check passes, and what is not.
+// Ready reports whether every connection is up, every book in sync, every
+// sink delivering and every extra check passes, and what is not.
 func (m *Monitor) Ready() Readiness {
 	st, ok := m.gatewayStats()
 	if !ok {
@@ -299,6 +302,7 @@ func (m *Monitor) ready(st *feed.GatewayStats) Readiness {
 			ps = append(ps, Problem{Check: n, Detail: err.Error()})
 		}
 	}
+	ps = append(ps, m.sinks.check(m.cfg.Sinks, m.cfg.SinkStall, m.cfg.SinkWindow, time.Now())...)
 	return Readiness{Ready: len(ps) == 0, NotReady: ps}
 }
 

@@ -1,0 +1,91 @@
+package monitor
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/sink"
+)
+
+// Defaults of the sink checks.
+const (
+	DefaultSinkStall  = 10 * time.Second
+	DefaultSinkWindow = 30 * time.Second
+)
+
+// sinkTracker remembers, per sink, when its counters last moved, so that
+// readiness can tell a sink that stopped delivering from one that is idle,
+// and a recent loss from an old one.
+type sinkTracker struct {
+	mu    sync.Mutex
+	sinks map[string]*sinkState
+}
+
+type sinkState struct {
+	seen                     bool
+	delivered, lost, dropped int64
+	movedAt                  time.Time // Delivered moved, or nothing was pending
+	lostAt, droppedAt        time.Time // zero: never
+	lostN, droppedN          int64     // lost or refused since the window began
+}
+
+// check returns the sinks' problems at now, by sink name.
+func (t *sinkTracker) check(sinks map[string]sink.Sink, stall, window time.Duration, now time.Time) []Problem {
+	names := make([]string, 0, len(sinks))
+	for n := range sinks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sinks == nil {
+		t.sinks = map[string]*sinkState{}
+	}
+	var ps []Problem
+	for _, name := range names {
+		s := sinks[name]
+		st := s.Stats()
+		ss := t.sinks[name]
+		if ss == nil {
+			ss = &sinkState{}
+			t.sinks[name] = ss
+		}
+		if !ss.seen || st.Delivered != ss.delivered || st.Pending <= 0 {
+			ss.movedAt = now
+		}
+		if st.Lost > ss.lost {
+			if now.Sub(ss.lostAt) > window {
+				ss.lostN = 0
+			}
+			ss.lostN += st.Lost - ss.lost
+			ss.lostAt = now
+		}
+		if st.Dropped > ss.dropped {
+			if now.Sub(ss.droppedAt) > window {
+				ss.droppedN = 0
+			}
+			ss.droppedN += st.Dropped - ss.dropped
+			ss.droppedAt = now
+		}
+		ss.seen, ss.delivered, ss.lost, ss.dropped = true, st.Delivered, st.Lost, st.Dropped
+
+		add := func(detail string) { ps = append(ps, Problem{Check: "sink", Sink: name, Detail: detail}) }
+		if h, ok := s.(sink.Healther); ok {
+			if err := h.Health(); err != nil {
+				add(err.Error())
+			}
+		}
+		if d := now.Sub(ss.movedAt); d >= stall {
+			add(fmt.Sprintf("%d events pending, none delivered for %v", st.Pending, d.Round(100*time.Millisecond)))
+		}
+		if !ss.lostAt.IsZero() && now.Sub(ss.lostAt) < window {
+			add(fmt.Sprintf("%d events lost in the last %v (%d since start)", ss.lostN, window, st.Lost))
+		}
+		if !ss.droppedAt.IsZero() && now.Sub(ss.droppedAt) < window {
+			add(fmt.Sprintf("%d events refused, buffer full, in the last %v (%d since start)", ss.droppedN, window, st.Dropped))
+		}
+	}
+	return ps
+}
