@@ -82,7 +82,10 @@ type Config struct {
 	// Default 300 (5 minutes at 1s).
 	History int
 
-	// Logger: nil is slog.Default().
+	// Logger receives the Monitor's log lines as it is, with no attribute
+	// added: give it the ones that name the Monitor (component=monitor),
+	// not a logger that already names another component. Nil is
+	// slog.Default() with component=monitor.
 	Logger *slog.Logger
 }
 
@@ -109,7 +112,7 @@ func (c *Config) fill() error {
 		c.SinkWindow = DefaultSinkWindow
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.Default().With("component", "monitor")
 	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {

@@ -63,7 +63,7 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	m := &Monitor{
 		cfg:     cfg,
-		log:     cfg.Logger.With("component", "monitor"),
+		log:     cfg.Logger,
 		reg:     prometheus.NewRegistry(),
 		obs:     newObserver(),
 		conns:   &connTracker{},
