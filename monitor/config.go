@@ -47,6 +47,12 @@ type Config struct {
 	// diff depth streams of a gateway with a Recovery). /readyz wants
 	// GatewayStats.BooksInSync to reach it. 0: books are not checked.
 	Books int
+	// BookSymbols are the symbols of those books, as the venue names them
+	// in events (BTCUSDT): the dashboard and /readyz show each one's sync
+	// state, including the books that have not loaded a snapshot yet.
+	// When set, Books defaults to its length. Without it, only the books
+	// that have loaded a snapshot are named.
+	BookSymbols []string
 	// Checks are further readiness conditions, by name: each returns nil
 	// when ready, or an error saying what is not.
 	Checks map[string]func() error
@@ -78,8 +84,10 @@ type Config struct {
 	// SampleInterval is how often the dashboard's figures are taken and
 	// sent. Default 1s.
 	SampleInterval time.Duration
-	// History is the number of samples the dashboard's charts keep.
-	// Default 300 (5 minutes at 1s).
+	// History is the number of samples the dashboard's charts keep at
+	// full resolution (its "5 min" range). Default 300 (5 minutes at 1s).
+	// Older samples are kept merged: one point per 10 samples for the last
+	// 3600 samples (the "1 h" range), and at most 720 points since start.
 	History int
 
 	// Logger receives the Monitor's log lines as it is, with no attribute
@@ -104,6 +112,9 @@ func (c *Config) fill() error {
 	}
 	if c.History == 0 {
 		c.History = 300
+	}
+	if c.Books == 0 {
+		c.Books = len(c.BookSymbols)
 	}
 	if c.SinkStall == 0 {
 		c.SinkStall = DefaultSinkStall
@@ -133,6 +144,8 @@ func (c *Config) fill() error {
 		return fmt.Errorf("monitor: History %d is below 2", c.History)
 	case c.Books < 0:
 		return fmt.Errorf("monitor: Books %d is negative", c.Books)
+	case len(c.BookSymbols) > 0 && c.Books != len(c.BookSymbols):
+		return fmt.Errorf("monitor: Books %d but %d BookSymbols", c.Books, len(c.BookSymbols))
 	case c.SinkStall < 0:
 		return fmt.Errorf("monitor: SinkStall %v is negative", c.SinkStall)
 	case c.SinkWindow < 0:

@@ -172,8 +172,8 @@ func (m *Monitor) Close() error {
 }
 
 // Handler returns the Monitor's routes, behind the token check: /metrics,
-// /healthz, /readyz, the dashboard (/), its stream (/events) and its
-// snapshot (/api/snapshot).
+// /healthz, /readyz, the dashboard (/), its stream (/events), its
+// snapshot (/api/snapshot) and the charts' history (/api/history).
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -187,6 +187,7 @@ func (m *Monitor) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", m.serveReady)
 	mux.HandleFunc("GET /events", m.serveEvents)
 	mux.HandleFunc("GET /api/snapshot", m.serveSnapshot)
+	mux.HandleFunc("GET /api/history", m.serveHistory)
 	mux.Handle("GET /", dashboard())
 	return m.auth(mux)
 }
@@ -290,6 +291,7 @@ func (m *Monitor) ready(st *feed.GatewayStats) Readiness {
 		}
 		if m.cfg.Books > 0 && st.BooksInSync < int64(m.cfg.Books) {
 			ps = append(ps, Problem{Check: "books", Detail: fmt.Sprintf("%d of %d order books in sync", st.BooksInSync, m.cfg.Books)})
+			ps = append(ps, bookProblems(m.books(m.obs.quotes(), st.BooksInSync, time.Now()))...)
 		}
 	}
 	names := make([]string, 0, len(m.cfg.Checks))

@@ -32,6 +32,7 @@ type snapshot struct {
 	Process  process     `json:"process"`
 	Conns    []connView  `json:"conns"`
 	Quotes   []quoteView `json:"quotes"`
+	Books    []bookView  `json:"books"`
 	NQuotes  int         `json:"quotes_total"` // symbols seen; Quotes holds the first maxQuotes
 	Notices  []notice    `json:"notices"`
 	Point    point       `json:"point"`
@@ -154,17 +155,18 @@ type sampler struct {
 	prevExch, prevSink []uint64
 	mem                []metrics.Sample
 
-	mu      sync.Mutex
-	closed  bool
-	history []point // oldest first
-	last    []byte  // the last snapshot's JSON
-	subs    map[chan []byte]struct{}
+	mu     sync.Mutex
+	closed bool
+	hist   history
+	last   []byte // the last snapshot's JSON
+	subs   map[chan []byte]struct{}
 }
 
 func newSampler(m *Monitor) *sampler {
 	return &sampler{
 		m:    m,
 		subs: map[chan []byte]struct{}{},
+		hist: newHistory(m.cfg.History),
 		mem: []metrics.Sample{
 			{Name: "/memory/classes/heap/objects:bytes"},
 			{Name: "/memory/classes/total:bytes"},
@@ -205,11 +207,7 @@ func (s *sampler) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.last != nil { // the first sample has no rates yet
-		if len(s.history) == m.cfg.History {
-			copy(s.history, s.history[1:])
-			s.history = s.history[:len(s.history)-1]
-		}
-		s.history = append(s.history, snap.Point)
+		s.hist.add(snap.Point)
 	}
 	s.last = b
 	for ch := range s.subs {
@@ -280,7 +278,6 @@ func (s *sampler) take(now time.Time) *snapshot {
 	} else {
 		rd = m.ready(nil)
 	}
-	snap.Ready, snap.NotReady = rd.Ready, rd.NotReady
 
 	var exch, sink []uint64
 	exch, s.prevExch = interval(m.obs.exch.cumulative(), s.prevExch)
@@ -307,6 +304,11 @@ func (s *sampler) take(now time.Time) *snapshot {
 	}
 
 	qs := m.obs.quotes()
+	snap.Books = m.books(qs, st.BooksInSync, now)
+	if len(snap.Books) > maxQuotes {
+		snap.Books = snap.Books[:maxQuotes]
+	}
+	snap.Ready, snap.NotReady = rd.Ready, rd.NotReady
 	snap.NQuotes = len(qs)
 	for _, q := range qs[:min(len(qs), maxQuotes)] {
 		snap.Quotes = append(snap.Quotes, quoteOf(q, now))
@@ -440,7 +442,7 @@ func (s *sampler) subscribe() (chan []byte, []byte) {
 	init, _ := json.Marshal(struct {
 		History []point         `json:"history"`
 		Last    json.RawMessage `json:"last,omitempty"`
-	}{s.history, s.last})
+	}{s.hist.raw.points(), s.last})
 	return ch, init
 }
 
