@@ -62,10 +62,11 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	s := startSim(t, cfg)
 	r := newRig(t, s, rigConfig{
-		streams: []string{"btcusdt@aggTrade", "btcusdt@bookTicker", "ethusdt@aggTrade", "ethusdt@bookTicker", "solusdt@aggTrade", "solusdt@bookTicker"},
-		perConn: 3,
-		session: wsconn.Config{BackoffMin: 200 * time.Millisecond, BackoffMax: time.Second},
-		mon:     monitor.Config{SampleInterval: sample},
+		streams:  []string{"btcusdt@aggTrade", "btcusdt@bookTicker", "btcusdt@depth@100ms", "ethusdt@aggTrade", "ethusdt@bookTicker", "solusdt@aggTrade", "solusdt@bookTicker"},
+		perConn:  4,
+		recovery: true,
+		session:  wsconn.Config{BackoffMin: 200 * time.Millisecond, BackoffMax: time.Second},
+		mon:      monitor.Config{SampleInterval: sample, BookSymbols: []string{"BTCUSDT"}},
 	})
 	clock, err := monitor.EstimateOffset(context.Background(), 3, r.serverTime)
 	if err != nil {
@@ -124,8 +125,71 @@ func TestBrowserDashboard(t *testing.T) {
 	n1 := number("events-total")
 	waitPage("the event count to grow", func() bool { return number("events-total") > n1 })
 	waitPage("the rate chart", func() bool {
-		return eval(`(document.querySelector("#chart-rate path.line") || {getAttribute: () => ""}).getAttribute("d").split("L").length > 3`) == "true"
+		return eval(`Number((document.getElementById("chart-rate").dataset || {}).points || 0) > 3`) == "true"
 	})
+	// the legend names every line of a chart with several, with its value
+	for id, want := range map[string]string{
+		"chart-rate":    "events frames",
+		"chart-latency": "exchange→receive p99 exchange→receive p50 receive→sink p99",
+		"chart-faults":  "reconnects gaps missing IDs",
+		"chart-memory":  "RSS Go heap",
+	} {
+		labels := eval(`Array.from(document.querySelectorAll("#` + id + ` .u-legend .u-series:not(:first-child) .u-label")).map(e => e.textContent).join(" ")`)
+		if labels != want {
+			t.Fatalf("%s legend %q, want %q", id, labels, want)
+		}
+	}
+	waitPage("the legend's latest event rate", func() bool {
+		v := eval(`document.querySelector("#chart-rate .u-legend .u-series:nth-child(2) .u-value").textContent`)
+		return v != "—" && v != "" && v != "0"
+	})
+	// axes carry units
+	if u := eval(`CHARTS.map(c => c.u.axes[1].label).join(" ")`); u != "per s ms count bytes/s bytes count" {
+		t.Fatalf("units of the y axes %q", u)
+	}
+
+	// the range control: the last 5 minutes of samples (75 s at 250 ms),
+	// the last hour (15 min), since start
+	span := func() int64 {
+		n, _ := strconv.ParseInt(eval(`document.getElementById("chart-rate").dataset.span`), 10, 64)
+		return n
+	}
+	rangeOf := func() string { return eval(`document.getElementById("chart-rate").dataset.range`) }
+	if *screenshot == "" {
+		if sp := span(); rangeOf() != "5m" || sp < 74 || sp > 76 {
+			t.Fatalf("first range %s spans %ds, want 5m over 75s", rangeOf(), sp)
+		}
+		if b := text("range"); !strings.Contains(b, "last 75 s") || !strings.Contains(b, "last 15 min") || !strings.Contains(b, "since start") {
+			t.Fatalf("range buttons %q", b)
+		}
+		click := func(rg string) {
+			t.Helper()
+			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="`+rg+`"]`))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		click("1h")
+		waitPage("the 1 h range", func() bool { sp := span(); return rangeOf() == "1h" && sp >= 899 && sp <= 901 })
+		if note := text("range-note"); !strings.Contains(note, "last 15 min, one point per 2.5 s") && !strings.Contains(note, "one point per 3 s") {
+			t.Logf("range note %q", note)
+		}
+		click("all")
+		since := time.Since(r.opened).Seconds()
+		waitPage("the since-start range", func() bool { sp := span(); return rangeOf() == "all" && sp > 0 && float64(sp) <= since+5 })
+		if p := eval(`document.querySelector('#range button[data-range="all"]').getAttribute("aria-pressed")`); p != "true" {
+			t.Fatalf("since start pressed: %s", p)
+		}
+		click("5m")
+		waitPage("the 5 min range again", func() bool { sp := span(); return rangeOf() == "5m" && sp >= 74 && sp <= 76 })
+	}
+
+	// the order book's sync state per symbol
+	waitPage("BTCUSDT's book in sync", func() bool {
+		return eval(`(document.querySelector('#quotes tr[data-symbol="BTCUSDT"] .book') || {}).textContent`) == "in sync"
+	})
+	if b := eval(`(document.querySelector('#quotes tr[data-symbol="ETHUSDT"] td:last-child') || {}).textContent`); b != "—" {
+		t.Fatalf("ETHUSDT keeps no book, shown %q", b)
+	}
 	if lat := text("lat-exch"); lat == "—" || lat == "" {
 		t.Fatalf("no latency shown: %q", lat)
 	}

@@ -137,6 +137,14 @@ var historyRanges = map[string]func(h *history) *tier{
 	"all": func(h *history) *tier { return &h.all },
 }
 
+// rangeView describes a range the dashboard offers: how long it spans
+// (0: since start) and the time one point covers.
+type rangeView struct {
+	ID     string `json:"id"`
+	SpanMS int64  `json:"span_ms,omitempty"`
+	StepMS int64  `json:"step_ms"`
+}
+
 // historyView is the body of /api/history.
 type historyView struct {
 	Range  string  `json:"range"`

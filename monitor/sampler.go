@@ -439,10 +439,16 @@ func (s *sampler) subscribe() (chan []byte, []byte) {
 	} else {
 		s.subs[ch] = struct{}{}
 	}
+	iv := s.m.cfg.SampleInterval.Milliseconds()
 	init, _ := json.Marshal(struct {
 		History []point         `json:"history"`
 		Last    json.RawMessage `json:"last,omitempty"`
-	}{s.hist.raw.points(), s.last})
+		Ranges  []rangeView     `json:"ranges"`
+	}{s.hist.raw.points(), s.last, []rangeView{
+		{ID: "5m", SpanMS: int64(s.m.cfg.History) * iv, StepMS: iv},
+		{ID: "1h", SpanMS: midFactor * midPoints * iv, StepMS: midFactor * iv},
+		{ID: "all", StepMS: int64(s.hist.all.per) * iv},
+	}})
 	return ch, init
 }
 
