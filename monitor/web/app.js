@@ -90,6 +90,8 @@ const charts = [];
 
 // fmtSpan names a span of ms: 5 min, 1 h, 75 s.
 function fmtSpan(ms) {
+  if (ms < 1000) return Math.round(ms) + " ms";
+  if (ms % 1000 !== 0) return (ms / 1000).toFixed(1) + " s";
   const s = Math.round(ms / 1000);
   if (s % 3600 === 0) return s / 3600 + " h";
   if (s % 60 === 0) return s / 60 + " min";
@@ -97,7 +99,7 @@ function fmtSpan(ms) {
 }
 
 const CHARTS = [
-  { id: "chart-rate", unit: "per s", fmt: fmtRate, series: [
+  { id: "chart-rate", unit: "per s", fmt: fmtRate, whole: true, series: [
     { name: "events", color: COLORS.blue, key: "ev", fill: true },
     { name: "frames", color: COLORS.teal, key: "fr" },
   ] },
@@ -109,7 +111,6 @@ const CHARTS = [
   { id: "chart-faults", unit: "count", fmt: fmtInt, whole: true, series: [
     { name: "reconnects", color: COLORS.amber, key: "rc", step: true },
     { name: "gaps", color: COLORS.red, key: "gp", step: true },
-    { name: "missing IDs", color: COLORS.slate, key: "mi", step: true },
   ] },
   { id: "chart-bytes", unit: "bytes/s", fmt: (v) => fmtBytes(v) + "/s", bytes: true, series: [
     { name: "received", color: COLORS.blue, key: "by", fill: true },
@@ -131,15 +132,34 @@ function niceMax(max, c) {
   if (c.bytes) while (max / unit >= 4096 && unit < Math.pow(1024, 3)) unit *= 1024;
   const v = max / unit;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p * 1.0000001) return m * p * unit;
+  for (const m of c.bytes || c.whole ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10]) if (v <= m * p * 1.0000001) return m * p * unit;
   return 10 * p * unit;
 }
 
+// xRange is the time the chosen range covers, in s: its span back from
+// the latest sample, but not before the start.
 function xRange() {
   const now = (lastT || Date.now()) / 1000;
   const r = ranges[range] || {};
-  const min = r.span_ms ? now - r.span_ms / 1000 : (started || (history[0] ? history[0].t : lastT)) / 1000;
+  const first = (started || (history[0] ? history[0].t : lastT || Date.now())) / 1000;
+  const min = r.span_ms ? Math.max(now - r.span_ms / 1000, first) : first;
   return [Math.min(min, now - 1), now];
+}
+
+// byteIncrs are round steps of bytes: 1, 2, 5, 10… times B, KiB, MiB, GiB.
+const byteIncrs = [];
+for (let k = 0; k < 5; k++) for (const m of [1, 2, 5, 10, 20, 50, 100, 200, 500]) byteIncrs.push(m * Math.pow(1024, k));
+const countIncrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7];
+
+// timeTicks labels the x axis: hours and minutes, seconds over short spans.
+function timeTicks(u, splits) {
+  const span = u.scales.x.max - u.scales.x.min;
+  return splits.map((v) => {
+    const d = new Date(v * 1000);
+    const hm = [d.getHours(), d.getMinutes()].map((x) => String(x).padStart(2, "0")).join(":");
+    if (span > 86400) return d.toISOString().slice(5, 10) + " " + hm;
+    return span <= 900 ? hm + ":" + String(d.getSeconds()).padStart(2, "0") : hm;
+  });
 }
 
 function chartData(c) {
@@ -172,10 +192,10 @@ function makeChart(c) {
       y: { range: (u, min, max) => [0, niceMax(max, c)] },
     },
     axes: [
-      { stroke: "#6a7686", grid: { stroke: "#eef1f5", width: 1 }, ticks: { stroke: "#e2e7ee", width: 1 }, font: "11px system-ui, sans-serif" },
       { stroke: "#6a7686", grid: { stroke: "#eef1f5", width: 1 }, ticks: { stroke: "#e2e7ee", width: 1 }, font: "11px system-ui, sans-serif",
-        label: c.unit, labelSize: 16, labelFont: "11px system-ui, sans-serif", size: 64,
-        values: (u, vals) => vals.map(tick), incrs: c.whole ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 1e6] : undefined },
+        values: timeTicks, space: 60 },
+      { stroke: "#6a7686", grid: { stroke: "#eef1f5", width: 1 }, ticks: { stroke: "#e2e7ee", width: 1 }, font: "11px system-ui, sans-serif",
+        size: 70, space: 28, values: (u, vals) => vals.map(tick), incrs: c.bytes ? byteIncrs : c.whole ? countIncrs : undefined },
     ],
     series: [
       { label: "time", value: (u, v) => (v == null ? "—" : fmtClock(v * 1000)) },
@@ -216,6 +236,7 @@ function drawCharts() {
     fig.dataset.range = range;
     fig.dataset.points = String(history.length);
     fig.dataset.span = String(Math.round(x1 - x0));
+    fig.dataset.step = String((ranges[range] || {}).step_ms || "");
   }
 }
 
@@ -264,7 +285,7 @@ async function loadHistory() {
 function describeRange() {
   const r = ranges[range] || {};
   const what = range === "all" ? "since start" : "last " + fmtSpan(r.span_ms);
-  return what + (r.step_ms ? ", one point per " + fmtSpan(r.step_ms) : "") + (range === "5m" ? "" : " (latest per sample)");
+  return what + (r.step_ms ? ", one point per " + fmtSpan(r.step_ms) : "") + (range === "5m" ? "" : ": rates averaged, latency and memory at their highest");
 }
 
 function labelRanges() {
