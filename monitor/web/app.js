@@ -209,6 +209,7 @@ function makeChart(c) {
     ],
     hooks: {
       setSelect: [(u) => { if (u.select.width > 0) c.zoomed = true; }],
+      setCursor: [(u) => { if (u.cursor.idx == null && u.data[0].length) u.setLegend({ idx: u.data[0].length - 1 }); }],
     },
   };
   c.u = new uPlot(opts, chartData(c), el);
