@@ -13,8 +13,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/sink"
+	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -61,12 +64,28 @@ func TestBrowserDashboard(t *testing.T) {
 		sample = time.Second
 	}
 	s := startSim(t, cfg)
+	// a NATS sink on a real server, stopped and started again below
+	store := t.TempDir()
+	srv, err := natssink.StartServer(natssink.ServerConfig{StoreDir: store, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	natsURL := srv.ClientURL()
+	natsPort, _ := strconv.Atoi(natsURL[strings.LastIndexByte(natsURL, ':')+1:])
+	ns, err := natssink.Open(natssink.Config{URLs: []string{natsURL}, AckTimeout: time.Second, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.CloseNow() })
 	r := newRig(t, s, rigConfig{
+		handler:  func(ev *feed.Event) { ns.Write(ev) },
 		streams:  []string{"btcusdt@aggTrade", "btcusdt@bookTicker", "btcusdt@depth@100ms", "ethusdt@aggTrade", "ethusdt@bookTicker", "solusdt@aggTrade", "solusdt@bookTicker"},
 		perConn:  4,
 		recovery: true,
 		session:  wsconn.Config{BackoffMin: 200 * time.Millisecond, BackoffMax: time.Second},
-		mon:      monitor.Config{SampleInterval: sample, BookSymbols: []string{"BTCUSDT"}},
+		mon: monitor.Config{SampleInterval: sample, BookSymbols: []string{"BTCUSDT"},
+			Sinks: map[string]sink.Sink{"nats": ns}, SinkStall: 2 * time.Second},
 	})
 	clock, err := monitor.EstimateOffset(context.Background(), 3, r.serverTime)
 	if err != nil {
@@ -200,6 +219,28 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	if g := number("goroutines"); g <= 0 {
 		t.Fatalf("goroutines %d", g)
+	}
+
+	// a sink that cannot reach its server shows, and why
+	sinkRow := func() string {
+		return eval(`(document.querySelector('#sinks tr[data-sink="nats"]') || {}).textContent || ""`)
+	}
+	waitPage("the NATS sink delivering", func() bool { return strings.Contains(sinkRow(), "delivering") })
+	if *screenshot == "" {
+		srv.Close()
+		waitPage("the NATS sink not ready", func() bool {
+			row := sinkRow()
+			return strings.Contains(row, "not ready") && strings.Contains(row, "nats server unreachable") && text("ready") == "NOT READY"
+		})
+		if p := text("problems"); !strings.Contains(p, "sink nats: nats server unreachable") {
+			t.Fatalf("problems shown: %q", p)
+		}
+		srv, err = natssink.StartServer(natssink.ServerConfig{StoreDir: store, Port: natsPort, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		waitPage("the NATS sink delivering again", func() bool { return strings.Contains(sinkRow(), "delivering") && text("ready") == "READY" })
 	}
 
 	// a fault shows: the connections drop and come back

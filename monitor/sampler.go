@@ -33,6 +33,7 @@ type snapshot struct {
 	Conns    []connView  `json:"conns"`
 	Quotes   []quoteView `json:"quotes"`
 	Books    []bookView  `json:"books"`
+	Sinks    []sinkView  `json:"sinks"`
 	NQuotes  int         `json:"quotes_total"` // symbols seen; Quotes holds the first maxQuotes
 	Notices  []notice    `json:"notices"`
 	Point    point       `json:"point"`
@@ -309,6 +310,7 @@ func (s *sampler) take(now time.Time) *snapshot {
 		snap.Books = snap.Books[:maxQuotes]
 	}
 	snap.Ready, snap.NotReady = rd.Ready, rd.NotReady
+	snap.Sinks = sinkViews(m.cfg.Sinks, rd.NotReady)
 	snap.NQuotes = len(qs)
 	for _, q := range qs[:min(len(qs), maxQuotes)] {
 		snap.Quotes = append(snap.Quotes, quoteOf(q, now))

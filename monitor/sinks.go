@@ -89,3 +89,41 @@ func (t *sinkTracker) check(sinks map[string]sink.Sink, stall, window time.Durat
 	}
 	return ps
 }
+
+// sinkView is one sink on the dashboard: its counters and, when it is not
+// ready, why.
+type sinkView struct {
+	Name      string   `json:"name"`
+	Ready     bool     `json:"ready"`
+	Problems  []string `json:"problems,omitempty"`
+	Accepted  int64    `json:"accepted"`
+	Delivered int64    `json:"delivered"`
+	Pending   int64    `json:"pending"`
+	Dropped   int64    `json:"dropped"`
+	Lost      int64    `json:"lost"`
+	Errors    int64    `json:"errors"`
+	Retries   int64    `json:"retries"`
+}
+
+// sinkViews returns the sinks' counters with their problems among ps.
+func sinkViews(sinks map[string]sink.Sink, ps []Problem) []sinkView {
+	names := make([]string, 0, len(sinks))
+	for n := range sinks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]sinkView, 0, len(names))
+	for _, n := range names {
+		st := sinks[n].Stats()
+		v := sinkView{Name: n, Ready: true, Accepted: st.Accepted, Delivered: st.Delivered, Pending: st.Pending,
+			Dropped: st.Dropped, Lost: st.Lost, Errors: st.Errors, Retries: st.Retries}
+		for _, p := range ps {
+			if p.Check == "sink" && p.Sink == n {
+				v.Ready = false
+				v.Problems = append(v.Problems, p.Detail)
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}

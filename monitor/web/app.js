@@ -345,6 +345,18 @@ function renderQuotes(quotes, total, books) {
   $("quotes").tBodies[0].innerHTML = (rows.join("") + more) || `<tr><td class="none" colspan="12">no trades or quotes yet</td></tr>`;
 }
 
+function renderSinks(sinks) {
+  const card = $("sinks-card");
+  card.hidden = !(sinks && sinks.length);
+  if (card.hidden) return;
+  $("sinks").tBodies[0].innerHTML = sinks.map((k) =>
+    `<tr data-sink="${esc(k.name)}"><td><b>${esc(k.name)}</b></td>` +
+    `<td><span class="book book-${k.ready ? "ok" : "bad"}">${k.ready ? "delivering" : "not ready"}</span></td>` +
+    `<td class="n">${fmtInt(k.accepted)}</td><td class="n">${fmtInt(k.delivered)}</td><td class="n">${fmtInt(k.pending)}</td>` +
+    `<td class="n">${fmtInt(k.dropped)}</td><td class="n">${fmtInt(k.lost)}</td><td class="n">${fmtInt(k.errors)}</td>` +
+    `<td class="n">${fmtInt(k.retries)}</td><td class="why">${esc((k.problems || []).join("; ") || "—")}</td></tr>`).join("");
+}
+
 function renderNotices(list) {
   const items = (list || []).slice().reverse().map((n) =>
     `<li><time>${fmtClock(n.t)}</time><span class="kind kind-${esc(n.kind)}">${esc(n.kind)}</span><span class="text">${esc(n.text)}</span></li>`);
@@ -394,6 +406,7 @@ function render(s) {
 
   renderConns(s.conns);
   renderQuotes(s.quotes, s.quotes_total || 0, s.books);
+  renderSinks(s.sinks);
   renderNotices(s.notices);
   drawCharts();
 }
