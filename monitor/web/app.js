@@ -354,7 +354,7 @@ function renderSinks(sinks) {
     `<td><span class="book book-${k.ready ? "ok" : "bad"}">${k.ready ? "delivering" : "not ready"}</span></td>` +
     `<td class="n">${fmtInt(k.accepted)}</td><td class="n">${fmtInt(k.delivered)}</td><td class="n">${fmtInt(k.pending)}</td>` +
     `<td class="n">${fmtInt(k.dropped)}</td><td class="n">${fmtInt(k.lost)}</td><td class="n">${fmtInt(k.errors)}</td>` +
-    `<td class="n">${fmtInt(k.retries)}</td><td class="why">${esc((k.problems || []).join("; ") || "—")}</td></tr>`).join("");
+    `<td class="n">${fmtInt(k.retries)}</td><td class="${k.ready ? "muted" : "why"}">${esc((k.problems || []).join("; ") || "—")}</td></tr>`).join("");
 }
 
 function renderNotices(list) {
