@@ -205,6 +205,36 @@ func TestBrowserDashboard(t *testing.T) {
 		}
 		click("5m")
 		waitPage("the 5 min range again", func() bool { return dataset("range") == "5m" && num("points") >= fine })
+
+		// drag across the rate chart: it zooms in and stays zoomed as
+		// samples come; a double-click returns to the range
+		full := num("span")
+		box := strings.Split(eval(`(() => { const r = document.querySelector("#chart-rate .u-over").getBoundingClientRect(); return [r.left, r.top, r.width, r.height].join(" ") })()`), " ")
+		var bx [4]float64
+		for i := range bx {
+			bx[i], _ = strconv.ParseFloat(box[i], 64)
+		}
+		y := bx[1] + bx[3]/2
+		x0, x1 := bx[0]+bx[2]*0.3, bx[0]+bx[2]*0.6
+		if err := chromedp.Do(ctx,
+			chromedp.MouseEvent(chromedp.MouseMoved, x0, y),
+			chromedp.MouseEvent(chromedp.MousePressed, x0, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+			chromedp.MouseEvent(chromedp.MouseMoved, (x0+x1)/2, y, chromedp.ButtonLeft),
+			chromedp.MouseEvent(chromedp.MouseMoved, x1, y, chromedp.ButtonLeft),
+			chromedp.MouseEvent(chromedp.MouseReleased, x1, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+		); err != nil {
+			t.Fatal(err)
+		}
+		waitPage("the zoom", func() bool { return dataset("zoomed") == "true" && num("span") < full/2 })
+		zoomed := num("span")
+		time.Sleep(3 * sample)
+		if dataset("zoomed") != "true" || num("span") != zoomed {
+			t.Fatalf("zoom lost as samples came: span %ds, zoomed %s", num("span"), dataset("zoomed"))
+		}
+		if err := chromedp.Do(ctx, chromedp.DoubleClick(chromedp.CSS("#chart-rate .u-over"))); err != nil {
+			t.Fatal(err)
+		}
+		waitPage("the range again after a double-click", func() bool { return dataset("zoomed") == "false" && num("span") >= full })
 	}
 
 	// the order book's sync state per symbol

@@ -188,7 +188,8 @@ function makeChart(c) {
     legend: { live: true },
     cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 6 } },
     scales: {
-      x: { time: true, range: (u, min, max) => (c.zoomed ? [min, max] : xRange()) },
+      // the range's window when the dashboard sets it, the selection when one zooms
+      x: { time: true, range: (u, min, max) => (c.forcing ? xRange() : [min, max]) },
       y: { range: (u, min, max) => [0, niceMax(max, c)] },
     },
     axes: [
@@ -231,13 +232,19 @@ function drawCharts() {
   for (const c of CHARTS) {
     if (!c.u) { makeChart(c); charts.push(c); }
     else c.u.setData(chartData(c), !c.zoomed);
-    if (!c.zoomed) c.u.setScale("x", { min: xRange()[0], max: xRange()[1] });
+    if (!c.zoomed) {
+      const [min, max] = xRange();
+      c.forcing = true;
+      c.u.setScale("x", { min, max });
+      c.forcing = false;
+    }
     showLatest(c);
     const fig = $(c.id), [x0, x1] = [c.u.scales.x.min, c.u.scales.x.max];
     fig.dataset.range = range;
     fig.dataset.points = String(history.length);
     fig.dataset.span = String(Math.round(x1 - x0));
     fig.dataset.step = String((ranges[range] || {}).step_ms || "");
+    fig.dataset.zoomed = String(!!c.zoomed);
   }
 }
 
