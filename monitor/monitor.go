@@ -84,6 +84,9 @@ func New(cfg Config) (*Monitor, error) {
 		m.obs.events, m.obs.exch, m.obs.sink,
 		m.clockOffset, m.clockRTT, m.clockAt, m.clockErrors,
 	)
+	if len(cfg.Sinks) > 0 {
+		m.reg.MustRegister(newSinkCollector(m, constLabels))
+	}
 	if cfg.Gateway != nil {
 		m.SetGateway(cfg.Gateway)
 	}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/feedkeeper/feedkeeper/sink"
 )
 
@@ -126,4 +128,50 @@ func sinkViews(sinks map[string]sink.Sink, ps []Problem) []sinkView {
 		out = append(out, v)
 	}
 	return out
+}
+
+// sinkCollector exports each sink's counters and readiness, labelled by
+// its name in Config.Sinks.
+type sinkCollector struct {
+	m                                                   *Monitor
+	ready, pending                                      *prometheus.Desc
+	accepted, delivered, dropped, lost, errors, retries *prometheus.Desc
+}
+
+func newSinkCollector(m *Monitor, constLabels prometheus.Labels) *sinkCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(namespace+"_sink_"+name, help, []string{"sink"}, constLabels)
+	}
+	return &sinkCollector{
+		m:         m,
+		ready:     d("ready", "1 while the sink delivers (as /readyz judges it), 0 when it does not."),
+		pending:   d("pending_events", "Events accepted and neither delivered nor lost yet."),
+		accepted:  d("accepted_events_total", "Events the sink accepted."),
+		delivered: d("delivered_events_total", "Events the destination has: written, or acknowledged by JetStream."),
+		dropped:   d("refused_events_total", "Events refused because the sink's buffer stayed full."),
+		lost:      d("lost_events_total", "Accepted events that did not reach the destination."),
+		errors:    d("errors_total", "Failures of the destination: write errors, refused or retried publishes, lost connections."),
+		retries:   d("retries_total", "Messages published again (NATS)."),
+	}
+}
+
+func (c *sinkCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.ready, c.pending, c.accepted, c.delivered, c.dropped, c.lost, c.errors, c.retries} {
+		ch <- d
+	}
+}
+
+func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
+	cfg := &c.m.cfg
+	ps := c.m.sinks.check(cfg.Sinks, cfg.SinkStall, cfg.SinkWindow, time.Now())
+	for _, v := range sinkViews(cfg.Sinks, ps) {
+		ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b2f(v.Ready), v.Name)
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(v.Pending), v.Name)
+		ch <- prometheus.MustNewConstMetric(c.accepted, prometheus.CounterValue, float64(v.Accepted), v.Name)
+		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(v.Delivered), v.Name)
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(v.Dropped), v.Name)
+		ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(v.Lost), v.Name)
+		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(v.Errors), v.Name)
+		ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(v.Retries), v.Name)
+	}
 }

@@ -54,6 +54,9 @@ func TestReadyzFollowsSinks(t *testing.T) {
 		return code == 503 && sinkProblem(rd, "nats", "unreachable") && sinkProblem(rd, "nats", "none delivered")
 	})
 	t.Logf("server stopped: %+v", rd.NotReady)
+	if m := r.scrape(t); m.v(t, "feedkeeper_sink_ready", "sink=nats") != 0 || m.v(t, "feedkeeper_sink_pending_events", "sink=nats") == 0 {
+		t.Fatal("metrics: the NATS sink ready, or nothing pending, while its server is down")
+	}
 	for _, p := range rd.NotReady {
 		if p.Check != "sink" {
 			t.Fatalf("problem %+v besides the sink's", p)
@@ -73,6 +76,11 @@ func TestReadyzFollowsSinks(t *testing.T) {
 	})
 	if st := ns.Stats(); st.Lost != 0 || st.Dropped != 0 {
 		t.Fatalf("sink %+v: events lost in the outage", st)
+	}
+	m := r.scrape(t)
+	if m.v(t, "feedkeeper_sink_ready", "sink=nats") != 1 || m.v(t, "feedkeeper_sink_delivered_events_total", "sink=nats") == 0 ||
+		m.v(t, "feedkeeper_sink_lost_events_total", "sink=nats") != 0 {
+		t.Fatal("metrics: the NATS sink not ready, nothing delivered, or events lost after the restart")
 	}
 }
 
