@@ -209,21 +209,34 @@ func TestBrowserDashboard(t *testing.T) {
 		// drag across the rate chart: it zooms in and stays zoomed as
 		// samples come; a double-click returns to the range
 		full := num("span")
-		box := strings.Split(eval(`(() => { const r = document.querySelector("#chart-rate .u-over").getBoundingClientRect(); return [r.left, r.top, r.width, r.height].join(" ") })()`), " ")
-		var bx [4]float64
-		for i := range bx {
-			bx[i], _ = strconv.ParseFloat(box[i], 64)
-		}
-		y := bx[1] + bx[3]/2
-		x0, x1 := bx[0]+bx[2]*0.3, bx[0]+bx[2]*0.6
-		if err := chromedp.Do(ctx,
-			chromedp.MouseEvent(chromedp.MouseMoved, x0, y),
-			chromedp.MouseEvent(chromedp.MousePressed, x0, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
-			chromedp.MouseEvent(chromedp.MouseMoved, (x0+x1)/2, y, chromedp.ButtonLeft),
-			chromedp.MouseEvent(chromedp.MouseMoved, x1, y, chromedp.ButtonLeft),
-			chromedp.MouseEvent(chromedp.MouseReleased, x1, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
-		); err != nil {
-			t.Fatal(err)
+		// (the page may shift between the measure and the drag when the
+		// problems banner comes or goes: try again)
+		var x0, x1, y float64
+		for attempt := 0; ; attempt++ {
+			box := strings.Split(eval(`(() => { const r = document.querySelector("#chart-rate .u-over").getBoundingClientRect(); return [r.left, r.top, r.width, r.height].join(" ") })()`), " ")
+			var bx [4]float64
+			for i := range bx {
+				bx[i], _ = strconv.ParseFloat(box[i], 64)
+			}
+			y = bx[1] + bx[3]/2
+			x0, x1 = bx[0]+bx[2]*0.3, bx[0]+bx[2]*0.6
+			if err := chromedp.Do(ctx,
+				chromedp.MouseEvent(chromedp.MouseMoved, x0, y),
+				chromedp.MouseEvent(chromedp.MousePressed, x0, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+				chromedp.MouseEvent(chromedp.MouseMoved, (x0+x1)/2, y, chromedp.ButtonLeft),
+				chromedp.MouseEvent(chromedp.MouseMoved, x1, y, chromedp.ButtonLeft),
+				chromedp.MouseEvent(chromedp.MouseReleased, x1, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+			); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for dataset("zoomed") != "true" && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if dataset("zoomed") == "true" || attempt == 2 {
+				break
+			}
+			t.Logf("drag %d did not zoom", attempt+1)
 		}
 		waitPage("the zoom", func() bool { return dataset("zoomed") == "true" && num("span") < full/2 })
 		zoomed := num("span")
