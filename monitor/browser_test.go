@@ -13,8 +13,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/sink"
+	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -61,11 +64,28 @@ func TestBrowserDashboard(t *testing.T) {
 		sample = time.Second
 	}
 	s := startSim(t, cfg)
+	// a NATS sink on a real server, stopped and started again below
+	store := t.TempDir()
+	srv, err := natssink.StartServer(natssink.ServerConfig{StoreDir: store, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	natsURL := srv.ClientURL()
+	natsPort, _ := strconv.Atoi(natsURL[strings.LastIndexByte(natsURL, ':')+1:])
+	ns, err := natssink.Open(natssink.Config{URLs: []string{natsURL}, AckTimeout: time.Second, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.CloseNow() })
 	r := newRig(t, s, rigConfig{
-		streams: []string{"btcusdt@aggTrade", "btcusdt@bookTicker", "ethusdt@aggTrade", "ethusdt@bookTicker", "solusdt@aggTrade", "solusdt@bookTicker"},
-		perConn: 3,
-		session: wsconn.Config{BackoffMin: 200 * time.Millisecond, BackoffMax: time.Second},
-		mon:     monitor.Config{SampleInterval: sample},
+		handler:  func(ev *feed.Event) { ns.Write(ev) },
+		streams:  []string{"btcusdt@aggTrade", "btcusdt@bookTicker", "btcusdt@depth@100ms", "ethusdt@aggTrade", "ethusdt@bookTicker", "solusdt@aggTrade", "solusdt@bookTicker"},
+		perConn:  4,
+		recovery: true,
+		session:  wsconn.Config{BackoffMin: 200 * time.Millisecond, BackoffMax: time.Second},
+		mon: monitor.Config{SampleInterval: sample, BookSymbols: []string{"BTCUSDT"},
+			Sinks: map[string]sink.Sink{"nats": ns}, SinkStall: 2 * time.Second},
 	})
 	clock, err := monitor.EstimateOffset(context.Background(), 3, r.serverTime)
 	if err != nil {
@@ -124,13 +144,146 @@ func TestBrowserDashboard(t *testing.T) {
 	n1 := number("events-total")
 	waitPage("the event count to grow", func() bool { return number("events-total") > n1 })
 	waitPage("the rate chart", func() bool {
-		return eval(`(document.querySelector("#chart-rate path.line") || {getAttribute: () => ""}).getAttribute("d").split("L").length > 3`) == "true"
+		return eval(`Number((document.getElementById("chart-rate").dataset || {}).points || 0) > 3`) == "true"
 	})
+	// the legend names every line of a chart with several, with its value
+	for id, want := range map[string]string{
+		"chart-rate":    "events frames",
+		"chart-latency": "exchange→receive p99 exchange→receive p50 receive→sink p99",
+		"chart-faults":  "reconnects gaps",
+		"chart-memory":  "RSS Go heap",
+	} {
+		labels := eval(`Array.from(document.querySelectorAll("#` + id + ` .u-legend .u-series:not(:first-child) .u-label")).map(e => e.textContent).join(" ")`)
+		if labels != want {
+			t.Fatalf("%s legend %q, want %q", id, labels, want)
+		}
+	}
+	waitPage("the legend's latest event rate", func() bool {
+		v := eval(`document.querySelector("#chart-rate .u-legend .u-series:nth-child(2) .u-value").textContent`)
+		return v != "—" && v != "" && v != "0"
+	})
+	// axes carry units
+	if u := eval(`CHARTS.map(c => c.u.axes[1].values(c.u, [0, 2, 2048]).join("|")).join(" ")`); u != "0|2|2,048 0|2.0 ms|2.05 s 0|2|2,048 0|2 B/s|2.0 KiB/s 0|2 B|2.0 KiB 0|2|2,048" {
+		t.Fatalf("ticks of the y axes %q", u)
+	}
+
+	// the range control: every sample over the last 5 minutes' worth (75 s
+	// at 250 ms), one point per 10 samples over the last hour's worth (15
+	// min), or since start
+	dataset := func(k string) string { return eval(`document.getElementById("chart-rate").dataset.` + k) }
+	if *screenshot == "" { // the screenshot samples every second: other ranges
+		num := func(k string) int64 { n, _ := strconv.ParseInt(dataset(k), 10, 64); return n }
+		if b := text("range"); !strings.Contains(b, "last 75 s") || !strings.Contains(b, "last 15 min") || !strings.Contains(b, "since start") {
+			t.Fatalf("range buttons %q", b)
+		}
+		if dataset("range") != "5m" || num("step") != 250 {
+			t.Fatalf("first range %s, step %s ms: want 5m, 250", dataset("range"), dataset("step"))
+		}
+		click := func(rg string) {
+			t.Helper()
+			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#range button[data-range="`+rg+`"]`))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitPage("a few seconds of samples", func() bool { return num("points") >= 20 })
+		fine := num("points")
+		click("1h")
+		waitPage("the 1 h range", func() bool { return dataset("range") == "1h" && num("step") == 2500 })
+		if coarse := num("points"); coarse >= fine/2 {
+			t.Fatalf("1 h range shows %d points, the 5 min one %d", coarse, fine)
+		}
+		if note := text("range-note"); !strings.Contains(note, "last 15 min, one point per 2.5 s") {
+			t.Fatalf("range note %q", note)
+		}
+		click("all")
+		waitPage("the since-start range", func() bool { return dataset("range") == "all" && num("step") == 15000 })
+		if sp, since := num("span"), time.Since(r.opened).Seconds(); sp <= 0 || float64(sp) > since+2 {
+			t.Fatalf("since start spans %ds, the gateway opened %.0fs ago", sp, since)
+		}
+		if p := eval(`document.querySelector('#range button[data-range="all"]').getAttribute("aria-pressed")`); p != "true" {
+			t.Fatalf("since start pressed: %s", p)
+		}
+		click("5m")
+		waitPage("the 5 min range again", func() bool { return dataset("range") == "5m" && num("points") >= fine })
+
+		// drag across the rate chart: it zooms in and stays zoomed as
+		// samples come; a double-click returns to the range
+		full := num("span")
+		// (the page may shift between the measure and the drag when the
+		// problems banner comes or goes: try again)
+		var x0, x1, y float64
+		for attempt := 0; ; attempt++ {
+			box := strings.Split(eval(`(() => { const r = document.querySelector("#chart-rate .u-over").getBoundingClientRect(); return [r.left, r.top, r.width, r.height].join(" ") })()`), " ")
+			var bx [4]float64
+			for i := range bx {
+				bx[i], _ = strconv.ParseFloat(box[i], 64)
+			}
+			y = bx[1] + bx[3]/2
+			x0, x1 = bx[0]+bx[2]*0.3, bx[0]+bx[2]*0.6
+			if err := chromedp.Do(ctx,
+				chromedp.MouseEvent(chromedp.MouseMoved, x0, y),
+				chromedp.MouseEvent(chromedp.MousePressed, x0, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+				chromedp.MouseEvent(chromedp.MouseMoved, (x0+x1)/2, y, chromedp.ButtonLeft),
+				chromedp.MouseEvent(chromedp.MouseMoved, x1, y, chromedp.ButtonLeft),
+				chromedp.MouseEvent(chromedp.MouseReleased, x1, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+			); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for dataset("zoomed") != "true" && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if dataset("zoomed") == "true" || attempt == 2 {
+				break
+			}
+			t.Logf("drag %d did not zoom", attempt+1)
+		}
+		waitPage("the zoom", func() bool { return dataset("zoomed") == "true" && num("span") < full/2 })
+		zoomed := num("span")
+		time.Sleep(3 * sample)
+		if dataset("zoomed") != "true" || num("span") != zoomed {
+			t.Fatalf("zoom lost as samples came: span %ds, zoomed %s", num("span"), dataset("zoomed"))
+		}
+		if err := chromedp.Do(ctx, chromedp.DoubleClick(chromedp.CSS("#chart-rate .u-over"))); err != nil {
+			t.Fatal(err)
+		}
+		waitPage("the range again after a double-click", func() bool { return dataset("zoomed") == "false" && num("span") >= full })
+	}
+
+	// the order book's sync state per symbol
+	waitPage("BTCUSDT's book in sync", func() bool {
+		return eval(`(document.querySelector('#quotes tr[data-symbol="BTCUSDT"] .book') || {}).textContent`) == "in sync"
+	})
+	if b := eval(`(document.querySelector('#quotes tr[data-symbol="ETHUSDT"] td:last-child') || {}).textContent`); b != "—" {
+		t.Fatalf("ETHUSDT keeps no book, shown %q", b)
+	}
 	if lat := text("lat-exch"); lat == "—" || lat == "" {
 		t.Fatalf("no latency shown: %q", lat)
 	}
 	if g := number("goroutines"); g <= 0 {
 		t.Fatalf("goroutines %d", g)
+	}
+
+	// a sink that cannot reach its server shows, and why
+	sinkRow := func() string {
+		return eval(`(document.querySelector('#sinks tr[data-sink="nats"]') || {}).textContent || ""`)
+	}
+	waitPage("the NATS sink delivering", func() bool { return strings.Contains(sinkRow(), "delivering") })
+	if *screenshot == "" {
+		srv.Close()
+		waitPage("the NATS sink not ready", func() bool {
+			row := sinkRow()
+			return strings.Contains(row, "not ready") && strings.Contains(row, "nats server unreachable") && text("ready") == "NOT READY"
+		})
+		if p := text("problems"); !strings.Contains(p, "sink nats: nats server unreachable") {
+			t.Fatalf("problems shown: %q", p)
+		}
+		srv, err = natssink.StartServer(natssink.ServerConfig{StoreDir: store, Port: natsPort, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		waitPage("the NATS sink delivering again", func() bool { return strings.Contains(sinkRow(), "delivering") && text("ready") == "READY" })
 	}
 
 	// a fault shows: the connections drop and come back

@@ -246,17 +246,20 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// connTracker works out how long each connection has been up from the
-// snapshots it is shown: a connection is new when its session's Connects
-// count moved or it was down before.
+// connTracker works out how long each session has been up from the
+// snapshots it is shown. A session is up from the first snapshot that sees
+// it up after it was down, or after its Reconnects count moved (it went
+// down and came back between two snapshots). A planned rotation (Connects
+// moves, Reconnects does not) keeps it up: the replacement subscribed
+// before the old connection closed, and no data stopped.
 type connTracker struct {
 	mu    sync.Mutex
 	conns []trackedConn
 }
 
 type trackedConn struct {
-	connects int64
-	since    time.Time // zero while down
+	reconnects int64
+	since      time.Time // zero while down
 }
 
 // update returns each session's uptime.
@@ -272,11 +275,11 @@ func (t *connTracker) update(sessions []wsconn.Stats, now time.Time) []time.Dura
 		switch {
 		case !connUp(s.Status):
 			tc.since = time.Time{}
-		case tc.since.IsZero() || s.Connects != tc.connects:
+		case tc.since.IsZero() || s.Reconnects != tc.reconnects:
 			tc.since = now
 		}
-		tc.connects = s.Connects
-		if !tc.since.IsZero() {
+		tc.reconnects = s.Reconnects
+		if !tc.since.IsZero() && now.After(tc.since) {
 			up[i] = now.Sub(tc.since)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/sink"
 )
 
 // DefaultAddr is where a Monitor listens unless told otherwise.
@@ -46,9 +47,28 @@ type Config struct {
 	// diff depth streams of a gateway with a Recovery). /readyz wants
 	// GatewayStats.BooksInSync to reach it. 0: books are not checked.
 	Books int
+	// BookSymbols are the symbols of those books, as the venue names them
+	// in events (BTCUSDT): the dashboard and /readyz show each one's sync
+	// state, including the books that have not loaded a snapshot yet.
+	// When set, Books defaults to its length. Without it, only the books
+	// that have loaded a snapshot are named.
+	BookSymbols []string
 	// Checks are further readiness conditions, by name: each returns nil
 	// when ready, or an error saying what is not.
 	Checks map[string]func() error
+	// Sinks are the outputs whose health /readyz includes, by the name it
+	// reports them under ("stdout", "nats", "file:/data"). A sink is not
+	// ready while its Health says so (sink.Healther: the NATS sink when no
+	// server is reachable or JetStream stopped acknowledging), while events
+	// are pending and none was delivered for SinkStall, or when it lost or
+	// refused events in the last SinkWindow. The Monitor only reads them.
+	Sinks map[string]sink.Sink
+	// SinkStall is how long a sink may hold pending events without
+	// delivering one before it is not ready. Default DefaultSinkStall.
+	SinkStall time.Duration
+	// SinkWindow is how long a sink stays not ready after it lost or
+	// refused events. Default DefaultSinkWindow.
+	SinkWindow time.Duration
 
 	// ServerTime, when set, asks the venue for its clock (Binance:
 	// GET /api/v3/time); the Monitor estimates the clock offset from it at
@@ -64,11 +84,16 @@ type Config struct {
 	// SampleInterval is how often the dashboard's figures are taken and
 	// sent. Default 1s.
 	SampleInterval time.Duration
-	// History is the number of samples the dashboard's charts keep.
-	// Default 300 (5 minutes at 1s).
+	// History is the number of samples the dashboard's charts keep at
+	// full resolution (its "5 min" range). Default 300 (5 minutes at 1s).
+	// Older samples are kept merged: one point per 10 samples for the last
+	// 3600 samples (the "1 h" range), and at most 720 points since start.
 	History int
 
-	// Logger: nil is slog.Default().
+	// Logger receives the Monitor's log lines as it is, with no attribute
+	// added: give it the ones that name the Monitor (component=monitor),
+	// not a logger that already names another component. Nil is
+	// slog.Default() with component=monitor.
 	Logger *slog.Logger
 }
 
@@ -88,8 +113,17 @@ func (c *Config) fill() error {
 	if c.History == 0 {
 		c.History = 300
 	}
+	if c.Books == 0 {
+		c.Books = len(c.BookSymbols)
+	}
+	if c.SinkStall == 0 {
+		c.SinkStall = DefaultSinkStall
+	}
+	if c.SinkWindow == 0 {
+		c.SinkWindow = DefaultSinkWindow
+	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.Default().With("component", "monitor")
 	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
@@ -110,6 +144,17 @@ func (c *Config) fill() error {
 		return fmt.Errorf("monitor: History %d is below 2", c.History)
 	case c.Books < 0:
 		return fmt.Errorf("monitor: Books %d is negative", c.Books)
+	case len(c.BookSymbols) > 0 && c.Books != len(c.BookSymbols):
+		return fmt.Errorf("monitor: Books %d but %d BookSymbols", c.Books, len(c.BookSymbols))
+	case c.SinkStall < 0:
+		return fmt.Errorf("monitor: SinkStall %v is negative", c.SinkStall)
+	case c.SinkWindow < 0:
+		return fmt.Errorf("monitor: SinkWindow %v is negative", c.SinkWindow)
+	}
+	for n, s := range c.Sinks {
+		if s == nil {
+			return fmt.Errorf("monitor: Sinks[%q] is nil", n)
+		}
 	}
 	return nil
 }

@@ -92,3 +92,19 @@ func (m *Monitor) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Write(b)
 }
+
+// ChartLibrary returns the chart library of the dashboard: uPlot's script
+// and style sheet (MIT licence: web/vendor/uPlot.LICENSE), for pages that
+// must stand alone, such as the soak report, to inline. The slices are
+// fresh copies.
+func ChartLibrary() (script, style []byte) {
+	js, err := webFS.ReadFile("web/vendor/uPlot.iife.min.js")
+	if err != nil {
+		panic(err)
+	}
+	css, err := webFS.ReadFile("web/vendor/uPlot.min.css")
+	if err != nil {
+		panic(err)
+	}
+	return js, css
+}

@@ -10,11 +10,15 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/monitor"
+	"github.com/feedkeeper/feedkeeper/sink"
+	"github.com/feedkeeper/feedkeeper/sink/stdout"
 )
 
 // A gateway watched by a Monitor and a terminal status line: the Monitor
 // starts first so that /healthz answers while the gateway connects, the
 // handler observes every event, and the status line carries the logs.
+// /readyz includes the order books (by symbol) and the sinks (by name), and
+// the Monitor logs as component=monitor, apart from the gateway.
 func Example() {
 	status := monitor.NewStatusLine(os.Stderr)
 	defer status.Close()
@@ -34,7 +38,16 @@ func Example() {
 		}
 		return time.UnixMilli(v.ServerTime).Add(500 * time.Microsecond), nil
 	}
-	mon, err := monitor.New(monitor.Config{Venue: "binance", REST: rest.Stats, ServerTime: serverTime, Logger: log})
+	out, err := stdout.Open(stdout.Config{Logger: log})
+	if err != nil {
+		log.Error("sink", "err", err)
+		return
+	}
+	defer out.Close()
+	mon, err := monitor.New(monitor.Config{Venue: "binance", REST: rest.Stats, ServerTime: serverTime,
+		BookSymbols: []string{"BTCUSDT"},
+		Sinks:       map[string]sink.Sink{"stdout": out},
+		Logger:      log.With("component", "monitor")})
 	if err != nil {
 		log.Error("monitor", "err", err)
 		return
@@ -44,11 +57,12 @@ func Example() {
 
 	var venue feed.Venue // binance.NewSpot(…)
 	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: []string{"btcusdt@aggTrade"}, Logger: log,
+		Venue: venue, Streams: []string{"btcusdt@aggTrade", "btcusdt@depth@100ms"}, Logger: log.With("component", "gateway"),
 		Handler: func(ev *feed.Event) {
-			// hand ev to the sink, then:
+			out.Write(ev)
 			mon.Observe(ev)
 		},
+		// Recovery: binance.NewRecovery(…) keeps the BTCUSDT book
 	})
 	if err != nil {
 		log.Error("gateway", "err", err)

@@ -55,6 +55,8 @@ type rigConfig struct {
 	mon      monitor.Config
 	// beforeOpen runs after the symbols are loaded, before the gateway opens.
 	beforeOpen func()
+	// handler, if set, also gets every event (a sink's Write).
+	handler func(*feed.Event)
 }
 
 func newRig(t testing.TB, s *sim.Server, rc rigConfig) *rig {
@@ -112,6 +114,9 @@ func newRig(t testing.TB, s *sim.Server, rc rigConfig) *rig {
 		Venue: venue, Streams: rc.streams, TLS: tlsCfg, Session: sc, Logger: quiet(),
 		Dials: rate.NewLimiter(1000, 100), Subscribes: rate.NewLimiter(1000, 100),
 		Handler: func(ev *feed.Event) {
+			if rc.handler != nil {
+				rc.handler(ev)
+			}
 			r.mon.Observe(ev)
 			r.handled.Add(1)
 			if d := r.slow.Load(); d > 0 {

@@ -34,6 +34,7 @@ type Monitor struct {
 	obs     *observer
 	conns   *connTracker
 	sampler *sampler
+	sinks   sinkTracker
 	ln      net.Listener
 	srv     *http.Server
 	started time.Time
@@ -62,7 +63,7 @@ func New(cfg Config) (*Monitor, error) {
 	}
 	m := &Monitor{
 		cfg:     cfg,
-		log:     cfg.Logger.With("component", "monitor"),
+		log:     cfg.Logger,
 		reg:     prometheus.NewRegistry(),
 		obs:     newObserver(),
 		conns:   &connTracker{},
@@ -83,6 +84,9 @@ func New(cfg Config) (*Monitor, error) {
 		m.obs.events, m.obs.exch, m.obs.sink,
 		m.clockOffset, m.clockRTT, m.clockAt, m.clockErrors,
 	)
+	if len(cfg.Sinks) > 0 {
+		m.reg.MustRegister(newSinkCollector(m, constLabels))
+	}
 	if cfg.Gateway != nil {
 		m.SetGateway(cfg.Gateway)
 	}
@@ -171,8 +175,8 @@ func (m *Monitor) Close() error {
 }
 
 // Handler returns the Monitor's routes, behind the token check: /metrics,
-// /healthz, /readyz, the dashboard (/), its stream (/events) and its
-// snapshot (/api/snapshot).
+// /healthz, /readyz, the dashboard (/), its stream (/events), its
+// snapshot (/api/snapshot) and the charts' history (/api/history).
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -186,6 +190,7 @@ func (m *Monitor) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", m.serveReady)
 	mux.HandleFunc("GET /events", m.serveEvents)
 	mux.HandleFunc("GET /api/snapshot", m.serveSnapshot)
+	mux.HandleFunc("GET /api/history", m.serveHistory)
 	mux.Handle("GET /", dashboard())
 	return m.auth(mux)
 }
@@ -245,8 +250,10 @@ func (m *Monitor) auth(next http.Handler) http.Handler {
 
 // Problem is one reason the feed is not ready.
 type Problem struct {
-	Check  string `json:"check"`          // "connection", "books", or a Config.Checks name
-	Conn   string `json:"conn,omitempty"` // the connection, for "connection"
+	Check  string `json:"check"`            // "gateway", "connection", "books", "sink", or a Config.Checks name
+	Conn   string `json:"conn,omitempty"`   // the connection, for "connection"
+	Sink   string `json:"sink,omitempty"`   // the sink's name in Config.Sinks, for "sink"
+	Symbol string `json:"symbol,omitempty"` // the book's symbol, for "books"
 	Detail string `json:"detail"`
 }
 
@@ -256,8 +263,8 @@ type Readiness struct {
 	NotReady []Problem `json:"not_ready,omitempty"`
 }
 
-// Ready reports whether every connection is up, every book in sync and
-// every extra check passes, and what is not.
+// Ready reports whether every connection is up, every book in sync, every
+// sink delivering and every extra check passes, and what is not.
 func (m *Monitor) Ready() Readiness {
 	st, ok := m.gatewayStats()
 	if !ok {
@@ -287,6 +294,7 @@ func (m *Monitor) ready(st *feed.GatewayStats) Readiness {
 		}
 		if m.cfg.Books > 0 && st.BooksInSync < int64(m.cfg.Books) {
 			ps = append(ps, Problem{Check: "books", Detail: fmt.Sprintf("%d of %d order books in sync", st.BooksInSync, m.cfg.Books)})
+			ps = append(ps, bookProblems(m.books(m.obs.quotes(), st.BooksInSync, time.Now()))...)
 		}
 	}
 	names := make([]string, 0, len(m.cfg.Checks))
@@ -299,6 +307,7 @@ func (m *Monitor) ready(st *feed.GatewayStats) Readiness {
 			ps = append(ps, Problem{Check: n, Detail: err.Error()})
 		}
 	}
+	ps = append(ps, m.sinks.check(m.cfg.Sinks, m.cfg.SinkStall, m.cfg.SinkWindow, time.Now())...)
 	return Readiness{Ready: len(ps) == 0, NotReady: ps}
 }
 

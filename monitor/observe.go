@@ -61,6 +61,9 @@ type quote struct {
 	side                 feed.Side
 	tradeTime            int64 // receive time, ns; 0: no trade yet
 	trades               int64
+	bookSyncs            int64 // books loaded from a snapshot (derived book_snapshot events)
+	syncedAt             int64 // receive time of the last one, ns
+	bookTime             int64 // receive time of the last book event, ns
 }
 
 func newObserver() *observer {
@@ -158,6 +161,17 @@ func (m *Monitor) ObserveAt(ev *feed.Event, handed time.Time) {
 		q := &s.top
 		q.bid, q.ask, q.quoteTime = ev.Bid, ev.Ask, ev.ReceiveTime
 		q.priceScale, q.qtyScale = ev.PriceScale, ev.QtyScale
+		s.mu.Unlock()
+	case feed.TypeBookSnapshot:
+		if ev.Derived { // the gateway loaded its book: in sync from here
+			s.mu.Lock()
+			s.top.bookSyncs++
+			s.top.syncedAt, s.top.bookTime = ev.ReceiveTime, ev.ReceiveTime
+			s.mu.Unlock()
+		}
+	case feed.TypeBookDelta:
+		s.mu.Lock()
+		s.top.bookTime = ev.ReceiveTime
 		s.mu.Unlock()
 	case feed.TypeGap:
 		o.notices.add(ev.ReceiveTime, "gap", gapText(ev))

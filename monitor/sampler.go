@@ -32,6 +32,8 @@ type snapshot struct {
 	Process  process     `json:"process"`
 	Conns    []connView  `json:"conns"`
 	Quotes   []quoteView `json:"quotes"`
+	Books    []bookView  `json:"books"`
+	Sinks    []sinkView  `json:"sinks"`
 	NQuotes  int         `json:"quotes_total"` // symbols seen; Quotes holds the first maxQuotes
 	Notices  []notice    `json:"notices"`
 	Point    point       `json:"point"`
@@ -154,17 +156,18 @@ type sampler struct {
 	prevExch, prevSink []uint64
 	mem                []metrics.Sample
 
-	mu      sync.Mutex
-	closed  bool
-	history []point // oldest first
-	last    []byte  // the last snapshot's JSON
-	subs    map[chan []byte]struct{}
+	mu     sync.Mutex
+	closed bool
+	hist   history
+	last   []byte // the last snapshot's JSON
+	subs   map[chan []byte]struct{}
 }
 
 func newSampler(m *Monitor) *sampler {
 	return &sampler{
 		m:    m,
 		subs: map[chan []byte]struct{}{},
+		hist: newHistory(m.cfg.History),
 		mem: []metrics.Sample{
 			{Name: "/memory/classes/heap/objects:bytes"},
 			{Name: "/memory/classes/total:bytes"},
@@ -205,11 +208,7 @@ func (s *sampler) tick(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.last != nil { // the first sample has no rates yet
-		if len(s.history) == m.cfg.History {
-			copy(s.history, s.history[1:])
-			s.history = s.history[:len(s.history)-1]
-		}
-		s.history = append(s.history, snap.Point)
+		s.hist.add(snap.Point)
 	}
 	s.last = b
 	for ch := range s.subs {
@@ -280,7 +279,6 @@ func (s *sampler) take(now time.Time) *snapshot {
 	} else {
 		rd = m.ready(nil)
 	}
-	snap.Ready, snap.NotReady = rd.Ready, rd.NotReady
 
 	var exch, sink []uint64
 	exch, s.prevExch = interval(m.obs.exch.cumulative(), s.prevExch)
@@ -307,6 +305,12 @@ func (s *sampler) take(now time.Time) *snapshot {
 	}
 
 	qs := m.obs.quotes()
+	snap.Books = m.books(qs, st.BooksInSync, now)
+	if len(snap.Books) > maxQuotes {
+		snap.Books = snap.Books[:maxQuotes]
+	}
+	snap.Ready, snap.NotReady = rd.Ready, rd.NotReady
+	snap.Sinks = sinkViews(m.cfg.Sinks, rd.NotReady)
 	snap.NQuotes = len(qs)
 	for _, q := range qs[:min(len(qs), maxQuotes)] {
 		snap.Quotes = append(snap.Quotes, quoteOf(q, now))
@@ -437,10 +441,16 @@ func (s *sampler) subscribe() (chan []byte, []byte) {
 	} else {
 		s.subs[ch] = struct{}{}
 	}
+	iv := s.m.cfg.SampleInterval.Milliseconds()
 	init, _ := json.Marshal(struct {
 		History []point         `json:"history"`
 		Last    json.RawMessage `json:"last,omitempty"`
-	}{s.history, s.last})
+		Ranges  []rangeView     `json:"ranges"`
+	}{s.hist.raw.points(), s.last, []rangeView{
+		{ID: "5m", SpanMS: int64(s.m.cfg.History) * iv, StepMS: iv},
+		{ID: "1h", SpanMS: midFactor * midPoints * iv, StepMS: midFactor * iv},
+		{ID: "all", StepMS: int64(s.hist.all.per) * iv},
+	}})
 	return ch, init
 }
 

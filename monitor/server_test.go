@@ -59,7 +59,7 @@ func TestTokenIsCheckedOnEveryPath(t *testing.T) {
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}
-	paths := []string{"/metrics", "/healthz", "/readyz", "/", "/app.js", "/events", "/api/snapshot", "/nothing-here"}
+	paths := []string{"/metrics", "/healthz", "/readyz", "/", "/app.js", "/vendor/uPlot.iife.min.js", "/events", "/api/snapshot", "/api/history", "/nothing-here"}
 	for _, p := range paths {
 		if resp := do(p, nil); resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("%s without a token: %s", p, resp.Status)
@@ -306,5 +306,55 @@ func TestEventsStream(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("Close took %v with a stream open", d)
+	}
+}
+
+func TestHistoryRanges(t *testing.T) {
+	m, err := monitor.New(monitor.Config{Addr: "127.0.0.1:0", Logger: quiet(), SampleInterval: 20 * time.Millisecond, History: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := newClient(t)
+	get := func(q string) (int, string) {
+		t.Helper()
+		resp, err := c.Get(m.URL() + "api/history" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		if _, err := bufio.NewReader(resp.Body).WriteTo(&b); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b.String()
+	}
+	type view struct {
+		Range  string              `json:"range"`
+		StepMS int64               `json:"step_ms"`
+		Points []struct{ T int64 } `json:"points"`
+	}
+	read := func(q string) view {
+		t.Helper()
+		code, body := get(q)
+		var v view
+		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil {
+			t.Fatalf("%s: %d %q", q, code, body)
+		}
+		return v
+	}
+	waitFor(t, 5*time.Second, "25 samples", func() bool { return len(read("?range=1h").Points) >= 3 })
+	for _, c := range []struct {
+		q, rng string
+		step   int64
+		max    int
+	}{{"", "5m", 20, 5}, {"?range=5m", "5m", 20, 5}, {"?range=1h", "1h", 200, 361}, {"?range=all", "all", 1200, 721}} {
+		v := read(c.q)
+		if v.Range != c.rng || v.StepMS != c.step || len(v.Points) == 0 || len(v.Points) > c.max {
+			t.Errorf("%q: range %s, step %d ms, %d points", c.q, v.Range, v.StepMS, len(v.Points))
+		}
+	}
+	if code, body := get("?range=1d"); code != 400 || !strings.Contains(body, `"1d"`) {
+		t.Errorf("range=1d: %d %q", code, body)
 	}
 }

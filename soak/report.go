@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"io"
 	"strings"
+
+	"github.com/feedkeeper/feedkeeper/monitor"
 )
 
 // WriteJSON writes the report as indented JSON.
@@ -15,46 +17,90 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// chart is one line chart of the HTML report.
+// chart is one chart of the HTML report: lines over the samples, drawn by
+// the page's script (uPlot, inlined) with a legend, a time axis (elapsed
+// since the start) and a y axis in Unit.
 type chart struct {
-	Title  string
-	Unit   string
-	Points string // SVG polyline points
-	Min    string
-	Max    string
-	Slope  string
+	ID     string   `json:"id"`
+	Title  string   `json:"title"`
+	Unit   string   `json:"unit"`  // "bytes", "count", "per s": how ticks and values are written
+	Lines  []string `json:"lines"` // one name per line
+	Series [][]any  `json:"series"`
+	Text   string   `json:"-"` // min, max and slope, for readers without script
 }
 
-const chartW, chartH = 560.0, 160.0
-
-func (r *Report) chart(title, unit string, slope float64, f func(Sample) float64, format func(float64) string) chart {
+// column returns f of every sample but the last (taken after Close).
+func (r *Report) column(f func(Sample) float64) []any {
 	ss := r.Samples
 	if len(ss) > 1 {
-		ss = ss[:len(ss)-1] // the last sample is after Close
+		ss = ss[:len(ss)-1]
 	}
-	lo, hi := f(ss[0]), f(ss[0])
-	for _, s := range ss {
-		lo, hi = min(lo, f(s)), max(hi, f(s))
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = f(s)
 	}
-	span := hi - lo
-	if span == 0 {
-		span = 1
+	return out
+}
+
+// summary is the text under a chart: each line's range, and the fitted
+// slope after warm-up where there is one.
+func (r *Report) summary(lines []string, cols [][]any, format func(float64) string, slopes []float64) string {
+	var b strings.Builder
+	for i, name := range lines {
+		if i > 0 {
+			b.WriteString(" · ")
+		}
+		lo, hi, seen := 0.0, 0.0, false
+		for _, v := range cols[i] {
+			f, ok := v.(float64)
+			if !ok {
+				continue // no value: the first rate
+			}
+			if !seen || f < lo {
+				lo = f
+			}
+			if !seen || f > hi {
+				hi = f
+			}
+			seen = true
+		}
+		fmt.Fprintf(&b, "%s %s to %s", name, format(lo), format(hi))
+		if i < len(slopes) && slopes[i] != 0 {
+			fmt.Fprintf(&b, " (fitted slope after warm-up %s / min)", format(slopes[i]))
+		}
 	}
-	tmax := ss[len(ss)-1].T
-	if tmax == 0 {
-		tmax = 1
+	return b.String()
+}
+
+func (r *Report) charts() []chart {
+	f := func(g func(Sample) float64) []any { return r.column(g) }
+	mk := func(id, title, unit string, lines []string, format func(float64) string, slopes []float64, cols ...[]any) chart {
+		return chart{ID: id, Title: title, Unit: unit, Lines: lines, Series: cols, Text: r.summary(lines, cols, format, slopes)}
 	}
-	var pts strings.Builder
-	for _, s := range ss {
-		x := s.T / tmax * chartW
-		y := chartH - (f(s)-lo)/span*(chartH-10) - 5
-		fmt.Fprintf(&pts, "%.1f,%.1f ", x, y)
+	// events per second between samples
+	ss := r.Samples
+	if len(ss) > 1 {
+		ss = ss[:len(ss)-1]
 	}
-	c := chart{Title: title, Unit: unit, Points: pts.String(), Min: format(lo), Max: format(hi)}
-	if slope != 0 || unit != "" {
-		c.Slope = format(slope) + " / min"
+	rate := make([]any, len(ss))
+	for i := range ss {
+		if i == 0 || ss[i].T <= ss[i-1].T {
+			rate[i] = nil
+			continue
+		}
+		rate[i] = float64(ss[i].Events-ss[i-1].Events) / (ss[i].T - ss[i-1].T)
 	}
-	return c
+	return []chart{
+		mk("memory", "Memory", "bytes", []string{"resident (RSS)", "live heap after GC"}, bytesFmt, []float64{r.Slopes.RSS, r.Slopes.Heap},
+			f(func(s Sample) float64 { return float64(s.RSS) }), f(func(s Sample) float64 { return float64(s.Heap) })),
+		mk("goroutines", "Goroutines and open files", "count", []string{"goroutines", "open files"}, countFmt, []float64{r.Slopes.Goroutines, r.Slopes.FDs},
+			f(func(s Sample) float64 { return float64(s.Goroutines) }), f(func(s Sample) float64 { return float64(s.FDs) })),
+		mk("events", "Events delivered", "per s", []string{"events"}, countFmt, nil, rate),
+		mk("connections", "Connections up", "count", []string{"connected"}, countFmt, nil,
+			f(func(s Sample) float64 { return float64(s.Connected) })),
+		mk("faults", "Reconnects and gaps, since start", "count", []string{"reconnects", "gaps"}, countFmt, nil,
+			f(func(s Sample) float64 { return float64(s.Reconnects) }), f(func(s Sample) float64 { return float64(s.Gaps) })),
+	}
 }
 
 func bytesFmt(v float64) string {
@@ -71,17 +117,73 @@ func bytesFmt(v float64) string {
 
 func countFmt(v float64) string { return fmt.Sprintf("%.1f", v) }
 
+// script draws the charts from the data in #soak-data with uPlot.
+const script = `
+"use strict";
+(function () {
+  const data = JSON.parse(document.getElementById("soak-data").textContent);
+  const colors = ["#2563eb", "#0d9488", "#d97706", "#dc2626", "#7c3aed"];
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  function fmtBytes(n) {
+    let i = 0, a = Math.abs(n);
+    while (a >= 1024 && i < units.length - 1) { a /= 1024; n /= 1024; i++; }
+    return (i === 0 ? Math.round(n) : n.toFixed(Math.abs(n) >= 100 ? 0 : 1)) + " " + units[i];
+  }
+  function fmtCount(n) {
+    if (Math.abs(n) >= 1e4) return (n / 1e3).toFixed(Math.abs(n) >= 1e5 ? 0 : 1) + "k";
+    return Number.isInteger(n) ? n.toLocaleString("en-US") : n.toFixed(Math.abs(n) >= 10 ? 1 : 2);
+  }
+  function fmtElapsed(s) {
+    s = Math.round(s);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    const pad = (x) => String(x).padStart(2, "0");
+    return h > 0 ? h + ":" + pad(m) + ":" + pad(sec) : m + ":" + pad(sec);
+  }
+  const byteIncrs = [];
+  for (let k = 0; k < 5; k++) for (const m of [1, 2, 5, 10, 20, 50, 100, 200, 500]) byteIncrs.push(m * Math.pow(1024, k));
+  const timeIncrs = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+  for (const c of data.charts) {
+    const el = document.getElementById("chart-" + c.id);
+    const fmt = c.unit === "bytes" ? fmtBytes : (v) => fmtCount(v) + (c.unit === "per s" ? "/s" : "");
+    const tick = (v) => (v === 0 ? "0" : c.unit === "bytes" ? fmtBytes(v) : fmtCount(v));
+    const opts = {
+      width: Math.max(el.clientWidth, 300), height: 200,
+      cursor: { drag: { x: true, y: false } },
+      scales: { x: { time: false }, y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+      axes: [
+        { label: "elapsed (h:mm:ss)", labelSize: 18, values: (u, vals) => vals.map(fmtElapsed), incrs: timeIncrs, space: 70,
+          stroke: "#57606a", grid: { stroke: "#eef1f5" }, ticks: { stroke: "#e1e4e8" } },
+        { label: c.unit, labelSize: 18, size: 70, values: (u, vals) => vals.map(tick),
+          incrs: c.unit === "bytes" ? byteIncrs : undefined, stroke: "#57606a", grid: { stroke: "#eef1f5" }, ticks: { stroke: "#e1e4e8" } },
+      ],
+      series: [
+        { label: "elapsed", value: (u, v) => (v == null ? "—" : fmtElapsed(v)) },
+        ...c.lines.map((name, i) => ({ label: name, stroke: colors[i % colors.length], width: 1.5,
+          value: (u, v) => (v == null ? "—" : fmt(v)), points: { show: false } })),
+      ],
+    };
+    // away from the cursor, the legend gives the last values
+    const latest = (u) => { if (u.cursor.idx == null && u.data[0].length) u.setLegend({ idx: u.data[0].length - 1 }); };
+    opts.hooks = { setCursor: [latest] };
+    c.u = new uPlot(opts, [data.t, ...c.series], el);
+    latest(c.u);
+  }
+  window.soakCharts = data.charts;
+})();
+`
+
 var page = template.Must(template.New("soak").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>feedkeeper soak report</title>
+{{.Style}}
 <style>
 body{font:14px system-ui,sans-serif;margin:24px;color:#1d2430;background:#fafbfc}
 h1{font-size:20px;margin:0 0 4px} .verdict{font-weight:700;padding:2px 8px;border-radius:4px;color:#fff}
 .pass{background:#1f883d}.fail{background:#cf222e}
 table{border-collapse:collapse;margin:12px 0}td,th{padding:3px 10px;border-bottom:1px solid #e1e4e8;text-align:left}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(600px,1fr));gap:16px}
-.card{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:10px 14px}
-.card h2{font-size:15px;margin:0 0 6px}.meta{color:#57606a;font-size:12px}
-svg{background:#f6f8fa;border-radius:4px} polyline{fill:none;stroke:#0969da;stroke-width:1.5}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:16px}
+.card{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:10px 14px;min-width:0}
+.card h2{font-size:15px;margin:0 0 6px}.card h2 .unit{font-weight:400;color:#57606a;font-size:12px}.meta{color:#57606a;font-size:12px}
+.plot{min-height:200px}.u-legend{font-size:12px;text-align:left}.u-legend th{font-weight:400;border:none;padding:1px 2px}.u-legend td{border:none;padding:1px 4px;font-weight:600}
 </style></head><body>
 <h1>feedkeeper soak report <span class="verdict {{if .R.Pass}}pass">PASS{{else}}fail">FAIL{{end}}</span></h1>
 <div class="meta">started {{.R.Started.Format "2006-01-02 15:04:05 MST"}} · {{printf "%.0f" .R.Duration}} s · {{len .R.Samples}} samples · streams {{range .R.Streams}}{{.}} {{end}}{{if .R.Faults}}· faults {{range .R.Faults}}{{.}} {{end}}{{end}}</div>
@@ -96,29 +198,51 @@ svg{background:#f6f8fa;border-radius:4px} polyline{fill:none;stroke:#0969da;stro
 <tr><th>book resyncs</th><td>{{.R.Gateway.BookResyncs}}</td><th></th><td></td></tr>
 <tr><th>live heap growth</th><td>{{.HeapGrowth}}</td><th>goroutines / files after Close vs before</th><td>{{.R.Growth.Goroutines}} / {{.R.Growth.FDs}}</td></tr>
 </table>
-<div class="grid">{{range .Charts}}<div class="card"><h2>{{.Title}}</h2>
-<svg width="560" height="160" viewBox="0 0 560 160"><polyline points="{{.Points}}"/></svg>
-<div class="meta">min {{.Min}} · max {{.Max}}{{if .Slope}} · fitted slope after warm-up {{.Slope}}{{end}}</div></div>{{end}}</div>
+<div class="meta">Charts: drag across one to zoom in, double-click to zoom out; the legend gives each line's value under the cursor.</div>
+<div class="grid">{{range .Charts}}<figure class="card" style="margin:0"><h2>{{.Title}} <span class="unit">{{.Unit}}</span></h2>
+<div class="plot" id="chart-{{.ID}}"></div>
+<div class="meta">{{.Text}}</div></figure>{{end}}</div>
+{{.Data}}
+{{.Script}}
 </body></html>
 `))
 
-// WriteHTML writes a self-contained HTML page with the curves (inline SVG)
-// and the verdict.
+// WriteHTML writes a self-contained HTML page (no request leaves it: the
+// chart library and the data are inline) with the verdict, the totals and
+// the curves.
 func (r *Report) WriteHTML(w io.Writer) error {
 	if len(r.Samples) == 0 {
 		return fmt.Errorf("soak: no samples")
 	}
-	charts := []chart{
-		r.chart("Resident memory (RSS)", "bytes", r.Slopes.RSS, func(s Sample) float64 { return float64(s.RSS) }, bytesFmt),
-		r.chart("Live heap (after GC)", "bytes", r.Slopes.Heap, func(s Sample) float64 { return float64(s.Heap) }, bytesFmt),
-		r.chart("Goroutines", "count", r.Slopes.Goroutines, func(s Sample) float64 { return float64(s.Goroutines) }, countFmt),
-		r.chart("Open files", "count", r.Slopes.FDs, func(s Sample) float64 { return float64(s.FDs) }, countFmt),
-		r.chart("Connections up", "", 0, func(s Sample) float64 { return float64(s.Connected) }, countFmt),
-		r.chart("Reconnects (total)", "", 0, func(s Sample) float64 { return float64(s.Reconnects) }, countFmt),
+	charts := r.charts()
+	ss := r.Samples
+	if len(ss) > 1 {
+		ss = ss[:len(ss)-1]
 	}
+	t := make([]float64, len(ss))
+	for i, s := range ss {
+		t[i] = s.T
+	}
+	data, err := json.Marshal(struct {
+		T      []float64 `json:"t"`
+		Charts []chart   `json:"charts"`
+	}{t, charts})
+	if err != nil {
+		return fmt.Errorf("soak: report data: %w", err)
+	}
+	js, css := monitor.ChartLibrary()
+	// json.Marshal escapes <, > and &, so the data cannot end its script
+	// element; the library's script holds no "</script".
 	return page.Execute(w, struct {
-		R          *Report
-		Charts     []chart
-		HeapGrowth string
-	}{r, charts, bytesFmt(float64(r.Growth.Heap))})
+		R            *Report
+		Charts       []chart
+		HeapGrowth   string
+		Style        template.HTML
+		Data, Script template.HTML
+	}{
+		r, charts, bytesFmt(float64(r.Growth.Heap)),
+		template.HTML("<style>" + string(css) + "</style>"),
+		template.HTML(`<script type="application/json" id="soak-data">` + string(data) + `</script>`),
+		template.HTML("<script>" + string(js) + "</script>\n<script>" + script + "</script>"),
+	})
 }

@@ -1,7 +1,7 @@
 "use strict";
 
 // feedkeeper dashboard: one snapshot a second over server-sent events,
-// drawn into plain DOM and hand-made SVG charts.
+// drawn into plain DOM, and uPlot charts over a chosen time range.
 
 const MAX_POINTS = 900;
 const COLORS = { blue: "#2563eb", teal: "#0d9488", amber: "#d97706", red: "#dc2626", purple: "#7c3aed", slate: "#64748b" };
@@ -74,108 +74,234 @@ function setText(id, text, cls) {
   if (cls !== undefined) el.className = "big" + (cls ? " " + cls : "");
 }
 
-// scale picks the y axis of values up to max: a round step (1, 2, 2.5 or
-// 5 times a power of ten; whole numbers for counts) and 2 to 5 gridlines.
-function scale(max, whole) {
-  if (!(max > 0)) max = whole ? 4 : 1;
-  const raw = max / 4;
-  const p = Math.pow(10, Math.floor(Math.log10(raw)));
-  let step = 10 * p;
-  for (const m of whole ? [1, 2, 5] : [1, 2, 2.5, 5]) if (raw <= m * p) { step = m * p; break; }
-  if (whole) step = Math.max(1, Math.round(step));
-  const lines = Math.max(2, Math.ceil(max / step - 1e-9));
-  return { step, ymax: step * lines, lines };
+// Charts: uPlot (vendor/uPlot.iife.min.js), one per figure. Each has a
+// legend with the value of every line at the cursor (the latest value when
+// the cursor is elsewhere), axes with units, drag to zoom and double-click
+// to return to the range.
+
+// range is the chosen time range: "5m", "1h" or "all" (since start); spans
+// come from the server ("init" event), as they depend on its sample interval.
+let range = "5m";
+let ranges = { "5m": { span_ms: 300000, step_ms: 1000 }, "1h": { span_ms: 3600000, step_ms: 10000 }, all: { step_ms: 60000 } };
+let started = 0;
+let lastT = 0;
+let refetchAt = 0;
+const charts = [];
+
+// fmtSpan names a span of ms: 5 min, 1 h, 75 s.
+function fmtSpan(ms) {
+  if (ms < 1000) return Math.round(ms) + " ms";
+  if (ms % 1000 !== 0) return (ms / 1000).toFixed(1) + " s";
+  const s = Math.round(ms / 1000);
+  if (s % 3600 === 0) return s / 3600 + " h";
+  if (s % 60 === 0) return s / 60 + " min";
+  return s + " s";
 }
 
-// byteScale is scale for bytes: round steps of KiB, MiB or GiB.
-function byteScale(max) {
+const CHARTS = [
+  { id: "chart-rate", unit: "per s", fmt: fmtRate, whole: true, series: [
+    { name: "events", color: COLORS.blue, key: "ev", fill: true },
+    { name: "frames", color: COLORS.teal, key: "fr" },
+  ] },
+  { id: "chart-latency", unit: "ms", fmt: fmtMS, series: [
+    { name: "exchange→receive p99", color: COLORS.purple, key: "x99" },
+    { name: "exchange→receive p50", color: COLORS.blue, key: "x50" },
+    { name: "receive→sink p99", color: COLORS.teal, key: "s99" },
+  ] },
+  { id: "chart-faults", unit: "count", fmt: fmtInt, whole: true, series: [
+    { name: "reconnects", color: COLORS.amber, key: "rc", step: true },
+    { name: "gaps", color: COLORS.red, key: "gp", step: true },
+  ] },
+  { id: "chart-bytes", unit: "bytes/s", fmt: (v) => fmtBytes(v) + "/s", bytes: true, series: [
+    { name: "received", color: COLORS.blue, key: "by", fill: true },
+  ] },
+  { id: "chart-memory", unit: "bytes", fmt: fmtBytes, bytes: true, series: [
+    { name: "RSS", color: COLORS.purple, key: "rss", zeroIsNone: true },
+    { name: "Go heap", color: COLORS.teal, key: "hp" },
+  ] },
+  { id: "chart-goroutines", unit: "count", fmt: fmtInt, whole: true, series: [
+    { name: "goroutines", color: COLORS.slate, key: "gr" },
+  ] },
+];
+
+// niceMax rounds a y maximum up to 1, 2, 2.5 or 5 times a power of ten
+// (of 1024 for bytes), so that the axis ticks are round.
+function niceMax(max, c) {
+  if (!(max > 0)) return c.whole ? 4 : 1;
   let unit = 1;
-  while (max / unit >= 1024 * 4 && unit < Math.pow(1024, 3)) unit *= 1024;
-  const sc = scale(max / unit, true);
-  return { step: sc.step * unit, ymax: sc.ymax * unit, lines: sc.lines };
+  if (c.bytes) while (max / unit >= 4096 && unit < Math.pow(1024, 3)) unit *= 1024;
+  const v = max / unit;
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of c.bytes || c.whole ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10]) if (v <= m * p * 1.0000001) return m * p * unit;
+  return 10 * p * unit;
 }
 
-// axis formats a tick: zero is plain 0.
-const axis = (fmt) => (v) => (v === 0 ? "0" : fmt(v));
+// xRange is the time the chosen range covers, in s: its span back from
+// the latest sample, but not before the start.
+function xRange() {
+  const now = (lastT || Date.now()) / 1000;
+  const r = ranges[range] || {};
+  const first = (started || (history[0] ? history[0].t : lastT || Date.now())) / 1000;
+  const min = r.span_ms ? Math.max(now - r.span_ms / 1000, first) : first;
+  return [Math.min(min, now - 1), now];
+}
 
-// chart draws series of the history into the figure's svg.
-// series: [{name, color, get(point) -> number|null, step}]; opts.whole
-// for counts, opts.bytes for sizes.
-function chart(id, series, fmt, opts = {}) {
-  const fig = $(id);
-  const svg = fig.querySelector("svg");
-  const W = Math.max(svg.clientWidth, 200), H = svg.clientHeight || 150;
-  const L = 58, R = 10, T = 8, B = 20;
-  const pts = history;
-  let legend = "";
-  for (const s of series) {
-    let cur = null;
-    for (let i = pts.length - 1; i >= 0; i--) { const v = s.get(pts[i]); if (v != null) { cur = v; break; } }
-    legend += `<span><i style="background:${s.color}"></i>${esc(s.name)}<b>${cur == null ? "—" : esc(fmt(cur))}</b></span>`;
-  }
-  fig.querySelector(".legend").innerHTML = legend;
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  if (pts.length < 2) {
-    svg.innerHTML = `<text class="empty" x="${W / 2}" y="${H / 2}" text-anchor="middle">collecting data…</text>`;
-    return;
-  }
-  const t0 = pts[0].t, t1 = pts[pts.length - 1].t;
-  let max = 0;
-  for (const s of series) for (const p of pts) { const v = s.get(p); if (v != null && v > max) max = v; }
-  const sc = opts.bytes ? byteScale(max) : scale(max, opts.whole), ymax = sc.ymax, tick = axis(fmt);
-  const x = (t) => L + ((t - t0) / Math.max(t1 - t0, 1)) * (W - L - R);
-  const y = (v) => T + (1 - v / ymax) * (H - T - B);
-  let out = "";
-  for (let i = 0; i <= sc.lines; i++) {
-    const v = sc.step * i, yy = y(v).toFixed(1);
-    out += `<line class="grid" x1="${L}" x2="${W - R}" y1="${yy}" y2="${yy}"/>`;
-    out += `<text class="axis" x="${L - 8}" y="${yy}" dy="3.5" text-anchor="end">${esc(tick(v))}</text>`;
-  }
-  const ticks = 2;
-  for (let i = 0; i <= ticks; i++) {
-    const t = t0 + ((t1 - t0) * i) / ticks;
-    const anchor = i === 0 ? "start" : i === ticks ? "end" : "middle";
-    out += `<text class="axis" x="${x(t).toFixed(1)}" y="${H - 4}" text-anchor="${anchor}">${fmtClock(t)}</text>`;
-  }
-  series.forEach((s, si) => {
-    let d = "", area = "", open = false, first = null, lastX = null, lastY = null;
-    for (const p of pts) {
-      const v = s.get(p);
-      if (v == null) { open = false; continue; }
-      const xx = x(p.t).toFixed(1), yy = y(v).toFixed(1);
-      if (!open) { d += `M${xx},${yy}`; open = true; if (first == null) first = xx; }
-      else if (s.step) d += `H${xx}V${yy}`;
-      else d += `L${xx},${yy}`;
-      lastX = xx; lastY = yy;
-    }
-    if (si === 0 && first != null && !s.step && d.indexOf("M", 1) < 0) {
-      area = `<path class="area" fill="${s.color}" d="${d}L${lastX},${y(0).toFixed(1)}L${first},${y(0).toFixed(1)}Z"/>`;
-    }
-    out += area + `<path class="line" data-series="${esc(s.name)}" stroke="${s.color}" d="${d}"/>`;
+// byteIncrs are round steps of bytes: 1, 2, 5, 10… times B, KiB, MiB, GiB.
+const byteIncrs = [];
+for (let k = 0; k < 5; k++) for (const m of [1, 2, 5, 10, 20, 50, 100, 200, 500]) byteIncrs.push(m * Math.pow(1024, k));
+const countIncrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7];
+
+// timeTicks labels the x axis: hours and minutes, seconds over short spans.
+function timeTicks(u, splits) {
+  const span = u.scales.x.max - u.scales.x.min;
+  return splits.map((v) => {
+    const d = new Date(v * 1000);
+    const hm = [d.getHours(), d.getMinutes()].map((x) => String(x).padStart(2, "0")).join(":");
+    if (span > 86400) return d.toISOString().slice(5, 10) + " " + hm;
+    return span <= 900 ? hm + ":" + String(d.getSeconds()).padStart(2, "0") : hm;
   });
-  svg.innerHTML = out;
+}
+
+function chartData(c) {
+  const xs = new Array(history.length);
+  const cols = c.series.map(() => new Array(history.length));
+  history.forEach((p, i) => {
+    xs[i] = p.t / 1000;
+    c.series.forEach((s, j) => {
+      let v = p[s.key];
+      if (v === undefined || (s.zeroIsNone && v === 0)) v = null;
+      cols[j][i] = v;
+    });
+  });
+  return [xs, ...cols];
+}
+
+function plotSize(el) {
+  return { width: Math.max(el.clientWidth, 200), height: 170 };
+}
+
+function makeChart(c) {
+  const fig = $(c.id), el = fig.querySelector(".plot");
+  const tick = (v) => (v === 0 ? "0" : c.fmt(v));
+  const opts = {
+    ...plotSize(el),
+    legend: { live: true },
+    cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 6 } },
+    scales: {
+      // the range's window when the dashboard sets it, the selection when one zooms
+      x: { time: true, range: (u, min, max) => (c.forcing ? xRange() : [min, max]) },
+      y: { range: (u, min, max) => [0, niceMax(max, c)] },
+    },
+    axes: [
+      { stroke: "#6a7686", grid: { stroke: "#eef1f5", width: 1 }, ticks: { stroke: "#e2e7ee", width: 1 }, font: "11px system-ui, sans-serif",
+        values: timeTicks, space: 60 },
+      { stroke: "#6a7686", grid: { stroke: "#eef1f5", width: 1 }, ticks: { stroke: "#e2e7ee", width: 1 }, font: "11px system-ui, sans-serif",
+        size: 70, space: 28, values: (u, vals) => vals.map(tick), incrs: c.bytes ? byteIncrs : c.whole ? countIncrs : undefined },
+    ],
+    series: [
+      { label: "time", value: (u, v) => (v == null ? "—" : fmtClock(v * 1000)) },
+      ...c.series.map((s, i) => ({
+        label: s.name, stroke: s.color, width: 1.6,
+        fill: s.fill ? s.color + "14" : undefined,
+        paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
+        value: (u, v) => (v == null ? "—" : c.fmt(v)),
+        points: { show: false },
+      })),
+    ],
+    hooks: {
+      setSelect: [(u) => { if (u.select.width > 0) c.zoomed = true; }],
+      setCursor: [(u) => { if (u.cursor.idx == null && u.data[0].length) u.setLegend({ idx: u.data[0].length - 1 }); }],
+    },
+  };
+  c.u = new uPlot(opts, chartData(c), el);
+  el.addEventListener("dblclick", () => { c.zoomed = false; drawCharts(); });
+  fig.dataset.range = range;
+}
+
+// showLatest puts the latest values in the legend while the cursor is not
+// over the chart.
+function showLatest(c) {
+  const u = c.u;
+  if (u.cursor.left >= 0 && u.cursor.idx != null) return;
+  const n = u.data[0].length;
+  if (n > 0) u.setLegend({ idx: n - 1 });
 }
 
 function drawCharts() {
-  chart("chart-rate", [
-    { name: "events", color: COLORS.blue, get: (p) => p.ev },
-    { name: "frames", color: COLORS.teal, get: (p) => p.fr },
-  ], fmtRate, { whole: true });
-  chart("chart-latency", [
-    { name: "exch p99", color: COLORS.purple, get: (p) => p.x99 },
-    { name: "exch p50", color: COLORS.blue, get: (p) => p.x50 },
-    { name: "sink p99", color: COLORS.teal, get: (p) => p.s99 },
-  ], fmtMS);
-  chart("chart-faults", [
-    { name: "reconnects", color: COLORS.amber, get: (p) => p.rc, step: true },
-    { name: "gaps", color: COLORS.red, get: (p) => p.gp, step: true },
-  ], fmtInt, { whole: true });
-  chart("chart-bytes", [{ name: "received", color: COLORS.blue, get: (p) => p.by }], (v) => fmtBytes(v) + "/s", { bytes: true });
-  chart("chart-memory", [
-    { name: "RSS", color: COLORS.purple, get: (p) => p.rss || null },
-    { name: "heap", color: COLORS.teal, get: (p) => p.hp },
-  ], fmtBytes, { bytes: true });
-  chart("chart-goroutines", [{ name: "goroutines", color: COLORS.slate, get: (p) => p.gr }], fmtInt, { whole: true });
+  if (typeof uPlot === "undefined") return;
+  for (const c of CHARTS) {
+    if (!c.u) { makeChart(c); charts.push(c); }
+    else c.u.setData(chartData(c), !c.zoomed);
+    if (!c.zoomed) {
+      const [min, max] = xRange();
+      c.forcing = true;
+      c.u.setScale("x", { min, max });
+      c.forcing = false;
+    }
+    showLatest(c);
+    const fig = $(c.id), [x0, x1] = [c.u.scales.x.min, c.u.scales.x.max];
+    fig.dataset.range = range;
+    fig.dataset.points = String(history.length);
+    fig.dataset.span = String(Math.round(x1 - x0));
+    fig.dataset.step = String((ranges[range] || {}).step_ms || "");
+    fig.dataset.zoomed = String(!!c.zoomed);
+  }
+}
+
+function resizeCharts() {
+  for (const c of CHARTS) if (c.u) c.u.setSize(plotSize($(c.id).querySelector(".plot")));
+}
+
+// trimHistory keeps the points of the range (a little more, for the left edge).
+function trimHistory() {
+  const r = ranges[range] || {};
+  if (!r.span_ms || !history.length) return;
+  const from = history[history.length - 1].t - r.span_ms - (r.step_ms || 0);
+  let i = 0;
+  while (i < history.length && history[i].t < from) i++;
+  if (i > 0) history.splice(0, i);
+}
+
+// setRange loads the history of range r from the server, at its resolution.
+async function setRange(r) {
+  range = r;
+  for (const b of document.querySelectorAll("#range button")) b.setAttribute("aria-pressed", String(b.dataset.range === r));
+  for (const c of CHARTS) c.zoomed = false;
+  await loadHistory();
+}
+
+async function loadHistory() {
+  const want = range;
+  let d;
+  try {
+    const res = await fetch("api/history?range=" + encodeURIComponent(want), { cache: "no-store" });
+    if (!res.ok) return;
+    d = await res.json();
+  } catch (e) {
+    return;
+  }
+  if (want !== range) return;
+  const live = history.filter((p) => d.points.length && p.t > d.points[d.points.length - 1].t);
+  history = (d.points || []).concat(live);
+  ranges[want] = Object.assign({}, ranges[want], { step_ms: d.step_ms });
+  refetchAt = Date.now() + 60000;
+  $("range-note").textContent = describeRange();
+  trimHistory();
+  drawCharts();
+}
+
+function describeRange() {
+  const r = ranges[range] || {};
+  const what = range === "all" ? "since start" : "last " + fmtSpan(r.span_ms);
+  return what + (r.step_ms ? ", one point per " + fmtSpan(r.step_ms) : "") + (range === "5m" ? "" : ": rates averaged, latency and memory at their highest");
+}
+
+function labelRanges() {
+  for (const b of document.querySelectorAll("#range button")) {
+    const r = ranges[b.dataset.range];
+    if (r && r.span_ms) b.textContent = "last " + fmtSpan(r.span_ms);
+  }
+  $("range-note").textContent = describeRange();
 }
 
 function renderConns(conns) {
@@ -190,19 +316,52 @@ function renderConns(conns) {
   $("conns").tBodies[0].innerHTML = rows.join("") || `<tr><td class="none" colspan="13">no connections</td></tr>`;
 }
 
-function renderQuotes(quotes, total) {
+function renderBook(b) {
+  if (!b) return `<td class="book muted">—</td>`;
+  const cls = b.state === "in sync" ? "ok" : b.state === "waiting" ? "wait" : "bad";
+  let title = b.syncs ? `${b.syncs} snapshot${b.syncs === 1 ? "" : "s"} loaded` : "no snapshot loaded yet";
+  if (b.synced_at) title += `, the last at ${fmtClock(b.synced_at)}`;
+  if (b.age_ms >= 0) title += `; last book update ${fmtAge(b.age_ms)} ago`;
+  const resyncs = b.syncs > 1 ? ` <span class="muted">${fmtInt(b.syncs - 1)} resync${b.syncs === 2 ? "" : "s"}</span>` : "";
+  return `<td class="book-cell" title="${esc(title)}"><span class="book book-${cls}">${esc(b.state)}</span>${resyncs}</td>`;
+}
+
+function renderQuotes(quotes, total, books) {
+  const byKey = new Map((books || []).map((b) => [b.venue + " " + b.symbol, b]));
+  const seen = new Set();
   const rows = (quotes || []).map((q) => {
+    const key = q.venue + " " + q.symbol;
+    seen.add(key);
     const age = Math.min(...[q.quote_age_ms, q.trade_age_ms].filter((a) => a >= 0));
     return `<tr data-symbol="${esc(q.symbol)}"><td><b>${esc(q.symbol)}</b></td>` +
       `<td class="n muted">${esc(q.bid_qty || "—")}</td><td class="n bid">${esc(q.bid || "—")}</td>` +
       `<td class="n ask">${esc(q.ask || "—")}</td><td class="n muted">${esc(q.ask_qty || "—")}</td>` +
       `<td class="n">${esc(q.spread || "—")}</td><td class="n ${esc(q.side || "")}">${esc(q.last || "—")}</td>` +
       `<td class="n muted">${esc(q.last_qty || "—")}</td><td class="${esc(q.side || "")}">${esc(q.side || "—")}</td>` +
-      `<td class="n">${fmtInt(q.trades)}</td><td class="n muted">${Number.isFinite(age) ? fmtAge(age) + " ago" : "—"}</td></tr>`;
+      `<td class="n">${fmtInt(q.trades)}</td><td class="n muted">${Number.isFinite(age) ? fmtAge(age) + " ago" : "—"}</td>` +
+      renderBook(byKey.get(key)) + `</tr>`;
   });
+  for (const b of books || []) {
+    if (seen.has(b.venue + " " + b.symbol)) continue;
+    rows.push(`<tr data-symbol="${esc(b.symbol)}"><td><b>${esc(b.symbol)}</b></td>` +
+      `<td class="n muted">—</td><td class="n bid">—</td><td class="n ask">—</td><td class="n muted">—</td><td class="n">—</td>` +
+      `<td class="n">—</td><td class="n muted">—</td><td>—</td><td class="n">0</td><td class="n muted">—</td>` + renderBook(b) + `</tr>`);
+  }
   let more = "";
-  if (total > rows.length) more = `<tr><td class="none" colspan="11">${fmtInt(total - rows.length)} more symbols: see /metrics</td></tr>`;
-  $("quotes").tBodies[0].innerHTML = (rows.join("") + more) || `<tr><td class="none" colspan="11">no trades or quotes yet</td></tr>`;
+  if (total > (quotes || []).length) more = `<tr><td class="none" colspan="12">${fmtInt(total - quotes.length)} more symbols: see /metrics</td></tr>`;
+  $("quotes").tBodies[0].innerHTML = (rows.join("") + more) || `<tr><td class="none" colspan="12">no trades or quotes yet</td></tr>`;
+}
+
+function renderSinks(sinks) {
+  const card = $("sinks-card");
+  card.hidden = !(sinks && sinks.length);
+  if (card.hidden) return;
+  $("sinks").tBodies[0].innerHTML = sinks.map((k) =>
+    `<tr data-sink="${esc(k.name)}"><td><b>${esc(k.name)}</b></td>` +
+    `<td><span class="book book-${k.ready ? "ok" : "bad"}">${k.ready ? "delivering" : "not ready"}</span></td>` +
+    `<td class="n">${fmtInt(k.accepted)}</td><td class="n">${fmtInt(k.delivered)}</td><td class="n">${fmtInt(k.pending)}</td>` +
+    `<td class="n">${fmtInt(k.dropped)}</td><td class="n">${fmtInt(k.lost)}</td><td class="n">${fmtInt(k.errors)}</td>` +
+    `<td class="n">${fmtInt(k.retries)}</td><td class="${k.ready ? "muted" : "why"}">${esc((k.problems || []).join("; ") || "—")}</td></tr>`).join("");
 }
 
 function renderNotices(list) {
@@ -222,9 +381,14 @@ function render(s) {
     probs.hidden = true;
   } else {
     probs.hidden = false;
-    probs.innerHTML = s.not_ready.map((x) => `<span>${esc(x.check)}${x.conn ? " " + esc(x.conn) : ""}: ${esc(x.detail)}</span>`).join("");
+    probs.innerHTML = s.not_ready.map((x) => {
+      const who = x.conn || x.sink || x.symbol;
+      return `<span>${esc(x.check)}${who ? " " + esc(who) : ""}: ${esc(x.detail)}</span>`;
+    }).join("");
   }
   $("uptime").textContent = fmtDur((s.t - s.started) / 1000);
+  started = s.started;
+  lastT = s.t;
   $("clock").textContent = s.clock.at ? `${s.clock.offset_ms >= 0 ? "+" : ""}${fmtMS(s.clock.offset_ms)} ± ${fmtMS(s.clock.rtt_ms / 2)}` : "not estimated";
   $("updated").textContent = "updated " + fmtClock(s.t);
 
@@ -248,7 +412,8 @@ function render(s) {
   $("fds").textContent = p.fds ? fmtInt(p.fds) : "—";
 
   renderConns(s.conns);
-  renderQuotes(s.quotes, s.quotes_total || 0);
+  renderQuotes(s.quotes, s.quotes_total || 0, s.books);
+  renderSinks(s.sinks);
   renderNotices(s.notices);
   drawCharts();
 }
@@ -256,7 +421,9 @@ function render(s) {
 function addPoint(pt) {
   if (history.length && history[history.length - 1].t >= pt.t) return;
   history.push(pt);
-  if (history.length > MAX_POINTS) history.splice(0, history.length - MAX_POINTS);
+  trimHistory();
+  if (history.length > MAX_POINTS && range === "5m") history.splice(0, history.length - MAX_POINTS);
+  if (range !== "5m" && Date.now() >= refetchAt) loadHistory();
 }
 
 function live(on) {
@@ -273,7 +440,10 @@ function connect() {
   const es = new EventSource("events");
   es.addEventListener("init", (e) => {
     const d = JSON.parse(e.data);
+    for (const r of d.ranges || []) ranges[r.id] = r;
+    labelRanges();
     history = d.history || [];
+    if (range !== "5m") loadHistory();
     if (d.last) render(d.last);
     lastMessage = Date.now();
     live(true);
@@ -289,5 +459,6 @@ function connect() {
 }
 
 setInterval(() => { if (lastMessage && Date.now() - lastMessage > 5000) live(false); }, 1000);
-window.addEventListener("resize", drawCharts);
+window.addEventListener("resize", resizeCharts);
+for (const b of document.querySelectorAll("#range button")) b.addEventListener("click", () => setRange(b.dataset.range));
 connect();

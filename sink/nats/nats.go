@@ -146,6 +146,12 @@ type Sink struct {
 	rescan   bool   // a slot below cursor waits to be published again
 	finished bool   // the publisher stopped: late acknowledgements are ignored
 	lastErr  error
+	// stalled is since when no message was acknowledged as stored while
+	// some waited: the send time of the oldest that timed out, or the
+	// first refusal for the moment; zero after an acknowledgement.
+	stalled time.Time
+
+	disconnected atomic.Int64 // unix ns of the last disconnection; 0: connected
 
 	reconnected atomic.Bool
 	wake        chan struct{}
@@ -162,7 +168,10 @@ type Sink struct {
 	closeErr             error
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Sink     = (*Sink)(nil)
+	_ sink.Healther = (*Sink)(nil)
+)
 
 // Open starts the embedded server (without URLs) or connects to URLs,
 // creates or updates the stream and starts the publisher goroutine.
@@ -263,6 +272,7 @@ func (s *Sink) connect() error {
 		natsgo.ReconnectJitter(250*time.Millisecond, 250*time.Millisecond),
 		natsgo.ReconnectBufSize(-1), // publishing while disconnected fails at once: the window keeps the message
 		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+			s.disconnected.CompareAndSwap(0, time.Now().UnixNano())
 			if err != nil {
 				s.c.Errors.Add(1)
 				s.log.Warn("disconnected from nats", "reason", err.Error())
@@ -270,6 +280,7 @@ func (s *Sink) connect() error {
 		}),
 		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {
 			s.log.Info("reconnected to nats", "url", nc.ConnectedUrlRedacted())
+			s.disconnected.Store(0)
 			s.reconnected.Store(true)
 			s.notify()
 		}),
@@ -427,6 +438,35 @@ func (s *Sink) release() {
 
 // Stats returns the sink's counters.
 func (s *Sink) Stats() sink.Stats { return s.c.Stats() }
+
+// Health returns nil while the sink is connected and JetStream acknowledges
+// what it publishes. Otherwise it returns an error matching ErrUnreachable
+// (not connected to any server: since when, and the last error) or
+// ErrNoAcks (connected, but messages have waited at least AckTimeout for
+// an acknowledgement that stores them: a stream without a leader, a
+// server that stopped answering).
+func (s *Sink) Health() error {
+	if st := s.nc.Status(); st != natsgo.CONNECTED {
+		msg := strings.ToLower(st.String())
+		if at := s.disconnected.Load(); at != 0 {
+			msg += " for " + time.Since(time.Unix(0, at)).Round(100*time.Millisecond).String()
+		}
+		if err := s.nc.LastError(); err != nil {
+			msg += ": " + err.Error()
+		}
+		return fmt.Errorf("%w: %s", ErrUnreachable, msg)
+	}
+	s.mu.Lock()
+	since, waiting := s.stalled, s.next-s.base
+	s.mu.Unlock()
+	if since.IsZero() || waiting == 0 {
+		return nil
+	}
+	if d := time.Since(since); d >= s.cfg.AckTimeout {
+		return fmt.Errorf("%w: none for %v, %d messages waiting", ErrNoAcks, d.Round(100*time.Millisecond), waiting)
+	}
+	return nil
+}
 
 func (s *Sink) notify() {
 	select {
@@ -618,6 +658,9 @@ func (s *Sink) checkTimeouts(now time.Time) {
 	for seq := s.base; seq < s.next; seq++ {
 		sl := &s.win[seq%uint64(len(s.win))]
 		if sl.state == stSent && now.Sub(sl.sentAt) >= s.cfg.AckTimeout {
+			if s.stalled.IsZero() || sl.sentAt.Before(s.stalled) {
+				s.stalled = sl.sentAt
+			}
 			sl.state, sl.retryAt = stWaiting, time.Time{}
 			n++
 		}
@@ -693,13 +736,19 @@ const (
 // statusHdr is the header of a status message, such as 503 for no responders.
 const statusHdr = "Status"
 
-// Errors of the NATS sink, in the LostError that Close returns.
+// Errors of the NATS sink: the first two in the LostError that Close
+// returns, the last two from Health.
 var (
 	// ErrRejected wraps JetStream's refusal of a message.
 	ErrRejected = errors.New("jetstream rejected the message")
 	// ErrUnacknowledged: messages were still unacknowledged when Close
 	// gave up (DrainTimeout) or CloseNow was called.
 	ErrUnacknowledged = errors.New("not acknowledged before the sink closed")
+	// ErrUnreachable: Health found the sink connected to no server.
+	ErrUnreachable = errors.New("nats server unreachable")
+	// ErrNoAcks: Health found messages waiting longer than AckTimeout for
+	// JetStream to store them.
+	ErrNoAcks = errors.New("no acknowledgement from jetstream")
 )
 
 // errCodeDuplicateInProcess is JetStream's answer to a message whose ID
@@ -776,6 +825,7 @@ func (s *Sink) onAck(m *natsgo.Msg) {
 	switch kind {
 	case ackStored, ackDuplicate:
 		sl.state = stDone
+		s.stalled = time.Time{}
 		s.c.Delivered.Add(1)
 		s.c.Bytes.Add(int64(len(sl.msg.Data)))
 		if kind == ackDuplicate {
@@ -783,6 +833,9 @@ func (s *Sink) onAck(m *natsgo.Msg) {
 		}
 	case ackRetry:
 		sl.state, sl.retryAt = stWaiting, time.Now().Add(retryWait)
+		if s.stalled.IsZero() {
+			s.stalled = sl.sentAt
+		}
 		s.rescan = true
 		s.c.Retries.Add(1)
 		s.c.Errors.Add(1)

@@ -621,3 +621,63 @@ func BenchmarkPublishEmbedded(b *testing.B) { benchmarkPublish(b, true) }
 
 // BenchmarkPublishExternal publishes to a server the sink did not start.
 func BenchmarkPublishExternal(b *testing.B) { benchmarkPublish(b, false) }
+
+// TestHealth: Health names a server that cannot be reached and a stream
+// that stopped acknowledging, and is nil again once each recovers.
+func TestHealth(t *testing.T) {
+	store := t.TempDir()
+	srv := startServer(t, ServerConfig{Name: "health", StoreDir: store})
+	url := srv.ClientURL()
+	port, _ := strconv.Atoi(url[strings.LastIndexByte(url, ':')+1:])
+	stream, prefix := uniqueStream()
+	s := openSink(t, Config{URLs: []string{url}, Stream: stream, SubjectPrefix: prefix, AckTimeout: 300 * time.Millisecond})
+	evs := sinktest.Trades("BTCUSDT", 1, 100)
+	for i := range 10 {
+		if err := s.Write(&evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return s.Stats().Delivered == 10 })
+	if err := s.Health(); err != nil {
+		t.Fatalf("healthy sink: %v", err)
+	}
+
+	// the stream goes: JetStream answers "no responders" and stores nothing
+	_, js := connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, stream); err != nil {
+		t.Fatal(err)
+	}
+	for i := 10; i < 20; i++ {
+		if err := s.Write(&evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return errors.Is(s.Health(), ErrNoAcks) })
+	t.Logf("stream deleted: %v", s.Health())
+	if _, err := js.CreateStream(ctx, s.StreamConfig()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return s.Health() == nil && s.Stats().Pending == 0 })
+
+	// the server goes
+	srv.Close()
+	waitFor(t, func() bool { return errors.Is(s.Health(), ErrUnreachable) })
+	err := s.Health()
+	t.Logf("server stopped: %v", err)
+	if !strings.Contains(err.Error(), "reconnecting") {
+		t.Fatalf("Health %q does not say the sink is reconnecting", err)
+	}
+	srv = startServer(t, ServerConfig{Name: "health", StoreDir: store, Port: port})
+	waitFor(t, func() bool { return s.Health() == nil })
+	for i := 20; i < 30; i++ {
+		if err := s.Write(&evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return s.Stats().Delivered == 30 })
+	if err := s.Health(); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+}
