@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -56,6 +57,12 @@ type RecoveryConfig struct {
 	// after LagWait without them are they announced by a TypeGap event.
 	// Default 30s.
 	LagWait time.Duration
+	// BlockWait bounds how long recovery waits out a block of the venue
+	// that ends by itself (an error with a Wait method returning a
+	// non-negative duration: Binance's firewall answering 403) before the
+	// trades it holds back are announced by a TypeGap event. Default 2
+	// minutes.
+	BlockWait time.Duration
 	// SnapshotPause is the wait between snapshot attempts once five in a
 	// row have failed (a snapshot the client cannot use, a venue refusing
 	// it): a book that cannot sync costs little weight. Default 1 minute.
@@ -80,6 +87,9 @@ func (c *RecoveryConfig) fill() error {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 5 * time.Second
+	}
+	if c.BlockWait == 0 {
+		c.BlockWait = 2 * time.Minute
 	}
 	if c.LagWait == 0 {
 		c.LagWait = 30 * time.Second
@@ -397,7 +407,7 @@ func (w *worker) backfill(k tradeKey) {
 // up to LagWait before the rest is announced as lost.
 func (w *worker) fillFirst(t *tradeGaps) bool {
 	g, r := w.g, w.g.rec
-	var waited time.Duration
+	var waited, blocked time.Duration
 	delay := r.cfg.RetryMin
 	for pages := 0; ; {
 		g.mu.Lock()
@@ -421,6 +431,16 @@ func (w *worker) fillFirst(t *tradeGaps) bool {
 		}
 		if r.ctx.Err() != nil {
 			return false
+		}
+		if d, ok := passing(err); ok && blocked < r.cfg.BlockWait {
+			// a block that ends by itself (a venue's firewall): wait it out
+			g.restFailed(what, t.symbol, err)
+			d = min(max(d, r.cfg.RetryMin), r.cfg.BlockWait-blocked)
+			if !sleepCtx(r.ctx, d) {
+				return false
+			}
+			blocked += d
+			continue
 		}
 		g.mu.Lock()
 		if err != nil {
@@ -511,6 +531,18 @@ func (g *Gateway) flushTrades() {
 			g.rec.stats.pending.Add(-1)
 		}
 	}
+}
+
+// passing reports whether err is a block that ends by itself, and how long
+// it has yet to last: an error in its chain with a Wait method returning a
+// non-negative duration.
+func passing(err error) (time.Duration, bool) {
+	var w interface{ Wait() time.Duration }
+	if err == nil || !errors.As(err, &w) {
+		return 0, false
+	}
+	d := w.Wait()
+	return d, d >= 0
 }
 
 // sleepCtx waits for d or until ctx ends; it reports whether d passed.

@@ -199,12 +199,15 @@ func (w *worker) syncBook(symbol string) {
 			return
 		}
 		g.mu.Unlock()
-		switch {
+		wait := delay
+		switch d, passes := passing(err); {
 		case res == tooOld:
 			r.stats.stale.Add(1)
 		case err == nil:
 			r.stats.bad.Add(1)
 			failures++
+		case passes:
+			wait = max(d, delay) // a block that ends by itself: no failure of the snapshot
 		default:
 			failures++
 		}
@@ -217,8 +220,9 @@ func (w *worker) syncBook(symbol string) {
 		}
 		if failures >= snapshotFailuresBeforePause {
 			delay = max(delay, r.cfg.SnapshotPause)
+			wait = max(wait, delay)
 		}
-		if !sleepCtx(r.ctx, delay) {
+		if !sleepCtx(r.ctx, wait) {
 			return
 		}
 		delay = min(2*delay, max(r.cfg.RetryMax, delay))

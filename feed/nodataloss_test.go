@@ -1195,3 +1195,31 @@ func TestSimulatorsLaggingHistoryIsWaitedFor(t *testing.T) {
 	}
 	t.Logf("%d trades, %d recovered, %d pages asked again", len(trades), st.Backfilled, st.LagRetries)
 }
+
+// TestFirewallBlockIsWaitedOut: Binance's firewall answers 403, and the
+// client holds every call for a while (its own backoff, not the weight
+// limiter's). A trade gap met meanwhile is recovered once the block ends,
+// not announced as lost; the book syncs after it too.
+func TestFirewallBlockIsWaitedOut(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
+	var l tradeLog
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: l.handle,
+		rest: httpx.Config{ForbiddenBackoff: 400 * time.Millisecond}})
+	firstTrade(t, s, &l)
+	if err := s.Fire(sim.Fault{Kind: sim.FaultREST403, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	from, to := makeGap(t, s, "BTCUSDT", 50)
+	simtest.WaitFor(t, 10*time.Second, "the backfill", func() bool {
+		st := rg.g.Stats()
+		return st.Gaps > 0 && st.BackfillPending == 0
+	})
+	rg.g.Close()
+	gaps, recovered := l.check(t)
+	if len(gaps) != 0 || int64(recovered) != to-from+1 {
+		t.Fatalf("gap %d..%d: %d recovered, gap events %+v", from, to, recovered, gaps)
+	}
+	if st := rg.rest.Stats(); st.Forbidden != 1 || st.RateLimited != 0 || st.Bans != 0 {
+		t.Fatalf("rest stats %+v", st)
+	}
+}

@@ -87,3 +87,15 @@ func (e *ForbiddenError) Error() string {
 
 // Is reports whether target is ErrForbidden.
 func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
+
+// Wait is how long the block has yet to last: the error ends by itself.
+func (e *ForbiddenError) Wait() time.Duration { return max(time.Until(e.Until), 0) }
+
+// Wait is, for a 403 (a firewall block, which ends by itself), the answer's
+// Retry-After; -1 for other answers, which do not end by waiting.
+func (e *APIError) Wait() time.Duration {
+	if e.Status == http.StatusForbidden {
+		return e.RetryAfter
+	}
+	return -1
+}

@@ -195,11 +195,11 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: cfg.WSURL, Symbols: syms})
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: cfg.WSURL, Symbols: syms, REST: rest, RefreshEvery: 10 * time.Second, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	recovery, err := binance.NewRecovery(rest, syms, false)
+	recovery, err := binance.NewRecovery(rest, venue.Instruments(), false)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
 // runConfig is what `feedkeeper run` needs. The YAML config file has the
@@ -39,6 +40,9 @@ type runConfig struct {
 	Queue          int           `yaml:"queue"`
 	SlowConsumer   string        `yaml:"slow_consumer"`
 	LogLevel       string        `yaml:"log_level"`
+
+	DialBudget         string        `yaml:"dial_budget"`
+	RefreshInstruments time.Duration `yaml:"refresh_instruments"`
 
 	Recovery    bool          `yaml:"recovery"`
 	DepthLimit  int           `yaml:"depth_limit"`
@@ -89,6 +93,8 @@ func (c *runConfig) bindRun(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Queue, "queue", 4096, fmt.Sprintf("frames queued per connection for a slow consumer, 1..%d", maxQueue))
 	fs.StringVar(&c.SlowConsumer, "slow-consumer", "block", "block (then reconnect and recover) or drop (with a gap marker)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.DialBudget, "dial-budget", "240/5m", "connection attempts allowed to every connection of the process together, LIMIT/WINDOW (Binance allows 300 per 5 minutes per IP)")
+	fs.DurationVar(&c.RefreshInstruments, "refresh-instruments", 10*time.Minute, "read exchangeInfo again this often (tick and step sizes, halted symbols), ≥ 0 (0: never); a value that does not fit its symbol's scale also asks for it")
 
 	fs.BoolVar(&c.Recovery, "recovery", true, "backfill trade gaps over REST and keep order books in sync (snapshot + diffs); --recovery=false turns it off")
 	fs.IntVar(&c.DepthLimit, "depth-limit", 1000, fmt.Sprintf("levels of each REST book snapshot, 1..%d", maxDepthLimit))
@@ -154,6 +160,10 @@ func (c *runConfig) validateConn(k *checks) {
 	k.intRange("queue", int64(c.Queue), 1, maxQueue)
 	k.oneOf("slow-consumer", c.SlowConsumer, "block", "drop")
 	k.logLevel("log-level", c.LogLevel)
+	if _, err := wsconn.ParseBudget(c.DialBudget); err != nil {
+		k.add("dial-budget", c.DialBudget, "want LIMIT/WINDOW, e.g. 240/5m")
+	}
+	k.notNegative("refresh-instruments", c.RefreshInstruments)
 	k.intRange("depth-limit", int64(c.DepthLimit), 1, maxDepthLimit)
 	k.notNegative("verify-every", c.VerifyEvery)
 	if c.Record != "" {

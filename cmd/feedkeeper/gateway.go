@@ -51,7 +51,11 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	if err != nil {
 		return usageErrorf("--ca %s: %w", c.CA, err)
 	}
-	rest, err := httpx.New(binance.RESTConfig(httpx.Config{BaseURL: c.RESTEndpoint, TLS: tlsCfg, Logger: log}))
+	restCfg := httpx.Config{BaseURL: c.RESTEndpoint, TLS: tlsCfg, Logger: log}
+	if c.RESTEndpoint == binance.DefaultRESTURL {
+		restCfg.BaseURLs = binance.RESTFallbackURLs() // the venue's own hosts when the first fails
+	}
+	rest, err := httpx.New(binance.RESTConfig(restCfg))
 	if err != nil {
 		return usageErrorf("--rest-endpoint %s: %w", c.RESTEndpoint, err)
 	}
@@ -66,46 +70,55 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	if err != nil {
 		return err
 	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: c.WSEndpoint, Symbols: symbols, StreamsPerConn: c.StreamsPerConn, Micros: c.Micros})
+	refresh := c.RefreshInstruments
+	if refresh == 0 {
+		refresh = -1 // never
+	}
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: c.WSEndpoint, Symbols: symbols, StreamsPerConn: c.StreamsPerConn, Micros: c.Micros,
+		REST: rest, RefreshEvery: refresh, Logger: log})
 	if err != nil {
 		return usageErrorf("%w", err)
 	}
+	budgetCfg, err := wsconn.ParseBudget(c.DialBudget)
+	if err != nil {
+		return usageErrorf("--dial-budget %s: %w", c.DialBudget, err)
+	}
+	budgetCfg.Logger = log
+	dials, err := wsconn.NewBudget(budgetCfg)
+	if err != nil {
+		return usageErrorf("--dial-budget %s: %w", c.DialBudget, err)
+	}
+	defer dials.Close()
 	var recovery feed.Recovery
-	books := 0
+	var bookSymbols []string
 	if c.Recovery {
-		if recovery, err = binance.NewRecovery(rest, symbols, c.Micros); err != nil {
+		if recovery, err = binance.NewRecovery(rest, venue.Instruments(), c.Micros); err != nil {
 			return err
 		}
 		for _, st := range c.Streams {
 			if strings.HasSuffix(st, "@depth") || strings.HasSuffix(st, "@depth@100ms") {
-				books++
+				sym, _, _ := strings.Cut(st, "@")
+				bookSymbols = append(bookSymbols, strings.ToUpper(sym))
 			}
 		}
 	}
 	// The monitor first: its port was checked free, take it before the
 	// sinks start servers of their own.
-	var opened atomic.Pointer[sinks] // read by the monitor's readiness check
+	out, err := openSinks(c, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	var mon *monitor.Monitor
 	if c.HTTP != "" {
-		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats, Books: books, Logger: log,
-			Checks: map[string]func() error{"sinks": func() error {
-				if s := opened.Load(); s != nil {
-					return s.check()
-				}
-				return errors.New("starting")
-			}},
+		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats,
+			BookSymbols: bookSymbols, Sinks: out.named, Logger: log.With("component", "monitor"),
 			ServerTime: func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest) }})
 		if err != nil {
 			return usageErrorf("--http %s: %w", c.HTTP, err)
 		}
 		defer mon.Close()
 	}
-	out, err := openSinks(c, stdout, log)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	opened.Store(out)
 
 	var tally tally
 	write := sink.Handler(out.multi, log)
@@ -140,7 +153,7 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		tap = func(plan int, data []byte, recv int64) { _ = rec.Write(plan, recv, data) }
 	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap,
+		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: dials,
 		Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
 	})
 	if err != nil {
@@ -312,6 +325,7 @@ func preflightTLS(ctx context.Context, label, endpoint string, tlsCfg *tls.Confi
 // sinks is the set of outputs of a run.
 type sinks struct {
 	multi   *sink.Multi
+	named   map[string]sink.Sink // by what was asked for: stdout, file:DIR, nats, nats:URL
 	closed  bool
 	closeMu sync.Mutex
 	err     error
@@ -325,14 +339,6 @@ func (s *sinks) Close() error {
 		s.err = s.multi.Close()
 	}
 	return s.err
-}
-
-// check is a readiness check: a sink that lost events is not ready.
-func (s *sinks) check() error {
-	if st := s.multi.Stats(); st.Lost > 0 {
-		return fmt.Errorf("%d events lost by the sinks", st.Lost)
-	}
-	return nil
 }
 
 // output is one sink to open, with the flag that asked for it (for errors).
@@ -367,6 +373,7 @@ func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error)
 	}
 	buf := sink.Buffer{Events: c.SinkBuffer, Policy: policy}
 	var opened []sink.Sink
+	named := map[string]sink.Sink{}
 	fail := func(err error) (*sinks, error) {
 		for _, s := range opened {
 			s.Close()
@@ -382,6 +389,7 @@ func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error)
 				return fail(fmt.Errorf("%s: %w", o.flag, err))
 			}
 			opened = append(opened, s)
+			named[o.spec] = s
 		case "file":
 			s, err := filesink.Open(filesink.Config{Dir: arg, MaxBytes: c.RotateSize, Interval: c.RotateEvery,
 				Compress: c.Compress == "zstd", Buffer: buf, Logger: log})
@@ -390,6 +398,7 @@ func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error)
 			}
 			log.Info("writing JSON Lines files", "dir", arg, "compress", c.Compress)
 			opened = append(opened, s)
+			named[o.spec] = s
 		case "nats":
 			cfg := natssink.Config{Buffer: buf, Logger: log, Server: natssink.ServerConfig{StoreDir: c.NATSStore},
 				MaxAge: noLimit(c.NATSMaxAge), MaxBytes: int64(noLimit(time.Duration(c.NATSMaxBytes)))}
@@ -415,9 +424,10 @@ func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error)
 				log.Info("publishing to NATS JetStream", "url", s.ClientURL(), "stream", sc.Name, "max_age", sc.MaxAge, "max_bytes", sc.MaxBytes)
 			}
 			opened = append(opened, s)
+			named[o.spec] = s
 		}
 	}
-	return &sinks{multi: sink.NewMulti(opened...)}, nil
+	return &sinks{multi: sink.NewMulti(opened...), named: named}, nil
 }
 
 // noLimit maps the flags' 0 (no limit) to the sink's negative (no bound).

@@ -58,7 +58,7 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CertDir, "cert-dir", "", "`directory` to load the CA from (ca.pem, ca-key.pem), created when absent; empty: a fresh CA in memory")
 	fs.StringVar(&sf.caOut, "ca-out", "", "write the CA certificate (PEM) to this `file`, for clients to trust")
 	fs.Int64Var(&c.Seed, "seed", 1, "seed of the market and the faults, any integer")
-	fs.StringVar(&sf.symbols, "symbols", strings.Join(sim.DefaultSymbols, ","), "symbols to trade, comma separated, upper-case letters and digits")
+	fs.StringVar(&sf.symbols, "symbols", strings.Join(sim.DefaultSymbols, ","), "symbols to trade, comma separated, upper-case letters and digits; NAME:TICK:STEP gives one its own tick and step (powers of ten), e.g. DOGEUSDT:0.00001:1")
 	fs.IntVar(&c.Rate, "rate", 50, "market updates per second over all symbols (negative: none)")
 	fs.Float64Var(&c.TradeShare, "trade-share", 0.3, "fraction of market updates that are trades, 0..1")
 	fs.IntVar(&c.History, "history", 100000, "aggregate trades and book updates kept per symbol for REST backfill and ground truth, ≥ 10")
@@ -74,10 +74,17 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.WeightWindow, "weight-window", time.Minute, "window the REST weight is counted in, whole seconds ≥ 1s (published in exchangeInfo)")
 	fs.IntVar(&c.BanAfter, "ban-after", 5, "requests over the weight limit before a 418 ban, ≥ 1")
 	fs.DurationVar(&c.BanTime, "ban-time", 2*time.Minute, "length of the first 418 ban (doubles for repeat offenders), > 0")
+	fs.DurationVar(&c.RESTLag, "rest-lag", 200*time.Millisecond, "aggTrades and historicalTrades leave out trades younger than this (their data source is the database), ≥ 0 (0: no lag)")
+	fs.IntVar(&c.ConnAttemptLimit, "conn-attempt-limit", 300, "WebSocket connection attempts per --conn-attempt-window per client IP; over it the upgrade gets HTTP 429, ≥ 1")
+	fs.DurationVar(&c.ConnAttemptWindow, "conn-attempt-window", 5*time.Minute, "sliding window of --conn-attempt-limit, > 0")
+	fs.DurationVar(&c.TickerEvery, "ticker-every", time.Second, "cadence of the ticker, miniTicker and avgPrice streams, > 0")
+	fs.DurationVar(&c.Kline1sEvery, "kline-1s-every", time.Second, "cadence of the kline_1s streams, > 0")
+	fs.DurationVar(&c.KlineEvery, "kline-every", 2*time.Second, "cadence of the other kline streams, > 0")
+	fs.BoolVar(&c.KeepOpenAfterInvalidStream, "keep-open-after-invalid-stream", false, "keep a connection open after it asked for a malformed stream name (default: close 1008 after the error reply)")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
 }
 
-var simSymbol = regexp.MustCompile(`^[A-Z0-9]+$`)
+var simSymbol = regexp.MustCompile(`^[A-Z0-9]+(:[0-9.]+:[0-9.]+)?$`)
 
 // validate checks the simulator's flags, naming the flag and the value.
 func (sf *simFlags) validate(k *checks) {
@@ -90,11 +97,11 @@ func (sf *simFlags) validate(k *checks) {
 		s = strings.TrimSpace(s)
 		switch {
 		case !simSymbol.MatchString(s):
-			k.add("symbols", sf.symbols, fmt.Sprintf("%q is not a symbol: upper-case letters and digits, e.g. BTCUSDT,ETHUSDT", s))
-		case seen[s]:
-			k.add("symbols", sf.symbols, fmt.Sprintf("%s is given twice", s))
+			k.add("symbols", sf.symbols, fmt.Sprintf("%q is not a symbol: upper-case letters and digits, e.g. BTCUSDT,ETHUSDT, optionally with its tick and step, DOGEUSDT:0.00001:1", s))
+		case seen[strings.SplitN(s, ":", 2)[0]]:
+			k.add("symbols", sf.symbols, fmt.Sprintf("%s is given twice", strings.SplitN(s, ":", 2)[0]))
 		}
-		seen[s] = true
+		seen[strings.SplitN(s, ":", 2)[0]] = true
 	}
 	if c.TradeShare < 0 || c.TradeShare > 1 {
 		k.add("trade-share", strconv.FormatFloat(c.TradeShare, 'g', -1, 64), "out of range 0..1")
@@ -108,6 +115,12 @@ func (sf *simFlags) validate(k *checks) {
 	k.atLeast("max-streams", int64(c.MaxStreams), 1)
 	k.atLeast("max-frame", int64(c.MaxFrame), 1)
 	k.atLeast("send-queue", int64(c.SendQueue), 1)
+	k.notNegative("rest-lag", c.RESTLag)
+	k.atLeast("conn-attempt-limit", int64(c.ConnAttemptLimit), 1)
+	k.positive("conn-attempt-window", c.ConnAttemptWindow)
+	k.positive("ticker-every", c.TickerEvery)
+	k.positive("kline-1s-every", c.Kline1sEvery)
+	k.positive("kline-every", c.KlineEvery)
 	k.atLeast("weight-limit", int64(c.WeightLimit), 1)
 	if c.WeightWindow < time.Second || c.WeightWindow%time.Second != 0 {
 		k.add("weight-window", c.WeightWindow.String(), "want a whole number of seconds, at least 1s")
@@ -133,7 +146,11 @@ func (sf *simFlags) start() (*sim.Server, error) {
 		}
 	}
 	sf.cfg.Faults = sf.faults
-	srv, err := sim.Start(sf.cfg)
+	cfg := sf.cfg
+	if cfg.RESTLag == 0 {
+		cfg.RESTLag = -1 // the flag's 0 is no lag; the Config's is its default
+	}
+	srv, err := sim.Start(cfg)
 	if err != nil {
 		return nil, err
 	}

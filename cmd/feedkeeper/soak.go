@@ -33,7 +33,11 @@ var soakProfiles = map[string][]string{
 		"shutdown:p=0.02,duration=2s", "stall:p=0.015,duration=10s"},
 	"chaos": {"drop:p=0.05", "close:code=1011,p=0.03", "shutdown:p=0.02,duration=2s", "stall:p=0.015,duration=10s",
 		"malformed:p=0.05", "trade-gap:p=0.01", "depth-drop:p=0.01", "depth-dup:p=0.01", "depth-reorder:p=0.01",
-		"rest-5xx:p=0.05", "rest-429:p=0.02", "stale-snapshot:p=0.1"},
+		"rest-5xx:p=0.05", "rest-429:p=0.02", "stale-snapshot:p=0.1",
+		// what real Binance also does: capped quantities, a REST history that
+		// lags the stream, a firewall's 403, halts and tick size changes
+		"qty-cap:p=0.001", "rest-lag:p=0.05,duration=2s", "rest-403:p=0.002", "halt:every=23s,duration=3s",
+		"filters:every=37s,variant=tick"},
 }
 
 func profileNames() string {
@@ -143,8 +147,10 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	} else if err := os.MkdirAll(out, 0o755); err != nil {
 		return usageErrorf("--out %s: %w", out, pathErr(err))
 	}
+	// the soak reconnects far more often than a venue allows an IP: the
+	// simulator's attempt budget is lifted, the gateway's own stays
 	simArgs := []string{"sim", "--rate", strconv.Itoa(s.rate), "--max-lifetime", s.lifetime.String(),
-		"--history", "20000", "--log-level", "error"}
+		"--history", "20000", "--log-level", "error", "--conn-attempt-limit", "1000000000"}
 	all := append([]string{}, soakProfiles[s.profile]...)
 	for _, f := range s.extra {
 		all = append(all, f.String())
