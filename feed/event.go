@@ -14,9 +14,13 @@ const (
 	TypeTopOfBook         // best bid and ask: Bid, Ask
 	TypeGap               // IDs FirstID..ID of events of type Missing that could not be recovered
 	TypeStatus            // a connection state change: Status, Reason
+	TypeCandle            // a candle (Binance kline) so far, or closed: Stats
+	TypeTicker            // rolling-window statistics (Binance 24h, 1h, 4h, 1d tickers; mini tickers): Stats
+	TypeAvgPrice          // the venue's average price over a window (Binance avgPrice): Stats.Window, Stats.Avg
 )
 
-var typeNames = [...]string{"unknown", "trade", "book_delta", "book_snapshot", "top_of_book", "gap", "status"}
+var typeNames = [...]string{"unknown", "trade", "book_delta", "book_snapshot", "top_of_book", "gap", "status",
+	"candle", "ticker", "avg_price"}
 
 // String returns the type's stable lower-case name ("trade", "book_delta", …).
 func (t Type) String() string {
@@ -163,6 +167,37 @@ type Event struct {
 
 	// Reason is a human-readable cause for TypeStatus and TypeGap events.
 	Reason string
+
+	// Stats holds the figures of a TypeCandle, TypeTicker or TypeAvgPrice
+	// event; nil for the other types. Owned by the Event (CopyTo copies it).
+	Stats *Stats
+}
+
+// Stats are the figures of a candle, a rolling-window ticker or an average
+// price. Prices are at the event's PriceScale, base volumes at its
+// QtyScale; quote amounts and averages are decimals of their own scale (a
+// product or a mean of prices has more decimals than the tick).
+type Stats struct {
+	// Window is the candle's interval ("1m", "1h", "1M", with a time zone
+	// when asked for: "1h@+08:00"), the ticker's window ("24h", "1h",
+	// "4h", "1d") or the average price's ("5m").
+	Window string
+	// OpenTime and CloseTime bound the candle or the window, ns.
+	OpenTime, CloseTime int64
+	// Open, High, Low, Close: prices of the first, highest, lowest and
+	// last trades in it.
+	Open, High, Low, Close int64
+	Volume                 int64     // base asset traded
+	QuoteVolume            fixed.Dec // quote asset traded
+	TakerBuyVolume         int64     // candles: base asset bought by takers
+	TakerBuyQuote          fixed.Dec // candles: quote asset spent by takers buying
+	Avg                    fixed.Dec // tickers: volume-weighted average price; avg_price: the average
+	Trades                 int64     // number of trades
+	// Closed is true for the last update of a candle: its figures are final.
+	Closed bool
+	// Mini is true for a mini ticker (Binance miniTicker): no trade IDs,
+	// trade count or average.
+	Mini bool
 }
 
 // Reset clears every field except ReceiveTime and keeps the capacity of
@@ -173,10 +208,17 @@ func (e *Event) Reset() {
 
 // CopyTo makes dst a deep copy of e, reusing dst's level arrays.
 func (e *Event) CopyTo(dst *Event) {
-	bids, asks := dst.Bids[:0], dst.Asks[:0]
+	bids, asks, stats := dst.Bids[:0], dst.Asks[:0], dst.Stats
 	*dst = *e
 	dst.Bids = append(bids, e.Bids...)
 	dst.Asks = append(asks, e.Asks...)
+	if e.Stats != nil {
+		if stats == nil || stats == e.Stats {
+			stats = new(Stats)
+		}
+		*stats = *e.Stats
+		dst.Stats = stats
+	}
 }
 
 // PriceDec returns the price mantissa m as a fixed.Dec at the event's price scale.

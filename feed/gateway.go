@@ -347,6 +347,17 @@ func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
 		g.skipped("undecodable frame", err, f)
 		return
 	}
+	if kind == DecodedBatch {
+		ev.ReceiveTime = f.Recv
+		g.deliverData(ev, f)
+		if b, ok := dec.(BatchDecoder); ok {
+			for b.Next(ev) {
+				ev.ReceiveTime = f.Recv
+				g.deliverData(ev, f)
+			}
+		}
+		return
+	}
 	switch kind {
 	case DecodedShutdown:
 		g.stats.shutdowns.Add(1)
@@ -354,6 +365,12 @@ func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
 		return
 	}
 	ev.ReceiveTime = f.Recv
+	g.deliverData(ev, f)
+}
+
+// deliverData sequences a market-data event, recovers what it shows
+// missing, and delivers it.
+func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 	v, from, to := g.seq.check(ev)
 	switch v {
 	case verdictDuplicate:

@@ -72,7 +72,11 @@ func openGatewayAt(t testing.TB, wsURL, restURL, caFile string, streams []string
 		t.Fatal(err)
 	}
 	defer rest.Close()
-	syms, err := binance.LoadSymbols(context.Background(), rest, binance.SymbolsOfStreams(streams))
+	names := binance.SymbolsOfStreams(streams)
+	if binance.MarketWide(streams) {
+		names = nil // every symbol
+	}
+	syms, err := binance.LoadSymbols(context.Background(), rest, names)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,10 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"status":"`...)
 		dst = append(dst, e.Status.String()...)
 		dst = append(dst, '"')
+	case TypeCandle, TypeTicker, TypeAvgPrice:
+		if st := e.Stats; st != nil {
+			dst = e.appendStats(dst, st)
+		}
 	}
 	if e.Reason != "" {
 		dst = append(dst, `,"reason":`...)
@@ -157,4 +161,51 @@ func appendString(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, '"')
+}
+
+// appendStats appends the fields of a candle, ticker or average price.
+func (e *Event) appendStats(dst []byte, st *Stats) []byte {
+	key := "interval"
+	if e.Type != TypeCandle {
+		key = "window"
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	dst = appendString(dst, st.Window)
+	if e.Type == TypeAvgPrice {
+		return appendDec(dst, "price", st.Avg.M, st.Avg.S)
+	}
+	if e.Type == TypeTicker && st.Mini {
+		dst = append(dst, `,"mini":true`...)
+	}
+	if st.OpenTime != 0 {
+		dst = appendInt(dst, "open_ts", st.OpenTime)
+	}
+	if st.CloseTime != 0 {
+		dst = appendInt(dst, "close_ts", st.CloseTime)
+	}
+	dst = appendDec(dst, "open", st.Open, e.PriceScale)
+	dst = appendDec(dst, "high", st.High, e.PriceScale)
+	dst = appendDec(dst, "low", st.Low, e.PriceScale)
+	dst = appendDec(dst, "close", st.Close, e.PriceScale)
+	dst = appendDec(dst, "volume", st.Volume, e.QtyScale)
+	dst = appendDec(dst, "quote_volume", st.QuoteVolume.M, st.QuoteVolume.S)
+	if e.Type == TypeCandle {
+		dst = appendDec(dst, "taker_buy_volume", st.TakerBuyVolume, e.QtyScale)
+		dst = appendDec(dst, "taker_buy_quote_volume", st.TakerBuyQuote.M, st.TakerBuyQuote.S)
+	}
+	if !st.Mini {
+		if e.Type == TypeTicker {
+			dst = appendDec(dst, "weighted_avg", st.Avg.M, st.Avg.S)
+		}
+		dst = appendInt(dst, "trades", st.Trades)
+		dst = appendInt(dst, "first_trade_id", e.FirstTradeID)
+		dst = appendInt(dst, "last_trade_id", e.LastTradeID)
+	}
+	if e.Type == TypeCandle {
+		dst = append(dst, `,"closed":`...)
+		dst = strconv.AppendBool(dst, st.Closed)
+	}
+	return dst
 }

@@ -74,7 +74,16 @@ const (
 	DecodedEvent    Decoded = iota // a market-data event, in the Event
 	DecodedShutdown                // the server announced it will close the connection
 	DecodedReply                   // a reply to a request; an error reply is returned as an error
+	DecodedBatch                   // several events (a market-wide array): the first in the Event, the others by BatchDecoder.Next
 )
+
+// BatchDecoder is implemented by decoders of frames that hold several
+// events (Binance !miniTicker@arr). After Decode returned DecodedBatch with
+// the first event, Next fills ev with each following one, reporting false
+// when none is left.
+type BatchDecoder interface {
+	Next(ev *Event) bool
+}
 
 // Decoder turns one frame into an event.
 type Decoder interface {

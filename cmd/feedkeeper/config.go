@@ -69,6 +69,10 @@ type runConfig struct {
 	source map[string]string
 }
 
+// defaultDialBudget is 80 % of Binance's 300 connection attempts per 5
+// minutes per IP.
+const defaultDialBudget = "240/5m"
+
 // Ranges of the flags, stated in --help and enforced by validate.
 const (
 	maxReadLimit  = 16 << 20 // the session's byte queue holds at least one frame
@@ -93,7 +97,7 @@ func (c *runConfig) bindRun(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Queue, "queue", 4096, fmt.Sprintf("frames queued per connection for a slow consumer, 1..%d", maxQueue))
 	fs.StringVar(&c.SlowConsumer, "slow-consumer", "block", "block (then reconnect and recover) or drop (with a gap marker)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.DialBudget, "dial-budget", "240/5m", "connection attempts allowed to every connection of the process together, LIMIT/WINDOW (Binance allows 300 per 5 minutes per IP)")
+	fs.StringVar(&c.DialBudget, "dial-budget", defaultDialBudget, "connection attempts allowed to every connection of the process together, LIMIT/WINDOW (Binance allows 300 per 5 minutes per IP)")
 	fs.DurationVar(&c.RefreshInstruments, "refresh-instruments", 10*time.Minute, "read exchangeInfo again this often (tick and step sizes, halted symbols), ≥ 0 (0: never); a value that does not fit its symbol's scale also asks for it")
 
 	fs.BoolVar(&c.Recovery, "recovery", true, "backfill trade gaps over REST and keep order books in sync (snapshot + diffs); --recovery=false turns it off")
@@ -380,20 +384,20 @@ func checkStreams(streams []string) error {
 		case strings.HasPrefix(st, "-"):
 			k.errs = append(k.errs, fmt.Errorf("argument %q is not a stream name: flags are --name (see --help)", st))
 			continue
+		case strings.HasPrefix(st, "!"):
+			switch st {
+			case "!miniTicker@arr", "!ticker_1h@arr", "!ticker_4h@arr", "!ticker_1d@arr":
+			default:
+				k.errs = append(k.errs, fmt.Errorf("stream %q: unknown market-wide stream (!miniTicker@arr, !ticker_<1h|4h|1d>@arr)", st))
+			}
+			continue
 		case !ok || !symbolName.MatchString(sym):
 			k.errs = append(k.errs, fmt.Errorf("stream %q: want <lower-case symbol>@<type>, e.g. btcusdt@aggTrade", st))
 			continue
 		}
-		// The venue's own check, with the symbol assumed listed.
-		table, err := binance.NewSymbols(binance.Symbol{Name: strings.ToUpper(sym)})
-		if err == nil {
-			var spot *binance.Spot
-			if spot, err = binance.NewSpot(binance.SpotConfig{Symbols: table}); err == nil {
-				err = spot.ValidStream(st)
-			}
-		}
-		if err != nil {
-			k.errs = append(k.errs, errors.New(strings.TrimPrefix(err.Error(), "binance: ")))
+		// The venue's own check; whether the symbol is listed is asked later.
+		if _, kind, _ := strings.Cut(st, "@"); !binance.ValidStreamType(kind) {
+			k.errs = append(k.errs, fmt.Errorf("stream %q: unknown type %q (%s)", st, kind, binance.StreamTypesHelp))
 		}
 	}
 	return k.err()
@@ -401,7 +405,8 @@ func checkStreams(streams []string) error {
 
 // streamTypes are the stream types offered by shell completion.
 var streamTypes = []string{"aggTrade", "trade", "bookTicker", "depth", "depth@100ms",
-	"depth5", "depth10", "depth20", "depth5@100ms", "depth10@100ms", "depth20@100ms"}
+	"depth5", "depth10", "depth20", "depth5@100ms", "depth10@100ms", "depth20@100ms",
+	"kline_1m", "kline_1h", "kline_1d", "miniTicker", "ticker", "ticker_1h", "ticker_4h", "ticker_1d", "avgPrice"}
 
 // completeStreams completes "btcusdt@" to the stream types of the venue.
 func completeStreams(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {

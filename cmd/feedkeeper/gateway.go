@@ -79,6 +79,9 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	if err != nil {
 		return usageErrorf("%w", err)
 	}
+	if c.DialBudget == "" {
+		c.DialBudget = defaultDialBudget
+	}
 	budgetCfg, err := wsconn.ParseBudget(c.DialBudget)
 	if err != nil {
 		return usageErrorf("--dial-budget %s: %w", c.DialBudget, err)
@@ -243,7 +246,18 @@ func (t *tally) summary() tallySummary {
 // that name what the user typed.
 func loadSymbols(ctx context.Context, rest *httpx.Client, c *runConfig) (*binance.Symbols, error) {
 	names := binance.SymbolsOfStreams(c.Streams)
-	symbols, err := binance.LoadSymbols(ctx, rest, names)
+	ask := names
+	if binance.MarketWide(c.Streams) {
+		ask = nil // every symbol: a market-wide stream carries them all
+	}
+	symbols, err := binance.LoadSymbols(ctx, rest, ask)
+	if err == nil {
+		for _, n := range names {
+			if _, ok := symbols.Lookup(n); !ok {
+				err = fmt.Errorf("binance: exchangeInfo does not list %s: %w", n, binance.ErrUnknownSymbol)
+			}
+		}
+	}
 	if err == nil {
 		return symbols, nil
 	}

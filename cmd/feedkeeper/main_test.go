@@ -251,7 +251,7 @@ func TestSoakShort(t *testing.T) {
 		t.Fatalf("report: pass %v, %d trades, %d samples, %d rotations", rep.Pass, rep.Trades, len(rep.Samples), rep.Gateway.Rotations)
 	}
 	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
-	if err != nil || !bytes.Contains(html, []byte("<polyline")) || !bytes.Contains(html, []byte("PASS")) {
+	if err != nil || !bytes.Contains(html, []byte("uPlot")) || !bytes.Contains(html, []byte("PASS")) {
 		t.Fatalf("report.html: %v", err)
 	}
 }

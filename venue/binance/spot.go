@@ -163,9 +163,19 @@ func (s *Spot) IsShutdown(frame []byte) bool {
 }
 
 // ValidStream checks one stream name against the streams this venue
-// decodes: <symbol>@aggTrade, @trade, @depth, @depth@100ms,
-// @depth5/10/20 (optionally @100ms) and @bookTicker, for a known symbol.
+// decodes, for a known symbol: <symbol>@aggTrade, @trade, @depth,
+// @depth@100ms, @depth5/10/20 (optionally @100ms), @bookTicker,
+// @kline_<interval> (optionally @+08:00), @miniTicker, @ticker,
+// @ticker_<1h|4h|1d>, @avgPrice; and the market-wide !miniTicker@arr and
+// !ticker_<1h|4h|1d>@arr.
 func (s *Spot) ValidStream(name string) error {
+	if strings.HasPrefix(name, "!") {
+		switch name {
+		case "!miniTicker@arr", "!ticker_1h@arr", "!ticker_4h@arr", "!ticker_1d@arr":
+			return nil
+		}
+		return fmt.Errorf("binance: stream %q: unknown market-wide stream (!miniTicker@arr, !ticker_<1h|4h|1d>@arr)", name)
+	}
 	sym, kind, ok := strings.Cut(name, "@")
 	if !ok || sym == "" || sym != strings.ToLower(sym) {
 		return fmt.Errorf("binance: stream %q: want <lower-case symbol>@<type>", name)
@@ -173,12 +183,33 @@ func (s *Spot) ValidStream(name string) error {
 	if _, ok := s.cfg.Symbols.byStream[sym]; !ok {
 		return fmt.Errorf("binance: stream %q: %w", name, ErrUnknownSymbol)
 	}
-	switch kind {
-	case "aggTrade", "trade", "bookTicker", "depth", "depth@100ms",
-		"depth5", "depth10", "depth20", "depth5@100ms", "depth10@100ms", "depth20@100ms":
+	if ValidStreamType(kind) {
 		return nil
 	}
-	return fmt.Errorf("binance: stream %q: unknown type %q (aggTrade, trade, bookTicker, depth, depth@100ms, depth5/10/20[@100ms])", name, kind)
+	return fmt.Errorf("binance: stream %q: unknown type %q (%s)", name, kind, StreamTypesHelp)
+}
+
+// StreamTypesHelp lists the stream types, for messages.
+const StreamTypesHelp = "aggTrade, trade, bookTicker, depth, depth@100ms, depth5/10/20[@100ms], kline_<interval>[@+08:00], miniTicker, ticker, ticker_<1h|4h|1d>, avgPrice"
+
+// klineIntervals are the intervals of <symbol>@kline_<interval>.
+var klineIntervals = map[string]bool{"1s": true, "1m": true, "3m": true, "5m": true, "15m": true, "30m": true, "1h": true,
+	"2h": true, "4h": true, "6h": true, "8h": true, "12h": true, "1d": true, "3d": true, "1w": true, "1M": true}
+
+// ValidStreamType reports whether kind, what follows "<symbol>@" in a
+// stream name, is a stream this venue decodes.
+func ValidStreamType(kind string) bool {
+	switch kind {
+	case "aggTrade", "trade", "bookTicker", "depth", "depth@100ms",
+		"depth5", "depth10", "depth20", "depth5@100ms", "depth10@100ms", "depth20@100ms",
+		"miniTicker", "ticker", "ticker_1h", "ticker_4h", "ticker_1d", "avgPrice":
+		return true
+	}
+	if iv, ok := strings.CutPrefix(kind, "kline_"); ok {
+		iv = strings.TrimSuffix(iv, "@+08:00")
+		return klineIntervals[iv]
+	}
+	return false
 }
 
 // Plan checks the streams and splits them over connections of
@@ -250,8 +281,10 @@ func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
 
 // spotDecoder adapts Decoder to feed.Decoder, with the table in force.
 type spotDecoder struct {
-	inst *Instruments
-	d    Decoder
+	inst  *Instruments
+	d     Decoder
+	batch []feed.Event // the events of a market-wide array
+	next  int
 }
 
 var _ feed.ReplyParser = (*spotDecoder)(nil)
@@ -290,6 +323,9 @@ func (sd *spotDecoder) ParseReply(frame []byte) (feed.Reply, error) {
 
 func (sd *spotDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	kind, err := decodeWidening(&sd.d, sd.inst, frame, ev)
+	if err != nil && statsEvents(frame) {
+		return sd.decodeStats(frame, ev)
+	}
 	if err != nil {
 		if errors.Is(err, ErrUnknownSymbol) || errors.Is(err, ErrUnknownEvent) {
 			return 0, fmt.Errorf("%w: %w", feed.ErrUnknown, err)
@@ -341,12 +377,26 @@ func LoadSymbols(ctx context.Context, c *httpx.Client, symbols []string) (*Symbo
 	return table, nil
 }
 
+// MarketWide reports whether a stream carries every symbol
+// (!miniTicker@arr): the symbol table must then hold every symbol.
+func MarketWide(streams []string) bool {
+	for _, st := range streams {
+		if strings.HasPrefix(strings.TrimSpace(st), "!") {
+			return true
+		}
+	}
+	return false
+}
+
 // SymbolsOfStreams returns the upper-case symbols named in stream names.
 func SymbolsOfStreams(streams []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, st := range streams {
 		sym, _, _ := strings.Cut(strings.TrimSpace(st), "@")
+		if strings.HasPrefix(sym, "!") {
+			continue // market-wide: every symbol (see MarketWide)
+		}
 		if sym = strings.ToUpper(sym); sym != "" && !seen[sym] {
 			seen[sym] = true
 			out = append(out, sym)
