@@ -59,9 +59,10 @@ type RecoveryConfig struct {
 	LagWait time.Duration
 	// BlockWait bounds how long recovery waits out a block of the venue
 	// that ends by itself (an error with a Wait method returning a
-	// non-negative duration: Binance's firewall answering 403) before the
-	// trades it holds back are announced by a TypeGap event. Default 2
-	// minutes.
+	// non-negative duration: Binance's firewall answering 403, a 418 ban)
+	// before the trades it holds back are announced by a TypeGap event; no
+	// request is sent meanwhile. A snapshot waits for the block's end
+	// whatever its length. Default 2 minutes.
 	BlockWait time.Duration
 	// SnapshotPause is the wait between snapshot attempts once five in a
 	// row have failed (a snapshot the client cannot use, a venue refusing

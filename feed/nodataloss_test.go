@@ -642,12 +642,14 @@ func TestGapBeyondHistoryIsAnnounced(t *testing.T) {
 }
 
 // TestBanDuringBackfillIsAnnounced: the venue bans the client (418) as a
-// gap is being recovered. The gap is announced, no further request is sent
-// until the ban ends, and the next gap after it is recovered.
+// gap is being recovered, for longer than recovery waits for a block to
+// end (BlockWait). The gap is announced, no further request is sent until
+// the ban ends, and the next gap after it is recovered.
 func TestBanDuringBackfillIsAnnounced(t *testing.T) {
 	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
 	var l tradeLog
-	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: l.handle})
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: l.handle,
+		rc: feed.RecoveryConfig{BlockWait: 300 * time.Millisecond}})
 	firstTrade(t, s, &l)
 	if err := s.Fire(sim.Fault{Kind: sim.FaultREST418, Duration: time.Second}); err != nil {
 		t.Fatal(err)

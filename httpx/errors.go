@@ -91,11 +91,15 @@ func (e *ForbiddenError) Is(target error) bool { return target == ErrForbidden }
 // Wait is how long the block has yet to last: the error ends by itself.
 func (e *ForbiddenError) Wait() time.Duration { return max(time.Until(e.Until), 0) }
 
-// Wait is, for a 403 (a firewall block, which ends by itself), the answer's
-// Retry-After; -1 for other answers, which do not end by waiting.
+// Wait is, for a 403 (a firewall block) or a 418 (a ban), which end by
+// themselves, the answer's Retry-After; -1 for other answers, which do not
+// end by waiting.
 func (e *APIError) Wait() time.Duration {
-	if e.Status == http.StatusForbidden {
+	if e.Status == http.StatusForbidden || e.Status == http.StatusTeapot {
 		return e.RetryAfter
 	}
 	return -1
 }
+
+// Wait is how long the ban has yet to last: the error ends by itself.
+func (e *BanError) Wait() time.Duration { return max(time.Until(e.Until), 0) }

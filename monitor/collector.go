@@ -84,6 +84,10 @@ var gatewayFamilies = []family[feed.GatewayStats]{
 		by("skipped", func(s *feed.GatewayStats) int64 { return s.VerifySkipped }),
 	),
 	counter("recovery_errors_total", "REST calls of the recovery (backfill, snapshots) that failed.", func(s *feed.GatewayStats) int64 { return s.RecoveryErrors }),
+	counter("backfill_lag_retries_total", "Trade pages asked again because the venue's REST history had not caught up with its stream.", func(s *feed.GatewayStats) int64 { return s.LagRetries }),
+	gauge("refused_streams", "Streams the venue refuses now (asked for again with backoff).", func(s *feed.GatewayStats) float64 { return float64(s.RefusedStreams) }),
+	counter("subscribe_refusals_total", "Subscribe requests the venue refused, or whose streams it did not list.", func(s *feed.GatewayStats) int64 { return s.Refusals }),
+	counter("resubscribes_total", "Refused subscribe requests sent again.", func(s *feed.GatewayStats) int64 { return s.Resubscribes }),
 }
 
 // connFamilies are read from each wsconn.Stats, labelled conn.
@@ -95,6 +99,7 @@ var connFamilies = []family[wsconn.Stats]{
 	counter("conn_connects_total", "Connections made and subscribed.", func(s *wsconn.Stats) int64 { return s.Connects }),
 	counter("conn_reconnects_total", "Connections that ended and were replaced (any reason; see stale, close codes, slow consumer actions).", func(s *wsconn.Stats) int64 { return s.Reconnects }),
 	counter("conn_dial_errors_total", "Failed connection attempts.", func(s *wsconn.Stats) int64 { return s.DialErrors }),
+	counter("conn_dials_limited_total", "Connection attempts the venue refused for too many attempts (HTTP 429/418).", func(s *wsconn.Stats) int64 { return s.LimitedDials }),
 	counter("conn_tls_resumed_total", "Connections whose TLS session was resumed.", func(s *wsconn.Stats) int64 { return s.Resumed }),
 	counter("conn_frames_total", "Data frames read.", func(s *wsconn.Stats) int64 { return s.Frames }),
 	counter("conn_bytes_total", "Bytes of data frames read.", func(s *wsconn.Stats) int64 { return s.Bytes }),
