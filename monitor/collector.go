@@ -132,6 +132,21 @@ var restFamilies = []family[httpx.Stats]{
 	gauge("rest_weight_used_max", "The highest used weight the venue reported.", func(s *httpx.Stats) float64 { return float64(s.MaxWeightUsed) }),
 	gauge("rest_weight_limit", "Request weight allowed per window (0: not enforced).", func(s *httpx.Stats) float64 { return float64(s.WeightLimit) }),
 	gauge("rest_banned", "1 while a 418 ban is in force.", func(s *httpx.Stats) float64 { return b2f(!s.BannedUntil.IsZero()) }),
+	counter("rest_forbidden_total", "REST answers 403 (the venue's firewall).", func(s *httpx.Stats) int64 { return s.Forbidden }),
+	gauge("rest_forbidden", "1 while calls are held after a 403.", func(s *httpx.Stats) float64 { return b2f(s.ForbiddenUntil.After(time.Now())) }),
+	counter("rest_failovers_total", "REST attempts sent to another host than the first.", func(s *httpx.Stats) int64 { return s.Failovers }),
+}
+
+// dialFamilies are read from the connection-attempt budget.
+var dialFamilies = []family[wsconn.BudgetStats]{
+	gauge("dial_budget_limit", "Connection attempts the budget allows per window.", func(s *wsconn.BudgetStats) float64 { return float64(s.Limit) }),
+	gauge("dial_budget_window_seconds", "The budget's sliding window.", func(s *wsconn.BudgetStats) float64 { return s.Window.Seconds() }),
+	gauge("dial_budget_used", "Connection attempts in the current window.", func(s *wsconn.BudgetStats) float64 { return float64(s.Used) }),
+	gauge("dial_budget_waiting", "Connection attempts waiting for the budget now.", func(s *wsconn.BudgetStats) float64 { return float64(s.Waiting) }),
+	counter("dial_budget_attempts_total", "Connection attempts let through by the budget.", func(s *wsconn.BudgetStats) int64 { return s.Attempts }),
+	counter("dial_budget_waits_total", "Connection attempts that had to wait for the budget.", func(s *wsconn.BudgetStats) int64 { return s.Waits }),
+	{name: "dial_budget_wait_seconds_total", help: "Time connection attempts spent waiting for the budget.", typ: prometheus.CounterValue,
+		series: []series[wsconn.BudgetStats]{{get: func(s *wsconn.BudgetStats) float64 { return s.WaitTime.Seconds() }}}},
 }
 
 func stateSeries(st wsconn.Status) series[wsconn.Stats] {
@@ -184,20 +199,25 @@ func collect[S any](ch chan<- prometheus.Metric, fams []family[S], s *S, lead ..
 type statsCollector struct {
 	gateway func() (feed.GatewayStats, bool)
 	rest    func() httpx.Stats
+	dials   func() wsconn.BudgetStats
 	conns   *connTracker
 
 	gw          []family[feed.GatewayStats]
 	conn        []family[wsconn.Stats]
 	restF       []family[httpx.Stats]
+	dialF       []family[wsconn.BudgetStats]
 	closeCodes  *prometheus.Desc
 	disconnects *prometheus.Desc
 	uptime      *prometheus.Desc
 }
 
-func newStatsCollector(gateway func() (feed.GatewayStats, bool), rest func() httpx.Stats, constLabels prometheus.Labels, conns *connTracker) *statsCollector {
+func newStatsCollector(gateway func() (feed.GatewayStats, bool), rest func() httpx.Stats, dials func() wsconn.BudgetStats,
+	constLabels prometheus.Labels, conns *connTracker) *statsCollector {
 	return &statsCollector{
 		gateway: gateway,
 		rest:    rest,
+		dials:   dials,
+		dialF:   describe(dialFamilies, constLabels),
 		conns:   conns,
 		gw:      describe(gatewayFamilies, constLabels),
 		conn:    describe(connFamilies, constLabels, "conn"),
@@ -226,6 +246,11 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 			ch <- f.desc
 		}
 	}
+	if c.dials != nil {
+		for _, f := range c.dialF {
+			ch <- f.desc
+		}
+	}
 }
 
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -244,6 +269,10 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(c.disconnects, prometheus.CounterValue, float64(n), conn, reason)
 			}
 		}
+	}
+	if c.dials != nil {
+		st := c.dials()
+		collect(ch, c.dialF, &st)
 	}
 	if c.rest != nil {
 		st := c.rest()

@@ -12,6 +12,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/sink"
+	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
 // DefaultAddr is where a Monitor listens unless told otherwise.
@@ -43,6 +44,9 @@ type Config struct {
 	// REST returns the REST client's counters (httpx.Client.Stats). Nil:
 	// no REST metrics.
 	REST func() httpx.Stats
+	// Dials returns the process-wide connection-attempt budget's counters
+	// (wsconn.Budget.Stats). Nil: no budget metrics.
+	Dials func() wsconn.BudgetStats
 	// Books is the number of order books the gateway keeps in sync (the
 	// diff depth streams of a gateway with a Recovery). /readyz wants
 	// GatewayStats.BooksInSync to reach it. 0: books are not checked.

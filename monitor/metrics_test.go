@@ -1,6 +1,7 @@
 package monitor_test
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -310,4 +311,32 @@ func TestObserveKeepsNotices(t *testing.T) {
 		_, body := r.get(t, "/api/snapshot")
 		return strings.Contains(body, "disconnected: connection 1 down: EOF")
 	})
+}
+
+// TestDialBudgetMetrics: the process-wide connection-attempt budget is
+// visible: its limit, window, use and waits.
+func TestDialBudgetMetrics(t *testing.T) {
+	budget, err := wsconn.NewBudget(wsconn.BudgetConfig{Limit: 240, Window: 5 * time.Minute, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer budget.Close()
+	for range 3 {
+		if err := budget.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mon, err := monitor.New(monitor.Config{Addr: "127.0.0.1:0", Logger: quiet(), Dials: budget.Stats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close()
+	r := &rig{mon: mon, http: newClient(t)}
+	_, body := r.get(t, "/metrics")
+	for _, want := range []string{"feedkeeper_dial_budget_limit 240", "feedkeeper_dial_budget_window_seconds 300",
+		"feedkeeper_dial_budget_used 3", "feedkeeper_dial_budget_attempts_total 3", "feedkeeper_dial_budget_waits_total 0"} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics has no %q", want)
+		}
+	}
 }

@@ -80,7 +80,7 @@ func New(cfg Config) (*Monitor, error) {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newStatsCollector(m.gatewayStats, cfg.REST, constLabels, m.conns),
+		newStatsCollector(m.gatewayStats, cfg.REST, cfg.Dials, constLabels, m.conns),
 		m.obs.events, m.obs.exch, m.obs.sink,
 		m.clockOffset, m.clockRTT, m.clockAt, m.clockErrors,
 	)

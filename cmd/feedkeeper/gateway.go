@@ -114,9 +114,9 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	defer out.Close()
 	var mon *monitor.Monitor
 	if c.HTTP != "" {
-		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats,
+		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats, Dials: dials.Stats,
 			BookSymbols: bookSymbols, Sinks: out.named, Logger: log.With("component", "monitor"),
-			ServerTime: func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest) }})
+			ServerTime: func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest, c.Micros) }})
 		if err != nil {
 			return usageErrorf("--http %s: %w", c.HTTP, err)
 		}

@@ -394,13 +394,22 @@ func (r *Recovery) Depth(ctx context.Context, symbol string, limit int, ev *feed
 }
 
 // ServerTime asks the venue for its clock (/api/v3/time). The answer has
-// millisecond resolution: the middle of that millisecond is returned.
-func ServerTime(ctx context.Context, c *httpx.Client) (time.Time, error) {
+// millisecond resolution, or microsecond with micros (X-MBX-TIME-UNIT, as
+// the streams of a SpotConfig with Micros): the middle of that unit is
+// returned.
+func ServerTime(ctx context.Context, c *httpx.Client, micros bool) (time.Time, error) {
 	var v struct {
 		ServerTime int64 `json:"serverTime"`
 	}
-	if _, err := c.Get(ctx, "/api/v3/time", nil, &v); err != nil {
+	req := httpx.Request{Path: "/api/v3/time"}
+	if micros {
+		req.Header = http.Header{timeUnitKey: {"MICROSECOND"}}
+	}
+	if _, err := c.Do(ctx, req, func(body []byte) error { return json.Unmarshal(body, &v) }); err != nil {
 		return time.Time{}, fmt.Errorf("binance: server time: %w", err)
+	}
+	if micros {
+		return time.UnixMicro(v.ServerTime).Add(500 * time.Nanosecond), nil
 	}
 	return time.UnixMilli(v.ServerTime).Add(500 * time.Microsecond), nil
 }

@@ -77,7 +77,7 @@ func TestLoadSymbolsSetsTheVenuesWeightLimit(t *testing.T) {
 	for _, window := range []time.Duration{time.Minute, 5 * time.Second} {
 		t.Run(window.String(), func(t *testing.T) {
 			f := newRESTFixture(t, sim.Config{WeightLimit: 1234, WeightWindow: window, Rate: -1}, httpx.Config{})
-			if _, err := binance.ServerTime(context.Background(), f.rest); err != nil {
+			if _, err := binance.ServerTime(context.Background(), f.rest, false); err != nil {
 				t.Fatal(err)
 			}
 			// exchangeInfo (20) and time (1), unless a window ended between them
@@ -270,4 +270,26 @@ func BenchmarkRecoveryAggTrades(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "trades/s")
+}
+
+// TestServerTimeInMicroseconds: with micros the venue's clock is asked
+// for, and read, in microseconds, as the streams' times are.
+func TestServerTimeInMicroseconds(t *testing.T) {
+	f := newRESTFixture(t, sim.Config{Rate: -1}, httpx.Config{})
+	before := time.Now()
+	ms, err := binance.ServerTime(context.Background(), f.rest, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := binance.ServerTime(context.Background(), f.rest, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	if ms.Nanosecond()%int(time.Millisecond) != int(500*time.Microsecond) || us.Nanosecond()%int(time.Microsecond) != 500 {
+		t.Fatalf("resolutions: %v, %v", ms, us)
+	}
+	if us.Before(before.Add(-time.Millisecond)) || us.After(after.Add(time.Millisecond)) {
+		t.Fatalf("server time %v outside %v..%v", us, before, after)
+	}
 }
