@@ -308,6 +308,7 @@ func (g *Gateway) onFrame(plan int, dec Decoder, f *wsconn.Frame) {
 		g.onData(plan, dec, f)
 	case wsconn.Connected:
 		g.status(StatusConnected, f.Recv, "connection "+strconv.FormatUint(f.Conn, 10)+" up")
+		g.confirmSubscriptions(plan)
 	case wsconn.Disconnected:
 		reason := "connection " + strconv.FormatUint(f.Conn, 10) + " down"
 		if f.Err != nil {

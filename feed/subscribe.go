@@ -281,13 +281,31 @@ func (g *Gateway) schedule(plan int, rf *refusal, d time.Duration) {
 			return
 		}
 		r.retries.Add(1)
-		cp := &g.plans[plan]
-		for j, rq := range cp.Requests {
-			if rq.ID == cp.ConfirmID && cp.ConfirmID != 0 {
-				_ = s.Send(r.ctx, cp.Subscribe[j])
-			}
+		if cp := &g.plans[plan]; cp.Confirm != nil {
+			_ = s.Send(r.ctx, cp.Confirm)
 		}
 	})
+}
+
+// confirmSubscriptions sends plan's Confirm request on its new connection,
+// from a goroutine of the refusals (the message waits for the connection's
+// message rate). Called with g.mu held.
+func (g *Gateway) confirmSubscriptions(plan int) {
+	cp := &g.plans[plan]
+	r := g.refuse
+	if cp.Confirm == nil || len(g.decoders) > 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		_ = g.sessions[plan].Send(r.ctx, cp.Confirm)
+	}()
 }
 
 // accepted records that request id of plan is accepted.

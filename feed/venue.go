@@ -33,16 +33,18 @@ type ConnPlan struct {
 	Streams   []string
 	Subscribe [][]byte // sent after every connect, in order, paced
 	// Requests says, for each message of Subscribe, the request ID its
-	// reply carries and the streams it asks for (empty for a message that
-	// subscribes to nothing, such as Confirm). With a ReplyParser decoder,
+	// reply carries and the streams it asks for. With a ReplyParser decoder,
 	// an error reply to one of them is a failure of those streams: counted,
 	// announced by a TypeStatus event, and the message sent again with
 	// backoff on the live connection.
 	Requests []Request
-	// ConfirmID is the request ID of a message of Subscribe, sent last,
-	// whose reply lists the streams the connection has (Binance
-	// LIST_SUBSCRIPTIONS); 0: none. A stream of the plan missing from the
-	// list is handled as refused.
+	// Confirm, when set, is a request whose reply lists the streams the
+	// connection has (Binance LIST_SUBSCRIPTIONS), and ConfirmID the ID
+	// that reply carries. The gateway sends it once a connection is up and
+	// subscribed (apart from Subscribe, so that connecting waits for no
+	// more messages); a stream of the plan missing from the list is
+	// handled as refused.
+	Confirm   []byte
 	ConfirmID int64
 }
 

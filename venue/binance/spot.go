@@ -270,10 +270,8 @@ func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.Requests = append(p.Requests, feed.Request{ID: id})
-		p.ConfirmID = id
+		p.Confirm, p.ConfirmID = msg, id
 		id++
-		p.Subscribe = append(p.Subscribe, msg)
 		plans = append(plans, p)
 	}
 	return plans, nil
