@@ -829,10 +829,19 @@ const capDigits = "9223372036854775807"
 // the largest mantissa when even that overflows, and *capped is set.
 func parseQty(b []byte, sp strSpan, scale uint8, capped *bool) (int64, error) {
 	m, err := parseDecimal(b, sp, scale)
+	if err != nil || m == math.MaxInt64 {
+		return parseCapped(b, sp, scale, capped, m, err)
+	}
+	return m, nil
+}
+
+// parseCapped is parseQty's rare path: a quantity at the largest mantissa
+// (the cap at exactly the symbol's scale), or one that did not parse.
+//
+//go:noinline
+func parseCapped(b []byte, sp strSpan, scale uint8, capped *bool, m int64, err error) (int64, error) {
 	if err == nil {
-		if m == math.MaxInt64 { // the cap at exactly the symbol's scale
-			*capped = true
-		}
+		*capped = true // the cap at exactly the symbol's scale
 		return m, nil
 	}
 	if err != fixed.ErrPrecision && err != fixed.ErrRange {
