@@ -278,8 +278,9 @@ func (g *Gateway) restFailed(what, symbol string, err error) {
 	g.log.Warn("recovery call failed", "what", what, "symbol", symbol, "err", err, "failures_total", n)
 }
 
-// idRange is the IDs From..To, both included.
-type idRange struct{ from, to int64 }
+// idRange is the IDs from..to, both included, still missing of a gap that
+// began at first.
+type idRange struct{ first, from, to int64 }
 
 // tradeGaps is the recovery state of one symbol's aggregate or individual
 // trades. All of it is guarded by Gateway.mu.
@@ -302,7 +303,7 @@ func (t *tradeGaps) addMissing(from, to int64) {
 		t.missing[n-1].to = to
 		return
 	}
-	t.missing = append(t.missing, idRange{from, to})
+	t.missing = append(t.missing, idRange{first: from, from: from, to: to})
 }
 
 // tradeGap starts recovering the trades from..to missing before ev.
@@ -315,6 +316,10 @@ func (g *Gateway) tradeGap(ev *Event, from, to int64) {
 		r.trades[k] = t
 	}
 	t.addMissing(from, to)
+	if g.gapLog.allow() {
+		g.log.Info("trade gap found: recovering it over REST", "symbol", t.symbol, "agg", t.agg, "from", from, "to", to,
+			"ids", to-from+1, "lines_suppressed", g.gapLog.suppressed())
+	}
 	if !t.queued {
 		t.queued = true
 		r.stats.pending.Add(1)
@@ -366,7 +371,10 @@ func (g *Gateway) unfilled(t *tradeGaps, from, to int64, reason string) {
 	r := g.rec
 	r.stats.unfilled.Add(1)
 	r.stats.unfilledIDs.Add(to - from + 1)
-	g.log.Warn("trade gap not recovered", "symbol", t.symbol, "from", from, "to", to, "reason", reason)
+	if g.gapLog.allow() {
+		g.log.Warn("trade gap not recovered", "symbol", t.symbol, "agg", t.agg, "from", from, "to", to, "ids", to-from+1,
+			"reason", reason, "lines_suppressed", g.gapLog.suppressed())
+	}
 	gap := &g.aux
 	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: t.agg, Venue: t.venue, Symbol: t.symbol,
 		FirstID: from, ID: to, ReceiveTime: time.Now().UnixNano(), Reason: reason, Bids: gap.Bids[:0], Asks: gap.Asks[:0]}
@@ -511,6 +519,10 @@ func (g *Gateway) mergePage(t *tradeGaps, page []Event) (progressed, done bool) 
 	progressed = next != rg.from
 	rg.from = next
 	if next > rg.to {
+		if g.gapLog.allow() {
+			g.log.Info("trade gap closed", "symbol", t.symbol, "agg", t.agg, "from", rg.first, "to", rg.to,
+				"ids", rg.to-rg.first+1, "lines_suppressed", g.gapLog.suppressed())
+		}
 		t.popMissing()
 		return progressed, true
 	}
@@ -556,4 +568,43 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// logThrottle lets through at most logBurst lines every logEvery, counting
+// the others; safe for concurrent use.
+type logThrottle struct {
+	mu     sync.Mutex
+	window time.Time
+	n      int
+	held   int64 // lines left out since the last one let through
+	report int64 // left out before the line being written
+}
+
+const (
+	logBurst = 10
+	logEvery = 10 * time.Second
+)
+
+// allow reports whether a line may be written now.
+func (l *logThrottle) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Sub(l.window) >= logEvery {
+		l.window, l.n = now, 0
+	}
+	if l.n >= logBurst {
+		l.held++
+		return false
+	}
+	l.n++
+	l.report, l.held = l.held, 0
+	return true
+}
+
+// suppressed is the number of lines left out before the one allowed last.
+func (l *logThrottle) suppressed() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.report
 }

@@ -90,11 +90,13 @@ type Gateway struct {
 	watchDone   chan struct{}
 
 	stats     gatewayCounters
+	gapLog    logThrottle // lines about trade gaps
 	closeOnce sync.Once
 }
 
 type gatewayCounters struct {
 	events, duplicates, gaps, missing atomic.Int64
+	tradeGaps, tradeMissing           atomic.Int64
 	malformed, unknown, binary        atomic.Int64
 	replyErrors, shutdowns            atomic.Int64
 	lastLog                           atomic.Int64 // ns of the last skipped-frame log line
@@ -104,14 +106,19 @@ type gatewayCounters struct {
 type GatewayStats struct {
 	Events     int64 // delivered to the handler
 	Duplicates int64 // dropped as already delivered
-	Gaps       int64 // gaps found in sequences
+	Gaps       int64 // gaps found in sequences (trades and book updates)
 	Missing    int64 // IDs missing in those gaps
-	Malformed  int64 // frames that could not be decoded
-	Unknown    int64 // frames of unknown symbols or event types
-	Binary     int64 // binary frames (the venue sends text)
-	Replies    int64 // error replies to requests
-	Shutdowns  int64 // shutdown announcements
-	Sessions   []wsconn.Stats
+	// TradeGaps and TradeMissing are the gaps found in trade IDs (either
+	// kind) and the IDs missing in them; Backfilled + UnfilledIDs account
+	// for those IDs once recovered (HeldOverflow adds IDs recovered that
+	// arrived live but could not be held).
+	TradeGaps, TradeMissing int64
+	Malformed               int64 // frames that could not be decoded
+	Unknown                 int64 // frames of unknown symbols or event types
+	Binary                  int64 // binary frames (the venue sends text)
+	Replies                 int64 // error replies to requests
+	Shutdowns               int64 // shutdown announcements
+	Sessions                []wsconn.Stats
 
 	RefusedStreams int64 // streams the venue refuses now (asked for again with backoff)
 	Refusals       int64 // refusals of requests so far
@@ -271,11 +278,14 @@ func (g *Gateway) Stats() GatewayStats {
 		Duplicates: g.stats.duplicates.Load(),
 		Gaps:       g.stats.gaps.Load(),
 		Missing:    g.stats.missing.Load(),
-		Malformed:  g.stats.malformed.Load(),
-		Unknown:    g.stats.unknown.Load(),
-		Binary:     g.stats.binary.Load(),
-		Replies:    g.stats.replyErrors.Load(),
-		Shutdowns:  g.stats.shutdowns.Load(),
+
+		TradeGaps:    g.stats.tradeGaps.Load(),
+		TradeMissing: g.stats.tradeMissing.Load(),
+		Malformed:    g.stats.malformed.Load(),
+		Unknown:      g.stats.unknown.Load(),
+		Binary:       g.stats.binary.Load(),
+		Replies:      g.stats.replyErrors.Load(),
+		Shutdowns:    g.stats.shutdowns.Load(),
 
 		RefusedStreams: g.refuse.refusedStreams(),
 		Refusals:       g.refuse.total.Load(),
@@ -380,6 +390,10 @@ func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 	case verdictGap:
 		g.stats.gaps.Add(1)
 		g.stats.missing.Add(to - from + 1)
+		if ev.Type == TypeTrade {
+			g.stats.tradeGaps.Add(1)
+			g.stats.tradeMissing.Add(to - from + 1)
+		}
 		if g.rec != nil && ev.Type == TypeTrade {
 			g.tradeGap(ev, from, to)
 			break

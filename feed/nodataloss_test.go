@@ -1,6 +1,7 @@
 package feed_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ type recovering struct {
 // setup is how openRecovering builds a gateway.
 type setup struct {
 	refresh time.Duration // how often the venue reads exchangeInfo again; 0: its default
+	log     *slog.Logger  // nil: discard
 	streams []string
 	session wsconn.Config
 	rc      feed.RecoveryConfig
@@ -81,8 +83,12 @@ func openRecovering(t testing.TB, s *sim.Server, su setup) *recovering {
 		session.BackoffMin = 5 * time.Millisecond
 		session.BackoffMax = 100 * time.Millisecond
 	}
+	log := su.log
+	if log == nil {
+		log = discard()
+	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: su.streams, TLS: tlsCfg, Session: session, Logger: discard(),
+		Venue: venue, Streams: su.streams, TLS: tlsCfg, Session: session, Logger: log,
 		Dials: rate.NewLimiter(1000, 100), Handler: su.handler,
 		Recovery: rec, RecoveryConfig: su.rc,
 	})
@@ -1224,4 +1230,59 @@ func TestFirewallBlockIsWaitedOut(t *testing.T) {
 	if st := rg.rest.Stats(); st.Forbidden != 1 || st.RateLimited != 0 || st.Bans != 0 {
 		t.Fatalf("rest stats %+v", st)
 	}
+}
+
+// TestTradeGapsAreLoggedAndAddUp: an operator reading stderr sees each
+// trade gap found and closed, and the counters add up: the IDs missing in
+// trade gaps are the IDs backfilled plus those announced lost.
+func TestTradeGapsAreLoggedAndAddUp(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1, History: 300})
+	var logs syncBuffer
+	var l tradeLog
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade"}, handler: l.handle,
+		log: slog.New(slog.NewTextHandler(&logs, nil))})
+	firstTrade(t, s, &l)
+	from, to := makeGap(t, s, "BTCUSDT", 30)
+	simtest.WaitFor(t, 10*time.Second, "the backfill", func() bool {
+		st := rg.g.Stats()
+		return st.Gaps > 0 && st.BackfillPending == 0
+	})
+	makeGap(t, s, "BTCUSDT", 2000) // beyond the history kept: partly lost
+	simtest.WaitFor(t, 10*time.Second, "the second backfill", func() bool {
+		st := rg.g.Stats()
+		return st.Gaps > 1 && st.BackfillPending == 0
+	})
+	rg.g.Close()
+	st := rg.g.Stats()
+	if st.TradeGaps != 2 || st.TradeMissing != st.Backfilled+st.UnfilledIDs || st.UnfilledIDs == 0 {
+		t.Fatalf("trade gaps %d, missing %d = backfilled %d + unfilled %d?", st.TradeGaps, st.TradeMissing, st.Backfilled, st.UnfilledIDs)
+	}
+	out := logs.String()
+	for _, want := range []string{
+		fmt.Sprintf("trade gap found: recovering it over REST\" venue=binance symbol=BTCUSDT agg=true from=%d to=%d ids=30", from, to),
+		fmt.Sprintf("trade gap closed\" venue=binance symbol=BTCUSDT agg=true from=%d to=%d ids=30", from, to),
+		"msg=\"trade gap not recovered\"",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the gateway's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

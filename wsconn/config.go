@@ -77,6 +77,12 @@ type Config struct {
 	// long: the next reconnect is quick again. Default 2s; the Dials
 	// budget keeps a flapping server from causing a storm.
 	StableAfter time.Duration
+	// PolicyBackoff is the least wait before reconnecting after the server
+	// closed the connection for a policy (1008: too many messages), which
+	// venues punish when repeated: the retry is slower than after other
+	// closes, and the backoff goes two steps up. Default 1s (at most
+	// BackoffMax).
+	PolicyBackoff time.Duration
 	// Dials limits connection attempts: every attempt waits for it, the
 	// first connect, every reconnect and every rotation's replacement.
 	// Share one between every session that counts against the same limit
@@ -150,6 +156,10 @@ func (c Config) withDefaults() Config {
 	if c.StableAfter == 0 {
 		c.StableAfter = 2 * time.Second
 	}
+	if c.PolicyBackoff == 0 {
+		c.PolicyBackoff = time.Second
+	}
+	c.PolicyBackoff = min(c.PolicyBackoff, c.BackoffMax)
 	if c.Dials == nil {
 		c.Dials = DefaultBudget()
 	}

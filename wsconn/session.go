@@ -230,7 +230,9 @@ func (s *Session) supervise() {
 			attempt++
 			var ce *CloseError
 			if errors.As(err, &ce) && ce.Policy() {
-				attempt++ // the server asked us to slow down
+				// the server asked us to slow down: at once, and from now on
+				attempt++
+				d = max(d, s.backoff(attempt), s.cfg.PolicyBackoff)
 			} else if errors.As(err, &ce) && (ce.Code == 1000 || ce.Code == 1001) && lived >= s.cfg.StableAfter {
 				d = jitter(s.cfg.BackoffMin) // planned close of a healthy connection: back at once
 			}

@@ -573,3 +573,32 @@ func TestThroughProxy(t *testing.T) {
 	}
 	sess.Close()
 }
+
+// TestPolicyCloseSlowsTheRetry: after a 1008 (the venue says we sent too
+// much) the reconnect waits at least PolicyBackoff, where another close
+// (1011) is retried at once.
+func TestPolicyCloseSlowsTheRetry(t *testing.T) {
+	s := startSim(t, sim.Config{})
+	var r recorder
+	cfg := baseConfig(s, "/ws/btcusdt@aggTrade")
+	cfg.BackoffMin, cfg.BackoffMax, cfg.PolicyBackoff = 5*time.Millisecond, 5*time.Second, 700*time.Millisecond
+	cfg.StableAfter = 50 * time.Millisecond
+	sess := open(t, cfg, &r)
+	waitFor(t, 5*time.Second, "connect", func() bool { return r.count(wsconn.Connected) == 1 })
+	retry := func(code int, n int) time.Duration {
+		t.Helper()
+		simtest.WaitSubscribed(t, s, 1)
+		time.Sleep(100 * time.Millisecond) // stable: the backoff starts again from its first step
+		start := time.Now()
+		s.Fire(sim.Fault{Kind: sim.FaultClose, Code: code})
+		waitFor(t, 5*time.Second, "reconnect", func() bool { return r.count(wsconn.Connected) == n })
+		return time.Since(start)
+	}
+	if d := retry(1011, 2); d > 500*time.Millisecond {
+		t.Fatalf("reconnect after 1011 took %v", d)
+	}
+	if d := retry(1008, 3); d < 700*time.Millisecond {
+		t.Fatalf("reconnect after 1008 took %v, want at least PolicyBackoff", d)
+	}
+	sess.Close()
+}
