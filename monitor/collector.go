@@ -68,6 +68,8 @@ var gatewayFamilies = []family[feed.GatewayStats]{
 	counter("error_replies_total", "Error replies of the venue to our requests.", func(s *feed.GatewayStats) int64 { return s.Replies }),
 	counter("server_shutdowns_total", "Shutdown announcements of the venue.", func(s *feed.GatewayStats) int64 { return s.Shutdowns }),
 
+	counter("trade_gaps_total", "Gaps found in trade IDs (recovered or announced).", func(s *feed.GatewayStats) int64 { return s.TradeGaps }),
+	counter("trade_ids_missing_total", "Trade IDs missing in those gaps: backfilled plus unfillable.", func(s *feed.GatewayStats) int64 { return s.TradeMissing }),
 	counter("trades_backfilled_total", "Trades recovered over REST and delivered.", func(s *feed.GatewayStats) int64 { return s.Backfilled }),
 	counter("unfillable_gaps_total", "Trade gaps that could not be recovered (announced by gap events).", func(s *feed.GatewayStats) int64 { return s.Unfilled }),
 	counter("unfillable_ids_total", "Trade IDs in unfillable gaps.", func(s *feed.GatewayStats) int64 { return s.UnfilledIDs }),
