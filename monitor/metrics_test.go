@@ -238,8 +238,10 @@ func TestQueueDepth(t *testing.T) {
 func TestRecoveryAndRESTMetrics(t *testing.T) {
 	s := startSim(t, sim.Config{Rate: 500})
 	r := newRig(t, s, rigConfig{streams: []string{"btcusdt@aggTrade", "btcusdt@depth@100ms"}, recovery: true,
-		rcfg: feed.RecoveryConfig{VerifyEvery: 300 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
-		mon:  monitor.Config{Books: 1}})
+		// a ban longer than BlockWait: its gap is given up, not waited out
+		rcfg: feed.RecoveryConfig{VerifyEvery: 300 * time.Millisecond, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+			BlockWait: 100 * time.Millisecond},
+		mon: monitor.Config{Books: 1}})
 	m := r.waitMetric(t, 15*time.Second, "feedkeeper_books_in_sync", nil, "the book in sync", atLeast(1))
 	if m.v(t, "feedkeeper_book_syncs_total") < 1 || m.v(t, "feedkeeper_rest_requests_total") < 2 {
 		t.Fatal("book synced without a snapshot request")
