@@ -48,6 +48,15 @@ type GatewayConfig struct {
 	Subscribes *rate.Limiter
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
+	// Resume holds the positions of an earlier gateway (Gateway.Positions,
+	// saved before it stopped): the first trade of each sequence shows the
+	// IDs missing since, recovered like any gap. Positions of other venues
+	// are ignored.
+	Resume []Position
+	// ResumeMaxAge bounds the downtime recovered: a position older than
+	// this has the trades since announced by a TypeGap event instead.
+	// Default 1 hour.
+	ResumeMaxAge time.Duration
 	// RefusedRetryMin and RefusedRetryMax bound the backoff between
 	// attempts to subscribe again to streams the venue refused. Defaults
 	// 2s and 5 minutes.
@@ -84,7 +93,8 @@ type Gateway struct {
 	aux Event
 	rec *recovery // nil without a Recovery
 
-	refuse *refusals
+	refuse  *refusals
+	resumed map[seqKey]Position // sequences resumed whose first event is still to come; nil: none
 
 	watchCancel context.CancelFunc // nil unless the venue is a Watcher
 	watchDone   chan struct{}
@@ -169,6 +179,9 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 	if cfg.Subscribes == nil {
 		cfg.Subscribes = rate.NewLimiter(10, 10)
 	}
+	if cfg.ResumeMaxAge == 0 {
+		cfg.ResumeMaxAge = time.Hour
+	}
 	if cfg.RefusedRetryMin == 0 {
 		cfg.RefusedRetryMin = 2 * time.Second
 	}
@@ -185,6 +198,7 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		seq:    newSequencer(),
 		refuse: newRefusals(cfg.RefusedRetryMin, cfg.RefusedRetryMax),
 	}
+	g.resume(cfg.Resume)
 	if cfg.Recovery != nil {
 		if g.rec, err = newRecovery(cfg.Recovery, cfg.RecoveryConfig); err != nil {
 			return nil, err
@@ -383,6 +397,9 @@ func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
 // missing, and delivers it.
 func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 	v, from, to := g.seq.check(ev)
+	if g.resumed != nil && ev.Type == TypeTrade && v != verdictGap {
+		g.resumedSeen(ev)
+	}
 	switch v {
 	case verdictDuplicate:
 		g.stats.duplicates.Add(1)
@@ -393,6 +410,9 @@ func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 		if ev.Type == TypeTrade {
 			g.stats.tradeGaps.Add(1)
 			g.stats.tradeMissing.Add(to - from + 1)
+		}
+		if g.resumed != nil && ev.Type == TypeTrade && g.resumedGap(ev, from, to) {
+			break
 		}
 		if g.rec != nil && ev.Type == TypeTrade {
 			g.tradeGap(ev, from, to)

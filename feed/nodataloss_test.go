@@ -41,6 +41,8 @@ type recovering struct {
 type setup struct {
 	refresh time.Duration // how often the venue reads exchangeInfo again; 0: its default
 	log     *slog.Logger  // nil: discard
+	resume  []feed.Position
+	maxAge  time.Duration
 	streams []string
 	session wsconn.Config
 	rc      feed.RecoveryConfig
@@ -90,7 +92,7 @@ func openRecovering(t testing.TB, s *sim.Server, su setup) *recovering {
 	g, err := feed.OpenGateway(feed.GatewayConfig{
 		Venue: venue, Streams: su.streams, TLS: tlsCfg, Session: session, Logger: log,
 		Dials: rate.NewLimiter(1000, 100), Handler: su.handler,
-		Recovery: rec, RecoveryConfig: su.rc,
+		Recovery: rec, RecoveryConfig: su.rc, Resume: su.resume, ResumeMaxAge: su.maxAge,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1285,4 +1287,115 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestResumeRecoversTheDowntime: a gateway stops; trades go on for a while
+// with none running; the next one, opened with the first one's positions,
+// recovers every trade in between (both kinds), in order, and the two
+// runs' outputs together have each trade once. Positions older than
+// ResumeMaxAge get the downtime announced instead.
+func TestResumeRecoversTheDowntime(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
+	type got struct {
+		agg  bool
+		id   int64
+		rec  bool
+		gap  bool
+		from int64
+	}
+	var mu sync.Mutex
+	var out []got
+	handler := func(ev *feed.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Type {
+		case feed.TypeTrade:
+			out = append(out, got{agg: ev.Aggregated, id: ev.ID, rec: ev.Recovered})
+		case feed.TypeGap:
+			out = append(out, got{agg: ev.Aggregated, id: ev.ID, gap: true, from: ev.FirstID})
+		}
+	}
+	streams := []string{"btcusdt@aggTrade", "btcusdt@trade"}
+	first := openRecovering(t, s, setup{streams: streams, handler: handler})
+	simtest.WaitFor(t, 10*time.Second, "trades", func() bool {
+		s.Advance(5)
+		time.Sleep(10 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		return len(out) > 20
+	})
+	first.g.Close()
+	pos := first.g.Positions()
+	if len(pos) != 2 {
+		t.Fatalf("positions %+v", pos)
+	}
+	s.Advance(400) // the market goes on while no gateway runs: hundreds of trades of each kind
+
+	second := openRecovering(t, s, setup{streams: streams, handler: handler, resume: pos})
+	simtest.WaitFor(t, 10*time.Second, "the downtime recovered", func() bool {
+		s.Advance(1)
+		time.Sleep(10 * time.Millisecond)
+		st := second.g.Stats()
+		return st.TradeGaps == 2 && st.BackfillPending == 0
+	})
+	second.g.Close()
+	mu.Lock()
+	checkOnce := func(agg bool) int {
+		t.Helper()
+		var last int64
+		recovered := 0
+		for _, g := range out {
+			if g.agg != agg {
+				continue
+			}
+			if g.gap {
+				t.Fatalf("gap announced: %+v", g)
+			}
+			if last != 0 && g.id != last+1 {
+				t.Fatalf("agg %v: trade %d after %d", agg, g.id, last)
+			}
+			last = g.id
+			if g.rec {
+				recovered++
+			}
+		}
+		return recovered
+	}
+	ra, rt := checkOnce(true), checkOnce(false)
+	out = nil
+	mu.Unlock()
+	if ra < 100 || rt < 100 {
+		t.Fatalf("recovered %d aggregate and %d individual trades", ra, rt)
+	}
+
+	// positions older than the limit: the downtime is announced, once per sequence
+	old := second.g.Positions()
+	for i := range old {
+		old[i].Time -= int64(2 * time.Hour)
+	}
+	s.Advance(50)
+	third := openRecovering(t, s, setup{streams: streams, handler: handler, resume: old})
+	simtest.WaitFor(t, 10*time.Second, "the downtime announced", func() bool {
+		s.Advance(1)
+		time.Sleep(10 * time.Millisecond)
+		return third.g.Stats().Unfilled == 2
+	})
+	third.g.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	gaps := 0
+	for _, g := range out {
+		if g.gap {
+			gaps++
+			if g.from != old[0].ID+1 && g.from != old[1].ID+1 {
+				t.Fatalf("gap %+v does not start after a position %+v", g, old)
+			}
+		}
+		if g.rec {
+			t.Fatalf("recovered %+v beyond the resume limit", g)
+		}
+	}
+	if gaps != 2 {
+		t.Fatalf("%d gap events", gaps)
+	}
 }
