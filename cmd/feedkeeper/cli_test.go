@@ -627,3 +627,59 @@ func TestExitCodesOfTheProcess(t *testing.T) {
 		t.Errorf("a failure while running: exit %d", got)
 	}
 }
+
+// TestStateResumesAfterARestart: two runs one after the other with the
+// same --state and outputs: the trades made while neither ran are
+// recovered by the second, so the outputs of both hold every trade once.
+func TestStateResumesAfterARestart(t *testing.T) {
+	s, ca := startSim(t, sim.Config{Rate: 400, TradeShare: 0.5})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	runOnce := func(out string) {
+		t.Helper()
+		var stdout, errOut syncBuffer
+		args := []string{"run", "btcusdt@aggTrade", "btcusdt@trade", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(),
+			"--ca", ca, "--http", "", "--out", "file:" + filepath.Join(dir, out), "--compress", "none", "--state", state, "--duration", "1500ms"}
+		if err := run(context.Background(), args, &stdout, &errOut); err != nil {
+			t.Fatalf("run: %v\n%s", err, errOut.String())
+		}
+	}
+	runOnce("first")
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("no state file: %v", err)
+	}
+	time.Sleep(time.Second) // the market goes on while no gateway runs
+	runOnce("second")
+	recovered := 0
+	for _, agg := range []bool{true, false} {
+		seen := map[int64]int{}
+		var lo, hi int64
+		for _, part := range []string{"first", "second"} {
+			for _, ev := range jsonLines(t, strings.Join(readEvents(t, filepath.Join(dir, part)), "\n")) {
+				if ev["type"] != "trade" || ev["agg"] != agg {
+					if ev["type"] == "gap" {
+						t.Fatalf("gap event %v", ev)
+					}
+					continue
+				}
+				id := int64(ev["id"].(float64))
+				seen[id]++
+				if lo == 0 || id < lo {
+					lo = id
+				}
+				hi = max(hi, id)
+				if part == "second" && ev["recovered"] == true {
+					recovered++
+				}
+			}
+		}
+		for id := lo; id <= hi; id++ {
+			if seen[id] != 1 {
+				t.Fatalf("agg %v: trade %d delivered %d times (of %d..%d)", agg, id, seen[id], lo, hi)
+			}
+		}
+	}
+	if recovered < 50 {
+		t.Fatalf("%d trades recovered by the second run", recovered)
+	}
+}

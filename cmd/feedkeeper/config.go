@@ -64,6 +64,9 @@ type runConfig struct {
 
 	Record string `yaml:"record"`
 
+	State        string        `yaml:"state"`
+	ResumeMaxAge time.Duration `yaml:"resume_max_age"`
+
 	// source says, by flag name, where a value came from when it was not
 	// the command line (a config file's key), for error messages.
 	source map[string]string
@@ -104,6 +107,8 @@ func (c *runConfig) bindRun(fs *pflag.FlagSet) {
 	fs.IntVar(&c.DepthLimit, "depth-limit", 1000, fmt.Sprintf("levels of each REST book snapshot, 1..%d", maxDepthLimit))
 	fs.DurationVar(&c.VerifyEvery, "verify-every", 0, "compare each book with a fresh REST snapshot this often, ≥ 0 (0: never)")
 
+	fs.StringVar(&c.State, "state", "", "keep how far each trade sequence was delivered in this `file` (written atomically, never ahead of the outputs); a run started with it recovers the trades of the downtime over REST")
+	fs.DurationVar(&c.ResumeMaxAge, "resume-max-age", time.Hour, "with --state: a downtime longer than this is announced by gap events instead of recovered, > 0")
 	fs.StringVar(&c.Record, "record", "", "keep the raw frames with their receive times in this new `directory` (compressed), for feedkeeper replay")
 	c.bindSinks(fs)
 	c.bindHTTP(fs)
@@ -168,6 +173,12 @@ func (c *runConfig) validateConn(k *checks) {
 		k.add("dial-budget", c.DialBudget, "want LIMIT/WINDOW, e.g. 240/5m")
 	}
 	k.notNegative("refresh-instruments", c.RefreshInstruments)
+	k.positive("resume-max-age", c.ResumeMaxAge)
+	if c.State != "" {
+		if st, err := os.Stat(filepath.Dir(c.State)); err != nil || !st.IsDir() {
+			k.add("state", c.State, "its directory does not exist")
+		}
+	}
 	k.intRange("depth-limit", int64(c.DepthLimit), 1, maxDepthLimit)
 	k.notNegative("verify-every", c.VerifyEvery)
 	if c.Record != "" {

@@ -155,7 +155,13 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		}()
 		tap = func(plan int, data []byte, recv int64) { _ = rec.Write(plan, recv, data) }
 	}
-	g, err := feed.OpenGateway(feed.GatewayConfig{
+	var resume []feed.Position
+	if c.State != "" {
+		if resume, err = loadState(c.State); err != nil {
+			return err
+		}
+	}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge,
 		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: dials,
 		Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
 	})
@@ -175,7 +181,14 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		}
 		ready(url)
 	}
+	var saver *stateSaver
+	if c.State != "" {
+		saver = startStateSaver(c.State, time.Second, g.Positions, out.multi.Stats, log)
+	}
 	<-ctx.Done()
+	if saver != nil {
+		saver.Close()
+	}
 	g.Close()
 	st := g.Stats()
 	rs := rest.Stats()
@@ -187,7 +200,13 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		"duplicates", st.Duplicates, "malformed", st.Malformed, "unknown", st.Unknown,
 		"rest_requests", rs.Requests, "rest_retries", rs.Retries)
 	if err := out.Close(); err != nil {
-		return err
+		return err // the state is not saved past what the outputs may lack
+	}
+	if c.State != "" {
+		if err := finalState(c.State, g.Positions()); err != nil {
+			return err
+		}
+		log.Info("state saved", "file", c.State)
 	}
 	if t.data == 0 {
 		return &unavailableError{err: fmt.Errorf("%w from %s", errNoData, c.WSEndpoint)}
