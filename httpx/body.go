@@ -102,21 +102,19 @@ func readBody(r io.Reader, length, limit int64, path string) (*[]byte, error) {
 	}
 	p := getBuf(int(min(limit+1, firstBuf)))
 	lr := io.LimitReader(r, limit+1)
-	b := *p
 	for {
-		if len(b) == cap(b) {
+		if b := *p; len(b) == cap(b) {
 			// grow by doubling, never past limit+1: the read that passes
 			// the cap needs one byte of room, no more
 			nb := make([]byte, len(b), min(max(2*cap(b), firstBuf), int(limit+1)))
 			copy(nb, b)
 			putBuf(p)
-			b = nb
-			p = &b
+			p = &nb
 		}
+		b := *p
 		n, err := lr.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		*p = b
-		if int64(len(b)) > limit {
+		*p = b[:len(b)+n]
+		if int64(len(*p)) > limit {
 			putBuf(p)
 			return nil, &BodyTooLargeError{Path: path, Limit: limit, Length: -1}
 		}
