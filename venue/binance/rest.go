@@ -66,23 +66,24 @@ func RequestWeight(path string, query url.Values) int {
 }
 
 // Caps of answer bodies, from the largest answers Binance documents
-// (rest-api.md), each with a margin of about two. A level of a depth
-// snapshot is at most 47 bytes (["<20 digits>","<20 digits>"], and a
-// comma: Binance writes decimals with 8 places, a quantity capped at
-// 92233720368.54775807 is the longest); 5000 levels a side make 470 KB,
-// capped at 1 MiB. An aggregate trade is at most about 180 bytes (three IDs
-// of 19 digits, a time in microseconds, two decimals of 20 digits, the keys
-// and booleans), a trade of historicalTrades about 210: a page of 1000 is
-// 180–210 KB, capped at 420 KB. A symbol of exchangeInfo is about 1.6 KB
-// (the example of rest-api.md with the filters a spot symbol has) and up to
-// 2.3 KB with every TRD_GRP_* permission of enums.md in its permissionSets:
-// 16 KiB a symbol asked for by name; every symbol (about 3 500 listed,
-// trading, halted or in BREAK: some 8 MB) is capped at 16 MiB.
+// (rest-api.md), each with a margin of two or more. A level of a depth
+// snapshot is at most 47 bytes (["<20 digits>","<20 digits>"] and a comma:
+// decimals have 8 places, and a quantity capped at 92233720368.54775807 is
+// the longest): 5000 levels a side make 470 KB at most (320 KB from the
+// simulator), capped at 1.06 MB. An aggregate trade is at most about 180
+// bytes (three IDs of 19 digits, a time in microseconds, two decimals of
+// 20 digits, keys and booleans), a trade of historicalTrades about 210: a
+// page of 1000 is at most 210 KB (120–150 KB from the simulator), capped
+// at 485 KB. A symbol of exchangeInfo is about 1.7 KB (the example of
+// rest-api.md with the nine filters a spot symbol has) and up to 2.3 KB
+// with every TRD_GRP_* permission of enums.md in its permissionSets: 16 KiB
+// a symbol asked for by name; every symbol (about 3 500 listed, trading,
+// halted or in BREAK: some 8 MB) is capped at 16 MiB.
 const (
-	depthLevelMax     = 100 // bytes a depth level may take in the cap: 47 and a margin
-	tradeItemMax      = 420 // bytes an item of aggTrades, trades or historicalTrades may take in the cap
-	symbolInfoMax     = 16 << 10
-	allSymbolsInfoMax = 16 << 20
+	depthLevelMax     = 100      // bytes a depth level may take in the cap: 47 and a margin
+	tradeItemMax      = 420      // bytes an item of aggTrades, trades or historicalTrades may take in the cap
+	symbolInfoMax     = 16 << 10 // bytes a symbol of exchangeInfo may take in the cap
+	allSymbolsInfoMax = 16 << 20 // exchangeInfo of every symbol
 	answerOverheadMax = 64 << 10 // the object around the items, rate limits of exchangeInfo
 	smallAnswerMax    = 64 << 10 // ping, time and other small answers
 )

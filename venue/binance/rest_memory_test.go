@@ -2,7 +2,9 @@ package binance_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -16,6 +18,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
 // Memory a hostile REST server may cost the process: above the baseline,
@@ -177,5 +180,45 @@ func TestHostileRESTMemory(t *testing.T) {
 	}
 	if afterRSS-baseRSS > hostilePeakRSS {
 		t.Errorf("RSS %s over the baseline after the faults: want at most %s", mib(afterRSS-baseRSS), mib(hostilePeakRSS))
+	}
+}
+
+// TestMaxBodyMargin checks that the largest answers of the simulator (a
+// depth snapshot of 5000 levels a side, pages of 1000 trades, exchangeInfo)
+// take at most half of their caps, and that the Recovery passes with them.
+func TestMaxBodyMargin(t *testing.T) {
+	f := newRESTFixture(t, sim.Config{Symbols: []string{"BTCUSDT", "ETHUSDT"}, Rate: -1, TradeShare: 1, Levels: 5000, WeightLimit: 1 << 30, RESTLag: -1}, httpx.Config{})
+	f.s.Advance(5000)
+	_, last, lastTrade, err := f.s.LastIDs("BTCUSDT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path  string
+		query url.Values
+		min   int // the answer is at least this long: it is the largest
+	}{
+		{"/api/v3/depth", url.Values{"symbol": {"BTCUSDT"}, "limit": {"5000"}}, 300 << 10},
+		{"/api/v3/aggTrades", url.Values{"symbol": {"BTCUSDT"}, "fromId": {strconv.FormatInt(last-2000, 10)}, "limit": {"1000"}}, 70 << 10},
+		{"/api/v3/historicalTrades", url.Values{"symbol": {"BTCUSDT"}, "fromId": {strconv.FormatInt(lastTrade-2000, 10)}, "limit": {"1000"}}, 100 << 10},
+		{"/api/v3/exchangeInfo", url.Values{"symbol": {"BTCUSDT"}}, 1 << 10},
+		{"/api/v3/exchangeInfo", url.Values{"symbols": {`["BTCUSDT","ETHUSDT"]`}}, 2 << 10},
+	} {
+		var raw json.RawMessage
+		if _, err := f.rest.Get(context.Background(), c.path, c.query, &raw); err != nil {
+			t.Fatalf("%s?%s: %v", c.path, c.query.Encode(), err)
+		}
+		capBytes := binance.MaxBody(c.path, c.query)
+		t.Logf("%s?%s: %d bytes, cap %d", c.path, c.query.Encode(), len(raw), capBytes)
+		if len(raw) < c.min || int64(len(raw)) > capBytes/2 {
+			t.Errorf("%s?%s: %d bytes of a cap of %d: want at least %d, at most half the cap", c.path, c.query.Encode(), len(raw), capBytes, c.min)
+		}
+	}
+	var ev feed.Event
+	if err := f.rec.Depth(context.Background(), "BTCUSDT", 5000, &ev); err != nil || len(ev.Bids) != 5000 {
+		t.Fatalf("depth of 5000: %d bids, %v", len(ev.Bids), err)
+	}
+	if page, err := f.rec.AggTrades(context.Background(), "BTCUSDT", last-2000, 1000, nil); err != nil || len(page) != 1000 {
+		t.Fatalf("aggTrades page: %d, %v", len(page), err)
 	}
 }
