@@ -25,6 +25,12 @@ const (
 	// maxHeaderBytes bounds an answer's header (the transport's default is
 	// 10 MB; the venue's headers are a few KB).
 	maxHeaderBytes = 256 << 10
+	// h2StreamWindow and h2ConnWindow bound what an HTTP/2 server may send
+	// ahead of the reader, per call and per connection (the transport's
+	// defaults are 4 MB and 1 GB): 1 MiB a call still carries 10 MB/s
+	// over a round trip of 100 ms.
+	h2StreamWindow = 1 << 20
+	h2ConnWindow   = 8 << 20
 )
 
 // BodyTooLargeError is an answer refused because its body is over the

@@ -175,6 +175,12 @@ func New(cfg Config) (*Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 		// the venue's headers are a few KB; the default allows 10 MB
 		MaxResponseHeaderBytes: maxHeaderBytes,
+		// what an HTTP/2 server may send ahead of the reader: by default
+		// 4 MB a stream and 1 GB a connection
+		HTTP2: &http.HTTP2Config{
+			MaxReceiveBufferPerStream:     h2StreamWindow,
+			MaxReceiveBufferPerConnection: h2ConnWindow,
+		},
 	}
 	c := &Client{
 		cfg:   cfg,
