@@ -6,10 +6,14 @@
 // every call stopped while a 418 ban lasts, bounded retries with capped
 // jittered backoff, failover over the API's alternative hosts, a backoff of
 // its own after a firewall's 403, and the venue's error bodies turned into
-// typed errors.
+// typed errors. Whatever a server sends, an answer costs at most its cap
+// (Request.MaxBody, Config.MaxBodyFor, Config.MaxBody) in memory: a
+// declared length over it is refused unread, a body without one (chunked,
+// or decompressed from gzip) the moment it passes it.
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -360,6 +364,9 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, v any) 
 					return err
 				}
 				return errors.New("not JSON")
+			}
+			if cap(body) > 2*len(body) {
+				body = bytes.Clone(body) // a reused buffer much larger than the answer
 			}
 			*raw = body
 			return nil
