@@ -2,6 +2,7 @@ package httpx_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -250,5 +251,25 @@ func TestBodiesConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestBodyGzipBomb checks that a small gzip answer that inflates past the
+// cap is refused at the cap: the cap holds for what is decompressed.
+func TestBodyGzipBomb(t *testing.T) {
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	zw.Write(bytes.Repeat([]byte{' '}, 16<<20))
+	zw.Close()
+	v := newVenue(t, &venue{answer: func(n int, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", strconv.Itoa(zipped.Len()))
+		w.Write(zipped.Bytes())
+	}})
+	cl := newClient(t, httpx.Config{BaseURL: v.srv.URL, MaxAttempts: 1, MaxBody: 1 << 20})
+	_, err := cl.Do(context.Background(), httpx.Request{Path: "/x"}, func([]byte) error { return nil })
+	var big *httpx.BodyTooLargeError
+	if !errors.As(err, &big) || big.Length != -1 || big.Limit != 1<<20 {
+		t.Fatalf("%d bytes of gzip inflating to 16 MiB: %v, want refused at the cap", zipped.Len(), err)
 	}
 }

@@ -120,3 +120,18 @@ func TestRESTEndless(t *testing.T) {
 		})
 	}
 }
+
+func TestParseHostileFaults(t *testing.T) {
+	for _, in := range []string{"rest-huge:p=0.1,duration=2s,size=300000000", "rest-endless:times=3,duration=1s"} {
+		f, err := ParseFault(in)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if g, err := ParseFault(f.String()); err != nil || g != f {
+			t.Fatalf("%s: read back %+v from %q, %v", in, g, f.String(), err)
+		}
+	}
+	if f, _ := ParseFault("rest-huge:times=1,size=300000000"); f.Kind != FaultRESTHuge || f.Size != 300000000 {
+		t.Fatalf("rest-huge: %+v", f)
+	}
+}
