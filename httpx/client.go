@@ -6,7 +6,10 @@
 // every call stopped while a 418 ban lasts, bounded retries with capped
 // jittered backoff, failover over the API's alternative hosts, a backoff of
 // its own after a firewall's 403, and the venue's error bodies turned into
-// typed errors.
+// typed errors. Whatever a server sends, an answer costs at most its cap
+// (Request.MaxBody, Config.MaxBodyFor, Config.MaxBody) in memory: a
+// declared length over it is refused unread, a body without one (chunked,
+// or decompressed from gzip) the moment it passes it.
 package httpx
 
 import (
@@ -24,7 +27,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -62,8 +64,18 @@ type Config struct {
 	Timeout time.Duration
 	// MaxConns bounds the connections kept to the host. Default 8.
 	MaxConns int
-	// MaxBody bounds a response body. Default 64 MiB.
+	// MaxBody bounds the body of an answer, for calls that give no cap of
+	// their own (Request.MaxBody, MaxBodyFor). Default DefaultMaxBody
+	// (64 MiB). An answer whose declared Content-Length is over the cap is
+	// refused before any of it is read; one without a length is refused the
+	// moment it passes the cap (see BodyTooLargeError). A body is held
+	// once, in a buffer reused by later calls when it is at most 1 MiB.
 	MaxBody int64
+	// MaxBodyFor, when set, gives the cap of an answer to a request of path
+	// with query that gives none of its own (Request.MaxBody); 0: MaxBody.
+	// A venue sets it to its endpoints' documented maxima with a margin,
+	// so that a broken server costs kilobytes, not MaxBody.
+	MaxBodyFor func(path string, query url.Values) int64
 
 	// WeightLimit is the request weight the venue allows per WeightWindow
 	// (Binance: 6000 a minute). 0: no limit is enforced.
@@ -114,6 +126,9 @@ type Request struct {
 	Header http.Header
 	// Weight of the request; 0: Config.Weight decides.
 	Weight int
+	// MaxBody caps the answer's body, in bytes; 0: Config.MaxBodyFor, or
+	// Config.MaxBody, decides. See Config.MaxBody.
+	MaxBody int64
 }
 
 // Client is safe for concurrent use. Create one per venue and share it:
@@ -130,7 +145,7 @@ type Client struct {
 	stats struct {
 		requests, retries, rateLimited, bans, serverErrors atomic.Int64
 		badBodies, netErrors, failures, waits, waitNanos   atomic.Int64
-		http2, forbidden, failovers                        atomic.Int64
+		http2, forbidden, failovers, oversized             atomic.Int64
 	}
 	now func() time.Time
 }
@@ -162,6 +177,14 @@ func New(cfg Config) (*Client, error) {
 		MaxIdleConnsPerHost: cfg.MaxConns,
 		MaxConnsPerHost:     cfg.MaxConns,
 		IdleConnTimeout:     90 * time.Second,
+		// the venue's headers are a few KB; the default allows 10 MB
+		MaxResponseHeaderBytes: maxHeaderBytes,
+		// what an HTTP/2 server may send ahead of the reader: by default
+		// 4 MB a stream and 1 GB a connection
+		HTTP2: &http.HTTP2Config{
+			MaxReceiveBufferPerStream:     h2StreamWindow,
+			MaxReceiveBufferPerConnection: h2ConnWindow,
+		},
 	}
 	c := &Client{
 		cfg:   cfg,
@@ -184,7 +207,7 @@ func (cfg *Config) fill() error {
 		cfg.MaxConns = 8
 	}
 	if cfg.MaxBody == 0 {
-		cfg.MaxBody = 64 << 20
+		cfg.MaxBody = DefaultMaxBody
 	}
 	if cfg.WeightWindow == 0 {
 		cfg.WeightWindow = time.Minute
@@ -278,7 +301,8 @@ type Stats struct {
 	RateLimited  int64 // 429 answers
 	Bans         int64 // 418 answers
 	ServerErrors int64 // 5xx answers
-	BadBodies    int64 // 2xx answers cut short or that did not decode
+	BadBodies    int64 // 2xx answers cut short, that did not decode, or over the cap
+	Oversized    int64 // 2xx answers refused for a body over the call's cap (also in BadBodies)
 	NetErrors    int64 // attempts that got no answer
 	Failures     int64 // calls that returned an error
 	Waits        int64 // times a call waited for weight or a 429's pause
@@ -313,6 +337,7 @@ func (c *Client) Stats() Stats {
 		Bans:           c.stats.bans.Load(),
 		ServerErrors:   c.stats.serverErrors.Load(),
 		BadBodies:      c.stats.badBodies.Load(),
+		Oversized:      c.stats.oversized.Load(),
 		NetErrors:      c.stats.netErrors.Load(),
 		Failures:       c.stats.failures.Load(),
 		Waits:          c.stats.waits.Load(),
@@ -327,8 +352,27 @@ func (c *Client) Stats() Stats {
 
 // Get fetches path with query and decodes a JSON answer into v, with the
 // retries, weight limit and pauses of Do. A non-2xx answer is an *APIError.
+// A *json.RawMessage receives the answer's own buffer, checked to be JSON,
+// rather than a copy of it, so that a large answer is held once.
 func (c *Client) Get(ctx context.Context, path string, query url.Values, v any) (http.Header, error) {
-	return c.Do(ctx, Request{Path: path, Query: query}, func(body []byte) error { return json.Unmarshal(body, v) })
+	r := Request{Path: path, Query: query}
+	if raw, ok := v.(*json.RawMessage); ok {
+		return c.do(ctx, r, func(body []byte) error {
+			if !json.Valid(body) {
+				var any any
+				if err := json.Unmarshal(body, &any); err != nil {
+					return err
+				}
+				return errors.New("not JSON")
+			}
+			if cap(body) > 2*len(body) {
+				body = bytes.Clone(body) // a reused buffer much larger than the answer
+			}
+			*raw = body
+			return nil
+		}, true)
+	}
+	return c.Do(ctx, r, func(body []byte) error { return json.Unmarshal(body, v) })
 }
 
 // Do sends a GET request and hands a 2xx answer's body to decode, which
@@ -341,8 +385,22 @@ func (c *Client) Get(ctx context.Context, path string, query url.Values, v any) 
 // backoff (at once on the next host when the failing one was set aside and
 // the next one was not); other answers outside 2xx return an *APIError at
 // once. A 418 stops every call of the client until its Retry-After has
-// passed, a 403 until its block has passed.
+// passed, a 403 until its block has passed. An answer over the call's cap
+// (Request.MaxBody) is a *BodyTooLargeError, tried again like a 5xx.
 func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) error) (http.Header, error) {
+	return c.do(ctx, r, decode, false)
+}
+
+// do is Do; with keep, decode may keep the body, whose buffer is then not
+// reused.
+func (c *Client) do(ctx context.Context, r Request, decode func(body []byte) error, keep bool) (http.Header, error) {
+	limit := r.MaxBody
+	if limit == 0 && c.cfg.MaxBodyFor != nil {
+		limit = c.cfg.MaxBodyFor(r.Path, r.Query)
+	}
+	if limit <= 0 {
+		limit = c.cfg.MaxBody
+	}
 	weight := r.Weight
 	if weight == 0 {
 		weight = 1
@@ -368,7 +426,7 @@ func (c *Client) Do(ctx context.Context, r Request, decode func(body []byte) err
 		u := *h.base
 		u.Path = strings.TrimSuffix(u.Path, "/") + r.Path
 		u.RawQuery = query
-		hdr, retry, err := c.attempt(ctx, t, h, u.String(), r.Header, decode)
+		hdr, retry, err := c.attempt(ctx, t, h, u.String(), r, limit, decode, keep)
 		if err == nil {
 			return hdr, nil
 		}
@@ -419,11 +477,9 @@ func (c *Client) admit(ctx context.Context, weight int) (ticket, error) {
 	}
 }
 
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// attempt sends one request to host h and reads its answer; retry says
-// whether a failure may pass on another attempt.
-func (c *Client) attempt(parent context.Context, t ticket, h *host, target string, header http.Header, decode func([]byte) error) (hdr http.Header, retry bool, err error) {
+// attempt sends one request r to host h and reads its answer, of at most
+// limit bytes; retry says whether a failure may pass on another attempt.
+func (c *Client) attempt(parent context.Context, t ticket, h *host, target string, r Request, limit int64, decode func([]byte) error, keep bool) (hdr http.Header, retry bool, err error) {
 	ctx, cancel := context.WithTimeout(parent, c.cfg.Timeout)
 	defer cancel()
 	reported := -1
@@ -432,7 +488,7 @@ func (c *Client) attempt(parent context.Context, t ticket, h *host, target strin
 	if err != nil {
 		return nil, false, err
 	}
-	for k, v := range header {
+	for k, v := range r.Header {
 		req.Header[k] = v
 	}
 	c.stats.requests.Add(1)
@@ -471,30 +527,30 @@ func (c *Client) attempt(parent context.Context, t ticket, h *host, target strin
 			reported = n
 		}
 	}
-	buf := bodyPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 4<<20 {
-			bodyPool.Put(buf)
-		}
-	}()
-	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, c.cfg.MaxBody+1))
-	if int64(buf.Len()) > c.cfg.MaxBody {
-		answered = true
-		return hdr, false, fmt.Errorf("body larger than %d bytes", c.cfg.MaxBody)
-	}
 	if resp.StatusCode/100 != 2 {
+		// an error answer: its first errorBodyMax bytes say what it is
+		p, rerr := readBody(io.LimitReader(resp.Body, errorBodyMax), -1, errorBodyMax, r.Path)
+		defer putBuf(p)
 		answered = rerr == nil && resp.StatusCode < 500
-		retry, err := c.failed(resp, buf.Bytes(), h, sent)
+		retry, err := c.failed(resp, *p, h, sent)
 		return hdr, retry, err
+	}
+	p, rerr := readBody(resp.Body, resp.ContentLength, limit, r.Path)
+	if !keep {
+		defer putBuf(p)
 	}
 	if rerr != nil {
 		c.stats.badBodies.Add(1)
+		var big *BodyTooLargeError
+		if errors.As(rerr, &big) {
+			c.stats.oversized.Add(1)
+			return hdr, true, rerr
+		}
 		return hdr, true, fmt.Errorf("body: %w", rerr)
 	}
 	answered = true
 	c.block.answered(c.log)
-	if err := decode(buf.Bytes()); err != nil {
+	if err := decode(*p); err != nil {
 		c.stats.badBodies.Add(1)
 		return hdr, true, fmt.Errorf("decode: %w", err)
 	}

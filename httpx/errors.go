@@ -28,6 +28,10 @@ var (
 	// client then fails at once, without a request, with a *ForbiddenError
 	// until the block's backoff has passed.
 	ErrForbidden = errors.New("httpx: forbidden by the venue's firewall")
+	// ErrBodyTooLarge: an answer's body was over the call's cap and was
+	// refused (see BodyTooLargeError); after MaxAttempts such answers the
+	// call fails with ErrExhausted wrapping it.
+	ErrBodyTooLarge = errors.New("httpx: answer body over the cap")
 )
 
 // APIError is an error answer of the venue: HTTP status plus the venue's

@@ -160,8 +160,8 @@ type Fault struct {
 
 	Code     int           // close code (close) or HTTP status (rest-5xx)
 	Reason   string        // close reason (close)
-	Duration time.Duration // length of stall, nopong, refuse, tls-slow, rest-slow, halt; Retry-After of rest-429/418; delay of shutdown; age of the trades rest-lag leaves out
-	Size     int           // frame size (oversize)
+	Duration time.Duration // length of stall, nopong, refuse, tls-slow, rest-slow, halt, rest-endless; Retry-After of rest-429/418; delay of shutdown; age of the trades rest-lag leaves out; pace of rest-huge
+	Size     int           // frame size (oversize) or announced length (rest-huge)
 	Count    int           // messages (burst) or updates back (stale-snapshot)
 	Variant  string        // malformed: json, truncated, utf8 or binary; filters: tick or step
 	Symbol   string        // the symbol of qty-cap, halt and filters (default: chosen by the seed)
@@ -546,4 +546,32 @@ func (fs *faults) connHits(cs *connSchedule, now time.Time) []Fault {
 		}
 	}
 	return out
+}
+
+// REST faults of a hostile or broken server: answers far larger than any
+// of Binance's, decided for every REST request like the others. Each is a
+// 200 carrying the real answer without its last byte, then spaces (JSON
+// whitespace: the value never ends within what is sent), so a client that
+// reads it all holds it all.
+const (
+	// FaultRESTHuge: the answer's Content-Length announces Size bytes
+	// (default 200 MiB; at least the real answer's length). The body is
+	// written as fast as the client reads it, or, with Duration, at the
+	// pace that would send the whole of it in Duration; the connection is
+	// cut after half of the announced length, so it never completes.
+	FaultRESTHuge FaultKind = "rest-huge"
+	// FaultRESTEndless: the answer has no Content-Length (chunked on
+	// HTTP/1.1) and never ends: spaces are written as fast as the client
+	// reads them until it goes away, or, with Duration, until Duration has
+	// passed, when the connection is cut.
+	FaultRESTEndless FaultKind = "rest-endless"
+)
+
+// DefaultHugeSize is the Content-Length a rest-huge answer announces when
+// its Size is 0.
+const DefaultHugeSize = 200 << 20
+
+func init() {
+	faultClasses[FaultRESTHuge] = classREST
+	faultClasses[FaultRESTEndless] = classREST
 }

@@ -198,6 +198,10 @@ func (h *restServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeTruncated(w, status, body)
 	case hit && f.Kind == FaultRESTBadJSON:
 		writeJSON(w, http.StatusOK, body[:len(body)/2])
+	case hit && f.Kind == FaultRESTHuge:
+		writeHuge(w, r, body, orDefault(f.Size, DefaultHugeSize), f.Duration)
+	case hit && f.Kind == FaultRESTEndless:
+		writeEndless(w, r, body, f.Duration)
 	default:
 		writeJSON(w, status, body)
 	}
@@ -872,6 +876,93 @@ func writeTruncated(w http.ResponseWriter, status int, body []byte) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body[:len(body)/2])
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	if conn, _, err := rc.Hijack(); err == nil {
+		_ = conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// spaces pad the answers of rest-huge and rest-endless.
+var spaces = bytes.Repeat([]byte{' '}, 32<<10)
+
+// writeHuge answers 200 announcing size bytes: body but its last byte,
+// then spaces, at the pace that would send size bytes in pace (0: as fast
+// as the client reads), and cuts the connection after half of size.
+func writeHuge(w http.ResponseWriter, r *http.Request, body []byte, size int, pace time.Duration) {
+	size = max(size, len(body))
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(size))
+	w.WriteHeader(http.StatusOK)
+	head := body[:max(len(body)-1, 0)]
+	sent, stop := len(head), size/2
+	if sent >= stop {
+		head, sent = head[:stop], stop
+	}
+	if _, err := w.Write(head); err != nil {
+		return
+	}
+	start := time.Now()
+	for sent < stop {
+		n := min(len(spaces), stop-sent)
+		if _, err := w.Write(spaces[:n]); err != nil {
+			return
+		}
+		sent += n
+		if pace > 0 && !sleepUntil(r, start.Add(time.Duration(float64(pace)*float64(sent)/float64(size)))) {
+			return
+		}
+	}
+	cutConn(w)
+}
+
+// writeEndless answers 200 without a length: body but its last byte, then
+// spaces until the client goes away or, with d, until d has passed.
+func writeEndless(w http.ResponseWriter, r *http.Request, body []byte, d time.Duration) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Del("Content-Length")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(body[:max(len(body)-1, 0)]); err != nil {
+		return
+	}
+	var end time.Time
+	if d > 0 {
+		end = time.Now().Add(d)
+	}
+	for r.Context().Err() == nil && (end.IsZero() || time.Now().Before(end)) {
+		if _, err := w.Write(spaces); err != nil {
+			return
+		}
+	}
+	if r.Context().Err() == nil {
+		cutConn(w)
+	}
+}
+
+// sleepUntil waits until t or until the client goes away; it reports
+// whether t came.
+func sleepUntil(r *http.Request, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return r.Context().Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// cutConn flushes what was written and drops the connection; on HTTP/2,
+// where the connection cannot be taken over, the stream is reset instead.
+func cutConn(w http.ResponseWriter) {
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
 	if conn, _, err := rc.Hijack(); err == nil {

@@ -65,9 +65,65 @@ func RequestWeight(path string, query url.Values) int {
 	return 1
 }
 
+// Caps of answer bodies, from the largest answers Binance documents
+// (rest-api.md), each with a margin of two or more. A level of a depth
+// snapshot is at most 47 bytes (["<20 digits>","<20 digits>"] and a comma:
+// decimals have 8 places, and a quantity capped at 92233720368.54775807 is
+// the longest): 5000 levels a side make 470 KB at most (320 KB from the
+// simulator), capped at 1.06 MB. An aggregate trade is at most about 180
+// bytes (three IDs of 19 digits, a time in microseconds, two decimals of
+// 20 digits, keys and booleans), a trade of historicalTrades about 210: a
+// page of 1000 is at most 210 KB (120–150 KB from the simulator), capped
+// at 485 KB. A symbol of exchangeInfo is about 1.7 KB (the example of
+// rest-api.md with the nine filters a spot symbol has) and up to 2.3 KB
+// with every TRD_GRP_* permission of enums.md in its permissionSets: 16 KiB
+// a symbol asked for by name; every symbol (about 3 500 listed, trading,
+// halted or in BREAK: some 8 MB) is capped at 16 MiB.
+const (
+	depthLevelMax     = 100      // bytes a depth level may take in the cap: 47 and a margin
+	tradeItemMax      = 420      // bytes an item of aggTrades, trades or historicalTrades may take in the cap
+	symbolInfoMax     = 16 << 10 // bytes a symbol of exchangeInfo may take in the cap
+	allSymbolsInfoMax = 16 << 20 // exchangeInfo of every symbol
+	answerOverheadMax = 64 << 10 // the object around the items, rate limits of exchangeInfo
+	smallAnswerMax    = 64 << 10 // ping, time and other small answers
+)
+
+// MaxBody returns the cap of the answer to a GET of path with query: its
+// documented maximum with a margin (see the caps above). RESTConfig sets it
+// as httpx.Config.MaxBodyFor; an answer over it is refused before it is
+// read, or the moment it passes the cap.
+func MaxBody(path string, query url.Values) int64 {
+	switch path {
+	case depthPath:
+		n, err := strconv.Atoi(query.Get("limit"))
+		switch {
+		case query.Get("limit") == "":
+			n = 100 // the default
+		case err != nil || n < 1 || n > MaxDepthLimit:
+			n = MaxDepthLimit // a larger limit is cut to 5000
+		}
+		return answerOverheadMax + 2*int64(n)*depthLevelMax
+	case aggTradesPath, historicalTradesPath, recentTradesPath:
+		n, err := strconv.Atoi(query.Get("limit"))
+		if err != nil || n < 1 || n > MaxAggTradesLimit {
+			n = MaxAggTradesLimit // the default is 500
+		}
+		return answerOverheadMax + int64(n)*tradeItemMax
+	case exchangeInfoPath:
+		if query.Get("symbol") != "" {
+			return answerOverheadMax + symbolInfoMax
+		}
+		if list := query.Get("symbols"); list != "" {
+			return answerOverheadMax + int64(strings.Count(list, ",")+1)*symbolInfoMax
+		}
+		return allSymbolsInfoMax
+	}
+	return smallAnswerMax
+}
+
 // RESTConfig returns cfg with Binance's rules filled in where cfg leaves
 // them unset: the weight limit of 6000 a minute, the used-weight header and
-// the weight of each request, and, when cfg names no host at all (neither
+// the weight of each request, the cap of each answer (MaxBody), and, when cfg names no host at all (neither
 // BaseURL nor BaseURLs), the market-data-only host DefaultRESTURL with
 // RESTFallbackURLs to fail over to. A cfg that names a host (a simulator)
 // gets no other. Pass the result to httpx.New.
@@ -90,6 +146,9 @@ func RESTConfig(cfg httpx.Config) httpx.Config {
 	}
 	if cfg.Serves == nil {
 		cfg.Serves = Serves
+	}
+	if cfg.MaxBodyFor == nil {
+		cfg.MaxBodyFor = MaxBody
 	}
 	return cfg
 }
@@ -222,7 +281,7 @@ func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limi
 	q.Set("symbol", sym.Name)
 	q.Set("fromId", strconv.FormatInt(fromID, 10))
 	q.Set("limit", strconv.Itoa(limit))
-	req := httpx.Request{Path: historicalTradesPath, Query: q}
+	req := httpx.Request{Path: historicalTradesPath, Query: q, MaxBody: MaxBody(historicalTradesPath, q)}
 	if r.micros {
 		req.Header = http.Header{timeUnitKey: {"MICROSECOND"}}
 	}
@@ -318,7 +377,7 @@ func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, l
 	q.Set("symbol", sym.Name)
 	q.Set("fromId", strconv.FormatInt(fromID, 10))
 	q.Set("limit", strconv.Itoa(limit))
-	req := httpx.Request{Path: aggTradesPath, Query: q}
+	req := httpx.Request{Path: aggTradesPath, Query: q, MaxBody: MaxBody(aggTradesPath, q)}
 	if r.micros {
 		req.Header = http.Header{timeUnitKey: {"MICROSECOND"}}
 	}
@@ -379,7 +438,7 @@ func (r *Recovery) Depth(ctx context.Context, symbol string, limit int, ev *feed
 	q.Set("limit", strconv.Itoa(limit))
 	// the answer has the shape of a partial depth payload of a raw stream
 	dec := Decoder{Symbol: sym.Name}
-	_, err := r.c.Do(ctx, httpx.Request{Path: depthPath, Query: q}, func(body []byte) error {
+	_, err := r.c.Do(ctx, httpx.Request{Path: depthPath, Query: q, MaxBody: MaxBody(depthPath, q)}, func(body []byte) error {
 		kind, err := decodeWidening(&dec, r.symbols, body, ev)
 		if err == nil && (kind != KindEvent || ev.Type != feed.TypeBookSnapshot) {
 			err = fmt.Errorf("%w: not a depth snapshot", ErrMalformed)
