@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -51,6 +52,7 @@ type Session struct {
 	wg        sync.WaitGroup // supervisor and dispatcher
 	connWG    sync.WaitGroup // every connection's goroutines
 	rotateNow chan struct{}
+	replace   chan error    // a replacement asked for by Replace
 	superDone chan struct{} // closed when supervise has returned, its connections gone
 	closeOnce sync.Once
 
@@ -88,6 +90,7 @@ func Open(cfg Config, handler func(*Frame)) (*Session, error) {
 		handler:   handler,
 		log:       cfg.Logger.With("session", cfg.Name),
 		rotateNow: make(chan struct{}, 1),
+		replace:   make(chan error, 1),
 		superDone: make(chan struct{}),
 	}
 	s.stats.closeCodes = make(map[int]int64)
@@ -165,6 +168,26 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 	return nil
 }
 
+// Replace asks for the live connection to be replaced by a fresh one, as a
+// rotation does (make-before-break: the new connection subscribes, and the
+// old one is closed once the new one delivers data, so nothing is lost;
+// frames may repeat). Use it for a connection that is up but not good
+// enough, such as one whose data arrives later and later. It does not
+// block: it returns false, and does nothing, when no connection is up or a
+// replacement is already asked for or under way. The old connection's end
+// counts as ReasonReplaced, with reason in the log line.
+func (s *Session) Replace(reason string) bool {
+	if s.live.Load() == nil || s.Status() != StatusConnected {
+		return false
+	}
+	select {
+	case s.replace <- fmt.Errorf("%w: %s", ErrReplaced, reason):
+		return true
+	default:
+		return false
+	}
+}
+
 // Status returns the session's state.
 func (s *Session) Status() Status { return Status(s.status.Load()) }
 
@@ -223,6 +246,10 @@ func (s *Session) supervise() {
 			err := cur.err
 			cur = nil
 			s.live.Store(nil)
+			select {
+			case <-s.replace: // the connection it was for is gone already
+			default:
+			}
 			if lived >= s.cfg.StableAfter {
 				attempt = 0
 			}
@@ -247,6 +274,9 @@ func (s *Session) supervise() {
 		case <-s.rotateNow:
 			s.stats.shutdowns.Add(1)
 			cur = s.rotate(cur, ErrServerShutdown)
+			s.live.Store(cur)
+		case why := <-s.replace:
+			cur = s.rotate(cur, why)
 			s.live.Store(cur)
 		}
 	}

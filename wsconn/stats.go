@@ -27,6 +27,7 @@ const (
 	ReasonTooSlow    = "too_slow"    // the Block policy gave up
 	ReasonRotated    = "rotated"     // replaced before the server's lifetime limit
 	ReasonShutdown   = "shutdown"    // replaced after a shutdown announcement
+	ReasonReplaced   = "replaced"    // replaced on the consumer's request (Session.Replace)
 	ReasonNetwork    = "network"     // TCP reset, EOF without a close frame, write errors
 	ReasonClosed     = "closed"      // Close was called
 )
@@ -47,6 +48,8 @@ func reasonOf(err error) string {
 		return ReasonRotated
 	case errors.Is(err, ErrServerShutdown):
 		return ReasonShutdown
+	case errors.Is(err, ErrReplaced):
+		return ReasonReplaced
 	case errors.Is(err, ErrClosed):
 		return ReasonClosed
 	}
