@@ -54,7 +54,7 @@ type wsConn struct {
 	stallUntil   time.Time
 	noPongUntil  time.Time
 	shutdownAt   time.Time
-	throttle     throttleState // writer only
+	throttle     throttleState
 	endReason    string
 	closeSent    bool          // the writer has sent its close frame
 	closeWritten chan struct{} // closed when it has
@@ -435,11 +435,12 @@ func (c *wsConn) applyFault(f Fault, now time.Time) {
 		}
 		c.sendFrame(ws.OpText, oversizeFrame(size))
 	case FaultThrottle:
-		c.throttle.rate = int64(f.Rate)
-		c.throttle.until = forever
+		until := forever
 		if f.Duration > 0 {
-			c.throttle.until = now.Add(f.Duration)
+			until = now.Add(f.Duration)
 		}
+		c.throttle.until.Store(until.UnixNano())
+		c.throttle.rate.Store(int64(f.Rate))
 	case FaultShutdown:
 		d := f.Duration
 		if d == 0 {
@@ -634,11 +635,11 @@ func (c *wsConn) snapshotStats() ConnStats {
 }
 
 // throttleState is the throttle fault of one connection: writes are paced
-// to rate bytes a second until until.
+// to rate bytes a second until until (ns). Set by applyFault from any
+// goroutine; next is the writer's own.
 type throttleState struct {
-	rate  int64
-	until time.Time
-	next  time.Time // when the next byte may go
+	rate, until atomic.Int64
+	next        time.Time // when the next byte may go
 }
 
 // throttledWriter is the socket as the writer sees it: straight through,
@@ -651,11 +652,12 @@ func (t *throttledWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		now := time.Now()
-		if th.rate <= 0 || !now.Before(th.until) {
+		rate := th.rate.Load()
+		if rate <= 0 || now.UnixNano() >= th.until.Load() {
 			n, err := c.nc.Write(p)
 			return written + n, err
 		}
-		chunk := min(len(p), int(max(th.rate/20, 1))) // about 20 writes a second
+		chunk := min(len(p), int(max(rate/20, 1))) // about 20 writes a second
 		if th.next.After(now) {
 			tm := time.NewTimer(th.next.Sub(now))
 			select {
@@ -670,7 +672,7 @@ func (t *throttledWriter) Write(p []byte) (int, error) {
 		n, err := c.nc.Write(p[:chunk])
 		written += n
 		c.stats.throttled.Add(int64(n))
-		th.next = th.next.Add(time.Duration(n) * time.Second / time.Duration(th.rate))
+		th.next = th.next.Add(time.Duration(n) * time.Second / time.Duration(rate))
 		if err != nil {
 			return written, err
 		}
