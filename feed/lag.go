@@ -44,6 +44,11 @@ type LagConfig struct {
 
 const maxReplaceBackoff = 5 * time.Minute
 
+// lagPublishEvery is how often the lag of a connection is published to
+// Stats: ConnLag.Lag is at most this old (and the status events carry the
+// lag of the frame that decided them).
+const lagPublishEvery = 100 * time.Millisecond
+
 func (c *LagConfig) fill() error {
 	if c.MaxLag == 0 {
 		c.MaxLag = 5 * time.Second
@@ -66,8 +71,8 @@ func (c *LagConfig) fill() error {
 // ConnLag is the lag watch of one connection plan (GatewayStats.Lag, by
 // plan index: the same order as Sessions).
 type ConnLag struct {
-	// Lag is the lag of the last event with an event time on the plan's
-	// newest connection.
+	// Lag is the lag of a recent event (at most 100ms older than the last
+	// one) with an event time on the plan's newest connection.
 	Lag time.Duration
 	// Lagging is true during an episode: from StatusLagging to
 	// StatusCaughtUp.
@@ -90,6 +95,7 @@ type lagWatch struct {
 	peak       int64  // the highest lag of the current run above the bound
 	nextRepl   int64  // earliest time of another replacement in this episode
 	backoff    time.Duration
+	stored     int64 // receive time of the frame whose lag was last published in lag
 
 	lag          atomic.Int64
 	since        atomic.Int64 // ns; 0: not lagging
@@ -119,7 +125,11 @@ func (g *Gateway) watchLag(plan int, ev *Event, f *wsconn.Frame) {
 	if off := g.cfg.Lag.ClockOffset; off != nil {
 		lag += int64(off())
 	}
-	w.lag.Store(lag)
+	if f.Recv-w.stored >= int64(lagPublishEvery) {
+		// an atomic store per event costs more than the rest of the watch
+		w.lag.Store(lag)
+		w.stored = f.Recv
+	}
 	lagging := w.since.Load() != 0
 	if lag > int64(g.cfg.Lag.MaxLag) {
 		w.underSince = 0
@@ -151,6 +161,7 @@ func (g *Gateway) watchLag(plan int, ev *Event, f *wsconn.Frame) {
 
 // lagging starts an episode.
 func (g *Gateway) lagging(plan int, w *lagWatch, lag int64, f *wsconn.Frame) {
+	w.lag.Store(lag)
 	w.since.Store(f.Recv)
 	w.episodes.Add(1)
 	w.backoff = g.cfg.Lag.ReplaceBackoff
@@ -192,6 +203,7 @@ func (g *Gateway) replace(plan int, w *lagWatch, now int64) bool {
 
 // caughtUp ends an episode.
 func (g *Gateway) caughtUp(plan int, w *lagWatch, lag int64, f *wsconn.Frame) {
+	w.lag.Store(lag)
 	since := w.since.Swap(0)
 	w.underSince = 0
 	name := g.connName(plan)
