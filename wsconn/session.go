@@ -53,6 +53,7 @@ type Session struct {
 	connWG    sync.WaitGroup // every connection's goroutines
 	rotateNow chan struct{}
 	replace   chan error    // a replacement asked for by Replace
+	replacing atomic.Bool   // from Replace until the replacement is done or moot
 	superDone chan struct{} // closed when supervise has returned, its connections gone
 	closeOnce sync.Once
 
@@ -177,15 +178,11 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 // replacement is already asked for or under way. The old connection's end
 // counts as ReasonReplaced, with reason in the log line.
 func (s *Session) Replace(reason string) bool {
-	if s.live.Load() == nil || s.Status() != StatusConnected {
+	if s.live.Load() == nil || s.Status() != StatusConnected || !s.replacing.CompareAndSwap(false, true) {
 		return false
 	}
-	select {
-	case s.replace <- fmt.Errorf("%w: %s", ErrReplaced, reason):
-		return true
-	default:
-		return false
-	}
+	s.replace <- fmt.Errorf("%w: %s", ErrReplaced, reason) // room: one request at a time
+	return true
 }
 
 // Status returns the session's state.
@@ -248,6 +245,7 @@ func (s *Session) supervise() {
 			s.live.Store(nil)
 			select {
 			case <-s.replace: // the connection it was for is gone already
+				s.replacing.Store(false)
 			default:
 			}
 			if lived >= s.cfg.StableAfter {
@@ -278,6 +276,7 @@ func (s *Session) supervise() {
 		case why := <-s.replace:
 			cur = s.rotate(cur, why)
 			s.live.Store(cur)
+			s.replacing.Store(false)
 		}
 	}
 }
