@@ -21,7 +21,9 @@ import (
 // (make-before-break, wsconn.Session.Replace). When the lag of the newest
 // connection stays at or below MaxLag for LagFor, a StatusCaughtUp event
 // and a log line end the episode. A replacement that lags too is replaced
-// again after ReplaceBackoff, doubled each time within one episode.
+// again after ReplaceBackoff, doubled each time (also across episodes that
+// follow each other within 5 minutes), so a link that is thin whatever the
+// connection does not churn.
 type LagConfig struct {
 	// MaxLag is the bound. Default 5s; negative turns the watch off. Without
 	// ClockOffset it must also cover the error of the local clock.
@@ -164,13 +166,18 @@ func (g *Gateway) lagging(plan int, w *lagWatch, lag int64, f *wsconn.Frame) {
 	w.lag.Store(lag)
 	w.since.Store(f.Recv)
 	w.episodes.Add(1)
-	w.backoff = g.cfg.Lag.ReplaceBackoff
+	if w.backoff == 0 || f.Recv > w.nextRepl+int64(maxReplaceBackoff) {
+		w.backoff = g.cfg.Lag.ReplaceBackoff // quiet long enough: the backoff starts again
+	}
 	name := g.connName(plan)
-	replaced := g.replace(plan, w, f.Recv)
+	// a link lagging again soon after a replacement waits for the backoff
+	replaced := f.Recv >= w.nextRepl && g.replace(plan, w, f.Recv)
 	reason := "connection " + name + " lagging: " + fmtLag(lag) + " behind the venue, above " +
 		g.cfg.Lag.MaxLag.String() + " for " + fmtLag(f.Recv-w.overSince)
 	if replaced {
 		reason += "; replacing connection " + strconv.FormatUint(f.Conn, 10)
+	} else if f.Recv < w.nextRepl {
+		reason += "; replaced again in " + fmtLag(w.nextRepl-f.Recv) + " if it still lags"
 	}
 	g.log.Warn("connection lagging", "conn", name, "lag", time.Duration(lag).Round(time.Millisecond),
 		"peak", time.Duration(w.peak).Round(time.Millisecond), "max_lag", g.cfg.Lag.MaxLag, "for", g.cfg.Lag.LagFor,
