@@ -95,7 +95,7 @@ type lagWatch struct {
 	overSince  int64  // receive time of the first frame of the current run above the bound; 0: none
 	underSince int64  // while lagging: the same for frames at or below the bound
 	peak       int64  // the highest lag of the current run above the bound
-	nextRepl   int64  // earliest time of another replacement in this episode
+	nextRepl   int64  // earliest time of the next replacement
 	backoff    time.Duration
 	stored     int64 // receive time of the frame whose lag was last published in lag
 
@@ -177,7 +177,7 @@ func (g *Gateway) lagging(plan int, w *lagWatch, lag int64, f *wsconn.Frame) {
 	if replaced {
 		reason += "; replacing connection " + strconv.FormatUint(f.Conn, 10)
 	} else if f.Recv < w.nextRepl {
-		reason += "; replaced again in " + fmtLag(w.nextRepl-f.Recv) + " if it still lags"
+		reason += "; to be replaced in " + fmtLag(w.nextRepl-f.Recv) + " if it still lags"
 	}
 	g.log.Warn("connection lagging", "conn", name, "lag", time.Duration(lag).Round(time.Millisecond),
 		"peak", time.Duration(w.peak).Round(time.Millisecond), "max_lag", g.cfg.Lag.MaxLag, "for", g.cfg.Lag.LagFor,
