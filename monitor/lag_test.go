@@ -1,6 +1,7 @@
 package monitor_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,21 @@ func TestLaggingConnectionIsNotReady(t *testing.T) {
 	// the old connection goes once its replacement delivers
 	r.waitMetric(t, 10*time.Second, "feedkeeper_conn_disconnects_total", []string{label("conn", 0), label("reason", "replaced")},
 		"the old connection closed as replaced", atLeast(1))
+	// the dashboard shows it, and the status event is among its notices
+	waitFor(t, 5*time.Second, "the dashboard's view", func() bool {
+		_, body := r.get(t, "/api/snapshot")
+		var snap struct {
+			Conns []struct {
+				Name    string  `json:"name"`
+				Lagging bool    `json:"lagging"`
+				LagS    float64 `json:"lag_s"`
+			} `json:"conns"`
+		}
+		if err := json.Unmarshal([]byte(body), &snap); err != nil {
+			t.Fatalf("/api/snapshot: %v", err)
+		}
+		return len(snap.Conns) == 1 && snap.Conns[0].Lagging && snap.Conns[0].LagS > 0.5 && strings.Contains(body, "lagging: connection binance#0")
+	})
 	// the replacement lags too: still not ready
 	time.Sleep(1500 * time.Millisecond)
 	if code, _ := readyz(t, r); code != 503 {
