@@ -171,9 +171,12 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 
 // Replace asks for the live connection to be replaced by a fresh one, as a
 // rotation does (make-before-break: the new connection subscribes, and the
-// old one is closed once the new one delivers data, so nothing is lost;
-// frames may repeat). Use it for a connection that is up but not good
-// enough, such as one whose data arrives later and later. It does not
+// old one is closed once the new one delivers data; the consumer gets the
+// old connection's frames, then the new one's, which may repeat some).
+// Use it for a connection that is up but not good enough, such as one
+// whose data arrives later and later: what the server had not yet sent on
+// the old one when it closes is not sent again, so the consumer's sequence
+// checks find it missing and recover it. It does not
 // block: it returns false, and does nothing, when no connection is up or a
 // replacement is already asked for or under way. The old connection's end
 // counts as ReasonReplaced, with reason in the log line.

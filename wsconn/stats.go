@@ -81,7 +81,7 @@ type Stats struct {
 	Dropped         int64            // frames discarded by the Drop policy
 	SlowDisconnects int64            // connections dropped by the Block policy
 	Stale           int64            // connections declared stale
-	Rotations       int64            // planned replacements done
+	Rotations       int64            // replacements done: planned (lifetime, shutdown) and asked for by Session.Replace
 	Shutdowns       int64            // shutdown announcements seen
 	CloseCodes      map[int]int64    // close frames received, by code
 	Disconnects     map[string]int64 // connections ended, by reason (Reason* constants)
