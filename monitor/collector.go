@@ -108,7 +108,7 @@ var connFamilies = []family[wsconn.Stats]{
 	counter("conn_pings_total", "Pings received from the server.", func(s *wsconn.Stats) int64 { return s.Pings }),
 	counter("conn_pongs_total", "Pongs received for our pings.", func(s *wsconn.Stats) int64 { return s.Pongs }),
 	counter("conn_stale_total", "Connections declared stale (silent past the stale timeout) and replaced.", func(s *wsconn.Stats) int64 { return s.Stale }),
-	counter("conn_rotations_total", "Planned replacements (lifetime, server shutdown) done.", func(s *wsconn.Stats) int64 { return s.Rotations }),
+	counter("conn_rotations_total", "Replacements done make-before-break: planned (lifetime, server shutdown) and for lagging.", func(s *wsconn.Stats) int64 { return s.Rotations }),
 	counter("conn_shutdowns_total", "Shutdown announcements that started a rotation.", func(s *wsconn.Stats) int64 { return s.Shutdowns }),
 	gauge("conn_queue_frames", "Frames waiting for the consumer now.", func(s *wsconn.Stats) float64 { return float64(s.Queued) }),
 	counterBy("conn_slow_consumer_actions_total", "What the slow-consumer policy did: frames dropped (drop) or connections given up (block).", "action",
