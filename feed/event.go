@@ -66,10 +66,12 @@ const (
 	StatusHalted                // the symbol does not trade (venue status in Reason): its streams are silent, not stalled
 	StatusTrading               // the symbol trades again
 	StatusInstrument            // the symbol's tick or step size changed: scales in Reason, events carry the new ones
+	StatusLagging               // the connection's data arrives too late (GatewayConfig.Lag); it is being replaced
+	StatusCaughtUp              // the lagging connection (or its replacement) keeps up again
 )
 
 var statusNames = [...]string{"unknown", "connecting", "connected", "disconnected", "server_shutdown", "closed", "refused", "subscribed",
-	"halted", "trading", "instrument"}
+	"halted", "trading", "instrument", "lagging", "caught_up"}
 
 // String returns the status's stable lower-case name.
 func (s Status) String() string {

@@ -75,6 +75,12 @@ type GatewayConfig struct {
 	Recovery Recovery
 	// RecoveryConfig tunes Recovery.
 	RecoveryConfig RecoveryConfig
+
+	// Lag bounds how far behind the venue each connection may fall before
+	// it is reported (StatusLagging) and replaced. The zero value watches
+	// with the defaults; a negative MaxLag turns the watch off. Replay
+	// gateways do not watch.
+	Lag LagConfig
 }
 
 // Gateway streams a venue's market data: one resilient session per
@@ -94,6 +100,7 @@ type Gateway struct {
 	rec *recovery // nil without a Recovery
 
 	refuse  *refusals
+	lag     []lagWatch          // by plan; nil: not watched
 	resumed map[seqKey]Position // sequences resumed whose first event is still to come; nil: none
 
 	watchCancel context.CancelFunc // nil unless the venue is a Watcher
@@ -129,6 +136,9 @@ type GatewayStats struct {
 	Replies                 int64 // error replies to requests
 	Shutdowns               int64 // shutdown announcements
 	Sessions                []wsconn.Stats
+	// Lag is the lag watch of each connection, in the order of Sessions;
+	// nil when the watch is off.
+	Lag []ConnLag
 
 	RefusedStreams int64 // streams the venue refuses now (asked for again with backoff)
 	Refusals       int64 // refusals of requests so far
@@ -199,6 +209,12 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		refuse: newRefusals(cfg.RefusedRetryMin, cfg.RefusedRetryMax),
 	}
 	g.resume(cfg.Resume)
+	if !replay && cfg.Lag.MaxLag >= 0 {
+		if err := g.cfg.Lag.fill(); err != nil {
+			return nil, err
+		}
+		g.lag = make([]lagWatch, len(plans))
+	}
 	if cfg.Recovery != nil {
 		if g.rec, err = newRecovery(cfg.Recovery, cfg.RecoveryConfig); err != nil {
 			return nil, err
@@ -308,6 +324,7 @@ func (g *Gateway) Stats() GatewayStats {
 	for _, s := range g.sessions {
 		st.Sessions = append(st.Sessions, s.Stats())
 	}
+	st.Lag = g.lagStats()
 	if r := g.rec; r != nil {
 		c := &r.stats
 		st.Backfilled, st.Unfilled, st.UnfilledIDs = c.backfilled.Load(), c.unfilled.Load(), c.unfilledIDs.Load()
@@ -374,6 +391,7 @@ func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
 	}
 	if kind == DecodedBatch {
 		ev.ReceiveTime = f.Recv
+		g.watchLag(plan, ev, f)
 		g.deliverData(ev, f)
 		if b, ok := dec.(BatchDecoder); ok {
 			for b.Next(ev) {
@@ -390,6 +408,7 @@ func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
 		return
 	}
 	ev.ReceiveTime = f.Recv
+	g.watchLag(plan, ev, f)
 	g.deliverData(ev, f)
 }
 

@@ -108,13 +108,22 @@ var connFamilies = []family[wsconn.Stats]{
 	counter("conn_pings_total", "Pings received from the server.", func(s *wsconn.Stats) int64 { return s.Pings }),
 	counter("conn_pongs_total", "Pongs received for our pings.", func(s *wsconn.Stats) int64 { return s.Pongs }),
 	counter("conn_stale_total", "Connections declared stale (silent past the stale timeout) and replaced.", func(s *wsconn.Stats) int64 { return s.Stale }),
-	counter("conn_rotations_total", "Planned replacements (lifetime, server shutdown) done.", func(s *wsconn.Stats) int64 { return s.Rotations }),
+	counter("conn_rotations_total", "Replacements done make-before-break: planned (lifetime, server shutdown) and for lagging.", func(s *wsconn.Stats) int64 { return s.Rotations }),
 	counter("conn_shutdowns_total", "Shutdown announcements that started a rotation.", func(s *wsconn.Stats) int64 { return s.Shutdowns }),
 	gauge("conn_queue_frames", "Frames waiting for the consumer now.", func(s *wsconn.Stats) float64 { return float64(s.Queued) }),
 	counterBy("conn_slow_consumer_actions_total", "What the slow-consumer policy did: frames dropped (drop) or connections given up (block).", "action",
 		by("drop_frame", func(s *wsconn.Stats) int64 { return s.Dropped }),
 		by("disconnect", func(s *wsconn.Stats) int64 { return s.SlowDisconnects }),
 	),
+}
+
+// lagFamilies are read from each feed.ConnLag (the gateway's lag watch),
+// labelled conn like connFamilies.
+var lagFamilies = []family[feed.ConnLag]{
+	gauge("conn_lag_seconds", "How far behind the venue the connection's events arrive: receive time minus event time, corrected by the clock offset.", func(s *feed.ConnLag) float64 { return s.Lag.Seconds() }),
+	gauge("conn_lagging", "1 while the connection lags past the gateway's bound (from its lagging status event to caught_up).", func(s *feed.ConnLag) float64 { return b2f(s.Lagging) }),
+	counter("conn_lag_episodes_total", "Times the connection lagged past the bound for long enough to be reported.", func(s *feed.ConnLag) int64 { return s.Episodes }),
+	counter("conn_lag_replacements_total", "Connections replaced for lagging.", func(s *feed.ConnLag) int64 { return s.Replacements }),
 }
 
 // restFamilies are read from httpx.Stats.
@@ -206,6 +215,7 @@ type statsCollector struct {
 
 	gw          []family[feed.GatewayStats]
 	conn        []family[wsconn.Stats]
+	lag         []family[feed.ConnLag]
 	restF       []family[httpx.Stats]
 	dialF       []family[wsconn.BudgetStats]
 	closeCodes  *prometheus.Desc
@@ -223,11 +233,12 @@ func newStatsCollector(gateway func() (feed.GatewayStats, bool), rest func() htt
 		conns:   conns,
 		gw:      describe(gatewayFamilies, constLabels),
 		conn:    describe(connFamilies, constLabels, "conn"),
+		lag:     describe(lagFamilies, constLabels, "conn"),
 		restF:   describe(restFamilies, constLabels),
 		closeCodes: prometheus.NewDesc(namespace+"_conn_close_codes_total",
 			"Close frames received from the server, by code.", []string{"conn", "code"}, constLabels),
 		disconnects: prometheus.NewDesc(namespace+"_conn_disconnects_total",
-			"Connections that ended, by reason: close_frame, stale, too_large, too_slow, rotated, shutdown, network, closed.", []string{"conn", "reason"}, constLabels),
+			"Connections that ended, by reason: close_frame, stale, too_large, too_slow, rotated, shutdown, replaced, network, closed.", []string{"conn", "reason"}, constLabels),
 		uptime: prometheus.NewDesc(namespace+"_conn_uptime_seconds",
 			"How long the current connection has been up (0 when down).", []string{"conn"}, constLabels),
 	}
@@ -238,6 +249,9 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- f.desc
 	}
 	for _, f := range c.conn {
+		ch <- f.desc
+	}
+	for _, f := range c.lag {
 		ch <- f.desc
 	}
 	ch <- c.closeCodes
@@ -270,6 +284,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			for reason, n := range s.Disconnects {
 				ch <- prometheus.MustNewConstMetric(c.disconnects, prometheus.CounterValue, float64(n), conn, reason)
 			}
+		}
+		for i := range st.Lag {
+			collect(ch, c.lag, &st.Lag[i], strconv.Itoa(i))
 		}
 	}
 	if c.dials != nil {

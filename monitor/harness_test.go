@@ -57,6 +57,8 @@ type rigConfig struct {
 	beforeOpen func()
 	// handler, if set, also gets every event (a sink's Write).
 	handler func(*feed.Event)
+	// lag is the gateway's lag watch; its ClockOffset is the Monitor's.
+	lag feed.LagConfig
 }
 
 func newRig(t testing.TB, s *sim.Server, rc rigConfig) *rig {
@@ -124,6 +126,8 @@ func newRig(t testing.TB, s *sim.Server, rc rigConfig) *rig {
 			}
 		},
 	}
+	gc.Lag = rc.lag
+	gc.Lag.ClockOffset = r.mon.ClockOffset
 	if rc.recovery {
 		rec, err := binance.NewRecovery(r.rest, syms, false)
 		if err != nil {

@@ -250,8 +250,8 @@ func (m *Monitor) auth(next http.Handler) http.Handler {
 
 // Problem is one reason the feed is not ready.
 type Problem struct {
-	Check  string `json:"check"`            // "gateway", "connection", "books", "sink", or a Config.Checks name
-	Conn   string `json:"conn,omitempty"`   // the connection, for "connection"
+	Check  string `json:"check"`            // "gateway", "connection", "lag", "books", "sink", or a Config.Checks name
+	Conn   string `json:"conn,omitempty"`   // the connection, for "connection" and "lag"
 	Sink   string `json:"sink,omitempty"`   // the sink's name in Config.Sinks, for "sink"
 	Symbol string `json:"symbol,omitempty"` // the book's symbol, for "books"
 	Detail string `json:"detail"`
@@ -263,7 +263,8 @@ type Readiness struct {
 	NotReady []Problem `json:"not_ready,omitempty"`
 }
 
-// Ready reports whether every connection is up, every book in sync, every
+// Ready reports whether every connection is up and keeping up with the
+// venue (not lagging by the gateway's lag watch), every book in sync, every
 // sink delivering and every extra check passes, and what is not.
 func (m *Monitor) Ready() Readiness {
 	st, ok := m.gatewayStats()
@@ -290,6 +291,13 @@ func (m *Monitor) ready(st *feed.GatewayStats) Readiness {
 					d += ", never connected"
 				}
 				ps = append(ps, Problem{Check: "connection", Conn: m.connName(i), Detail: d})
+			}
+		}
+		now := time.Now()
+		for i := range st.Lag {
+			if l := &st.Lag[i]; l.Lagging {
+				ps = append(ps, Problem{Check: "lag", Conn: m.connName(i), Detail: fmt.Sprintf("lagging %v behind the venue, for %v; %d replacements so far",
+					l.Lag.Round(time.Millisecond), now.Sub(l.Since).Round(time.Second), l.Replacements)})
 			}
 		}
 		if m.cfg.Books > 0 && st.BooksInSync < int64(m.cfg.Books) {

@@ -107,6 +107,8 @@ type connView struct {
 	Rotations  int64            `json:"rotations"`
 	Dropped    int64            `json:"dropped"`
 	CloseCodes map[string]int64 `json:"close_codes,omitempty"`
+	Lagging    bool             `json:"lagging,omitempty"` // behind the venue past the gateway's bound
+	LagS       float64          `json:"lag_s"`             // how far behind the venue its events arrive
 }
 
 type quoteView struct {
@@ -269,6 +271,9 @@ func (s *sampler) take(now time.Time) *snapshot {
 			for code, n := range cs.CloseCodes {
 				cv.CloseCodes[strconv.Itoa(code)] = n
 			}
+		}
+		if i < len(st.Lag) {
+			cv.Lagging, cv.LagS = st.Lag[i].Lagging, st.Lag[i].Lag.Seconds()
 		}
 		snap.Conns[i] = cv
 	}

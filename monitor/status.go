@@ -194,6 +194,15 @@ func (st *statusState) line(g feed.GatewayStats, now time.Time) string {
 	if g.Missing > 0 {
 		fmt.Fprintf(&b, " (%s missing)", count(g.Missing))
 	}
+	lagging := 0
+	for i := range g.Lag {
+		if g.Lag[i].Lagging {
+			lagging++
+		}
+	}
+	if lagging > 0 {
+		fmt.Fprintf(&b, " │ %d lagging", lagging)
+	}
 	if g.Backfilled > 0 || g.Unfilled > 0 {
 		fmt.Fprintf(&b, " │ backfilled %s unfillable %s", count(g.Backfilled), count(g.Unfilled))
 	}

@@ -54,6 +54,7 @@ type wsConn struct {
 	stallUntil   time.Time
 	noPongUntil  time.Time
 	shutdownAt   time.Time
+	throttle     throttleState
 	endReason    string
 	closeSent    bool          // the writer has sent its close frame
 	closeWritten chan struct{} // closed when it has
@@ -72,6 +73,7 @@ type wsConn struct {
 type connStats struct {
 	sent, bytes, faultSkipped, faultDuplicated, faultReordered atomic.Int64
 	stallDiscarded, pingsSent, pongsReceived, requests         atomic.Int64
+	throttled                                                  atomic.Int64
 	statsMu                                                    sync.Mutex
 	streams                                                    map[string]*StreamStats
 }
@@ -98,6 +100,7 @@ type ConnStats struct {
 	FaultDuplicated int64                  `json:"faultDuplicated"`
 	FaultReordered  int64                  `json:"faultReordered"`
 	StallDiscarded  int64                  `json:"stallDiscarded"`
+	Throttled       int64                  `json:"throttled"` // bytes written under the throttle fault
 	PingsSent       int64                  `json:"pingsSent"`
 	PongsReceived   int64                  `json:"pongsReceived"`
 	Requests        int64                  `json:"requests"`
@@ -184,6 +187,9 @@ func (c *wsConn) writeLoop() {
 	var held *Message // a depth update held back by depth-reorder
 	var heldAt time.Time
 	var closeDeadline <-chan time.Time
+	// every write to the socket goes through the throttle (nothing is
+	// buffered yet: this goroutine is the only writer)
+	c.bw.Reset(&throttledWriter{c: c})
 
 	for {
 		select {
@@ -428,6 +434,13 @@ func (c *wsConn) applyFault(f Fault, now time.Time) {
 			size = 1 << 20
 		}
 		c.sendFrame(ws.OpText, oversizeFrame(size))
+	case FaultThrottle:
+		until := forever
+		if f.Duration > 0 {
+			until = now.Add(f.Duration)
+		}
+		c.throttle.until.Store(until.UnixNano())
+		c.throttle.rate.Store(int64(f.Rate))
 	case FaultShutdown:
 		d := f.Duration
 		if d == 0 {
@@ -607,6 +620,7 @@ func (c *wsConn) snapshotStats() ConnStats {
 		FaultDuplicated: c.stats.faultDuplicated.Load(),
 		FaultReordered:  c.stats.faultReordered.Load(),
 		StallDiscarded:  c.stats.stallDiscarded.Load(),
+		Throttled:       c.stats.throttled.Load(),
 		PingsSent:       c.stats.pingsSent.Load(),
 		PongsReceived:   c.stats.pongsReceived.Load(),
 		Requests:        c.stats.requests.Load(),
@@ -618,4 +632,51 @@ func (c *wsConn) snapshotStats() ConnStats {
 	}
 	c.stats.statsMu.Unlock()
 	return s
+}
+
+// throttleState is the throttle fault of one connection: writes are paced
+// to rate bytes a second until until (ns). Set by applyFault from any
+// goroutine; next is the writer's own.
+type throttleState struct {
+	rate, until atomic.Int64
+	next        time.Time // when the next byte may go
+}
+
+// throttledWriter is the socket as the writer sees it: straight through,
+// or paced in small chunks while the throttle fault holds.
+type throttledWriter struct{ c *wsConn }
+
+func (t *throttledWriter) Write(p []byte) (int, error) {
+	c := t.c
+	th := &c.throttle
+	written := 0
+	for len(p) > 0 {
+		now := time.Now()
+		rate := th.rate.Load()
+		if rate <= 0 || now.UnixNano() >= th.until.Load() {
+			n, err := c.nc.Write(p)
+			return written + n, err
+		}
+		chunk := min(len(p), int(max(rate/20, 1))) // about 20 writes a second
+		if th.next.After(now) {
+			tm := time.NewTimer(th.next.Sub(now))
+			select {
+			case <-tm.C:
+			case <-c.ctx.Done():
+				tm.Stop()
+				return written, c.ctx.Err()
+			}
+		} else {
+			th.next = now
+		}
+		n, err := c.nc.Write(p[:chunk])
+		written += n
+		c.stats.throttled.Add(int64(n))
+		th.next = th.next.Add(time.Duration(n) * time.Second / time.Duration(rate))
+		if err != nil {
+			return written, err
+		}
+		p = p[chunk:]
+	}
+	return written, nil
 }

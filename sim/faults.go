@@ -104,6 +104,33 @@ func init() {
 	}
 }
 
+// Link faults: connection faults (checked like the others) that change the
+// link rather than the stream.
+const (
+	// FaultThrottle: the connection's writes are paced to Rate bytes per
+	// second for Duration (default: for ever), pings and control frames
+	// included, as over a starved link: its messages arrive later and
+	// later while the connection looks alive. Messages wait in the
+	// connection's send queue (closed with 1008 when it fills, as for any
+	// slow client); when the throttle ends the backlog goes at full speed.
+	// A connection opened later is not throttled unless the rule fires for
+	// it too (times=1 throttles one connection).
+	FaultThrottle FaultKind = "throttle"
+)
+
+func init() { faultClasses[FaultThrottle] = classConn }
+
+// validateLink checks the throttle fault's Rate.
+func (f Fault) validateLink() error {
+	if f.Rate < 0 {
+		return fmt.Errorf("fault %s: rate=%d is negative", f.Kind, f.Rate)
+	}
+	if f.Kind == FaultThrottle && f.Rate == 0 {
+		return fmt.Errorf("fault throttle: give rate= (bytes per second, e.g. rate=12500 for 100 kbit/s)")
+	}
+	return nil
+}
+
 // validateMarket checks Symbol (any kind) and the filters fault's Variant.
 func (f Fault) validateMarket() error {
 	if f.Symbol != "" && strings.IndexFunc(f.Symbol, func(r rune) bool { return (r < 'A' || r > 'Z') && (r < '0' || r > '9') }) >= 0 {
@@ -165,6 +192,7 @@ type Fault struct {
 	Count    int           // messages (burst) or updates back (stale-snapshot)
 	Variant  string        // malformed: json, truncated, utf8 or binary; filters: tick or step
 	Symbol   string        // the symbol of qty-cap, halt and filters (default: chosen by the seed)
+	Rate     int           // bytes per second (throttle)
 }
 
 func (f Fault) validate() error {
@@ -212,6 +240,9 @@ func (f Fault) validate() error {
 	if len(f.Reason) > 123 {
 		return fmt.Errorf("fault %s: reason is longer than 123 bytes", f.Kind)
 	}
+	if err := f.validateLink(); err != nil {
+		return err
+	}
 	return f.validateMarket()
 }
 
@@ -249,12 +280,15 @@ func (f Fault) String() string {
 	if f.Symbol != "" {
 		add("symbol", f.Symbol)
 	}
+	if f.Rate != 0 {
+		add("rate", strconv.Itoa(f.Rate))
+	}
 	return string(f.Kind) + ":" + strings.Join(parts, ",")
 }
 
 // ParseFault reads a fault in the form kind:key=value,key=value, for example
 // "drop:every=10s", "depth-drop:p=0.01" or "close:code=1008,reason=Too many requests,times=1".
-// Keys: p, every, times, code, reason, duration, size, count, variant, symbol.
+// Keys: p, every, times, code, reason, duration, size, count, variant, symbol, rate.
 func ParseFault(s string) (Fault, error) {
 	kind, rest, _ := strings.Cut(strings.TrimSpace(s), ":")
 	f := Fault{Kind: FaultKind(kind)}
@@ -286,6 +320,8 @@ func ParseFault(s string) (Fault, error) {
 				f.Variant = v
 			case "symbol":
 				f.Symbol = strings.ToUpper(strings.TrimSpace(v))
+			case "rate":
+				f.Rate, err = strconv.Atoi(v)
 			default:
 				return Fault{}, fmt.Errorf("fault %q: unknown key %q", s, k)
 			}
@@ -312,12 +348,13 @@ type faultJSON struct {
 	Count    int       `json:"count,omitempty"`
 	Variant  string    `json:"variant,omitempty"`
 	Symbol   string    `json:"symbol,omitempty"`
+	Rate     int       `json:"rate,omitempty"`
 }
 
 // MarshalJSON writes durations as strings ("5s").
 func (f Fault) MarshalJSON() ([]byte, error) {
 	j := faultJSON{Kind: f.Kind, Prob: f.Prob, Times: f.Times, Code: f.Code, Reason: f.Reason,
-		Size: f.Size, Count: f.Count, Variant: f.Variant, Symbol: f.Symbol}
+		Size: f.Size, Count: f.Count, Variant: f.Variant, Symbol: f.Symbol, Rate: f.Rate}
 	if f.Every != 0 {
 		j.Every = f.Every.String()
 	}
@@ -336,7 +373,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	g := Fault{Kind: j.Kind, Prob: j.Prob, Times: j.Times, Code: j.Code, Reason: j.Reason,
-		Size: j.Size, Count: j.Count, Variant: j.Variant, Symbol: j.Symbol}
+		Size: j.Size, Count: j.Count, Variant: j.Variant, Symbol: j.Symbol, Rate: j.Rate}
 	var err error
 	if j.Every != "" {
 		if g.Every, err = time.ParseDuration(j.Every); err != nil {

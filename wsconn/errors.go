@@ -24,6 +24,9 @@ var (
 	// ErrRotated means the connection was replaced on schedule, before the
 	// server's lifetime limit.
 	ErrRotated = errors.New("wsconn: connection rotated")
+	// ErrReplaced means the connection was replaced on the consumer's
+	// request (Session.Replace): it was up but not good enough.
+	ErrReplaced = errors.New("wsconn: connection replaced")
 )
 
 // CloseError is a close frame received from the server.

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -51,6 +52,8 @@ type Session struct {
 	wg        sync.WaitGroup // supervisor and dispatcher
 	connWG    sync.WaitGroup // every connection's goroutines
 	rotateNow chan struct{}
+	replace   chan error    // a replacement asked for by Replace
+	replacing atomic.Bool   // from Replace until the replacement is done or moot
 	superDone chan struct{} // closed when supervise has returned, its connections gone
 	closeOnce sync.Once
 
@@ -88,6 +91,7 @@ func Open(cfg Config, handler func(*Frame)) (*Session, error) {
 		handler:   handler,
 		log:       cfg.Logger.With("session", cfg.Name),
 		rotateNow: make(chan struct{}, 1),
+		replace:   make(chan error, 1),
 		superDone: make(chan struct{}),
 	}
 	s.stats.closeCodes = make(map[int]int64)
@@ -165,6 +169,25 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 	return nil
 }
 
+// Replace asks for the live connection to be replaced by a fresh one, as a
+// rotation does (make-before-break: the new connection subscribes, and the
+// old one is closed once the new one delivers data; the consumer gets the
+// old connection's frames, then the new one's, which may repeat some).
+// Use it for a connection that is up but not good enough, such as one
+// whose data arrives later and later: what the server had not yet sent on
+// the old one when it closes is not sent again, so the consumer's sequence
+// checks find it missing and recover it. It does not
+// block: it returns false, and does nothing, when no connection is up or a
+// replacement is already asked for or under way. The old connection's end
+// counts as ReasonReplaced, with reason in the log line.
+func (s *Session) Replace(reason string) bool {
+	if s.live.Load() == nil || s.Status() != StatusConnected || !s.replacing.CompareAndSwap(false, true) {
+		return false
+	}
+	s.replace <- fmt.Errorf("%w: %s", ErrReplaced, reason) // room: one request at a time
+	return true
+}
+
 // Status returns the session's state.
 func (s *Session) Status() Status { return Status(s.status.Load()) }
 
@@ -223,6 +246,11 @@ func (s *Session) supervise() {
 			err := cur.err
 			cur = nil
 			s.live.Store(nil)
+			select {
+			case <-s.replace: // the connection it was for is gone already
+				s.replacing.Store(false)
+			default:
+			}
 			if lived >= s.cfg.StableAfter {
 				attempt = 0
 			}
@@ -248,6 +276,10 @@ func (s *Session) supervise() {
 			s.stats.shutdowns.Add(1)
 			cur = s.rotate(cur, ErrServerShutdown)
 			s.live.Store(cur)
+		case why := <-s.replace:
+			cur = s.rotate(cur, why)
+			s.live.Store(cur)
+			s.replacing.Store(false)
 		}
 	}
 }

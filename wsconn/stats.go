@@ -27,6 +27,7 @@ const (
 	ReasonTooSlow    = "too_slow"    // the Block policy gave up
 	ReasonRotated    = "rotated"     // replaced before the server's lifetime limit
 	ReasonShutdown   = "shutdown"    // replaced after a shutdown announcement
+	ReasonReplaced   = "replaced"    // replaced on the consumer's request (Session.Replace)
 	ReasonNetwork    = "network"     // TCP reset, EOF without a close frame, write errors
 	ReasonClosed     = "closed"      // Close was called
 )
@@ -47,6 +48,8 @@ func reasonOf(err error) string {
 		return ReasonRotated
 	case errors.Is(err, ErrServerShutdown):
 		return ReasonShutdown
+	case errors.Is(err, ErrReplaced):
+		return ReasonReplaced
 	case errors.Is(err, ErrClosed):
 		return ReasonClosed
 	}
@@ -78,7 +81,7 @@ type Stats struct {
 	Dropped         int64            // frames discarded by the Drop policy
 	SlowDisconnects int64            // connections dropped by the Block policy
 	Stale           int64            // connections declared stale
-	Rotations       int64            // planned replacements done
+	Rotations       int64            // replacements done: planned (lifetime, shutdown) and asked for by Session.Replace
 	Shutdowns       int64            // shutdown announcements seen
 	CloseCodes      map[int]int64    // close frames received, by code
 	Disconnects     map[string]int64 // connections ended, by reason (Reason* constants)

@@ -307,7 +307,8 @@ function labelRanges() {
 function renderConns(conns) {
   const rows = (conns || []).map((c) => {
     const codes = Object.entries(c.close_codes || {}).map(([k, v]) => `${esc(k)}×${fmtInt(v)}`).join(" ") || "—";
-    return `<tr><td><b>${esc(c.name)}</b></td><td><span class="state state-${esc(c.state)}">${esc(c.state)}</span></td>` +
+    const lag = c.lagging ? ` <span class="state state-lagging">lagging ${fmtDur(c.lag_s)}</span>` : "";
+    return `<tr><td><b>${esc(c.name)}</b></td><td><span class="state state-${esc(c.state)}">${esc(c.state)}</span>${lag}</td>` +
       `<td class="n">${c.up ? fmtDur(c.uptime_s) : "—"}</td><td class="n">${fmtRate(c.rate)}</td><td class="n">${fmtInt(c.frames)}</td>` +
       `<td class="n">${fmtBytes(c.bytes)}</td><td class="n">${fmtInt(c.queue)}</td><td class="n">${fmtInt(c.connects)}</td>` +
       `<td class="n">${fmtInt(c.reconnects)}</td><td class="n">${fmtInt(c.stale)}</td><td class="n">${fmtInt(c.rotations)}</td>` +
