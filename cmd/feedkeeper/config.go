@@ -64,6 +64,9 @@ type runConfig struct {
 
 	Record string `yaml:"record"`
 
+	MaxLag time.Duration `yaml:"max_lag"`
+	LagFor time.Duration `yaml:"lag_for"`
+
 	State        string        `yaml:"state"`
 	ResumeMaxAge time.Duration `yaml:"resume_max_age"`
 
@@ -107,6 +110,8 @@ func (c *runConfig) bindRun(fs *pflag.FlagSet) {
 	fs.IntVar(&c.DepthLimit, "depth-limit", 1000, fmt.Sprintf("levels of each REST book snapshot, 1..%d", maxDepthLimit))
 	fs.DurationVar(&c.VerifyEvery, "verify-every", 0, "compare each book with a fresh REST snapshot this often, ≥ 0 (0: never)")
 
+	fs.DurationVar(&c.MaxLag, "max-lag", 5*time.Second, "a connection whose events arrive later than this behind the venue's clock (corrected by the measured offset) for --lag-for is reported lagging and replaced, ≥ 0 (0: not watched)")
+	fs.DurationVar(&c.LagFor, "lag-for", 10*time.Second, "how long the lag must stay over --max-lag (or back under it) to count, > 0")
 	fs.StringVar(&c.State, "state", "", "keep how far each trade sequence was delivered in this `file` (written atomically, never ahead of the outputs); a run started with it recovers the trades of the downtime over REST")
 	fs.DurationVar(&c.ResumeMaxAge, "resume-max-age", time.Hour, "with --state: a downtime longer than this is announced by gap events instead of recovered, > 0")
 	fs.StringVar(&c.Record, "record", "", "keep the raw frames with their receive times in this new `directory` (compressed), for feedkeeper replay")
@@ -174,6 +179,8 @@ func (c *runConfig) validateConn(k *checks) {
 	}
 	k.notNegative("refresh-instruments", c.RefreshInstruments)
 	k.positive("resume-max-age", c.ResumeMaxAge)
+	k.notNegative("max-lag", c.MaxLag)
+	k.positive("lag-for", c.LagFor)
 	if c.State != "" {
 		if st, err := os.Stat(filepath.Dir(c.State)); err != nil || !st.IsDir() {
 			k.add("state", c.State, "its directory does not exist")

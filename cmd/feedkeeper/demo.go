@@ -159,6 +159,7 @@ func (d *demoCmd) Run(ctx context.Context, args []string) error {
 	c.PingInterval, c.StaleTimeout, c.ReadLimit, c.Queue = 5*time.Second, 15*time.Second, 1<<20, 4096
 	c.Lifetime, c.Recovery, c.DepthLimit = d.lifetime, true, 1000
 	c.DialBudget, c.RefreshInstruments = defaultDialBudget, 30*time.Second
+	c.MaxLag, c.LagFor = 5*time.Second, 10*time.Second
 	if c.NATS == "" && !d.noNATS {
 		c.NATS = "embedded"
 	}

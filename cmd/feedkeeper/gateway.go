@@ -161,7 +161,24 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 			return err
 		}
 	}
-	g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge,
+	lag := feed.LagConfig{MaxLag: c.MaxLag, LagFor: c.LagFor}
+	serverTime := func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest, c.Micros) }
+	switch {
+	case c.MaxLag <= 0:
+		lag.MaxLag = -1 // not watched
+	case mon != nil:
+		lag.ClockOffset = mon.ClockOffset
+	default:
+		// no monitor to follow the clock: measure the offset once, so a
+		// local clock ahead of the venue's is not taken for a slow link
+		if o, err := monitor.EstimateOffset(ctx, 3, serverTime); err == nil {
+			off := o.Offset
+			lag.ClockOffset = func() time.Duration { return off }
+		} else {
+			log.Warn("clock offset to the venue unknown: --max-lag must also cover the local clock's error", "err", err)
+		}
+	}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge, Lag: lag,
 		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: dials,
 		Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
 	})
