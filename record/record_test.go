@@ -118,7 +118,9 @@ func TestCrashWhileRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, framesFile)
-	frame := func(i int) []byte { return []byte(fmt.Sprintf(`{"e":"aggTrade","a":%d,"pad":"%s"}`, i, strings.Repeat("p", i%50))) }
+	frame := func(i int) []byte {
+		return []byte(fmt.Sprintf(`{"e":"aggTrade","a":%d,"pad":"%s"}`, i, strings.Repeat("p", i%50)))
+	}
 	var marks [][2]int64 // file size after a flush, frames in it
 	sec := int64(time.Second)
 	for i := 0; i < 30; i++ {
