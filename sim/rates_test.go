@@ -3,8 +3,11 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // within fails the test when fired is further than 5 standard deviations
@@ -73,7 +76,9 @@ func TestFaultRates(t *testing.T) {
 			start = now.Add(time.Minute)
 		}
 		for i, k := range kinds {
-			within(t, string(k), fs.fired[k].Load(), secs, p(i), "connection seconds")
+			// checks every 100 ms or so: the count per second tends to
+			// -ln(1-p), the rate of which p is the chance in one second
+			within(t, string(k), fs.fired[k].Load(), secs, -math.Log1p(-p(i)), "connection seconds")
 		}
 	})
 
@@ -121,5 +126,39 @@ func TestFaultRates(t *testing.T) {
 				within(t, string(k), fs.fired[k].Load(), n, p(0), "opportunities")
 			}
 		})
+	}
+}
+
+// TestFaultRatesLive: the connection faults that leave a connection open
+// fire on live connections at their rate per connection and second.
+func TestFaultRatesLive(t *testing.T) {
+	const p = 0.9
+	var list []Fault
+	for _, s := range []string{"stall:p=0.9,duration=1ms", "nopong:p=0.9,duration=1ms", "malformed:p=0.9,variant=json", "oversize:p=0.9,size=200"} {
+		f, err := ParseFault(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, f)
+	}
+	s := startSim(t, Config{Faults: list})
+	var conns []*websocket.Conn
+	for range 4 {
+		conns = append(conns, dial(t, s, "/stream?streams=btcusdt@aggTrade/btcusdt@depth@100ms"))
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			drainUntil(c, start.Add(5*time.Second))
+		}()
+	}
+	wg.Wait()
+	secs := 4 * time.Since(start).Seconds()
+	counts := s.FaultCounts()
+	for _, f := range list {
+		within(t, string(f.Kind), counts[f.Kind], secs, -math.Log1p(-p), "connection seconds")
 	}
 }
