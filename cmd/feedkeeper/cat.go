@@ -40,7 +40,8 @@ order, then the next argument's.
 A gateway killed at once (kill -9, a power loss) leaves its last file cut short: a partial
 line, or an unfinished zstd frame on which "zstd -dc" fails. cat writes every complete event
 of such a file, drops the partial one, names the file and the number of events on stderr,
-goes on with the next file, and exits 1 at the end.
+goes on with the next file, and exits 1 at the end. The file a running gateway is writing
+reads the same way, up to its last flush (--flush-every).
 
 ` + catExitHelp,
 		Example: `  feedkeeper cat /var/lib/feedkeeper > events.jsonl
