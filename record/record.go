@@ -31,7 +31,18 @@ const (
 	Version = 1
 	// maxFrame bounds a frame read back, as the live read limit does.
 	maxFrame = 64 << 20
+	// FlushEvery is how much receive time the frames written wait at most
+	// before they reach the file (compressed, in finished zstd blocks): a
+	// crash of the recording process loses the frames of about the last
+	// second it received.
+	FlushEvery = time.Second
 )
+
+// ErrCut is matched (errors.Is) by the error of Reader.Next on a
+// recording cut short: the recording process was stopped at once (kill
+// -9, a power loss) while it wrote. Every frame before the cut is intact;
+// io.ErrUnexpectedEOF is matched too.
+var ErrCut = errors.New("recording cut short")
 
 // Symbol is one symbol's scales, as the decoder needs them.
 type Symbol struct {
@@ -72,6 +83,8 @@ type Writer struct {
 	bytes  int64
 	err    error
 	closed bool
+	// flushed is the receive time of the last flush.
+	flushed int64
 }
 
 // Create starts a recording in dir (created if needed; an existing
@@ -107,7 +120,9 @@ func Create(dir string, meta Meta) (*Writer, error) {
 }
 
 // Write records one frame. The first error is kept and returned by every
-// later call and by Close; the gateway's own output does not stop.
+// later call and by Close; the gateway's own output does not stop. The
+// frames reach the file once FlushEvery of receive time has passed since
+// the last flush, and at Close.
 func (w *Writer) Write(plan int, recv int64, data []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -130,6 +145,17 @@ func (w *Writer) Write(plan int, recv int64, data []byte) error {
 	}
 	w.frames++
 	w.bytes += int64(len(data))
+	if recv-w.flushed >= int64(FlushEvery) {
+		w.flushed = recv
+		if err := w.bw.Flush(); err != nil {
+			w.err = fmt.Errorf("record: %w", err)
+			return w.err
+		}
+		if err := w.zw.Flush(); err != nil {
+			w.err = fmt.Errorf("record: %w", err)
+			return w.err
+		}
+	}
 	return nil
 }
 
@@ -165,6 +191,7 @@ type Reader struct {
 	zr   *zstd.Decoder
 	br   *bufio.Reader
 	buf  []byte
+	read int64
 }
 
 // Open opens the recording in dir.
@@ -193,23 +220,24 @@ func Open(dir string) (*Reader, error) {
 }
 
 // Next returns the next frame, or io.EOF after the last. A recording cut
-// short (a crash while recording) ends with io.ErrUnexpectedEOF after the
-// last whole frame.
+// short (a crash while recording) ends, after its last whole frame, with
+// an error matching ErrCut and io.ErrUnexpectedEOF that says how many
+// frames came before; a damaged one with another error.
 func (r *Reader) Next() (Frame, error) {
 	plan, err := binary.ReadUvarint(r.br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return Frame{}, io.EOF
 		}
-		return Frame{}, fmt.Errorf("record: %w", err)
+		return Frame{}, r.broken(err)
 	}
 	recv, err := binary.ReadVarint(r.br)
 	if err != nil {
-		return Frame{}, fmt.Errorf("record: %w", io.ErrUnexpectedEOF)
+		return Frame{}, r.broken(err)
 	}
 	n, err := binary.ReadUvarint(r.br)
 	if err != nil {
-		return Frame{}, fmt.Errorf("record: %w", io.ErrUnexpectedEOF)
+		return Frame{}, r.broken(err)
 	}
 	if n > maxFrame {
 		return Frame{}, fmt.Errorf("record: a frame of %d bytes: the recording is damaged", n)
@@ -219,10 +247,23 @@ func (r *Reader) Next() (Frame, error) {
 	}
 	r.buf = r.buf[:n]
 	if _, err := io.ReadFull(r.br, r.buf); err != nil {
-		return Frame{}, fmt.Errorf("record: %w", io.ErrUnexpectedEOF)
+		return Frame{}, r.broken(err)
 	}
+	r.read++
 	return Frame{Plan: int(plan), Recv: recv, Data: r.buf}, nil
 }
+
+// broken returns the error of a read that met err inside a frame or the
+// compressed stream.
+func (r *Reader) broken(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("record: %w after %d whole frames (the recording process was stopped while it wrote): %w", ErrCut, r.read, io.ErrUnexpectedEOF)
+	}
+	return fmt.Errorf("record: damaged after %d whole frames: %w", r.read, err)
+}
+
+// Frames returns the number of whole frames Next has returned.
+func (r *Reader) Frames() int64 { return r.read }
 
 // Close releases the file.
 func (r *Reader) Close() error {

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -102,5 +104,67 @@ func TestOpenErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, metaFile), []byte(`{"version":99}`), 0o644)
 	if _, err := Open(dir); err == nil {
 		t.Fatal("an unknown version opened")
+	}
+}
+
+// TestCrashWhileRecording reads a recording as a crash leaves it: the file
+// as it is before Close, cut at every byte of its last flush. Every frame
+// flushed before the cut is read back, in order, and the end matches
+// ErrCut.
+func TestCrashWhileRecording(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	w, err := Create(dir, Meta{Venue: "binance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, framesFile)
+	frame := func(i int) []byte {
+		return []byte(fmt.Sprintf(`{"e":"aggTrade","a":%d,"pad":"%s"}`, i, strings.Repeat("p", i%50)))
+	}
+	var marks [][2]int64 // file size after a flush, frames in it
+	sec := int64(time.Second)
+	for i := 0; i < 30; i++ {
+		if err := w.Write(i%3, int64(i)*sec/10, frame(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 { // the write of receive time 0, 1s, 2s flushed
+			st, _ := os.Stat(path)
+			marks = append(marks, [2]int64{st.Size(), int64(i + 1)})
+		}
+	}
+	crashed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if int64(len(crashed)) != marks[2][0] || marks[2][0] <= marks[1][0] {
+		t.Fatalf("file of %d bytes before Close; flushes at %v", len(crashed), marks)
+	}
+	for cut := int(marks[1][0]); cut <= len(crashed); cut++ {
+		os.WriteFile(path, crashed[:cut], 0o644)
+		r, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for {
+			f, err := r.Next()
+			if err != nil {
+				if !errors.Is(err, ErrCut) || !errors.Is(err, io.ErrUnexpectedEOF) || r.Frames() != n {
+					t.Fatalf("cut at %d: %v after %d frames", cut, err, n)
+				}
+				break
+			}
+			if string(f.Data) != string(frame(int(n))) || f.Plan != int(n%3) {
+				t.Fatalf("cut at %d: frame %d is %q", cut, n, f.Data)
+			}
+			n++
+		}
+		r.Close()
+		for _, m := range marks {
+			if int64(cut) >= m[0] && n < m[1] {
+				t.Fatalf("cut at %d: %d frames, but %d were flushed in the first %d bytes", cut, n, m[1], m[0])
+			}
+		}
 	}
 }

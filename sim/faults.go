@@ -536,18 +536,34 @@ func (fs *faults) firesLocked(i int, r *rule, rng *rand.Rand, now time.Time, fra
 }
 
 // connSchedule is one connection's view of the connection-class rules:
-// Every is measured from the connection's start.
+// Every is measured from the connection's start. It belongs to the
+// connection's writer.
 type connSchedule struct {
 	start time.Time
 	next  map[uint64]time.Time
 	rng   *rand.Rand
+	// last is when the connection last checked its faults (its start
+	// before the first check).
+	last time.Time
 }
 
 // connCheckEvery is how often a connection checks its faults.
 const connCheckEvery = 100 * time.Millisecond
 
-// connHits returns the connection faults that fire for one connection at now.
+// connHits returns the connection faults that fire for one connection at
+// now. A probability per second applies to the time since the
+// connection's last check, however long: a writer held up by a slow
+// socket for a minute gets the minute's chances when it comes back, so
+// the rate per connection and second holds whatever the link.
 func (fs *faults) connHits(cs *connSchedule, now time.Time) []Fault {
+	if cs.last.IsZero() {
+		cs.last = cs.start
+	}
+	elapsed := now.Sub(cs.last).Seconds()
+	if elapsed < 0 {
+		elapsed = 0
+	}
+	cs.last = now
 	if !fs.active[classConn].Load() {
 		return nil
 	}
@@ -572,7 +588,7 @@ func (fs *faults) connHits(cs *connSchedule, now time.Time) []Fault {
 			cs.next[r.id] = due
 		} else {
 			n := len(fs.rules)
-			fire = fs.firesLocked(i, r, cs.rng, now, connCheckEvery.Seconds())
+			fire = (elapsed > 0 || r.f.Times > 0) && fs.firesLocked(i, r, cs.rng, now, elapsed)
 			if len(fs.rules) < n {
 				i-- // the rule was spent and removed
 			}

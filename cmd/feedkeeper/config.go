@@ -56,6 +56,8 @@ type runConfig struct {
 	RotateSize   int64         `yaml:"rotate_size"`
 	RotateEvery  time.Duration `yaml:"rotate_every"`
 	Compress     string        `yaml:"compress"`
+	FlushEvery   time.Duration `yaml:"flush_every"`
+	FileSync     bool          `yaml:"file_sync"`
 	SinkPolicy   string        `yaml:"sink_policy"`
 	SinkBuffer   int           `yaml:"sink_buffer"`
 
@@ -136,6 +138,8 @@ func (c *runConfig) bindSinks(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.RotateSize, "rotate-size", 256<<20, "file sink: start a new file past this many bytes, ≥ 1024")
 	fs.DurationVar(&c.RotateEvery, "rotate-every", time.Hour, "file sink: start a new file this often, ≥ 1s")
 	fs.StringVar(&c.Compress, "compress", "zstd", "file sink: zstd or none")
+	fs.DurationVar(&c.FlushEvery, "flush-every", time.Second, "file sink: write what it received to the file this often, ≥ 1ms and ≤ 1m; a crash of the process loses at most this much, a shorter one costs more writes (and smaller zstd blocks)")
+	fs.BoolVar(&c.FileSync, "file-sync", false, "file sink: fsync every flush, so that a crash of the machine (not only of the process) loses no more than --flush-every; costs a disk sync each time")
 	fs.StringVar(&c.SinkPolicy, "sink-policy", "", "a sink that cannot keep up: block (wait up to 1s) or drop (counted); default block with one sink, drop with several")
 	fs.IntVar(&c.SinkBuffer, "sink-buffer", 32768, fmt.Sprintf("events buffered per sink, 1..%d", maxSinkBuffer))
 }
@@ -219,6 +223,9 @@ func (c *runConfig) validateSinks(k *checks) {
 		k.add("rotate-every", c.RotateEvery.String(), "must be at least 1s")
 	}
 	k.oneOf("compress", c.Compress, "zstd", "none")
+	if c.FlushEvery < time.Millisecond || c.FlushEvery > time.Minute {
+		k.add("flush-every", c.FlushEvery.String(), "want 1ms to 1m")
+	}
 	if c.SinkPolicy != "" {
 		k.oneOf("sink-policy", c.SinkPolicy, "block", "drop")
 	}

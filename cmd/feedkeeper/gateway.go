@@ -442,7 +442,7 @@ func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error)
 			named[o.spec] = s
 		case "file":
 			s, err := filesink.Open(filesink.Config{Dir: arg, MaxBytes: c.RotateSize, Interval: c.RotateEvery,
-				Compress: c.Compress == "zstd", Buffer: buf, Logger: log})
+				Compress: c.Compress == "zstd", FlushInterval: c.FlushEvery, Sync: c.FileSync, Buffer: buf, Logger: log})
 			if err != nil {
 				return fail(fmt.Errorf("%s: %w", o.flag, err))
 			}

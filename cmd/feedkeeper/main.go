@@ -104,6 +104,7 @@ Flags may come before or after the arguments, as --flag=value or --flag value.
 	})
 	root.AddCommand(newDemoCmd(stdout, stderr), newRunCmd(stdout, stderr), newTapCmd(stdout, stderr),
 		newReplayCmd(stdout, stderr), newSimCmd(stdout, stderr), newSoakCmd(stdout, stderr))
+	root.AddCommand(newCatCmd(stdout, stderr))
 	// Unknown commands and stray arguments are usage errors too.
 	for _, c := range root.Commands() {
 		if c.Args == nil {

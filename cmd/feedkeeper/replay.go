@@ -35,6 +35,10 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 sequencing, to the same outputs, at the recorded speed or as fast as possible. Events keep
 their recorded receive times. Flags may come before or after DIR.
 
+A recording cut short (the recording gateway was killed at once, kill -9 or a power loss,
+losing about its last second) is replayed up to its last whole frame; replay then says where
+it was cut and exits 1 once the outputs have everything before the cut.
+
 ` + exitCodesHelp,
 		Example: `  feedkeeper replay /var/lib/feedkeeper/rec --out file:/tmp/replayed
   feedkeeper replay rec --speed recorded --nats`,
@@ -112,14 +116,20 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 	start := time.Now()
 	var first int64
 	frames := 0
+	var cut error
 	for ctx.Err() == nil {
 		f, err := rec.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if errors.Is(err, record.ErrCut) {
+			cut = fmt.Errorf("replay %s: %w; every frame before the cut was replayed", args[0], err)
+			log.Warn("recording cut short: replayed up to its last whole frame", "dir", args[0], "frames", frames)
+			break
+		}
 		if err != nil {
 			g.Close()
-			return err
+			return fmt.Errorf("replay %s: %w", args[0], err)
 		}
 		if factor > 0 {
 			if first == 0 {
@@ -140,5 +150,8 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 	st := g.Stats()
 	log.Info("replayed", "frames", frames, "events", st.Events, "gaps", st.Gaps, "duplicates", st.Duplicates,
 		"malformed", st.Malformed, "took", time.Since(start).Round(time.Millisecond))
-	return out.Close()
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return cut
 }

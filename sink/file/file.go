@@ -5,10 +5,16 @@
 // compressed), for example events-20260102T150405.123Z-000001.jsonl.zst, so
 // sorting the names (List) puts them in the order they were written. Every
 // file but the one being written is complete: rotation and Close flush,
-// end the zstd frame, fsync and close it. A crash loses at most what the
-// current file had not flushed yet (FlushInterval, one second by default)
-// and may leave it ending in a partial line or an unfinished zstd frame;
-// OpenFile reads such a file up to the break.
+// end the zstd frame, fsync and close it.
+//
+// A crash of the process (kill -9, out of memory) loses what the current
+// file had not flushed yet: at most FlushInterval of events, one second by
+// default. A crash of the machine also loses what the kernel had not
+// written to the disk yet, unless Config.Sync fsyncs every flush. Such a
+// file ends in a partial line or an unfinished zstd frame (zstd -dc then
+// prints the flushed lines, a partial one, and fails): Reader reads every
+// complete event and reports the cut (*CutError), and the next Open names
+// the file in a warning.
 package file
 
 import (
@@ -63,6 +69,10 @@ type Config struct {
 	// finished); 0 is 1s. Events are also written whenever 64 KiB wait,
 	// into the zstd encoder when compressed.
 	FlushInterval time.Duration
+	// Sync makes every flush also fsync the file, so that what was flushed
+	// survives a power loss or a crash of the machine, not only of the
+	// process; it costs a disk sync every FlushInterval.
+	Sync bool
 	// Name names the sink in errors and logs; "" is "file".
 	Name string
 	// Buffer bounds the events waiting for the writer goroutine.
@@ -117,6 +127,7 @@ type Sink struct {
 	pendEvents  int64
 	staged      int64 // events written to the encoder since its last flush
 	stagedBytes int64
+	dirty       bool // written to the file since the last flush
 	retryAt     time.Time
 	backoff     time.Duration
 	firstErr    error
@@ -131,6 +142,13 @@ var _ sink.Sink = (*Sink)(nil)
 
 // Open validates cfg, creates the directory and the first file, and starts
 // the writer goroutine. An unusable directory is an error here.
+//
+// Open first looks for files an earlier sink left cut short by a crash
+// (ending in a partial line or an unfinished zstd frame): the last file of
+// each earlier run, found by its sequence number, is checked from its
+// frame headers without being decompressed, and each one cut short gets
+// one warning naming it. Such files are left as they are: the sink never
+// appends to an existing file. Read them with Reader (or feedkeeper cat).
 func Open(cfg Config) (*Sink, error) {
 	return open(cfg, createFile)
 }
@@ -192,6 +210,7 @@ func open(cfg Config, create func(string) (writeFile, error)) (*Sink, error) {
 		}
 		s.enc = enc
 	}
+	s.reportCut()
 	if err := s.openFile(time.Now()); err != nil {
 		return nil, &sink.Error{Sink: cfg.Name, Err: err}
 	}
@@ -379,6 +398,7 @@ func (s *Sink) writeOut(lines []byte, events int64) error {
 		err = io.ErrShortWrite
 	}
 	written := events
+	s.dirty = s.dirty || n > 0
 	if err != nil {
 		written = int64(bytes.Count(lines[:n], []byte{'\n'}))
 		s.pendEvents += events - written
@@ -400,9 +420,43 @@ func (s *Sink) flush() error {
 		s.c.Delivered.Add(s.staged)
 		s.c.Bytes.Add(s.stagedBytes)
 		s.staged, s.stagedBytes = 0, 0
+		s.dirty = true
 	}
+	if s.cfg.Sync && s.dirty {
+		if err := s.f.Sync(); err != nil {
+			return err
+		}
+	}
+	s.dirty = false
 	s.fails.OK()
 	return nil
+}
+
+// reportCut logs the files an earlier run of a sink left cut short in the
+// directory: only the last file of a run can be.
+func (s *Sink) reportCut() {
+	paths, err := List(s.cfg.Dir, s.cfg.Prefix)
+	if err != nil {
+		s.log.Warn("cannot look for files cut short by a crash", "err", err)
+		return
+	}
+	for i, p := range paths {
+		if i+1 < len(paths) {
+			seq, ok := fileSeq(p)
+			next, nextOK := fileSeq(paths[i+1])
+			if ok && nextOK && next > seq {
+				continue // the same run went on to the next file
+			}
+		}
+		why, err := checkEnd(p)
+		switch {
+		case err != nil:
+			s.log.Warn("file damaged", "path", p, "err", err)
+		case why != "":
+			s.log.Warn("file cut short by a crash: the events it had not flushed are lost, the others are intact (read them with feedkeeper cat)",
+				"path", p, "reason", why)
+		}
+	}
 }
 
 // openFile creates the next file.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +27,18 @@ func fileName(prefix string, t time.Time, seq int, compress bool) string {
 		ext = ExtZstd
 	}
 	return fmt.Sprintf("%s%s-%06d%s", prefix, t.UTC().Format(nameTime), seq, ext)
+}
+
+// fileSeq returns the sequence number in the name of a file the sink
+// wrote: 1 for the first file of a run.
+func fileSeq(path string) (int, bool) {
+	name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ExtZstd), ExtPlain)
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(name[i+1:])
+	return n, err == nil && n > 0
 }
 
 // List returns the paths of the JSON Lines files in dir whose names start

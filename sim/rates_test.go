@@ -1,0 +1,164 @@
+package sim
+
+import (
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// within fails the test when fired is further than 5 standard deviations
+// from the n·p expected of n opportunities (in unit) of probability p.
+func within(t *testing.T, what string, fired int64, n, p float64, unit string) {
+	t.Helper()
+	want := n * p
+	sd := math.Sqrt(n * p * (1 - p))
+	if math.Abs(float64(fired)-want) > 5*sd {
+		t.Errorf("%s fired %d times, want %.0f ± %.0f (p=%g over %.0f %s)", what, fired, want, 5*sd, p, n, unit)
+	} else {
+		t.Logf("%s fired %d times, expected %.0f", what, fired, want)
+	}
+}
+
+// TestFaultRates: every fault kind that takes p= fires at its configured
+// rate over a run, all kinds of a class active at once, with every rule
+// of a class active together: connection faults per connection and
+// second, whatever the rhythm of the checks (a writer held up by a slow
+// socket checks late), message faults per message, TLS faults per
+// connection, REST faults per request, server faults per engine tick.
+func TestFaultRates(t *testing.T) {
+	byClass := map[faultClass][]FaultKind{}
+	for _, k := range FaultKinds() {
+		byClass[faultClasses[k]] = append(byClass[faultClasses[k]], k)
+	}
+	if len(byClass) != int(numClasses) {
+		t.Fatalf("%d classes of faults, %d tested", numClasses, len(byClass))
+	}
+	rules := func(kinds []FaultKind, p func(i int) float64) []Fault {
+		var list []Fault
+		for i, k := range kinds {
+			list = append(list, Fault{Kind: k, Prob: p(i)})
+		}
+		return list
+	}
+
+	t.Run("connection", func(t *testing.T) {
+		kinds := byClass[classConn]
+		p := func(i int) float64 { return 0.004 * float64(i+1) } // per second; stall's is the 0.004 when first
+		for i, k := range kinds {
+			if k == FaultStall {
+				kinds[0], kinds[i] = kinds[i], kinds[0]
+			}
+		}
+		fs := newFaults(7)
+		fs.set(rules(kinds, p))
+		jitter := rand.New(rand.NewPCG(1, 2))
+		start := time.Unix(1_700_000_000, 0)
+		var secs float64
+		for id := uint64(1); secs < 20000; id++ {
+			// connections of 100 s to 1000 s whose checks come every 100 ms
+			// or so, and now and then seconds late
+			cs := &connSchedule{start: start, next: map[uint64]time.Time{}, rng: fs.rng(id)}
+			now := start
+			life := time.Duration(100+jitter.IntN(900)) * time.Second
+			for now.Sub(start) < life {
+				step := time.Duration(80+jitter.IntN(40)) * time.Millisecond
+				if jitter.IntN(200) == 0 {
+					step = time.Duration(1+jitter.IntN(20)) * time.Second
+				}
+				now = now.Add(step)
+				fs.connHits(cs, now)
+			}
+			secs += now.Sub(start).Seconds()
+			start = now.Add(time.Minute)
+		}
+		for i, k := range kinds {
+			// checks every 100 ms or so: the count per second tends to
+			// -ln(1-p), the rate of which p is the chance in one second
+			within(t, string(k), fs.fired[k].Load(), secs, -math.Log1p(-p(i)), "connection seconds")
+		}
+	})
+
+	t.Run("message", func(t *testing.T) {
+		fs := newFaults(7)
+		kinds := byClass[classMessage]
+		p := func(int) float64 { return 0.004 }
+		fs.set(rules(kinds, p))
+		rng := fs.rng(1 | 1<<63)
+		const n = 400000
+		now := time.Now()
+		depth := 0
+		for i := range n {
+			isDepth := i%2 == 0
+			if isDepth {
+				depth++
+			}
+			fs.hit(classMessage, rng, now, func(k FaultKind) bool { return (k == FaultTradeGap) != isDepth })
+		}
+		for _, k := range kinds {
+			n := float64(depth)
+			if k == FaultTradeGap {
+				n = float64(400000 - depth)
+			}
+			within(t, string(k), fs.fired[k].Load(), n, p(0), "messages")
+		}
+	})
+
+	for _, c := range []struct {
+		name  string
+		class faultClass
+	}{{"tls", classTLS}, {"rest", classREST}, {"server", classServer}} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := newFaults(7)
+			kinds := byClass[c.class]
+			p := func(int) float64 { return 0.002 }
+			fs.set(rules(kinds, p))
+			rng := fs.rng(3)
+			const n = 300000
+			now := time.Now()
+			for range n {
+				fs.hit(c.class, rng, now, nil)
+			}
+			for _, k := range kinds {
+				within(t, string(k), fs.fired[k].Load(), n, p(0), "opportunities")
+			}
+		})
+	}
+}
+
+// TestFaultRatesLive: the connection faults that leave a connection open
+// fire on live connections at their rate per connection and second.
+func TestFaultRatesLive(t *testing.T) {
+	const p = 0.9
+	var list []Fault
+	for _, s := range []string{"stall:p=0.9,duration=1ms", "nopong:p=0.9,duration=1ms", "malformed:p=0.9,variant=json", "oversize:p=0.9,size=200"} {
+		f, err := ParseFault(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, f)
+	}
+	s := startSim(t, Config{Faults: list})
+	var conns []*websocket.Conn
+	for range 4 {
+		conns = append(conns, dial(t, s, "/stream?streams=btcusdt@aggTrade/btcusdt@depth@100ms"))
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			drainUntil(c, start.Add(5*time.Second))
+		}()
+	}
+	wg.Wait()
+	secs := 4 * time.Since(start).Seconds()
+	counts := s.FaultCounts()
+	for _, f := range list {
+		within(t, string(f.Kind), counts[f.Kind], secs, -math.Log1p(-p), "connection seconds")
+	}
+}
