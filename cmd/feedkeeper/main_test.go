@@ -257,6 +257,70 @@ func TestSoakShort(t *testing.T) {
 	}
 }
 
+// TestSoakRestarts runs the restarts profile for 20 s: the gateway, a
+// child process with --state, is killed twice (SIGKILL, once after a
+// downtime) and stopped once with SIGTERM, and the outputs of its four
+// runs hold every aggregate trade of the simulator from the first to the
+// last, the downtime's recovered over REST.
+func TestSoakRestarts(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"soak", "--faults", "restarts", "--duration", "20s", "--restart-every", "5s",
+		"--restart-downtime", "2s", "--rate", "300", "--http", "", "--out", dir}, &out, &errOut)
+	if err != nil {
+		gwLog, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
+		t.Fatalf("soak: %v\n%s\n%s\n%s", err, out.String(), errOut.String(), gwLog)
+	}
+	if !strings.Contains(out.String(), "soak: PASS") || !strings.Contains(out.String(), "0 missing") {
+		t.Fatalf("no verdict:\n%s", out.String())
+	}
+	var rep struct {
+		Pass      bool  `json:"pass"`
+		Trades    int64 `json:"trades"`
+		Lost      int64 `json:"lost"`
+		Recovered int64 `json:"recovered"`
+		Restarts  []struct {
+			Signal, Exit string
+			Downtime     float64 `json:"downtime_s"`
+		} `json:"restarts"`
+		Audit struct {
+			Expected, Delivered, Missing, Duplicates int64
+			Partial                                  int `json:"partial_files"`
+			Runs                                     []struct {
+				Trades    int64 `json:"trades"`
+				Recovered int64 `json:"recovered"`
+			} `json:"runs"`
+			Symbols []struct{ Symbol string } `json:"symbols"`
+		} `json:"audit"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	a := rep.Audit
+	if !rep.Pass || rep.Lost != 0 || a.Missing != 0 || a.Duplicates != 0 || a.Delivered < 200 || a.Delivered != a.Expected || rep.Trades != a.Delivered {
+		t.Fatalf("report: %s", b)
+	}
+	var got []string
+	for _, r := range rep.Restarts {
+		got = append(got, r.Signal+"/"+r.Exit)
+	}
+	if strings.Join(got, " ") != "SIGKILL/killed SIGKILL/killed SIGTERM/exit 0" || rep.Restarts[0].Downtime > 1 || rep.Restarts[1].Downtime < 2 {
+		t.Fatalf("restarts %+v", rep.Restarts)
+	}
+	if len(a.Runs) != 4 || a.Partial < 1 || len(a.Symbols) != 2 {
+		t.Fatalf("audit: %s", b)
+	}
+	// the run after the 2 s downtime recovered that downtime's trades
+	if a.Runs[2].Recovered < 20 || rep.Recovered < a.Runs[2].Recovered {
+		t.Fatalf("run 3 recovered %d trades, all %d", a.Runs[2].Recovered, rep.Recovered)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !bytes.Contains(html, []byte("re-delivered after a kill")) || !bytes.Contains(html, []byte("SIGTERM")) {
+		t.Fatalf("report.html: %v", err)
+	}
+}
+
 func TestRunToFilesAndNATS(t *testing.T) {
 	s, ca := startSim(t, sim.Config{})
 	dir := t.TempDir()
