@@ -216,6 +216,7 @@ func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*
 	next := time.NewTimer(cfg.Every)
 	defer next.Stop()
 	var failed error
+	var pending *Restart // the gateway stopped, the next not started yet
 	for ctx.Err() == nil && failed == nil {
 		var exited <-chan struct{}
 		if cur != nil {
@@ -228,34 +229,33 @@ func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*
 		case <-exited:
 			failed = fmt.Errorf("soak: gateway run %d ended by itself (%s)", len(dirs), cur.exit())
 		case <-next.C:
-			n := len(rep.Restarts) + 1
-			sig := signalOf(n)
-			at := time.Since(rep.Started).Seconds()
-			p := cur
-			stop(sig)
-			r := Restart{N: n, At: at, Signal: sigName(sig), Exit: p.exit()}
-			down := downtimeOf(n, cfg.Downtime)
-			log.Info("gateway stopped", "run", len(dirs), "signal", r.Signal, "exit", r.Exit, "downtime", down)
-			if down > 0 {
-				select {
-				case <-ctx.Done():
-				case <-time.After(down):
+			if pending == nil { // stop the gateway
+				n := len(rep.Restarts) + 1
+				sig := signalOf(n)
+				p := cur
+				pending = &Restart{N: n, At: time.Since(rep.Started).Seconds(), Signal: sigName(sig)}
+				stop(sig)
+				pending.Exit = p.exit()
+				down := downtimeOf(n, cfg.Downtime)
+				log.Info("gateway stopped", "run", len(dirs), "signal", pending.Signal, "exit", pending.Exit, "downtime", down)
+				if down > 0 {
+					next.Reset(down)
+					break
 				}
-			}
-			if ctx.Err() != nil {
-				// the soak ended while no gateway ran: start none
-				r.Downtime = time.Since(rep.Started).Seconds() - at
-				rep.Restarts = append(rep.Restarts, r)
-				break
 			}
 			if err := start(); err != nil {
 				failed = err
 				break
 			}
-			r.Downtime = time.Since(rep.Started).Seconds() - at
-			rep.Restarts = append(rep.Restarts, r)
+			pending.Downtime = time.Since(rep.Started).Seconds() - pending.At
+			rep.Restarts = append(rep.Restarts, *pending)
+			pending = nil
 			next.Reset(cfg.Every)
 		}
+	}
+	if pending != nil { // the soak ended while no gateway ran
+		pending.Downtime = time.Since(rep.Started).Seconds() - pending.At
+		rep.Restarts = append(rep.Restarts, *pending)
 	}
 	if cur != nil {
 		p := cur
