@@ -228,6 +228,7 @@ func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*
 			take()
 		case <-exited:
 			failed = fmt.Errorf("soak: gateway run %d ended by itself (%s)", len(dirs), cur.exit())
+			cur = nil
 		case <-next.C:
 			if pending == nil { // stop the gateway
 				n := len(rep.Restarts) + 1
