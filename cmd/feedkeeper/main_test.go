@@ -22,6 +22,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	filesink "github.com/feedkeeper/feedkeeper/sink/file"
+	"github.com/feedkeeper/feedkeeper/soak"
 )
 
 func TestMain(m *testing.M) {
@@ -318,6 +319,37 @@ func TestSoakRestarts(t *testing.T) {
 	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
 	if err != nil || !bytes.Contains(html, []byte("re-delivered after a kill")) || !bytes.Contains(html, []byte("SIGTERM")) {
 		t.Fatalf("report.html: %v", err)
+	}
+}
+
+// TestSoakRestartsFindsALoss: the same soak with gateways told not to
+// recover a downtime (--resume-max-age 1ms: it is announced by gap
+// events) fails, naming the trades missing.
+func TestSoakRestartsFindsALoss(t *testing.T) {
+	dir := t.TempDir()
+	ws, rest, ca, stop, err := startSimProcess(dir, []string{"sim", "--rate", "300", "--log-level", "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := soak.RunRestarts(context.Background(), soak.RestartConfig{
+		Exe: exe, Env: append(os.Environ(), cliChildEnv+"=1"), Dir: dir, RESTURL: rest, CAFile: ca,
+		Args: []string{"run", "btcusdt@aggTrade", "--ws-endpoint", ws, "--rest-endpoint", rest, "--ca", ca, "--http", "",
+			"--log-level", "error", "--resume-max-age", "1ms"},
+		Duration: 7 * time.Second, Every: 3 * time.Second, Downtime: time.Second,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pass || rep.Lost == 0 || rep.Audit.Missing != rep.Lost || len(rep.Restarts) != 2 {
+		t.Fatalf("pass %v, lost %d, restarts %+v, failures %q", rep.Pass, rep.Lost, rep.Restarts, rep.Failures)
+	}
+	if f := strings.Join(rep.Failures, "; "); !strings.Contains(f, "BTCUSDT: ") || !strings.Contains(f, "in no output (first: [") {
+		t.Fatalf("failures %q", f)
 	}
 }
 
