@@ -137,7 +137,8 @@ func (p *gatewayProc) exit() string {
 // against the ground truth. sample, when not nil, sees each sample (the
 // running gateway's resident memory and open files). The report's Trades,
 // Lost and Duplicates are the audit's distinct, missing and unexplained
-// repeated aggregate trades.
+// repeated aggregate trades. When ctx ends first, it stops the gateway
+// and returns an error, without an audit.
 func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -196,6 +197,7 @@ func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*
 	if err := start(); err != nil {
 		return nil, err
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	tick := time.NewTicker(cfg.Interval)
@@ -267,6 +269,10 @@ func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*
 	}
 	take()
 	rep.Duration = time.Since(rep.Started).Seconds()
+	if err := parent.Err(); err != nil {
+		// an interrupt reaches the simulator too: no ground truth to check
+		return nil, fmt.Errorf("soak: interrupted after %.0fs, %d runs (their outputs are in %s): %w", rep.Duration, len(dirs), cfg.Dir, err)
+	}
 
 	out, err := ReadOutputs(dirs)
 	if err != nil {

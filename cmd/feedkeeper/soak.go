@@ -91,9 +91,19 @@ interval, and writes report.json and a self-contained report.html into --out (de
 temporary directory, printed at the start). It takes no arguments. Exits 1 when memory or
 goroutines grow beyond the bounds or any trade was lost.
 
+With --restart-every (or --faults restarts, every 15s) the gateway runs as a child process
+instead (feedkeeper run --state --out file:DIR/run-N), killed with SIGKILL (the third time
+stopped with SIGTERM) that long after each start and started again, and the outputs of all
+runs are checked against the simulator's trades: it exits 1 when one is missing, unknown or
+unlike the simulator's, or delivered twice other than by the run after a kill (written after
+the last saved state: counted as re-delivered). The leak bounds do not apply then; the
+gateway's memory and open files are charted.
+
 ` + exitCodesHelp,
 		Example: `  feedkeeper soak --duration 10m --faults reconnects
-  feedkeeper soak --duration 1h --faults chaos --out /tmp/soak-chaos --http 127.0.0.1:0`,
+  feedkeeper soak --duration 1h --faults chaos --out /tmp/soak-chaos --http 127.0.0.1:0
+  feedkeeper soak --duration 10m --faults restarts
+  feedkeeper soak --duration 10m --faults chaos --restart-every 15s --restart-downtime 5s`,
 		RunE: func(cmd *cobra.Command, args []string) error { return s.Run(cmd.Context(), args) },
 	}
 	fs := cmd.Flags()
