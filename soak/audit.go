@@ -17,11 +17,26 @@ import (
 	filesink "github.com/feedkeeper/feedkeeper/sink/file"
 )
 
-// Output is what the gateway's runs wrote: the aggregate trades of every
-// symbol, by ID, with the runs that delivered each.
+// Seq is one trade sequence of a symbol: its aggregate trades (Agg) or
+// its individual trades, each numbered by its own IDs.
+type Seq struct {
+	Symbol string // upper case
+	Agg    bool
+}
+
+// String is "BTCUSDT aggTrade" or "BTCUSDT trade".
+func (q Seq) String() string {
+	if q.Agg {
+		return q.Symbol + " aggTrade"
+	}
+	return q.Symbol + " trade"
+}
+
+// Output is what the gateway's runs wrote: the trades of every sequence,
+// by ID, with the runs that delivered each.
 type Output struct {
-	// Trades maps a symbol to its aggregate trades by ID.
-	Trades map[string]map[int64]*OutTrade
+	// Trades maps a sequence to its trades by ID.
+	Trades map[Seq]map[int64]*OutTrade
 	// Files and Lines read; Partial counts the files that ended in a
 	// partial line or an unfinished compressed frame (cut short by a kill),
 	// whose complete lines were read.
@@ -34,11 +49,11 @@ type Output struct {
 type RunOutput struct {
 	Files     int   `json:"files"`
 	CutShort  bool  `json:"cut_short"` // its last file ended in a partial line or frame
-	Trades    int64 `json:"trades"`    // aggregate trade lines
+	Trades    int64 `json:"trades"`    // trade lines
 	Recovered int64 `json:"recovered"` // of them marked "recovered" (backfilled over REST)
 }
 
-// OutTrade is one aggregate trade as the outputs hold it.
+// OutTrade is one trade as the outputs hold it.
 type OutTrade struct {
 	Price, Qty                string
 	FirstTradeID, LastTradeID int64
@@ -65,7 +80,7 @@ type outLine struct {
 // unfinished zstd frame, is left out and counted in Partial. A complete
 // line that is not JSON is an error.
 func ReadOutputs(dirs []string) (*Output, error) {
-	out := &Output{Trades: map[string]map[int64]*OutTrade{}}
+	out := &Output{Trades: map[Seq]map[int64]*OutTrade{}}
 	for run, dir := range dirs {
 		out.Runs = append(out.Runs, RunOutput{})
 		files, err := filesink.List(dir, "")
@@ -107,18 +122,18 @@ func (o *Output) readFile(path string, run int) error {
 		if err := json.Unmarshal(line, &ev); err != nil {
 			return fmt.Errorf("soak: %s line %d: %w", path, n, err)
 		}
-		if ev.Type != "trade" || !ev.Agg {
+		if ev.Type != "trade" {
 			continue
 		}
 		ro.Trades++
 		if ev.Recovered {
 			ro.Recovered++
 		}
-		sym := strings.ToUpper(ev.Symbol)
-		m := o.Trades[sym]
+		seq := Seq{Symbol: strings.ToUpper(ev.Symbol), Agg: ev.Agg}
+		m := o.Trades[seq]
 		if m == nil {
 			m = map[int64]*OutTrade{}
-			o.Trades[sym] = m
+			o.Trades[seq] = m
 		}
 		t := m[ev.ID]
 		if t == nil {
@@ -129,20 +144,23 @@ func (o *Output) readFile(path string, run int) error {
 	}
 }
 
-// TruthTrade is one aggregate trade of the simulator's ground truth
-// (GET /sim/trades, in GET /api/v3/aggTrades form).
+// TruthTrade is one trade of the simulator's ground truth (GET
+// /sim/trades); FirstTradeID and LastTradeID are those of an aggregate
+// trade, 0 for an individual one.
 type TruthTrade struct {
-	ID           int64  `json:"a"`
-	Price        string `json:"p"`
-	Qty          string `json:"q"`
-	FirstTradeID int64  `json:"f"`
-	LastTradeID  int64  `json:"l"`
+	ID                        int64
+	Price, Qty                string
+	FirstTradeID, LastTradeID int64
 }
 
-// FetchTruth reads the simulator's aggregate trades from..to of symbol
-// from its ground truth under restURL.
-func FetchTruth(ctx context.Context, client *http.Client, restURL, symbol string, from, to int64) ([]TruthTrade, error) {
-	u := fmt.Sprintf("%s/sim/trades?symbol=%s&from=%d&to=%d", strings.TrimSuffix(restURL, "/"), url.QueryEscape(symbol), from, to)
+// FetchTruth reads the simulator's trades from..to of seq from its ground
+// truth under restURL.
+func FetchTruth(ctx context.Context, client *http.Client, restURL string, seq Seq, from, to int64) ([]TruthTrade, error) {
+	kind := "trade"
+	if seq.Agg {
+		kind = "aggTrade"
+	}
+	u := fmt.Sprintf("%s/sim/trades?symbol=%s&kind=%s&from=%d&to=%d", strings.TrimSuffix(restURL, "/"), url.QueryEscape(seq.Symbol), kind, from, to)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -159,19 +177,37 @@ func FetchTruth(ctx context.Context, client *http.Client, restURL, symbol string
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("soak: ground truth %s: %s: %s", u, resp.Status, bytes.TrimSpace(body))
 	}
-	var trades []TruthTrade
-	if err := json.Unmarshal(body, &trades); err != nil {
+	// GET /api/v3/aggTrades form, or historicalTrades form
+	var raw []struct {
+		A     int64  `json:"a"`
+		P     string `json:"p"`
+		Q     string `json:"q"`
+		F     int64  `json:"f"`
+		L     int64  `json:"l"`
+		ID    int64  `json:"id"`
+		Price string `json:"price"`
+		Qty   string `json:"qty"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
 		return nil, fmt.Errorf("soak: ground truth %s: %w", u, err)
+	}
+	trades := make([]TruthTrade, len(raw))
+	for i, r := range raw {
+		if seq.Agg {
+			trades[i] = TruthTrade{ID: r.A, Price: r.P, Qty: r.Q, FirstTradeID: r.F, LastTradeID: r.L}
+		} else {
+			trades[i] = TruthTrade{ID: r.ID, Price: r.Price, Qty: r.Qty}
+		}
 	}
 	return trades, nil
 }
 
-// Audit compares the aggregate trades the outputs of all runs hold with
-// the ground truth, per symbol, over the IDs from the first delivered to
-// the last.
+// Audit compares the trades the outputs of all runs hold with the ground
+// truth, per trade sequence (a symbol's aggregate or individual trades),
+// over the IDs from the first delivered to the last.
 type Audit struct {
-	Symbols []SymbolAudit `json:"symbols"`
-	// Totals over the symbols.
+	Symbols []SymbolAudit `json:"symbols"` // one per sequence
+	// Totals over the sequences.
 	Expected    int64       `json:"expected"`    // trades of the truth in the audited ranges
 	Delivered   int64       `json:"delivered"`   // distinct trade IDs in the outputs
 	Missing     int64       `json:"missing"`     // in the truth, in no output
@@ -185,10 +221,11 @@ type Audit struct {
 	Partial     int         `json:"partial_files"` // files cut short, read up to their last complete line
 }
 
-// SymbolAudit is the audit of one symbol.
+// SymbolAudit is the audit of one trade sequence of a symbol.
 type SymbolAudit struct {
 	Symbol      string  `json:"symbol"`
-	From        int64   `json:"from"` // first and last aggregate trade ID delivered
+	Kind        string  `json:"kind"` // aggTrade or trade
+	From        int64   `json:"from"` // first and last trade ID delivered
 	To          int64   `json:"to"`
 	Expected    int64   `json:"expected"`
 	Delivered   int64   `json:"delivered"`
@@ -203,23 +240,26 @@ type SymbolAudit struct {
 // maxListedIDs bounds SymbolAudit.MissingIDs.
 const maxListedIDs = 20
 
-// Check audits out against truth (by symbol, ordered by ID). killed[i]
+// Check audits out against truth (by sequence, ordered by ID). killed[i]
 // tells whether run i ended by SIGKILL: a trade delivered by run i and
 // again by run i+1 is re-delivered (written before the kill, after the
 // last saved state), which --state allows; any other repeat is a
 // duplicate. The runs ended by a kill are counted in redelivered, by the
 // run that ended.
-func Check(out *Output, truth map[string][]TruthTrade, killed []bool) (*Audit, []int64) {
+func Check(out *Output, truth map[Seq][]TruthTrade, killed []bool) (*Audit, []int64) {
 	a := &Audit{Files: out.Files, Lines: out.Lines, Partial: out.Partial, Runs: out.Runs}
 	perRun := make([]int64, len(killed))
-	syms := make([]string, 0, len(out.Trades))
-	for s := range out.Trades {
-		syms = append(syms, s)
+	seqs := make([]Seq, 0, len(out.Trades))
+	for q := range out.Trades {
+		seqs = append(seqs, q)
 	}
-	sort.Strings(syms)
-	for _, sym := range syms {
-		got := out.Trades[sym]
-		sa := SymbolAudit{Symbol: sym, Delivered: int64(len(got))}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i].String() < seqs[j].String() })
+	for _, seq := range seqs {
+		got := out.Trades[seq]
+		sa := SymbolAudit{Symbol: seq.Symbol, Kind: "trade", Delivered: int64(len(got))}
+		if seq.Agg {
+			sa.Kind = "aggTrade"
+		}
 		first := true
 		for id := range got {
 			if first || id < sa.From {
@@ -231,7 +271,7 @@ func Check(out *Output, truth map[string][]TruthTrade, killed []bool) (*Audit, [
 			first = false
 		}
 		inTruth := map[int64]bool{}
-		for _, t := range truth[sym] {
+		for _, t := range truth[seq] {
 			if t.ID < sa.From || t.ID > sa.To {
 				continue
 			}
@@ -245,7 +285,7 @@ func Check(out *Output, truth map[string][]TruthTrade, killed []bool) (*Audit, [
 				}
 				continue
 			}
-			if !sameDecimal(g.Price, t.Price) || !sameDecimal(g.Qty, t.Qty) || g.FirstTradeID != t.FirstTradeID || g.LastTradeID != t.LastTradeID {
+			if !sameDecimal(g.Price, t.Price) || !sameDecimal(g.Qty, t.Qty) || seq.Agg && (g.FirstTradeID != t.FirstTradeID || g.LastTradeID != t.LastTradeID) {
 				sa.Differ++
 			}
 		}
@@ -280,20 +320,20 @@ func (a *Audit) failures() []string {
 	var f []string
 	for _, s := range a.Symbols {
 		if s.Missing > 0 {
-			f = append(f, fmt.Sprintf("%s: %d of %d aggregate trades %d..%d in no output (first: %v)", s.Symbol, s.Missing, s.Expected, s.From, s.To, s.MissingIDs))
+			f = append(f, fmt.Sprintf("%s %s: %d of %d trades %d..%d in no output (first: %v)", s.Symbol, s.Kind, s.Missing, s.Expected, s.From, s.To, s.MissingIDs))
 		}
 		if s.Duplicates > 0 {
-			f = append(f, fmt.Sprintf("%s: %d aggregate trades delivered twice by one run or across a clean stop", s.Symbol, s.Duplicates))
+			f = append(f, fmt.Sprintf("%s %s: %d trades delivered twice by one run or across a clean stop", s.Symbol, s.Kind, s.Duplicates))
 		}
 		if s.Unknown > 0 {
-			f = append(f, fmt.Sprintf("%s: %d aggregate trade IDs the simulator never made", s.Symbol, s.Unknown))
+			f = append(f, fmt.Sprintf("%s %s: %d trade IDs the simulator never made", s.Symbol, s.Kind, s.Unknown))
 		}
 		if s.Differ > 0 {
-			f = append(f, fmt.Sprintf("%s: %d aggregate trades unlike the simulator's (price, quantity or trade IDs)", s.Symbol, s.Differ))
+			f = append(f, fmt.Sprintf("%s %s: %d trades unlike the simulator's (price, quantity or trade IDs)", s.Symbol, s.Kind, s.Differ))
 		}
 	}
 	if a.Delivered == 0 {
-		f = append(f, "no aggregate trade in the outputs")
+		f = append(f, "no trade in the outputs")
 	}
 	return f
 }

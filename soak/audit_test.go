@@ -64,11 +64,11 @@ func TestReadOutputsCutShort(t *testing.T) {
 	if out.Files != 2 || out.Partial != 2 || out.Lines != 6 {
 		t.Fatalf("files %d, partial %d, lines %d; want 2, 2, 6", out.Files, out.Partial, out.Lines)
 	}
-	btc, eth := out.Trades["BTCUSDT"], out.Trades["ETHUSDT"]
-	if len(btc) != 3 || btc[3] == nil || btc[3].Runs[0] != 1 || btc[1].Runs[0] != 0 || len(eth) != 1 || eth[10] == nil {
-		t.Fatalf("trades %v %v", btc, eth)
+	btc, eth, ind := out.Trades[Seq{"BTCUSDT", true}], out.Trades[Seq{"ETHUSDT", true}], out.Trades[Seq{"BTCUSDT", false}]
+	if len(btc) != 3 || btc[3] == nil || btc[3].Runs[0] != 1 || btc[1].Runs[0] != 0 || len(eth) != 1 || eth[10] == nil || len(ind) != 1 || ind[9] == nil {
+		t.Fatalf("trades %v %v %v", btc, eth, ind)
 	}
-	if r := out.Runs; len(r) != 2 || r[0].Trades != 2 || r[1].Trades != 2 || r[1].Recovered != 2 || !r[0].CutShort || !r[1].CutShort {
+	if r := out.Runs; len(r) != 2 || r[0].Trades != 3 || r[1].Trades != 2 || r[1].Recovered != 2 || !r[0].CutShort || !r[1].CutShort {
 		t.Fatalf("runs %+v", r)
 	}
 
@@ -84,14 +84,15 @@ func TestReadOutputsCutShort(t *testing.T) {
 // TestCheck: what counts as missing, re-delivered after a kill (not a
 // failure), delivered twice (a failure), unknown and unlike the truth.
 func TestCheck(t *testing.T) {
+	btc := Seq{"BTCUSDT", true}
 	out := func(runs map[int64][]int) *Output {
-		o := &Output{Trades: map[string]map[int64]*OutTrade{"BTCUSDT": {}}}
+		o := &Output{Trades: map[Seq]map[int64]*OutTrade{btc: {}}}
 		for id, r := range runs {
-			o.Trades["BTCUSDT"][id] = &OutTrade{Price: "100.50", Qty: "0.100", FirstTradeID: id * 2, LastTradeID: id*2 + 1, Runs: r}
+			o.Trades[btc][id] = &OutTrade{Price: "100.50", Qty: "0.100", FirstTradeID: id * 2, LastTradeID: id*2 + 1, Runs: r}
 		}
 		return o
 	}
-	truth := map[string][]TruthTrade{"BTCUSDT": truthOf(1, 10)}
+	truth := map[Seq][]TruthTrade{btc: truthOf(1, 10)}
 	all := func(extra map[int64][]int) map[int64][]int {
 		m := map[int64][]int{}
 		for id := int64(1); id <= 10; id++ {
@@ -119,7 +120,7 @@ func TestCheck(t *testing.T) {
 		{"across a kill", out(all(map[int64][]int{4: {0, 1}, 5: {0, 1}})), 0, 2, 0, 0, 0, "", 2},
 		{"across a clean stop", out(all(map[int64][]int{8: {1, 2}})), 0, 0, 1, 0, 0, "delivered twice", 0},
 		{"twice in one run", out(all(map[int64][]int{2: {0, 0}})), 0, 0, 1, 0, 0, "delivered twice", 0},
-		{"missing", out(all(map[int64][]int{6: nil, 7: nil})), 2, 0, 0, 0, 0, "2 of 10 aggregate trades 1..10 in no output (first: [6 7])", 0},
+		{"missing", out(all(map[int64][]int{6: nil, 7: nil})), 2, 0, 0, 0, 0, "BTCUSDT aggTrade: 2 of 10 trades 1..10 in no output (first: [6 7])", 0},
 		{"unknown", out(all(map[int64][]int{11: {2}})), 0, 0, 0, 1, 0, "never made", 0},
 	}
 	for _, tc := range cases {
@@ -134,13 +135,19 @@ func TestCheck(t *testing.T) {
 	}
 	// a trade unlike the simulator's
 	o := out(all(nil))
-	o.Trades["BTCUSDT"][3].Price = "100.51"
-	o.Trades["BTCUSDT"][4].LastTradeID = 99
-	if a, _ := Check(o, truth, killed); a.Differ != 2 || !strings.Contains(strings.Join(a.failures(), ";"), "2 aggregate trades unlike") {
+	o.Trades[btc][3].Price = "100.51"
+	o.Trades[btc][4].LastTradeID = 99
+	if a, _ := Check(o, truth, killed); a.Differ != 2 || !strings.Contains(strings.Join(a.failures(), ";"), "2 trades unlike") {
 		t.Errorf("differ: %+v", a)
 	}
 	// nothing delivered fails
-	if a, _ := Check(&Output{Trades: map[string]map[int64]*OutTrade{}}, truth, nil); len(a.failures()) != 1 {
+	// an individual trade's first and last trade IDs are not compared
+	ind := Seq{"BTCUSDT", false}
+	o = &Output{Trades: map[Seq]map[int64]*OutTrade{ind: {5: {Price: "1.0", Qty: "2", FirstTradeID: 5, LastTradeID: 5, Runs: []int{0}}}}}
+	if a, _ := Check(o, map[Seq][]TruthTrade{ind: {{ID: 5, Price: "1", Qty: "2.00"}}}, killed); a.Differ != 0 || a.Delivered != 1 || a.Symbols[0].Kind != "trade" {
+		t.Errorf("individual trade: %+v", a)
+	}
+	if a, _ := Check(&Output{Trades: map[Seq]map[int64]*OutTrade{}}, truth, nil); len(a.failures()) != 1 {
 		t.Errorf("empty: %v", a.failures())
 	}
 }
@@ -148,8 +155,8 @@ func TestCheck(t *testing.T) {
 // TestReportHTMLRestarts: the page of a soak with restarts has the
 // restarts and the audit, and no leak figures of an in-process run.
 func TestReportHTMLRestarts(t *testing.T) {
-	a, perRun := Check(&Output{Trades: map[string]map[int64]*OutTrade{"BTCUSDT": {1: {Price: "100.5", Qty: "0.1", FirstTradeID: 2, LastTradeID: 3, Runs: []int{0, 1}}}},
-		Runs: []RunOutput{{Files: 1, CutShort: true, Trades: 1}, {Files: 1, Trades: 1, Recovered: 1}}}, map[string][]TruthTrade{"BTCUSDT": truthOf(1, 1)}, []bool{true, false})
+	a, perRun := Check(&Output{Trades: map[Seq]map[int64]*OutTrade{{"BTCUSDT", true}: {1: {Price: "100.5", Qty: "0.1", FirstTradeID: 2, LastTradeID: 3, Runs: []int{0, 1}}}},
+		Runs: []RunOutput{{Files: 1, CutShort: true, Trades: 1}, {Files: 1, Trades: 1, Recovered: 1}}}, map[Seq][]TruthTrade{{"BTCUSDT", true}: truthOf(1, 1)}, []bool{true, false})
 	r := &Report{Audit: a, Pass: true, Samples: []Sample{{T: 0, RSS: 1 << 20, FDs: 5, Connected: 1}, {T: 1, RSS: 2 << 20, FDs: 9, Connected: 1, Restarts: 1}, {T: 2}},
 		Restarts: []Restart{{N: 1, At: 0.5, Signal: "SIGKILL", Exit: "killed", Redelivered: perRun[0]}}}
 	var b bytes.Buffer
@@ -157,7 +164,7 @@ func TestReportHTMLRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := b.String()
-	for _, want := range []string{"re-delivered after a kill", "<td>SIGKILL</td><td>killed</td>", "<td>BTCUSDT</td><td>1..1</td>", "cut short", "Gateway running"} {
+	for _, want := range []string{"re-delivered after a kill", "<td>SIGKILL</td><td>killed</td>", "<td>BTCUSDT</td><td>aggTrade</td><td>1..1</td>", "cut short", "Gateway running"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}

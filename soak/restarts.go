@@ -313,7 +313,7 @@ func sigName(s syscall.Signal) string {
 
 // fetchAllTruth reads the ground truth of every symbol over the IDs the
 // outputs hold.
-func fetchAllTruth(ctx context.Context, cfg RestartConfig, out *Output) (map[string][]TruthTrade, error) {
+func fetchAllTruth(ctx context.Context, cfg RestartConfig, out *Output) (map[Seq][]TruthTrade, error) {
 	tlsCfg, err := httpx.TLSConfig(cfg.CAFile)
 	if err != nil {
 		return nil, err
@@ -323,8 +323,8 @@ func fetchAllTruth(ctx context.Context, cfg RestartConfig, out *Output) (map[str
 	client := &http.Client{Transport: tr, Timeout: time.Minute}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	truth := map[string][]TruthTrade{}
-	for sym, got := range out.Trades {
+	truth := map[Seq][]TruthTrade{}
+	for seq, got := range out.Trades {
 		var lo, hi int64 = -1, -1
 		for id := range got {
 			if lo < 0 || id < lo {
@@ -335,11 +335,11 @@ func fetchAllTruth(ctx context.Context, cfg RestartConfig, out *Output) (map[str
 		// in pieces, so no answer grows without bound
 		const piece = 50000
 		for from := lo; from <= hi; from += piece {
-			ts, err := FetchTruth(ctx, client, cfg.RESTURL, sym, from, min(from+piece-1, hi))
+			ts, err := FetchTruth(ctx, client, cfg.RESTURL, seq, from, min(from+piece-1, hi))
 			if err != nil {
 				return nil, err
 			}
-			truth[sym] = append(truth[sym], ts...)
+			truth[seq] = append(truth[seq], ts...)
 		}
 	}
 	return truth, nil

@@ -262,12 +262,13 @@ func TestSoakShort(t *testing.T) {
 // child process with --state, is killed twice (SIGKILL, once after a
 // downtime) and stopped once with SIGTERM, and the outputs of its four
 // runs hold every aggregate trade of the simulator from the first to the
-// last, the downtime's recovered over REST.
+// last (aggregate and individual), the downtime's recovered over REST.
 func TestSoakRestarts(t *testing.T) {
 	dir := t.TempDir()
 	var out, errOut syncBuffer
 	err := run(context.Background(), []string{"soak", "--faults", "restarts", "--duration", "20s", "--restart-every", "5s",
-		"--restart-downtime", "2s", "--rate", "300", "--http", "", "--out", dir}, &out, &errOut)
+		"--restart-downtime", "2s", "--rate", "300", "--http", "", "--out", dir,
+		"--streams", "btcusdt@aggTrade,btcusdt@trade,ethusdt@aggTrade,btcusdt@depth@100ms"}, &out, &errOut)
 	if err != nil {
 		gwLog, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
 		t.Fatalf("soak: %v\n%s\n%s\n%s", err, out.String(), errOut.String(), gwLog)
@@ -309,7 +310,7 @@ func TestSoakRestarts(t *testing.T) {
 	if strings.Join(got, " ") != "SIGKILL/killed SIGKILL/killed SIGTERM/exit 0" || rep.Restarts[0].Downtime > 1 || rep.Restarts[1].Downtime < 2 {
 		t.Fatalf("restarts %+v", rep.Restarts)
 	}
-	if len(a.Runs) != 4 || a.Partial < 1 || len(a.Symbols) != 2 {
+	if len(a.Runs) != 4 || a.Partial < 1 || len(a.Symbols) != 3 { // BTCUSDT's aggregate and individual trades, ETHUSDT's
 		t.Fatalf("audit: %s", b)
 	}
 	// the run after the 2 s downtime recovered that downtime's trades
@@ -317,7 +318,7 @@ func TestSoakRestarts(t *testing.T) {
 		t.Fatalf("run 3 recovered %d trades, all %d", a.Runs[2].Recovered, rep.Recovered)
 	}
 	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
-	if err != nil || !bytes.Contains(html, []byte("re-delivered after a kill")) || !bytes.Contains(html, []byte("SIGTERM")) {
+	if err != nil || !bytes.Contains(html, []byte("re-delivered after a kill")) || !bytes.Contains(html, []byte("SIGTERM")) || !bytes.Contains(html, []byte("<td>BTCUSDT</td><td>trade</td>")) {
 		t.Fatalf("report.html: %v", err)
 	}
 }
@@ -348,7 +349,7 @@ func TestSoakRestartsFindsALoss(t *testing.T) {
 	if rep.Pass || rep.Lost == 0 || rep.Audit.Missing != rep.Lost || len(rep.Restarts) != 2 {
 		t.Fatalf("pass %v, lost %d, restarts %+v, failures %q", rep.Pass, rep.Lost, rep.Restarts, rep.Failures)
 	}
-	if f := strings.Join(rep.Failures, "; "); !strings.Contains(f, "BTCUSDT: ") || !strings.Contains(f, "in no output (first: [") {
+	if f := strings.Join(rep.Failures, "; "); !strings.Contains(f, "BTCUSDT aggTrade: ") || !strings.Contains(f, "in no output (first: [") {
 		t.Fatalf("failures %q", f)
 	}
 }

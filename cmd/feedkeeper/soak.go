@@ -366,7 +366,7 @@ func (s *soakCmd) runRestarts(ctx context.Context, out, ws, rest, caFile string,
 			r.N, r.At, r.Signal, r.Exit, r.Downtime, r.Redelivered)
 	}
 	a := rep.Audit
-	fmt.Fprintf(stdout, "soak: %d runs, %d files (%d cut short); %d of %d aggregate trades delivered (%d recovered over REST), %d missing, %d re-delivered after a kill, %d twice otherwise, %d unknown, %d unlike the truth\n",
+	fmt.Fprintf(stdout, "soak: %d runs, %d files (%d cut short); %d of %d trades delivered (%d recovered over REST), %d missing, %d re-delivered after a kill, %d twice otherwise, %d unknown, %d unlike the truth\n",
 		len(a.Runs), a.Files, a.Partial, a.Delivered, a.Expected, rep.Recovered, a.Missing, a.Redelivered, a.Duplicates, a.Unknown, a.Differ)
 	if !rep.Pass {
 		for _, f := range rep.Failures {
