@@ -26,7 +26,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(cliChildEnv) != "" { // started by soak as `feedkeeper sim`
+	if os.Getenv(cliChildEnv) != "" { // started by soak as `feedkeeper sim` or `feedkeeper run`
 		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer cancel()
 		os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
