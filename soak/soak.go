@@ -1,7 +1,9 @@
 // Package soak runs the gateway for a long time against a simulator with
 // faults, samples the process's memory, goroutines, open files and
 // connections every interval, and judges whether anything leaked or any
-// data was lost.
+// data was lost. RunRestarts runs it as child processes instead, killed
+// and started again with a state file, and checks the outputs of all runs
+// against the simulator's ground truth.
 package soak
 
 import (
