@@ -90,6 +90,18 @@ func (r *Report) charts() []chart {
 		}
 		rate[i] = float64(ss[i].Events-ss[i-1].Events) / (ss[i].T - ss[i-1].T)
 	}
+	if r.Audit != nil { // the gateway ran in child processes: what /proc tells of them
+		return []chart{
+			mk("memory", "Gateway memory (the running process)", "bytes", []string{"resident (RSS)"}, bytesFmt, nil,
+				f(func(s Sample) float64 { return float64(s.RSS) })),
+			mk("files", "Gateway open files", "count", []string{"open files"}, countFmt, nil,
+				f(func(s Sample) float64 { return float64(s.FDs) })),
+			mk("up", "Gateway running", "count", []string{"running"}, countFmt, nil,
+				f(func(s Sample) float64 { return float64(s.Connected) })),
+			mk("restarts", "Restarts, since start", "count", []string{"restarts"}, countFmt, nil,
+				f(func(s Sample) float64 { return float64(s.Restarts) })),
+		}
+	}
 	return []chart{
 		mk("memory", "Memory", "bytes", []string{"resident (RSS)", "live heap after GC"}, bytesFmt, []float64{r.Slopes.RSS, r.Slopes.Heap},
 			f(func(s Sample) float64 { return float64(s.RSS) }), f(func(s Sample) float64 { return float64(s.Heap) })),
@@ -172,7 +184,7 @@ const script = `
 })();
 `
 
-var page = template.Must(template.New("soak").Parse(`<!doctype html>
+var page = template.Must(template.New("soak").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>feedkeeper soak report</title>
 {{.Style}}
 <style>
@@ -188,7 +200,24 @@ table{border-collapse:collapse;margin:12px 0}td,th{padding:3px 10px;border-botto
 <h1>feedkeeper soak report <span class="verdict {{if .R.Pass}}pass">PASS{{else}}fail">FAIL{{end}}</span></h1>
 <div class="meta">started {{.R.Started.Format "2006-01-02 15:04:05 MST"}} · {{printf "%.0f" .R.Duration}} s · {{len .R.Samples}} samples · streams {{range .R.Streams}}{{.}} {{end}}{{if .R.Faults}}· faults {{range .R.Faults}}{{.}} {{end}}{{end}}</div>
 {{if .R.Failures}}<ul>{{range .R.Failures}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{with .R.Audit}}<h2 style="font-size:16px">Outputs of all runs against the simulator's trades</h2>
 <table>
+<tr><th>gateway runs</th><td>{{len .Runs}}</td><th>files read</th><td>{{.Files}} ({{.Partial}} cut short by a kill, read up to their last complete line)</td></tr>
+<tr><th>trades expected</th><td>{{.Expected}}</td><th>delivered (distinct IDs)</th><td>{{.Delivered}}</td></tr>
+<tr><th>missing</th><td>{{.Missing}}</td><th>re-delivered after a kill</th><td>{{.Redelivered}} (written after the last saved state; consumers drop them by ID)</td></tr>
+<tr><th>delivered twice otherwise</th><td>{{.Duplicates}}</td><th>unknown IDs / unlike the truth</th><td>{{.Unknown}} / {{.Differ}}</td></tr>
+</table>
+<table><tr><th>symbol</th><th>trades</th><th>IDs</th><th>expected</th><th>delivered</th><th>missing</th><th>re-delivered</th><th>twice otherwise</th><th>unknown</th><th>unlike the truth</th></tr>
+{{range .Symbols}}<tr><td>{{.Symbol}}</td><td>{{.Kind}}</td><td>{{.From}}..{{.To}}</td><td>{{.Expected}}</td><td>{{.Delivered}}</td><td>{{.Missing}}{{if .MissingIDs}} (first: {{.MissingIDs}}){{end}}</td><td>{{.Redelivered}}</td><td>{{.Duplicates}}</td><td>{{.Unknown}}</td><td>{{.Differ}}</td></tr>
+{{end}}</table>
+<table><tr><th>run</th><th>files</th><th>trades written</th><th>recovered over REST</th><th>ended</th></tr>
+{{range $i, $r := .Runs}}<tr><td>{{inc $i}}</td><td>{{$r.Files}}</td><td>{{$r.Trades}}</td><td>{{$r.Recovered}}</td><td>{{if $r.CutShort}}cut short{{else}}complete{{end}}</td></tr>
+{{end}}</table>{{end}}
+{{if .R.Restarts}}<h2 style="font-size:16px">Restarts</h2>
+<table><tr><th>#</th><th>at</th><th>signal</th><th>the run ended</th><th>no gateway for</th><th>trades re-delivered</th></tr>
+{{range .R.Restarts}}<tr><td>{{.N}}</td><td>{{printf "%.1f" .At}} s</td><td>{{.Signal}}</td><td>{{.Exit}}</td><td>{{printf "%.1f" .Downtime}} s</td><td>{{.Redelivered}}</td></tr>
+{{end}}</table>{{end}}
+{{if not .R.Audit}}<table>
 <tr><th>trades delivered</th><td>{{.R.Trades}}</td><th>recovered by backfill</th><td>{{.R.Recovered}}</td></tr>
 <tr><th>trade IDs lost</th><td>{{.R.Lost}}</td><th>delivered twice</th><td>{{.R.Duplicates}}</td></tr>
 <tr><th>connections made</th><td>{{.R.Gateway.Connects}}</td><th>reconnects</th><td>{{.R.Gateway.Reconnects}}</td></tr>
@@ -197,7 +226,7 @@ table{border-collapse:collapse;margin:12px 0}td,th{padding:3px 10px;border-botto
 <tr><th>trades backfilled</th><td>{{.R.Gateway.Backfilled}}</td><th>IDs that could not be filled</th><td>{{.R.Gateway.Unfilled}}</td></tr>
 <tr><th>book resyncs</th><td>{{.R.Gateway.BookResyncs}}</td><th></th><td></td></tr>
 <tr><th>live heap growth</th><td>{{.HeapGrowth}}</td><th>goroutines / files after Close vs before</th><td>{{.R.Growth.Goroutines}} / {{.R.Growth.FDs}}</td></tr>
-</table>
+</table>{{end}}
 <div class="meta">Charts: drag across one to zoom in, double-click to zoom out; the legend gives each line's value under the cursor.</div>
 <div class="grid">{{range .Charts}}<figure class="card" style="margin:0"><h2>{{.Title}} <span class="unit">{{.Unit}}</span></h2>
 <div class="plot" id="chart-{{.ID}}"></div>

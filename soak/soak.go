@@ -1,7 +1,9 @@
 // Package soak runs the gateway for a long time against a simulator with
 // faults, samples the process's memory, goroutines, open files and
 // connections every interval, and judges whether anything leaked or any
-// data was lost.
+// data was lost. RunRestarts runs it as child processes instead, killed
+// and started again with a state file, and checks the outputs of all runs
+// against the simulator's ground truth.
 package soak
 
 import (
@@ -57,6 +59,7 @@ type Sample struct {
 	Events     int64   `json:"events"`
 	Reconnects int64   `json:"reconnects"`
 	Gaps       int64   `json:"gaps"`
+	Restarts   int     `json:"restarts,omitempty"` // gateway restarts so far (RunRestarts)
 }
 
 // Report is the outcome of a run.
@@ -76,6 +79,11 @@ type Report struct {
 	Gateway    GatewayTotals `json:"gateway"`
 	Pass       bool          `json:"pass"`
 	Failures   []string      `json:"failures,omitempty"`
+	// Restarts and Audit are those of RunRestarts: every stop and start of
+	// the gateway process, and the outputs of all runs against the ground
+	// truth.
+	Restarts []Restart `json:"restarts,omitempty"`
+	Audit    *Audit    `json:"audit,omitempty"`
 }
 
 // Slopes are least-squares slopes after the warm-up, per minute.

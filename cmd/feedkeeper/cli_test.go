@@ -177,6 +177,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"soak"}, "faults", "mayhem", "chaos"},
 		{[]string{"soak"}, "warmup", "20m0s", "less than --duration"},
 		{[]string{"soak"}, "rate", "0", "1..1000000"},
+		{[]string{"soak"}, "restart-every", "500ms", "0 (never) or at least 1s"},
+		{[]string{"soak"}, "restart-downtime", "-1s", "≥ 0"},
 	}
 	for i, tc := range cases {
 		// alternate the forms and the place of the flag

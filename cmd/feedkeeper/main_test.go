@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,11 +22,12 @@ import (
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	filesink "github.com/feedkeeper/feedkeeper/sink/file"
+	"github.com/feedkeeper/feedkeeper/soak"
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(cliChildEnv) != "" { // started by soak as `feedkeeper sim`
-		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	if os.Getenv(cliChildEnv) != "" { // started by soak as `feedkeeper sim` or `feedkeeper run`
+		ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer cancel()
 		os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 	}
@@ -253,6 +255,102 @@ func TestSoakShort(t *testing.T) {
 	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
 	if err != nil || !bytes.Contains(html, []byte("uPlot")) || !bytes.Contains(html, []byte("PASS")) {
 		t.Fatalf("report.html: %v", err)
+	}
+}
+
+// TestSoakRestarts runs the restarts profile for 20 s: the gateway, a
+// child process with --state, is killed twice (SIGKILL, once after a
+// downtime) and stopped once with SIGTERM, and the outputs of its four
+// runs hold every aggregate trade of the simulator from the first to the
+// last (aggregate and individual), the downtime's recovered over REST.
+func TestSoakRestarts(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"soak", "--faults", "restarts", "--duration", "20s", "--restart-every", "5s",
+		"--restart-downtime", "2s", "--rate", "300", "--http", "", "--out", dir,
+		"--streams", "btcusdt@aggTrade,btcusdt@trade,ethusdt@aggTrade,btcusdt@depth@100ms"}, &out, &errOut)
+	if err != nil {
+		gwLog, _ := os.ReadFile(filepath.Join(dir, "gateway.log"))
+		t.Fatalf("soak: %v\n%s\n%s\n%s", err, out.String(), errOut.String(), gwLog)
+	}
+	if !strings.Contains(out.String(), "soak: PASS") || !strings.Contains(out.String(), "0 missing") {
+		t.Fatalf("no verdict:\n%s", out.String())
+	}
+	var rep struct {
+		Pass      bool  `json:"pass"`
+		Trades    int64 `json:"trades"`
+		Lost      int64 `json:"lost"`
+		Recovered int64 `json:"recovered"`
+		Restarts  []struct {
+			Signal, Exit string
+			Downtime     float64 `json:"downtime_s"`
+		} `json:"restarts"`
+		Audit struct {
+			Expected, Delivered, Missing, Duplicates int64
+			Partial                                  int `json:"partial_files"`
+			Runs                                     []struct {
+				Trades    int64 `json:"trades"`
+				Recovered int64 `json:"recovered"`
+			} `json:"runs"`
+			Symbols []struct{ Symbol string } `json:"symbols"`
+		} `json:"audit"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil || json.Unmarshal(b, &rep) != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	a := rep.Audit
+	if !rep.Pass || rep.Lost != 0 || a.Missing != 0 || a.Duplicates != 0 || a.Delivered < 200 || a.Delivered != a.Expected || rep.Trades != a.Delivered {
+		t.Fatalf("report: %s", b)
+	}
+	var got []string
+	for _, r := range rep.Restarts {
+		got = append(got, r.Signal+"/"+r.Exit)
+	}
+	if strings.Join(got, " ") != "SIGKILL/killed SIGKILL/killed SIGTERM/exit 0" || rep.Restarts[0].Downtime > 1 || rep.Restarts[1].Downtime < 2 {
+		t.Fatalf("restarts %+v", rep.Restarts)
+	}
+	if len(a.Runs) != 4 || a.Partial < 1 || len(a.Symbols) != 3 { // BTCUSDT's aggregate and individual trades, ETHUSDT's
+		t.Fatalf("audit: %s", b)
+	}
+	// the run after the 2 s downtime recovered that downtime's trades
+	if a.Runs[2].Recovered < 20 || rep.Recovered < a.Runs[2].Recovered {
+		t.Fatalf("run 3 recovered %d trades, all %d", a.Runs[2].Recovered, rep.Recovered)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !bytes.Contains(html, []byte("re-delivered after a kill")) || !bytes.Contains(html, []byte("SIGTERM")) || !bytes.Contains(html, []byte("<td>BTCUSDT</td><td>trade</td>")) {
+		t.Fatalf("report.html: %v", err)
+	}
+}
+
+// TestSoakRestartsFindsALoss: the same soak with gateways told not to
+// recover a downtime (--resume-max-age 1ms: it is announced by gap
+// events) fails, naming the trades missing.
+func TestSoakRestartsFindsALoss(t *testing.T) {
+	dir := t.TempDir()
+	ws, rest, ca, stop, err := startSimProcess(dir, []string{"sim", "--rate", "300", "--log-level", "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := soak.RunRestarts(context.Background(), soak.RestartConfig{
+		Exe: exe, Env: append(os.Environ(), cliChildEnv+"=1"), Dir: dir, RESTURL: rest, CAFile: ca,
+		Args: []string{"run", "btcusdt@aggTrade", "--ws-endpoint", ws, "--rest-endpoint", rest, "--ca", ca, "--http", "",
+			"--log-level", "error", "--resume-max-age", "1ms"},
+		Duration: 7 * time.Second, Every: 3 * time.Second, Downtime: time.Second,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pass || rep.Lost == 0 || rep.Audit.Missing != rep.Lost || len(rep.Restarts) != 2 {
+		t.Fatalf("pass %v, lost %d, restarts %+v, failures %q", rep.Pass, rep.Lost, rep.Restarts, rep.Failures)
+	}
+	if f := strings.Join(rep.Failures, "; "); !strings.Contains(f, "BTCUSDT aggTrade: ") || !strings.Contains(f, "in no output (first: [") {
+		t.Fatalf("failures %q", f)
 	}
 }
 
