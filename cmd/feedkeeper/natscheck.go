@@ -185,6 +185,7 @@ type natsClient struct {
 	opts []natsgo.Option
 	auth string // for logs and errors, without secrets: "creds FILE", "token", …
 	tls  string // "", or "tls" with what it trusts and presents
+	cert bool   // a client certificate is presented
 }
 
 // natsClientOptions builds the connection options of the --nats-* flags
@@ -239,6 +240,7 @@ func (c *runConfig) natsClientOptions(urls []string) (*natsClient, error) {
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 		nc.tls += ", client certificate --nats-cert " + c.NATSCert
+		nc.cert = true
 	}
 	nc.opts = append(nc.opts, natsgo.Secure(cfg))
 	return nc, nil
@@ -316,6 +318,8 @@ func natsHint(err error, client *natsClient) string {
 		return " (credentials sent: " + client.auth + ")"
 	case errors.Is(err, natssink.ErrTLS) && client.tls == "":
 		return " (no TLS settings given: for a server that requires TLS use tls:// URLs, --nats-ca and, if it asks for one, --nats-cert and --nats-key)"
+	case errors.Is(err, natssink.ErrTLS) && !client.cert:
+		return " (" + client.tls + "; no client certificate: --nats-cert and --nats-key give one)"
 	case errors.Is(err, natssink.ErrTLS):
 		return " (" + client.tls + ")"
 	}

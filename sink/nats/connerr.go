@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 )
@@ -37,7 +36,7 @@ func ExplainConnectError(err error) error {
 	var recErr tls.RecordHeaderError
 	msg := err.Error()
 	switch {
-	case errors.Is(err, natsgo.ErrAuthorization):
+	case errors.Is(err, natsgo.ErrAuthorization), strings.Contains(strings.ToLower(msg), "authorization violation"):
 		return fmt.Errorf("%w: authorization violation (wrong or missing credentials, or an account without access): %w", ErrAuth, err)
 	case errors.Is(err, natsgo.ErrAuthExpired), errors.Is(err, natsgo.ErrAccountAuthExpired):
 		return fmt.Errorf("%w: the credentials have expired: %w", ErrAuth, err)
@@ -46,7 +45,7 @@ func ExplainConnectError(err error) error {
 	case errors.As(err, &unknownCA):
 		return fmt.Errorf("%w: the server's certificate is signed by an unknown authority (give the CA that signed it): %w", ErrTLS, err)
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		return fmt.Errorf("%w: the server's certificate has expired or is not valid yet (now %s): %w", ErrTLS, time.Now().UTC().Format(time.RFC3339), err)
+		return fmt.Errorf("%w: the server's certificate has expired or is not valid yet: %w", ErrTLS, err)
 	case errors.As(err, &host):
 		return fmt.Errorf("%w: the server's certificate is for another host: %w", ErrTLS, err)
 	case errors.As(err, &alert), strings.Contains(msg, "remote error: tls:"):
@@ -60,6 +59,10 @@ func ExplainConnectError(err error) error {
 			why = "the server does not accept the client certificate"
 		}
 		return fmt.Errorf("%w: %s: %w", ErrTLS, why, err)
+	case strings.Contains(msg, "closed by remote after TLS handshake"):
+		// TLS 1.3: the server checks the client's certificate after the
+		// client considers the handshake done, and just closes.
+		return fmt.Errorf("%w: the server closed the connection after the TLS handshake: it requires a client certificate, or did not accept the one given: %w", ErrTLS, err)
 	case errors.As(err, &recErr), errors.Is(err, natsgo.ErrSecureConnRequired):
 		return fmt.Errorf("%w: the server requires TLS, or does not speak it: %w", ErrTLS, err)
 	case errors.Is(err, natsgo.ErrSecureConnWanted):

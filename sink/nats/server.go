@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // ServerConfig configures an embedded NATS server with JetStream. The zero
@@ -114,9 +115,9 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		StoreDir:          cfg.StoreDir,
 		JetStreamMaxStore: cfg.MaxStore,
 		NoSigs:            true,
-		Authorization:     cfg.Token,
+		Authorization:     hashSecret(cfg.Token),
 		Username:          cfg.User,
-		Password:          cfg.Password,
+		Password:          hashSecret(cfg.Password),
 	}
 	if cfg.TLS != nil {
 		opts.TLS, opts.TLSConfig = true, cfg.TLS
@@ -192,6 +193,22 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// hashSecret returns the bcrypt hash of a token or password, which the
+// server compares with what clients send, so that its options hold no
+// secret in clear. The cost is bcrypt's least: the hash never leaves the
+// process, which holds the secret anyway, and every client's connection
+// pays it. A secret bcrypt cannot take (beyond 72 bytes) stays as it is.
+func hashSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(s), bcrypt.MinCost)
+	if err != nil {
+		return s
+	}
+	return string(h)
 }
 
 func randomIfZero(port int) int {
