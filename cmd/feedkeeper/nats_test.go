@@ -570,3 +570,44 @@ func TestNATSStreamSettingsOnACluster(t *testing.T) {
 		t.Fatalf("--nats-update-stream did not apply: %+v", sc)
 	}
 }
+
+// TestNATSNkeyAndPassword: a server with an nkey user and a password user
+// takes --nats-nkey and --nats-user with --nats-password from a file; a
+// wrong password fails at start; neither secret is shown.
+func TestNATSNkeyAndPassword(t *testing.T) {
+	const password = "pw-1c0ffee5"
+	dir := t.TempDir()
+	ukp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	upub, _ := ukp.PublicKey()
+	seed, _ := ukp.Seed()
+	seedFile := writeTestFile(t, dir, "gateway.nk", seed, 0o600)
+	srv := startNATS(t, &natsserver.Options{Nkeys: []*natsserver.NkeyUser{{Nkey: upub}},
+		Users: []*natsserver.User{{Username: "feeder", Password: password}}})
+	url := "nats://" + hostPort(srv)
+	base := simArgs(t)
+	pwFile := writeTestFile(t, dir, "password", []byte(password+"\n"), 0o600)
+	wrongFile := writeTestFile(t, dir, "wrong", []byte("not-it\n"), 0o600)
+	var texts []string
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"nkey", []string{"--nats-nkey", seedFile}, exitOK, `auth="--nats-nkey ` + seedFile + `"`},
+		{"password", []string{"--nats-user", "feeder", "--nats-password", "file:" + pwFile}, exitOK, `auth="--nats-user feeder"`},
+		{"wrong password", []string{"--nats-user", "feeder", "--nats-password", "file:" + wrongFile}, exitUnavailable, "authorization violation"},
+		{"password without user", []string{"--nats-password", "file:" + pwFile}, exitUsage, "--nats-password file:" + pwFile + ": needs --nats-user"},
+		{"two kinds", []string{"--nats-nkey", seedFile, "--nats-user", "feeder", "--nats-password", "file:" + pwFile}, exitUsage, "give one kind of NATS credentials"},
+	} {
+		stdout, stderr, code := cliRun(t, append(base, append([]string{"--nats=" + url}, tc.args...)...)...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d (want %d), output without %q:\n%s", tc.name, code, tc.code, tc.want, stderr)
+		}
+		texts = append(texts, stdout, stderr)
+	}
+	noSecrets(t, "nkey and password runs", texts, password, string(seed))
+}

@@ -309,6 +309,7 @@ func (s *Sink) connect() error {
 			// net.Pipe, without TLS: only when the server does not listen
 			// or speaks TLS, as loopback TCP is faster
 			opts = append(opts, natsgo.InProcessServer(srv.NATS()))
+			url = ""
 		}
 		switch {
 		case s.cfg.Server.Token != "":
@@ -322,7 +323,11 @@ func (s *Sink) connect() error {
 	opts = append(opts, s.cfg.Options...)
 	nc, err := natsgo.Connect(url, opts...)
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", redactURLs(url), ExplainConnectError(err))
+		where := redactURLs(url)
+		if where == "" {
+			where = "to the embedded server"
+		}
+		return fmt.Errorf("connect %s: %w", where, ExplainConnectError(err))
 	}
 	s.nc = nc
 	s.inbox = nc.NewInbox()

@@ -225,7 +225,7 @@ func (s *Server) ClientURL() string {
 		return ""
 	}
 	u := s.srv.ClientURL()
-	if s.tls {
+	if s.tls && strings.HasPrefix(u, "nats://") {
 		u = "tls://" + strings.TrimPrefix(u, "nats://")
 	}
 	return u
