@@ -383,7 +383,7 @@ func (s *Sink) setupStream() error {
 		}
 		var mismatch *StreamMismatchError
 		var api *jetstream.APIError
-		if errors.As(err, &mismatch) || errors.As(err, &api) && api.Code == 400 {
+		if errors.As(err, &mismatch) || errors.As(err, &api) && api.Code == 400 && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return fmt.Errorf("stream %s: %w", sc.Name, err) // asking again changes nothing
 		}
 		select {
@@ -399,6 +399,8 @@ func (s *Sink) setupStream() error {
 func (s *Sink) ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
 	st, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// Another gateway may create it first: ErrStreamNameAlreadyInUse,
+		// and the next attempt compares.
 		_, err = js.CreateStream(ctx, want)
 		if err == nil {
 			s.log.Info("stream created", "stream", want.Name, "replicas", want.Replicas)

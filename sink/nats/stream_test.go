@@ -110,3 +110,27 @@ func TestEmbeddedServerAuth(t *testing.T) {
 	}
 	nc.Close()
 }
+
+// TestStreamCreatedByTwoAtOnce: gateways starting together against a new
+// stream all open, whichever creates it.
+func TestStreamCreatedByTwoAtOnce(t *testing.T) {
+	srv := startServer(t, ServerConfig{})
+	stream, prefix := uniqueStream()
+	errs := make(chan error, 4)
+	sinks := make(chan *Sink, 4)
+	for range 4 {
+		go func() {
+			s, err := Open(Config{URLs: []string{srv.ClientURL()}, Stream: stream, SubjectPrefix: prefix, Logger: quiet})
+			errs <- err
+			sinks <- s
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+		if s := <-sinks; s != nil {
+			s.Close()
+		}
+	}
+}
