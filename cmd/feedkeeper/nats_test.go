@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -438,24 +439,11 @@ func TestEmbeddedNATSNeedsAuthBeyondLoopback(t *testing.T) {
 	}
 
 	t.Setenv("FK_TEST_NATS_PASSWORD", password)
-	var out, errOut syncBuffer
-	args := append(base, "--nats", "--nats-listen", "0.0.0.0:0", "--nats-user", "feeder", "--nats-password", "env:FK_TEST_NATS_PASSWORD",
-		"--http", "127.0.0.1:0", "--duration", "20s")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, &out, &errOut) }()
-	natsURL := regexp.MustCompile(`embedded NATS JetStream server" url=(\S+)`)
-	dashboard := regexp.MustCompile(`dashboard: (http://[^\s"]+)`)
-	var m, d []string
-	for deadline := time.Now().Add(15 * time.Second); (m == nil || d == nil) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		m, d = natsURL.FindStringSubmatch(errOut.String()), dashboard.FindStringSubmatch(errOut.String())
-	}
-	if m == nil || d == nil {
-		cancel()
-		<-done
-		t.Fatalf("no NATS URL or dashboard in the log:\n%s", errOut.String())
-	}
+	r := startRun(t, append(base, "--nats", "--nats-listen", "0.0.0.0:0", "--nats-user", "feeder", "--nats-password", "env:FK_TEST_NATS_PASSWORD",
+		"--http", "127.0.0.1:0", "--duration", "20s"))
+	errOut, out := r.stderr, r.stdout
+	m := []string{"", r.natsURL}
+	d := []string{"", r.dashboard}
 	if !strings.Contains(errOut.String(), `auth="user feeder"`) {
 		t.Errorf("the embedded server's settings do not say it needs user feeder:\n%s", errOut.String())
 	}
@@ -481,11 +469,131 @@ func TestEmbeddedNATSNeedsAuthBeyondLoopback(t *testing.T) {
 	if !strings.Contains(metrics, "nats") {
 		t.Errorf("the metrics do not mention the nats sink:\n%.2000s", metrics)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := r.stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
 	noSecrets(t, "embedded with a password", []string{out.String(), errOut.String(), metrics}, password)
+}
+
+// backgroundRun is a run started by startRun.
+type backgroundRun struct {
+	stdout, stderr     *syncBuffer
+	natsURL, dashboard string // as printed
+	cancel             context.CancelFunc
+	done               chan error
+	stopOnce           sync.Once
+	err                error
+}
+
+// stop interrupts the run and returns its error; safe to call twice.
+func (r *backgroundRun) stop() error {
+	r.stopOnce.Do(func() {
+		r.cancel()
+		r.err = <-r.done
+	})
+	return r.err
+}
+
+// startRun starts the command line args in the background and waits until
+// it has printed the embedded NATS server's URL and the dashboard's.
+func startRun(t *testing.T, args []string) *backgroundRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &backgroundRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx, args, r.stdout, r.stderr) }()
+	natsURL := regexp.MustCompile(`embedded NATS JetStream server" url=(\S+)`)
+	dashboard := regexp.MustCompile(`dashboard: (http://[^\s"]+)`)
+	var m, d []string
+	for deadline := time.Now().Add(15 * time.Second); (m == nil || d == nil) && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		m, d = natsURL.FindStringSubmatch(r.stderr.String()), dashboard.FindStringSubmatch(r.stderr.String())
+	}
+	if m == nil || d == nil {
+		err := r.stop()
+		t.Fatalf("no NATS URL or dashboard in the log (%v):\n%s", err, r.stderr.String())
+	}
+	r.natsURL, r.dashboard = m[1], d[1]
+	return r
+}
+
+// TestEmbeddedNATSWithTLS: the embedded server, given a certificate and a
+// CA, requires TLS and client certificates that CA signed, and says so.
+func TestEmbeddedNATSWithTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "clients")
+	serverCert, serverKey, _ := ca.issue(t, dir, "embedded", false, time.Now().Add(time.Hour))
+	_, _, clientPair := ca.issue(t, dir, "reader", true, time.Now().Add(time.Hour))
+	tokenFile := writeTestFile(t, dir, "token", []byte("tok-e3b0c442\n"), 0o600)
+	r := startRun(t, append(simArgs(t), "--nats", "--nats-listen", "0.0.0.0:0", "--nats-token", "file:"+tokenFile,
+		"--nats-cert", serverCert, "--nats-key", serverKey, "--nats-ca", ca.file, "--http", "127.0.0.1:0", "--duration", "20s"))
+	defer r.stop()
+	if !strings.HasPrefix(r.natsURL, "tls://") || !strings.Contains(r.stderr.String(), `auth="token, tls with client certificates"`) {
+		t.Errorf("the embedded server's settings do not say TLS with client certificates:\n%s", r.stderr.String())
+	}
+	local := "tls://127.0.0.1:" + r.natsURL[strings.LastIndex(r.natsURL, ":")+1:]
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	_, err := natsgo.Connect(local, natsgo.Secure(&tls.Config{RootCAs: pool}), natsgo.Token("tok-e3b0c442"), natsgo.NoReconnect())
+	if err = natssink.ExplainConnectError(err); !errors.Is(err, natssink.ErrTLS) {
+		t.Errorf("a client without a certificate: %v, want ErrTLS", err)
+	}
+	nc, err := natsgo.Connect(local, natsgo.Secure(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientPair}}), natsgo.Token("tok-e3b0c442"))
+	if err != nil {
+		t.Fatalf("a client with a certificate and the token: %v", err)
+	}
+	nc.Close()
+	if err := r.stop(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+	noSecrets(t, "embedded with TLS", []string{r.stdout.String(), r.stderr.String()}, "tok-e3b0c442")
+}
+
+// TestNATSConfigFile: the NATS settings of a production YAML file are read
+// as the flags; a secret written in it instead of its source is refused,
+// naming the key and not the secret.
+func TestNATSConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	good := writeTestFile(t, dir, "good.yaml", []byte(`streams: [btcusdt@aggTrade]
+nats: tls://nats-1.internal:4222,tls://nats-2.internal:4222
+nats_creds: /etc/feedkeeper/gateway.creds
+nats_ca: /etc/feedkeeper/nats-ca.pem
+nats_stream: PROD_MD
+nats_subject_prefix: prod.md
+nats_replicas: 3
+nats_max_age: 72h
+nats_duplicates: 1m
+nats_storage: memory
+nats_update_stream: true
+`), 0o644)
+	c, err := parseRun(t, []string{"--config", good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg natssink.Config
+	c.natsStreamSettings(&cfg)
+	if c.NATS != "tls://nats-1.internal:4222,tls://nats-2.internal:4222" || c.NATSCreds != "/etc/feedkeeper/gateway.creds" ||
+		cfg.Stream != "PROD_MD" || cfg.SubjectPrefix != "prod.md" || cfg.Replicas != 3 || cfg.MaxAge != 72*time.Hour ||
+		cfg.Duplicates != time.Minute || cfg.Storage != jetstream.MemoryStorage || !cfg.UpdateStream {
+		t.Fatalf("config %+v, stream settings %+v", c, cfg)
+	}
+
+	const secret = "literal-secret-8d2f"
+	bad := writeTestFile(t, dir, "bad.yaml", []byte("streams: [btcusdt@aggTrade]\nnats: nats://127.0.0.1:4222\nnats_user: feeder\nnats_password: "+secret+
+		"\nnats_replicas: 7\nnats_stream: md.prod\n"), 0o644)
+	c, err = parseRun(t, []string{"--config", bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.validate()
+	if err == nil {
+		t.Fatal("a secret in the config file accepted")
+	}
+	for _, want := range []string{"--nats-password (hidden): want file:PATH or env:NAME", "key nats_password of " + bad,
+		"--nats-replicas 7: out of range 1..5", "--nats-stream md.prod"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v does not say %q", err, want)
+		}
+	}
+	noSecrets(t, "config errors", []string{err.Error()}, secret)
 }
 
 // TestNATSStreamSettingsOnACluster: on a three-node cluster the stream is
