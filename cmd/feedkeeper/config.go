@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/feedkeeper/feedkeeper/monitor"
+	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -53,13 +55,31 @@ type runConfig struct {
 	NATSStore    string        `yaml:"nats_store"`
 	NATSMaxAge   time.Duration `yaml:"nats_max_age"`
 	NATSMaxBytes int64         `yaml:"nats_max_bytes"`
-	RotateSize   int64         `yaml:"rotate_size"`
-	RotateEvery  time.Duration `yaml:"rotate_every"`
-	Compress     string        `yaml:"compress"`
-	FlushEvery   time.Duration `yaml:"flush_every"`
-	FileSync     bool          `yaml:"file_sync"`
-	SinkPolicy   string        `yaml:"sink_policy"`
-	SinkBuffer   int           `yaml:"sink_buffer"`
+
+	NATSStream        string        `yaml:"nats_stream"`
+	NATSSubjectPrefix string        `yaml:"nats_subject_prefix"`
+	NATSReplicas      int           `yaml:"nats_replicas"`
+	NATSDuplicates    time.Duration `yaml:"nats_duplicates"`
+	NATSStorage       string        `yaml:"nats_storage"`
+	NATSUpdateStream  bool          `yaml:"nats_update_stream"`
+
+	NATSCreds    string `yaml:"nats_creds"`
+	NATSNkey     string `yaml:"nats_nkey"`
+	NATSToken    string `yaml:"nats_token"`
+	NATSUser     string `yaml:"nats_user"`
+	NATSPassword string `yaml:"nats_password"`
+	NATSCA       string `yaml:"nats_ca"`
+	NATSCert     string `yaml:"nats_cert"`
+	NATSKey      string `yaml:"nats_key"`
+	NATSListen   string `yaml:"nats_listen"`
+
+	RotateSize  int64         `yaml:"rotate_size"`
+	RotateEvery time.Duration `yaml:"rotate_every"`
+	Compress    string        `yaml:"compress"`
+	FlushEvery  time.Duration `yaml:"flush_every"`
+	FileSync    bool          `yaml:"file_sync"`
+	SinkPolicy  string        `yaml:"sink_policy"`
+	SinkBuffer  int           `yaml:"sink_buffer"`
 
 	HTTP      string `yaml:"http"`
 	HTTPToken string `yaml:"http_token"`
@@ -83,10 +103,11 @@ const defaultDialBudget = "240/5m"
 
 // Ranges of the flags, stated in --help and enforced by validate.
 const (
-	maxReadLimit  = 16 << 20 // the session's byte queue holds at least one frame
-	maxQueue      = 1 << 20
-	maxSinkBuffer = 1 << 24
-	maxDepthLimit = 5000 // Binance cuts larger snapshots to 5000 levels
+	maxReadLimit    = 16 << 20 // the session's byte queue holds at least one frame
+	maxQueue        = 1 << 20
+	maxSinkBuffer   = 1 << 24
+	maxDepthLimit   = 5000 // Binance cuts larger snapshots to 5000 levels
+	maxNATSReplicas = 5    // JetStream's limit
 )
 
 // bindRun binds every flag of run to c, with its default.
@@ -130,11 +151,26 @@ func (c *runConfig) bindHTTP(fs *pflag.FlagSet) {
 // bindSinks binds the output flags (run, demo and replay).
 func (c *runConfig) bindSinks(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&c.Out, "out", nil, "where events go (repeatable): stdout, file:DIR, nats (embedded server) or nats:URL,URL (default stdout)")
-	fs.StringVar(&c.NATS, "nats", "", "publish to NATS JetStream: --nats alone starts an embedded server, --nats=nats://a,nats://b uses those")
+	fs.StringVar(&c.NATS, "nats", "", "publish to NATS JetStream: --nats alone starts an embedded server, --nats=nats://a,nats://b uses those (tls://host:port for TLS)")
 	fs.Lookup("nats").NoOptDefVal = "embedded"
 	fs.StringVar(&c.NATSStore, "nats-store", "", "JetStream store `directory` of the embedded server (default: a temporary one)")
 	fs.DurationVar(&c.NATSMaxAge, "nats-max-age", 24*time.Hour, "JetStream stream: drop messages older than this, ≥ 0 (0: no limit)")
 	fs.Int64Var(&c.NATSMaxBytes, "nats-max-bytes", 1<<30, "JetStream stream: drop the oldest messages beyond this many bytes, ≥ 0 (0: no limit)")
+	fs.StringVar(&c.NATSStream, "nats-stream", natssink.DefaultStream, "JetStream stream `name` (created if missing; an existing one with other settings is refused, see --nats-update-stream)")
+	fs.StringVar(&c.NATSSubjectPrefix, "nats-subject-prefix", natssink.DefaultSubjectPrefix, "first token(s) of every subject, `PREFIX`.venue.symbol.type; the stream captures PREFIX.>")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 1, fmt.Sprintf("JetStream stream: copies kept in a cluster, 1..%d", maxNATSReplicas))
+	fs.DurationVar(&c.NATSDuplicates, "nats-duplicates", natssink.DefaultDuplicates, "JetStream stream: how long message IDs are remembered to drop duplicates, > 0 and at most --nats-max-age")
+	fs.StringVar(&c.NATSStorage, "nats-storage", "file", "JetStream stream: storage `kind`, file or memory")
+	fs.BoolVar(&c.NATSUpdateStream, "nats-update-stream", false, "change an existing stream whose settings differ from the --nats-* flags (without it the run refuses to start and names the differences)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", "", "external NATS: user credentials `file` (.creds: JWT and nkey seed)")
+	fs.StringVar(&c.NATSNkey, "nats-nkey", "", "external NATS: nkey seed `file`")
+	fs.StringVar(&c.NATSToken, "nats-token", "", "NATS token from `SOURCE`, file:PATH or env:NAME (never on the command line, where ps shows it); with the embedded server, the token its clients must give")
+	fs.StringVar(&c.NATSUser, "nats-user", "", "NATS user `name`, with --nats-password; with the embedded server, the user its clients must be")
+	fs.StringVar(&c.NATSPassword, "nats-password", "", "NATS password from `SOURCE`, file:PATH or env:NAME (never on the command line, where ps shows it)")
+	fs.StringVar(&c.NATSCA, "nats-ca", "", "external NATS: PEM `file` of a CA to trust for the servers' certificates (besides the system's); embedded: clients must present a certificate this CA signed")
+	fs.StringVar(&c.NATSCert, "nats-cert", "", "external NATS: PEM client certificate `file` (with --nats-key); embedded: the server's certificate, clients connect with TLS")
+	fs.StringVar(&c.NATSKey, "nats-key", "", "PEM private key `file` of --nats-cert")
+	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:0", "embedded NATS: where clients connect, `host:port` (port 0: any free port); beyond loopback needs --nats-token or --nats-user")
 	fs.Int64Var(&c.RotateSize, "rotate-size", 256<<20, "file sink: start a new file past this many bytes, ≥ 1024")
 	fs.DurationVar(&c.RotateEvery, "rotate-every", time.Hour, "file sink: start a new file this often, ≥ 1s")
 	fs.StringVar(&c.Compress, "compress", "zstd", "file sink: zstd or none")
@@ -218,6 +254,7 @@ func (c *runConfig) validateSinks(k *checks) {
 	if c.NATSMaxBytes < 0 {
 		k.add("nats-max-bytes", strconv.FormatInt(c.NATSMaxBytes, 10), "must not be negative (0: no limit)")
 	}
+	c.validateNATS(k)
 	k.atLeast("rotate-size", c.RotateSize, 1024)
 	if c.RotateEvery < time.Second {
 		k.add("rotate-every", c.RotateEvery.String(), "must be at least 1s")
@@ -235,7 +272,11 @@ func (c *runConfig) validateSinks(k *checks) {
 func checkNATSURLs(k *checks, flag, typed, list string) {
 	for _, u := range strings.Split(list, ",") {
 		if !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") || len(u) <= len("nats://") {
-			k.add(flag, typed, fmt.Sprintf("%q is not a NATS URL: want nats://host:port[,nats://host:port…]", u))
+			k.add(flag, redactNATSURLs(typed), fmt.Sprintf("%q is not a NATS URL: want nats://host:port or tls://host:port[,…]", redactNATSURLs(u)))
+			return
+		}
+		if pu, err := url.Parse(u); err == nil && pu.User != nil {
+			k.add(flag, redactNATSURLs(typed), "credentials in a URL are seen by every user of the machine (ps) and end up in logs: give them with --nats-creds, --nats-nkey, --nats-token or --nats-user and --nats-password")
 			return
 		}
 	}

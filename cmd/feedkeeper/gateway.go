@@ -408,7 +408,7 @@ func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error)
 	case "embedded":
 		outs = append(outs, output{"--nats", "nats"})
 	default:
-		outs = append(outs, output{"--nats=" + c.NATS, "nats:" + c.NATS})
+		outs = append(outs, output{"--nats=" + redactNATSURLs(c.NATS), "nats:" + c.NATS})
 	}
 	policy := sink.Block
 	if len(outs) > 1 {
@@ -450,28 +450,52 @@ func openSinks(c *runConfig, stdout io.Writer, log *slog.Logger) (*sinks, error)
 			opened = append(opened, s)
 			named[o.spec] = s
 		case "nats":
-			cfg := natssink.Config{Buffer: buf, Logger: log, Server: natssink.ServerConfig{StoreDir: c.NATSStore},
-				MaxAge: noLimit(c.NATSMaxAge), MaxBytes: int64(noLimit(time.Duration(c.NATSMaxBytes)))}
+			cfg := natssink.Config{Buffer: buf, Logger: log}
+			c.natsStreamSettings(&cfg)
+			client := &natsClient{auth: "none"}
 			if arg != "" {
 				cfg.URLs = strings.Split(arg, ",")
-				if err := checkJetStream(context.Background(), o.flag, cfg.URLs); err != nil {
+				var err error
+				if client, err = c.natsClientOptions(cfg.URLs); err != nil {
+					return fail(err)
+				}
+				cfg.Options = client.opts
+				if err := checkJetStream(context.Background(), o.flag, cfg.URLs, client); err != nil {
+					return fail(err)
+				}
+			} else {
+				var err error
+				if cfg.Server, err = c.natsServerConfig(); err != nil {
 					return fail(err)
 				}
 			}
 			s, err := natssink.Open(cfg)
 			if err != nil {
-				hint := ""
+				var mismatch *natssink.StreamMismatchError
+				switch {
+				case errors.As(err, &mismatch) && !mismatch.Fixed:
+					return fail(&unavailableError{err: fmt.Errorf("%s: %w; --nats-update-stream applies the flags' settings", o.flag, err)})
+				case errors.As(err, &mismatch):
+					return fail(&unavailableError{err: fmt.Errorf("%s: %w", o.flag, err)})
+				}
+				hint := natsHint(err, client)
 				if strings.Contains(err.Error(), "no responders") {
 					hint = " (the server does not answer JetStream requests: is JetStream enabled, nats-server -js?)"
 				}
 				return fail(&unavailableError{err: fmt.Errorf("%s: %w%s", o.flag, err, hint)})
 			}
 			sc := s.StreamConfig()
+			attrs := []any{"url", s.ClientURL(), "stream", sc.Name, "subjects", sc.Subjects[0], "replicas", sc.Replicas,
+				"storage", c.NATSStorage, "max_age", sc.MaxAge, "max_bytes", sc.MaxBytes, "duplicates", sc.Duplicates}
 			if arg == "" {
-				log.Info("embedded NATS JetStream server", "url", s.ClientURL(), "stream", sc.Name, "subjects", "md.>",
-					"max_age", sc.MaxAge, "max_bytes", sc.MaxBytes)
+				attrs = append(attrs, "auth", cfg.Server.AuthString())
+				log.Info("embedded NATS JetStream server", attrs...)
 			} else {
-				log.Info("publishing to NATS JetStream", "url", s.ClientURL(), "stream", sc.Name, "max_age", sc.MaxAge, "max_bytes", sc.MaxBytes)
+				attrs = append(attrs, "auth", client.auth)
+				if client.tls != "" {
+					attrs = append(attrs, "tls", client.tls)
+				}
+				log.Info("publishing to NATS JetStream", attrs...)
 			}
 			opened = append(opened, s)
 			named[o.spec] = s

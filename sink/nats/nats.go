@@ -70,8 +70,8 @@ type Config struct {
 	// timing), applied after the sink's own.
 	Options []natsgo.Option
 
-	// Stream is the JetStream stream, created or updated by Open to
-	// capture SubjectPrefix.>; "" is "MD".
+	// Stream is the JetStream stream, created by Open to capture
+	// SubjectPrefix.> (see UpdateStream for one that exists); "" is "MD".
 	Stream string
 	// SubjectPrefix starts every subject; "" is "md".
 	SubjectPrefix string
@@ -84,6 +84,14 @@ type Config struct {
 	Duplicates time.Duration
 	// Replicas is the stream's replication factor in a cluster; 0 is 1.
 	Replicas int
+	// Storage is where the stream keeps its messages: jetstream.FileStorage
+	// (the zero value) or jetstream.MemoryStorage.
+	Storage jetstream.StorageType
+	// UpdateStream lets Open change an existing stream whose settings
+	// differ from these. Without it Open leaves a production stream as it
+	// is and fails with a *StreamMismatchError that lists the differences.
+	// The storage of an existing stream is never changed.
+	UpdateStream bool
 
 	// MaxInFlight bounds the messages published and not yet acknowledged;
 	// 0 is 4096.
@@ -215,6 +223,8 @@ func (c *Config) fill() error {
 		return fmt.Errorf("MaxInFlight %d: want > 0", c.MaxInFlight)
 	case c.Replicas < 0 || c.Replicas > 5:
 		return fmt.Errorf("Replicas %d: want 1 to 5", c.Replicas)
+	case c.Storage != jetstream.FileStorage && c.Storage != jetstream.MemoryStorage:
+		return fmt.Errorf("Storage %d: want jetstream.FileStorage or jetstream.MemoryStorage", c.Storage)
 	case c.AckTimeout < 0 || c.DrainTimeout < 0 || c.SetupTimeout < 0 || c.Duplicates < 0:
 		return errors.New("AckTimeout, DrainTimeout, SetupTimeout and Duplicates must not be negative")
 	case strings.ContainsAny(c.SubjectPrefix, " *>") || strings.HasPrefix(c.SubjectPrefix, ".") || strings.HasSuffix(c.SubjectPrefix, "."):
@@ -295,16 +305,29 @@ func (s *Sink) connect() error {
 			return err
 		}
 		s.srv = srv
-		if url = srv.ClientURL(); url == "" {
-			// net.Pipe: only when the server does not listen, as loopback TCP is faster
+		if url = srv.ClientURL(); url == "" || s.cfg.Server.TLS != nil {
+			// net.Pipe, without TLS: only when the server does not listen
+			// or speaks TLS, as loopback TCP is faster
 			opts = append(opts, natsgo.InProcessServer(srv.NATS()))
+			url = ""
 		}
-		s.log.Info("embedded nats server", "url", srv.ClientURL(), "store", srv.NATS().JetStreamConfig().StoreDir)
+		switch {
+		case s.cfg.Server.Token != "":
+			opts = append(opts, natsgo.Token(s.cfg.Server.Token))
+		case s.cfg.Server.User != "":
+			opts = append(opts, natsgo.UserInfo(s.cfg.Server.User, s.cfg.Server.Password))
+		}
+		s.log.Info("embedded nats server", "url", srv.ClientURL(), "auth", s.cfg.Server.AuthString(),
+			"store", srv.NATS().JetStreamConfig().StoreDir)
 	}
 	opts = append(opts, s.cfg.Options...)
 	nc, err := natsgo.Connect(url, opts...)
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", url, err)
+		where := redactURLs(url)
+		if where == "" {
+			where = "to the embedded server"
+		}
+		return fmt.Errorf("connect %s: %w", where, ExplainConnectError(err))
 	}
 	s.nc = nc
 	s.inbox = nc.NewInbox()
@@ -325,7 +348,7 @@ func (s *Sink) StreamConfig() jetstream.StreamConfig {
 		Subjects:    []string{s.cfg.SubjectPrefix + ".>"},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
-		Storage:     jetstream.FileStorage,
+		Storage:     s.cfg.Storage,
 		Replicas:    s.cfg.Replicas,
 		Duplicates:  s.cfg.Duplicates,
 		MaxAge:      max(s.cfg.MaxAge, 0),
@@ -338,8 +361,9 @@ func (s *Sink) StreamConfig() jetstream.StreamConfig {
 	return sc
 }
 
-// setupStream creates the stream or updates it to the sink's limits,
-// retrying while JetStream is not ready (a cluster electing leaders).
+// setupStream creates the stream, or checks an existing one against the
+// sink's settings (and updates it when UpdateStream allows), retrying while
+// JetStream is not ready (a cluster electing leaders).
 func (s *Sink) setupStream() error {
 	js, err := jetstream.New(s.nc)
 	if err != nil {
@@ -350,11 +374,17 @@ func (s *Sink) setupStream() error {
 	sc := s.StreamConfig()
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		attempt, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
-		_, err = js.CreateOrUpdateStream(attempt, sc)
+		err = s.ensureStream(attempt, js, sc)
 		cancelAttempt()
 		if err == nil {
-			s.log.Info("stream ready", "stream", sc.Name, "subjects", sc.Subjects[0], "replicas", sc.Replicas)
+			s.log.Info("stream ready", "stream", sc.Name, "subjects", sc.Subjects[0], "replicas", sc.Replicas,
+				"storage", strings.ToLower(sc.Storage.String()))
 			return nil
+		}
+		var mismatch *StreamMismatchError
+		var api *jetstream.APIError
+		if errors.As(err, &mismatch) || errors.As(err, &api) && api.Code == 400 && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("stream %s: %w", sc.Name, err) // asking again changes nothing
 		}
 		select {
 		case <-ctx.Done():
@@ -362,6 +392,111 @@ func (s *Sink) setupStream() error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// ensureStream creates the stream want, or compares the existing one with
+// it.
+func (s *Sink) ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		// Another gateway may create it first: ErrStreamNameAlreadyInUse,
+		// and the next attempt compares.
+		_, err = js.CreateStream(ctx, want)
+		if err == nil {
+			s.log.Info("stream created", "stream", want.Name, "replicas", want.Replicas)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	diffs := StreamDiffs(st.CachedInfo().Config, want)
+	if len(diffs) == 0 {
+		return nil
+	}
+	mismatch := &StreamMismatchError{Stream: want.Name, Diffs: diffs}
+	if !s.cfg.UpdateStream {
+		return mismatch
+	}
+	for _, d := range diffs {
+		if d.Field == "storage" {
+			mismatch.Fixed = true
+			return mismatch
+		}
+	}
+	if _, err := js.UpdateStream(ctx, want); err != nil {
+		return fmt.Errorf("update (%s): %w", mismatch.changes(), err)
+	}
+	s.log.Warn("stream updated", "stream", want.Name, "changes", mismatch.changes())
+	return nil
+}
+
+// ErrStreamMismatch is matched by a *StreamMismatchError.
+var ErrStreamMismatch = errors.New("the stream exists with other settings")
+
+// StreamMismatchError is Open's refusal to change an existing stream whose
+// settings differ from the sink's (Config.UpdateStream allows it; Fixed
+// says it cannot be allowed: the storage of a stream never changes).
+type StreamMismatchError struct {
+	Stream string
+	Diffs  []StreamDiff
+	Fixed  bool
+}
+
+// StreamDiff is one setting of a stream that differs: Have is the
+// existing stream's value, Want the sink's.
+type StreamDiff struct {
+	Field      string // subjects, replicas, max_age, max_bytes, max_msgs, duplicates, storage, retention, discard
+	Have, Want string
+}
+
+func (e *StreamMismatchError) changes() string {
+	parts := make([]string, len(e.Diffs))
+	for i, d := range e.Diffs {
+		parts[i] = fmt.Sprintf("%s %s, want %s", d.Field, d.Have, d.Want)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e *StreamMismatchError) Error() string {
+	if e.Fixed {
+		return fmt.Sprintf("%v (%s): the storage of an existing stream cannot be changed; delete the stream or choose another name",
+			ErrStreamMismatch, e.changes())
+	}
+	return fmt.Sprintf("%v (%s); left unchanged: allow the update explicitly to apply these settings", ErrStreamMismatch, e.changes())
+}
+
+// Is matches ErrStreamMismatch.
+func (e *StreamMismatchError) Is(target error) bool { return target == ErrStreamMismatch }
+
+// StreamDiffs lists the settings the sink gives a stream (subjects,
+// replicas, limits, duplicate window, storage, retention, discard) on which
+// have differs from want.
+func StreamDiffs(have, want jetstream.StreamConfig) []StreamDiff {
+	var d []StreamDiff
+	add := func(field string, h, w any) {
+		if h != w {
+			d = append(d, StreamDiff{Field: field, Have: fmt.Sprint(h), Want: fmt.Sprint(w)})
+		}
+	}
+	add("subjects", strings.Join(have.Subjects, ","), strings.Join(want.Subjects, ","))
+	add("replicas", max(have.Replicas, 1), max(want.Replicas, 1))
+	add("max_age", limitString(int64(have.MaxAge), time.Duration(have.MaxAge).String()), limitString(int64(want.MaxAge), time.Duration(want.MaxAge).String()))
+	add("max_bytes", limitString(have.MaxBytes, strconv.FormatInt(have.MaxBytes, 10)), limitString(want.MaxBytes, strconv.FormatInt(want.MaxBytes, 10)))
+	add("max_msgs", limitString(have.MaxMsgs, strconv.FormatInt(have.MaxMsgs, 10)), limitString(want.MaxMsgs, strconv.FormatInt(want.MaxMsgs, 10)))
+	add("duplicates", have.Duplicates, want.Duplicates)
+	add("storage", strings.ToLower(have.Storage.String()), strings.ToLower(want.Storage.String()))
+	add("retention", have.Retention.String(), want.Retention.String())
+	add("discard", have.Discard.String(), want.Discard.String())
+	return d
+}
+
+// limitString is "unlimited" for JetStream's 0 or -1 limits, else s.
+func limitString(v int64, s string) string {
+	if v <= 0 {
+		return "unlimited"
+	}
+	return s
 }
 
 // Server returns the embedded server, nil when the sink publishes to URLs.

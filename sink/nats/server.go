@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,10 +9,12 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // ServerConfig configures an embedded NATS server with JetStream. The zero
@@ -19,10 +22,20 @@ import (
 // temporary directory that Close removes.
 type ServerConfig struct {
 	// Host and Port are where NATS clients connect: "" is 127.0.0.1, 0 a
-	// random free port. Listening beyond loopback is a deliberate choice:
-	// the server has no authentication.
+	// random free port. A Host beyond loopback requires Token or User and
+	// Password.
 	Host string
 	Port int
+	// Token, or User and Password, are the credentials every client must
+	// give (the sink's own connection gives them itself). Not both.
+	Token          string
+	User, Password string
+	// TLS, when not nil, makes clients connect with TLS: it holds the
+	// server's certificate, and, with ClientAuth set to
+	// tls.RequireAndVerifyClientCert and ClientCAs, requires clients to
+	// present a certificate those CAs signed. The sink's own connection is
+	// in-process and needs neither.
+	TLS *tls.Config
 	// DontListen serves in-process clients only (the sink's own).
 	DontListen bool
 	// StoreDir keeps the JetStream streams across restarts; "" is a
@@ -56,6 +69,7 @@ type ServerConfig struct {
 type Server struct {
 	srv       *server.Server
 	tmp       string
+	tls       bool
 	closeOnce sync.Once
 }
 
@@ -74,8 +88,17 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Cluster == "" && (len(cfg.Routes) > 0 || cfg.ClusterPort != 0) {
 		return nil, bad("Routes and ClusterPort need Cluster")
 	}
+	if cfg.Token != "" && (cfg.User != "" || cfg.Password != "") {
+		return nil, bad("Token and User/Password: give one of them")
+	}
+	if (cfg.User == "") != (cfg.Password == "") {
+		return nil, bad("User and Password go together")
+	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
+	}
+	if !cfg.DontListen && !isLoopback(cfg.Host) && !cfg.HasAuth() {
+		return nil, fmt.Errorf("%w: Host %s is beyond loopback", ErrNoAuth, cfg.Host)
 	}
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 10 * time.Second
@@ -92,6 +115,14 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		StoreDir:          cfg.StoreDir,
 		JetStreamMaxStore: cfg.MaxStore,
 		NoSigs:            true,
+		Authorization:     hashSecret(cfg.Token),
+		Username:          cfg.User,
+		Password:          hashSecret(cfg.Password),
+	}
+	if cfg.TLS != nil {
+		opts.TLS, opts.TLSConfig = true, cfg.TLS
+		opts.TLSVerify = cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+		opts.TLSTimeout = 2
 	}
 	if cfg.Cluster != "" {
 		if cfg.ClusterHost == "" {
@@ -106,7 +137,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 			opts.Routes = append(opts.Routes, u)
 		}
 	}
-	s := &Server{}
+	s := &Server{tls: cfg.TLS != nil}
 	if opts.StoreDir == "" {
 		dir, err := os.MkdirTemp("", "feedkeeper-nats-")
 		if err != nil {
@@ -129,6 +160,57 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
+// ErrNoAuth is StartServer's refusal to listen beyond loopback without
+// authentication.
+var ErrNoAuth = errors.New("nats server: listening beyond loopback needs a token or a user and password")
+
+// HasAuth reports whether clients must authenticate.
+func (c ServerConfig) HasAuth() bool { return c.Token != "" || c.User != "" }
+
+// AuthString describes the authentication clients need, without the
+// secret: "none", "token" or "user NAME"; with ", tls" or ", tls with
+// client certificates" after it.
+func (c ServerConfig) AuthString() string {
+	s := "none"
+	switch {
+	case c.Token != "":
+		s = "token"
+	case c.User != "":
+		s = "user " + c.User
+	}
+	switch {
+	case c.TLS != nil && c.TLS.ClientAuth == tls.RequireAndVerifyClientCert:
+		s += ", tls with client certificates"
+	case c.TLS != nil:
+		s += ", tls"
+	}
+	return s
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// hashSecret returns the bcrypt hash of a token or password, which the
+// server compares with what clients send, so that its options hold no
+// secret in clear. The cost is bcrypt's least: the hash never leaves the
+// process, which holds the secret anyway, and every client's connection
+// pays it. A secret bcrypt cannot take (beyond 72 bytes) stays as it is.
+func hashSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(s), bcrypt.MinCost)
+	if err != nil {
+		return s
+	}
+	return string(h)
+}
+
 func randomIfZero(port int) int {
 	if port == 0 {
 		return server.RANDOM_PORT
@@ -136,13 +218,17 @@ func randomIfZero(port int) int {
 	return port
 }
 
-// ClientURL returns the URL NATS clients connect to, "nats://127.0.0.1:PORT";
-// "" when the server does not listen.
+// ClientURL returns the URL NATS clients connect to, "nats://127.0.0.1:PORT"
+// ("tls://…" with TLS); "" when the server does not listen.
 func (s *Server) ClientURL() string {
 	if s.srv.Addr() == nil {
 		return ""
 	}
-	return s.srv.ClientURL()
+	u := s.srv.ClientURL()
+	if s.tls && strings.HasPrefix(u, "nats://") {
+		u = "tls://" + strings.TrimPrefix(u, "nats://")
+	}
+	return u
 }
 
 // ClusterURL returns the URL other cluster members route to,
