@@ -161,6 +161,22 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 			return err
 		}
 	}
+	// a JetStream output knows how far the stream was delivered, by this
+	// gateway or another publishing into it: resume from the furthest
+	for spec, sk := range out.named {
+		ns, ok := sk.(*natssink.Sink)
+		if !ok {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		pos, err := ns.Positions(pctx, venue.Name(), binance.SymbolsOfStreams(c.Streams))
+		cancel()
+		if err != nil {
+			log.Warn("cannot read how far the stream was delivered", "out", spec, "err", err)
+			continue
+		}
+		resume = furthest(resume, pos)
+	}
 	lag := feed.LagConfig{MaxLag: c.MaxLag, LagFor: c.LagFor}
 	serverTime := func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest, c.Micros) }
 	switch {
@@ -510,4 +526,30 @@ func noLimit(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// furthest merges two sets of positions, keeping for each sequence the
+// furthest one.
+func furthest(a, b []feed.Position) []feed.Position {
+	type key struct {
+		venue, symbol string
+		agg           bool
+	}
+	at := map[key]int{}
+	out := append([]feed.Position(nil), a...)
+	for i, p := range out {
+		at[key{p.Venue, p.Symbol, p.Agg}] = i
+	}
+	for _, p := range b {
+		k := key{p.Venue, p.Symbol, p.Agg}
+		if i, ok := at[k]; ok {
+			if p.ID > out[i].ID {
+				out[i] = p
+			}
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, p)
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -718,4 +719,83 @@ func TestNATSNkeyAndPassword(t *testing.T) {
 		texts = append(texts, stdout, stderr)
 	}
 	noSecrets(t, "nkey and password runs", texts, password, string(seed))
+}
+
+// TestRedundantGatewaysRestartOneAfterTheOther: two gateways publish the
+// same feed into one JetStream stream; one stops, trades go on, it starts
+// again with its own state while the other still runs. It resumes from how
+// far the stream was delivered, not from its own older position, so even
+// with a duplicate window shorter than its downtime every trade is in the
+// stream once.
+func TestRedundantGatewaysRestartOneAfterTheOther(t *testing.T) {
+	srv := startNATS(t, &natsserver.Options{})
+	s, ca := startSim(t, sim.Config{Rate: 300, TradeShare: 0.5})
+	dir := t.TempDir()
+	args := func(name string, d time.Duration) []string {
+		return []string{"run", "btcusdt@aggTrade", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca,
+			"--http", "", "--duration", d.String(), "--out", "file:" + filepath.Join(dir, name+"-"+d.String()),
+			"--nats=" + srv.ClientURL(), "--nats-duplicates", "500ms", "--state", filepath.Join(dir, name+".json")}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // b runs through a's stop and restart
+		defer wg.Done()
+		if _, stderr, code := cliRun(t, args("b", 6*time.Second)...); code != 0 {
+			t.Errorf("b: exit %d\n%s", code, stderr)
+		}
+	}()
+	if _, stderr, code := cliRun(t, args("a", 1500*time.Millisecond)...); code != 0 {
+		t.Fatalf("a: exit %d\n%s", code, stderr)
+	}
+	time.Sleep(1500 * time.Millisecond) // a is down, longer than the duplicate window
+	if _, stderr, code := cliRun(t, args("a", 2*time.Second)...); code != 0 {
+		t.Fatalf("a again: exit %d\n%s", code, stderr)
+	}
+	wg.Wait()
+
+	nc, err := natsgo.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, "MD", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"md.binance.btcusdt.agg_trade"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(info.NumPending)
+	seen := map[int64]int{}
+	var lo, hi int64
+	for i := 0; i < n; i++ {
+		msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("message %d of %d: %v", i, n, err)
+		}
+		var v struct{ ID int64 }
+		if err := json.Unmarshal(msg.Data(), &v); err != nil {
+			t.Fatal(err)
+		}
+		seen[v.ID]++
+		if lo == 0 || v.ID < lo {
+			lo = v.ID
+		}
+		hi = max(hi, v.ID)
+	}
+	for id := lo; id <= hi; id++ {
+		if seen[id] != 1 {
+			t.Fatalf("trade %d stored %d times (stream holds %d..%d, %d messages)", id, seen[id], lo, hi, n)
+		}
+	}
+	if n < 500 {
+		t.Fatalf("only %d trades stored", n)
+	}
 }
