@@ -232,7 +232,7 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 	g.mu.Lock()
 	for i, p := range plans {
 		sc := cfg.Session
-		sc.URL = p.URL
+		sc.URL, sc.AltURLs = p.URL, p.AltURLs
 		sc.Name = cfg.Venue.Name() + "#" + strconv.Itoa(i)
 		msgs := p.Subscribe
 		sc.Subscribe = func() [][]byte { return msgs }

@@ -29,7 +29,10 @@ type Venue interface {
 // ConnPlan is one connection of a venue: where to connect, which streams
 // it carries and the messages that subscribe to them.
 type ConnPlan struct {
-	URL       string
+	URL string
+	// AltURLs are other endpoints of the same streams (another host of the
+	// venue), tried in turn when a connection is replaced for lagging.
+	AltURLs   []string
 	Streams   []string
 	Subscribe [][]byte // sent after every connect, in order, paced
 	// Requests says, for each message of Subscribe, the request ID its

@@ -38,6 +38,11 @@ func (p SlowPolicy) String() string {
 type Config struct {
 	// URL of the WebSocket endpoint: wss://host:port/path?query.
 	URL string
+	// AltURLs are other endpoints of the same streams (another host of the
+	// venue). A connection replaced on request (Session.Replace: a link that
+	// falls behind) goes to the next of URL, AltURLs… in turn; reconnects
+	// after a failure stay where they were.
+	AltURLs []string
 	// Name identifies the session in logs and errors (default: the URL's path).
 	Name string
 	// Subscribe returns the messages to send after every connect, in order:
@@ -197,6 +202,11 @@ func (c Config) validate() error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("wsconn: URL %q: no host", c.URL)
+	}
+	for i, alt := range c.AltURLs {
+		if a, err := url.Parse(alt); err != nil || (a.Scheme != "wss" && a.Scheme != "ws") || a.Host == "" {
+			return fmt.Errorf("wsconn: AltURLs[%d] %q: want wss://host[:port]/path", i, alt)
+		}
 	}
 	if c.TLS != nil && c.TLS.InsecureSkipVerify {
 		return fmt.Errorf("wsconn: TLS: InsecureSkipVerify is refused; pass the server's CA instead")

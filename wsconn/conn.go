@@ -56,9 +56,10 @@ func (s *Session) connect(hold bool) (*conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
-	ws, resp, err := s.dialer.DialContext(ctx, s.cfg.URL, s.cfg.Header)
+	target := s.url()
+	ws, resp, err := s.dialer.DialContext(ctx, target, s.cfg.Header)
 	if err != nil {
-		de := &DialError{URL: s.cfg.URL, Err: err}
+		de := &DialError{URL: target, Err: err}
 		if resp != nil {
 			de.Status = resp.StatusCode
 			if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
@@ -139,7 +140,7 @@ func (s *Session) connect(hold bool) (*conn, error) {
 			if err := ws.WriteMessage(websocket.TextMessage, m); err != nil {
 				c.fail(err)
 				<-c.done
-				return nil, &DialError{URL: s.cfg.URL, Err: err}
+				return nil, &DialError{URL: target, Err: err}
 			}
 		}
 	}

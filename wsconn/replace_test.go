@@ -44,3 +44,34 @@ func TestReplaceSwapsTheConnectionLosingNothing(t *testing.T) {
 	}
 	checkNoMissingID(t, r.aggTradeIDs(t))
 }
+
+// TestReplaceMovesToAnotherEndpoint: with AltURLs, a replaced connection
+// goes to the next endpoint in turn (another host of the venue), and a
+// reconnect after a failure stays where it is.
+func TestReplaceMovesToAnotherEndpoint(t *testing.T) {
+	certs := t.TempDir() // one CA for both simulators
+	a := startSim(t, sim.Config{CertDir: certs})
+	b := startSim(t, sim.Config{CertDir: certs})
+	var r recorder
+	cfg := baseConfig(a, "/ws/btcusdt@aggTrade")
+	cfg.AltURLs = []string{b.WSURL() + "/ws/btcusdt@aggTrade"}
+	sess := open(t, cfg, &r)
+	on := func(want *sim.Server, other *sim.Server, what string) {
+		t.Helper()
+		waitFor(t, 5*time.Second, what, func() bool { return len(want.Conns()) == 1 && len(other.Conns()) == 0 })
+	}
+	on(a, b, "the first endpoint")
+	simtest.WaitSubscribed(t, a, 1)
+	if !sess.Replace("lagging") {
+		t.Fatal("Replace refused")
+	}
+	on(b, a, "the replacement on the other endpoint")
+	simtest.WaitSubscribed(t, b, 1)
+	b.Fire(sim.Fault{Kind: sim.FaultDrop}) // a failure: the reconnect stays on b
+	waitFor(t, 5*time.Second, "reconnect", func() bool { return sess.Stats().Reconnects == 1 })
+	on(b, a, "the reconnect on the same endpoint")
+	simtest.WaitSubscribed(t, b, 1)
+	waitFor(t, 5*time.Second, "Replace accepted", func() bool { return sess.Replace("lagging again") })
+	on(a, b, "back to the first endpoint")
+	sess.Close()
+}

@@ -60,6 +60,7 @@ type Session struct {
 	status atomic.Int32
 	connID atomic.Uint64
 	live   atomic.Pointer[conn] // the connection Send writes to; nil while down
+	urlIdx atomic.Int32         // 0: Config.URL; i: Config.AltURLs[i-1]
 	stats  counters
 }
 
@@ -277,6 +278,11 @@ func (s *Session) supervise() {
 			cur = s.rotate(cur, ErrServerShutdown)
 			s.live.Store(cur)
 		case why := <-s.replace:
+			if n := len(s.cfg.AltURLs); n > 0 {
+				next := (s.urlIdx.Load() + 1) % int32(n+1)
+				s.urlIdx.Store(next)
+				s.log.Info("replacing the connection on another endpoint", "url", s.url())
+			}
 			cur = s.rotate(cur, why)
 			s.live.Store(cur)
 			s.replacing.Store(false)
@@ -392,4 +398,12 @@ func (s *Session) deliver(batch []Frame) {
 		}
 		*f = Frame{}
 	}
+}
+
+// url is the endpoint connections dial now.
+func (s *Session) url() string {
+	if i := s.urlIdx.Load(); i > 0 && int(i) <= len(s.cfg.AltURLs) {
+		return s.cfg.AltURLs[i-1]
+	}
+	return s.cfg.URL
 }

@@ -52,4 +52,16 @@ func TestDefaultEndpointsAreMarketDataOnly(t *testing.T) {
 	if u := plans[0].URL; !strings.HasPrefix(u, "wss://data-stream.binance.vision/stream") {
 		t.Fatalf("stream URL %q, want the market-data-only host", u)
 	}
+	// a connection that falls behind moves to Binance's other stream hosts
+	if alts := plans[0].AltURLs; !slices.Equal(alts, []string{"wss://stream.binance.com:9443/stream", "wss://stream.binance.com:443/stream"}) {
+		t.Fatalf("other stream hosts %q", alts)
+	}
+	// a configuration naming its host (a simulator) gets no other
+	own, err := binance.NewSpot(binance.SpotConfig{Symbols: syms, WSURL: "wss://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plans, err = own.Plan([]string{"btcusdt@aggTrade"}); err != nil || plans[0].AltURLs != nil {
+		t.Fatalf("plans %+v, %v", plans, err)
+	}
 }

@@ -67,6 +67,11 @@ const (
 type SpotConfig struct {
 	// WSURL is the stream endpoint's base (default DefaultWSURL).
 	WSURL string
+	// AltWSURLs are other stream hosts a connection that falls behind is
+	// moved to in turn (feed's lag watch). Default, with the default
+	// WSURL: Binance's general hosts, StreamWSURL and its port 443; none
+	// with another WSURL.
+	AltWSURLs []string
 	// Symbols gives every symbol's scales (LoadSymbols fetches them).
 	Symbols *Symbols
 	// StreamsPerConn splits streams over connections (default 200, at most 1024).
@@ -99,6 +104,14 @@ var _ feed.Venue = (*Spot)(nil)
 func NewSpot(cfg SpotConfig) (*Spot, error) {
 	if cfg.WSURL == "" {
 		cfg.WSURL = DefaultWSURL
+	}
+	if cfg.WSURL == DefaultWSURL && cfg.AltWSURLs == nil {
+		cfg.AltWSURLs = []string{StreamWSURL, "wss://stream.binance.com:443"}
+	}
+	for _, alt := range cfg.AltWSURLs {
+		if u, err := url.Parse(alt); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+			return nil, fmt.Errorf("binance: AltWSURLs: %q is not a wss:// URL", alt)
+		}
 	}
 	if u, err := url.Parse(cfg.WSURL); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
 		return nil, fmt.Errorf("binance: WSURL %q is not a wss:// URL", cfg.WSURL)
@@ -240,15 +253,20 @@ func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
 	if len(list) == 0 {
 		return nil, errors.New("binance: no streams")
 	}
-	u := s.cfg.WSURL + "/stream"
+	query := ""
 	if s.cfg.Micros {
-		u += "?timeUnit=MICROSECOND"
+		query = "?timeUnit=MICROSECOND"
+	}
+	u := s.cfg.WSURL + "/stream" + query
+	var alts []string
+	for _, a := range s.cfg.AltWSURLs {
+		alts = append(alts, strings.TrimSuffix(a, "/")+"/stream"+query)
 	}
 	var plans []feed.ConnPlan
 	id := int64(1)
 	for start := 0; start < len(list); start += s.cfg.StreamsPerConn {
 		group := list[start:min(start+s.cfg.StreamsPerConn, len(list))]
-		p := feed.ConnPlan{URL: u, Streams: group}
+		p := feed.ConnPlan{URL: u, AltURLs: alts, Streams: group}
 		for i := 0; i < len(group); i += paramsPerRequest {
 			msg, err := json.Marshal(struct {
 				Method string   `json:"method"`
