@@ -57,11 +57,11 @@ func TestDefaultEndpointsAreMarketDataOnly(t *testing.T) {
 		t.Fatalf("other stream hosts %q", alts)
 	}
 	// a configuration naming its host (a simulator) gets no other
-	own, err := binance.NewSpot(binance.SpotConfig{Symbols: syms, WSURL: "wss://127.0.0.1:1"})
+	simSpot, err := binance.NewSpot(binance.SpotConfig{Symbols: syms, WSURL: "wss://127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plans, err = own.Plan([]string{"btcusdt@aggTrade"}); err != nil || plans[0].AltURLs != nil {
+	if plans, err = simSpot.Plan([]string{"btcusdt@aggTrade"}); err != nil || plans[0].AltURLs != nil {
 		t.Fatalf("plans %+v, %v", plans, err)
 	}
 }
