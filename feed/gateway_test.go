@@ -63,6 +63,15 @@ func openGateway(t testing.TB, s *sim.Server, streams []string, session wsconn.C
 // openGatewayAt connects a gateway to a simulator given by its URLs and CA.
 func openGatewayAt(t testing.TB, wsURL, restURL, caFile string, streams []string, session wsconn.Config, handler func(*feed.Event)) *feed.Gateway {
 	t.Helper()
+	return openGatewayWith(t, wsURL, restURL, caFile, streams, 1024, func(c *feed.GatewayConfig) {
+		c.Session, c.Handler = session, handler
+	})
+}
+
+// openGatewayWith connects a gateway with perConn streams per connection;
+// tweak changes its configuration before it opens.
+func openGatewayWith(t testing.TB, wsURL, restURL, caFile string, streams []string, perConn int, tweak func(*feed.GatewayConfig)) *feed.Gateway {
+	t.Helper()
 	tlsCfg, err := httpx.TLSConfig(caFile)
 	if err != nil {
 		t.Fatal(err)
@@ -80,18 +89,20 @@ func openGatewayAt(t testing.TB, wsURL, restURL, caFile string, streams []string
 	if err != nil {
 		t.Fatal(err)
 	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: wsURL, Symbols: syms, StreamsPerConn: 1024})
+	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: wsURL, Symbols: syms, StreamsPerConn: perConn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if session.BackoffMin == 0 {
-		session.BackoffMin = 5 * time.Millisecond
-		session.BackoffMax = 100 * time.Millisecond
+	cfg := feed.GatewayConfig{
+		Venue: venue, Streams: streams, TLS: tlsCfg, Logger: quiet(), Handler: func(*feed.Event) {},
+		Dials: rate.NewLimiter(1000, 100), Subscribes: rate.NewLimiter(1000, 100),
 	}
-	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: streams, TLS: tlsCfg, Session: session, Logger: quiet(),
-		Dials: rate.NewLimiter(1000, 100), Subscribes: rate.NewLimiter(1000, 100), Handler: handler,
-	})
+	tweak(&cfg)
+	if cfg.Session.BackoffMin == 0 {
+		cfg.Session.BackoffMin = 5 * time.Millisecond
+		cfg.Session.BackoffMax = 100 * time.Millisecond
+	}
+	g, err := feed.OpenGateway(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,33 +410,9 @@ func TestRefusedSubscriptionsAreRetried(t *testing.T) {
 	s := startSim(t, sim.Config{MaxStreams: 3, Symbols: []string{"BTCUSDT", "ETHUSDT", "BNBUSDT"}})
 	var c collector
 	streams := []string{"btcusdt@aggTrade", "ethusdt@aggTrade", "bnbusdt@aggTrade", "btcusdt@bookTicker", "ethusdt@bookTicker"}
-	tlsCfg, err := httpx.TLSConfig(simtest.CAFile(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rest, err := httpx.New(httpx.Config{BaseURL: s.RESTURL(), TLS: tlsCfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rest.Close()
-	syms, err := binance.LoadSymbols(context.Background(), rest, binance.SymbolsOfStreams(streams))
-	if err != nil {
-		t.Fatal(err)
-	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: s.WSURL(), Symbols: syms, StreamsPerConn: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: streams, TLS: tlsCfg, Logger: quiet(), Handler: c.handle,
-		Session:    wsconn.Config{BackoffMin: 5 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
-		Dials:      rate.NewLimiter(1000, 100),
-		Subscribes: rate.NewLimiter(1000, 100), RefusedRetryMin: 100 * time.Millisecond, RefusedRetryMax: 200 * time.Millisecond,
+	g := openGatewayWith(t, s.WSURL(), s.RESTURL(), simtest.CAFile(t, s), streams, 1024, func(cfg *feed.GatewayConfig) {
+		cfg.Handler, cfg.RefusedRetryMin, cfg.RefusedRetryMax = c.handle, 100*time.Millisecond, 200*time.Millisecond
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
 	waitFor(t, 10*time.Second, "3 streams subscribed, 2 refused", func() bool {
 		conns := s.Conns()
 		return len(conns) == 1 && len(conns[0].Subscriptions) == 3 && g.Stats().RefusedStreams == 2
@@ -469,32 +456,10 @@ func TestMassReconnectStaysInTheAttemptBudget(t *testing.T) {
 	for _, sym := range []string{"btcusdt", "ethusdt", "bnbusdt", "solusdt"} {
 		streams = append(streams, sym+"@aggTrade", sym+"@bookTicker")
 	}
-	tlsCfg, err := httpx.TLSConfig(simtest.CAFile(t, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rest, err := httpx.New(httpx.Config{BaseURL: s.RESTURL(), TLS: tlsCfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rest.Close()
-	syms, err := binance.LoadSymbols(context.Background(), rest, binance.SymbolsOfStreams(streams))
-	if err != nil {
-		t.Fatal(err)
-	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: s.WSURL(), Symbols: syms, StreamsPerConn: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: streams, TLS: tlsCfg, Logger: quiet(), Handler: func(*feed.Event) {},
-		Session: wsconn.Config{BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond},
-		Dials:   budget, Subscribes: rate.NewLimiter(1000, 100),
+	g := openGatewayWith(t, s.WSURL(), s.RESTURL(), simtest.CAFile(t, s), streams, 1, func(c *feed.GatewayConfig) {
+		c.Session = wsconn.Config{BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
+		c.Dials = budget
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
 	connected := func(n int64) func() bool {
 		return func() bool {
 			var c int64

@@ -72,3 +72,32 @@ func TestInstrumentsMerge(t *testing.T) {
 		t.Fatal("second merge changed the table")
 	}
 }
+
+// Statistics frames: a bad figure is an error, a symbol outside the table
+// is one for a single object and left out of a market-wide array.
+func TestDecodeStatsErrors(t *testing.T) {
+	spot, err := NewSpot(SpotConfig{WSURL: "wss://127.0.0.1:1", Symbols: testSymbols(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := spot.NewDecoder(feed.ConnPlan{})
+	kline := `{"e":"kline","E":1,"s":"BTCUSDT","k":{"t":0,"T":59999,"s":"BTCUSDT","i":"1m","f":1,"L":2,"o":"OPEN","c":"1.00","h":"1.00","l":"1.00","v":"1","n":2,"x":false,"q":"1","V":"0","Q":"0","B":"0"}}`
+	mini := func(sym string) string {
+		return `{"e":"24hrMiniTicker","E":1,"s":"` + sym + `","c":"1.00","o":"1.00","h":"1.00","l":"1.00","v":"1","q":"1"}`
+	}
+	var ev feed.Event
+	for _, bad := range []string{kline, mini("XRPUSDT"), `{"stream":"btcusdt@kline_1m","data":` + kline + `}`} {
+		if _, err := dec.Decode([]byte(bad), &ev); err == nil {
+			t.Errorf("%.60s… decoded", bad)
+		}
+	}
+	arr := `{"stream":"!miniTicker@arr","data":[` + mini("XRPUSDT") + `,` + mini("BTCUSDT") + `,` + mini("BNBUSDT") + `]}`
+	kind, err := dec.Decode([]byte(arr), &ev)
+	if err != nil || kind != feed.DecodedBatch || ev.Symbol != "BTCUSDT" || !ev.Stats.Mini {
+		t.Fatalf("array: %v %v %+v", kind, err, ev)
+	}
+	b := dec.(feed.BatchDecoder)
+	if !b.Next(&ev) || ev.Symbol != "BNBUSDT" || b.Next(&ev) {
+		t.Fatalf("array's second event %+v", ev)
+	}
+}

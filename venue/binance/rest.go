@@ -276,32 +276,12 @@ func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limi
 	if !ok {
 		return dst, fmt.Errorf("binance: historicalTrades %s: %w", symbol, ErrUnknownSymbol)
 	}
-	limit = min(max(limit, 1), MaxAggTradesLimit)
-	q := url.Values{}
-	q.Set("symbol", sym.Name)
-	q.Set("fromId", strconv.FormatInt(fromID, 10))
-	q.Set("limit", strconv.Itoa(limit))
-	req := httpx.Request{Path: historicalTradesPath, Query: q, MaxBody: MaxBody(historicalTradesPath, q)}
-	if r.micros {
-		req.Header = http.Header{timeUnitKey: {"MICROSECOND"}}
-	}
-	pp, _ := r.tpages.Get().(*[]tradeJSON)
-	if pp == nil {
-		pp = new([]tradeJSON)
-	}
-	defer r.tpages.Put(pp)
-	_, err := r.c.Do(ctx, req, func(body []byte) error {
-		*pp = (*pp)[:0]
-		return json.Unmarshal(body, pp)
-	})
+	pp, release, unit, err := page[tradeJSON](ctx, r, &r.tpages, historicalTradesPath, sym, fromID, limit)
+	defer release()
 	if err != nil {
 		return dst, fmt.Errorf("binance: historicalTrades %s from %d: %w", sym.Name, fromID, err)
 	}
 	recv := time.Now().UnixNano()
-	unit := int64(time.Millisecond)
-	if r.micros {
-		unit = int64(time.Microsecond)
-	}
 	for _, t := range *pp {
 		var price, qty int64
 		var err error
@@ -322,6 +302,32 @@ func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limi
 		})
 	}
 	return dst, nil
+}
+
+// page asks path (aggTrades or historicalTrades) for the trades of sym
+// from fromID on, at most limit (1..1000), decoded into a slice from pool;
+// release gives the slice back. unit is the trade times' unit, in ns.
+func page[T any](ctx context.Context, r *Recovery, pool *sync.Pool, path string, sym Symbol, fromID int64, limit int) (
+	items *[]T, release func(), unit int64, err error) {
+	q := url.Values{}
+	q.Set("symbol", sym.Name)
+	q.Set("fromId", strconv.FormatInt(fromID, 10))
+	q.Set("limit", strconv.Itoa(min(max(limit, 1), MaxAggTradesLimit)))
+	req := httpx.Request{Path: path, Query: q, MaxBody: MaxBody(path, q)}
+	unit = int64(time.Millisecond)
+	if r.micros {
+		req.Header = http.Header{timeUnitKey: {"MICROSECOND"}}
+		unit = int64(time.Microsecond)
+	}
+	pp, _ := pool.Get().(*[]T)
+	if pp == nil {
+		pp = new([]T)
+	}
+	_, err = r.c.Do(ctx, req, func(body []byte) error {
+		*pp = (*pp)[:0]
+		return json.Unmarshal(body, pp)
+	})
+	return pp, func() { pool.Put(pp) }, unit, err
 }
 
 // parseTrade parses a trade's price and quantity at sym's scales; a value
@@ -372,32 +378,12 @@ func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, l
 	if !ok {
 		return dst, fmt.Errorf("binance: aggTrades %s: %w", symbol, ErrUnknownSymbol)
 	}
-	limit = min(max(limit, 1), MaxAggTradesLimit)
-	q := url.Values{}
-	q.Set("symbol", sym.Name)
-	q.Set("fromId", strconv.FormatInt(fromID, 10))
-	q.Set("limit", strconv.Itoa(limit))
-	req := httpx.Request{Path: aggTradesPath, Query: q, MaxBody: MaxBody(aggTradesPath, q)}
-	if r.micros {
-		req.Header = http.Header{timeUnitKey: {"MICROSECOND"}}
-	}
-	pp, _ := r.pages.Get().(*[]aggTradeJSON)
-	if pp == nil {
-		pp = new([]aggTradeJSON)
-	}
-	defer r.pages.Put(pp)
-	_, err := r.c.Do(ctx, req, func(body []byte) error {
-		*pp = (*pp)[:0]
-		return json.Unmarshal(body, pp)
-	})
+	pp, release, unit, err := page[aggTradeJSON](ctx, r, &r.pages, aggTradesPath, sym, fromID, limit)
+	defer release()
 	if err != nil {
 		return dst, fmt.Errorf("binance: aggTrades %s from %d: %w", sym.Name, fromID, err)
 	}
 	recv := time.Now().UnixNano()
-	unit := int64(time.Millisecond)
-	if r.micros {
-		unit = int64(time.Microsecond)
-	}
 	for _, t := range *pp {
 		var price, qty int64
 		var err error

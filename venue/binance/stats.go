@@ -161,14 +161,10 @@ func (sd *spotDecoder) statsEvent(table *Symbols, raw json.RawMessage, ev *feed.
 	switch head.E {
 	case "kline":
 		var k klineJSON
-		if err := json.Unmarshal(raw, &k); err != nil {
-			return fmt.Errorf("%w: kline: %w", ErrMalformed, err)
+		sym, herr := statsHead(table, raw, &k, func() string { return k.S }, feed.TypeCandle, head.E, ev)
+		if herr != nil {
+			return herr
 		}
-		sym, ok := table.Lookup(k.S)
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrUnknownSymbol, k.S)
-		}
-		ev.Type, ev.Symbol, ev.PriceScale, ev.QtyScale = feed.TypeCandle, sym.Name, sym.PriceScale, sym.QtyScale
 		ev.EventTime, ev.ExchangeTime = k.EE*unit, k.EE*unit
 		ev.FirstTradeID, ev.LastTradeID, ev.ID, ev.FirstID = k.K.F, k.K.L, k.K.T, k.K.T
 		st.Window, st.OpenTime, st.CloseTime, st.Trades, st.Closed = k.K.I, k.K.T*unit, k.K.TT*unit, k.K.N, k.K.X
@@ -177,14 +173,10 @@ func (sd *spotDecoder) statsEvent(table *Symbols, raw json.RawMessage, ev *feed.
 			qty(&st.Volume, k.K.V), qty(&st.TakerBuyVolume, k.K.VV), dec(&st.QuoteVolume, k.K.Q), dec(&st.TakerBuyQuote, k.K.QQ))
 	case "24hrTicker", "1hTicker", "4hTicker", "1dTicker", "24hrMiniTicker":
 		var t tickerJSON
-		if err := json.Unmarshal(raw, &t); err != nil {
-			return fmt.Errorf("%w: %s: %w", ErrMalformed, head.E, err)
+		sym, herr := statsHead(table, raw, &t, func() string { return t.S }, feed.TypeTicker, head.E, ev)
+		if herr != nil {
+			return herr
 		}
-		sym, ok := table.Lookup(t.S)
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrUnknownSymbol, t.S)
-		}
-		ev.Type, ev.Symbol, ev.PriceScale, ev.QtyScale = feed.TypeTicker, sym.Name, sym.PriceScale, sym.QtyScale
 		ev.EventTime, ev.ExchangeTime = t.EE*unit, t.EE*unit
 		st.Window = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(head.E, "MiniTicker"), "Ticker"), "r")
 		st.Mini = head.E == "24hrMiniTicker"
@@ -198,14 +190,10 @@ func (sd *spotDecoder) statsEvent(table *Symbols, raw json.RawMessage, ev *feed.
 		err = parseAll(sym, fields...)
 	case "avgPrice":
 		var t tickerJSON
-		if err := json.Unmarshal(raw, &t); err != nil {
-			return fmt.Errorf("%w: avgPrice: %w", ErrMalformed, err)
+		sym, herr := statsHead(table, raw, &t, func() string { return t.S }, feed.TypeAvgPrice, head.E, ev)
+		if herr != nil {
+			return herr
 		}
-		sym, ok := table.Lookup(t.S)
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrUnknownSymbol, t.S)
-		}
-		ev.Type, ev.Symbol, ev.PriceScale, ev.QtyScale = feed.TypeAvgPrice, sym.Name, sym.PriceScale, sym.QtyScale
 		ev.EventTime, ev.ExchangeTime = t.EE*unit, t.T*unit
 		st.Window = t.I
 		err = parseAll(sym, dec(&st.Avg, t.W))
@@ -213,6 +201,20 @@ func (sd *spotDecoder) statsEvent(table *Symbols, raw json.RawMessage, ev *feed.
 		return fmt.Errorf("%w: %q", ErrUnknownEvent, head.E)
 	}
 	return err
+}
+
+// statsHead decodes raw into v, finds the symbol it names (symbol, read
+// after decoding) in table, and sets ev's type, symbol and scales.
+func statsHead(table *Symbols, raw json.RawMessage, v any, symbol func() string, typ feed.Type, what string, ev *feed.Event) (Symbol, error) {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return Symbol{}, fmt.Errorf("%w: %s: %w", ErrMalformed, what, err)
+	}
+	sym, ok := table.Lookup(symbol())
+	if !ok {
+		return Symbol{}, fmt.Errorf("%w: %q", ErrUnknownSymbol, symbol())
+	}
+	ev.Type, ev.Symbol, ev.PriceScale, ev.QtyScale = typ, sym.Name, sym.PriceScale, sym.QtyScale
+	return sym, nil
 }
 
 // field is one decimal of a statistics payload to parse.
