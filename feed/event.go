@@ -134,6 +134,13 @@ type Event struct {
 	// carry the same update IDs and are sequenced apart. Empty otherwise.
 	Stream string
 	Symbol string // the venue's symbol, upper case: "BTCUSDT"; empty for connection-wide status
+	// Instrument is the venue-independent name of the symbol's market, the
+	// same on every venue: "BASE-QUOTE" for spot ("BTC-USDT"; Binance's
+	// BTCUSDT), "BASE-QUOTE-PERP" for a linear perpetual. Empty when the
+	// venue did not say the symbol's assets, and for connection-wide status.
+	// Producers set it from their symbol tables, so it is shared, not built
+	// per event.
+	Instrument string
 
 	// ID is the exchange's sequence number of the event, the one that must
 	// be contiguous: trade or aggregate trade ID, the last update ID of a

@@ -26,6 +26,10 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"symbol":`...)
 		dst = appendString(dst, e.Symbol)
 	}
+	if e.Instrument != "" {
+		dst = append(dst, `,"instrument":`...)
+		dst = appendString(dst, e.Instrument)
+	}
 	switch e.Type {
 	case TypeTrade:
 		dst = appendInt(dst, "id", e.ID)

@@ -3,6 +3,7 @@ package feed_test
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/feedkeeper/feedkeeper/feed"
@@ -50,5 +51,29 @@ func TestJSONOfStatsAndFlags(t *testing.T) {
 		if tt.ev.Stats != nil && (cp.Stats == tt.ev.Stats || *cp.Stats != *tt.ev.Stats) {
 			t.Errorf("CopyTo shares or changes Stats")
 		}
+	}
+}
+
+// The instrument follows the symbol, and is absent when unknown.
+func TestJSONInstrument(t *testing.T) {
+	ev := feed.Event{Type: feed.TypeTrade, Venue: "binance", Symbol: "BTCUSDT", Instrument: "BTC-USDT", ID: 1, FirstTradeID: 1, LastTradeID: 1,
+		PriceScale: 2, QtyScale: 5, Price: 6000001, Qty: 100, Side: feed.SideBuy, ReceiveTime: 5}
+	const prefix = `{"v":1,"type":"trade","venue":"binance","symbol":"BTCUSDT","instrument":"BTC-USDT","id":1,`
+	if b := ev.AppendJSON(nil); !strings.HasPrefix(string(b), prefix) || !json.Valid(b) {
+		t.Errorf("%s\nwant it to start %s", b, prefix)
+	}
+	ev.Instrument = ""
+	if b := ev.AppendJSON(nil); strings.Contains(string(b), "instrument") {
+		t.Errorf("%s: instrument without one", b)
+	}
+	st := feed.Event{Type: feed.TypeStatus, Status: feed.StatusHalted, Venue: "binance", Symbol: "BTCUSDT", Instrument: "BTC-USDT"}
+	var got map[string]any
+	if err := json.Unmarshal(st.AppendJSON(nil), &got); err != nil || got["instrument"] != "BTC-USDT" {
+		t.Errorf("status: %v, %v", got, err)
+	}
+	buf := make([]byte, 0, 512)
+	ev.Instrument = "BTC-USDT"
+	if n := testing.AllocsPerRun(100, func() { buf = ev.AppendJSON(buf[:0]) }); n != 0 {
+		t.Errorf("AppendJSON allocates %v times", n)
 	}
 }

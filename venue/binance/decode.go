@@ -85,7 +85,7 @@ type Decoder struct {
 // It overwrites every field of ev except ReceiveTime, which the caller
 // stamps, and appends levels to ev.Bids[:0] and ev.Asks[:0], reusing their
 // capacity. It keeps no reference to frame after it returns, so the caller
-// may reuse the buffer; ev.Symbol and ev.Venue point to strings of the
+// may reuse the buffer; ev.Symbol, ev.Instrument and ev.Venue point to strings of the
 // symbol table, never into frame.
 //
 // Object keys are matched exactly (case-sensitive: "m" is not "M"), unknown
@@ -668,7 +668,7 @@ func (d *Decoder) decodePayload(b []byte, i int, sh shape, sym Symbol, haveSym b
 		ev.Reason = "server announced shutdown"
 		return it.i, nil
 	}
-	ev.Symbol = sym.Name
+	ev.Symbol, ev.Instrument = sym.Name, sym.Instrument
 	ev.PriceScale, ev.QtyScale = sym.PriceScale, sym.QtyScale
 	return it.i, nil
 }

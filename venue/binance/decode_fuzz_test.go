@@ -323,6 +323,9 @@ func refPayload(d *Decoder, ms []member, sh, stream string, depth int) (Kind, fe
 		return KindNone, feed.Event{}, refErr("unknown symbol")
 	}
 	ev.Symbol, ev.PriceScale, ev.QtyScale = sym.Name, sym.PriceScale, sym.QtyScale
+	if sym.Base != "" && sym.Quote != "" {
+		ev.Instrument = sym.Base + "-" + sym.Quote
+	}
 	for _, f := range []struct {
 		role  string
 		dst   *int64
@@ -405,10 +408,10 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(depthFrame20), true)
 	syms, err := NewSymbols(
-		Symbol{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5},
-		Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3},
-		Symbol{Name: "BNBUSDT", PriceScale: 4, QtyScale: 3},
-		Symbol{Name: "X", PriceScale: 0, QtyScale: 18},
+		Symbol{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5, Base: "BTC", Quote: "USDT"},
+		Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3, Base: "BNB", Quote: "BTC"},
+		Symbol{Name: "BNBUSDT", PriceScale: 4, QtyScale: 3, Base: "BNB", Quote: "USDT"},
+		Symbol{Name: "X", PriceScale: 0, QtyScale: 18}, // no assets: no instrument
 	)
 	if err != nil {
 		f.Fatal(err)

@@ -15,10 +15,10 @@ import (
 func testSymbols(tb testing.TB) *Symbols {
 	tb.Helper()
 	t, err := NewSymbols(
-		Symbol{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5},
-		Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3},
-		Symbol{Name: "BNBUSDT", PriceScale: 4, QtyScale: 3},
-		Symbol{Name: "PEPEUSDT", PriceScale: 8, QtyScale: 0},
+		Symbol{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5, Base: "BTC", Quote: "USDT"},
+		Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3, Base: "BNB", Quote: "BTC"},
+		Symbol{Name: "BNBUSDT", PriceScale: 4, QtyScale: 3, Base: "BNB", Quote: "USDT"},
+		Symbol{Name: "PEPEUSDT", PriceScale: 8, QtyScale: 0}, // no assets: no instrument
 	)
 	if err != nil {
 		tb.Fatal(err)
@@ -43,25 +43,25 @@ const ms = int64(1e6) // nanoseconds per millisecond
 var (
 	aggTradeEvent = feed.Event{
 		Type: feed.TypeTrade, Side: feed.SideSell, PriceScale: 2, QtyScale: 5, Aggregated: true,
-		Venue: "binance", Symbol: "BTCUSDT", ID: 12345, FirstID: 12345, FirstTradeID: 100, LastTradeID: 105,
+		Venue: "binance", Symbol: "BTCUSDT", Instrument: "BTC-USDT", ID: 12345, FirstID: 12345, FirstTradeID: 100, LastTradeID: 105,
 		ExchangeTime: 1672515782134 * ms, EventTime: 1672515782136 * ms, Price: 6000001, Qty: 100,
 	}
 	tradeEvent = feed.Event{
 		Type: feed.TypeTrade, Side: feed.SideBuy, PriceScale: 7, QtyScale: 3,
-		Venue: "binance", Symbol: "BNBBTC", ID: 12345, FirstID: 12345, FirstTradeID: 12345, LastTradeID: 12345,
+		Venue: "binance", Symbol: "BNBBTC", Instrument: "BNB-BTC", ID: 12345, FirstID: 12345, FirstTradeID: 12345, LastTradeID: 12345,
 		ExchangeTime: 1672515782135 * ms, EventTime: 1672515782136 * ms, Price: 10000, Qty: 100000,
 	}
 	depthEvent = feed.Event{
-		Type: feed.TypeBookDelta, PriceScale: 7, QtyScale: 3, Venue: "binance", Symbol: "BNBBTC",
+		Type: feed.TypeBookDelta, PriceScale: 7, QtyScale: 3, Venue: "binance", Symbol: "BNBBTC", Instrument: "BNB-BTC",
 		ID: 160, FirstID: 157, ExchangeTime: 1672515782136 * ms, EventTime: 1672515782136 * ms,
 		Bids: []feed.Level{lv(24000, 10000)}, Asks: []feed.Level{lv(26000, 100000), lv(27000, 0)},
 	}
 	partialEvent = feed.Event{
-		Type: feed.TypeBookSnapshot, PriceScale: 7, QtyScale: 3, Venue: "binance", Symbol: "BNBBTC",
+		Type: feed.TypeBookSnapshot, PriceScale: 7, QtyScale: 3, Venue: "binance", Symbol: "BNBBTC", Instrument: "BNB-BTC",
 		ID: 160, FirstID: 160, Bids: []feed.Level{lv(24000, 10000)}, Asks: []feed.Level{lv(26000, 100000)},
 	}
 	bookTickerEvent = feed.Event{
-		Type: feed.TypeTopOfBook, PriceScale: 4, QtyScale: 3, Venue: "binance", Symbol: "BNBUSDT",
+		Type: feed.TypeTopOfBook, PriceScale: 4, QtyScale: 3, Venue: "binance", Symbol: "BNBUSDT", Instrument: "BNB-USDT",
 		ID: 400900217, FirstID: 400900217, Bid: feed.Level{Price: 253519, Qty: 31210}, Ask: feed.Level{Price: 253652, Qty: 40660},
 	}
 	shutdownEvent = feed.Event{
@@ -135,7 +135,7 @@ func TestDecode(t *testing.T) {
 		{"capped quantity, truncated", Decoder{}, `{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.00240000","922337203685477.5807"]],"a":[]}`, KindEvent,
 			with(depthEvent, func(e *feed.Event) { e.Capped, e.Bids, e.Asks = true, []feed.Level{lv(24000, 922337203685477580)}, nil })},
 		{"capped quantity, saturated", Decoder{}, `{"e":"depthUpdate","E":1672515782136,"s":"BTCUSDT","U":157,"u":160,"b":[["60000.01","92233720368547758.07"]],"a":[]}`, KindEvent,
-			feed.Event{Type: feed.TypeBookDelta, PriceScale: 2, QtyScale: 5, Venue: "binance", Symbol: "BTCUSDT", Capped: true,
+			feed.Event{Type: feed.TypeBookDelta, PriceScale: 2, QtyScale: 5, Venue: "binance", Symbol: "BTCUSDT", Instrument: "BTC-USDT", Capped: true,
 				ID: 160, FirstID: 157, ExchangeTime: 1672515782136 * ms, EventTime: 1672515782136 * ms,
 				Bids: []feed.Level{lv(6000001, 1<<63-1)}}},
 		{"capped quantity, escaped", Decoder{}, `{"e":"depthUpdate","E":1672515782136,"s":"PEPEUSDT","U":157,"u":160,"b":[["0.00001000","92233720368.5477580\u0037"]],"a":[]}`, KindEvent,
@@ -154,7 +154,7 @@ func TestDecode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.dec.Symbols = syms
-			ev := feed.Event{ReceiveTime: 42, Bids: make([]feed.Level, 3, 8), Symbol: "stale", Price: 7}
+			ev := feed.Event{ReceiveTime: 42, Bids: make([]feed.Level, 3, 8), Symbol: "stale", Instrument: "STALE-X", Price: 7}
 			kind, err := tt.dec.Decode([]byte(tt.frame), &ev)
 			if err != nil || kind != tt.kind {
 				t.Fatalf("Decode = %v, %v; want %v", kind, err, tt.kind)
@@ -361,21 +361,27 @@ func TestParseResponse(t *testing.T) {
 
 func TestSymbols(t *testing.T) {
 	info := `{"timezone":"UTC","symbols":[
-	 {"symbol":"BTCUSDT","status":"TRADING","baseAssetPrecision":8,"filters":[
+	 {"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","baseAssetPrecision":8,"quoteAsset":"USDT","filters":[
 	  {"filterType":"PRICE_FILTER","minPrice":"0.01000000","maxPrice":"1000000.00000000","tickSize":"0.01000000"},
 	  {"filterType":"LOT_SIZE","minQty":"0.00001000","maxQty":"9000.00000000","stepSize":"0.00001000"}]},
-	 {"symbol":"PEPEUSDT","status":"TRADING","filters":[
+	 {"symbol":"PEPEUSDT","status":"TRADING","baseAsset":"pepe","quoteAsset":"Usdt","filters":[
 	  {"filterType":"PRICE_FILTER","tickSize":"0.00000001"},{"filterType":"LOT_SIZE","stepSize":"1.00000000"}]},
-	 {"symbol":"OLDBTC","status":"BREAK","filters":[{"filterType":"PRICE_FILTER","tickSize":"0.00000000"}]}]}`
+	 {"symbol":"ODDUSDT","status":"TRADING","baseAsset":"O-D","quoteAsset":"USDT"},
+	 {"symbol":"OLDBTC","status":"BREAK","quoteAsset":"BTC","filters":[{"filterType":"PRICE_FILTER","tickSize":"0.00000000"}]}]}`
 	syms, err := ParseExchangeInfo([]byte(info))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Symbol{{"BTCUSDT", 2, 5, "TRADING"}, {"OLDBTC", 8, 8, "BREAK"}, {"PEPEUSDT", 8, 0, "TRADING"}}
-	if got := syms.List(); !slices.Equal(got, want) || syms.Len() != 3 {
+	want := []Symbol{
+		{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5, Status: "TRADING", Base: "BTC", Quote: "USDT", Instrument: "BTC-USDT"},
+		{Name: "ODDUSDT", PriceScale: 8, QtyScale: 8, Status: "TRADING"},            // an asset that would not parse back: none
+		{Name: "OLDBTC", PriceScale: 8, QtyScale: 8, Status: "BREAK", Quote: "BTC"}, // no base asset: no instrument
+		{Name: "PEPEUSDT", PriceScale: 8, QtyScale: 0, Status: "TRADING", Base: "PEPE", Quote: "USDT", Instrument: "PEPE-USDT"},
+	}
+	if got := syms.List(); !slices.Equal(got, want) || syms.Len() != 4 {
 		t.Errorf("List = %v; want %v", got, want)
 	}
-	if s, ok := syms.Lookup("PEPEUSDT"); !ok || s != want[2] {
+	if s, ok := syms.Lookup("PEPEUSDT"); !ok || s != want[3] {
 		t.Errorf("Lookup = %v, %v", s, ok)
 	}
 	if s, ok := syms.lookupStream([]byte("btcusdt@depth20@100ms")); !ok || s != want[0] {
@@ -394,10 +400,30 @@ func TestSymbols(t *testing.T) {
 	if _, err := NewSymbols(Symbol{Name: "X", PriceScale: 19}); !errors.Is(err, fixed.ErrScale) {
 		t.Errorf("NewSymbols with scale 19: %v", err)
 	}
+	for _, bad := range []Symbol{{Name: "BTCUSDT", Base: "btc", Quote: "USDT"}, {Name: "BTCUSDT", Base: "BTC", Quote: "US-DT"}} {
+		if _, err := NewSymbols(bad); err == nil || !strings.Contains(err.Error(), `"`+bad.Base+`"`) && !strings.Contains(err.Error(), `"`+bad.Quote+`"`) {
+			t.Errorf("NewSymbols(%+v) = %v; want an error naming the asset", bad, err)
+		}
+	}
+	if s, _ := mustSymbols(t, Symbol{Name: "BTCUSDT", Base: "BTC", Quote: "USDT", Instrument: "WRONG"}).Lookup("BTCUSDT"); s.Instrument != "BTC-USDT" {
+		t.Errorf("Instrument = %q; want it set from the assets", s.Instrument)
+	}
+	if s, _ := mustSymbols(t, Symbol{Name: "BTCUSDT", Base: "BTC", Instrument: "BTC-USDT"}).Lookup("BTCUSDT"); s.Instrument != "" {
+		t.Errorf("Instrument without a quote asset = %q; want empty", s.Instrument)
+	}
 	var nilTable *Symbols
 	if _, err := (&Decoder{Symbols: nilTable}).Decode([]byte(aggTradeFrame), &feed.Event{}); !errors.Is(err, ErrUnknownSymbol) {
 		t.Errorf("Decode without a table: %v", err)
 	}
+}
+
+func mustSymbols(tb testing.TB, list ...Symbol) *Symbols {
+	tb.Helper()
+	t, err := NewSymbols(list...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
 }
 
 func ExampleDecoder_Decode() {

@@ -217,7 +217,7 @@ func (s *Spot) Watch(ctx context.Context, announce func(*feed.Event)) {
 		changes := diff(announced, now)
 		announced = now
 		for _, ch := range changes {
-			ev := feed.Event{Type: feed.TypeStatus, Venue: Venue, Symbol: ch.New.Name, ReceiveTime: time.Now().UnixNano()}
+			ev := feed.Event{Type: feed.TypeStatus, Venue: Venue, Symbol: ch.New.Name, Instrument: ch.New.Instrument, ReceiveTime: time.Now().UnixNano()}
 			switch {
 			case ch.Old.Trading() && !ch.New.Trading():
 				ev.Status, ev.Reason = feed.StatusHalted, "status "+ch.New.Status+": the symbol does not trade; its streams are silent"

@@ -39,7 +39,7 @@ func TestDecoderWidensScales(t *testing.T) {
 	}
 	// other symbols are untouched; a value too precise for any scale is
 	// still an error
-	if s, _ := in.Lookup("BNBBTC"); s != (Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3}) {
+	if s, _ := in.Lookup("BNBBTC"); s != (Symbol{Name: "BNBBTC", PriceScale: 7, QtyScale: 3, Base: "BNB", Quote: "BTC", Instrument: "BNB-BTC"}) {
 		t.Fatalf("BNBBTC %+v", s)
 	}
 	bad := `{"e":"aggTrade","E":1,"s":"BTCUSDT","a":7,"p":"1.0000000000000000001","q":"1","f":1,"l":1,"T":1,"m":true,"M":true}`
@@ -61,7 +61,7 @@ func TestInstrumentsMerge(t *testing.T) {
 	before := in.Table()
 	in.merge(fresh)
 	changes := diff(before, in.Table())
-	if len(changes) != 1 || changes[0].New != (Symbol{Name: "BTCUSDT", PriceScale: 3, QtyScale: 5, Status: "HALT"}) || changes[0].Old.Trading() == changes[0].New.Trading() {
+	if len(changes) != 1 || changes[0].New != (Symbol{Name: "BTCUSDT", PriceScale: 3, QtyScale: 5, Status: "HALT", Base: "BTC", Quote: "USDT", Instrument: "BTC-USDT"}) || changes[0].Old.Trading() == changes[0].New.Trading() {
 		t.Fatalf("changes %+v", changes)
 	}
 	if _, ok := in.Lookup("NEWUSDT"); ok {
@@ -93,11 +93,11 @@ func TestDecodeStatsErrors(t *testing.T) {
 	}
 	arr := `{"stream":"!miniTicker@arr","data":[` + mini("XRPUSDT") + `,` + mini("BTCUSDT") + `,` + mini("BNBUSDT") + `]}`
 	kind, err := dec.Decode([]byte(arr), &ev)
-	if err != nil || kind != feed.DecodedBatch || ev.Symbol != "BTCUSDT" || !ev.Stats.Mini {
+	if err != nil || kind != feed.DecodedBatch || ev.Symbol != "BTCUSDT" || ev.Instrument != "BTC-USDT" || !ev.Stats.Mini {
 		t.Fatalf("array: %v %v %+v", kind, err, ev)
 	}
 	b := dec.(feed.BatchDecoder)
-	if !b.Next(&ev) || ev.Symbol != "BNBUSDT" || b.Next(&ev) {
+	if !b.Next(&ev) || ev.Symbol != "BNBUSDT" || ev.Instrument != "BNB-USDT" || b.Next(&ev) {
 		t.Fatalf("array's second event %+v", ev)
 	}
 }

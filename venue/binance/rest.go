@@ -295,7 +295,7 @@ func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limi
 		dst = append(dst, feed.Event{
 			Type: feed.TypeTrade, Side: side, Recovered: true,
 			PriceScale: sym.PriceScale, QtyScale: sym.QtyScale,
-			Venue: Venue, Symbol: sym.Name,
+			Venue: Venue, Symbol: sym.Name, Instrument: sym.Instrument,
 			ID: t.ID, FirstID: t.ID, FirstTradeID: t.ID, LastTradeID: t.ID,
 			ExchangeTime: t.Time * unit, ReceiveTime: recv,
 			Price: price, Qty: qty,
@@ -397,7 +397,7 @@ func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, l
 		dst = append(dst, feed.Event{
 			Type: feed.TypeTrade, Side: side, Aggregated: true, Recovered: true,
 			PriceScale: sym.PriceScale, QtyScale: sym.QtyScale,
-			Venue: Venue, Symbol: sym.Name,
+			Venue: Venue, Symbol: sym.Name, Instrument: sym.Instrument,
 			ID: t.A, FirstID: t.A, FirstTradeID: t.F, LastTradeID: t.L,
 			ExchangeTime: t.T * unit, ReceiveTime: recv,
 			Price: price, Qty: qty,

@@ -94,7 +94,11 @@ func TestRecoveryMatchesTheSimulator(t *testing.T) {
 	f.s.Advance(3000)
 	_, last, _, _ := f.s.LastIDs("BTCUSDT")
 	from := last - 1500
+	// the simulator's exchangeInfo names the assets, as Binance's does
 	sym, _ := f.syms.Lookup("BTCUSDT")
+	if sym.Base != "BTC" || sym.Quote != "USDT" || sym.Instrument != "BTC-USDT" {
+		t.Fatalf("symbol from exchangeInfo %+v; want BTC, USDT, BTC-USDT", sym)
+	}
 	got, err := f.rec.AggTrades(context.Background(), "BTCUSDT", from, 1000, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +118,7 @@ func TestRecoveryMatchesTheSimulator(t *testing.T) {
 		if w.BuyerMaker {
 			side = feed.SideSell
 		}
-		if g.Type != feed.TypeTrade || !g.Aggregated || !g.Recovered || g.Symbol != "BTCUSDT" || g.Venue != binance.Venue ||
+		if g.Type != feed.TypeTrade || !g.Aggregated || !g.Recovered || g.Symbol != "BTCUSDT" || g.Instrument != "BTC-USDT" || g.Venue != binance.Venue ||
 			g.ID != w.ID || g.Price != p || g.Qty != q || g.Side != side || g.FirstTradeID != w.FirstTradeID ||
 			g.LastTradeID != w.LastTradeID || g.ExchangeTime != w.Time*int64(time.Millisecond) || g.ReceiveTime == 0 {
 			t.Fatalf("trade %d: got %+v, want %+v", w.ID, g, w)
@@ -143,7 +147,7 @@ func TestRecoveryMatchesTheSimulator(t *testing.T) {
 		if w.BuyerMaker {
 			side = feed.SideSell
 		}
-		if g.Type != feed.TypeTrade || g.Aggregated || !g.Recovered || g.ID != w.ID || g.FirstTradeID != w.ID ||
+		if g.Type != feed.TypeTrade || g.Aggregated || !g.Recovered || g.Instrument != "BTC-USDT" || g.ID != w.ID || g.FirstTradeID != w.ID ||
 			g.Price != p || g.Qty != q || g.Side != side || g.ExchangeTime != w.Time*int64(time.Millisecond) {
 			t.Fatalf("trade %d: got %+v, want %+v", w.ID, g, w)
 		}
@@ -171,7 +175,7 @@ func TestRecoveryMatchesTheSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.Type != feed.TypeBookSnapshot || len(snap.Bids) != 100 || len(snap.Asks) != 100 {
+	if snap.Type != feed.TypeBookSnapshot || snap.Instrument != "BTC-USDT" || len(snap.Bids) != 100 || len(snap.Asks) != 100 {
 		t.Fatalf("snapshot %v with %d/%d levels", snap.Type, len(snap.Bids), len(snap.Asks))
 	}
 	for i := range 100 {

@@ -204,7 +204,7 @@ func (sd *spotDecoder) statsEvent(table *Symbols, raw json.RawMessage, ev *feed.
 }
 
 // statsHead decodes raw into v, finds the symbol it names (symbol, read
-// after decoding) in table, and sets ev's type, symbol and scales.
+// after decoding) in table, and sets ev's type, symbol, instrument and scales.
 func statsHead(table *Symbols, raw json.RawMessage, v any, symbol func() string, typ feed.Type, what string, ev *feed.Event) (Symbol, error) {
 	if err := json.Unmarshal(raw, v); err != nil {
 		return Symbol{}, fmt.Errorf("%w: %s: %w", ErrMalformed, what, err)
@@ -213,7 +213,7 @@ func statsHead(table *Symbols, raw json.RawMessage, v any, symbol func() string,
 	if !ok {
 		return Symbol{}, fmt.Errorf("%w: %q", ErrUnknownSymbol, symbol())
 	}
-	ev.Type, ev.Symbol, ev.PriceScale, ev.QtyScale = typ, sym.Name, sym.PriceScale, sym.QtyScale
+	ev.Type, ev.Symbol, ev.Instrument, ev.PriceScale, ev.QtyScale = typ, sym.Name, sym.Instrument, sym.PriceScale, sym.QtyScale
 	return sym, nil
 }
 

@@ -24,6 +24,14 @@ type Symbol struct {
 	// Status is exchangeInfo's trading status: TRADING, HALT, BREAK, …
 	// Empty when unknown. A symbol that is not TRADING sends nothing.
 	Status string
+	// Base and Quote are the assets the symbol trades, upper case, from
+	// exchangeInfo's baseAsset and quoteAsset: "BTC" and "USDT" for
+	// BTCUSDT. Empty when unknown.
+	Base, Quote string
+	// Instrument is the venue-independent name of the market, "BASE-QUOTE"
+	// ("BTC-USDT"), that every event of the symbol carries. NewSymbols sets
+	// it from Base and Quote, whatever it held; it is empty when either is.
+	Instrument string
 }
 
 // Trading reports whether the symbol trades (or its status is unknown).
@@ -48,7 +56,9 @@ type Symbols struct {
 }
 
 // NewSymbols builds a table. Names must be non-empty, upper case and
-// unique, and scales at most fixed.MaxScale.
+// unique, scales at most fixed.MaxScale, and assets (when given) upper case
+// letters and digits. It sets each symbol's Instrument from its assets, once,
+// so that events share the string.
 func NewSymbols(list ...Symbol) (*Symbols, error) {
 	t := &Symbols{
 		byName:   make(map[string]Symbol, len(list)),
@@ -61,6 +71,16 @@ func NewSymbols(list ...Symbol) (*Symbols, error) {
 		case s.PriceScale > fixed.MaxScale || s.QtyScale > fixed.MaxScale:
 			return nil, fmt.Errorf("binance: symbol %s: scales %d/%d: %w", s.Name, s.PriceScale, s.QtyScale, fixed.ErrScale)
 		}
+		if err := checkAsset(s.Name, "base", s.Base); err != nil {
+			return nil, err
+		}
+		if err := checkAsset(s.Name, "quote", s.Quote); err != nil {
+			return nil, err
+		}
+		s.Instrument = ""
+		if s.Base != "" && s.Quote != "" {
+			s.Instrument = s.Base + "-" + s.Quote
+		}
 		if _, dup := t.byName[s.Name]; dup {
 			return nil, fmt.Errorf("binance: symbol %s listed twice", s.Name)
 		}
@@ -68,6 +88,17 @@ func NewSymbols(list ...Symbol) (*Symbols, error) {
 		t.byStream[strings.ToLower(s.Name)] = s
 	}
 	return t, nil
+}
+
+// checkAsset reports an asset name that is not empty nor upper case letters
+// and digits: it would make an instrument name that cannot be parsed back.
+func checkAsset(symbol, which, asset string) error {
+	for _, c := range asset {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return fmt.Errorf("binance: symbol %s: %s asset %q: must be upper case letters and digits", symbol, which, asset)
+		}
+	}
+	return nil
 }
 
 // SymbolFromFilters returns the Symbol whose scales are those of the tick
@@ -100,13 +131,18 @@ func filterScale(size string) (uint8, error) {
 }
 
 // ParseExchangeInfo builds a table from the body of GET /api/v3/exchangeInfo,
-// taking every listed symbol whatever its trading status.
+// taking every listed symbol whatever its trading status, with its assets
+// (baseAsset, quoteAsset) upper cased. A symbol listed without them, or
+// with an asset that is not letters and digits, is kept without assets and
+// with an empty Instrument.
 func ParseExchangeInfo(body []byte) (*Symbols, error) {
 	var info struct {
 		Symbols []struct {
-			Symbol  string `json:"symbol"`
-			Status  string `json:"status"`
-			Filters []struct {
+			Symbol     string `json:"symbol"`
+			Status     string `json:"status"`
+			BaseAsset  string `json:"baseAsset"`
+			QuoteAsset string `json:"quoteAsset"`
+			Filters    []struct {
 				FilterType string `json:"filterType"`
 				TickSize   string `json:"tickSize"`
 				StepSize   string `json:"stepSize"`
@@ -132,6 +168,10 @@ func ParseExchangeInfo(body []byte) (*Symbols, error) {
 			return nil, fmt.Errorf("binance: exchangeInfo: %w", err)
 		}
 		sym.Status = s.Status
+		base, quote := strings.ToUpper(s.BaseAsset), strings.ToUpper(s.QuoteAsset)
+		if checkAsset(sym.Name, "base", base) == nil && checkAsset(sym.Name, "quote", quote) == nil {
+			sym.Base, sym.Quote = base, quote
+		}
 		list = append(list, sym)
 	}
 	t, err := NewSymbols(list...)
