@@ -39,7 +39,8 @@ var benchFrames = []struct{ name, frame string }{
 }
 
 func benchSymbols(b *testing.B) *Symbols {
-	syms, err := NewSymbols(Symbol{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5}, Symbol{Name: "BNBUSDT", PriceScale: 4, QtyScale: 3})
+	syms, err := NewSymbols(Symbol{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5, Base: "BTC", Quote: "USDT"},
+		Symbol{Name: "BNBUSDT", PriceScale: 4, QtyScale: 3, Base: "BNB", Quote: "USDT"})
 	if err != nil {
 		b.Fatal(err)
 	}
