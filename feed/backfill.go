@@ -290,6 +290,7 @@ type idRange struct{ first, from, to int64 }
 // missing. Delivery order is the merge of the two.
 type tradeGaps struct {
 	symbol, venue string
+	instrument    string
 	agg           bool // aggregate trades
 	missing       []idRange
 	held          []Event // live trades waiting for the gaps below them; held[head:] not yet delivered
@@ -312,7 +313,7 @@ func (g *Gateway) tradeGap(ev *Event, from, to int64) {
 	k := tradeKey{ev.Symbol, ev.Aggregated}
 	t := r.trades[k]
 	if t == nil {
-		t = &tradeGaps{symbol: ev.Symbol, venue: ev.Venue, agg: ev.Aggregated}
+		t = &tradeGaps{symbol: ev.Symbol, venue: ev.Venue, instrument: ev.Instrument, agg: ev.Aggregated}
 		r.trades[k] = t
 	}
 	t.addMissing(from, to)
@@ -376,7 +377,7 @@ func (g *Gateway) unfilled(t *tradeGaps, from, to int64, reason string) {
 			"reason", reason, "lines_suppressed", g.gapLog.suppressed())
 	}
 	gap := &g.aux
-	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: t.agg, Venue: t.venue, Symbol: t.symbol,
+	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: t.agg, Venue: t.venue, Symbol: t.symbol, Instrument: t.instrument,
 		FirstID: from, ID: to, ReceiveTime: time.Now().UnixNano(), Reason: reason, Bids: gap.Bids[:0], Asks: gap.Asks[:0]}
 	g.deliver(gap)
 }
@@ -511,6 +512,9 @@ func (g *Gateway) mergePage(t *tradeGaps, page []Event) (progressed, done bool) 
 			break
 		}
 		p.Symbol, p.Venue = t.symbol, t.venue
+		if p.Instrument == "" {
+			p.Instrument = t.instrument
+		}
 		p.Recovered, p.Aggregated = true, t.agg
 		g.deliver(p)
 		r.stats.backfilled.Add(1)

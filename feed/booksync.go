@@ -14,8 +14,8 @@ import (
 // repeated or reordered updates, a crossed book, a failed verification)
 // throws the book away and starts again. All of it is guarded by Gateway.mu.
 type bookSync struct {
-	symbol, venue        string
-	priceScale, qtyScale uint8
+	symbol, venue, instrument string
+	priceScale, qtyScale      uint8
 
 	b        *book.Book
 	synced   bool
@@ -54,6 +54,7 @@ func (g *Gateway) onDelta(ev *Event, gap bool) {
 		bs = &bookSync{symbol: ev.Symbol, venue: ev.Venue, b: book.New(r.cfg.BookLevels)}
 		r.books[ev.Symbol] = bs
 	}
+	bs.instrument = ev.Instrument
 	if bs.priceScale != ev.PriceScale || bs.qtyScale != ev.QtyScale {
 		// the venue's tick or step size changed (the venue's symbol table
 		// widened a scale): levels at the old scale cannot take the diff
@@ -286,7 +287,7 @@ func (g *Gateway) loadBook(bs *bookSync, snap *Event) loadResult {
 
 	out := &r.snap
 	bl, al := out.Bids[:0], out.Asks[:0]
-	*out = Event{Type: TypeBookSnapshot, Derived: true, Venue: bs.venue, Symbol: bs.symbol,
+	*out = Event{Type: TypeBookSnapshot, Derived: true, Venue: bs.venue, Symbol: bs.symbol, Instrument: bs.instrument,
 		PriceScale: bs.priceScale, QtyScale: bs.qtyScale,
 		ID: bs.b.LastUpdateID(), FirstID: bs.b.LastUpdateID(), ReceiveTime: snap.ReceiveTime}
 	r.levels = bs.b.Levels(book.Bid, r.levels[:0])
@@ -315,7 +316,7 @@ func (g *Gateway) topOfBook(bs *bookSync, cause *Event) {
 	}
 	bs.topBid, bs.topAsk, bs.topSent = bid, ask, true
 	ev := &g.aux
-	*ev = Event{Type: TypeTopOfBook, Derived: true, Venue: bs.venue, Symbol: bs.symbol,
+	*ev = Event{Type: TypeTopOfBook, Derived: true, Venue: bs.venue, Symbol: bs.symbol, Instrument: bs.instrument,
 		PriceScale: bs.priceScale, QtyScale: bs.qtyScale,
 		ID: bs.b.LastUpdateID(), FirstID: bs.b.LastUpdateID(),
 		ExchangeTime: cause.ExchangeTime, EventTime: cause.EventTime, ReceiveTime: cause.ReceiveTime,

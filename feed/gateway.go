@@ -439,7 +439,7 @@ func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 		}
 		gap := &g.aux
 		gap.Reset()
-		*gap = Event{Type: TypeGap, Missing: ev.Type, Venue: ev.Venue, Symbol: ev.Symbol, FirstID: from, ID: to,
+		*gap = Event{Type: TypeGap, Missing: ev.Type, Venue: ev.Venue, Symbol: ev.Symbol, Instrument: ev.Instrument, FirstID: from, ID: to,
 			ReceiveTime: f.Recv, Aggregated: ev.Aggregated, Reason: "IDs missing from the stream", Bids: gap.Bids, Asks: gap.Asks}
 		g.deliver(gap)
 	}

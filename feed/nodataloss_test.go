@@ -1399,3 +1399,41 @@ func TestResumeRecoversTheDowntime(t *testing.T) {
 		t.Fatalf("%d gap events", gaps)
 	}
 }
+
+// TestGatewayEventsCarryTheInstrument: the events the gateway makes itself
+// (derived snapshots and tops of book, gaps, recovered trades) carry the
+// instrument of the events they stand for.
+func TestGatewayEventsCarryTheInstrument(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: 300, TradeShare: 0.5, History: 300, Levels: 30})
+	var mu sync.Mutex
+	seen := map[string]string{} // kind → instrument
+	rg := openRecovering(t, s, setup{streams: []string{"btcusdt@aggTrade", "btcusdt@depth@100ms"}, handler: func(ev *feed.Event) {
+		kind := ev.Type.String()
+		switch {
+		case ev.Derived:
+			kind = "derived " + kind
+		case ev.Recovered:
+			kind = "recovered " + kind
+		}
+		mu.Lock()
+		seen[kind] = ev.Instrument
+		mu.Unlock()
+	}})
+	simtest.WaitFor(t, 10*time.Second, "the book in sync", func() bool { return rg.g.Stats().BooksInSync == 1 })
+	if err := s.Fire(sim.Fault{Kind: sim.FaultTradeGap, Times: 5}); err != nil {
+		t.Fatal(err)
+	}
+	simtest.WaitFor(t, 10*time.Second, "a trade recovered", func() bool { return rg.g.Stats().Backfilled > 0 })
+	if err := s.Fire(sim.Fault{Kind: sim.FaultTradeGap, Times: 2000}); err != nil { // beyond the history kept
+		t.Fatal(err)
+	}
+	simtest.WaitFor(t, 20*time.Second, "a gap announced", func() bool { return rg.g.Stats().Unfilled > 0 })
+	rg.g.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, kind := range []string{"trade", "book_delta", "derived book_snapshot", "derived top_of_book", "recovered trade", "gap"} {
+		if got, ok := seen[kind]; !ok || got != "BTC-USDT" {
+			t.Errorf("%s: instrument %q (seen %v)", kind, got, ok)
+		}
+	}
+}

@@ -88,7 +88,7 @@ func (g *Gateway) resumedGap(ev *Event, from, to int64) bool {
 		return false
 	}
 	gap := &g.aux
-	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: ev.Aggregated, Venue: ev.Venue, Symbol: ev.Symbol,
+	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: ev.Aggregated, Venue: ev.Venue, Symbol: ev.Symbol, Instrument: ev.Instrument,
 		FirstID: from, ID: to, ReceiveTime: ev.ReceiveTime, Bids: gap.Bids[:0], Asks: gap.Asks[:0],
 		Reason: "while no gateway ran (" + age.Round(time.Second).String() + ", over the resume limit of " + g.cfg.ResumeMaxAge.String() + ")"}
 	if g.rec != nil {
