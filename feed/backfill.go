@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/book"
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
+	"github.com/feedkeeper/feedkeeper/internal/logthrottle"
 )
 
 // RecoveryConfig tunes how a Gateway with a Recovery fills trade gaps and
@@ -136,7 +138,7 @@ type recovery struct {
 	wg     sync.WaitGroup
 
 	stats   recoveryCounters
-	lastLog atomic.Int64 // ns of the last REST failure logged
+	failLog logthrottle.Limiter // REST failures: one line per logEvery
 }
 
 type recoveryCounters struct {
@@ -217,11 +219,12 @@ func newRecovery(src Recovery, cfg RecoveryConfig) (*recovery, error) {
 		return nil, err
 	}
 	r := &recovery{
-		src:    src,
-		cfg:    cfg,
-		trades: make(map[tradeKey]*tradeGaps),
-		books:  make(map[string]*bookSync),
-		jobs:   jobQueue{ready: make(chan struct{}, 1)},
+		src:     src,
+		cfg:     cfg,
+		trades:  make(map[tradeKey]*tradeGaps),
+		books:   make(map[string]*bookSync),
+		jobs:    jobQueue{ready: make(chan struct{}, 1)},
+		failLog: logthrottle.Limiter{Every: logEvery},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
@@ -270,9 +273,7 @@ type worker struct {
 func (g *Gateway) restFailed(what, symbol string, err error) {
 	r := g.rec
 	n := r.stats.restErrors.Add(1)
-	now := time.Now().UnixNano()
-	last := r.lastLog.Load()
-	if now-last < int64(10*time.Second) || !r.lastLog.CompareAndSwap(last, now) {
+	if ok, _ := r.failLog.Allow(); !ok {
 		return
 	}
 	g.log.Warn("recovery call failed", "what", what, "symbol", symbol, "err", err, "failures_total", n)
@@ -317,9 +318,9 @@ func (g *Gateway) tradeGap(ev *Event, from, to int64) {
 		r.trades[k] = t
 	}
 	t.addMissing(from, to)
-	if g.gapLog.allow() {
+	if ok, held := g.gapLog.Allow(); ok {
 		g.log.Info("trade gap found: recovering it over REST", "symbol", t.symbol, "agg", t.agg, "from", from, "to", to,
-			"ids", to-from+1, "lines_suppressed", g.gapLog.suppressed())
+			"ids", to-from+1, "lines_suppressed", held)
 	}
 	if !t.queued {
 		t.queued = true
@@ -372,9 +373,9 @@ func (g *Gateway) unfilled(t *tradeGaps, from, to int64, reason string) {
 	r := g.rec
 	r.stats.unfilled.Add(1)
 	r.stats.unfilledIDs.Add(to - from + 1)
-	if g.gapLog.allow() {
+	if ok, held := g.gapLog.Allow(); ok {
 		g.log.Warn("trade gap not recovered", "symbol", t.symbol, "agg", t.agg, "from", from, "to", to, "ids", to-from+1,
-			"reason", reason, "lines_suppressed", g.gapLog.suppressed())
+			"reason", reason, "lines_suppressed", held)
 	}
 	gap := &g.aux
 	*gap = Event{Type: TypeGap, Missing: TypeTrade, Aggregated: t.agg, Venue: t.venue, Symbol: t.symbol, Instrument: t.instrument,
@@ -446,7 +447,7 @@ func (w *worker) fillFirst(t *tradeGaps) bool {
 			// a block that ends by itself (a venue's firewall): wait it out
 			g.restFailed(what, t.symbol, err)
 			d = min(max(d, r.cfg.RetryMin), r.cfg.BlockWait-blocked)
-			if !sleepCtx(r.ctx, d) {
+			if !backoff.Sleep(r.ctx, d) {
 				return false
 			}
 			blocked += d
@@ -481,7 +482,7 @@ func (w *worker) fillFirst(t *tradeGaps) bool {
 		}
 		r.stats.lagRetries.Add(1)
 		g.mu.Unlock()
-		if !sleepCtx(r.ctx, delay) {
+		if !backoff.Sleep(r.ctx, delay) {
 			return false
 		}
 		waited += delay
@@ -523,9 +524,9 @@ func (g *Gateway) mergePage(t *tradeGaps, page []Event) (progressed, done bool) 
 	progressed = next != rg.from
 	rg.from = next
 	if next > rg.to {
-		if g.gapLog.allow() {
+		if ok, held := g.gapLog.Allow(); ok {
 			g.log.Info("trade gap closed", "symbol", t.symbol, "agg", t.agg, "from", rg.first, "to", rg.to,
-				"ids", rg.to-rg.first+1, "lines_suppressed", g.gapLog.suppressed())
+				"ids", rg.to-rg.first+1, "lines_suppressed", held)
 		}
 		t.popMissing()
 		return progressed, true
@@ -562,53 +563,10 @@ func passing(err error) (time.Duration, bool) {
 	return d, d >= 0
 }
 
-// sleepCtx waits for d or until ctx ends; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// logThrottle lets through at most logBurst lines every logEvery, counting
-// the others; safe for concurrent use.
-type logThrottle struct {
-	mu     sync.Mutex
-	window time.Time
-	n      int
-	held   int64 // lines left out since the last one let through
-	report int64 // left out before the line being written
-}
-
+// The gateway's repeated log lines (trade gaps, REST failures, skipped
+// frames): at most logBurst trade-gap lines, and one line of each other
+// kind, every logEvery.
 const (
 	logBurst = 10
 	logEvery = 10 * time.Second
 )
-
-// allow reports whether a line may be written now.
-func (l *logThrottle) allow() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if now.Sub(l.window) >= logEvery {
-		l.window, l.n = now, 0
-	}
-	if l.n >= logBurst {
-		l.held++
-		return false
-	}
-	l.n++
-	l.report, l.held = l.held, 0
-	return true
-}
-
-// suppressed is the number of lines left out before the one allowed last.
-func (l *logThrottle) suppressed() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.report
-}

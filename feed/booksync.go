@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/book"
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
 )
 
 // bookSync keeps one symbol's order book in step with its diff depth
@@ -223,7 +224,7 @@ func (w *worker) syncBook(symbol string) {
 			delay = max(delay, r.cfg.SnapshotPause)
 			wait = max(wait, delay)
 		}
-		if !sleepCtx(r.ctx, wait) {
+		if !backoff.Sleep(r.ctx, wait) {
 			return
 		}
 		delay = min(2*delay, max(r.cfg.RetryMax, delay))

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/feedkeeper/feedkeeper/internal/logthrottle"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -107,7 +108,8 @@ type Gateway struct {
 	watchDone   chan struct{}
 
 	stats     gatewayCounters
-	gapLog    logThrottle // lines about trade gaps
+	gapLog    logthrottle.Limiter // lines about trade gaps
+	skipLog   logthrottle.Limiter // lines about skipped frames
 	closeOnce sync.Once
 }
 
@@ -116,7 +118,6 @@ type gatewayCounters struct {
 	tradeGaps, tradeMissing           atomic.Int64
 	malformed, unknown, binary        atomic.Int64
 	replyErrors, shutdowns            atomic.Int64
-	lastLog                           atomic.Int64 // ns of the last skipped-frame log line
 }
 
 // GatewayStats is a snapshot of a gateway's counters.
@@ -202,11 +203,13 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		return nil, fmt.Errorf("feed: RefusedRetryMin %v, RefusedRetryMax %v: want 0 < min <= max", cfg.RefusedRetryMin, cfg.RefusedRetryMax)
 	}
 	g := &Gateway{
-		cfg:    cfg,
-		log:    cfg.Logger.With("venue", cfg.Venue.Name()),
-		plans:  plans,
-		seq:    newSequencer(),
-		refuse: newRefusals(cfg.RefusedRetryMin, cfg.RefusedRetryMax),
+		cfg:     cfg,
+		log:     cfg.Logger.With("venue", cfg.Venue.Name()),
+		plans:   plans,
+		seq:     newSequencer(),
+		refuse:  newRefusals(cfg.RefusedRetryMin, cfg.RefusedRetryMax),
+		gapLog:  logthrottle.Limiter{Every: logEvery, Burst: logBurst},
+		skipLog: logthrottle.Limiter{Every: logEvery},
 	}
 	g.resume(cfg.Resume)
 	if !replay && cfg.Lag.MaxLag >= 0 {
@@ -477,9 +480,7 @@ func (g *Gateway) status(st Status, recv int64, reason string) {
 
 // skipped logs a skipped frame, at most once every 10 seconds.
 func (g *Gateway) skipped(what string, err error, f *wsconn.Frame) {
-	now := time.Now().UnixNano()
-	last := g.stats.lastLog.Load()
-	if now-last < int64(10*time.Second) || !g.stats.lastLog.CompareAndSwap(last, now) {
+	if ok, _ := g.skipLog.Allow(); !ok {
 		return
 	}
 	sample := f.Data

@@ -3,12 +3,13 @@ package feed
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
 )
 
 // Subscriber is implemented by venues that can build a subscribe request
@@ -250,12 +251,9 @@ func (g *Gateway) refused(plan int, id int64, streams []string, why error, recv 
 		}
 	}
 	rf.refused = true
-	d := r.max
-	if rf.attempt < 30 {
-		d = min(r.min<<rf.attempt, r.max)
-	}
+	d := backoff.Exp(r.min, r.max, rf.attempt)
 	rf.attempt++
-	g.schedule(plan, rf, d/2+rand.N(d/2+1))
+	g.schedule(plan, rf, backoff.Half(d))
 }
 
 // schedule sends rf's request after d on plan's live connection, then the

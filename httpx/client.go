@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,6 +28,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
+	"github.com/feedkeeper/feedkeeper/internal/clienttls"
 )
 
 // Config describes a client for one venue's REST API. The zero value of
@@ -58,7 +60,8 @@ type Config struct {
 	// HostCooldown and HostCooldownMax bound how long a failing host is set
 	// aside (only with BaseURLs). Defaults 30s and 5 minutes.
 	HostCooldown, HostCooldownMax time.Duration
-	// TLS is the process-wide TLS configuration (see TLSConfig). Nil: system roots.
+	// TLS is the process-wide TLS configuration (see TLSConfig). Nil: the
+	// process default, system roots (the one wsconn.DefaultTLS returns).
 	TLS *tls.Config
 	// Timeout bounds one attempt, body included. Default 10s.
 	Timeout time.Duration
@@ -162,12 +165,13 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tlsCfg *tls.Config
-	if cfg.TLS != nil {
-		// the transport adds "h2" to NextProtos of the config it is given:
-		// give it a clone, which shares the session cache
-		tlsCfg = cfg.TLS.Clone()
+	tlsCfg := cfg.TLS
+	if tlsCfg == nil {
+		tlsCfg = clienttls.Default()
 	}
+	// the transport adds "h2" to NextProtos of the config it is given:
+	// give it a clone, which shares the session cache
+	tlsCfg = tlsCfg.Clone()
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -447,7 +451,7 @@ func (c *Client) do(ctx context.Context, r Request, decode func(body []byte) err
 		if next := c.hosts.pick(now, r.Path, c.cfg.Serves); next != h && !c.hosts.skipped(next, now) {
 			continue // the failing host was set aside: the next one, working, at once
 		}
-		if !sleep(ctx, c.backoff(attempt)) {
+		if !backoff.Sleep(ctx, c.backoff(attempt)) {
 			c.stats.failures.Add(1)
 			return hdr, fmt.Errorf("%w (while retrying %w)", ctx.Err(), err)
 		}
@@ -471,7 +475,7 @@ func (c *Client) admit(ctx context.Context, weight int) (ticket, error) {
 			c.stats.waits.Add(1)
 		}
 		c.stats.waitNanos.Add(int64(wait))
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			return ticket{}, ctx.Err()
 		}
 	}
@@ -611,28 +615,5 @@ func (c *Client) failed(resp *http.Response, body []byte, h *host, sent time.Tim
 // backoff returns the delay before attempt n+1: exponential from
 // BackoffMin, capped at BackoffMax, with its upper half jittered.
 func (c *Client) backoff(n int) time.Duration {
-	d := c.cfg.BackoffMin
-	for i := 1; i < n && d < c.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.BackoffMax)
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
-}
-
-// sleep waits for d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return backoff.Half(backoff.Exp(c.cfg.BackoffMin, c.cfg.BackoffMax, n-1))
 }

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
 )
 
 // forbidden is the block that follows a 403 (a firewall rule of the
@@ -46,11 +48,7 @@ func (f *forbidden) forbid(sent, now time.Time, retryAfter time.Duration) (until
 	if f.streak == 1 {
 		f.from = now
 	}
-	d := f.max
-	if f.streak <= 30 {
-		d = min(f.min<<(f.streak-1), f.max)
-	}
-	d = max(d, retryAfter)
+	d := max(backoff.Exp(f.min, f.max, f.streak-1), retryAfter)
 	f.at = now
 	if end := now.Add(d); end.After(f.end) {
 		f.end = end

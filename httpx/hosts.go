@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
 )
 
 // host is one base URL of the API and how its calls have fared.
@@ -127,10 +129,7 @@ func (h *hosts) failed(x *host, sent, now time.Time) (until time.Time, started b
 	}
 	x.streak++
 	x.failedAt = now
-	d := h.max
-	if x.streak <= 30 {
-		d = min(h.cooldown<<(x.streak-1), h.max)
-	}
+	d := backoff.Exp(h.cooldown, h.max, x.streak-1)
 	x.until = now.Add(d)
 	x.skips.Add(1)
 	return x.until, x.streak == 1

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/feedkeeper/feedkeeper/internal/logthrottle"
 )
 
 // DialLimiter paces connection attempts: Wait returns nil when one more
@@ -120,14 +122,14 @@ type Budget struct {
 	epoch time.Time
 	done  chan struct{}
 
-	mu      sync.Mutex
-	closed  bool
-	ring    []int64 // times of the last attempts, ns since epoch; oldest at head
-	head, n int
-	tokens  float64 // of the pacing bucket, as of tokenAt
-	tokenAt int64
-	queue   waiterList // waiters in arrival order; the first one owns the next slot
-	spentAt int64      // when the window's budget was last logged as spent; 0: never
+	mu       sync.Mutex
+	closed   bool
+	ring     []int64 // times of the last attempts, ns since epoch; oldest at head
+	head, n  int
+	tokens   float64 // of the pacing bucket, as of tokenAt
+	tokenAt  int64
+	queue    waiterList          // waiters in arrival order; the first one owns the next slot
+	spentLog logthrottle.Limiter // the line that the window's budget is spent: once per Window
 
 	granted func(at int64) // test hook, called under mu
 
@@ -140,11 +142,12 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		return nil, err
 	}
 	return &Budget{
-		cfg:    cfg,
-		epoch:  time.Now(),
-		done:   make(chan struct{}),
-		ring:   make([]int64, cfg.Limit),
-		tokens: float64(cfg.Burst),
+		cfg:      cfg,
+		epoch:    time.Now(),
+		done:     make(chan struct{}),
+		ring:     make([]int64, cfg.Limit),
+		tokens:   float64(cfg.Burst),
+		spentLog: logthrottle.Limiter{Every: cfg.Window},
 	}, nil
 }
 
@@ -293,10 +296,9 @@ func (b *Budget) logSpent(now, at int64) {
 	if b.n < b.cfg.Limit || b.ring[b.head]+int64(b.cfg.Window) < now {
 		return // the pace, not the window, makes it wait
 	}
-	if b.spentAt != 0 && now-b.spentAt < int64(b.cfg.Window) {
+	if ok, _ := b.spentLog.AllowAt(now); !ok {
 		return
 	}
-	b.spentAt = now
 	log := b.cfg.Logger
 	if log == nil {
 		log = slog.Default()

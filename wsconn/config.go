@@ -56,7 +56,8 @@ type Config struct {
 
 	// TLS is the process-wide TLS configuration, shared by every connection
 	// and never modified; its ClientSessionCache gives session resumption
-	// on reconnect. Nil: system roots with a session cache of this package.
+	// on reconnect. Nil: DefaultTLS(), the process default that httpx
+	// uses too (system roots, one session cache).
 	TLS *tls.Config
 	// Header is sent with the handshake.
 	Header http.Header

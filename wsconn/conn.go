@@ -168,7 +168,7 @@ func (c *conn) fail(reason error) {
 		if errors.Is(reason, ErrRotated) || errors.Is(reason, ErrServerShutdown) || errors.Is(reason, ErrClosed) {
 			// a planned close: say goodbye properly
 			_ = c.ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+				websocket.FormatCloseMessage(CloseNormal, ""), time.Now().Add(time.Second))
 		}
 		c.ws.Close()
 	})
@@ -292,7 +292,7 @@ func (c *conn) read() {
 func classify(err error) error {
 	var ce *websocket.CloseError
 	switch {
-	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
+	case errors.As(err, &ce) && ce.Code != CloseAbnormal:
 		return &CloseError{Code: ce.Code, Text: ce.Text}
 	case errors.Is(err, websocket.ErrReadLimit):
 		return ErrFrameTooLarge

@@ -40,7 +40,7 @@ func (e *CloseError) Error() string {
 }
 
 // Policy reports whether the code asks the client to slow down (1008).
-func (e *CloseError) Policy() bool { return e.Code == 1008 }
+func (e *CloseError) Policy() bool { return e.Code == ClosePolicyViolation }
 
 // DialError is a failed connection attempt. TLS reports whether the TLS
 // handshake or certificate verification failed: an unknown CA or a

@@ -16,12 +16,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
+	"github.com/feedkeeper/feedkeeper/internal/clienttls"
 )
 
 // Status is the state of a session.
@@ -113,13 +115,10 @@ func Open(cfg Config, handler func(*Frame)) (*Session, error) {
 
 var writeBuffers = &sync.Pool{}
 
-var defaultTLS = sync.OnceValue(func() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(256)}
-})
-
-// DefaultTLS is the TLS configuration used when Config.TLS is nil: system
-// roots and a process-wide session cache. Do not modify it.
-func DefaultTLS() *tls.Config { return defaultTLS() }
+// DefaultTLS is the TLS configuration used when Config.TLS is nil: the
+// process-wide one, also httpx's default (system roots, TLS 1.2 or newer,
+// one session cache). Do not modify it; Clone it for a variant.
+func DefaultTLS() *tls.Config { return clienttls.Default() }
 
 // Close stops the session: every connection is closed, the frames already
 // queued are handed to the handler, and every goroutine has ended when it
@@ -262,8 +261,8 @@ func (s *Session) supervise() {
 				// the server asked us to slow down: at once, and from now on
 				attempt++
 				d = max(d, s.backoff(attempt), s.cfg.PolicyBackoff)
-			} else if errors.As(err, &ce) && (ce.Code == 1000 || ce.Code == 1001) && lived >= s.cfg.StableAfter {
-				d = jitter(s.cfg.BackoffMin) // planned close of a healthy connection: back at once
+			} else if errors.As(err, &ce) && (ce.Code == CloseNormal || ce.Code == CloseGoingAway) && lived >= s.cfg.StableAfter {
+				d = backoff.Full(s.cfg.BackoffMin) // planned close of a healthy connection: back at once
 			}
 			s.stats.reconnects.Add(1)
 			s.log.Info("reconnecting", "reason", err, "lived", lived.Round(time.Millisecond), "retry_in", d.Round(time.Millisecond))
@@ -343,28 +342,11 @@ func (s *Session) setStatus(st Status) {
 // backoff is the delay before attempt n: full jitter over a capped
 // exponential.
 func (s *Session) backoff(n int) time.Duration {
-	d := s.cfg.BackoffMax
-	if n < 30 {
-		d = min(s.cfg.BackoffMin<<n, s.cfg.BackoffMax)
-	}
-	return jitter(d)
-}
-
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(rand.Int64N(int64(d)) + 1)
+	return backoff.Full(backoff.Exp(s.cfg.BackoffMin, s.cfg.BackoffMax, n))
 }
 
 // sleep waits d or until the session closes; false means it closed.
-func (s *Session) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-s.ctx.Done():
-		return false
-	}
-}
+func (s *Session) sleep(d time.Duration) bool { return backoff.Sleep(s.ctx, d) }
 
 // dispatch hands queued frames to the handler until the queue closes and
 // is empty.
