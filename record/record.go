@@ -49,6 +49,10 @@ type Symbol struct {
 	Name       string `json:"name"`
 	PriceScale uint8  `json:"price_scale"`
 	QtyScale   uint8  `json:"qty_scale"`
+	// Base and Quote are the symbol's assets, when the venue named them
+	// (recordings made before they were kept have none).
+	Base  string `json:"base,omitempty"`
+	Quote string `json:"quote,omitempty"`
 }
 
 // Meta describes a recording.

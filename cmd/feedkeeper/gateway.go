@@ -140,7 +140,7 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	if c.Record != "" {
 		meta := record.Meta{Venue: venue.Name(), WSURL: c.WSEndpoint, Streams: c.Streams, PerConn: c.StreamsPerConn, Micros: c.Micros}
 		for _, s := range symbols.List() {
-			meta.Symbols = append(meta.Symbols, record.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale})
+			meta.Symbols = append(meta.Symbols, record.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale, Base: s.Base, Quote: s.Quote})
 		}
 		rec, err := record.Create(c.Record, meta)
 		if err != nil {

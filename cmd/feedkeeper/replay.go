@@ -94,7 +94,7 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 	}
 	var list []binance.Symbol
 	for _, s := range rec.Meta.Symbols {
-		list = append(list, binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale})
+		list = append(list, binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale, Base: s.Base, Quote: s.Quote})
 	}
 	symbols, err := binance.NewSymbols(list...)
 	if err != nil {
