@@ -12,6 +12,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/sink"
 	"github.com/feedkeeper/feedkeeper/sink/stdout"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
 // A gateway watched by a Monitor and a terminal status line: the Monitor
@@ -24,20 +25,12 @@ func Example() {
 	defer status.Close()
 	log := slog.New(slog.NewTextHandler(status, nil))
 
-	rest, err := httpx.New(httpx.Config{BaseURL: "https://api.binance.com", Logger: log})
+	rest, err := httpx.New(binance.RESTConfig(httpx.Config{Logger: log})) // the venue's default hosts
 	if err != nil {
 		log.Error("rest", "err", err)
 		return
 	}
-	serverTime := func(ctx context.Context) (time.Time, error) {
-		var v struct {
-			ServerTime int64 `json:"serverTime"`
-		}
-		if _, err := rest.Get(ctx, "/api/v3/time", nil, &v); err != nil {
-			return time.Time{}, err
-		}
-		return time.UnixMilli(v.ServerTime).Add(500 * time.Microsecond), nil
-	}
+	serverTime := func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest, false) }
 	out, err := stdout.Open(stdout.Config{Logger: log})
 	if err != nil {
 		log.Error("sink", "err", err)

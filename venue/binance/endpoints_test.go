@@ -10,20 +10,25 @@ import (
 )
 
 // TestDefaultEndpointsAreMarketDataOnly checks the defaults without
-// dialing them: no test ever connects to a real host.
+// dialing them, and without naming any real host here: no test connects to
+// one.
 func TestDefaultEndpointsAreMarketDataOnly(t *testing.T) {
 	cfg := binance.RESTConfig(httpx.Config{})
-	want := []string{"https://api.binance.com", "https://api-gcp.binance.com", "https://api1.binance.com",
-		"https://api2.binance.com", "https://api3.binance.com", "https://api4.binance.com"}
-	if cfg.BaseURL != "https://data-api.binance.vision" || !slices.Equal(cfg.BaseURLs, want) {
+	fallback := binance.RESTFallbackURLs()
+	if cfg.BaseURL != binance.DefaultRESTURL || !slices.Equal(cfg.BaseURLs, fallback) || len(fallback) != 6 || fallback[0] != binance.APIRESTURL {
 		t.Fatalf("REST defaults %q then %q", cfg.BaseURL, cfg.BaseURLs)
+	}
+	// the market-data host serves no historicalTrades: those go to the others
+	if cfg.Serves(binance.DefaultRESTURL, "/api/v3/historicalTrades") || !cfg.Serves(binance.DefaultRESTURL, "/api/v3/aggTrades") ||
+		!cfg.Serves(binance.APIRESTURL, "/api/v3/historicalTrades") {
+		t.Fatal("Serves does not follow the market-data host's list")
 	}
 	c, err := httpx.New(cfg) // builds the client; sends nothing
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if hs := c.Stats().Hosts; len(hs) != 7 || hs[0].BaseURL != binance.DefaultRESTURL || hs[6].BaseURL != "https://api4.binance.com" {
+	if hs := c.Stats().Hosts; len(hs) != 7 || hs[0].BaseURL != binance.DefaultRESTURL || hs[6].BaseURL != fallback[5] {
 		t.Fatalf("hosts %+v", hs)
 	}
 	binance.RESTFallbackURLs()[0] = "changed"
@@ -49,11 +54,11 @@ func TestDefaultEndpointsAreMarketDataOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u := plans[0].URL; !strings.HasPrefix(u, "wss://data-stream.binance.vision/stream") {
+	if u := plans[0].URL; !strings.HasPrefix(u, binance.DefaultWSURL+"/stream") {
 		t.Fatalf("stream URL %q, want the market-data-only host", u)
 	}
 	// a connection that falls behind moves to Binance's other stream hosts
-	if alts := plans[0].AltURLs; !slices.Equal(alts, []string{"wss://stream.binance.com:9443/stream", "wss://stream.binance.com:443/stream"}) {
+	if alts := plans[0].AltURLs; !slices.Equal(alts, []string{binance.StreamWSURL + "/stream", binance.StreamWSURL443 + "/stream"}) {
 		t.Fatalf("other stream hosts %q", alts)
 	}
 	// a configuration naming its host (a simulator) gets no other

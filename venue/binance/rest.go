@@ -163,11 +163,11 @@ var marketDataPaths = map[string]bool{
 }
 
 // Serves says whether the REST host at base serves path: the
-// market-data-only host (data-api.binance.vision) serves the endpoints its
+// market-data-only host (DefaultRESTURL) serves the endpoints its
 // FAQ lists, every other host all of them.
 func Serves(base, path string) bool {
 	u, err := url.Parse(base)
-	if err != nil || u.Hostname() != "data-api.binance.vision" {
+	if err != nil || u.Hostname() != strings.TrimPrefix(DefaultRESTURL, "https://") {
 		return true
 	}
 	return marketDataPaths[path]

@@ -30,6 +30,8 @@ const (
 	// StreamWSURL is the general stream host (also :443), which serves
 	// user data streams as well.
 	StreamWSURL = "wss://stream.binance.com:9443"
+	// StreamWSURL443 is the general stream host on port 443.
+	StreamWSURL443 = "wss://stream.binance.com:443"
 	// APIRESTURL is the general REST host.
 	APIRESTURL = "https://api.binance.com"
 )
@@ -106,7 +108,7 @@ func NewSpot(cfg SpotConfig) (*Spot, error) {
 		cfg.WSURL = DefaultWSURL
 	}
 	if cfg.WSURL == DefaultWSURL && cfg.AltWSURLs == nil {
-		cfg.AltWSURLs = []string{StreamWSURL, "wss://stream.binance.com:443"}
+		cfg.AltWSURLs = []string{StreamWSURL, StreamWSURL443}
 	}
 	for _, alt := range cfg.AltWSURLs {
 		if u, err := url.Parse(alt); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
