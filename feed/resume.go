@@ -1,7 +1,6 @@
 package feed
 
 import (
-	"strconv"
 	"time"
 )
 
@@ -95,7 +94,7 @@ func (g *Gateway) resumedGap(ev *Event, from, to int64) bool {
 		g.rec.stats.unfilled.Add(1)
 		g.rec.stats.unfilledIDs.Add(to - from + 1)
 	}
-	g.log.Warn("trades since the earlier run not recovered", "symbol", ev.Symbol, "from", from, "to", to, "ids", strconv.FormatInt(to-from+1, 10), "reason", gap.Reason)
+	g.log.Warn("trades since the earlier run not recovered", "symbol", ev.Symbol, "from", from, "to", to, "ids", to-from+1, "reason", gap.Reason)
 	g.deliver(gap)
 	return true
 }

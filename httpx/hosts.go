@@ -89,7 +89,7 @@ func (h *hosts) pick(now time.Time, path string, serves func(base, path string) 
 	defer h.mu.Unlock()
 	var best *host
 	for _, x := range h.list {
-		if serves != nil && !serves(x.base.String(), path) {
+		if serves != nil && !serves(x.raw, path) {
 			continue
 		}
 		if !now.Before(x.until) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
 	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/sim"
 )
@@ -212,7 +213,7 @@ func runScript(ctx context.Context, srv *sim.Server, log *slog.Logger, pace, lif
 		}
 		base := start.Add(time.Duration(n) * demoCycle * pace)
 		for _, e := range events {
-			sleepCtx(ctx, time.Until(base.Add(e.at)))
+			backoff.Sleep(ctx, time.Until(base.Add(e.at)))
 			if ctx.Err() != nil {
 				return
 			}

@@ -199,12 +199,3 @@ func wait(ctx context.Context, d time.Duration) {
 	defer cancel()
 	<-ctx.Done()
 }
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}

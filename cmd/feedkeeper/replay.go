@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/internal/backoff"
 	"github.com/feedkeeper/feedkeeper/record"
 	"github.com/feedkeeper/feedkeeper/sink"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
@@ -137,7 +138,7 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 			}
 			due := start.Add(time.Duration(float64(f.Recv-first) / factor))
 			if d := time.Until(due); d > 0 {
-				sleepCtx(ctx, d)
+				backoff.Sleep(ctx, d)
 			}
 		}
 		if err := g.Feed(f.Plan, f.Data, f.Recv); err != nil {

@@ -9,7 +9,6 @@
 package binance
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -806,15 +805,11 @@ func scaleErr(b []byte, sp strSpan, sym Symbol, price bool, err error) error {
 	if sp.esc {
 		text = unescape(buf[:0], text)
 	}
-	dot := bytes.IndexByte(text, '.')
-	if dot < 0 {
+	scale, serr := fixed.ScaleOf(text)
+	if serr != nil {
 		return err
 	}
-	frac := bytes.TrimRight(text[dot+1:], "0")
-	if len(frac) > fixed.MaxScale {
-		return err
-	}
-	return &ScaleError{Symbol: sym.Name, Price: price, Scale: uint8(len(frac)), Err: err}
+	return &ScaleError{Symbol: sym.Name, Price: price, Scale: scale, Err: err}
 }
 
 // capDigits are the digits of a quantity Binance caps (CHANGELOG

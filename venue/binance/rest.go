@@ -166,11 +166,7 @@ var marketDataPaths = map[string]bool{
 // market-data-only host (DefaultRESTURL) serves the endpoints its
 // FAQ lists, every other host all of them.
 func Serves(base, path string) bool {
-	u, err := url.Parse(base)
-	if err != nil || u.Hostname() != strings.TrimPrefix(DefaultRESTURL, "https://") {
-		return true
-	}
-	return marketDataPaths[path]
+	return strings.TrimSuffix(base, "/") != DefaultRESTURL || marketDataPaths[path]
 }
 
 // ApplyWeightLimit sets c's weight limit to the REQUEST_WEIGHT rate limit
@@ -346,27 +342,13 @@ func (r *Recovery) parseTrade(sym Symbol, p, q string) (Symbol, int64, int64, er
 			return sym, price, qty, nil
 		}
 		in, ok := r.symbols.(*Instruments)
-		if scale, ok2 := decimals(text); ok && ok2 && err == fixed.ErrPrecision && tries < 2 && in.Widen(sym.Name, isPrice, scale) {
+		if scale, serr := fixed.ScaleOf(text); ok && serr == nil && err == fixed.ErrPrecision && tries < 2 && in.Widen(sym.Name, isPrice, scale) {
 			if sym, ok = in.Lookup(sym.Name); ok {
 				continue
 			}
 		}
 		return sym, 0, 0, fmt.Errorf("%s %q: %w: %w", what, text, ErrMalformed, err)
 	}
-}
-
-// decimals returns the number of decimals of a decimal string without its
-// trailing zeros.
-func decimals(s string) (uint8, bool) {
-	dot := strings.IndexByte(s, '.')
-	if dot < 0 {
-		return 0, false
-	}
-	n := len(strings.TrimRight(s[dot+1:], "0"))
-	if n > fixed.MaxScale {
-		return 0, false
-	}
-	return uint8(n), true
 }
 
 // AggTrades appends to dst the aggregate trades of symbol from ID fromID

@@ -251,13 +251,9 @@ func parseAll(sym Symbol, fs ...field) error {
 
 // parseExact parses a decimal at the fewest decimals that hold it.
 func parseExact(s string) (fixed.Dec, error) {
-	scale := uint8(0)
-	if dot := strings.IndexByte(s, '.'); dot >= 0 {
-		n := len(strings.TrimRight(s[dot+1:], "0"))
-		if n > fixed.MaxScale {
-			return fixed.Dec{}, fixed.ErrPrecision
-		}
-		scale = uint8(n)
+	scale, err := fixed.ScaleOf(s)
+	if err != nil {
+		return fixed.Dec{}, err
 	}
 	m, err := fixed.Parse(s, scale)
 	return fixed.Dec{M: m, S: scale}, err
