@@ -472,3 +472,44 @@ func TestSideString(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyChained(t *testing.T) {
+	load := func() *Book {
+		b := New(0)
+		if err := b.Load(100, []Level{{10, 1}, {9, 1}}, []Level{{11, 1}, {12, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// IDs jump between updates: only PrevID chains them
+	b := load()
+	if ok, err := b.ApplyChained(Update{FirstID: 120, LastID: 130, PrevID: 100, Bids: []Level{{10, 0}}}); !ok || err != nil {
+		t.Fatalf("chained update after a jump: applied %v, err %v", ok, err)
+	}
+	if b.LastUpdateID() != 130 || b.Qty(Bid, 10) != 0 {
+		t.Fatalf("after the update: last id %d, bid 10 qty %d", b.LastUpdateID(), b.Qty(Bid, 10))
+	}
+	// stale
+	if ok, err := b.ApplyChained(Update{FirstID: 125, LastID: 130, PrevID: 110, Asks: []Level{{11, 7}}}); ok || err != nil || b.Qty(Ask, 11) != 1 {
+		t.Fatalf("stale update: applied %v, err %v, ask 11 qty %d", ok, err, b.Qty(Ask, 11))
+	}
+	// the chain names another previous update: a gap, the book unchanged
+	_, err := b.ApplyChained(Update{FirstID: 131, LastID: 140, PrevID: 135, Asks: []Level{{11, 7}}})
+	var gap *GapError
+	if !errors.As(err, &gap) || !errors.Is(err, ErrGap) || gap.Expected != 130 || gap.Got != 135 || !gap.Chained {
+		t.Fatalf("broken chain: err = %v", err)
+	}
+	if b.LastUpdateID() != 130 || b.Qty(Ask, 11) != 1 {
+		t.Fatal("a refused update changed the book")
+	}
+	// FirstID == last+1 does not make an update continue: PrevID does
+	if _, err := b.ApplyChained(Update{FirstID: 131, LastID: 132, PrevID: 129}); !errors.Is(err, ErrGap) {
+		t.Fatalf("contiguous IDs with a wrong PrevID: err = %v, want a gap", err)
+	}
+	if _, err := b.ApplyChained(Update{FirstID: 150, LastID: 140, PrevID: 130}); !errors.Is(err, ErrInvalidUpdate) {
+		t.Fatalf("last below first: err = %v", err)
+	}
+	if _, err := b.ApplyChained(Update{FirstID: 131, LastID: 140, PrevID: 130, Bids: []Level{{9, -1}}}); !errors.Is(err, ErrInvalidUpdate) || b.LastUpdateID() != 130 {
+		t.Fatalf("negative quantity: err = %v, last id %d", err, b.LastUpdateID())
+	}
+}

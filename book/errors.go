@@ -20,14 +20,23 @@ var (
 	ErrInvalidUpdate = errors.New("book: invalid update")
 )
 
-// GapError is the error [Book.Apply] returns for a gap in the update IDs.
-// errors.Is(err, ErrGap) holds for it.
+// GapError is the error [Book.Apply] and [Book.ApplyChained] return for a
+// gap in the update IDs. errors.Is(err, ErrGap) holds for it.
 type GapError struct {
-	Expected int64 // the first ID that would have continued the book: its last update ID + 1
-	Got      int64 // the first ID of the update that arrived
+	// Expected is the first ID that would have continued the book (its
+	// last update ID + 1); for ApplyChained, the previous ID it expected
+	// (its last update ID).
+	Expected int64
+	// Got is the first ID of the update that arrived; for ApplyChained,
+	// the previous ID that update named.
+	Got     int64
+	Chained bool // returned by ApplyChained
 }
 
 func (e *GapError) Error() string {
+	if e.Chained {
+		return fmt.Sprintf("book: update chain broken: expected previous update id %d, got %d", e.Expected, e.Got)
+	}
 	return fmt.Sprintf("book: update gap: expected first update id %d, got %d (%d missed)",
 		e.Expected, e.Got, e.Got-e.Expected)
 }

@@ -8,7 +8,11 @@ import "fmt"
 // updates, not levels, so LastID-FirstID+1 need not equal the number of levels.
 type Update struct {
 	FirstID, LastID int64
-	Bids, Asks      []Level
+	// PrevID is, for venues whose updates name the one before them (Binance
+	// USD-M pu, OKX prevSeqId), the LastID of the previous update; 0 when the
+	// venue gives none. Only [Book.ApplyChained] reads it.
+	PrevID     int64
+	Bids, Asks []Level
 }
 
 // Apply applies u if it continues the book, using the chaining rule of
@@ -30,9 +34,9 @@ type Update struct {
 // wrapping [ErrInvalidUpdate] and leaves the book unchanged.
 //
 // Apply does not check the result for a crossed book; callers that want that
-// check call [Book.Crossed] afterwards. Venues that chain updates differently
-// (Binance USD-M futures: pu == previous u) check their rule themselves and
-// use [Book.Set] and [Book.SetLastUpdateID].
+// check call [Book.Crossed] afterwards. Venues whose updates name the one
+// before them (Binance USD-M futures: pu == previous u) use
+// [Book.ApplyChained].
 func (b *Book) Apply(u Update) (applied bool, err error) {
 	if u.LastID < u.FirstID {
 		return false, fmt.Errorf("%w: last id %d below first id %d", ErrInvalidUpdate, u.LastID, u.FirstID)
@@ -43,6 +47,37 @@ func (b *Book) Apply(u Update) (applied bool, err error) {
 	if u.FirstID > b.lastID+1 {
 		return false, &GapError{Expected: b.lastID + 1, Got: u.FirstID}
 	}
+	return b.set(u)
+}
+
+// ApplyChained applies u if it continues the book by the rule of venues whose
+// updates name the one before them (Binance USD-M futures: pu == previous
+// u; OKX: prevSeqId == previous seqId). With last the book's
+// [Book.LastUpdateID]:
+//
+//   - u.LastID <= last: u is stale. The book is unchanged; false, nil.
+//   - u.PrevID != last: updates were missed (or the venue's chain broke).
+//     The book is unchanged and a *[GapError] is returned.
+//   - otherwise the levels are set as [Book.Apply] sets them and the last
+//     update ID becomes u.LastID; true, nil.
+//
+// The first update after a snapshot does not name the snapshot: its caller
+// checks the venue's bridging rule (USD-M: FirstID <= snapshot <= LastID)
+// and passes it with PrevID set to the snapshot's ID.
+func (b *Book) ApplyChained(u Update) (applied bool, err error) {
+	if u.LastID < u.FirstID {
+		return false, fmt.Errorf("%w: last id %d below first id %d", ErrInvalidUpdate, u.LastID, u.FirstID)
+	}
+	if u.LastID <= b.lastID {
+		return false, nil
+	}
+	if u.PrevID != b.lastID {
+		return false, &GapError{Expected: b.lastID, Got: u.PrevID, Chained: true}
+	}
+	return b.set(u)
+}
+
+func (b *Book) set(u Update) (bool, error) {
 	if err := checkUpdate(Bid, u.Bids); err != nil {
 		return false, err
 	}

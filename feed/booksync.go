@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/book"
@@ -21,6 +22,9 @@ type bookSync struct {
 	b        *book.Book
 	synced   bool
 	fetching bool // a snapshot job is queued or running
+	// bridged says a diff was applied on the snapshot loaded: the next one
+	// chains to it rather than bridges the snapshot (ChainPrevID).
+	bridged bool
 
 	// held are the diffs received while no book is in sync: a chain, oldest
 	// first; held[:nheld] are in use, the rest keep their level arrays.
@@ -77,7 +81,7 @@ func (g *Gateway) onDelta(ev *Event, gap bool) {
 		g.resync(bs, "update IDs missing", ev)
 		return
 	}
-	applied, err := bs.apply(ev)
+	applied, err := bs.apply(ev, g.seq.chain)
 	if err != nil {
 		g.resync(bs, err.Error(), ev)
 		return
@@ -115,11 +119,29 @@ func (g *Gateway) onDelta(ev *Event, gap bool) {
 	}
 }
 
-// apply applies a diff to the book in sync.
-func (bs *bookSync) apply(ev *Event) (bool, error) {
+// apply applies a diff to the book by the venue's chain rule. The first
+// diff applied on a snapshot bridges it rather than chains to it: by
+// ChainPrevID its PrevID names an update before the snapshot, whose ID
+// need not be any diff's.
+func (bs *bookSync) apply(ev *Event, chain Chain) (bool, error) {
 	bs.bids = toBook(bs.bids[:0], ev.Bids)
 	bs.asks = toBook(bs.asks[:0], ev.Asks)
-	return bs.b.Apply(book.Update{FirstID: ev.FirstID, LastID: ev.ID, Bids: bs.bids, Asks: bs.asks})
+	u := book.Update{FirstID: ev.FirstID, LastID: ev.ID, PrevID: ev.PrevID, Bids: bs.bids, Asks: bs.asks}
+	if chain != ChainPrevID {
+		return bs.b.Apply(u)
+	}
+	if !bs.bridged {
+		if ev.ID < bs.b.LastUpdateID() {
+			return false, nil // in the snapshot
+		}
+		snap := bs.b.LastUpdateID()
+		if !chain.bridges(snap, ev) {
+			return false, fmt.Errorf("first update %d..%d does not bridge the snapshot at %d", ev.FirstID, ev.ID, snap)
+		}
+		u.PrevID = snap
+		bs.bridged = true
+	}
+	return bs.b.ApplyChained(u)
 }
 
 func toBook(dst []book.Level, src []Level) []book.Level {
@@ -239,7 +261,8 @@ const snapshotFailuresBeforePause = 5
 func (g *Gateway) loadBook(bs *bookSync, snap *Event) loadResult {
 	r := g.rec
 	held := bs.held[:bs.nheld]
-	if len(held) > 0 && snap.ID+1 < held[0].FirstID {
+	chain := g.seq.chain
+	if len(held) > 0 && chain.older(snap.ID, &held[0]) {
 		return tooOld
 	}
 	if len(held) > 0 && (snap.PriceScale != bs.priceScale || snap.QtyScale != bs.qtyScale) {
@@ -248,11 +271,12 @@ func (g *Gateway) loadBook(bs *bookSync, snap *Event) loadResult {
 	}
 	bs.priceScale, bs.qtyScale = snap.PriceScale, snap.QtyScale
 	i := 0
-	for i < len(held) && held[i].ID <= snap.ID {
+	for i < len(held) && chain.inSnapshot(snap.ID, &held[i]) {
 		i++
 	}
 	bs.bids = toBook(bs.bids[:0], snap.Bids)
 	bs.asks = toBook(bs.asks[:0], snap.Asks)
+	bs.bridged = false
 	if err := bs.b.Load(snap.ID, bs.bids, bs.asks); err != nil {
 		g.log.Warn("snapshot refused", "symbol", bs.symbol, "err", err)
 		return invalid
@@ -267,7 +291,7 @@ func (g *Gateway) loadBook(bs *bookSync, snap *Event) loadResult {
 	}
 	bs.full = [2]bool{}
 	for j := i; j < len(held); j++ {
-		if _, err := bs.apply(&held[j]); err != nil {
+		if _, err := bs.apply(&held[j], chain); err != nil {
 			// the first diff left does not bridge the snapshot
 			bs.b.Reset()
 			g.log.Warn("snapshot does not meet the diffs", "symbol", bs.symbol, "snapshot", snap.ID, "err", err)

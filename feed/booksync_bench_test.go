@@ -71,7 +71,7 @@ func BenchmarkGatewayBookDelta(b *testing.B) {
 	g := &Gateway{
 		cfg: GatewayConfig{Handler: func(*Event) {}},
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		seq: newSequencer(),
+		seq: newSequencer(ChainFirstID),
 		rec: rec,
 	}
 	bs := &bookSync{symbol: "BTCUSDT", venue: "binance", priceScale: 2, qtyScale: 5, b: book.New(rec.cfg.BookLevels), synced: true}

@@ -151,6 +151,10 @@ type Event struct {
 	// update ID of a book delta, the first missing ID of a gap; equal to ID
 	// for the other types.
 	FirstID int64
+	// PrevID is, for a TypeBookDelta of a venue whose deltas name the one
+	// before them (Binance USD-M pu; Rules.BookChain ChainPrevID), the ID
+	// of the previous delta of the symbol's stream; 0 otherwise.
+	PrevID int64
 	// FirstTradeID and LastTradeID are, for TypeTrade, the range of
 	// individual trade IDs (equal for a single trade; the venue's range
 	// for an aggregated one).

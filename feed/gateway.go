@@ -202,11 +202,15 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 	if cfg.RefusedRetryMin < 0 || cfg.RefusedRetryMax < cfg.RefusedRetryMin {
 		return nil, fmt.Errorf("feed: RefusedRetryMin %v, RefusedRetryMax %v: want 0 < min <= max", cfg.RefusedRetryMin, cfg.RefusedRetryMax)
 	}
+	rules := cfg.Venue.Rules()
+	if rules.BookChain > ChainPrevID {
+		return nil, fmt.Errorf("feed: venue %s: unknown book chain rule %v", cfg.Venue.Name(), rules.BookChain)
+	}
 	g := &Gateway{
 		cfg:     cfg,
 		log:     cfg.Logger.With("venue", cfg.Venue.Name()),
 		plans:   plans,
-		seq:     newSequencer(),
+		seq:     newSequencer(rules.BookChain),
 		refuse:  newRefusals(cfg.RefusedRetryMin, cfg.RefusedRetryMax),
 		gapLog:  logthrottle.Limiter{Every: logEvery, Burst: logBurst},
 		skipLog: logthrottle.Limiter{Every: logEvery},

@@ -45,6 +45,9 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	case TypeBookDelta, TypeBookSnapshot:
 		if e.Type == TypeBookDelta {
 			dst = appendInt(dst, "first_id", e.FirstID)
+			if e.PrevID != 0 {
+				dst = appendInt(dst, "prev_id", e.PrevID)
+			}
 		}
 		if e.Stream != "" {
 			dst = append(dst, `,"stream":`...)

@@ -20,10 +20,13 @@ const (
 // server repeating itself) and finds gaps in sequences that must be
 // contiguous: trade IDs, and book deltas that must chain.
 type sequencer struct {
-	last map[seqKey]int64
+	last  map[seqKey]int64
+	chain Chain // how book deltas follow one another
 }
 
-func newSequencer() *sequencer { return &sequencer{last: make(map[seqKey]int64)} }
+func newSequencer(chain Chain) *sequencer {
+	return &sequencer{last: make(map[seqKey]int64), chain: chain}
+}
 
 // verdict is what the sequencer says of one event.
 type verdict uint8
@@ -74,8 +77,8 @@ func (s *sequencer) check(ev *Event) (v verdict, from, to int64) {
 			return verdictGap, last + 1, ev.ID - 1
 		}
 	case classBookDelta:
-		if ev.FirstID > last+1 {
-			return verdictGap, last + 1, ev.FirstID - 1
+		if gap, from, to := s.chain.missing(last, ev); gap {
+			return verdictGap, from, to
 		}
 	}
 	return verdictNew, 0, 0

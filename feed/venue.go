@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -24,6 +25,90 @@ type Venue interface {
 	// MessageRate is the most messages a second the client may send on one
 	// connection, pings and pongs included.
 	MessageRate() float64
+	// Rules are the venue's rules for its sequences, which the gateway
+	// carries out: read once when the gateway opens.
+	Rules() Rules
+}
+
+// Rules are how a venue's sequences work. The venue states them; the
+// gateway's machinery (sequencing, gaps, books) carries them out the same
+// way for every venue.
+type Rules struct {
+	// BookChain is how the venue's book deltas follow one another.
+	BookChain Chain
+}
+
+// Chain is the rule by which a venue's book deltas follow one another.
+type Chain uint8
+
+const (
+	// ChainFirstID: a delta covers update IDs FirstID..ID and continues the
+	// one before when FirstID is that one's ID + 1 (Binance spot: U == the
+	// previous u + 1). The first delta applied on a snapshot at S has
+	// FirstID <= S+1 <= ID; deltas with ID <= S are in the snapshot.
+	ChainFirstID Chain = iota
+	// ChainPrevID: a delta names the ID of the one before it in PrevID and
+	// continues it when that is the previous delta's ID; consecutive deltas'
+	// IDs may jump (Binance USD-M futures: pu == the previous u). The first
+	// delta applied on a snapshot at S has FirstID <= S <= ID; deltas with
+	// ID < S are in the snapshot.
+	ChainPrevID
+)
+
+var chainNames = [...]string{"first-id", "prev-id"}
+
+// String returns the rule's name ("first-id", "prev-id").
+func (c Chain) String() string {
+	if int(c) < len(chainNames) {
+		return chainNames[c]
+	}
+	return "chain(" + strconv.Itoa(int(c)) + ")"
+}
+
+// missing says whether ev, a delta after one whose ID was last, shows
+// deltas missing before it, and which update IDs: from..to (for a broken
+// PrevID chain that names an earlier update, the one ID after last).
+func (c Chain) missing(last int64, ev *Event) (gap bool, from, to int64) {
+	switch c {
+	case ChainPrevID:
+		if ev.PrevID == last {
+			return false, 0, 0
+		}
+		return true, last + 1, max(ev.PrevID, last+1)
+	default:
+		if ev.FirstID > last+1 {
+			return true, last + 1, ev.FirstID - 1
+		}
+		return false, 0, 0
+	}
+}
+
+// inSnapshot says whether the delta ev is wholly in a snapshot at snap:
+// held deltas that are, are dropped when the snapshot is loaded.
+func (c Chain) inSnapshot(snap int64, ev *Event) bool {
+	if c == ChainPrevID {
+		return ev.ID < snap
+	}
+	return ev.ID <= snap
+}
+
+// older says whether a snapshot at snap is older than the delta ev, the
+// first one held: some deltas between them are not held, so another
+// snapshot is needed.
+func (c Chain) older(snap int64, ev *Event) bool {
+	if c == ChainPrevID {
+		return ev.FirstID > snap
+	}
+	return ev.FirstID > snap+1
+}
+
+// bridges says whether the delta ev, the first after those in a snapshot
+// at snap, continues it.
+func (c Chain) bridges(snap int64, ev *Event) bool {
+	if c == ChainPrevID {
+		return ev.FirstID <= snap && snap <= ev.ID
+	}
+	return ev.FirstID <= snap+1 && snap+1 <= ev.ID
 }
 
 // ConnPlan is one connection of a venue: where to connect, which streams

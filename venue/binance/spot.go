@@ -140,6 +140,12 @@ func NewSpot(cfg SpotConfig) (*Spot, error) {
 func (s *Spot) Name() string            { return Venue }
 func (s *Spot) Lifetime() time.Duration { return s.cfg.Lifetime }
 func (s *Spot) MessageRate() float64    { return clientMessageRate }
+
+// Rules are Binance spot's: a diff depth event continues the one before
+// when its U is that one's u + 1, and the first applied on a snapshot has
+// U <= lastUpdateId+1 <= u (web-socket-streams.md, "How to manage a local
+// order book correctly").
+func (s *Spot) Rules() feed.Rules { return feed.Rules{BookChain: feed.ChainFirstID} }
 func (s *Spot) NewDecoder(p feed.ConnPlan) feed.Decoder {
 	streams := make(map[string]string, len(p.Streams))
 	for _, st := range p.Streams {

@@ -1,0 +1,384 @@
+package feed_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/feedkeeper/feedkeeper/book"
+	"github.com/feedkeeper/feedkeeper/feed"
+)
+
+// A fake venue proves the gateway's machinery apart from any exchange: its
+// own frames, its own rules, served over real TLS and WebSocket frames by a
+// fake exchange that keeps the truth.
+
+// fakeFrame is the fake venue's book delta: first and last update IDs, the
+// previous delta's last ID, levels as [price, qty] mantissas.
+type fakeFrame struct {
+	Symbol string     `json:"s"`
+	First  int64      `json:"U"`
+	Last   int64      `json:"u"`
+	Prev   int64      `json:"pu"`
+	Bids   [][2]int64 `json:"b"`
+	Asks   [][2]int64 `json:"a"`
+}
+
+// fakeExchange sends book deltas whose IDs jump between deltas (only the
+// previous ID chains them) and keeps the book they make.
+type fakeExchange struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	bids     map[int64]int64
+	asks     map[int64]int64
+	last     int64 // the last update ID made
+	straddle bool  // a snapshot said last+1: the next delta covers it
+	sent     int   // deltas made
+	total    int   // deltas to make in all
+	drop     map[int]bool
+	breakPu  map[int]bool
+	done     chan struct{} // closed when all deltas are made
+	conns    sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange {
+	x := &fakeExchange{t: t, rng: rand.New(rand.NewPCG(7, 11)), bids: map[int64]int64{}, asks: map[int64]int64{},
+		last: 1000, total: total, drop: map[int]bool{}, breakPu: map[int]bool{}, done: make(chan struct{}), stop: make(chan struct{})}
+	for _, i := range drop {
+		x.drop[i] = true
+	}
+	for _, i := range breakPu {
+		x.breakPu[i] = true
+	}
+	for p := int64(90); p < 100; p++ {
+		x.bids[p] = 1 + p%3
+		x.asks[p+11] = 1 + p%4
+	}
+	up := websocket.Upgrader{}
+	x.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		x.conns.Add(1)
+		defer x.conns.Done()
+		defer c.Close()
+		go func() { // reads control frames, and sees the client go
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		x.serve(c)
+	}))
+	t.Cleanup(func() {
+		x.stopOnce.Do(func() { close(x.stop) })
+		x.srv.CloseClientConnections()
+		x.srv.Close()
+		x.conns.Wait()
+	})
+	return x
+}
+
+// serve sends a delta every half millisecond until all are made.
+func (x *fakeExchange) serve(c *websocket.Conn) {
+	tick := time.NewTicker(500 * time.Microsecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-x.stop:
+			return
+		case <-tick.C:
+		}
+		frame, ok := x.next()
+		if !ok {
+			continue // all made: stay connected and quiet
+		}
+		if frame == nil {
+			continue // dropped
+		}
+		if err := c.WriteMessage(websocket.TextMessage, frame); err != nil {
+			return
+		}
+	}
+}
+
+// next makes one delta and returns its frame: nil for a dropped one, false
+// once all are made.
+func (x *fakeExchange) next() ([]byte, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.sent == x.total {
+		return nil, false
+	}
+	i := x.sent
+	x.sent++
+	f := fakeFrame{Symbol: "FAKE", Prev: x.last}
+	f.First = x.last + 1 + x.rng.Int64N(20) // IDs of updates not sent: only pu chains
+	f.Last = f.First + x.rng.Int64N(4)
+	if x.straddle { // the snapshot's ID is inside this delta
+		f.First, f.Last, x.straddle = x.last+1, x.last+2+x.rng.Int64N(3), false
+	}
+	x.last = f.Last
+	for range 1 + x.rng.IntN(3) {
+		side, p := x.bids, 90+x.rng.Int64N(10)
+		if x.rng.IntN(2) == 0 {
+			side, p = x.asks, 101+x.rng.Int64N(10)
+		}
+		q := x.rng.Int64N(5)
+		if q == 0 {
+			delete(side, p)
+		} else {
+			side[p] = q
+		}
+		lv := [2]int64{p, q}
+		if p < 100 {
+			f.Bids = append(f.Bids, lv)
+		} else {
+			f.Asks = append(f.Asks, lv)
+		}
+	}
+	if x.breakPu[i] {
+		f.Prev-- // the venue's own chain breaks
+	}
+	if x.sent == x.total {
+		close(x.done)
+	}
+	if x.drop[i] {
+		return nil, true
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		x.t.Error(err)
+	}
+	return b, true
+}
+
+// snapshot fills ev with the whole book at the last update made. Its ID
+// is the one after, an update that changed no level and is no delta's
+// last: the next delta straddles it, as futures venues' snapshots do.
+func (x *fakeExchange) snapshot(ev *feed.Event) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ev.Reset()
+	ev.Type, ev.Venue, ev.Symbol, ev.ID, ev.FirstID = feed.TypeBookSnapshot, "fake", "FAKE", x.last+1, x.last+1
+	x.straddle = true
+	for p, q := range x.bids {
+		ev.Bids = append(ev.Bids, feed.Level{Price: p, Qty: q})
+	}
+	for p, q := range x.asks {
+		ev.Asks = append(ev.Asks, feed.Level{Price: p, Qty: q})
+	}
+	sort.Slice(ev.Bids, func(i, j int) bool { return ev.Bids[i].Price > ev.Bids[j].Price })
+	sort.Slice(ev.Asks, func(i, j int) bool { return ev.Asks[i].Price < ev.Asks[j].Price })
+}
+
+// truth returns the book as the exchange has it, and its last update ID.
+func (x *fakeExchange) truth() (bids, asks map[int64]int64, last int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	bids, asks = map[int64]int64{}, map[int64]int64{}
+	for p, q := range x.bids {
+		bids[p] = q
+	}
+	for p, q := range x.asks {
+		asks[p] = q
+	}
+	return bids, asks, x.last
+}
+
+// fakeVenue is the client side: one connection, JSON frames, the rules
+// under test.
+type fakeVenue struct {
+	url   string
+	chain feed.Chain
+}
+
+func (v *fakeVenue) Name() string                 { return "fake" }
+func (v *fakeVenue) Lifetime() time.Duration      { return 0 }
+func (v *fakeVenue) MessageRate() float64         { return 5 }
+func (v *fakeVenue) IsShutdown(frame []byte) bool { return false }
+func (v *fakeVenue) Rules() feed.Rules            { return feed.Rules{BookChain: v.chain} }
+func (v *fakeVenue) Plan(streams []string) ([]feed.ConnPlan, error) {
+	return []feed.ConnPlan{{URL: v.url, Streams: streams}}, nil
+}
+func (v *fakeVenue) NewDecoder(feed.ConnPlan) feed.Decoder { return fakeDecoder{} }
+
+type fakeDecoder struct{}
+
+func (fakeDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
+	var f fakeFrame
+	if err := json.Unmarshal(frame, &f); err != nil {
+		return 0, err
+	}
+	ev.Reset()
+	ev.Type, ev.Venue, ev.Symbol = feed.TypeBookDelta, "fake", f.Symbol
+	ev.FirstID, ev.ID, ev.PrevID = f.First, f.Last, f.Prev
+	for _, l := range f.Bids {
+		ev.Bids = append(ev.Bids, feed.Level{Price: l[0], Qty: l[1]})
+	}
+	for _, l := range f.Asks {
+		ev.Asks = append(ev.Asks, feed.Level{Price: l[0], Qty: l[1]})
+	}
+	return feed.DecodedEvent, nil
+}
+
+// fakeRecovery takes the book's snapshots from the fake exchange; it has
+// no trades to give.
+type fakeRecovery struct{ x *fakeExchange }
+
+func (r fakeRecovery) AggTrades(context.Context, string, int64, int, []feed.Event) ([]feed.Event, error) {
+	return nil, fmt.Errorf("fake venue: no trades")
+}
+func (r fakeRecovery) Trades(context.Context, string, int64, int, []feed.Event) ([]feed.Event, error) {
+	return nil, fmt.Errorf("fake venue: no trades")
+}
+func (r fakeRecovery) Depth(_ context.Context, _ string, _ int, ev *feed.Event) error {
+	r.x.snapshot(ev)
+	return nil
+}
+
+// bookKeeper rebuilds the book from what the gateway delivers, as a
+// consumer does.
+type bookKeeper struct {
+	mu     sync.Mutex
+	b      *book.Book
+	loaded bool
+	gaps   int
+	last   int64 // ID of the last book event delivered
+}
+
+func (k *bookKeeper) handle(ev *feed.Event) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case ev.Type == feed.TypeBookSnapshot && ev.Derived:
+		var bids, asks []book.Level
+		for _, l := range ev.Bids {
+			bids = append(bids, book.Level{Price: l.Price, Qty: l.Qty})
+		}
+		for _, l := range ev.Asks {
+			asks = append(asks, book.Level{Price: l.Price, Qty: l.Qty})
+		}
+		if err := k.b.Load(ev.ID, bids, asks); err != nil {
+			panic(err)
+		}
+		k.loaded, k.last = true, ev.ID
+	case ev.Type == feed.TypeBookDelta:
+		for _, l := range ev.Bids {
+			k.b.Set(book.Bid, l.Price, l.Qty)
+		}
+		for _, l := range ev.Asks {
+			k.b.Set(book.Ask, l.Price, l.Qty)
+		}
+		k.last = ev.ID
+	case ev.Type == feed.TypeGap:
+		k.gaps++
+	}
+}
+
+func (k *bookKeeper) state() (last int64, gaps int, bids, asks map[int64]int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	bids, asks = map[int64]int64{}, map[int64]int64{}
+	for _, l := range k.b.Levels(book.Bid, nil) {
+		bids[l.Price] = l.Qty
+	}
+	for _, l := range k.b.Levels(book.Ask, nil) {
+		asks[l.Price] = l.Qty
+	}
+	return k.last, k.gaps, bids, asks
+}
+
+// runFakeBook streams total deltas of the fake exchange through a gateway
+// that keeps the book by chain, and returns the gateway's statistics and
+// the gap events delivered once the delivered book has reached the
+// exchange's last update and equals its book.
+func runFakeBook(t *testing.T, chain feed.Chain, total int, drop, breakPu []int) (st feed.GatewayStats, gaps int) {
+	x := newFakeExchange(t, total, drop, breakPu)
+	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	k := &bookKeeper{b: book.New(0)}
+	v := &fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/", chain: chain}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
+		Handler: k.handle, Recovery: fakeRecovery{x}, Lag: feed.LagConfig{MaxLag: -1},
+		RecoveryConfig: feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	select {
+	case <-x.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fake exchange did not make its deltas in 30s")
+	}
+	wantBids, wantAsks, wantLast := x.truth()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		last, gaps, bids, asks := k.state()
+		if last == wantLast && fmt.Sprint(bids) == fmt.Sprint(wantBids) && fmt.Sprint(asks) == fmt.Sprint(wantAsks) {
+			return g.Stats(), gaps
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v chain: delivered book at %d\n bids %v\n asks %v\nwant at %d\n bids %v\n asks %v\n(resyncs %d)",
+				chain, last, bids, asks, wantLast, wantBids, wantAsks, g.Stats().BookResyncs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A venue whose deltas chain by their previous ID (IDs jumping between
+// them) keeps its book without a single resync, and equal to the venue's.
+func TestPrevIDChainKeepsTheBook(t *testing.T) {
+	st, gaps := runFakeBook(t, feed.ChainPrevID, 2000, nil, nil)
+	if st.BookResyncs != 0 || gaps != 0 || st.BadSnapshots != 0 || st.BookSyncs != 1 {
+		t.Fatalf("prev-id chain without faults: %d resyncs, %d gap events, %d snapshots refused, %d syncs; want 0, 0, 0, 1",
+			st.BookResyncs, gaps, st.BadSnapshots, st.BookSyncs)
+	}
+}
+
+// The same deltas read by the first-ID rule (U == previous u + 1) look
+// broken all the time: the rule a venue states is the one carried out.
+func TestFirstIDRuleOnJumpingIDsResyncs(t *testing.T) {
+	x := newFakeExchange(t, 300, nil, nil)
+	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	v := &fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/", chain: feed.ChainFirstID}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
+		Handler: func(*feed.Event) {}, Recovery: fakeRecovery{x}, Lag: feed.LagConfig{MaxLag: -1},
+		RecoveryConfig: feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	<-x.done
+	time.Sleep(50 * time.Millisecond)
+	if st := g.Stats(); st.Gaps < 100 {
+		t.Fatalf("first-id rule on deltas whose IDs jump: %d gaps, want most of 300", st.Gaps)
+	}
+}
+
+// A delta lost on the way and a delta whose previous ID is not the last
+// one each break the chain: the gateway says so (a gap event), resyncs
+// that book from a snapshot, and ends equal to the venue's book.
+func TestPrevIDChainBreaksResync(t *testing.T) {
+	st, gaps := runFakeBook(t, feed.ChainPrevID, 2000, []int{500}, []int{1200})
+	if st.BookResyncs != 2 || gaps != 2 || st.BadSnapshots != 0 || st.BookSyncs != 3 {
+		t.Fatalf("one lost delta and one broken chain: %d resyncs, %d gap events, %d snapshots refused, %d syncs; want 2, 2, 0, 3",
+			st.BookResyncs, gaps, st.BadSnapshots, st.BookSyncs)
+	}
+}
