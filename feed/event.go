@@ -17,10 +17,13 @@ const (
 	TypeCandle            // a candle (Binance kline) so far, or closed: Stats
 	TypeTicker            // rolling-window statistics (Binance 24h, 1h, 4h, 1d tickers; mini tickers): Stats
 	TypeAvgPrice          // the venue's average price over a window (Binance avgPrice): Stats.Window, Stats.Avg
+	TypeFunding           // a perpetual's mark and index price and funding rate (Binance USD-M markPrice): Deriv
+	TypeLiquidation       // a position closed by the venue (Binance USD-M forceOrder): Side, Price, Qty
+	TypeOpenInterest      // the contracts open on a derivative: Deriv.OpenInterest
 )
 
 var typeNames = [...]string{"unknown", "trade", "book_delta", "book_snapshot", "top_of_book", "gap", "status",
-	"candle", "ticker", "avg_price"}
+	"candle", "ticker", "avg_price", "funding", "liquidation", "open_interest"}
 
 // String returns the type's stable lower-case name ("trade", "book_delta", …).
 func (t Type) String() string {
@@ -94,8 +97,11 @@ type Level struct {
 // its Bids and Asks backing arrays for the next message, so a consumer that
 // keeps an event past its callback must copy it with CopyTo.
 type Event struct {
-	Type   Type
-	Side   Side   // TypeTrade: the taker's side
+	Type Type
+	// Side is, for TypeTrade, the taker's side; for TypeLiquidation, the
+	// side of the venue's order that closed the position (SideSell closed
+	// a long).
+	Side   Side
 	Status Status // TypeStatus
 	// Missing is, for TypeGap, the type of the events that are missing.
 	Missing Type
@@ -171,7 +177,7 @@ type Event struct {
 	// connection. Decoders leave it alone: the reader stamps it.
 	ReceiveTime int64
 
-	Price, Qty int64 // TypeTrade
+	Price, Qty int64 // TypeTrade, TypeLiquidation
 	Bid, Ask   Level // TypeTopOfBook: best bid and best ask
 
 	// Bids and Asks are the levels of a TypeBookDelta or TypeBookSnapshot,
@@ -184,6 +190,31 @@ type Event struct {
 	// Stats holds the figures of a TypeCandle, TypeTicker or TypeAvgPrice
 	// event; nil for the other types. Owned by the Event (CopyTo copies it).
 	Stats *Stats
+
+	// Deriv holds the figures of a TypeFunding or TypeOpenInterest event;
+	// nil for the other types. Owned by the Event (CopyTo copies it).
+	Deriv *Deriv
+}
+
+// Deriv are the figures of a derivative's funding and open interest. Each
+// is a decimal of its own scale: the venue's mark price has more decimals
+// than the tick.
+type Deriv struct {
+	MarkPrice  fixed.Dec // the venue's mark price
+	IndexPrice fixed.Dec // the index (spot) price the mark follows
+	// SettlePrice is the estimated settle price (Binance: meaningful only
+	// in the last hour before a delivery contract settles); 0 when not
+	// given.
+	SettlePrice fixed.Dec
+	// FundingRate is the rate of the next funding payment, as a fraction
+	// (0.0001 is 0.01 %): longs pay shorts when it is positive.
+	FundingRate fixed.Dec
+	// NextFunding is when the next funding is paid, ns since the epoch; 0
+	// for contracts without funding.
+	NextFunding int64
+	// OpenInterest is the number of contracts (base asset for linear
+	// contracts) open, for TypeOpenInterest.
+	OpenInterest fixed.Dec
 }
 
 // Stats are the figures of a candle, a rolling-window ticker or an average
@@ -221,7 +252,7 @@ func (e *Event) Reset() {
 
 // CopyTo makes dst a deep copy of e, reusing dst's level arrays.
 func (e *Event) CopyTo(dst *Event) {
-	bids, asks, stats := dst.Bids[:0], dst.Asks[:0], dst.Stats
+	bids, asks, stats, deriv := dst.Bids[:0], dst.Asks[:0], dst.Stats, dst.Deriv
 	*dst = *e
 	dst.Bids = append(bids, e.Bids...)
 	dst.Asks = append(asks, e.Asks...)
@@ -231,6 +262,13 @@ func (e *Event) CopyTo(dst *Event) {
 		}
 		*stats = *e.Stats
 		dst.Stats = stats
+	}
+	if e.Deriv != nil {
+		if deriv == nil || deriv == e.Deriv {
+			deriv = new(Deriv)
+		}
+		*deriv = *e.Deriv
+		dst.Deriv = deriv
 	}
 }
 

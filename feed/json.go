@@ -82,6 +82,16 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		if st := e.Stats; st != nil {
 			dst = e.appendStats(dst, st)
 		}
+	case TypeLiquidation:
+		dst = append(dst, `,"side":"`...)
+		dst = append(dst, e.Side.String()...)
+		dst = append(dst, '"')
+		dst = appendDec(dst, "price", e.Price, e.PriceScale)
+		dst = appendDec(dst, "qty", e.Qty, e.QtyScale)
+	case TypeFunding, TypeOpenInterest:
+		if d := e.Deriv; d != nil {
+			dst = e.appendDeriv(dst, d)
+		}
 	}
 	if e.Reason != "" {
 		dst = append(dst, `,"reason":`...)
@@ -168,6 +178,23 @@ func appendString(dst []byte, s string) []byte {
 		i += size
 	}
 	return append(dst, '"')
+}
+
+// appendDeriv appends the figures of a funding or open interest event.
+func (e *Event) appendDeriv(dst []byte, d *Deriv) []byte {
+	if e.Type == TypeOpenInterest {
+		return appendDec(dst, "open_interest", d.OpenInterest.M, d.OpenInterest.S)
+	}
+	dst = appendDec(dst, "mark_price", d.MarkPrice.M, d.MarkPrice.S)
+	dst = appendDec(dst, "index_price", d.IndexPrice.M, d.IndexPrice.S)
+	if d.SettlePrice.M != 0 {
+		dst = appendDec(dst, "settle_price", d.SettlePrice.M, d.SettlePrice.S)
+	}
+	dst = appendDec(dst, "funding_rate", d.FundingRate.M, d.FundingRate.S)
+	if d.NextFunding != 0 {
+		dst = appendInt(dst, "next_funding_ts", d.NextFunding)
+	}
+	return dst
 }
 
 // appendStats appends the fields of a candle, ticker or average price.

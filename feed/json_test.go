@@ -36,6 +36,20 @@ func TestJSONOfStatsAndFlags(t *testing.T) {
 			Bids: []feed.Level{{Price: 1, Qty: 92233720368}}, ReceiveTime: 5},
 			map[string]any{"v": 1.0, "type": "book_snapshot", "venue": "binance", "symbol": "PEPEUSDT", "stream": "pepeusdt@depth5", "id": 3.0,
 				"bids": []any{[]any{"1", "92233720368"}}, "asks": []any{}, "capped": true, "receive_ts": 5.0}},
+		{feed.Event{Type: feed.TypeFunding, Venue: "binance-usdm", Symbol: "BTCUSDT", Instrument: "BTC-USDT-PERP", EventTime: 4, ReceiveTime: 5,
+			Deriv: &feed.Deriv{MarkPrice: fixed.Dec{M: 1179415000000, S: 8}, IndexPrice: fixed.Dec{M: 1178462659091, S: 8},
+				FundingRate: fixed.Dec{M: 0, S: 8}, NextFunding: 1562306400000000000}},
+			map[string]any{"v": 1.0, "type": "funding", "venue": "binance-usdm", "symbol": "BTCUSDT", "instrument": "BTC-USDT-PERP",
+				"mark_price": "11794.15000000", "index_price": "11784.62659091", "funding_rate": "0.00000000",
+				"next_funding_ts": 1562306400000000000.0, "event_ts": 4.0, "receive_ts": 5.0}},
+		{feed.Event{Type: feed.TypeLiquidation, Venue: "binance-usdm", Symbol: "BTCUSDT", Side: feed.SideSell, PriceScale: 1, QtyScale: 3,
+			Price: 99100, Qty: 14, ExchangeTime: 3, ReceiveTime: 5},
+			map[string]any{"v": 1.0, "type": "liquidation", "venue": "binance-usdm", "symbol": "BTCUSDT", "side": "sell", "price": "9910.0",
+				"qty": "0.014", "exchange_ts": 3.0, "receive_ts": 5.0}},
+		{feed.Event{Type: feed.TypeOpenInterest, Venue: "binance-usdm", Symbol: "BTCUSDT", ReceiveTime: 5,
+			Deriv: &feed.Deriv{OpenInterest: fixed.Dec{M: 10659509, S: 3}}},
+			map[string]any{"v": 1.0, "type": "open_interest", "venue": "binance-usdm", "symbol": "BTCUSDT", "open_interest": "10659.509",
+				"receive_ts": 5.0}},
 	}
 	for _, tt := range tests {
 		b := tt.ev.AppendJSON(nil)
@@ -50,6 +64,9 @@ func TestJSONOfStatsAndFlags(t *testing.T) {
 		tt.ev.CopyTo(&cp)
 		if tt.ev.Stats != nil && (cp.Stats == tt.ev.Stats || *cp.Stats != *tt.ev.Stats) {
 			t.Errorf("CopyTo shares or changes Stats")
+		}
+		if tt.ev.Deriv != nil && (cp.Deriv == tt.ev.Deriv || *cp.Deriv != *tt.ev.Deriv) {
+			t.Errorf("CopyTo shares or changes Deriv")
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // numTypes bounds the event types kept apart; later types count as unknown.
-const numTypes = int(feed.TypeAvgPrice) + 1
+const numTypes = int(feed.TypeOpenInterest) + 1
 
 // Latency buckets, in seconds: exchange to receive spans a network (tens
 // of microseconds on a LAN to seconds), receive to sink spans a queue.
