@@ -92,11 +92,10 @@ type Gateway struct {
 	log      *slog.Logger
 	sessions []*wsconn.Session
 	plans    []ConnPlan
-	decoders []Decoder // replay only: one per plan
+	decoders []*planDecoder // replay only: one per plan
 
-	mu  sync.Mutex // serializes decoding state, the sequencer, recovery states and the handler
+	mu  sync.Mutex // serializes the sequencer, recovery states, the tap and the handler
 	seq *sequencer
-	ev  Event
 	aux Event
 	rec *recovery // nil without a Recovery
 
@@ -230,7 +229,7 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 	}
 	if replay {
 		for _, p := range plans {
-			g.decoders = append(g.decoders, cfg.Venue.NewDecoder(p))
+			g.decoders = append(g.decoders, &planDecoder{dec: cfg.Venue.NewDecoder(p)})
 		}
 		return g, nil
 	}
@@ -254,7 +253,7 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		sc.Subscribes = cfg.Subscribes
 		sc.TLS = cfg.TLS
 		sc.Logger = cfg.Logger.With("venue", cfg.Venue.Name(), "streams", len(p.Streams))
-		dec := cfg.Venue.NewDecoder(p)
+		dec := &planDecoder{dec: cfg.Venue.NewDecoder(p)}
 		plan := i
 		sess, err := wsconn.Open(sc, func(f *wsconn.Frame) { g.onFrame(plan, dec, f) })
 		if err != nil {
@@ -344,8 +343,46 @@ func (g *Gateway) Stats() GatewayStats {
 	return st
 }
 
+// planDecoder decodes the frames of one connection plan. It belongs to
+// the plan's dispatcher goroutine: frames are decoded there before the
+// gateway's lock is taken, so connections decode in parallel and the lock
+// covers only what orders and delivers.
+type planDecoder struct {
+	dec   Decoder
+	ev    Event
+	kind  Decoded
+	err   error
+	batch []Event // the events after the first of a DecodedBatch frame
+	n     int     // … in batch
+}
+
+// decode decodes one data frame into the planDecoder's events.
+func (pd *planDecoder) decode(data []byte) {
+	pd.n = 0
+	pd.kind, pd.err = pd.dec.Decode(data, &pd.ev)
+	if pd.err != nil || pd.kind != DecodedBatch {
+		return
+	}
+	b, ok := pd.dec.(BatchDecoder)
+	if !ok {
+		return
+	}
+	for {
+		if pd.n == len(pd.batch) {
+			pd.batch = append(pd.batch, Event{})
+		}
+		if !b.Next(&pd.batch[pd.n]) {
+			return
+		}
+		pd.n++
+	}
+}
+
 // onFrame runs in the dispatcher goroutine of one session.
-func (g *Gateway) onFrame(plan int, dec Decoder, f *wsconn.Frame) {
+func (g *Gateway) onFrame(plan int, pd *planDecoder, f *wsconn.Frame) {
+	if f.Kind == wsconn.Data && !f.Binary {
+		pd.decode(f.Data)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch f.Kind {
@@ -353,7 +390,7 @@ func (g *Gateway) onFrame(plan int, dec Decoder, f *wsconn.Frame) {
 		if g.cfg.Tap != nil {
 			g.cfg.Tap(plan, f.Data, f.Recv)
 		}
-		g.onData(plan, dec, f)
+		g.onData(plan, pd, f)
 	case wsconn.Connected:
 		g.status(StatusConnected, f.Recv, "connection "+strconv.FormatUint(f.Conn, 10)+" up")
 		g.confirmSubscriptions(plan)
@@ -368,19 +405,19 @@ func (g *Gateway) onFrame(plan int, dec Decoder, f *wsconn.Frame) {
 	}
 }
 
-func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
+// onData handles a data frame that pd has decoded.
+func (g *Gateway) onData(plan int, pd *planDecoder, f *wsconn.Frame) {
 	if f.Binary {
 		g.stats.binary.Add(1)
 		g.skipped("binary frame", nil, f)
 		return
 	}
-	ev := &g.ev
-	kind, err := dec.Decode(f.Data, ev)
+	ev, kind, err := &pd.ev, pd.kind, pd.err
 	if kind == DecodedReply {
 		if err != nil {
 			g.stats.replyErrors.Add(1)
 		}
-		if p, ok := dec.(ReplyParser); ok {
+		if p, ok := pd.dec.(ReplyParser); ok {
 			g.onReply(plan, p, f.Data, f.Recv)
 		} else if err != nil {
 			g.log.Warn("request refused", "conn", f.Conn, "err", err)
@@ -400,11 +437,9 @@ func (g *Gateway) onData(plan int, dec Decoder, f *wsconn.Frame) {
 		ev.ReceiveTime = f.Recv
 		g.watchLag(plan, ev, f)
 		g.deliverData(ev, f)
-		if b, ok := dec.(BatchDecoder); ok {
-			for b.Next(ev) {
-				ev.ReceiveTime = f.Recv
-				g.deliverData(ev, f)
-			}
+		for i := range pd.batch[:pd.n] {
+			pd.batch[i].ReceiveTime = f.Recv
+			g.deliverData(&pd.batch[i], f)
 		}
 		return
 	}
