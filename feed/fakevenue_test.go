@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/book"
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
 // A fake venue proves the gateway's machinery apart from any exchange: its
@@ -51,6 +54,8 @@ type fakeExchange struct {
 	drop     map[int]bool
 	breakPu  map[int]bool
 	done     chan struct{} // closed when all deltas are made
+	pings    atomic.Int64  // "ping" messages received (answered "pong")
+	subs     chan string   // other messages received
 	conns    sync.WaitGroup
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -58,7 +63,8 @@ type fakeExchange struct {
 
 func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange {
 	x := &fakeExchange{t: t, rng: rand.New(rand.NewPCG(7, 11)), bids: map[int64]int64{}, asks: map[int64]int64{},
-		last: 1000, total: total, drop: map[int]bool{}, breakPu: map[int]bool{}, done: make(chan struct{}), stop: make(chan struct{})}
+		last: 1000, total: total, drop: map[int]bool{}, breakPu: map[int]bool{}, done: make(chan struct{}), stop: make(chan struct{}),
+		subs: make(chan string, 16)}
 	for _, i := range drop {
 		x.drop[i] = true
 	}
@@ -78,14 +84,30 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 		x.conns.Add(1)
 		defer x.conns.Done()
 		defer c.Close()
-		go func() { // reads control frames, and sees the client go
+		var wmu sync.Mutex
+		go func() { // answers pings, keeps what else is sent, sees the client go
 			for {
-				if _, _, err := c.ReadMessage(); err != nil {
+				_, msg, err := c.ReadMessage()
+				if err != nil {
 					return
+				}
+				if string(msg) == "ping" {
+					x.pings.Add(1)
+					wmu.Lock()
+					err = c.WriteMessage(websocket.TextMessage, []byte("pong"))
+					wmu.Unlock()
+					if err != nil {
+						return
+					}
+					continue
+				}
+				select {
+				case x.subs <- string(msg):
+				default:
 				}
 			}
 		}()
-		x.serve(c)
+		x.serve(c, &wmu)
 	}))
 	t.Cleanup(func() {
 		x.stopOnce.Do(func() { close(x.stop) })
@@ -97,7 +119,7 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 }
 
 // serve sends a delta every half millisecond until all are made.
-func (x *fakeExchange) serve(c *websocket.Conn) {
+func (x *fakeExchange) serve(c *websocket.Conn, wmu *sync.Mutex) {
 	tick := time.NewTicker(500 * time.Microsecond)
 	defer tick.Stop()
 	for {
@@ -113,7 +135,10 @@ func (x *fakeExchange) serve(c *websocket.Conn) {
 		if frame == nil {
 			continue // dropped
 		}
-		if err := c.WriteMessage(websocket.TextMessage, frame); err != nil {
+		wmu.Lock()
+		err := c.WriteMessage(websocket.TextMessage, frame)
+		wmu.Unlock()
+		if err != nil {
 			return
 		}
 	}
@@ -206,17 +231,30 @@ func (x *fakeExchange) truth() (bids, asks map[int64]int64, last int64) {
 // fakeVenue is the client side: one connection, JSON frames, the rules
 // under test.
 type fakeVenue struct {
-	url   string
-	chain feed.Chain
+	url    string
+	chain  feed.Chain
+	builds atomic.Int64 // subscribe messages built
 }
 
 func (v *fakeVenue) Name() string                 { return "fake" }
 func (v *fakeVenue) Lifetime() time.Duration      { return 0 }
-func (v *fakeVenue) MessageRate() float64         { return 5 }
+func (v *fakeVenue) MessageRate() float64         { return 50 }
 func (v *fakeVenue) IsShutdown(frame []byte) bool { return false }
 func (v *fakeVenue) Rules() feed.Rules            { return feed.Rules{BookChain: v.chain} }
 func (v *fakeVenue) Plan(streams []string) ([]feed.ConnPlan, error) {
-	return []feed.ConnPlan{{URL: v.url, Streams: streams}}, nil
+	build := func() [][]byte {
+		n := v.builds.Add(1)
+		return [][]byte{[]byte("subscribe " + strings.Join(streams, ",") + " #" + strconv.FormatInt(n, 10))}
+	}
+	return []feed.ConnPlan{{URL: v.url, Streams: streams, Build: build}}, nil
+}
+
+// pingingVenue is the fake venue with an application-level ping.
+type pingingVenue struct{ *fakeVenue }
+
+func (pingingVenue) Keepalive() wsconn.Keepalive {
+	return wsconn.Keepalive{Interval: 50 * time.Millisecond, Message: func() []byte { return []byte("ping") },
+		IsReply: func(f []byte) bool { return string(f) == "pong" }, Timeout: time.Second}
 }
 func (v *fakeVenue) NewDecoder(feed.ConnPlan) feed.Decoder { return fakeDecoder{} }
 
@@ -380,5 +418,38 @@ func TestPrevIDChainBreaksResync(t *testing.T) {
 	if st.BookResyncs != 2 || gaps != 2 || st.BadSnapshots != 0 || st.BookSyncs != 3 {
 		t.Fatalf("one lost delta and one broken chain: %d resyncs, %d gap events, %d snapshots refused, %d syncs; want 2, 2, 0, 3",
 			st.BookResyncs, gaps, st.BadSnapshots, st.BookSyncs)
+	}
+}
+
+// A venue's subscribe messages are built on every connect, and its
+// application-level ping is sent, answered and kept from the decoder.
+func TestVenueKeepaliveAndBuiltSubscribe(t *testing.T) {
+	x := newFakeExchange(t, 2000, nil, nil)
+	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	v := pingingVenue{&fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/", chain: feed.ChainPrevID}}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
+		Handler: func(*feed.Event) {}, Lag: feed.LagConfig{MaxLag: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	select {
+	case m := <-x.subs:
+		if m != "subscribe fake@book #1" {
+			t.Fatalf("subscribe message %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no subscribe message")
+	}
+	<-x.done
+	st := g.Stats()
+	if s := st.Sessions[0]; s.AppPings < 5 || s.AppPongs < 4 || x.pings.Load() < 5 {
+		t.Fatalf("pings: %d sent, %d answered, %d seen by the venue", s.AppPings, s.AppPongs, x.pings.Load())
+	}
+	if st.Malformed != 0 || st.Unknown != 0 {
+		t.Fatalf("%d malformed, %d unknown frames: answers to pings reached the decoder", st.Malformed, st.Unknown)
+	}
+	if v.builds.Load() != 1 {
+		t.Fatalf("subscribe built %d times for one connect", v.builds.Load())
 	}
 }

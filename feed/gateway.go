@@ -242,6 +242,12 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		sc.Name = cfg.Venue.Name() + "#" + strconv.Itoa(i)
 		msgs := p.Subscribe
 		sc.Subscribe = func() [][]byte { return msgs }
+		if p.Build != nil {
+			sc.Subscribe = p.Build
+		}
+		if pinger, ok := cfg.Venue.(Pinger); ok && sc.Keepalive.Interval == 0 {
+			sc.Keepalive = pinger.Keepalive()
+		}
 		sc.IsShutdown = cfg.Venue.IsShutdown
 		if sc.Lifetime == 0 {
 			sc.Lifetime = cfg.Venue.Lifetime()

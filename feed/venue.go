@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
 // Venue is what the Gateway needs of an exchange. A venue is a package
@@ -120,6 +122,11 @@ type ConnPlan struct {
 	AltURLs   []string
 	Streams   []string
 	Subscribe [][]byte // sent after every connect, in order, paced
+	// Build, when set, builds the subscribe messages on every connect
+	// instead of Subscribe, for a venue whose requests carry a fresh ID or
+	// time. Called from the connection's goroutine; Requests must still
+	// describe what it builds.
+	Build func() [][]byte
 	// Requests says, for each message of Subscribe, the request ID its
 	// reply carries and the streams it asks for. With a ReplyParser decoder,
 	// an error reply to one of them is a failure of those streams: counted,
@@ -134,6 +141,15 @@ type ConnPlan struct {
 	// handled as refused.
 	Confirm   []byte
 	ConfirmID int64
+}
+
+// Pinger is implemented by venues that require an application-level
+// ping besides WebSocket pings (OKX's text "ping", Bybit's {"op":"ping"}):
+// every connection sends it as the Keepalive says, and the venue's answers
+// are kept from the decoder. A GatewayConfig.Session with its own
+// Keepalive overrides it.
+type Pinger interface {
+	Keepalive() wsconn.Keepalive
 }
 
 // Request is one request of a ConnPlan: the ID its reply carries and the

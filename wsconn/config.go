@@ -72,6 +72,9 @@ type Config struct {
 	// StaleTimeout declares a connection dead when no frame at all (data,
 	// ping, pong) arrived for this long. Default 3 × PingInterval, at least 5s.
 	StaleTimeout time.Duration
+	// Keepalive is an application-level ping, for venues that require one
+	// besides (or instead of) WebSocket pings; off when its Interval is 0.
+	Keepalive Keepalive
 	// ReadLimit is the largest frame accepted; a larger one is refused
 	// before it is read and the connection replaced. Default 1 MiB.
 	ReadLimit int64
@@ -130,6 +133,28 @@ type Config struct {
 	// Logger receives one line per connect, disconnect (with the reason,
 	// close code and text) and rotation. Nil: slog.Default().
 	Logger *slog.Logger
+}
+
+// Keepalive is a venue's application-level ping: a message the client
+// sends on a schedule and the venue answers in a data frame (OKX: the text
+// "ping", answered "pong", and a connection closed after 30 s without a
+// message; Bybit: {"op":"ping"} every 20 s; Kraken: {"method":"ping"}).
+type Keepalive struct {
+	// Interval is how often each connection sends Message, counted against
+	// MessageRate. 0: no application-level ping.
+	Interval time.Duration
+	// Message returns the message to send, called for each ping (a venue
+	// may want a fresh request ID in it).
+	Message func() []byte
+	// IsReply reports whether a text frame is the venue's answer to the
+	// ping. Answers are counted (Stats.AppPongs) and not delivered to the
+	// consumer. It must be cheap and must not keep the frame. Nil: answers
+	// are delivered like any frame.
+	IsReply func(frame []byte) bool
+	// Timeout, when set, declares a connection dead (ErrStale) when the
+	// answer to a ping has not come after this long, even if other frames
+	// keep coming. 0: only StaleTimeout's silence counts.
+	Timeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -239,6 +264,18 @@ func (c Config) validate() error {
 	}
 	if c.Slow > Drop {
 		return fmt.Errorf("wsconn: Slow: unknown policy %d", c.Slow)
+	}
+	if k := c.Keepalive; k.Interval != 0 || k.Message != nil || k.Timeout != 0 {
+		switch {
+		case k.Interval <= 0:
+			return fmt.Errorf("wsconn: Keepalive.Interval %v must be positive", k.Interval)
+		case k.Message == nil:
+			return fmt.Errorf("wsconn: Keepalive.Message is required with an Interval")
+		case k.Timeout < 0 || (k.Timeout > 0 && k.IsReply == nil):
+			return fmt.Errorf("wsconn: Keepalive.Timeout %v needs IsReply and must not be negative", k.Timeout)
+		case float64(time.Second)/float64(k.Interval) >= c.MessageRate:
+			return fmt.Errorf("wsconn: Keepalive.Interval %v sends MessageRate %v messages a second or more", k.Interval, c.MessageRate)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -24,6 +25,7 @@ type conn struct {
 	opened    time.Time
 	msgs      *rate.Limiter // messages we send: subscriptions and pings
 	lastFrame atomic.Int64  // ns, wall clock
+	appPing   atomic.Int64  // ns: the oldest application-level ping not answered; 0: none
 	firstData chan struct{} // closed on the first data frame
 	gotData   bool          // reader only
 	done      chan struct{} // closed when both goroutines have ended
@@ -181,11 +183,25 @@ func (c *conn) keepalive() {
 	defer ping.Stop()
 	watch := time.NewTicker(min(cfg.StaleTimeout/5, time.Second))
 	defer watch.Stop()
+	var appPing <-chan time.Time
+	if ka := cfg.Keepalive; ka.Interval > 0 {
+		t := time.NewTicker(ka.Interval)
+		defer t.Stop()
+		appPing = t.C
+		if ka.Timeout > 0 {
+			watch.Reset(min(cfg.StaleTimeout/5, ka.Timeout/5, time.Second))
+		}
+	}
 	var seq int64
 	for {
 		select {
 		case <-c.stop:
 			return
+		case now := <-appPing:
+			if err := c.sendAppPing(now); err != nil {
+				c.fail(err)
+				return
+			}
 		case <-ping.C:
 			if !c.msgs.Allow() {
 				continue // the message budget is spent: skip this ping
@@ -201,8 +217,37 @@ func (c *conn) keepalive() {
 				c.fail(ErrStale)
 				return
 			}
+			if t := cfg.Keepalive.Timeout; t > 0 {
+				if sent := c.appPing.Load(); sent != 0 && now.UnixNano()-sent > int64(t) {
+					c.s.stats.stale.Add(1)
+					c.fail(fmt.Errorf("%w: no answer to the application-level ping in %v", ErrStale, t))
+					return
+				}
+			}
 		}
 	}
+}
+
+// sendAppPing sends the venue's application-level ping, as a data message
+// after the subscriptions (it waits for them) and within the message rate:
+// a ping the rate has no room for is skipped.
+func (c *conn) sendAppPing(now time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.stop:
+		return nil
+	default:
+	}
+	if !c.msgs.Allow() {
+		return nil
+	}
+	if err := c.ws.WriteMessage(websocket.TextMessage, c.s.cfg.Keepalive.Message()); err != nil {
+		return err
+	}
+	c.s.stats.appPings.Add(1)
+	c.appPing.CompareAndSwap(0, now.UnixNano())
+	return nil
 }
 
 // read reads frames into pooled buffers and queues them for the consumer.
@@ -257,6 +302,13 @@ func (c *conn) read() {
 			}
 		}
 		*bp = buf
+		if s.cfg.Keepalive.IsReply != nil && typ == websocket.TextMessage && s.cfg.Keepalive.IsReply(buf) {
+			// the answer to our application-level ping: no data
+			s.stats.appPongs.Add(1)
+			c.appPing.Store(0)
+			putBuffer(bp)
+			continue
+		}
 		s.stats.frames.Add(1)
 		s.stats.bytes.Add(int64(len(buf)))
 		if !c.gotData {

@@ -10,7 +10,7 @@ import (
 type counters struct {
 	connects, reconnects, dialErrors, resumed             atomic.Int64
 	limitedDials                                          atomic.Int64
-	frames, bytes, pings, pongs                           atomic.Int64
+	frames, bytes, pings, pongs, appPings, appPongs       atomic.Int64
 	dropped, slowDisconnects, stale, rotations, shutdowns atomic.Int64
 	dialWait                                              atomic.Int64 // ns
 
@@ -78,6 +78,8 @@ type Stats struct {
 	Resumed         int64            // connections whose TLS session was resumed
 	Frames, Bytes   int64            // data frames and their bytes read
 	Pings, Pongs    int64            // pings from the server, pongs to ours
+	AppPings        int64            // application-level pings sent (Config.Keepalive)
+	AppPongs        int64            // … and their answers received
 	Dropped         int64            // frames discarded by the Drop policy
 	SlowDisconnects int64            // connections dropped by the Block policy
 	Stale           int64            // connections declared stale
@@ -102,6 +104,8 @@ func (s *Session) Stats() Stats {
 		Bytes:           s.stats.bytes.Load(),
 		Pings:           s.stats.pings.Load(),
 		Pongs:           s.stats.pongs.Load(),
+		AppPings:        s.stats.appPings.Load(),
+		AppPongs:        s.stats.appPongs.Load(),
 		Dropped:         s.stats.dropped.Load(),
 		SlowDisconnects: s.stats.slowDisconnects.Load(),
 		Stale:           s.stats.stale.Load(),
