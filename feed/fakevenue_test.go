@@ -56,9 +56,10 @@ type fakeExchange struct {
 	done     chan struct{} // closed when all deltas are made
 	pings    atomic.Int64  // "ping" messages received (answered "pong")
 	subs     chan string   // other messages received
+	connMu   sync.Mutex    // guards closed and conns.Add against the cleanup's Wait
+	closed   bool
 	conns    sync.WaitGroup
 	stop     chan struct{}
-	stopOnce sync.Once
 }
 
 func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange {
@@ -77,12 +78,18 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 	}
 	up := websocket.Upgrader{}
 	x.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x.connMu.Lock()
+		if x.closed {
+			x.connMu.Unlock()
+			return
+		}
+		x.conns.Add(1)
+		x.connMu.Unlock()
+		defer x.conns.Done()
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		x.conns.Add(1)
-		defer x.conns.Done()
 		defer c.Close()
 		var wmu sync.Mutex
 		go func() { // answers pings, keeps what else is sent, sees the client go
@@ -110,7 +117,10 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 		x.serve(c, &wmu)
 	}))
 	t.Cleanup(func() {
-		x.stopOnce.Do(func() { close(x.stop) })
+		x.connMu.Lock()
+		x.closed = true
+		x.connMu.Unlock()
+		close(x.stop)
 		x.srv.CloseClientConnections()
 		x.srv.Close()
 		x.conns.Wait()

@@ -24,6 +24,8 @@ type pingVenue struct {
 	answering atomic.Bool
 	pings     atomic.Int64
 	stop      chan struct{}
+	mu        sync.Mutex // guards closed and wg.Add against the cleanup's Wait
+	closed    bool
 	wg        sync.WaitGroup
 }
 
@@ -32,12 +34,18 @@ func startPingVenue(t *testing.T) *pingVenue {
 	v.answering.Store(true)
 	up := websocket.Upgrader{}
 	v.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v.mu.Lock()
+		if v.closed {
+			v.mu.Unlock()
+			return
+		}
+		v.wg.Add(1)
+		v.mu.Unlock()
+		defer v.wg.Done()
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		v.wg.Add(1)
-		defer v.wg.Done()
 		defer c.Close()
 		var wmu sync.Mutex
 		done := make(chan struct{})
@@ -80,6 +88,9 @@ func startPingVenue(t *testing.T) *pingVenue {
 		}
 	}))
 	t.Cleanup(func() {
+		v.mu.Lock()
+		v.closed = true
+		v.mu.Unlock()
 		close(v.stop)
 		v.srv.CloseClientConnections()
 		v.srv.Close()
