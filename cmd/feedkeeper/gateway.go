@@ -24,7 +24,7 @@ import (
 	filesink "github.com/feedkeeper/feedkeeper/sink/file"
 	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
 	stdoutsink "github.com/feedkeeper/feedkeeper/sink/stdout"
-	"github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -51,60 +51,22 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	if err != nil {
 		return usageErrorf("--ca %s: %w", c.CA, err)
 	}
-	restCfg := httpx.Config{BaseURL: c.RESTEndpoint, TLS: tlsCfg, Logger: log}
-	if c.RESTEndpoint == binance.DefaultRESTURL {
-		restCfg.BaseURLs = binance.RESTFallbackURLs() // the venue's own hosts when the first fails
-	}
-	rest, err := httpx.New(binance.RESTConfig(restCfg))
+	f, err := lookupVenue(c.Venue)
 	if err != nil {
-		return usageErrorf("--rest-endpoint %s: %w", c.RESTEndpoint, err)
+		return err
 	}
-	defer rest.Close()
 	if err := preflightTLS(ctx, "--rest-endpoint "+c.RESTEndpoint, c.RESTEndpoint, tlsCfg); err != nil {
 		return err
 	}
 	if err := preflightTLS(ctx, "--ws-endpoint "+c.WSEndpoint, c.WSEndpoint, tlsCfg); err != nil {
 		return err
 	}
-	symbols, err := loadSymbols(ctx, rest, c)
+	setup, err := f.Open(ctx, venue.Env{WSURL: c.WSEndpoint, RESTURL: c.RESTEndpoint, Streams: c.Streams, TLS: tlsCfg,
+		Logger: log, Recovery: c.Recovery, Options: c.options(f)})
 	if err != nil {
-		return err
+		return venueError(err)
 	}
-	refresh := c.RefreshInstruments
-	if refresh == 0 {
-		refresh = -1 // never
-	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: c.WSEndpoint, Symbols: symbols, StreamsPerConn: c.StreamsPerConn, Micros: c.Micros,
-		REST: rest, RefreshEvery: refresh, Logger: log})
-	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	if c.DialBudget == "" {
-		c.DialBudget = defaultDialBudget
-	}
-	budgetCfg, err := wsconn.ParseBudget(c.DialBudget)
-	if err != nil {
-		return usageErrorf("--dial-budget %s: %w", c.DialBudget, err)
-	}
-	budgetCfg.Logger = log
-	dials, err := wsconn.NewBudget(budgetCfg)
-	if err != nil {
-		return usageErrorf("--dial-budget %s: %w", c.DialBudget, err)
-	}
-	defer dials.Close()
-	var recovery feed.Recovery
-	var bookSymbols []string
-	if c.Recovery {
-		if recovery, err = binance.NewRecovery(rest, venue.Instruments(), c.Micros); err != nil {
-			return err
-		}
-		for _, st := range c.Streams {
-			if strings.HasSuffix(st, "@depth") || strings.HasSuffix(st, "@depth@100ms") {
-				sym, _, _ := strings.Cut(st, "@")
-				bookSymbols = append(bookSymbols, strings.ToUpper(sym))
-			}
-		}
-	}
+	defer setup.Close()
 	// The monitor first: its port was checked free, take it before the
 	// sinks start servers of their own.
 	out, err := openSinks(c, stdout, log)
@@ -114,9 +76,8 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	defer out.Close()
 	var mon *monitor.Monitor
 	if c.HTTP != "" {
-		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats, Dials: dials.Stats,
-			BookSymbols: bookSymbols, Sinks: out.named, Logger: log.With("component", "monitor"),
-			ServerTime: func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest, c.Micros) }})
+		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: setup.Venue.Name(), REST: setup.RESTStats, Dials: setup.Dials.Stats,
+			BookSymbols: setup.BookSymbols, Sinks: out.named, Logger: log.With("component", "monitor"), ServerTime: setup.ServerTime})
 		if err != nil {
 			return usageErrorf("--http %s: %w", c.HTTP, err)
 		}
@@ -138,10 +99,7 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	}
 	var tap func(int, []byte, int64)
 	if c.Record != "" {
-		meta := record.Meta{Venue: venue.Name(), WSURL: c.WSEndpoint, Streams: c.Streams, PerConn: c.StreamsPerConn, Micros: c.Micros}
-		for _, s := range symbols.List() {
-			meta.Symbols = append(meta.Symbols, record.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale, Base: s.Base, Quote: s.Quote})
-		}
+		meta := record.Meta{Venue: c.Venue, Streams: c.Streams, VenueMeta: setup.Meta}
 		rec, err := record.Create(c.Record, meta)
 		if err != nil {
 			return usageErrorf("--record %s: %w", c.Record, err)
@@ -169,7 +127,7 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		pos, err := ns.Positions(pctx, venue.Name(), binance.SymbolsOfStreams(c.Streams))
+		pos, err := ns.Positions(pctx, setup.Venue.Name(), setup.Symbols)
 		cancel()
 		if err != nil {
 			log.Warn("cannot read how far the stream was delivered", "out", spec, "err", err)
@@ -178,16 +136,15 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		resume = furthest(resume, pos)
 	}
 	lag := feed.LagConfig{MaxLag: c.MaxLag, LagFor: c.LagFor}
-	serverTime := func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest, c.Micros) }
 	switch {
 	case c.MaxLag <= 0:
 		lag.MaxLag = -1 // not watched
 	case mon != nil:
 		lag.ClockOffset = mon.ClockOffset
-	default:
+	case setup.ServerTime != nil:
 		// no monitor to follow the clock: measure the offset once, so a
 		// local clock ahead of the venue's is not taken for a slow link
-		if o, err := monitor.EstimateOffset(ctx, 3, serverTime); err == nil {
+		if o, err := monitor.EstimateOffset(ctx, 3, setup.ServerTime); err == nil {
 			off := o.Offset
 			lag.ClockOffset = func() time.Duration { return off }
 		} else {
@@ -195,8 +152,8 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		}
 	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge, Lag: lag,
-		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: dials,
-		Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
+		Venue: setup.Venue, Streams: c.Streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: setup.Dials,
+		Recovery: setup.Recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
 	})
 	if err != nil {
 		return err
@@ -224,7 +181,10 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	}
 	g.Close()
 	st := g.Stats()
-	rs := rest.Stats()
+	var rs httpx.Stats
+	if setup.RESTStats != nil {
+		rs = setup.RESTStats()
+	}
 	t := tally.summary()
 	log.Info("stopped", "events", st.Events, "data_events", t.data,
 		"trade_gaps", t.tradeGaps, "trade_ids_missing", t.backfilled+t.unfilledIDs,
@@ -292,53 +252,6 @@ func (t *tally) summary() tallySummary {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return tallySummary{data: t.data.Load(), tradeGaps: t.tradeGaps, backfilled: t.backfilled, unfilledIDs: t.unfilledIDs}
-}
-
-// loadSymbols asks the venue for the symbols of c.Streams, with errors
-// that name what the user typed.
-func loadSymbols(ctx context.Context, rest *httpx.Client, c *runConfig) (*binance.Symbols, error) {
-	names := binance.SymbolsOfStreams(c.Streams)
-	ask := names
-	if binance.MarketWide(c.Streams) {
-		ask = nil // every symbol: a market-wide stream carries them all
-	}
-	symbols, err := binance.LoadSymbols(ctx, rest, ask)
-	if err == nil {
-		for _, n := range names {
-			if _, ok := symbols.Lookup(n); !ok {
-				err = fmt.Errorf("binance: exchangeInfo does not list %s: %w", n, binance.ErrUnknownSymbol)
-			}
-		}
-	}
-	if err == nil {
-		return symbols, nil
-	}
-	var api *httpx.APIError
-	if errors.As(err, &api) && api.Code == -1121 || errors.Is(err, binance.ErrUnknownSymbol) {
-		bad := names
-		if len(names) > 1 && len(names) <= 20 { // find which, one request each
-			bad = nil
-			for _, n := range names {
-				if _, err := binance.LoadSymbols(ctx, rest, []string{n}); err != nil {
-					bad = append(bad, n)
-				}
-			}
-		}
-		var streams []string
-		for _, st := range c.Streams {
-			sym, _, _ := strings.Cut(st, "@")
-			for _, b := range bad {
-				if strings.EqualFold(sym, b) {
-					streams = append(streams, st)
-				}
-			}
-		}
-		return nil, usageErrorf("streams %s: symbol %s not listed by %s (%v)", strings.Join(streams, ", "), strings.Join(bad, ", "), c.RESTEndpoint, err)
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return nil, &unavailableError{err: fmt.Errorf("--rest-endpoint %s: cannot load the symbols: %w%s", c.RESTEndpoint, err, certHint(err))}
 }
 
 // certHint says what to do about a certificate that is not trusted.
