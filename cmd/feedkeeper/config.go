@@ -86,6 +86,11 @@ type runConfig struct {
 	State        string        `yaml:"state"`
 	ResumeMaxAge time.Duration `yaml:"resume_max_age"`
 
+	// Venues, when given (config file only), are the venues of the run,
+	// each with its endpoints, streams and settings, instead of --venue
+	// and the streams.
+	Venues []venueEntry `yaml:"venues"`
+
 	// Sections are the keys of the config file that no field holds: each
 	// must be a venue's name, and holds that venue's settings.
 	Sections map[string]yaml.Node `yaml:",inline"`
@@ -93,6 +98,9 @@ type runConfig struct {
 	// venueOpts are the settings of every registered venue, by name: the
 	// section of the config file named after it, and its flags.
 	venueOpts map[string]venue.Options
+
+	// configPath is the config file read, for messages.
+	configPath string
 
 	// source says, by flag name, where a value came from when it was not
 	// the command line (a config file's key), for error messages.
@@ -378,6 +386,7 @@ func applyConfigFile(path string, fs *pflag.FlagSet, parsed *runConfig, bind fun
 	if err != nil {
 		return nil, err
 	}
+	c.configPath = path
 	c.source = map[string]string{}
 	for key := range keys {
 		_, sub, ok := strings.Cut(key, ".")

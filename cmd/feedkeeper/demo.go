@@ -167,9 +167,13 @@ func (d *demoCmd) Run(ctx context.Context, args []string) error {
 	if c.NATS == "" && !d.noNATS {
 		c.NATS = "embedded"
 	}
+	runs, err := c.venueRuns()
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	err = runGateway(ctx, c, d.stdout, log, status, func(dashboard string) {
+	err = runGateway(ctx, c, runs, d.stdout, log, status, func(dashboard string) {
 		if dashboard != "" {
 			log.Info("dashboard: " + dashboard)
 		}

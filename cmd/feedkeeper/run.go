@@ -59,11 +59,8 @@ func (r *runCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := lookupVenue(c.Venue)
+	runs, err := c.venueRuns()
 	if err != nil {
-		return err
-	}
-	if err := checkStreams(f, c.Streams); err != nil {
 		return err
 	}
 	if err := c.validate(); err != nil {
@@ -80,7 +77,7 @@ func (r *runCmd) Run(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := withDuration(ctx, c.Duration)
 	defer cancel()
-	return runGateway(ctx, c, r.stdout, log, status, func(dashboard string) {
+	return runGateway(ctx, c, runs, r.stdout, log, status, func(dashboard string) {
 		if dashboard != "" {
 			log.Info("dashboard: " + dashboard)
 		}
