@@ -72,7 +72,9 @@ type Defaults struct {
 // micros and the flag --micros set the same field.
 type Options interface {
 	// BindFlags registers the venue's flags on fs, writing to the
-	// options, and sets each field to its flag's default.
+	// options, and sets each field to its flag's default. The command line
+	// binds every registered venue's flags on one set: a flag name must
+	// not be another venue's or a generic flag's.
 	BindFlags(fs *pflag.FlagSet)
 	// Validate checks the values; each bad one is a *SettingError.
 	Validate() error
