@@ -4,7 +4,7 @@
 // and benchmarks get a firehose that needs no network.
 //
 // A recording is a directory holding meta.json (the venue, the streams and
-// the symbols' scales) and frames.fkr.zst: zstd-compressed records of
+// the venue's own metadata, such as its symbols' scales) and frames.fkr.zst: zstd-compressed records of
 // uvarint connection plan, varint receive time (ns since the Unix epoch),
 // uvarint length, then the frame's bytes.
 package record
@@ -27,8 +27,9 @@ import (
 const (
 	metaFile   = "meta.json"
 	framesFile = "frames.fkr.zst"
-	// Version of the format written.
-	Version = 1
+	// Version of the format written. Version 1 held the venue's metadata
+	// at the top of meta.json, beside the generic fields; it is still read.
+	Version = 2
 	// maxFrame bounds a frame read back, as the live read limit does.
 	maxFrame = 64 << 20
 	// FlushEvery is how much receive time the frames written wait at most
@@ -44,29 +45,16 @@ const (
 // io.ErrUnexpectedEOF is matched too.
 var ErrCut = errors.New("recording cut short")
 
-// Symbol is one symbol's scales, as the decoder needs them.
-type Symbol struct {
-	Name       string `json:"name"`
-	PriceScale uint8  `json:"price_scale"`
-	QtyScale   uint8  `json:"qty_scale"`
-	// Base and Quote are the symbol's assets, when the venue named them
-	// (recordings made before they were kept have none).
-	Base  string `json:"base,omitempty"`
-	Quote string `json:"quote,omitempty"`
-}
-
 // Meta describes a recording.
 type Meta struct {
 	Version int      `json:"version"`
 	Venue   string   `json:"venue"`
-	WSURL   string   `json:"ws_url"`
 	Streams []string `json:"streams"`
-	// PerConn is the streams per connection the gateway planned with: a
-	// replay must plan the same connections.
-	PerConn int       `json:"streams_per_conn"`
-	Micros  bool      `json:"micros"`
-	Symbols []Symbol  `json:"symbols"`
-	Started time.Time `json:"started"`
+	// VenueMeta is the venue's own metadata (venue.Setup.Meta): what its
+	// replay needs, opaque here. Reading a version 1 recording, it is the
+	// whole of meta.json, where the venue's fields were kept then.
+	VenueMeta json.RawMessage `json:"venue_meta"`
+	Started   time.Time       `json:"started"`
 }
 
 // Frame is one recorded frame.
@@ -208,8 +196,12 @@ func Open(dir string) (*Reader, error) {
 	if err := json.Unmarshal(b, &meta); err != nil {
 		return nil, fmt.Errorf("record: %s: %w", metaFile, err)
 	}
-	if meta.Version != Version {
-		return nil, fmt.Errorf("record: %s: version %d, this program reads %d", dir, meta.Version, Version)
+	switch meta.Version {
+	case Version:
+	case 1:
+		meta.VenueMeta = b
+	default:
+		return nil, fmt.Errorf("record: %s: version %d, this program reads 1 to %d", dir, meta.Version, Version)
 	}
 	f, err := os.Open(filepath.Join(dir, framesFile))
 	if err != nil {

@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,8 +21,7 @@ func TestMain(m *testing.M) {
 
 func TestRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "rec")
-	meta := Meta{Venue: "binance", WSURL: "wss://x", Streams: []string{"btcusdt@aggTrade"}, PerConn: 200,
-		Symbols: []Symbol{{Name: "BTCUSDT", PriceScale: 2, QtyScale: 5}}}
+	meta := Meta{Venue: "binance", Streams: []string{"btcusdt@aggTrade"}, VenueMeta: json.RawMessage(`{"streams_per_conn":200}`)}
 	w, err := Create(dir, meta)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,9 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if r.Meta.Venue != "binance" || r.Meta.PerConn != 200 || r.Meta.Symbols[0].QtyScale != 5 || r.Meta.Version != Version {
+	var vm bytes.Buffer
+	json.Compact(&vm, r.Meta.VenueMeta)
+	if r.Meta.Venue != "binance" || vm.String() != `{"streams_per_conn":200}` || r.Meta.Version != Version {
 		t.Fatalf("meta %+v", r.Meta)
 	}
 	for i := 0; i < 1000; i++ {
@@ -166,5 +168,41 @@ func TestCrashWhileRecording(t *testing.T) {
 				t.Fatalf("cut at %d: %d frames, but %d were flushed in the first %d bytes", cut, n, m[1], m[0])
 			}
 		}
+	}
+}
+
+// TestFirstVersionReads: a recording of version 1 kept the venue's fields
+// at the top of meta.json; it still opens, with the whole file as the
+// venue's metadata, and a version this program does not know is refused.
+func TestFirstVersionReads(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	w, err := Create(dir, Meta{Venue: "binance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(1, 7, []byte("frame"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old := `{"version":1,"venue":"binance","ws_url":"wss://x","streams":["btcusdt@aggTrade"],"streams_per_conn":200,"micros":false,"symbols":[{"name":"BTCUSDT","price_scale":2,"qty_scale":5}],"started":"2026-11-25T10:00:00Z"}`
+	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Meta.Venue != "binance" || r.Meta.Streams[0] != "btcusdt@aggTrade" || string(r.Meta.VenueMeta) != old {
+		t.Fatalf("meta %+v", r.Meta)
+	}
+	if f, err := r.Next(); err != nil || f.Plan != 1 || string(f.Data) != "frame" {
+		t.Fatalf("frame %+v %v", f, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(`{"version":9}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "version 9") {
+		t.Fatalf("version 9: %v", err)
 	}
 }

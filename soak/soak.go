@@ -20,12 +20,18 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
-	"github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
 // Config describes a soak run against a running simulator (or venue).
 type Config struct {
+	// Venue is the name of a registered venue (see package venue): the
+	// program imports the venue's package.
+	Venue string
+	// VenueOptions are the venue's settings; nil: its defaults.
+	VenueOptions venue.Options
+	// WSURL and RESTURL are the venue's endpoints (a simulator's).
 	WSURL, RESTURL string
 	CAFile         string
 	Streams        []string
@@ -194,23 +200,23 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
-	rest, err := httpx.New(binance.RESTConfig(httpx.Config{BaseURL: cfg.RESTURL, TLS: tlsCfg, Logger: cfg.Logger}))
+	f, err := venue.Lookup(cfg.Venue)
+	if err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	// the soak reconnects far more often than a venue allows an IP: a
+	// budget of its own, against a simulator that lifted its limit
+	dials, err := wsconn.NewBudget(wsconn.BudgetConfig{Limit: 6000, Window: 5 * time.Minute, Burst: 20, Interval: 50 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
-	defer rest.Close()
-	syms, err := binance.LoadSymbols(ctx, rest, binance.SymbolsOfStreams(cfg.Streams))
+	defer dials.Close()
+	setup, err := f.Open(ctx, venue.Env{WSURL: cfg.WSURL, RESTURL: cfg.RESTURL, Streams: cfg.Streams, TLS: tlsCfg,
+		Logger: cfg.Logger, Recovery: true, Dials: dials, Options: cfg.VenueOptions})
 	if err != nil {
 		return nil, err
 	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: cfg.WSURL, Symbols: syms, REST: rest, RefreshEvery: 10 * time.Second, Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
-	recovery, err := binance.NewRecovery(rest, venue.Instruments(), false)
-	if err != nil {
-		return nil, err
-	}
+	defer setup.Close()
 	tc := &tradeCheck{last: map[string]int64{}}
 	rep := &Report{Started: time.Now(), Streams: cfg.Streams}
 	rep.Baseline = Sample{Goroutines: runtime.NumGoroutine(), FDs: openFDs(), RSS: rss()}
@@ -221,13 +227,9 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 			cfg.Observe(ev)
 		}
 	}
-	dials, err := wsconn.NewBudget(wsconn.BudgetConfig{Limit: 6000, Window: 5 * time.Minute, Burst: 20, Interval: 50 * time.Millisecond})
-	if err != nil {
-		return nil, err
-	}
 	g, err := feed.OpenGateway(feed.GatewayConfig{
-		Venue: venue, Streams: cfg.Streams, TLS: tlsCfg, Session: cfg.Session, Logger: cfg.Logger,
-		Dials: dials, Handler: handler, Recovery: recovery,
+		Venue: setup.Venue, Streams: cfg.Streams, TLS: tlsCfg, Session: cfg.Session, Logger: cfg.Logger,
+		Dials: setup.Dials, Handler: handler, Recovery: setup.Recovery,
 	})
 	if err != nil {
 		return nil, err
@@ -255,7 +257,7 @@ func Run(ctx context.Context, cfg Config, sample func(Sample)) (*Report, error) 
 		}
 	}
 	g.Close()
-	rest.Close()
+	setup.Close()
 	time.Sleep(200 * time.Millisecond) // connections wind down
 	take()                             // after Close: goroutines and files must be back
 

@@ -230,7 +230,7 @@ func TestConfigFlagMatrix(t *testing.T) {
 	bound.bindRun(fs)
 	n := 0
 	fs.VisitAll(func(f *pflag.Flag) {
-		key := yamlKey(f.Name)
+		key := defaults.flagKey(f.Name) // a venue's flag: in its section, binance.micros
 		field, ok := configField(&defaults, key)
 		if !ok {
 			t.Errorf("flag --%s has no config key %s", f.Name, key)
@@ -263,7 +263,11 @@ func TestConfigFlagMatrix(t *testing.T) {
 		if key == sentinel {
 			sentinel = "record"
 		}
-		if err := os.WriteFile(path, []byte(key+": "+fileYAML+"\n"+sentinel+": sentinel\n"), 0o644); err != nil {
+		line := key + ": " + fileYAML + "\n"
+		if section, sub, ok := strings.Cut(key, "."); ok {
+			line = section + ":\n  " + sub + ": " + fileYAML + "\n"
+		}
+		if err := os.WriteFile(path, []byte(line+sentinel+": sentinel\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		check := func(args []string, want any) {
@@ -330,8 +334,32 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: a Go type in the message: %q", tc.file, err)
 		}
 	}
+	// the venue's settings live in its section
+	for _, tc := range []struct{ body, want string }{
+		{local + "streams: [btcusdt@aggTrade]\nmicros: true\n", `line 4: unknown key "micros" (a setting of the venue: write it in the section binance:, as binance.micros)`},
+		{local + "streams: [btcusdt@aggTrade]\nbinance:\n  micro: true\n", `line 5: unknown key "binance.micro" (did you mean "binance.micros"?)`},
+		{local + "streams: [btcusdt@aggTrade]\nbinance:\n  streams_per_conn: 2000\n", "--streams-per-conn 2000: out of range 1..1024 (key binance.streams_per_conn of"},
+		{local + "streams: [btcusdt@aggTrade]\nbinance:\n  dial_budget: [1]\n", "line 5"},
+		{local + "streams: [btcusdt@aggTrade]\nkraken:\n  micros: true\n", `line 4: unknown key "kraken"`},
+		{local + "streams: [btcusdt@aggTrade]\nvenue: kraken\n", "--venue kraken: known venues are binance"},
+	} {
+		var out, errOut syncBuffer
+		err := run(context.Background(), []string{"run", "--config", write("section.yaml", tc.body)}, &out, &errOut)
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want a usage error saying %q", tc.body, err, tc.want)
+		}
+	}
+	c, err := parseRun(t, []string{"--config", write("ok.yaml", local+"binance:\n  streams_per_conn: 7\n  micros: true\n"), "--streams-per-conn", "9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.venueOpts["binance"]; !strings.Contains(fmt.Sprintf("%+v", o), "StreamsPerConn:9 Micros:true") {
+		t.Errorf("binance options %+v: want the flag's 9 over the file's 7, and the file's micros", o)
+	}
+
 	var out, errOut syncBuffer
-	err := run(context.Background(), []string{"run", "--config", filepath.Join(dir, "absent.yaml")}, &out, &errOut)
+	err = run(context.Background(), []string{"run", "--config", filepath.Join(dir, "absent.yaml")}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "absent.yaml") {
 		t.Fatalf("a missing config file: %v", err)
 	}

@@ -20,31 +20,25 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/monitor"
 	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
-	"github.com/feedkeeper/feedkeeper/venue/binance"
-	"github.com/feedkeeper/feedkeeper/wsconn"
+	"github.com/feedkeeper/feedkeeper/venue"
 )
 
 // runConfig is what `feedkeeper run` needs. The YAML config file has the
 // same fields, keyed as the flags with _ for - (ws_endpoint, streams, …).
 type runConfig struct {
-	Venue          string        `yaml:"venue"`
-	Streams        []string      `yaml:"streams"`
-	WSEndpoint     string        `yaml:"ws_endpoint"`
-	RESTEndpoint   string        `yaml:"rest_endpoint"`
-	CA             string        `yaml:"ca"`
-	Duration       time.Duration `yaml:"duration"`
-	StreamsPerConn int           `yaml:"streams_per_conn"`
-	Micros         bool          `yaml:"micros"`
-	PingInterval   time.Duration `yaml:"ping_interval"`
-	StaleTimeout   time.Duration `yaml:"stale_timeout"`
-	Lifetime       time.Duration `yaml:"lifetime"`
-	ReadLimit      int64         `yaml:"read_limit"`
-	Queue          int           `yaml:"queue"`
-	SlowConsumer   string        `yaml:"slow_consumer"`
-	LogLevel       string        `yaml:"log_level"`
-
-	DialBudget         string        `yaml:"dial_budget"`
-	RefreshInstruments time.Duration `yaml:"refresh_instruments"`
+	Venue        string        `yaml:"venue"`
+	Streams      []string      `yaml:"streams"`
+	WSEndpoint   string        `yaml:"ws_endpoint"`
+	RESTEndpoint string        `yaml:"rest_endpoint"`
+	CA           string        `yaml:"ca"`
+	Duration     time.Duration `yaml:"duration"`
+	PingInterval time.Duration `yaml:"ping_interval"`
+	StaleTimeout time.Duration `yaml:"stale_timeout"`
+	Lifetime     time.Duration `yaml:"lifetime"`
+	ReadLimit    int64         `yaml:"read_limit"`
+	Queue        int           `yaml:"queue"`
+	SlowConsumer string        `yaml:"slow_consumer"`
+	LogLevel     string        `yaml:"log_level"`
 
 	Recovery    bool          `yaml:"recovery"`
 	DepthLimit  int           `yaml:"depth_limit"`
@@ -92,14 +86,26 @@ type runConfig struct {
 	State        string        `yaml:"state"`
 	ResumeMaxAge time.Duration `yaml:"resume_max_age"`
 
+	// Venues, when given (config file only), are the venues of the run,
+	// each with its endpoints, streams and settings, instead of --venue
+	// and the streams.
+	Venues []venueEntry `yaml:"venues"`
+
+	// Sections are the keys of the config file that no field holds: each
+	// must be a venue's name, and holds that venue's settings.
+	Sections map[string]yaml.Node `yaml:",inline"`
+
+	// venueOpts are the settings of every registered venue, by name: the
+	// section of the config file named after it, and its flags.
+	venueOpts map[string]venue.Options
+
+	// configPath is the config file read, for messages.
+	configPath string
+
 	// source says, by flag name, where a value came from when it was not
 	// the command line (a config file's key), for error messages.
 	source map[string]string
 }
-
-// defaultDialBudget is 80 % of Binance's 300 connection attempts per 5
-// minutes per IP.
-const defaultDialBudget = "240/5m"
 
 // Ranges of the flags, stated in --help and enforced by validate.
 const (
@@ -112,13 +118,12 @@ const (
 
 // bindRun binds every flag of run to c, with its default.
 func (c *runConfig) bindRun(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Venue, "venue", "binance", "venue: binance")
-	fs.StringVar(&c.WSEndpoint, "ws-endpoint", binance.DefaultWSURL, "WebSocket endpoint base, wss://host[:port]")
-	fs.StringVar(&c.RESTEndpoint, "rest-endpoint", binance.DefaultRESTURL, "REST endpoint base, https://host[:port]")
+	fs.StringVar(&c.Venue, "venue", defaultVenue, "the venue `name`, one of: "+strings.Join(venue.Names(), ", "))
+	def := venueDefaults(defaultVenue)
+	fs.StringVar(&c.WSEndpoint, "ws-endpoint", "", fmt.Sprintf("WebSocket endpoint base, wss://host[:port] (default: the venue's own, %s for %s)", def.WSURL, defaultVenue))
+	fs.StringVar(&c.RESTEndpoint, "rest-endpoint", "", fmt.Sprintf("REST endpoint base, https://host[:port] (default: the venue's own, %s for %s)", def.RESTURL, defaultVenue))
 	fs.StringVar(&c.CA, "ca", "", "PEM `file` of an extra CA to trust (the simulator's); verification is always on")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long, ≥ 0 (0: run until interrupted)")
-	fs.IntVar(&c.StreamsPerConn, "streams-per-conn", 200, fmt.Sprintf("streams per connection, 1..%d", binance.MaxStreamsPerConn))
-	fs.BoolVar(&c.Micros, "micros", false, "ask the venue for microsecond times")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 15*time.Second, "how often we ping the server, > 0")
 	fs.DurationVar(&c.StaleTimeout, "stale-timeout", 45*time.Second, "replace a connection silent for this long; more than --ping-interval")
 	fs.DurationVar(&c.Lifetime, "lifetime", 0, "rotate connections before this age, ≥ 0 (0: the venue's limit, 24h on Binance)")
@@ -126,8 +131,7 @@ func (c *runConfig) bindRun(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Queue, "queue", 4096, fmt.Sprintf("frames queued per connection for a slow consumer, 1..%d", maxQueue))
 	fs.StringVar(&c.SlowConsumer, "slow-consumer", "block", "block (then reconnect and recover) or drop (with a gap marker)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&c.DialBudget, "dial-budget", defaultDialBudget, "connection attempts allowed to every connection of the process together, LIMIT/WINDOW (Binance allows 300 per 5 minutes per IP)")
-	fs.DurationVar(&c.RefreshInstruments, "refresh-instruments", 10*time.Minute, "read exchangeInfo again this often (tick and step sizes, halted symbols), ≥ 0 (0: never); a value that does not fit its symbol's scale also asks for it")
+	c.bindVenues(fs)
 
 	fs.BoolVar(&c.Recovery, "recovery", true, "backfill trade gaps over REST and keep order books in sync (snapshot + diffs); --recovery=false turns it off")
 	fs.IntVar(&c.DepthLimit, "depth-limit", 1000, fmt.Sprintf("levels of each REST book snapshot, 1..%d", maxDepthLimit))
@@ -193,7 +197,21 @@ func (c *runConfig) validate() error {
 }
 
 func (c *runConfig) validateConn(k *checks) {
-	k.oneOf("venue", c.Venue, "binance")
+	f, err := venue.Lookup(c.Venue)
+	if err != nil {
+		k.add("venue", c.Venue, "known venues are "+strings.Join(venue.Names(), ", "))
+		return
+	}
+	def := f.Defaults()
+	if c.WSEndpoint == "" {
+		c.WSEndpoint = def.WSURL
+	}
+	if c.RESTEndpoint == "" {
+		c.RESTEndpoint = def.RESTURL
+	}
+	if err := c.options(f).Validate(); err != nil {
+		k.settings(err)
+	}
 	k.endpoint("ws-endpoint", c.WSEndpoint, "wss")
 	k.endpoint("rest-endpoint", c.RESTEndpoint, "https")
 	if c.CA != "" {
@@ -201,7 +219,6 @@ func (c *runConfig) validateConn(k *checks) {
 			k.add("ca", c.CA, "cannot read it: "+pathErr(err).Error())
 		}
 	}
-	k.intRange("streams-per-conn", int64(c.StreamsPerConn), 1, binance.MaxStreamsPerConn)
 	k.positive("ping-interval", c.PingInterval)
 	if c.StaleTimeout <= c.PingInterval {
 		k.add("stale-timeout", c.StaleTimeout.String(), fmt.Sprintf("must be more than --ping-interval %v (pongs keep a quiet connection alive)", c.PingInterval))
@@ -214,10 +231,6 @@ func (c *runConfig) validateConn(k *checks) {
 	k.intRange("queue", int64(c.Queue), 1, maxQueue)
 	k.oneOf("slow-consumer", c.SlowConsumer, "block", "drop")
 	k.logLevel("log-level", c.LogLevel)
-	if _, err := wsconn.ParseBudget(c.DialBudget); err != nil {
-		k.add("dial-budget", c.DialBudget, "want LIMIT/WINDOW, e.g. 240/5m")
-	}
-	k.notNegative("refresh-instruments", c.RefreshInstruments)
 	k.positive("resume-max-age", c.ResumeMaxAge)
 	k.notNegative("max-lag", c.MaxLag)
 	k.positive("lag-for", c.LagFor)
@@ -292,12 +305,14 @@ func (c *runConfig) annotate(errs []error) {
 	}
 }
 
-// yamlKey is the config file's key of a flag.
+// yamlKey is the config file's key of a flag, within its section.
 func yamlKey(flag string) string { return strings.ReplaceAll(flag, "-", "_") }
 
-// configField returns the field of c whose YAML key is key.
-func configField(c *runConfig, key string) (reflect.Value, bool) {
-	v := reflect.ValueOf(c).Elem()
+// structField returns the field of the struct v whose YAML key is key.
+func structField(v reflect.Value, key string) (reflect.Value, bool) {
+	if v.Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		if t.Field(i).Tag.Get("yaml") == key {
@@ -307,15 +322,57 @@ func configField(c *runConfig, key string) (reflect.Value, bool) {
 	return reflect.Value{}, false
 }
 
-func configKeys() []string {
+// structKeys returns the YAML keys of the struct type t.
+func structKeys(t reflect.Type) []string {
 	var keys []string
-	t := reflect.TypeOf(runConfig{})
 	for i := 0; i < t.NumField(); i++ {
-		if k := t.Field(i).Tag.Get("yaml"); k != "" {
+		if k := t.Field(i).Tag.Get("yaml"); k != "" && !strings.HasPrefix(k, ",") {
 			keys = append(keys, k)
 		}
 	}
 	return keys
+}
+
+// optionsValue is the struct a venue's options point to (invalid when
+// they are not a pointer to a struct).
+func optionsValue(o venue.Options) reflect.Value {
+	v := reflect.ValueOf(o)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}
+	}
+	return v.Elem()
+}
+
+// configField returns the field of c whose YAML key is key: a key of the
+// file's top level (ws_endpoint) or of a venue's section (binance.micros).
+func configField(c *runConfig, key string) (reflect.Value, bool) {
+	if name, sub, ok := strings.Cut(key, "."); ok {
+		o, ok := c.venueOpts[name]
+		if !ok {
+			return reflect.Value{}, false
+		}
+		return structField(optionsValue(o), sub)
+	}
+	return structField(reflect.ValueOf(c).Elem(), key)
+}
+
+// flagKey returns the config file's key of a flag: its name with _ for -,
+// under its venue's section for a venue's flag (binance.micros).
+func (c *runConfig) flagKey(flag string) string {
+	k := yamlKey(flag)
+	if _, ok := structField(reflect.ValueOf(c).Elem(), k); ok {
+		return k
+	}
+	for _, name := range venue.Names() {
+		if _, ok := structField(optionsValue(c.venueOpts[name]), k); ok {
+			return name + "." + k
+		}
+	}
+	return k
+}
+
+func configKeys() []string {
+	return append(structKeys(reflect.TypeOf(runConfig{})), venue.Names()...)
 }
 
 // applyConfigFile builds the configuration of a run from the flags'
@@ -329,16 +386,22 @@ func applyConfigFile(path string, fs *pflag.FlagSet, parsed *runConfig, bind fun
 	if err != nil {
 		return nil, err
 	}
+	c.configPath = path
 	c.source = map[string]string{}
 	for key := range keys {
-		c.source[strings.ReplaceAll(key, "_", "-")] = fmt.Sprintf("key %s of %s", key, path)
+		_, sub, ok := strings.Cut(key, ".")
+		if !ok {
+			sub = key
+		}
+		c.source[strings.ReplaceAll(sub, "_", "-")] = fmt.Sprintf("key %s of %s", key, path)
 	}
 	fs.Visit(func(f *pflag.Flag) {
-		dst, ok := configField(&c, yamlKey(f.Name))
+		key := c.flagKey(f.Name)
+		dst, ok := configField(&c, key)
 		if !ok {
 			return // --config itself, --help
 		}
-		src, _ := configField(parsed, yamlKey(f.Name))
+		src, _ := configField(parsed, key)
 		dst.Set(src)
 		delete(c.source, f.Name)
 	})
@@ -357,43 +420,115 @@ func pathErr(err error) error {
 var yamlUnknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
 var yamlTypeName = regexp.MustCompile(` into (main\.)?\S+`)
 
-// loadConfigFile reads a YAML config into c; unknown keys are errors that
-// name the key, its line and the nearest known key. It returns the keys
-// the file set.
+// loadConfigFile reads a YAML config into c (bound: c.venueOpts holds
+// every venue's options); unknown keys are errors that name the key, its
+// line and the nearest known key. A key named after a venue is its section,
+// read into its options. It returns the keys the file set, a section's as
+// venue.key.
 func loadConfigFile(path string, c *runConfig) (map[string]bool, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usageErrorf("--config %s: %w", path, pathErr(err))
 	}
+	var msgs []string
+	typeErrors := func(err error) bool {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return false
+		}
+		for _, e := range te.Errors {
+			if m := yamlUnknownField.FindStringSubmatch(e); m != nil {
+				e = unknownKey(m[1], m[2], configKeys())
+			} else {
+				e = yamlTypeName.ReplaceAllString(e, "")
+			}
+			msgs = append(msgs, e)
+		}
+		return true
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			var msgs []string
-			for _, e := range te.Errors {
-				if m := yamlUnknownField.FindStringSubmatch(e); m != nil {
-					e = fmt.Sprintf("line %s: unknown key %q", m[1], m[2])
-					if near := nearest(m[2], configKeys()); near != "" {
-						e += fmt.Sprintf(" (did you mean %q?)", near)
-					}
-				} else {
-					e = yamlTypeName.ReplaceAllString(e, "")
-				}
-				msgs = append(msgs, e)
-			}
-			return nil, usageErrorf("--config %s: %s", path, strings.Join(msgs, "; "))
-		}
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) && !typeErrors(err) {
 		return nil, usageErrorf("--config %s: %w", path, err)
 	}
-	var top map[string]any
 	keys := map[string]bool{}
-	if yaml.Unmarshal(b, &top) == nil {
-		for k := range top {
-			keys[k] = true
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) == nil && len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		top := doc.Content[0].Content
+		for i := 0; i+1 < len(top); i += 2 {
+			k, v := top[i], top[i+1]
+			if _, section := c.Sections[k.Value]; !section {
+				keys[k.Value] = true
+				continue
+			}
+			opts, isVenue := c.venueOpts[k.Value]
+			if !isVenue {
+				msgs = append(msgs, unknownKey(strconv.Itoa(k.Line), k.Value, configKeys())+venueKeyHint(c, k.Value))
+				continue
+			}
+			sub, err := loadSection(k.Value, v, opts)
+			if err != nil && !typeErrors(err) {
+				msgs = append(msgs, err.Error())
+			}
+			for _, s := range sub {
+				keys[k.Value+"."+s] = true
+			}
 		}
 	}
+	if len(msgs) > 0 {
+		return nil, usageErrorf("--config %s: %s", path, strings.Join(msgs, "; "))
+	}
 	return keys, nil
+}
+
+// loadSection reads the section of venue name into its options; it
+// returns the keys it set.
+func loadSection(name string, v *yaml.Node, opts venue.Options) ([]string, error) {
+	ov := optionsValue(opts)
+	if v.Kind != yaml.MappingNode || !ov.IsValid() {
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			return nil, nil // "binance:" alone
+		}
+		return nil, fmt.Errorf("line %d: key %s: want the venue's settings, as keys (%s)", v.Line, name, strings.Join(structKeys(ov.Type()), ", "))
+	}
+	known := structKeys(ov.Type())
+	var bad []string
+	var keys []string
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k := v.Content[i]
+		if _, ok := structField(ov, k.Value); !ok {
+			bad = append(bad, unknownKey(strconv.Itoa(k.Line), name+"."+k.Value, nil)+nearestHint(k.Value, known, name+"."))
+			continue
+		}
+		keys = append(keys, k.Value)
+	}
+	if len(bad) > 0 {
+		return nil, errors.New(strings.Join(bad, "; "))
+	}
+	return keys, v.Decode(opts)
+}
+
+// unknownKey says that key at line is not one the file may hold.
+func unknownKey(line, key string, candidates []string) string {
+	return fmt.Sprintf("line %s: unknown key %q", line, key) + nearestHint(key, candidates, "")
+}
+
+func nearestHint(key string, candidates []string, prefix string) string {
+	if near := nearest(key, candidates); near != "" {
+		return fmt.Sprintf(" (did you mean %q?)", prefix+near)
+	}
+	return ""
+}
+
+// venueKeyHint says where a key of a venue's section belongs when it was
+// written at the top of the file.
+func venueKeyHint(c *runConfig, key string) string {
+	for _, name := range venue.Names() {
+		if _, ok := structField(optionsValue(c.venueOpts[name]), key); ok {
+			return fmt.Sprintf(" (a setting of the venue: write it in the section %s:, as %s.%s)", name, name, key)
+		}
+	}
+	return ""
 }
 
 // nearest returns the candidate closest to s in edit distance, or "" when
@@ -428,63 +563,45 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-var symbolName = regexp.MustCompile(`^[a-z0-9]{2,30}$`)
-
 // checkStreams validates stream names before any network call: each must
-// be <lower-case symbol>@<type> of a type the venue decodes. Whether the
-// symbol is listed is known only once the venue answers.
-func checkStreams(streams []string) error {
+// be one the venue f decodes. Whether the symbol is listed is known only
+// once the venue answers.
+func checkStreams(f venue.Factory, streams []string) error {
 	if len(streams) == 0 {
 		return usageErrorf("no streams given: name at least one, e.g. btcusdt@aggTrade")
 	}
 	var k checks
 	for _, st := range streams {
-		sym, _, ok := strings.Cut(st, "@")
 		switch {
 		case strings.HasPrefix(st, "nats://"):
 			k.errs = append(k.errs, fmt.Errorf("argument %q looks like a NATS URL: write --nats=%s", st, st))
-			continue
 		case strings.Contains(st, "://"):
 			k.errs = append(k.errs, fmt.Errorf("argument %q is a URL, not a stream name: did you mean --ws-endpoint %s?", st, st))
-			continue
 		case strings.HasPrefix(st, "-"):
 			k.errs = append(k.errs, fmt.Errorf("argument %q is not a stream name: flags are --name (see --help)", st))
-			continue
-		case strings.HasPrefix(st, "!"):
-			switch st {
-			case "!miniTicker@arr", "!ticker_1h@arr", "!ticker_4h@arr", "!ticker_1d@arr":
-			default:
-				k.errs = append(k.errs, fmt.Errorf("stream %q: unknown market-wide stream (!miniTicker@arr, !ticker_<1h|4h|1d>@arr)", st))
+		default:
+			if err := f.CheckStream(st); err != nil {
+				k.errs = append(k.errs, err)
 			}
-			continue
-		case !ok || !symbolName.MatchString(sym):
-			k.errs = append(k.errs, fmt.Errorf("stream %q: want <lower-case symbol>@<type>, e.g. btcusdt@aggTrade", st))
-			continue
-		}
-		// The venue's own check; whether the symbol is listed is asked later.
-		if _, kind, _ := strings.Cut(st, "@"); !binance.ValidStreamType(kind) {
-			k.errs = append(k.errs, fmt.Errorf("stream %q: unknown type %q (%s)", st, kind, binance.StreamTypesHelp))
 		}
 	}
 	return k.err()
 }
 
-// streamTypes are the stream types offered by shell completion.
-var streamTypes = []string{"aggTrade", "trade", "bookTicker", "depth", "depth@100ms",
-	"depth5", "depth10", "depth20", "depth5@100ms", "depth10@100ms", "depth20@100ms",
-	"kline_1m", "kline_1h", "kline_1d", "miniTicker", "ticker", "ticker_1h", "ticker_4h", "ticker_1d", "avgPrice"}
-
-// completeStreams completes "btcusdt@" to the stream types of the venue.
+// completeStreams completes "btcusdt@" to the stream types of the venue
+// named by --venue.
 func completeStreams(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-	sym, _, ok := strings.Cut(toComplete, "@")
-	if !ok || !symbolName.MatchString(sym) {
-		return nil, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
+	name := defaultVenue
+	if fl := cmd.Flags().Lookup("venue"); fl != nil {
+		name = fl.Value.String()
 	}
-	var out []string
-	for _, t := range streamTypes {
-		if st := sym + "@" + t; strings.HasPrefix(st, toComplete) {
-			out = append(out, st)
-		}
+	f, err := venue.Lookup(name)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	out := f.CompleteStream(toComplete)
+	if out == nil {
+		return nil, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
 }

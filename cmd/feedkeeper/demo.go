@@ -105,7 +105,11 @@ func (d *demoCmd) Run(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		streams = args
 	}
-	if err := checkStreams(streams); err != nil {
+	f, err := lookupVenue(defaultVenue)
+	if err != nil {
+		return err
+	}
+	if err := checkStreams(f, streams); err != nil {
 		return err
 	}
 	var k checks
@@ -155,18 +159,21 @@ func (d *demoCmd) Run(ctx context.Context, args []string) error {
 
 	ctx, cancel := withDuration(ctx, d.duration)
 	defer cancel()
-	c.Venue, c.WSEndpoint, c.RESTEndpoint, c.CA = "binance", srv.WSURL(), srv.RESTURL(), d.sim.caOut
-	c.Streams, c.StreamsPerConn = streams, 200
+	c.Venue, c.WSEndpoint, c.RESTEndpoint, c.CA = defaultVenue, srv.WSURL(), srv.RESTURL(), d.sim.caOut
+	c.Streams = streams
 	c.PingInterval, c.StaleTimeout, c.ReadLimit, c.Queue = 5*time.Second, 15*time.Second, 1<<20, 4096
 	c.Lifetime, c.Recovery, c.DepthLimit = d.lifetime, true, 1000
-	c.DialBudget, c.RefreshInstruments = defaultDialBudget, 30*time.Second
 	c.MaxLag, c.LagFor = 5*time.Second, 10*time.Second
 	if c.NATS == "" && !d.noNATS {
 		c.NATS = "embedded"
 	}
+	runs, err := c.venueRuns()
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	err = runGateway(ctx, c, d.stdout, log, status, func(dashboard string) {
+	err = runGateway(ctx, c, runs, d.stdout, log, status, func(dashboard string) {
 		if dashboard != "" {
 			log.Info("dashboard: " + dashboard)
 		}

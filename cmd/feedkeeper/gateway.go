@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +26,7 @@ import (
 	filesink "github.com/feedkeeper/feedkeeper/sink/file"
 	natssink "github.com/feedkeeper/feedkeeper/sink/nats"
 	stdoutsink "github.com/feedkeeper/feedkeeper/sink/stdout"
-	"github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -43,68 +45,26 @@ func (c *runConfig) sessionTemplate() wsconn.Config {
 	return sc
 }
 
-// runGateway streams what c (validated) describes to its sinks until ctx
-// ends. ready, when not nil, is called with the monitor's URL once
-// everything runs. A run that delivered no market data returns errNoData.
-func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.Logger, status *monitor.StatusLine, ready func(dashboard string)) error {
+// runGateway streams what c (validated) describes, the venues of runs
+// (c.venueRuns), to its sinks until ctx ends: one feed.Gateway per venue,
+// sharing the TLS configuration, the outputs and the monitor. ready, when
+// not nil, is called with the monitor's URL once everything runs. A run
+// that delivered no market data returns errNoData.
+func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Writer, log *slog.Logger, status *monitor.StatusLine, ready func(dashboard string)) error {
 	tlsCfg, err := httpx.TLSConfig(c.CA)
 	if err != nil {
 		return usageErrorf("--ca %s: %w", c.CA, err)
 	}
-	restCfg := httpx.Config{BaseURL: c.RESTEndpoint, TLS: tlsCfg, Logger: log}
-	if c.RESTEndpoint == binance.DefaultRESTURL {
-		restCfg.BaseURLs = binance.RESTFallbackURLs() // the venue's own hosts when the first fails
-	}
-	rest, err := httpx.New(binance.RESTConfig(restCfg))
-	if err != nil {
-		return usageErrorf("--rest-endpoint %s: %w", c.RESTEndpoint, err)
-	}
-	defer rest.Close()
-	if err := preflightTLS(ctx, "--rest-endpoint "+c.RESTEndpoint, c.RESTEndpoint, tlsCfg); err != nil {
-		return err
-	}
-	if err := preflightTLS(ctx, "--ws-endpoint "+c.WSEndpoint, c.WSEndpoint, tlsCfg); err != nil {
-		return err
-	}
-	symbols, err := loadSymbols(ctx, rest, c)
-	if err != nil {
-		return err
-	}
-	refresh := c.RefreshInstruments
-	if refresh == 0 {
-		refresh = -1 // never
-	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: c.WSEndpoint, Symbols: symbols, StreamsPerConn: c.StreamsPerConn, Micros: c.Micros,
-		REST: rest, RefreshEvery: refresh, Logger: log})
-	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	if c.DialBudget == "" {
-		c.DialBudget = defaultDialBudget
-	}
-	budgetCfg, err := wsconn.ParseBudget(c.DialBudget)
-	if err != nil {
-		return usageErrorf("--dial-budget %s: %w", c.DialBudget, err)
-	}
-	budgetCfg.Logger = log
-	dials, err := wsconn.NewBudget(budgetCfg)
-	if err != nil {
-		return usageErrorf("--dial-budget %s: %w", c.DialBudget, err)
-	}
-	defer dials.Close()
-	var recovery feed.Recovery
-	var bookSymbols []string
-	if c.Recovery {
-		if recovery, err = binance.NewRecovery(rest, venue.Instruments(), c.Micros); err != nil {
-			return err
+	setups, err := openVenues(ctx, runs, tlsCfg, c.Recovery, log)
+	defer func() {
+		for _, s := range setups {
+			s.Close()
 		}
-		for _, st := range c.Streams {
-			if strings.HasSuffix(st, "@depth") || strings.HasSuffix(st, "@depth@100ms") {
-				sym, _, _ := strings.Cut(st, "@")
-				bookSymbols = append(bookSymbols, strings.ToUpper(sym))
-			}
-		}
+	}()
+	if err != nil {
+		return err
 	}
+	all := joinSetups(setups)
 	// The monitor first: its port was checked free, take it before the
 	// sinks start servers of their own.
 	out, err := openSinks(c, stdout, log)
@@ -114,9 +74,8 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	defer out.Close()
 	var mon *monitor.Monitor
 	if c.HTTP != "" {
-		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: venue.Name(), REST: rest.Stats, Dials: dials.Stats,
-			BookSymbols: bookSymbols, Sinks: out.named, Logger: log.With("component", "monitor"),
-			ServerTime: func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest, c.Micros) }})
+		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: all.name, REST: all.rest, Dials: all.dials,
+			BookSymbols: all.books, Sinks: out.named, Logger: log.With("component", "monitor"), ServerTime: setups[0].ServerTime})
 		if err != nil {
 			return usageErrorf("--http %s: %w", c.HTTP, err)
 		}
@@ -137,11 +96,8 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		}
 	}
 	var tap func(int, []byte, int64)
-	if c.Record != "" {
-		meta := record.Meta{Venue: venue.Name(), WSURL: c.WSEndpoint, Streams: c.Streams, PerConn: c.StreamsPerConn, Micros: c.Micros}
-		for _, s := range symbols.List() {
-			meta.Symbols = append(meta.Symbols, record.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale, Base: s.Base, Quote: s.Quote})
-		}
+	if c.Record != "" { // one venue (venueRuns)
+		meta := record.Meta{Venue: runs[0].name, Streams: runs[0].streams, VenueMeta: setups[0].Meta}
 		rec, err := record.Create(c.Record, meta)
 		if err != nil {
 			return usageErrorf("--record %s: %w", c.Record, err)
@@ -168,44 +124,72 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		if !ok {
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		pos, err := ns.Positions(pctx, venue.Name(), binance.SymbolsOfStreams(c.Streams))
-		cancel()
+		for _, setup := range setups {
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			pos, err := ns.Positions(pctx, setup.Venue.Name(), setup.Symbols)
+			cancel()
+			if err != nil {
+				log.Warn("cannot read how far the stream was delivered", "out", spec, "venue", setup.Venue.Name(), "err", err)
+				continue
+			}
+			resume = furthest(resume, pos)
+		}
+	}
+	var gws []*feed.Gateway
+	defer func() {
+		for _, g := range gws {
+			g.Close()
+		}
+	}()
+	for i, r := range runs {
+		lag := feed.LagConfig{MaxLag: c.MaxLag, LagFor: c.LagFor}
+		switch {
+		case c.MaxLag <= 0:
+			lag.MaxLag = -1 // not watched
+		case mon != nil && i == 0:
+			lag.ClockOffset = mon.ClockOffset // the monitor follows the first venue's clock
+		case setups[i].ServerTime != nil:
+			// no monitor following this venue's clock: measure the offset
+			// once, so a local clock ahead of the venue's is not taken for
+			// a slow link
+			if o, err := monitor.EstimateOffset(ctx, 3, setups[i].ServerTime); err == nil {
+				off := o.Offset
+				lag.ClockOffset = func() time.Duration { return off }
+			} else {
+				log.Warn("clock offset to the venue unknown: --max-lag must also cover the local clock's error", "venue", r.name, "err", err)
+			}
+		}
+		g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge, Lag: lag,
+			Venue: setups[i].Venue, Streams: r.streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: setups[i].Dials,
+			Recovery: setups[i].Recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
+		})
 		if err != nil {
-			log.Warn("cannot read how far the stream was delivered", "out", spec, "err", err)
-			continue
+			return r.wrap(err)
 		}
-		resume = furthest(resume, pos)
+		gws = append(gws, g)
 	}
-	lag := feed.LagConfig{MaxLag: c.MaxLag, LagFor: c.LagFor}
-	serverTime := func(ctx context.Context) (time.Time, error) { return binance.ServerTime(ctx, rest, c.Micros) }
-	switch {
-	case c.MaxLag <= 0:
-		lag.MaxLag = -1 // not watched
-	case mon != nil:
-		lag.ClockOffset = mon.ClockOffset
-	default:
-		// no monitor to follow the clock: measure the offset once, so a
-		// local clock ahead of the venue's is not taken for a slow link
-		if o, err := monitor.EstimateOffset(ctx, 3, serverTime); err == nil {
-			off := o.Offset
-			lag.ClockOffset = func() time.Duration { return off }
-		} else {
-			log.Warn("clock offset to the venue unknown: --max-lag must also cover the local clock's error", "err", err)
+	stats, positions := gws[0].Stats, gws[0].Positions
+	if len(gws) > 1 {
+		stats = func() feed.GatewayStats {
+			parts := make([]feed.GatewayStats, len(gws))
+			for i, g := range gws {
+				parts[i] = g.Stats()
+			}
+			return sumStats(parts)
 		}
-	}
-	g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge, Lag: lag,
-		Venue: venue, Streams: c.Streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: dials,
-		Recovery: recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
-	})
-	if err != nil {
-		return err
+		positions = func() []feed.Position {
+			var ps []feed.Position
+			for _, g := range gws {
+				ps = append(ps, g.Positions()...)
+			}
+			return ps
+		}
 	}
 	if mon != nil {
-		mon.SetGateway(g.Stats)
+		mon.SetGateway(stats)
 	}
 	if status != nil {
-		status.Start(g.Stats, time.Second)
+		status.Start(stats, time.Second)
 	}
 	if ready != nil {
 		url := ""
@@ -216,15 +200,20 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 	}
 	var saver *stateSaver
 	if c.State != "" {
-		saver = startStateSaver(c.State, time.Second, g.Positions, out.multi.Stats, log)
+		saver = startStateSaver(c.State, time.Second, positions, out.multi.Stats, log)
 	}
 	<-ctx.Done()
 	if saver != nil {
 		saver.Close()
 	}
-	g.Close()
-	st := g.Stats()
-	rs := rest.Stats()
+	for _, g := range gws {
+		g.Close()
+	}
+	st := stats()
+	var rs httpx.Stats
+	if all.rest != nil {
+		rs = all.rest()
+	}
 	t := tally.summary()
 	log.Info("stopped", "events", st.Events, "data_events", t.data,
 		"trade_gaps", t.tradeGaps, "trade_ids_missing", t.backfilled+t.unfilledIDs,
@@ -236,15 +225,133 @@ func runGateway(ctx context.Context, c *runConfig, stdout io.Writer, log *slog.L
 		return err // the state is not saved past what the outputs may lack
 	}
 	if c.State != "" {
-		if err := finalState(c.State, g.Positions()); err != nil {
+		if err := finalState(c.State, positions()); err != nil {
 			return err
 		}
 		log.Info("state saved", "file", c.State)
 	}
 	if t.data == 0 {
-		return &unavailableError{err: fmt.Errorf("%w from %s", errNoData, c.WSEndpoint)}
+		var from []string
+		for _, r := range runs {
+			from = append(from, r.ws)
+		}
+		return &unavailableError{err: fmt.Errorf("%w from %s", errNoData, strings.Join(from, ", "))}
 	}
 	return nil
+}
+
+// openVenues checks each venue's endpoints with a TLS handshake and sets
+// it up. The entries of one venue share its connection-attempt budget (the
+// venue's limit per IP). The setups opened are returned even on an error,
+// for the caller to close.
+func openVenues(ctx context.Context, runs []venueRun, tlsCfg *tls.Config, recovery bool, log *slog.Logger) ([]*venue.Setup, error) {
+	var setups []*venue.Setup
+	dials := map[string]*wsconn.Budget{}
+	for _, r := range runs {
+		if err := preflightTLS(ctx, r.flag("rest-endpoint")+" "+r.rest, r.rest, tlsCfg); err != nil {
+			return setups, err
+		}
+		if err := preflightTLS(ctx, r.flag("ws-endpoint")+" "+r.ws, r.ws, tlsCfg); err != nil {
+			return setups, err
+		}
+		setup, err := r.f.Open(ctx, venue.Env{WSURL: r.ws, RESTURL: r.rest, Streams: r.streams, TLS: tlsCfg,
+			Logger: log, Recovery: recovery, Options: r.opts, Dials: dials[r.name]})
+		if err != nil {
+			return setups, venueError(r.wrap(err))
+		}
+		setups = append(setups, setup)
+		if dials[r.name] == nil {
+			dials[r.name] = setup.Dials
+		}
+	}
+	return setups, nil
+}
+
+// joined is what the monitor sees of the venues of a run together.
+type joined struct {
+	name  string // the venues' names, comma separated
+	books []string
+	rest  func() httpx.Stats
+	dials func() wsconn.BudgetStats
+}
+
+func joinSetups(setups []*venue.Setup) joined {
+	if len(setups) == 1 {
+		s := setups[0]
+		return joined{name: s.Venue.Name(), books: s.BookSymbols, rest: s.RESTStats, dials: s.Dials.Stats}
+	}
+	var j joined
+	var names []string
+	var rests []func() httpx.Stats
+	var budgets []*wsconn.Budget
+	for _, s := range setups {
+		if !slices.Contains(names, s.Venue.Name()) {
+			names = append(names, s.Venue.Name())
+		}
+		j.books = append(j.books, s.BookSymbols...)
+		if s.RESTStats != nil {
+			rests = append(rests, s.RESTStats)
+		}
+		if !slices.Contains(budgets, s.Dials) {
+			budgets = append(budgets, s.Dials)
+		}
+	}
+	j.name = strings.Join(names, ",")
+	if len(rests) > 0 {
+		j.rest = func() httpx.Stats {
+			parts := make([]httpx.Stats, len(rests))
+			for i, r := range rests {
+				parts[i] = r()
+			}
+			return sumStats(parts)
+		}
+	}
+	j.dials = func() wsconn.BudgetStats {
+		parts := make([]wsconn.BudgetStats, len(budgets))
+		for i, b := range budgets {
+			parts[i] = b.Stats()
+		}
+		return sumStats(parts)
+	}
+	return j
+}
+
+// sumStats adds up the counters of several venues' statistics: numbers are
+// summed (durations too, except a window, the longest of them), slices
+// appended, and of other values (times) the latest kept.
+func sumStats[T any](parts []T) T {
+	var out T
+	ov := reflect.ValueOf(&out).Elem()
+	for i := range parts {
+		pv := reflect.ValueOf(&parts[i]).Elem()
+		for f := 0; f < ov.NumField(); f++ {
+			o, p := ov.Field(f), pv.Field(f)
+			if !o.CanSet() {
+				continue
+			}
+			switch o.Kind() {
+			case reflect.Int, reflect.Int64:
+				if ov.Type().Field(f).Name == "Window" {
+					o.SetInt(max(o.Int(), p.Int()))
+				} else {
+					o.SetInt(o.Int() + p.Int())
+				}
+			case reflect.Float64:
+				o.SetFloat(o.Float() + p.Float())
+			case reflect.Slice:
+				o.Set(reflect.AppendSlice(o, p))
+			default:
+				if t, ok := p.Interface().(time.Time); ok {
+					if t.After(o.Interface().(time.Time)) {
+						o.Set(p)
+					}
+				} else if o.IsZero() {
+					o.Set(p)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // tally counts what the handler saw, so that the final summary's trade
@@ -292,53 +399,6 @@ func (t *tally) summary() tallySummary {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return tallySummary{data: t.data.Load(), tradeGaps: t.tradeGaps, backfilled: t.backfilled, unfilledIDs: t.unfilledIDs}
-}
-
-// loadSymbols asks the venue for the symbols of c.Streams, with errors
-// that name what the user typed.
-func loadSymbols(ctx context.Context, rest *httpx.Client, c *runConfig) (*binance.Symbols, error) {
-	names := binance.SymbolsOfStreams(c.Streams)
-	ask := names
-	if binance.MarketWide(c.Streams) {
-		ask = nil // every symbol: a market-wide stream carries them all
-	}
-	symbols, err := binance.LoadSymbols(ctx, rest, ask)
-	if err == nil {
-		for _, n := range names {
-			if _, ok := symbols.Lookup(n); !ok {
-				err = fmt.Errorf("binance: exchangeInfo does not list %s: %w", n, binance.ErrUnknownSymbol)
-			}
-		}
-	}
-	if err == nil {
-		return symbols, nil
-	}
-	var api *httpx.APIError
-	if errors.As(err, &api) && api.Code == -1121 || errors.Is(err, binance.ErrUnknownSymbol) {
-		bad := names
-		if len(names) > 1 && len(names) <= 20 { // find which, one request each
-			bad = nil
-			for _, n := range names {
-				if _, err := binance.LoadSymbols(ctx, rest, []string{n}); err != nil {
-					bad = append(bad, n)
-				}
-			}
-		}
-		var streams []string
-		for _, st := range c.Streams {
-			sym, _, _ := strings.Cut(st, "@")
-			for _, b := range bad {
-				if strings.EqualFold(sym, b) {
-					streams = append(streams, st)
-				}
-			}
-		}
-		return nil, usageErrorf("streams %s: symbol %s not listed by %s (%v)", strings.Join(streams, ", "), strings.Join(bad, ", "), c.RESTEndpoint, err)
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return nil, &unavailableError{err: fmt.Errorf("--rest-endpoint %s: cannot load the symbols: %w%s", c.RESTEndpoint, err, certHint(err))}
 }
 
 // certHint says what to do about a certificate that is not trusted.

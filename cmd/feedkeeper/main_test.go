@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -440,6 +441,47 @@ func TestRecordAndReplayGiveIdenticalEvents(t *testing.T) {
 		if a[i] != b[i] {
 			t.Fatalf("event %d differs:\nlive     %s\nreplayed %s", i, a[i], b[i])
 		}
+	}
+	// a recording in the first form (version 1: the venue's fields at the
+	// top of meta.json), as made before venues kept their own metadata,
+	// replays the same
+	old := filepath.Join(dir, "rec-v1")
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	frames, err := os.ReadFile(filepath.Join(rec, "frames.fkr.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "frames.fkr.zst"), frames, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]json.RawMessage
+	mb, err := os.ReadFile(filepath.Join(rec, "meta.json"))
+	if err != nil || json.Unmarshal(mb, &meta) != nil {
+		t.Fatalf("meta.json: %v %s", err, mb)
+	}
+	var venueMeta map[string]json.RawMessage
+	if err := json.Unmarshal(meta["venue_meta"], &venueMeta); err != nil || venueMeta["symbols"] == nil || venueMeta["streams_per_conn"] == nil {
+		t.Fatalf("venue_meta %s: %v", meta["venue_meta"], err)
+	}
+	delete(meta, "venue_meta")
+	for k, v := range venueMeta {
+		meta[k] = v
+	}
+	meta["version"] = json.RawMessage("1")
+	if mb, err = json.Marshal(meta); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "meta.json"), mb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	replayedOld := filepath.Join(dir, "replayed-v1")
+	if err := run(context.Background(), []string{"replay", old, "--out", "file:" + replayedOld}, &out, &errOut); err != nil {
+		t.Fatalf("replay of the first form: %v\n%s", err, errOut.String())
+	}
+	if c := readEvents(t, replayedOld); !slices.Equal(c, a) {
+		t.Fatalf("the first form replayed %d events unlike the %d live ones", len(c), len(a))
 	}
 	// a recording is not overwritten: refused at start
 	var ue *usageError

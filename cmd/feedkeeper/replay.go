@@ -15,7 +15,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/internal/backoff"
 	"github.com/feedkeeper/feedkeeper/record"
 	"github.com/feedkeeper/feedkeeper/sink"
-	"github.com/feedkeeper/feedkeeper/venue/binance"
+	"github.com/feedkeeper/feedkeeper/venue"
 )
 
 // replayCmd is `feedkeeper replay`: frames recorded by run --record,
@@ -90,18 +90,11 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 		return usageErrorf("replay %s: %w", args[0], err)
 	}
 	defer rec.Close()
-	if rec.Meta.Venue != binance.Venue {
-		return usageErrorf("replay %s: recorded venue %q is not supported", args[0], rec.Meta.Venue)
-	}
-	var list []binance.Symbol
-	for _, s := range rec.Meta.Symbols {
-		list = append(list, binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale, Base: s.Base, Quote: s.Quote})
-	}
-	symbols, err := binance.NewSymbols(list...)
+	f, err := venue.Lookup(rec.Meta.Venue)
 	if err != nil {
-		return fmt.Errorf("replay %s: %w", args[0], err)
+		return usageErrorf("replay %s: recorded venue %q is not supported (known venues are %s)", args[0], rec.Meta.Venue, strings.Join(venue.Names(), ", "))
 	}
-	venue, err := binance.NewSpot(binance.SpotConfig{WSURL: rec.Meta.WSURL, Symbols: symbols, StreamsPerConn: rec.Meta.PerConn, Micros: rec.Meta.Micros})
+	v, err := f.Replay(rec.Meta.VenueMeta)
 	if err != nil {
 		return fmt.Errorf("replay %s: %w", args[0], err)
 	}
@@ -110,7 +103,7 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer out.Close()
-	g, err := feed.OpenReplay(feed.GatewayConfig{Venue: venue, Streams: rec.Meta.Streams, Logger: log, Handler: sink.Handler(out.multi, log)})
+	g, err := feed.OpenReplay(feed.GatewayConfig{Venue: v, Streams: rec.Meta.Streams, Logger: log, Handler: sink.Handler(out.multi, log)})
 	if err != nil {
 		return err
 	}

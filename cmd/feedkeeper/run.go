@@ -33,8 +33,9 @@ bookTicker, depth, depth@100ms, depth5/10/20[@100ms]. Stream names are checked b
 connection is made. Flags may come before or after the streams.
 
 --config FILE takes the same settings as YAML (keys as the flags with _ for -: ws_endpoint,
-streams, …; unknown keys are errors); flags given on the command line override the file, and
-streams given as arguments are added to the file's.
+streams, …; unknown keys are errors); a venue's own settings (the flags --help marks with its
+name) sit in its section, as "binance: {streams_per_conn: 100, micros: true}". Flags given on
+the command line override the file, and streams given as arguments are added to the file's.
 
 ` + exitCodesHelp,
 		Example: `  feedkeeper run btcusdt@aggTrade btcusdt@depth@100ms ethusdt@bookTicker
@@ -58,7 +59,8 @@ func (r *runCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkStreams(c.Streams); err != nil {
+	runs, err := c.venueRuns()
+	if err != nil {
 		return err
 	}
 	if err := c.validate(); err != nil {
@@ -75,7 +77,7 @@ func (r *runCmd) Run(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := withDuration(ctx, c.Duration)
 	defer cancel()
-	return runGateway(ctx, c, r.stdout, log, status, func(dashboard string) {
+	return runGateway(ctx, c, runs, r.stdout, log, status, func(dashboard string) {
 		if dashboard != "" {
 			log.Info("dashboard: " + dashboard)
 		}

@@ -135,7 +135,11 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	if _, ok := soakProfiles[s.profile]; !ok {
 		k.add("faults", s.profile, "known profiles are "+profileNames())
 	}
-	if err := checkStreams(s.streams); err != nil {
+	f, err := lookupVenue(defaultVenue)
+	if err != nil {
+		return err
+	}
+	if err := checkStreams(f, s.streams); err != nil {
 		k.errs = append(k.errs, err)
 	}
 	k.intRange("rate", int64(s.rate), 1, 1000000)
@@ -212,7 +216,7 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	var observe func(*feed.Event)
 	var started func(func() feed.GatewayStats)
 	if s.httpAddr != "" {
-		mon, err := monitor.New(monitor.Config{Addr: s.httpAddr, Token: s.httpToken, Venue: "binance", Logger: log})
+		mon, err := monitor.New(monitor.Config{Addr: s.httpAddr, Token: s.httpToken, Venue: defaultVenue, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -222,7 +226,7 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	}
 	rep, err := soak.Run(ctx, soak.Config{
 		Observe: observe, Started: started,
-		WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: s.streams,
+		Venue: defaultVenue, WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: s.streams,
 		Duration: s.duration, Interval: s.interval, Warmup: s.warmup, MaxHeapGrowth: s.maxHeap, Logger: log,
 		Session: wsconn.Config{Lifetime: s.lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
 	}, func(s soak.Sample) {

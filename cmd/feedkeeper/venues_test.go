@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/wsconn"
+)
+
+// TestSeveralVenuesInOneProcess: a config file's venues: list runs one
+// gateway per entry (here binance twice, against two simulators) into the
+// same outputs and the same monitor, each entry with its own settings.
+func TestSeveralVenuesInOneProcess(t *testing.T) {
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs") // one CA: the process has one TLS configuration
+	a, caA := startSim(t, sim.Config{CertDir: certs})
+	b, _ := startSim(t, sim.Config{CertDir: certs})
+	cfg := filepath.Join(dir, "venues.yaml")
+	body := "ca: " + caA + "\nhttp: 127.0.0.1:0\nbinance:\n  streams_per_conn: 1\nvenues:\n" +
+		"  - name: binance\n    ws_endpoint: " + a.WSURL() + "\n    rest_endpoint: " + a.RESTURL() + "\n    streams: [btcusdt@aggTrade, btcusdt@depth@100ms]\n" +
+		"  - name: binance\n    ws_endpoint: " + b.WSURL() + "\n    rest_endpoint: " + b.RESTURL() + "\n    streams: [ethusdt@bookTicker, ethusdt@depth@100ms]\n    binance:\n      streams_per_conn: 2\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseRun(t, []string{"--config", cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := c.venueRuns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[1].ws != b.WSURL() || !strings.Contains(strings.Join(runs[1].streams, ","), "ethusdt@bookTicker") {
+		t.Fatalf("runs %+v", runs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out syncBuffer
+	var metrics string
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	err = runGateway(ctx, c, runs, &out, log, nil, func(url string) {
+		go func() {
+			defer cancel()
+			for ctx.Err() == nil {
+				// the top level's streams_per_conn 1 splits the first
+				// entry's two streams over two connections; the second
+				// entry's own 2 keeps its two on one
+				metrics = scrape(url + "metrics")
+				if strings.Count(metrics, "feedkeeper_conn_up{") == 3 && !strings.Contains(metrics, "feedkeeper_conn_up{conn=\"2\",venue=\"binance\"} 0") &&
+					strings.Contains(metrics, "feedkeeper_books_in_sync{venue=\"binance\"} 2") &&
+					strings.Contains(out.String(), `"type":"trade","venue":"binance","symbol":"BTCUSDT"`) && strings.Contains(out.String(), `"type":"top_of_book","venue":"binance","symbol":"ETHUSDT"`) {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("never saw both venues' connections, books and events; metrics:\n%s\nout: %.2000s", grepLines(metrics, "conn_up", "books_in_sync"), out.String())
+	}
+}
+
+func scrape(url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestVenuesListErrors: what a venues: list cannot hold is refused before
+// any connection, naming the entry.
+func TestVenuesListErrors(t *testing.T) {
+	dir := t.TempDir()
+	const entry = "  - name: binance\n    ws_endpoint: wss://127.0.0.1:1\n    rest_endpoint: https://127.0.0.1:1\n    streams: [btcusdt@aggTrade]\n"
+	cases := []struct {
+		body string
+		args []string
+		want string
+	}{
+		{"venues:\n  - name: kraken\n    streams: [btcusdt@aggTrade]\n", nil, `venues[0]: name "kraken": known venues are binance`},
+		{"venues:\n" + entry + "  - name: binance\n    streams: [btcusdt@nope]\n", nil, `venues[1] (binance): stream "btcusdt@nope": unknown type`},
+		{"venues:\n" + entry + "    binance:\n      streams_per_conn: 5000\n", nil, "venues[0] (binance): --streams-per-conn 5000: out of range 1..1024"},
+		{"venues:\n" + entry + "    binance:\n      micro: true\n", nil, `unknown key "binance.micro" (did you mean "binance.micros"?)`},
+		{"venues:\n" + entry + "    stream: [x]\n", nil, `--config ` + filepath.Join(dir, "v.yaml") + `: venues[0] (binance): line 6: unknown key "stream"`},
+		{"venues:\n" + entry + "  - name: binance\n    ws_endpoint: ws://127.0.0.1:1\n    streams: [btcusdt@trade]\n", nil, "venues[1] (binance): --ws-endpoint ws://127.0.0.1:1: feedkeeper speaks TLS only"},
+		{"venues:\n" + entry, []string{"ethusdt@trade"}, "streams ethusdt@trade: with a venues: list, each entry names its streams"},
+		{"venues:\n" + entry, []string{"--record", filepath.Join(dir, "rec")}, "a recording holds one venue"},
+	}
+	for i, tc := range cases {
+		path := filepath.Join(dir, "v.yaml")
+		if err := os.WriteFile(path, []byte(tc.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut syncBuffer
+		err := run(context.Background(), append([]string{"run", "--http", "", "--config", path}, tc.args...), &out, &errOut)
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("case %d: %v, want a usage error saying %q", i, err, tc.want)
+		}
+	}
+}
+
+func TestSumStats(t *testing.T) {
+	later := time.Now()
+	got := sumStats([]httpx.Stats{{Requests: 2, WaitTime: time.Second, Hosts: []httpx.HostStats{{}}},
+		{Requests: 3, WaitTime: time.Second, BannedUntil: later, Hosts: []httpx.HostStats{{}}}})
+	if got.Requests != 5 || got.WaitTime != 2*time.Second || len(got.Hosts) != 2 || !got.BannedUntil.Equal(later) {
+		t.Errorf("REST stats summed: %+v", got)
+	}
+	b := sumStats([]wsconn.BudgetStats{{Limit: 240, Window: 5 * time.Minute, Attempts: 3}, {Limit: 100, Window: time.Minute, Attempts: 4}})
+	if b.Limit != 340 || b.Window != 5*time.Minute || b.Attempts != 7 {
+		t.Errorf("budgets summed: %+v", b)
+	}
+}
