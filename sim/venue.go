@@ -18,6 +18,9 @@ const (
 // knownVenues are the names Config.Venues accepts.
 var knownVenues = []string{VenueBinance, VenueBinanceUSDM}
 
+// Venues lists the front-ends the simulator can serve.
+func Venues() []string { return append([]string{}, knownVenues...) }
+
 // Endpoint is where one venue's front-end is served.
 type Endpoint struct {
 	Venue   string `json:"venue"`   // VenueBinance, VenueBinanceUSDM, …
