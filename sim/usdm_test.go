@@ -465,6 +465,10 @@ func TestUSDMMarkPriceAndLiquidations(t *testing.T) {
 
 // TestUSDMREST: limits, weights, errors and exchangeInfo.
 func TestUSDMREST(t *testing.T) {
+	// the weight is counted per clock minute: keep the requests in one
+	if left := time.Until(time.Now().Truncate(time.Minute).Add(time.Minute)); left < 3*time.Second {
+		time.Sleep(left)
+	}
 	s, _ := startWithUSDM(t, Config{USDM: USDMConfig{WeightLimit: 45}})
 	var infoBody []byte
 	for _, tc := range []struct {
@@ -524,5 +528,31 @@ func TestUSDMEndpoints(t *testing.T) {
 	}
 	if _, err := Start(Config{Venues: []string{VenueBinanceUSDM}, USDM: USDMConfig{MaxStreams: -1}}); err == nil || !strings.Contains(err.Error(), "USDM.MaxStreams") {
 		t.Fatalf("bad USDM config: %v", err)
+	}
+}
+
+// TestUSDMConnectionFaults: the common faults apply to USD-M connections:
+// depth-dup repeats a diff depth event, and drop (fired) cuts the
+// connection.
+func TestUSDMConnectionFaults(t *testing.T) {
+	s, _ := startWithUSDM(t, Config{Faults: []Fault{{Kind: FaultDepthDup, Times: 1}}})
+	c := usdmDial(t, s, "/public/ws/btcusdt@depth@100ms")
+	var prev, ev usdmDepthEvent
+	dup := false
+	for i := 0; i < 20 && !dup; i++ {
+		readJSON(t, c, 5*time.Second, &ev)
+		dup = i > 0 && ev.LastU == prev.LastU && ev.PU == prev.PU
+		prev = ev
+	}
+	if !dup {
+		t.Fatal("depth-dup: no event repeated")
+	}
+	if err := s.Fire(Fault{Kind: FaultDrop}); err != nil {
+		t.Fatal(err)
+	}
+	err := readUntilError(c, 5*time.Second)
+	var ce *websocket.CloseError
+	if err == nil || isTimeout(err) || errors.As(err, &ce) {
+		t.Fatalf("drop: want the connection cut without a close frame, got %v", err)
 	}
 }
