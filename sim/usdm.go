@@ -59,6 +59,7 @@ func startUSDM(s *Server, tlsCfg *tls.Config) (*USDM, error) {
 	}
 	mux.Handle("/fapi/", u.rest)
 	mux.HandleFunc("GET /sim/book", u.serveTruthBook)
+	mux.HandleFunc("GET /sim/conns", func(w http.ResponseWriter, _ *http.Request) { writeTruthJSON(w, http.StatusOK, u.Conns()) })
 	mux.Handle("/sim/", newTruth(s.market))
 	u.http = &http.Server{
 		Handler:           mux,

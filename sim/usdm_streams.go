@@ -42,7 +42,7 @@ const (
 	utSilentMarket
 )
 
-// routeOf is the route a stream type is served on.
+// route is the route a stream type is served on.
 func (t usdmType) route() usdmRoute {
 	switch t {
 	case utDepth, utDepth500, utDepth100, utBookTicker, utSilentPublic:
@@ -120,17 +120,16 @@ const silentKey = "\x00silent:"
 // usdmKeys returns the hub keys of streams asked for on route, or the first
 // malformed name.
 func usdmKeys(streams []string, route usdmRoute) ([]string, string) {
+	if route == routeLegacy {
+		route = routePublic
+	}
 	keys := make([]string, 0, len(streams))
 	for _, s := range streams {
 		t, ok := parseUSDMStream(s)
 		if !ok {
 			return nil, s
 		}
-		want := t.route()
-		if route == routeLegacy {
-			route = routePublic
-		}
-		if want != route {
+		if t.route() != route {
 			s = silentKey + s
 		}
 		keys = append(keys, s)
