@@ -1,6 +1,8 @@
-// Package sim is a Binance-spot-compatible exchange simulator: a TLS server
-// with the WebSocket market streams and the REST market-data API, driven by
-// a deterministic market, with injectable faults and ground truth for tests.
+// Package sim is a Binance-compatible exchange simulator: a TLS server
+// with the WebSocket market streams and the REST market-data API of Binance
+// spot and, on a listener of its own (Config.Venues), of Binance USD-M
+// futures, driven by one deterministic market, with injectable faults and
+// ground truth for tests.
 //
 // It shares no protocol code with the client side of feedkeeper: it writes
 // the wire format with its own code, so that one misunderstanding of the

@@ -225,7 +225,8 @@ func (h *usdmREST) symbol(name string) (*symState, *apiError) {
 }
 
 // aggTrades answers GET /fapi/v1/aggTrades: symbol (mandatory), fromId,
-// startTime, endTime, limit ("Default 500; max 1000"). "If both startTime
+// startTime, endTime, limit ("Default 500; max 1000.", more is cut to
+// 1000). "If both startTime
 // and endTime are sent, time between startTime and endTime must be less
 // than 1 hour"; fromId with a time is refused as on spot. Items are
 // {"a":…,"p":…,"q":…,"f":…,"l":…,"T":…,"m":…}. Trades younger than
@@ -251,10 +252,10 @@ func (h *usdmREST) aggTrades(c *call) ([]byte, *apiError) {
 	if n, ok, e := c.intParam("limit"); e != nil {
 		return nil, e
 	} else if ok {
-		if n < 1 || n > 1000 {
+		if n < 1 {
 			return nil, invalidData("limit")
 		}
-		q.limit = int(n)
+		q.limit = int(min(n, 1000)) // as on spot: above the maximum is the maximum
 	}
 	if e := c.unread("symbol", "fromId", "startTime", "endTime", "limit"); e != nil {
 		return nil, e
