@@ -147,6 +147,7 @@ type recoveryCounters struct {
 	verifyMatch, verifyMismatch, verifySkip    atomic.Int64
 	restErrors, overflowTrades, overflowDiffs  atomic.Int64
 	lagRetries                                 atomic.Int64
+	checksumMismatch, streamResubscribes       atomic.Int64
 }
 
 // jobKind says what a job recovers.

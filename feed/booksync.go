@@ -48,11 +48,15 @@ type bookSync struct {
 	pending    *Event // a verification snapshot newer than the book, compared when the book reaches it
 
 	bids, asks []book.Level // scratch for updates
+
+	// BookFromStream:
+	stream      string // the stream the book comes from (Event.Stream)
+	resubAt     int64  // ns: when the stream was last asked for again; 0: not since the last snapshot
+	droppedSync int64  // deltas dropped while waiting for the stream's snapshot
 }
 
-// onDelta handles a diff of a symbol's book when the gateway keeps books.
-// gap says the sequencer found updates missing before it.
-func (g *Gateway) onDelta(ev *Event, gap bool) {
+// bookOf returns the book kept for ev's symbol, made on first use.
+func (g *Gateway) bookOf(ev *Event) *bookSync {
 	r := g.rec
 	bs := r.books[ev.Symbol]
 	if bs == nil {
@@ -60,6 +64,21 @@ func (g *Gateway) onDelta(ev *Event, gap bool) {
 		r.books[ev.Symbol] = bs
 	}
 	bs.instrument = ev.Instrument
+	if ev.Stream != "" {
+		bs.stream = ev.Stream
+	}
+	return bs
+}
+
+// onDelta handles a diff of a symbol's book when the gateway keeps books.
+// gap says the sequencer found updates missing before it.
+func (g *Gateway) onDelta(ev *Event, gap bool, now int64) {
+	r := g.rec
+	bs := g.bookOf(ev)
+	if g.rules.Book == BookFromStream {
+		g.onStreamDelta(bs, ev, gap, now)
+		return
+	}
 	if bs.priceScale != ev.PriceScale || bs.qtyScale != ev.QtyScale {
 		// the venue's tick or step size changed (the venue's symbol table
 		// widened a scale): levels at the old scale cannot take the diff
@@ -88,6 +107,10 @@ func (g *Gateway) onDelta(ev *Event, gap bool) {
 	}
 	if !applied {
 		return // older than the snapshot the book was loaded from
+	}
+	if !g.checksumOK(bs, ev) {
+		g.resync(bs, "checksum mismatch", nil)
+		return
 	}
 	for s := range bs.full {
 		if bs.b.Depth(book.Side(s)) >= bs.b.MaxLevels() {
@@ -175,8 +198,12 @@ func (g *Gateway) holdDiff(bs *bookSync, ev *Event) {
 }
 
 // resync throws the book away; ev, if any, is the first diff of the new
-// attempt.
+// attempt. A book from the stream is asked for again.
 func (g *Gateway) resync(bs *bookSync, reason string, ev *Event) {
+	if g.rules.Book == BookFromStream {
+		g.resyncStream(bs, reason, time.Now().UnixNano())
+		return
+	}
 	r := g.rec
 	r.stats.resyncs.Add(1)
 	if bs.synced {

@@ -122,6 +122,17 @@ type Event struct {
 	// (Binance bookTicker) and partial depth snapshots have it false.
 	Derived bool
 
+	// Base is true for a TypeBookSnapshot of the whole book that the
+	// stream's following TypeBookDelta events build on (OKX books, Bybit
+	// orderbook "snapshot", Kraken book): it replaces any book built from
+	// earlier events, as a Derived snapshot does.
+	Base bool
+
+	// Checksummed says Checksum holds the venue's checksum of its book
+	// after this TypeBookSnapshot or TypeBookDelta (OKX, Kraken CRC32).
+	Checksummed bool
+	Checksum    uint32
+
 	// Aggregated is true for a TypeTrade that aggregates trades (Binance
 	// aggTrade), and for a TypeGap in such trades: aggregate trade IDs are a
 	// sequence of their own, distinct from individual trade IDs.

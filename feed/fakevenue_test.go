@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,8 @@ import (
 // fakeFrame is the fake venue's book delta: first and last update IDs, the
 // previous delta's last ID, levels as [price, qty] mantissas.
 type fakeFrame struct {
+	Snap   bool       `json:"snap,omitempty"` // the whole book (stream mode)
+	Sum    *uint32    `json:"cs,omitempty"`   // checksum of the book after it (stream mode)
 	Symbol string     `json:"s"`
 	First  int64      `json:"U"`
 	Last   int64      `json:"u"`
@@ -53,19 +56,23 @@ type fakeExchange struct {
 	total    int   // deltas to make in all
 	drop     map[int]bool
 	breakPu  map[int]bool
-	done     chan struct{} // closed when all deltas are made
-	pings    atomic.Int64  // "ping" messages received (answered "pong")
-	subs     chan string   // other messages received
-	connMu   sync.Mutex    // guards closed and conns.Add against the cleanup's Wait
-	closed   bool
-	conns    sync.WaitGroup
-	stop     chan struct{}
+	// stream mode: the book is sent whole on each "subscribe" message,
+	// deltas only while subscribed, every frame with a checksum
+	stream bool
+	badSum map[int]bool  // deltas sent with a wrong checksum
+	done   chan struct{} // closed when all deltas are made
+	pings  atomic.Int64  // "ping" messages received (answered "pong")
+	subs   chan string   // other messages received
+	connMu sync.Mutex    // guards closed and conns.Add against the cleanup's Wait
+	closed bool
+	conns  sync.WaitGroup
+	stop   chan struct{}
 }
 
 func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange {
 	x := &fakeExchange{t: t, rng: rand.New(rand.NewPCG(7, 11)), bids: map[int64]int64{}, asks: map[int64]int64{},
 		last: 1000, total: total, drop: map[int]bool{}, breakPu: map[int]bool{}, done: make(chan struct{}), stop: make(chan struct{}),
-		subs: make(chan string, 16)}
+		subs: make(chan string, 16), badSum: map[int]bool{}}
 	for _, i := range drop {
 		x.drop[i] = true
 	}
@@ -92,6 +99,7 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 		}
 		defer c.Close()
 		var wmu sync.Mutex
+		var wantSnap, subscribed atomic.Bool
 		go func() { // answers pings, keeps what else is sent, sees the client go
 			for {
 				_, msg, err := c.ReadMessage()
@@ -108,13 +116,20 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 					}
 					continue
 				}
+				switch m := string(msg); {
+				case strings.HasPrefix(m, "subscribe"):
+					subscribed.Store(true)
+					wantSnap.Store(true)
+				case strings.HasPrefix(m, "unsubscribe"):
+					subscribed.Store(false)
+				}
 				select {
 				case x.subs <- string(msg):
 				default:
 				}
 			}
 		}()
-		x.serve(c, &wmu)
+		x.serve(c, &wmu, &wantSnap, &subscribed)
 	}))
 	t.Cleanup(func() {
 		x.connMu.Lock()
@@ -129,7 +144,7 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 }
 
 // serve sends a delta every half millisecond until all are made.
-func (x *fakeExchange) serve(c *websocket.Conn, wmu *sync.Mutex) {
+func (x *fakeExchange) serve(c *websocket.Conn, wmu *sync.Mutex, wantSnap, subscribed *atomic.Bool) {
 	tick := time.NewTicker(500 * time.Microsecond)
 	defer tick.Stop()
 	for {
@@ -138,7 +153,18 @@ func (x *fakeExchange) serve(c *websocket.Conn, wmu *sync.Mutex) {
 			return
 		case <-tick.C:
 		}
+		if x.stream && wantSnap.Swap(false) {
+			wmu.Lock()
+			err := c.WriteMessage(websocket.TextMessage, x.snapshotFrame())
+			wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
 		frame, ok := x.next()
+		if x.stream && !subscribed.Load() {
+			continue // made, not sent
+		}
 		if !ok {
 			continue // all made: stay connected and quiet
 		}
@@ -192,6 +218,13 @@ func (x *fakeExchange) next() ([]byte, bool) {
 	if x.breakPu[i] {
 		f.Prev-- // the venue's own chain breaks
 	}
+	if x.stream {
+		sum := x.sumLocked()
+		if x.badSum[i] {
+			sum ^= 1
+		}
+		f.Sum = &sum
+	}
 	if x.sent == x.total {
 		close(x.done)
 	}
@@ -222,6 +255,52 @@ func (x *fakeExchange) snapshot(ev *feed.Event) {
 	}
 	sort.Slice(ev.Bids, func(i, j int) bool { return ev.Bids[i].Price > ev.Bids[j].Price })
 	sort.Slice(ev.Asks, func(i, j int) bool { return ev.Asks[i].Price < ev.Asks[j].Price })
+}
+
+// sumLocked is the fake venue's checksum of its book: CRC32 of the top five
+// levels a side, bids then asks, as "price:qty,".
+func (x *fakeExchange) sumLocked() uint32 {
+	var bids, asks []book.Level
+	for p, q := range x.bids {
+		bids = append(bids, book.Level{Price: p, Qty: q})
+	}
+	for p, q := range x.asks {
+		asks = append(asks, book.Level{Price: p, Qty: q})
+	}
+	sort.Slice(bids, func(i, j int) bool { return bids[i].Price > bids[j].Price })
+	sort.Slice(asks, func(i, j int) bool { return asks[i].Price < asks[j].Price })
+	return fakeSum(bids[:min(5, len(bids))], asks[:min(5, len(asks))])
+}
+
+func fakeSum(bids, asks []book.Level) uint32 {
+	var b []byte
+	for _, side := range [][]book.Level{bids, asks} {
+		for _, l := range side {
+			b = fmt.Appendf(b, "%d:%d,", l.Price, l.Qty)
+		}
+	}
+	return crc32.ChecksumIEEE(b)
+}
+
+// snapshotFrame is the whole book, as the stream sends it on subscribe.
+func (x *fakeExchange) snapshotFrame() []byte {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	sum := x.sumLocked()
+	f := fakeFrame{Snap: true, Sum: &sum, Symbol: "FAKE", First: x.last, Last: x.last}
+	for p, q := range x.bids {
+		f.Bids = append(f.Bids, [2]int64{p, q})
+	}
+	for p, q := range x.asks {
+		f.Asks = append(f.Asks, [2]int64{p, q})
+	}
+	sort.Slice(f.Bids, func(i, j int) bool { return f.Bids[i][0] > f.Bids[j][0] })
+	sort.Slice(f.Asks, func(i, j int) bool { return f.Asks[i][0] < f.Asks[j][0] })
+	b, err := json.Marshal(f)
+	if err != nil {
+		x.t.Error(err)
+	}
+	return b
 }
 
 // truth returns the book as the exchange has it, and its last update ID.
@@ -278,6 +357,12 @@ func (fakeDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	ev.Reset()
 	ev.Type, ev.Venue, ev.Symbol = feed.TypeBookDelta, "fake", f.Symbol
 	ev.FirstID, ev.ID, ev.PrevID = f.First, f.Last, f.Prev
+	if f.Snap {
+		ev.Type, ev.Base, ev.Stream = feed.TypeBookSnapshot, true, "fake@book"
+	}
+	if f.Sum != nil {
+		ev.Checksummed, ev.Checksum, ev.Stream = true, *f.Sum, "fake@book"
+	}
 	for _, l := range f.Bids {
 		ev.Bids = append(ev.Bids, feed.Level{Price: l[0], Qty: l[1]})
 	}
@@ -316,7 +401,7 @@ func (k *bookKeeper) handle(ev *feed.Event) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	switch {
-	case ev.Type == feed.TypeBookSnapshot && ev.Derived:
+	case ev.Type == feed.TypeBookSnapshot && (ev.Derived || ev.Base):
 		var bids, asks []book.Level
 		for _, l := range ev.Bids {
 			bids = append(bids, book.Level{Price: l.Price, Qty: l.Qty})
@@ -461,5 +546,68 @@ func TestVenueKeepaliveAndBuiltSubscribe(t *testing.T) {
 	}
 	if v.builds.Load() != 1 {
 		t.Fatalf("subscribe built %d times for one connect", v.builds.Load())
+	}
+}
+
+// streamVenue is the fake venue whose book comes whole from its stream,
+// checked by a checksum, rebuilt by asking for the stream again.
+type streamVenue struct{ *fakeVenue }
+
+func (streamVenue) Rules() feed.Rules {
+	return feed.Rules{BookChain: feed.ChainPrevID, Book: feed.BookFromStream, Checksum: func(b *book.Book, ev *feed.Event) bool {
+		return fakeSum(b.Top(book.Bid, 5, nil), b.Top(book.Ask, 5, nil)) == ev.Checksum
+	}}
+}
+
+func (streamVenue) ResubscribeMessages(stream string) ([][]byte, error) {
+	return [][]byte{[]byte("unsubscribe " + stream), []byte("subscribe " + stream)}, nil
+}
+
+// A book from the stream: loaded from the snapshot sent on subscribe,
+// checked by the venue's checksum after every delta; a lost delta and a
+// wrong checksum each ask for the stream again on the live connection, and
+// the book ends equal to the venue's.
+func TestStreamBookRebuildsByResubscribing(t *testing.T) {
+	x := newFakeExchange(t, 2000, []int{500}, nil)
+	x.stream, x.badSum[1200] = true, true
+	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	k := &bookKeeper{b: book.New(0)}
+	v := streamVenue{&fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/"}}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
+		Handler: k.handle, Recovery: fakeRecovery{x}, Lag: feed.LagConfig{MaxLag: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	select {
+	case <-x.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fake exchange did not make its deltas in 30s")
+	}
+	wantBids, wantAsks, wantLast := x.truth()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		last, _, bids, asks := k.state()
+		if last == wantLast && fmt.Sprint(bids) == fmt.Sprint(wantBids) && fmt.Sprint(asks) == fmt.Sprint(wantAsks) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered book at %d\n bids %v\n asks %v\nwant at %d\n bids %v\n asks %v\n%+v",
+				last, bids, asks, wantLast, wantBids, wantAsks, g.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := g.Stats()
+	_, gaps, _, _ := k.state()
+	if st.BookResyncs != 2 || st.StreamResubscribes != 2 || st.ChecksumMismatches != 1 || st.BookSyncs != 3 || gaps != 1 || st.BadSnapshots != 0 {
+		t.Fatalf("one lost delta, one wrong checksum: %d resyncs, %d streams asked again, %d checksum mismatches, %d syncs, %d gap events, %d bad snapshots; want 2, 2, 1, 3, 1, 0",
+			st.BookResyncs, st.StreamResubscribes, st.ChecksumMismatches, st.BookSyncs, gaps, st.BadSnapshots)
+	}
+	var msgs []string
+	for len(x.subs) > 0 {
+		msgs = append(msgs, <-x.subs)
+	}
+	if want := "subscribe fake@book #1,unsubscribe fake@book,subscribe fake@book,unsubscribe fake@book,subscribe fake@book"; strings.Join(msgs, ",") != want {
+		t.Fatalf("messages to the venue: %q\nwant %q", msgs, want)
 	}
 }

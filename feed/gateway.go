@@ -94,6 +94,9 @@ type Gateway struct {
 	plans    []ConnPlan
 	decoders []*planDecoder // replay only: one per plan
 
+	rules      Rules
+	streamPlan map[string]int // the plan of each stream
+
 	mu  sync.Mutex // serializes the sequencer, recovery states, the tap and the handler
 	seq *sequencer
 	aux Event
@@ -161,6 +164,12 @@ type GatewayStats struct {
 	VerifySkipped    int64 // verifications that proved nothing (snapshot older than the book)
 	RecoveryErrors   int64 // REST calls of the recovery that failed
 	LagRetries       int64 // trade pages asked again because the venue's history had not caught up
+	// ChecksumMismatches counts books whose checksum did not match the
+	// venue's (each rebuilds the book).
+	ChecksumMismatches int64
+	// StreamResubscribes counts book streams asked for again to rebuild
+	// their book (BookFromStream).
+	StreamResubscribes int64
 }
 
 // OpenGateway plans the connections and starts them.
@@ -205,7 +214,13 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 	if rules.BookChain > ChainPrevID {
 		return nil, fmt.Errorf("feed: venue %s: unknown book chain rule %v", cfg.Venue.Name(), rules.BookChain)
 	}
+	if _, ok := cfg.Venue.(Resubscriber); rules.Book == BookFromStream && !ok {
+		return nil, fmt.Errorf("feed: venue %s: books from the stream need a Resubscriber", cfg.Venue.Name())
+	} else if rules.Book > BookFromStream {
+		return nil, fmt.Errorf("feed: venue %s: unknown book procedure %d", cfg.Venue.Name(), rules.Book)
+	}
 	g := &Gateway{
+		rules:   rules,
 		cfg:     cfg,
 		log:     cfg.Logger.With("venue", cfg.Venue.Name()),
 		plans:   plans,
@@ -213,6 +228,12 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		refuse:  newRefusals(cfg.RefusedRetryMin, cfg.RefusedRetryMax),
 		gapLog:  logthrottle.Limiter{Every: logEvery, Burst: logBurst},
 		skipLog: logthrottle.Limiter{Every: logEvery},
+	}
+	g.streamPlan = make(map[string]int)
+	for i, p := range plans {
+		for _, st := range p.Streams {
+			g.streamPlan[st] = i
+		}
 	}
 	g.resume(cfg.Resume)
 	if !replay && cfg.Lag.MaxLag >= 0 {
@@ -345,6 +366,7 @@ func (g *Gateway) Stats() GatewayStats {
 		st.BooksInSync, st.DiffOverflow = c.inSync.Load(), c.overflowDiffs.Load()
 		st.VerifyMatches, st.VerifyMismatches, st.VerifySkipped = c.verifyMatch.Load(), c.verifyMismatch.Load(), c.verifySkip.Load()
 		st.RecoveryErrors, st.LagRetries = c.restErrors.Load(), c.lagRetries.Load()
+		st.ChecksumMismatches, st.StreamResubscribes = c.checksumMismatch.Load(), c.streamResubscribes.Load()
 	}
 	return st
 }
@@ -498,7 +520,10 @@ func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 				return
 			}
 		case ev.Type == TypeBookDelta:
-			g.onDelta(ev, v == verdictGap)
+			g.onDelta(ev, v == verdictGap, f.Recv)
+			return
+		case ev.Base && g.rules.Book == BookFromStream:
+			g.onBase(ev, f.Recv)
 			return
 		}
 	}

@@ -110,6 +110,9 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	if e.Derived {
 		dst = append(dst, `,"derived":true`...)
 	}
+	if e.Base {
+		dst = append(dst, `,"base":true`...)
+	}
 	if e.Capped {
 		dst = append(dst, `,"capped":true`...)
 	}

@@ -61,6 +61,13 @@ func (s *sequencer) check(ev *Event) (v verdict, from, to int64) {
 		return verdictNew, 0, 0
 	}
 	k := seqKey{ev.Symbol, class, ev.Stream}
+	if ev.Base {
+		// the whole book anew (a new subscription): the chain starts again
+		// from it, whatever came before
+		s.last[k] = ev.ID
+		s.last[seqKey{ev.Symbol, classBookDelta, ev.Stream}] = ev.ID
+		return verdictNew, 0, 0
+	}
 	last, seen := s.last[k]
 	if seen && ev.ID <= last {
 		return verdictDuplicate, 0, 0

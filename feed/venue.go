@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/feedkeeper/feedkeeper/book"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -38,6 +39,38 @@ type Venue interface {
 type Rules struct {
 	// BookChain is how the venue's book deltas follow one another.
 	BookChain Chain
+	// Book is how a book is built and rebuilt when its chain breaks.
+	Book BookProcedure
+	// Checksum, when set, checks the book against the checksum the venue
+	// sent with a book event (Event.Checksummed): after each snapshot the
+	// book is built from and each delta applied. It computes the venue's
+	// checksum over b (levels at ev's scales) and compares it with
+	// ev.Checksum. A mismatch rebuilds the book.
+	Checksum func(b *book.Book, ev *Event) bool
+}
+
+// BookProcedure is how a venue's order book is built.
+type BookProcedure uint8
+
+const (
+	// BookFromREST: deltas are held while a snapshot is fetched over REST
+	// (Recovery.Depth); those it covers are dropped, the rest applied
+	// (Binance spot and USD-M).
+	BookFromREST BookProcedure = iota
+	// BookFromStream: the stream sends the whole book when subscribed (a
+	// TypeBookSnapshot with Base set) and deltas after it; the book is
+	// rebuilt by subscribing to that stream again on its connection
+	// (Resubscriber), deltas dropped until the new snapshot comes (OKX,
+	// Bybit, Coinbase, Kraken).
+	BookFromStream
+)
+
+// Resubscriber is implemented by venues whose streams can be asked for
+// again on a live connection: the messages that unsubscribe and subscribe
+// stream again, so that the venue sends its snapshot anew.
+// BookFromStream venues must implement it.
+type Resubscriber interface {
+	ResubscribeMessages(stream string) ([][]byte, error)
 }
 
 // Chain is the rule by which a venue's book deltas follow one another.

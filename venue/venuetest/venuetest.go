@@ -1,0 +1,397 @@
+// Package venuetest is the contract every venue passes through its
+// simulator front-end, in the manner of sink/sinktest: a venue is done when
+// Run passes for it. The suite opens the venue through the registry, as
+// feedkeeper run does, streams trades and books through a feed.Gateway
+// with recovery, and holds what it delivers against the simulator's ground
+// truth while the front-end drops connections and drops, repeats and
+// reorders book updates.
+//
+// A venue's test supplies a Sim for its front-end (an adapter over package
+// sim) and the streams that carry its trades and its book:
+//
+//	func TestConformance(t *testing.T) {
+//		venuetest.Run(t, venuetest.Config{Venue: "binance", Start: startSpot, Symbols: []string{"BTCUSDT", "ETHUSDT"},
+//			Streams: func(sym string) []string { … }})
+//	}
+package venuetest
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/book"
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/venue"
+)
+
+// Sim is a venue's simulator front-end as the suite drives it.
+type Sim interface {
+	// WSURL and RESTURL are the front-end's endpoints.
+	WSURL() string
+	RESTURL() string
+	// TLS trusts the simulator's certificate.
+	TLS() *tls.Config
+	// Trades returns the trades of symbol with IDs from..to, as the venue
+	// numbers the trades its stream sends, oldest first.
+	Trades(symbol string, from, to int64) ([]Trade, error)
+	// Book returns symbol's book right after the update with ID id, as the
+	// venue numbers its book updates: bids and asks best first.
+	Book(symbol string, id int64) (bids, asks []Level, err error)
+	// Fire drops every connection of the front-end now (the common
+	// "drop" fault: a reset without a close frame).
+	Fire() error
+	// BookFaults turns the front-end's book update faults on with
+	// probability p each (an update dropped, sent twice, sent late), or
+	// off with p = 0.
+	BookFaults(p float64) error
+}
+
+// Trade is a trade as the simulator made it.
+type Trade struct {
+	ID         int64
+	Price, Qty string // decimals as the venue writes them
+	Side       feed.Side
+}
+
+// Level is a book level as the simulator holds it.
+type Level struct{ Price, Qty string }
+
+// Config describes the venue under test.
+type Config struct {
+	// Venue is the name the venue registered under.
+	Venue string
+	// Options are the venue's settings; nil: its defaults.
+	Options venue.Options
+	// Start starts the venue's simulator front-end for one test (closed
+	// when the test ends).
+	Start func(t testing.TB) Sim
+	// Symbols are the symbols under test, as events name them.
+	Symbols []string
+	// Streams returns, for one symbol, the streams of its trades (whose IDs
+	// are contiguous) and of its order book kept in sync.
+	Streams func(symbol string) []string
+	// Depth is the number of levels a side compared with the truth at
+	// each checkpoint. Default 20.
+	Depth int
+	// Duration is how long the faults run. Default 8s; testing.Short: 3s.
+	Duration time.Duration
+}
+
+// Run runs the suite.
+func Run(t *testing.T, cfg Config) {
+	if cfg.Depth == 0 {
+		cfg.Depth = 20
+	}
+	if cfg.Duration == 0 {
+		cfg.Duration = 8 * time.Second
+		if testing.Short() {
+			cfg.Duration = 3 * time.Second
+		}
+	}
+	f, err := venue.Lookup(cfg.Venue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("streams-agree-with-truth-under-faults", func(t *testing.T) { runFaults(t, f, cfg) })
+	t.Run("churn", func(t *testing.T) { runChurn(t, f, cfg) })
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// open sets the venue up against s and opens a gateway with recovery.
+func open(t testing.TB, f venue.Factory, cfg Config, s Sim, handler func(*feed.Event)) (*feed.Gateway, *venue.Setup) {
+	t.Helper()
+	var streams []string
+	for _, sym := range cfg.Symbols {
+		streams = append(streams, cfg.Streams(sym)...)
+	}
+	for _, st := range streams {
+		if err := f.CheckStream(st); err != nil {
+			t.Fatalf("the venue refuses its own stream: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	setup, err := f.Open(ctx, venue.Env{WSURL: s.WSURL(), RESTURL: s.RESTURL(), Streams: streams, TLS: s.TLS(),
+		Logger: quiet(), Recovery: true, Options: cfg.Options})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: setup.Venue, Streams: streams, TLS: s.TLS(), Logger: quiet(),
+		Handler: handler, Dials: setup.Dials, Recovery: setup.Recovery, Lag: feed.LagConfig{MaxLag: -1},
+		RecoveryConfig: feed.RecoveryConfig{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond}})
+	if err != nil {
+		setup.Close()
+		t.Fatal(err)
+	}
+	return g, setup
+}
+
+// checker keeps what the gateway delivered, per symbol.
+type checker struct {
+	depth    int
+	mu       sync.Mutex
+	problems []string
+	symbols  map[string]*symbolState
+}
+
+type symbolState struct {
+	trades      []feed.Event // in delivery order
+	tradeGaps   int
+	book        *book.Book
+	loaded      bool
+	scales      [2]uint8
+	checkpoints []checkpoint
+	deltas      int
+}
+
+type checkpoint struct {
+	id         int64
+	scales     [2]uint8
+	bids, asks []book.Level
+}
+
+func (c *checker) problem(format string, args ...any) {
+	if len(c.problems) < 20 {
+		c.problems = append(c.problems, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *checker) handle(ev *feed.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.symbols[ev.Symbol]
+	if s == nil {
+		if ev.Symbol == "" {
+			return
+		}
+		s = &symbolState{book: book.New(0)}
+		c.symbols[ev.Symbol] = s
+	}
+	switch {
+	case ev.Type == feed.TypeTrade:
+		var cp feed.Event
+		ev.CopyTo(&cp)
+		s.trades = append(s.trades, cp)
+	case ev.Type == feed.TypeGap && ev.Missing == feed.TypeTrade:
+		s.tradeGaps++
+		c.problem("%s: trade gap %d..%d announced (%s): the venue's history had them", ev.Symbol, ev.FirstID, ev.ID, ev.Reason)
+	case ev.Type == feed.TypeBookSnapshot && (ev.Derived || ev.Base):
+		if err := s.book.Load(ev.ID, levels(ev.Bids), levels(ev.Asks)); err != nil {
+			c.problem("%s: snapshot %d: %v", ev.Symbol, ev.ID, err)
+		}
+		s.loaded, s.scales = true, [2]uint8{ev.PriceScale, ev.QtyScale}
+		c.checkpoint(s, ev.ID)
+	case ev.Type == feed.TypeBookDelta:
+		if !s.loaded {
+			c.problem("%s: delta %d delivered before any snapshot", ev.Symbol, ev.ID)
+			return
+		}
+		if ev.ID <= s.book.LastUpdateID() {
+			c.problem("%s: delta %d delivered after the book reached %d", ev.Symbol, ev.ID, s.book.LastUpdateID())
+		}
+		for _, l := range ev.Bids {
+			s.book.Set(book.Bid, l.Price, l.Qty)
+		}
+		for _, l := range ev.Asks {
+			s.book.Set(book.Ask, l.Price, l.Qty)
+		}
+		s.book.SetLastUpdateID(ev.ID)
+		s.deltas++
+		if s.deltas%5 == 0 {
+			c.checkpoint(s, ev.ID)
+		}
+	}
+}
+
+func (c *checker) checkpoint(s *symbolState, id int64) {
+	s.checkpoints = append(s.checkpoints, checkpoint{id: id, scales: s.scales,
+		bids: s.book.Top(book.Bid, c.depth, nil), asks: s.book.Top(book.Ask, c.depth, nil)})
+}
+
+func levels(ls []feed.Level) []book.Level {
+	out := make([]book.Level, len(ls))
+	for i, l := range ls {
+		out[i] = book.Level{Price: l.Price, Qty: l.Qty}
+	}
+	return out
+}
+
+// runFaults streams every symbol's trades and book while connections are
+// dropped and book updates dropped, repeated and reordered, then holds the
+// delivered trades and every book checkpoint against the truth.
+func runFaults(t *testing.T, f venue.Factory, cfg Config) {
+	s := cfg.Start(t)
+	c := &checker{depth: cfg.Depth, symbols: map[string]*symbolState{}}
+	g, setup := open(t, f, cfg, s, c.handle)
+	defer setup.Close()
+	defer g.Close()
+	waitFor(t, 30*time.Second, "every book in sync", func() bool { return g.Stats().BooksInSync == int64(len(cfg.Symbols)) })
+	if err := s.BookFaults(0.02); err != nil {
+		t.Fatal(err)
+	}
+	drops := 3
+	for i := range drops {
+		time.Sleep(cfg.Duration / time.Duration(drops+1))
+		if err := s.Fire(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, fmt.Sprintf("reconnect after drop %d", i+1), func() bool {
+			st := g.Stats()
+			up := 0
+			for _, ss := range st.Sessions {
+				if ss.Reconnects > int64(i) && ss.Status.String() == "connected" {
+					up++
+				}
+			}
+			return up == len(st.Sessions)
+		})
+	}
+	time.Sleep(cfg.Duration / time.Duration(drops+1))
+	if err := s.BookFaults(0); err != nil {
+		t.Fatal(err)
+	}
+	// the last gaps are filled and the books in sync again
+	waitFor(t, 60*time.Second, "recovery done and books in sync", func() bool {
+		st := g.Stats()
+		return st.BackfillPending == 0 && st.BooksInSync == int64(len(cfg.Symbols))
+	})
+	time.Sleep(500 * time.Millisecond)
+	g.Close()
+	st := g.Stats()
+	t.Logf("%s: %d events, %d gaps (%d IDs), %d backfilled, %d books synced, %d resynced, %d reconnects",
+		cfg.Venue, st.Events, st.Gaps, st.Missing, st.Backfilled, st.BookSyncs, st.BookResyncs, reconnects(st))
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.problems {
+		t.Error(p)
+	}
+	if st.BookResyncs == 0 {
+		t.Error("no book was rebuilt: the book faults did not reach the client")
+	}
+	for _, sym := range cfg.Symbols {
+		ss := c.symbols[sym]
+		if ss == nil || len(ss.trades) < 10 {
+			t.Fatalf("%s: too few trades delivered (%v)", sym, ss != nil)
+		}
+		checkTrades(t, s, sym, ss.trades)
+		checked := 0
+		for _, cp := range ss.checkpoints {
+			bids, asks, err := s.Book(sym, cp.id)
+			if err != nil {
+				t.Fatalf("%s: book at %d: %v", sym, cp.id, err)
+			}
+			wb, wa := truthLevels(t, cp.scales, bids, cfg.Depth), truthLevels(t, cp.scales, asks, cfg.Depth)
+			if !slices.Equal(cp.bids, wb) || !slices.Equal(cp.asks, wa) {
+				t.Fatalf("%s: book at %d differs from the simulator's:\n got bids %v\nwant bids %v\n got asks %v\nwant asks %v",
+					sym, cp.id, cp.bids, wb, cp.asks, wa)
+			}
+			checked++
+		}
+		if checked < 10 {
+			t.Errorf("%s: %d book checkpoints, want at least 10", sym, checked)
+		}
+		t.Logf("%s: %d trades, %d book checkpoints equal to the truth", sym, len(ss.trades), checked)
+	}
+}
+
+// checkTrades holds the delivered trades against the truth over their
+// range: every ID once, in order, with the simulator's price, quantity
+// and side.
+func checkTrades(t *testing.T, s Sim, sym string, got []feed.Event) {
+	first, last := got[0].ID, got[len(got)-1].ID
+	truth, err := s.Trades(sym, first, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(truth) != len(got) {
+		t.Fatalf("%s: %d trades delivered for IDs %d..%d, the simulator made %d", sym, len(got), first, last, len(truth))
+	}
+	for i, tr := range truth {
+		ev := &got[i]
+		p, perr := fixed.Parse(tr.Price, ev.PriceScale)
+		q, qerr := fixed.Parse(tr.Qty, ev.QtyScale)
+		if perr != nil || qerr != nil {
+			t.Fatalf("%s: trade %d: %v %v", sym, tr.ID, perr, qerr)
+		}
+		if ev.ID != tr.ID || ev.Price != p || ev.Qty != q || ev.Side != tr.Side {
+			t.Fatalf("%s: trade %d delivered as id %d price %d qty %d side %v; the simulator has %+v",
+				sym, tr.ID, ev.ID, ev.Price, ev.Qty, ev.Side, tr)
+		}
+	}
+}
+
+func truthLevels(t *testing.T, scales [2]uint8, ls []Level, n int) []book.Level {
+	out := make([]book.Level, 0, min(n, len(ls)))
+	for _, l := range ls[:min(n, len(ls))] {
+		p, err := fixed.Parse(l.Price, scales[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := fixed.Parse(l.Qty, scales[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, book.Level{Price: p, Qty: q})
+	}
+	return out
+}
+
+func reconnects(st feed.GatewayStats) int64 {
+	var n int64
+	for _, s := range st.Sessions {
+		n += s.Reconnects
+	}
+	return n
+}
+
+// runChurn opens and closes the venue's gateway again and again: each
+// must stream, and nothing may be left running after the last.
+func runChurn(t *testing.T, f venue.Factory, cfg Config) {
+	s := cfg.Start(t)
+	base := runtime.NumGoroutine()
+	rounds := 10
+	if testing.Short() {
+		rounds = 4
+	}
+	for i := range rounds {
+		var mu sync.Mutex
+		events := 0
+		g, setup := open(t, f, cfg, s, func(*feed.Event) {
+			mu.Lock()
+			events++
+			mu.Unlock()
+		})
+		waitFor(t, 30*time.Second, fmt.Sprintf("events in round %d", i+1), func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return events > 0
+		})
+		g.Close()
+		setup.Close()
+	}
+	waitFor(t, 10*time.Second, "goroutines back to where they were", func() bool {
+		return runtime.NumGoroutine() <= base+2
+	})
+}
+
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
