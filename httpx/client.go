@@ -115,6 +115,15 @@ type Config struct {
 	// streak. Defaults 30s and 10 minutes.
 	ForbiddenBackoff, ForbiddenBackoffMax time.Duration
 
+	// Classify, when set, reads every answer the venue's way: its error
+	// code and message, and what the answer means (an HTTP 200 whose body
+	// says "error", a rate limit answered 403, a ban with another status).
+	// It sees the status, the headers and the body (at most the first
+	// 64 KiB of an answer outside 2xx) and must not keep the body. Nil:
+	// Binance's rules: {"code":…,"msg":…} bodies, 429 a rate limit, 418 a
+	// ban, 403 a firewall block, 5xx passing, other non-2xx refusals.
+	Classify func(status int, header http.Header, body []byte) Answer
+
 	// Logger receives a line per 429 and per 418, one per streak of 403s
 	// and one when it ends, and one when a host is set aside and when it
 	// answers again. Nil: slog.Default().
@@ -302,9 +311,9 @@ func (c *Client) Close() { c.tr.CloseIdleConnections() }
 type Stats struct {
 	Requests     int64 // requests sent (every attempt)
 	Retries      int64 // attempts made again after a failure that may pass
-	RateLimited  int64 // 429 answers
-	Bans         int64 // 418 answers
-	ServerErrors int64 // 5xx answers
+	RateLimited  int64 // rate limit answers (429, or the venue's Classify)
+	Bans         int64 // ban answers (418, or the venue's Classify)
+	ServerErrors int64 // answers of passing failures (5xx, or the venue's Classify)
 	BadBodies    int64 // 2xx answers cut short, that did not decode, or over the cap
 	Oversized    int64 // 2xx answers refused for a body over the call's cap (also in BadBodies)
 	NetErrors    int64 // attempts that got no answer
@@ -535,8 +544,9 @@ func (c *Client) attempt(parent context.Context, t ticket, h *host, target strin
 		// an error answer: its first errorBodyMax bytes say what it is
 		p, rerr := readBody(io.LimitReader(resp.Body, errorBodyMax), -1, errorBodyMax, r.Path)
 		defer putBuf(p)
-		answered = rerr == nil && resp.StatusCode < 500
-		retry, err := c.failed(resp, *p, h, sent)
+		a := c.classify(resp, *p)
+		answered = rerr == nil && a.Verdict != VerdictRetry
+		retry, err := c.failed(resp, a, h, sent)
 		return hdr, retry, err
 	}
 	p, rerr := readBody(resp.Body, resp.ContentLength, limit, r.Path)
@@ -553,6 +563,14 @@ func (c *Client) attempt(parent context.Context, t ticket, h *host, target strin
 		return hdr, true, fmt.Errorf("body: %w", rerr)
 	}
 	answered = true
+	if c.cfg.Classify != nil {
+		// a venue that says "error" in a 200's body
+		if a := c.cfg.Classify(resp.StatusCode, resp.Header, *p); a.Verdict != VerdictOK {
+			answered = a.Verdict != VerdictRetry
+			retry, err := c.failed(resp, a, h, sent)
+			return hdr, retry, err
+		}
+	}
 	c.block.answered(c.log)
 	if err := decode(*p); err != nil {
 		c.stats.badBodies.Add(1)
@@ -561,26 +579,40 @@ func (c *Client) attempt(parent context.Context, t ticket, h *host, target strin
 	return hdr, false, nil
 }
 
-// failed turns a non-2xx answer of host h to a request sent at sent into
-// an *APIError, applies a 429's pause, a 418's ban or a 403's block, and
-// says whether another attempt may pass.
-func (c *Client) failed(resp *http.Response, body []byte, h *host, sent time.Time) (bool, error) {
-	e := &APIError{Status: resp.StatusCode}
+// classify reads an answer outside 2xx: by the venue's Classify, or by
+// Binance's rules.
+func (c *Client) classify(resp *http.Response, body []byte) Answer {
+	if c.cfg.Classify != nil {
+		a := c.cfg.Classify(resp.StatusCode, resp.Header, body)
+		if a.Verdict == VerdictOK {
+			a.Verdict = defaultVerdict(resp.StatusCode) // not a good answer, whatever it says
+		}
+		return a
+	}
+	a := Answer{Verdict: defaultVerdict(resp.StatusCode)}
 	var b struct {
 		Code int    `json:"code"`
 		Msg  string `json:"msg"`
 	}
 	if json.Unmarshal(body, &b) == nil {
-		e.Code, e.Msg = b.Code, b.Msg
+		a.Code, a.Msg = b.Code, b.Msg
 	}
+	return a
+}
+
+// failed turns an error answer a of host h to a request sent at sent into
+// an *APIError, applies a rate limit's pause, a ban or a firewall block,
+// and says whether another attempt may pass.
+func (c *Client) failed(resp *http.Response, a Answer, h *host, sent time.Time) (bool, error) {
+	e := &APIError{Status: resp.StatusCode, Code: a.Code, Msg: a.Msg, Verdict: a.Verdict}
 	if s := resp.Header.Get("Retry-After"); s != "" {
 		if secs, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && secs >= 0 {
 			e.RetryAfter = time.Duration(secs) * time.Second
 		}
 	}
 	now := c.now()
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
+	switch a.Verdict {
+	case VerdictRateLimited:
 		c.stats.rateLimited.Add(1)
 		d := e.RetryAfter
 		if d == 0 {
@@ -589,7 +621,7 @@ func (c *Client) failed(resp *http.Response, body []byte, h *host, sent time.Tim
 		c.w.pause(now.Add(d))
 		c.log.Warn("rate limited: every call waits", "host", h.base.Host, "retry_after", d, "code", e.Code, "reason", e.Msg)
 		return true, e
-	case resp.StatusCode == http.StatusTeapot:
+	case VerdictBanned:
 		c.stats.bans.Add(1)
 		d := e.RetryAfter
 		if d == 0 {
@@ -598,13 +630,13 @@ func (c *Client) failed(resp *http.Response, body []byte, h *host, sent time.Tim
 		c.w.ban(now.Add(d))
 		c.log.Error("banned: REST calls stopped", "host", h.base.Host, "until", now.Add(d).UTC().Format(time.RFC3339), "retry_after", d, "code", e.Code, "reason", e.Msg)
 		return false, e
-	case resp.StatusCode == http.StatusForbidden:
+	case VerdictForbidden:
 		c.stats.forbidden.Add(1)
 		if until, first := c.block.forbid(sent, now, e.RetryAfter); first {
 			c.log.Error("forbidden by the venue's firewall (HTTP 403): REST calls held", "host", h.base.Host, "until", until.UTC().Format(time.RFC3339), "code", e.Code, "reason", e.Msg)
 		}
 		return false, e
-	case resp.StatusCode >= 500:
+	case VerdictRetry:
 		c.stats.serverErrors.Add(1)
 		return true, e
 	}

@@ -36,13 +36,16 @@ var (
 
 // APIError is an error answer of the venue: HTTP status plus the venue's
 // code and message when the body has them. errors.Is(err, ErrRateLimited)
-// holds for status 429, errors.Is(err, ErrBanned) for 418,
-// errors.Is(err, ErrForbidden) for 403.
+// holds for a rate limit (status 429, or what the venue's Classify calls
+// one), errors.Is(err, ErrBanned) for a ban (418), errors.Is(err,
+// ErrForbidden) for a firewall block (403).
 type APIError struct {
 	Status     int
 	Code       int
 	Msg        string
 	RetryAfter time.Duration // from Retry-After, when given
+	// Verdict is what the answer meant for the client.
+	Verdict Verdict
 }
 
 func (e *APIError) Error() string {
@@ -52,18 +55,69 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("HTTP %d", e.Status)
 }
 
-// Is matches ErrRateLimited for a 429, ErrBanned for a 418 and
-// ErrForbidden for a 403.
+// Is matches ErrRateLimited for a rate limit, ErrBanned for a ban and
+// ErrForbidden for a firewall block.
 func (e *APIError) Is(target error) bool {
+	v := e.verdict()
 	switch target {
 	case ErrRateLimited:
-		return e.Status == http.StatusTooManyRequests
+		return v == VerdictRateLimited
 	case ErrBanned:
-		return e.Status == http.StatusTeapot
+		return v == VerdictBanned
 	case ErrForbidden:
-		return e.Status == http.StatusForbidden
+		return v == VerdictForbidden
 	}
 	return false
+}
+
+// verdict is the error's Verdict, or the one its status implies by
+// default when none was set.
+func (e *APIError) verdict() Verdict {
+	if e.Verdict != VerdictOK {
+		return e.Verdict
+	}
+	return defaultVerdict(e.Status)
+}
+
+// Verdict says what a venue's answer means for the client. A venue whose
+// answers do not follow HTTP statuses as Binance's do (HTTP 200 with an
+// error code in the body, a rate limit answered 403) says it with
+// Config.Classify.
+type Verdict uint8
+
+const (
+	VerdictOK          Verdict = iota // a good answer: decoded for the caller
+	VerdictError                      // the request is refused: the call fails at once
+	VerdictRetry                      // a passing failure of the venue: tried again with backoff
+	VerdictRateLimited                // over the venue's rate limit: every call waits (Retry-After, or BackoffMax), this one is tried again
+	VerdictBanned                     // the IP is banned: every call fails at once until Retry-After (or BanTime)
+	VerdictForbidden                  // a firewall block: every call fails at once for the block's backoff
+)
+
+// Answer is a venue's reading of one answer: its own error code and
+// message, and what the answer means.
+type Answer struct {
+	Code    int
+	Msg     string
+	Verdict Verdict
+}
+
+// defaultVerdict is the meaning of an HTTP status by Binance's rules,
+// which many venues share.
+func defaultVerdict(status int) Verdict {
+	switch {
+	case status/100 == 2:
+		return VerdictOK
+	case status == http.StatusTooManyRequests:
+		return VerdictRateLimited
+	case status == http.StatusTeapot:
+		return VerdictBanned
+	case status == http.StatusForbidden:
+		return VerdictForbidden
+	case status >= 500:
+		return VerdictRetry
+	}
+	return VerdictError
 }
 
 // BanError is returned, without a request being sent, while the venue's
@@ -99,7 +153,7 @@ func (e *ForbiddenError) Wait() time.Duration { return max(time.Until(e.Until), 
 // themselves, the answer's Retry-After; -1 for other answers, which do not
 // end by waiting.
 func (e *APIError) Wait() time.Duration {
-	if e.Status == http.StatusForbidden || e.Status == http.StatusTeapot {
+	if v := e.verdict(); v == VerdictForbidden || v == VerdictBanned {
 		return e.RetryAfter
 	}
 	return -1
