@@ -172,6 +172,12 @@ type Event struct {
 	// before them (Binance USD-M pu; Rules.BookChain ChainPrevID), the ID
 	// of the previous delta of the symbol's stream; 0 otherwise.
 	PrevID int64
+	// GapFrom and GapTo bound, for a TypeGap of trades whose IDs cannot
+	// show a gap (Rules.Trades TradeIDsOpaque), the time window in which
+	// trades may be missing, ns: from the last trade received (its
+	// exchange time) to the reconnect (local clock). FirstID and ID are 0
+	// then.
+	GapFrom, GapTo int64
 	// FirstTradeID and LastTradeID are, for TypeTrade, the range of
 	// individual trade IDs (equal for a single trade; the venue's range
 	// for an aggregated one).

@@ -30,6 +30,7 @@ import (
 // fakeFrame is the fake venue's book delta: first and last update IDs, the
 // previous delta's last ID, levels as [price, qty] mantissas.
 type fakeFrame struct {
+	Trade  int64      `json:"t,omitempty"`    // a trade's time, ms: a trade with no ID (the trade exchange)
 	Snap   bool       `json:"snap,omitempty"` // the whole book (stream mode)
 	Sum    *uint32    `json:"cs,omitempty"`   // checksum of the book after it (stream mode)
 	Symbol string     `json:"s"`
@@ -355,6 +356,11 @@ func (fakeDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 		return 0, err
 	}
 	ev.Reset()
+	if f.Trade != 0 {
+		ev.Type, ev.Venue, ev.Symbol, ev.Instrument = feed.TypeTrade, "fake", f.Symbol, "FAKE-USD"
+		ev.ExchangeTime, ev.Price, ev.Qty, ev.Side = f.Trade*1e6, 100, 1, feed.SideBuy
+		return feed.DecodedEvent, nil
+	}
 	ev.Type, ev.Venue, ev.Symbol = feed.TypeBookDelta, "fake", f.Symbol
 	ev.FirstID, ev.ID, ev.PrevID = f.First, f.Last, f.Prev
 	if f.Snap {
@@ -609,5 +615,169 @@ func TestStreamBookRebuildsByResubscribing(t *testing.T) {
 	}
 	if want := "subscribe fake@book #1,unsubscribe fake@book,subscribe fake@book,unsubscribe fake@book,subscribe fake@book"; strings.Join(msgs, ",") != want {
 		t.Fatalf("messages to the venue: %q\nwant %q", msgs, want)
+	}
+}
+
+// tradeExchange sends a trade without an ID every 2 ms on every
+// connection, its time the exchange's clock in ms.
+type tradeExchange struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	closed bool
+	live   map[*websocket.Conn]bool
+	conns  sync.WaitGroup
+	stop   chan struct{}
+}
+
+// drop resets every connection (the server's side goes away without a
+// close frame).
+func (x *tradeExchange) drop() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for c := range x.live {
+		c.NetConn().Close()
+	}
+}
+
+func newTradeExchange(t *testing.T) *tradeExchange {
+	x := &tradeExchange{stop: make(chan struct{}), live: map[*websocket.Conn]bool{}}
+	up := websocket.Upgrader{}
+	x.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		x.mu.Lock()
+		if x.closed {
+			x.mu.Unlock()
+			return
+		}
+		x.conns.Add(1)
+		x.mu.Unlock()
+		defer x.conns.Done()
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		x.mu.Lock()
+		x.live[c] = true
+		x.mu.Unlock()
+		defer func() {
+			x.mu.Lock()
+			delete(x.live, c)
+			x.mu.Unlock()
+		}()
+		go func() {
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-x.stop:
+				return
+			case now := <-tick.C:
+				if err := c.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"t":%d,"s":"FAKE"}`, now.UnixMilli())); err != nil {
+					return
+				}
+			}
+		}
+	}))
+	t.Cleanup(func() {
+		x.mu.Lock()
+		x.closed = true
+		x.mu.Unlock()
+		close(x.stop)
+		x.srv.CloseClientConnections()
+		x.srv.Close()
+		x.conns.Wait()
+	})
+	return x
+}
+
+// opaqueVenue is the fake venue whose trade IDs cannot show a gap.
+type opaqueVenue struct{ *fakeVenue }
+
+func (opaqueVenue) Rules() feed.Rules { return feed.Rules{Trades: feed.TradeIDsOpaque} }
+
+// Trades whose IDs cannot show a gap are all delivered (none taken for a
+// duplicate), and a lost connection is announced once the next one is up
+// by a gap window from the last trade received to the reconnect.
+func TestOpaqueTradeIDsGetGapWindows(t *testing.T) {
+	x := newTradeExchange(t)
+	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	var mu sync.Mutex
+	var trades []feed.Event
+	var gaps []feed.Event
+	v := opaqueVenue{&fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/"}}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@trade"}, TLS: tlsCfg, Logger: quiet(),
+		Lag: feed.LagConfig{MaxLag: -1}, Session: wsconn.Config{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
+		Handler: func(ev *feed.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			var cp feed.Event
+			ev.CopyTo(&cp)
+			switch ev.Type {
+			case feed.TypeTrade:
+				trades = append(trades, cp)
+			case feed.TypeGap:
+				gaps = append(gaps, cp)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	count := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(trades), len(gaps)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n, _ := count(); n < 100; n, _ = count() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d trades in 10s", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	lastBefore := trades[len(trades)-1].ExchangeTime
+	mu.Unlock()
+	dropped := time.Now()
+	x.drop()
+	for _, n := count(); n == 0; _, n = count() {
+		if time.Now().After(deadline) {
+			t.Fatal("no gap window after the connection was lost")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gaps) != 1 {
+		t.Fatalf("%d gap events for one lost connection", len(gaps))
+	}
+	gp := gaps[0]
+	if gp.Missing != feed.TypeTrade || gp.Symbol != "FAKE" || gp.Instrument != "FAKE-USD" || gp.GapFrom < lastBefore ||
+		gp.GapFrom > dropped.UnixNano() || gp.GapTo < dropped.UnixNano() || gp.FirstID != 0 || gp.ID != 0 {
+		t.Fatalf("gap window %+v: want FAKE trades from about %d (the last trade before the loss) to the reconnect after %d",
+			gp, lastBefore, dropped.UnixNano())
+	}
+	after := 0
+	for _, tr := range trades {
+		if tr.ExchangeTime > gp.GapTo {
+			after++
+		}
+	}
+	if after == 0 {
+		t.Fatal("no trades after the reconnect")
+	}
+	if st := g.Stats(); st.Duplicates != 0 {
+		t.Fatalf("%d trades without IDs taken for duplicates", st.Duplicates)
+	}
+	js := string(gp.AppendJSON(nil))
+	if !strings.Contains(js, `"from_ts":`) || !strings.Contains(js, `"to_ts":`) || strings.Contains(js, `"first_id"`) {
+		t.Fatalf("JSON of a gap window: %s", js)
 	}
 }

@@ -96,6 +96,7 @@ type Gateway struct {
 
 	rules      Rules
 	streamPlan map[string]int // the plan of each stream
+	windows    []tradeWindows // by plan, for opaque trade IDs; guarded by mu
 
 	mu  sync.Mutex // serializes the sequencer, recovery states, the tap and the handler
 	seq *sequencer
@@ -228,6 +229,10 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		refuse:  newRefusals(cfg.RefusedRetryMin, cfg.RefusedRetryMax),
 		gapLog:  logthrottle.Limiter{Every: logEvery, Burst: logBurst},
 		skipLog: logthrottle.Limiter{Every: logEvery},
+	}
+	g.seq.opaque = rules.Trades == TradeIDsOpaque
+	if g.seq.opaque {
+		g.windows = make([]tradeWindows, len(plans))
 	}
 	g.streamPlan = make(map[string]int)
 	for i, p := range plans {
@@ -422,12 +427,14 @@ func (g *Gateway) onFrame(plan int, pd *planDecoder, f *wsconn.Frame) {
 	case wsconn.Connected:
 		g.status(StatusConnected, f.Recv, "connection "+strconv.FormatUint(f.Conn, 10)+" up")
 		g.confirmSubscriptions(plan)
+		g.windowsUp(plan, f.Recv)
 	case wsconn.Disconnected:
 		reason := "connection " + strconv.FormatUint(f.Conn, 10) + " down"
 		if f.Err != nil {
 			reason += ": " + f.Err.Error()
 		}
 		g.status(StatusDisconnected, f.Recv, reason)
+		g.windowsDown(plan, f.Err)
 	case wsconn.Gap:
 		g.status(StatusConnected, f.Recv, strconv.FormatInt(f.Dropped, 10)+" frames dropped: consumer too slow")
 	}
@@ -479,6 +486,9 @@ func (g *Gateway) onData(plan int, pd *planDecoder, f *wsconn.Frame) {
 	}
 	ev.ReceiveTime = f.Recv
 	g.watchLag(plan, ev, f)
+	if g.windows != nil && ev.Type == TypeTrade {
+		g.windows[plan].traded(ev)
+	}
 	g.deliverData(ev, f)
 }
 

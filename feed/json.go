@@ -72,8 +72,13 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 			dst = append(dst, `,"agg":`...)
 			dst = strconv.AppendBool(dst, e.Aggregated)
 		}
-		dst = appendInt(dst, "first_id", e.FirstID)
-		dst = appendInt(dst, "id", e.ID)
+		if e.GapTo != 0 {
+			dst = appendInt(dst, "from_ts", e.GapFrom)
+			dst = appendInt(dst, "to_ts", e.GapTo)
+		} else {
+			dst = appendInt(dst, "first_id", e.FirstID)
+			dst = appendInt(dst, "id", e.ID)
+		}
 	case TypeStatus:
 		dst = append(dst, `,"status":"`...)
 		dst = append(dst, e.Status.String()...)

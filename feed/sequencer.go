@@ -20,8 +20,9 @@ const (
 // server repeating itself) and finds gaps in sequences that must be
 // contiguous: trade IDs, and book deltas that must chain.
 type sequencer struct {
-	last  map[seqKey]int64
-	chain Chain // how book deltas follow one another
+	last   map[seqKey]int64
+	chain  Chain // how book deltas follow one another
+	opaque bool  // trade IDs show no gap: trades are not sequenced
 }
 
 func newSequencer(chain Chain) *sequencer {
@@ -57,7 +58,7 @@ func classOf(ev *Event) (uint8, bool) {
 // check judges ev; for a gap it returns the missing IDs from..to.
 func (s *sequencer) check(ev *Event) (v verdict, from, to int64) {
 	class, ok := classOf(ev)
-	if !ok {
+	if !ok || (s.opaque && (class == classTrade || class == classAggTrade)) {
 		return verdictNew, 0, 0
 	}
 	k := seqKey{ev.Symbol, class, ev.Stream}

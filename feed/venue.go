@@ -41,6 +41,8 @@ type Rules struct {
 	BookChain Chain
 	// Book is how a book is built and rebuilt when its chain breaks.
 	Book BookProcedure
+	// Trades says whether the venue's trade IDs show a gap.
+	Trades TradeIDs
 	// Checksum, when set, checks the book against the checksum the venue
 	// sent with a book event (Event.Checksummed): after each snapshot the
 	// book is built from and each delta applied. It computes the venue's
@@ -48,6 +50,22 @@ type Rules struct {
 	// ev.Checksum. A mismatch rebuilds the book.
 	Checksum func(b *book.Book, ev *Event) bool
 }
+
+// TradeIDs says what a venue's trade IDs tell.
+type TradeIDs uint8
+
+const (
+	// TradeIDsContiguous: each trade's ID is the one before + 1 (Binance);
+	// a jump is a gap, recovered over REST (Recovery) or announced by a
+	// TypeGap event of the missing IDs.
+	TradeIDsContiguous TradeIDs = iota
+	// TradeIDsOpaque: trade IDs cannot show a gap (not contiguous, or not
+	// numbers: Event.ID may be 0). Trades are not sequenced, and every
+	// connection lost without a make-before-break replacement is announced,
+	// once it is up again, by a TypeGap event per symbol that had traded on
+	// it: a time window (GapFrom..GapTo) in which trades may be missing.
+	TradeIDsOpaque
+)
 
 // BookProcedure is how a venue's order book is built.
 type BookProcedure uint8
