@@ -133,11 +133,16 @@ func (o *Object) Next() (key Span, done bool, err error) {
 	if i >= len(b) || b[i] != '"' {
 		return Span{}, false, malformed(i, "expected a key")
 	}
-	end, esc, err := scanString(b, i)
-	if err != nil {
-		return Span{}, false, err
+	if i+2 < len(b) && b[i+2] == '"' && plain[b[i+1]] {
+		key = Span{i + 1, i + 2, false} // the common one-letter key
+	} else {
+		end, esc, err := scanString(b, i)
+		if err != nil {
+			return Span{}, false, err
+		}
+		key = Span{i + 1, end, esc}
 	}
-	key = Span{i + 1, end, esc}
+	end := key.End
 	i = skipWS(b, end+1)
 	if i >= len(b) || b[i] != ':' {
 		return Span{}, false, malformed(i, "expected ':'")

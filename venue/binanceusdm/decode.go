@@ -166,7 +166,7 @@ func (f *fields) has(k uint8) bool { return f.seen&bit(k) != 0 }
 // walk records the keys of the object at b[i] and returns the index after
 // it. An object whose first key is "e" has its shape known at once, and a
 // depth update's levels are then parsed as they come (levels says which).
-func (d *Decoder) walk(b []byte, i, depth int, f *fields, ev *feed.Event, early *earlyDepth) (int, error) {
+func (d *Decoder) walk(b []byte, i, depth int, f *fields, ev *feed.Event, early *ahead) (int, error) {
 	obj, err := binance.OpenObject(b, i)
 	if err != nil {
 		return 0, err
@@ -221,6 +221,16 @@ func (d *Decoder) walk(b []byte, i, depth int, f *fields, ev *feed.Event, early 
 			obj.SetPos(next)
 			continue
 		}
+		if early != nil && k == kData && depth == 1 && !f.has(ke) && f.dup&bit(kData) == 0 && at < len(b) && b[at] == '{' {
+			// the combined envelope: its data decoded where it is
+			var next int
+			early.dataKind, next, early.dataErr = d.object(b, at, 2, ev)
+			early.data = true
+			if early.dataErr == nil {
+				obj.SetPos(next)
+				continue
+			}
+		}
 		next, err := binance.SkipValue(b, at, depth)
 		if err != nil {
 			return 0, err
@@ -229,12 +239,16 @@ func (d *Decoder) walk(b []byte, i, depth int, f *fields, ev *feed.Event, early 
 	}
 }
 
-// earlyDepth is what walk learnt of an event before its end.
-type earlyDepth struct {
+// ahead is what walk learnt of an object before its end.
+type ahead struct {
 	sh     shape
 	sym    Symbol
 	symOK  bool
 	parsed uint32 // level keys already parsed into the event
+
+	data     bool // the envelope's data was decoded into the event
+	dataKind feed.Decoded
+	dataErr  error
 }
 
 // Decode decodes one complete text frame into ev: every field but
@@ -270,7 +284,7 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 // depth 1 only) or a reply (at depth 1 only).
 func (d *Decoder) object(b []byte, i, depth int, ev *feed.Event) (feed.Decoded, int, error) {
 	var f fields
-	early := earlyDepth{}
+	early := ahead{}
 	end, err := d.walk(b, i, depth, &f, ev, &early)
 	if err != nil {
 		return 0, 0, err
@@ -286,12 +300,15 @@ func (d *Decoder) object(b []byte, i, depth int, ev *feed.Event) (feed.Decoded, 
 		if sh == shapeUnknownEvent {
 			return 0, 0, fmt.Errorf("%w: %w at offset %d", feed.ErrUnknown, ErrUnknownEvent, i)
 		}
+		if early.data {
+			ev.Reset() // a "data" key of an event, decoded as an envelope's
+		}
 		return feed.DecodedEvent, end, d.event(b, i, depth, sh, &f, &early, ev)
 	case f.has(kStream) || f.has(kData):
 		if depth > 1 {
 			return 0, 0, binance.Malformed(i, "combined stream envelope inside data")
 		}
-		kind, err := d.combined(b, i, &f, ev)
+		kind, err := d.combined(b, i, &f, &early, ev)
 		return kind, end, err
 	case f.has(kResult) || f.has(kError) || f.has(kID) || f.has(kCode):
 		if depth > 1 {
@@ -303,7 +320,7 @@ func (d *Decoder) object(b []byte, i, depth int, ev *feed.Event) (feed.Decoded, 
 }
 
 // combined decodes {"stream":"<name>","data":{…}}.
-func (d *Decoder) combined(b []byte, i int, f *fields, ev *feed.Event) (feed.Decoded, error) {
+func (d *Decoder) combined(b []byte, i int, f *fields, early *ahead, ev *feed.Event) (feed.Decoded, error) {
 	switch {
 	case !f.has(kStream) || !f.has(kData):
 		return 0, binance.Malformed(i, `combined stream envelope without "stream" and "data"`)
@@ -312,6 +329,9 @@ func (d *Decoder) combined(b []byte, i int, f *fields, ev *feed.Event) (feed.Dec
 	}
 	if _, _, err := binance.StringAt(b, f.pos[kStream]); err != nil {
 		return 0, binance.FieldError("stream", err)
+	}
+	if early.data {
+		return early.dataKind, early.dataErr
 	}
 	at := f.pos[kData]
 	if b[at] != '{' {
@@ -370,7 +390,7 @@ func check(b []byte, i int, f *fields, want uint32) error {
 }
 
 // event fills ev from the keys of an event of shape sh.
-func (d *Decoder) event(b []byte, i, depth int, sh shape, f *fields, early *earlyDepth, ev *feed.Event) error {
+func (d *Decoder) event(b []byte, i, depth int, sh shape, f *fields, early *ahead, ev *feed.Event) error {
 	if err := check(b, i, f, reads[sh]); err != nil {
 		return err
 	}
