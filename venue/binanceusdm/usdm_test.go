@@ -31,7 +31,7 @@ func TestRouteOf(t *testing.T) {
 	for stream, want := range map[string]Route{
 		"btcusdt@depth": RoutePublic, "btcusdt@depth@100ms": RoutePublic, "btcusdt@depth@500ms": RoutePublic,
 		"btcusdt@depth5": RoutePublic, "btcusdt@depth20@100ms": RoutePublic, "btcusdt@bookTicker": RoutePublic,
-		"!bookTicker": RoutePublic,
+		"!bookTicker":      RoutePublic,
 		"btcusdt@aggTrade": RouteMarket, "btcusdt@markPrice": RouteMarket, "btcusdt@markPrice@1s": RouteMarket,
 		"!markPrice@arr": RouteMarket, "btcusdt@forceOrder": RouteMarket, "!forceOrder@arr": RouteMarket,
 		"btcusdt@kline_1m": RouteMarket, "btcusdt@ticker": RouteMarket, "btcusdt@miniTicker": RouteMarket,
