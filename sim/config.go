@@ -112,6 +112,12 @@ type Config struct {
 	// a malformed stream name. By default the simulator closes it (1008)
 	// after the error reply, as Binance has been seen to do.
 	KeepOpenAfterInvalidStream bool
+
+	// Venues lists the front-ends served besides Binance spot, each on a
+	// listener of its own: VenueBinanceUSDM. Empty: spot only.
+	Venues []string
+	// USDM configures the Binance USD-M futures front-end.
+	USDM USDMConfig
 }
 
 // restLagDefault is Config.RESTLag's default.
@@ -257,6 +263,9 @@ func (c Config) validateStreams() error {
 
 func (c Config) validate() error {
 	if err := c.validateStreams(); err != nil {
+		return err
+	}
+	if err := c.validateVenues(); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

@@ -66,6 +66,11 @@ type wsConn struct {
 	// closeAfterReply: the request being answered named a malformed
 	// stream; the connection ends after the reply. Read goroutine only.
 	closeAfterReply bool
+
+	// usdm is the front-end of a USD-M connection (nil on spot), route
+	// the route it connected to.
+	usdm  *USDM
+	route usdmRoute
 }
 
 // connStats counts what happened on one connection. Per-stream figures are
@@ -174,7 +179,7 @@ func (c *wsConn) abort() {
 // writeLoop owns the write side of the socket: data, pings, control frames,
 // faults and the connection's lifetime.
 func (c *wsConn) writeLoop() {
-	cfg := &c.srv.cfg
+	cfg := c.conf()
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	check := time.NewTicker(connCheckEvery)
@@ -496,7 +501,7 @@ func oversizeFrame(size int) []byte {
 // the writer to close and keeps reading (and discarding) until the client
 // answers the close or the writer hangs up.
 func (c *wsConn) readLoop() {
-	cfg := &c.srv.cfg
+	cfg := c.conf()
 	window := make([]time.Time, 0, cfg.MaxIncoming)
 	var msg []byte // a fragmented text message being assembled
 	closing := false
@@ -613,7 +618,7 @@ func (c *wsConn) abortQuiet() {
 func (c *wsConn) snapshotStats() ConnStats {
 	s := ConnStats{
 		ID: c.id, Remote: c.remote, Path: c.path, Opened: c.opened, Combined: c.combined.Load(),
-		Subscriptions:   c.srv.hub.list(c),
+		Subscriptions:   c.hub().list(c),
 		Sent:            c.stats.sent.Load(),
 		Bytes:           c.stats.bytes.Load(),
 		FaultSkipped:    c.stats.faultSkipped.Load(),

@@ -120,6 +120,21 @@ const (
 
 func init() { faultClasses[FaultThrottle] = classConn }
 
+// Faults of the Binance USD-M front-end (Config.Venues).
+const (
+	// FaultPUBreak: a diff depth event of the USD-M front-end is lost on
+	// the server's side: no subscriber of its stream gets it, and the
+	// stream's next event carries as pu the u of the lost one, so pu is not
+	// the u of the event before it, as after a gap at Binance ("If pu !=
+	// the previous event's u, restart from the snapshot"). Prob is per
+	// event; decided once per event for every subscriber of the stream.
+	// depth-drop, depth-dup and depth-reorder apply to the USD-M diff
+	// depth streams per connection as on spot.
+	FaultPUBreak FaultKind = "pu-break"
+)
+
+func init() { faultClasses[FaultPUBreak] = classMessage }
+
 // validateLink checks the throttle fault's Rate.
 func (f Fault) validateLink() error {
 	if f.Rate < 0 {

@@ -26,6 +26,10 @@ var methods = []string{"SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PR
 // does: a result or a wrapped error, with the request's id echoed.
 func (c *wsConn) handleRequest(body []byte) {
 	c.stats.requests.Add(1)
+	if c.usdm != nil {
+		c.usdm.handleRequest(c, body)
+		return
+	}
 	id, result, code, msg := c.request(body)
 	var out []byte
 	if msg != "" {

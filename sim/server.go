@@ -1,6 +1,8 @@
-// Package sim is a Binance-spot-compatible exchange simulator: a TLS server
-// with the WebSocket market streams and the REST market-data API, driven by
-// a deterministic market, with injectable faults and ground truth for tests.
+// Package sim is a Binance-compatible exchange simulator: a TLS server
+// with the WebSocket market streams and the REST market-data API of Binance
+// spot and, on a listener of its own (Config.Venues), of Binance USD-M
+// futures, driven by one deterministic market, with injectable faults and
+// ground truth for tests.
 //
 // It shares no protocol code with the client side of feedkeeper: it writes
 // the wire format with its own code, so that one misunderstanding of the
@@ -36,6 +38,7 @@ type Server struct {
 	faults *faults
 	ln     *listener
 	http   *http.Server
+	usdm   *USDM // nil unless Config.Venues lists it
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -105,6 +108,13 @@ func Start(cfg Config) (*Server, error) {
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
 
+	if cfg.serves(VenueBinanceUSDM) {
+		if s.usdm, err = startUSDM(s, tlsCfg); err != nil {
+			s.cancel()
+			_ = s.ln.Close()
+			return nil, err
+		}
+	}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -169,6 +179,9 @@ func (s *Server) Close() error {
 		for _, c := range s.hub.snapshot() {
 			c.abortQuiet()
 		}
+		if s.usdm != nil {
+			s.usdm.close()
+		}
 	})
 	s.wg.Wait()
 	return nil
@@ -213,7 +226,7 @@ func (s *Server) Fire(f Fault) error {
 	now := time.Now()
 	switch faultClasses[f.Kind] {
 	case classConn:
-		for _, c := range s.hub.snapshot() {
+		for _, c := range s.allConns() {
 			c.applyFault(f, now)
 		}
 		s.faults.fired[f.Kind].Add(1)

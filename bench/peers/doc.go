@@ -15,6 +15,15 @@
 //     records. A client that cannot tell the simulator from Binance is the
 //     evidence that the simulator speaks real Binance.
 //
+// For Binance USD-M futures the client is go-binance's own futures package
+// (github.com/adshao/go-binance/v2/futures), the same module as the spot
+// client: the most used Go client of the venue, written by others from
+// Binance's documentation and never from the simulator's code. It parses
+// every field of the diff depth events (U, u, pu, T) and of the REST depth
+// snapshot, so it checks the front-end's wire format; the test keeps the
+// book by the USD-M procedure itself (go-binance leaves that to its users)
+// and compares it, and the aggregate trades, with the ground truth.
+//
 // The tests trust the simulator's certificate authority the way any program
 // would trust a private CA: through the SSL_CERT_FILE environment variable,
 // set in TestMain before the process first loads its system roots. The

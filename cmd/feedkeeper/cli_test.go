@@ -168,6 +168,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"sim"}, "symbols", "btcusdt", "upper-case"},
 		{[]string{"sim"}, "max-lifetime", "0s", "positive"},
 		{[]string{"sim"}, "duration", "-1s", "negative"},
+		{[]string{"sim"}, "venues", "binance,okx", "not a venue"},
+		{[]string{"sim"}, "usdm-ping-interval", "0s", "positive"},
 		{[]string{"tap", "wss://127.0.0.1:1/ws"}, "read-limit", "10", "1024.."},
 		{[]string{"tap", "wss://127.0.0.1:1/ws"}, "message-rate", "0", "positive"},
 		{[]string{"tap", "wss://127.0.0.1:1/ws"}, "stale-timeout", "1s", "--ping-interval"},

@@ -184,7 +184,8 @@ func TestSimCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sim: %v\n%s", err, errOut.String())
 	}
-	if !strings.Contains(out.String(), "wss://127.0.0.1:") || !strings.Contains(out.String(), "drop:every=10s") {
+	if !strings.Contains(out.String(), "wss://127.0.0.1:") || !strings.Contains(out.String(), "drop:every=10s") ||
+		!strings.Contains(out.String(), "/market/stream?streams=") || !strings.Contains(out.String(), "/fapi/v1/") {
 		t.Fatalf("URLs or faults not printed:\n%s", out.String())
 	}
 	if pem, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err != nil || !bytes.Contains(pem, []byte("BEGIN CERTIFICATE")) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type simFlags struct {
 	symbols string
 	faults  faultList
 	caOut   string
+	venues  string
 }
 
 // faultList is --fault: each value is parsed as it is given, so a bad rule
@@ -81,6 +83,11 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Kline1sEvery, "kline-1s-every", time.Second, "cadence of the kline_1s streams, > 0")
 	fs.DurationVar(&c.KlineEvery, "kline-every", 2*time.Second, "cadence of the other kline streams, > 0")
 	fs.BoolVar(&c.KeepOpenAfterInvalidStream, "keep-open-after-invalid-stream", false, "keep a connection open after it asked for a malformed stream name (default: close 1008 after the error reply)")
+	fs.StringVar(&sf.venues, "venues", strings.Join(sim.Venues(), ","), "front-ends to serve, comma separated, each on its own listener with the same CA and market: "+strings.Join(sim.Venues(), ", ")+" (spot, on --addr, is always served)")
+	fs.StringVar(&c.USDM.Addr, "usdm-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueBinanceUSDM+" listener (port 0: a random port)")
+	fs.DurationVar(&c.USDM.PingInterval, "usdm-ping-interval", 3*time.Minute, "how often the "+sim.VenueBinanceUSDM+" front-end pings each connection, > 0")
+	fs.DurationVar(&c.USDM.PongTimeout, "usdm-pong-timeout", 10*time.Minute, "close a "+sim.VenueBinanceUSDM+" connection whose ping got no pong within this, > 0")
+	fs.DurationVar(&c.USDM.MaxLifetime, "usdm-max-lifetime", 24*time.Hour, "close each "+sim.VenueBinanceUSDM+" connection (1001) after this long, > 0")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
 }
 
@@ -106,6 +113,17 @@ func (sf *simFlags) validate(k *checks) {
 	if c.TradeShare < 0 || c.TradeShare > 1 {
 		k.add("trade-share", strconv.FormatFloat(c.TradeShare, 'g', -1, 64), "out of range 0..1")
 	}
+	for _, v := range strings.Split(sf.venues, ",") {
+		if v = strings.TrimSpace(v); v != "" && !slices.Contains(sim.Venues(), v) {
+			k.add("venues", sf.venues, fmt.Sprintf("%q is not a venue: want a list of %s", v, strings.Join(sim.Venues(), ", ")))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.USDM.Addr); err != nil {
+		k.add("usdm-addr", c.USDM.Addr, "want host:port, e.g. 127.0.0.1:0")
+	}
+	k.positive("usdm-ping-interval", c.USDM.PingInterval)
+	k.positive("usdm-pong-timeout", c.USDM.PongTimeout)
+	k.positive("usdm-max-lifetime", c.USDM.MaxLifetime)
 	k.atLeast("history", int64(c.History), 10)
 	k.intRange("levels", int64(c.Levels), 20, 20000)
 	k.positive("ping-interval", c.PingInterval)
@@ -146,6 +164,12 @@ func (sf *simFlags) start() (*sim.Server, error) {
 		}
 	}
 	sf.cfg.Faults = sf.faults
+	sf.cfg.Venues = nil
+	for _, v := range strings.Split(sf.venues, ",") {
+		if v = strings.TrimSpace(v); v != "" && v != sim.VenueBinance {
+			sf.cfg.Venues = append(sf.cfg.Venues, v)
+		}
+	}
 	cfg := sf.cfg
 	if cfg.RESTLag == 0 {
 		cfg.RESTLag = -1 // the flag's 0 is no lag; the Config's is its default
@@ -176,7 +200,8 @@ func newSimCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sim [flags]",
 		Short: "run the Binance-compatible exchange simulator",
-		Long: `A Binance-spot-compatible TLS exchange simulator with fault injection and ground truth.
+		Long: `A Binance-compatible TLS exchange simulator with fault injection and ground truth: Binance spot
+on --addr and, with --venues, Binance USD-M futures on --usdm-addr, over one market.
 It takes no arguments; it prints the URLs it serves on stdout and runs until interrupted
 or for --duration.
 
@@ -218,6 +243,17 @@ func (s *simCmd) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(stdout, "  REST       %s/api/v3/…\n", srv.RESTURL())
 	fmt.Fprintf(stdout, "  sim admin  %s/sim/faults  %s/sim/fire  %s/sim/conns  %s/sim/book?symbol=…  %s/sim/state\n",
 		srv.RESTURL(), srv.RESTURL(), srv.RESTURL(), srv.RESTURL(), srv.RESTURL())
+	for _, ep := range srv.Endpoints()[1:] {
+		fmt.Fprintf(stdout, "  %s\n", ep.Venue)
+		switch ep.Venue {
+		case sim.VenueBinanceUSDM:
+			fmt.Fprintf(stdout, "    WebSocket  %s/public/ws/<stream>  %s/public/stream?streams=<a>/<b>  %s/market/ws/<stream>  %s/market/stream?streams=<a>/<b>\n", ep.WSURL, ep.WSURL, ep.WSURL, ep.WSURL)
+			fmt.Fprintf(stdout, "    REST       %s/fapi/v1/…\n", ep.RESTURL)
+			fmt.Fprintf(stdout, "    truth      %s/sim/book?symbol=…&id=<u>  %s/sim/trades?symbol=…\n", ep.RESTURL, ep.RESTURL)
+		default:
+			fmt.Fprintf(stdout, "    WebSocket  %s\n    REST       %s\n", ep.WSURL, ep.RESTURL)
+		}
+	}
 	if s.sim.caOut != "" {
 		fmt.Fprintf(stdout, "  CA         %s\n", s.sim.caOut)
 	}
