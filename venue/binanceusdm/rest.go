@@ -40,11 +40,16 @@ const (
 // DepthLimits are the limits /fapi/v1/depth accepts ("Order Book").
 var depthLimits = [...]int{5, 10, 20, 50, 100, 500, 1000}
 
-// ErrNoTrades is returned by Recovery.Trades: USD-M serves individual
+// ErrNoTrades is returned by Recovery.Trades. USD-M serves individual
 // trades by ID only from GET /fapi/v1/historicalTrades ("Old Trades
-// Lookup"), which needs an API key (security type MARKET_DATA, the
-// X-MBX-APIKEY header), and /fapi/v1/trades has no fromId. A gateway
-// without a key recovers aggregate trades (aggTrade streams) only.
+// Lookup", security type MARKET_DATA), which needs an API key in the
+// X-MBX-APIKEY header: Binance's own connector
+// (binance-futures-connector-python, um_futures/market.py) sends it with
+// its keyed request, where every other market-data call goes without one.
+// GET /fapi/v1/trades has no fromId: only the latest trades. So without a
+// key nothing recovers individual trades; the venue decodes no @trade
+// stream, and aggregate trades (aggTrade, /fapi/v1/aggTrades) are
+// recovered instead.
 var ErrNoTrades = errors.New("binanceusdm: individual trades by ID need an API key (/fapi/v1/historicalTrades)")
 
 // RequestWeight returns the weight Binance counts for a GET of path with

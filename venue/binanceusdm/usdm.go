@@ -148,9 +148,16 @@ func New(cfg Config) (*Futures, error) {
 	return &Futures{cfg: cfg}, nil
 }
 
-func (v *Futures) Name() string            { return Venue }
+// Name returns "binance-usdm".
+func (v *Futures) Name() string { return Venue }
+
+// Lifetime is the connection lifetime in force (Config.Lifetime, default
+// 24h): the gateway rotates connections before it.
 func (v *Futures) Lifetime() time.Duration { return v.cfg.Lifetime }
-func (v *Futures) MessageRate() float64    { return clientMessageRate }
+
+// MessageRate is what the gateway may send a second on one connection:
+// half of the server's 10, the rest left for pongs.
+func (v *Futures) MessageRate() float64 { return clientMessageRate }
 
 // Rules are USD-M's: a depth update continues the one before when its pu
 // is that one's u; the first applied on a snapshot at lastUpdateId has
