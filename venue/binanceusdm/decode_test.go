@@ -225,9 +225,17 @@ func TestDecodeAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	v, err := New(Config{WSURL: "wss://127.0.0.1:1", Symbols: d.Symbols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	venueDec := v.NewDecoder(feed.ConnPlan{})
 	for _, f := range frames {
 		if n := testing.AllocsPerRun(100, func() { _, _ = d.Decode(f, &ev) }); n != 0 {
 			t.Errorf("%s: %v allocations", f[:40], n)
+		}
+		if n := testing.AllocsPerRun(100, func() { _, _ = venueDec.Decode(f, &ev) }); n != 0 {
+			t.Errorf("%s: %v allocations through the venue's decoder", f[:40], n)
 		}
 	}
 }

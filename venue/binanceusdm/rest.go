@@ -179,19 +179,21 @@ func ServerTime(ctx context.Context, c *httpx.Client) (time.Time, error) {
 // for concurrent use.
 type Recovery struct {
 	c       *httpx.Client
-	symbols *Symbols
+	symbols SymbolSource
 	pages   sync.Pool // *[]aggTradeJSON
 }
 
 var _ feed.Recovery = (*Recovery)(nil)
 
 // NewRecovery returns the recovery of the venue whose REST client is c
-// (built from RESTConfig) and whose contracts are symbols.
-func NewRecovery(c *httpx.Client, symbols *Symbols) (*Recovery, error) {
+// (built from RESTConfig) and whose contracts are symbols: give it the
+// venue's Instruments, so that answers parse at the scales in force and a
+// value that does not fit widens them.
+func NewRecovery(c *httpx.Client, symbols SymbolSource) (*Recovery, error) {
 	if c == nil {
 		return nil, errors.New("binanceusdm: NewRecovery: nil REST client")
 	}
-	if symbols == nil {
+	if symbols == nil || symbols.Table() == nil {
 		return nil, errors.New("binanceusdm: NewRecovery: nil Symbols (see LoadSymbols)")
 	}
 	return &Recovery{c: c, symbols: symbols}, nil
@@ -215,7 +217,7 @@ type aggTradeJSON struct {
 // most limit (1..1000), oldest first, as TypeTrade events with Aggregated
 // and Recovered set.
 func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
-	sym, ok := r.symbols.Lookup(symbol)
+	sym, ok := r.symbols.Table().Lookup(symbol)
 	if !ok {
 		return dst, fmt.Errorf("binanceusdm: aggTrades %q: %w", symbol, ErrUnknownSymbol)
 	}
@@ -237,13 +239,9 @@ func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, l
 	}
 	recv := time.Now().UnixNano()
 	for _, t := range *pp {
-		price, err := fixed.Parse(t.P, sym.PriceScale)
-		if err != nil {
-			return dst, fmt.Errorf("binanceusdm: aggTrades %s: trade %d: price %q: %w: %w", sym.Name, t.A, t.P, ErrMalformed, err)
-		}
-		qty, err := fixed.Parse(t.Q, sym.QtyScale)
-		if err != nil {
-			return dst, fmt.Errorf("binanceusdm: aggTrades %s: trade %d: qty %q: %w: %w", sym.Name, t.A, t.Q, ErrMalformed, err)
+		var price, qty int64
+		if sym, price, qty, err = r.parseTrade(sym, t.P, t.Q); err != nil {
+			return dst, fmt.Errorf("binanceusdm: aggTrades %s: trade %d: %w", sym.Name, t.A, err)
 		}
 		side := feed.SideBuy
 		if t.M { // the buyer was the maker, so the seller took
@@ -261,6 +259,31 @@ func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, l
 	return dst, nil
 }
 
+// parseTrade parses a trade's price and quantity at sym's scales; a value
+// with more decimals widens the scale in force (Instruments), and sym is
+// returned as it is then.
+func (r *Recovery) parseTrade(sym Symbol, p, q string) (Symbol, int64, int64, error) {
+	for tries := 0; ; tries++ {
+		price, err := fixed.Parse(p, sym.PriceScale)
+		what, text, isPrice := "price", p, true
+		var qty int64
+		if err == nil {
+			what, text, isPrice = "qty", q, false
+			qty, err = fixed.Parse(q, sym.QtyScale)
+		}
+		if err == nil {
+			return sym, price, qty, nil
+		}
+		in, ok := r.symbols.(*Instruments)
+		if scale, serr := fixed.ScaleOf(text); ok && serr == nil && err == fixed.ErrPrecision && tries < 2 && in.Widen(sym.Name, isPrice, scale) {
+			if sym, ok = in.Table().Lookup(sym.Name); ok {
+				continue
+			}
+		}
+		return sym, 0, 0, fmt.Errorf("%s %q: %w: %w", what, text, ErrMalformed, err)
+	}
+}
+
 // Trades returns ErrNoTrades: see there.
 func (r *Recovery) Trades(_ context.Context, symbol string, fromID int64, _ int, dst []feed.Event) ([]feed.Event, error) {
 	return dst, fmt.Errorf("binanceusdm: trades %s from %d: %w", symbol, fromID, ErrNoTrades)
@@ -273,7 +296,7 @@ func (r *Recovery) Trades(_ context.Context, symbol string, fromID int64, _ int,
 // only the limits 5, 10, 20, 50, 100, 500 and 1000: the smallest of them
 // at or above limit is asked for, and the levels past limit dropped.
 func (r *Recovery) Depth(ctx context.Context, symbol string, limit int, ev *feed.Event) error {
-	sym, ok := r.symbols.Lookup(symbol)
+	sym, ok := r.symbols.Table().Lookup(symbol)
 	if !ok {
 		return fmt.Errorf("binanceusdm: depth %q: %w", symbol, ErrUnknownSymbol)
 	}
@@ -288,7 +311,13 @@ func (r *Recovery) Depth(ctx context.Context, symbol string, limit int, ev *feed
 	q.Set("symbol", sym.Name)
 	q.Set("limit", strconv.Itoa(ask))
 	_, err := r.c.Do(ctx, httpx.Request{Path: depthPath, Query: q, MaxBody: MaxBody(depthPath, q)}, func(body []byte) error {
-		return parseDepth(body, sym, ev)
+		err := parseDepth(body, sym, ev)
+		for tries := 0; err != nil && tries < 4 && widen(r.symbols, err); tries++ {
+			if sym, ok = r.symbols.Table().Lookup(symbol); ok {
+				err = parseDepth(body, sym, ev)
+			}
+		}
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("binanceusdm: depth %s: %w", sym.Name, err)

@@ -36,9 +36,10 @@ const (
 
 // restServer serves the answers above over TLS and records the requests.
 type restServer struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	reqs []*url.URL
+	srv   *httptest.Server
+	mu    sync.Mutex
+	reqs  []*url.URL
+	depth string // the depth answer, when not depthBody
 }
 
 func newRESTServer(t *testing.T) (*restServer, *httpx.Client) {
@@ -54,7 +55,13 @@ func newRESTServer(t *testing.T) (*restServer, *httpx.Client) {
 		case exchangeInfoPath:
 			io.WriteString(w, exchangeInfoBody)
 		case depthPath:
-			io.WriteString(w, depthBody)
+			rs.mu.Lock()
+			body := rs.depth
+			rs.mu.Unlock()
+			if body == "" {
+				body = depthBody
+			}
+			io.WriteString(w, body)
 		case aggTradesPath:
 			io.WriteString(w, aggTradesBody)
 		case timePath:

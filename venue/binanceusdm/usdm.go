@@ -113,7 +113,8 @@ type Config struct {
 
 // Futures is the Binance USDⓈ-M futures venue for feed.Gateway.
 type Futures struct {
-	cfg Config
+	cfg  Config
+	inst *Instruments
 }
 
 var (
@@ -145,7 +146,7 @@ func New(cfg Config) (*Futures, error) {
 		cfg.Lifetime = ConnLifetime
 	}
 	cfg.WSURL = strings.TrimSuffix(cfg.WSURL, "/")
-	return &Futures{cfg: cfg}, nil
+	return &Futures{cfg: cfg, inst: NewInstruments(cfg.Symbols)}, nil
 }
 
 // Name returns "binance-usdm".
@@ -170,9 +171,14 @@ func (v *Futures) Rules() feed.Rules { return feed.Rules{BookChain: feed.ChainPr
 // the server closes the connection.
 func (v *Futures) IsShutdown([]byte) bool { return false }
 
-// NewDecoder returns a decoder of the plan's frames with the venue's
-// symbols.
-func (v *Futures) NewDecoder(feed.ConnPlan) feed.Decoder { return &Decoder{Symbols: v.cfg.Symbols} }
+// NewDecoder returns a decoder of the plan's frames with the contract
+// table in force (Instruments): a value with more decimals than its
+// contract's scale widens the scale, and the frame is decoded again.
+func (v *Futures) NewDecoder(feed.ConnPlan) feed.Decoder { return &widening{src: v.inst} }
+
+// Instruments returns the contract table in force: give it to
+// NewRecovery so that REST answers parse at the same scales.
+func (v *Futures) Instruments() *Instruments { return v.inst }
 
 // ValidStream checks one stream name: a known contract (lower case) and a
 // type this venue decodes (StreamTypesHelp). A type of another route's
@@ -185,7 +191,7 @@ func (v *Futures) ValidStream(name string) error {
 	if !ok || strings.HasPrefix(name, "!") || sym != strings.ToLower(sym) {
 		return fmt.Errorf("binanceusdm: stream %q: want <lower-case symbol>@<type> (%s)", name, StreamTypesHelp)
 	}
-	if _, ok := v.cfg.Symbols.byStream[sym]; !ok {
+	if _, ok := v.inst.Table().byStream[sym]; !ok {
 		return fmt.Errorf("binanceusdm: stream %q: %w", name, ErrUnknownSymbol)
 	}
 	if !decodedTypes[kind] {

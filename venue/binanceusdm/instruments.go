@@ -1,0 +1,110 @@
+package binanceusdm
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
+)
+
+// SymbolSource gives the contract table in force: a *Symbols, or the
+// *Instruments that keep it current.
+type SymbolSource interface {
+	Table() *Symbols
+}
+
+// Table returns t itself: a fixed table is its own source.
+func (t *Symbols) Table() *Symbols { return t }
+
+// Instruments keeps the contract table in force while the venue runs: a
+// price or quantity with more decimals than its contract's scale (Binance
+// made the tick or step finer) widens that scale at once, so that no frame
+// is dropped for it. Scales only grow: a value at a coarser tick still
+// parses at a finer scale. Safe for concurrent use; lookups do not
+// allocate.
+type Instruments struct {
+	cur     atomic.Pointer[Symbols]
+	widened atomic.Int64
+}
+
+// NewInstruments starts from table.
+func NewInstruments(table *Symbols) *Instruments {
+	in := &Instruments{}
+	in.cur.Store(table)
+	return in
+}
+
+// Table returns the table in force.
+func (in *Instruments) Table() *Symbols { return in.cur.Load() }
+
+// Widened counts the scales widened so far.
+func (in *Instruments) Widened() int64 { return in.widened.Load() }
+
+// Widen raises the price (or quantity) scale of the contract name to
+// scale when it is lower, and reports whether the table changed.
+func (in *Instruments) Widen(name string, price bool, scale uint8) bool {
+	if scale > fixed.MaxScale {
+		return false
+	}
+	for {
+		old := in.cur.Load()
+		sym, ok := old.Lookup(name)
+		if !ok || (price && sym.PriceScale >= scale) || (!price && sym.QtyScale >= scale) {
+			return false
+		}
+		if price {
+			sym.PriceScale = scale
+		} else {
+			sym.QtyScale = scale
+		}
+		list := old.List()
+		for i := range list {
+			if list[i].Name == name {
+				list[i] = sym
+			}
+		}
+		next, err := NewSymbols(list...)
+		if err != nil {
+			return false
+		}
+		if in.cur.CompareAndSwap(old, next) {
+			in.widened.Add(1)
+			return true
+		}
+	}
+}
+
+// widen widens the scale a *binance.ScaleError in err asks for, when src
+// is *Instruments; it reports whether the table changed.
+func widen(src SymbolSource, err error) bool {
+	in, ok := src.(*Instruments)
+	var se *binance.ScaleError
+	return ok && errors.As(err, &se) && in.Widen(se.Symbol, se.Price, se.Scale)
+}
+
+// widening is the decoder of the venue's connections: it decodes with the
+// table in force, and a value that does not fit its contract's scale
+// widens the scale and the frame is decoded again.
+type widening struct {
+	src SymbolSource
+	d   Decoder
+}
+
+var (
+	_ feed.Decoder     = (*widening)(nil)
+	_ feed.ReplyParser = (*widening)(nil)
+)
+
+func (w *widening) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
+	w.d.Symbols = w.src.Table()
+	kind, err := w.d.Decode(frame, ev)
+	for tries := 0; err != nil && tries < 4 && widen(w.src, err); tries++ {
+		w.d.Symbols = w.src.Table()
+		kind, err = w.d.Decode(frame, ev)
+	}
+	return kind, err
+}
+
+func (w *widening) ParseReply(frame []byte) (feed.Reply, error) { return w.d.ParseReply(frame) }
