@@ -174,7 +174,7 @@ func TestGatewayMatchesTheSimulatorsTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := binanceusdm.NewRecovery(rest, syms)
+	rec, err := binanceusdm.NewRecovery(rest, v.Instruments())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,12 @@
 package binanceusdm
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
@@ -108,3 +112,107 @@ func (w *widening) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 }
 
 func (w *widening) ParseReply(frame []byte) (feed.Reply, error) { return w.d.ParseReply(frame) }
+
+// Trading reports whether the contract trades (or its status is unknown).
+func (s Symbol) Trading() bool { return s.Status == "" || s.Status == "TRADING" }
+
+// merge takes the statuses of fresh and the larger scales of the two for
+// the contracts of the table in force.
+func (in *Instruments) merge(fresh *Symbols) {
+	for {
+		old := in.cur.Load()
+		changed := false
+		list := old.List()
+		for i, s := range list {
+			f, ok := fresh.Lookup(s.Name)
+			if !ok {
+				continue
+			}
+			n := s
+			n.Status = f.Status
+			n.PriceScale, n.QtyScale = max(s.PriceScale, f.PriceScale), max(s.QtyScale, f.QtyScale)
+			if n != s {
+				changed = true
+				list[i] = n
+			}
+		}
+		if !changed {
+			return
+		}
+		next, err := NewSymbols(list...)
+		if err != nil || in.cur.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+var _ feed.Watcher = (*Futures)(nil)
+
+// Watch reads exchangeInfo again every RefreshEvery until ctx ends, and
+// announces each change of a contract's status or scales as a TypeStatus
+// event: StatusHalted when it stops trading (SETTLING, PENDING_TRADING,
+// CLOSE, …: its streams fall silent, which is not a stall), StatusTrading
+// when it trades again, StatusInstrument when its tick or step size
+// changed (scales only grow). Changes made by values that widened a scale
+// are announced at the next read. Without Config.REST it only waits for
+// ctx. It implements feed.Watcher.
+func (v *Futures) Watch(ctx context.Context, announce func(*feed.Event)) {
+	if v.cfg.REST == nil || v.cfg.RefreshEvery < 0 {
+		<-ctx.Done()
+		return
+	}
+	tick := time.NewTicker(v.cfg.RefreshEvery)
+	defer tick.Stop()
+	announced := v.inst.Table()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var body json.RawMessage
+		if _, err := v.cfg.REST.Get(ctx, exchangeInfoPath, nil, &body); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			v.cfg.Logger.Warn("exchangeInfo refresh failed", "venue", Venue, "err", err)
+			continue
+		}
+		fresh, err := ParseExchangeInfo(body)
+		if err != nil {
+			v.cfg.Logger.Warn("exchangeInfo refresh failed", "venue", Venue, "err", err)
+			continue
+		}
+		v.inst.merge(fresh)
+		now := v.inst.Table()
+		for _, old := range announced.List() {
+			cur, ok := now.Lookup(old.Name)
+			if !ok || cur == old {
+				continue
+			}
+			ev := feed.Event{Type: feed.TypeStatus, Venue: Venue, Symbol: cur.Name, Instrument: cur.Instrument, ReceiveTime: time.Now().UnixNano()}
+			switch {
+			case old.Trading() && !cur.Trading():
+				ev.Status, ev.Reason = feed.StatusHalted, "status "+cur.Status+": the contract does not trade; its streams are silent"
+			case !old.Trading() && cur.Trading():
+				ev.Status, ev.Reason = feed.StatusTrading, "status "+cur.Status+": the contract trades again"
+			case old.Status != cur.Status:
+				ev.Status, ev.Reason = feed.StatusHalted, "status "+cur.Status
+			default:
+				ev.Status = feed.StatusInstrument
+			}
+			if old.PriceScale != cur.PriceScale || old.QtyScale != cur.QtyScale {
+				r := "price scale " + strconv.Itoa(int(old.PriceScale)) + "→" + strconv.Itoa(int(cur.PriceScale)) +
+					", quantity scale " + strconv.Itoa(int(old.QtyScale)) + "→" + strconv.Itoa(int(cur.QtyScale))
+				if ev.Reason != "" {
+					r = ev.Reason + "; " + r
+				}
+				ev.Reason = r
+			}
+			v.cfg.Logger.Info("instrument changed", "venue", Venue, "symbol", cur.Name, "status", cur.Status,
+				"price_scale", cur.PriceScale, "qty_scale", cur.QtyScale)
+			announce(&ev)
+		}
+		announced = now
+	}
+}

@@ -3,7 +3,12 @@ package binanceusdm
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
@@ -63,5 +68,64 @@ func TestFinerTickWidensTheScale(t *testing.T) {
 	}
 	if in.Widen("BTCUSDT", true, fixed.MaxScale+1) || in.Widen("XYZ", true, 5) || in.Widen("BTCUSDT", true, 1) {
 		t.Fatal("Widen changed the table for a scale beyond MaxScale, an unknown contract or a narrower scale")
+	}
+}
+
+// Watch announces a contract that stops trading with a finer tick, then
+// trades again, and the decoders take the new scale.
+func TestWatchAnnouncesChanges(t *testing.T) {
+	rs, c := newRESTServer(t)
+	syms, err := LoadSymbols(context.Background(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(Config{WSURL: "wss://127.0.0.1:1", Symbols: syms, REST: c, RefreshEvery: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan feed.Event, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		v.Watch(ctx, func(ev *feed.Event) { events <- *ev })
+	}()
+	defer wg.Wait()
+	defer cancel()
+
+	next := func(want feed.Status) feed.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			if ev.Status != want || ev.Type != feed.TypeStatus || ev.Symbol != "BTCUSDT" || ev.Instrument != "BTC-USDT-PERP" || ev.Venue != Venue {
+				t.Fatalf("announced %+v, want %v", ev, want)
+			}
+			return ev
+		case <-time.After(5 * time.Second):
+			t.Fatalf("nothing announced, want %v", want)
+		}
+		return feed.Event{}
+	}
+	set := func(body string) {
+		rs.mu.Lock()
+		rs.info = body
+		rs.mu.Unlock()
+	}
+	set(strings.Replace(strings.Replace(exchangeInfoBody, `"TRADING"`, `"SETTLING"`, 1), `"tickSize":"0.10"`, `"tickSize":"0.01"`, 1))
+	if ev := next(feed.StatusHalted); !strings.Contains(ev.Reason, "SETTLING") || !strings.Contains(ev.Reason, "price scale 1→2") {
+		t.Fatalf("reason %q", ev.Reason)
+	}
+	var dev feed.Event
+	if _, err := v.NewDecoder(feed.ConnPlan{}).Decode([]byte(docAggTrade), &dev); err != nil || dev.PriceScale != 2 || dev.Price != 10 {
+		t.Fatalf("decoded at %d: %d, %v", dev.PriceScale, dev.Price, err)
+	}
+	set(strings.Replace(exchangeInfoBody, `"tickSize":"0.10"`, `"tickSize":"0.01"`, 1))
+	next(feed.StatusTrading)
+	select {
+	case ev := <-events:
+		t.Fatalf("announced %+v with nothing changed", ev)
+	case <-time.After(50 * time.Millisecond):
 	}
 }

@@ -40,6 +40,7 @@ type restServer struct {
 	mu    sync.Mutex
 	reqs  []*url.URL
 	depth string // the depth answer, when not depthBody
+	info  string // the exchangeInfo answer, when not exchangeInfoBody
 }
 
 func newRESTServer(t *testing.T) (*restServer, *httpx.Client) {
@@ -53,7 +54,13 @@ func newRESTServer(t *testing.T) (*restServer, *httpx.Client) {
 		w.Header().Set(UsedWeightHeader, "20")
 		switch r.URL.Path {
 		case exchangeInfoPath:
-			io.WriteString(w, exchangeInfoBody)
+			rs.mu.Lock()
+			body := rs.info
+			rs.mu.Unlock()
+			if body == "" {
+				body = exchangeInfoBody
+			}
+			io.WriteString(w, body)
 		case depthPath:
 			rs.mu.Lock()
 			body := rs.depth

@@ -12,11 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
 )
 
 // Venue is the venue name carried by every event of this package.
@@ -109,6 +111,14 @@ type Config struct {
 	// Lifetime overrides the server's connection lifetime (default 24h):
 	// the gateway rotates connections before it.
 	Lifetime time.Duration
+	// REST, when set, is the client the venue reads exchangeInfo again
+	// with (Watch), every RefreshEvery.
+	REST *httpx.Client
+	// RefreshEvery is how often exchangeInfo is read again. Default 10
+	// minutes; negative: never.
+	RefreshEvery time.Duration
+	// Logger: nil is slog.Default().
+	Logger *slog.Logger
 }
 
 // Futures is the Binance USDⓈ-M futures venue for feed.Gateway.
@@ -144,6 +154,12 @@ func New(cfg Config) (*Futures, error) {
 	}
 	if cfg.Lifetime == 0 {
 		cfg.Lifetime = ConnLifetime
+	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = 10 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	cfg.WSURL = strings.TrimSuffix(cfg.WSURL, "/")
 	return &Futures{cfg: cfg, inst: NewInstruments(cfg.Symbols)}, nil
