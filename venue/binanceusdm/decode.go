@@ -137,6 +137,9 @@ func keyOf(k []byte) uint8 {
 
 func bit(k uint8) uint32 { return 1 << k }
 
+// Every key has a bit of a uint32: this fails to compile past 32 keys.
+const _ uint32 = 1 << (numKeys - 1)
+
 // reads[shape] is the set of keys an event of that shape reads; each is
 // required, and may appear once. orderReads is that of forceOrder's "o".
 var (
@@ -164,8 +167,11 @@ type fields struct {
 func (f *fields) has(k uint8) bool { return f.seen&bit(k) != 0 }
 
 // walk records the keys of the object at b[i] and returns the index after
-// it. An object whose first key is "e" has its shape known at once, and a
-// depth update's levels are then parsed as they come (levels says which).
+// it, skipping their values, which the caller reads from f.pos once it
+// knows the shape. With early set, two values are decoded where they are,
+// so that the common frames are read once: the levels of a depth update
+// whose "e" comes first and "s" before them (early.parsed says which), and
+// the "data" of the combined envelope (early.data).
 func (d *Decoder) walk(b []byte, i, depth int, f *fields, ev *feed.Event, early *ahead) (int, error) {
 	obj, err := binance.OpenObject(b, i)
 	if err != nil {
