@@ -148,7 +148,8 @@ func truth(t *testing.T, sym binanceusdm.Symbol, ls []sim.Level, n int) []book.L
 // source every 1.5 s (pu-break): the aggregate trades delivered are
 // contiguous and exactly the simulator's, every break resyncs its book, and
 // the book rebuilt from what is delivered equals the simulator's at every
-// checkpoint; funding, liquidations and the venue's tops of book arrive.
+// checkpoint; funding, the market's liquidations and the venue's tops of
+// book arrive.
 func TestGatewayMatchesTheSimulatorsTruth(t *testing.T) {
 	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT", "ETHUSDT"}, Venues: []string{sim.VenueBinanceUSDM},
 		Faults: []sim.Fault{{Kind: sim.FaultPUBreak, Every: 1500 * time.Millisecond}}})
@@ -164,7 +165,7 @@ func TestGatewayMatchesTheSimulatorsTruth(t *testing.T) {
 	}
 	defer rest.Close()
 	streams := []string{"btcusdt@aggTrade", "btcusdt@depth@100ms", "btcusdt@bookTicker", "btcusdt@markPrice@1s",
-		"btcusdt@forceOrder", "ethusdt@aggTrade", "ethusdt@depth@100ms"}
+		"!forceOrder@arr", "ethusdt@aggTrade", "ethusdt@depth@100ms"}
 	ctx := context.Background()
 	syms, err := binanceusdm.LoadSymbols(ctx, rest, binanceusdm.SymbolsOfStreams(streams))
 	if err != nil {
@@ -259,6 +260,9 @@ func TestGatewayMatchesTheSimulatorsTruth(t *testing.T) {
 	t.Logf("gateway: %d book syncs, %d resyncs, %d gaps; simulator faults %v", st.BookSyncs, st.BookResyncs, st.Gaps, s.FaultCounts())
 	if btc := c.symbols["BTCUSDT"]; btc.funding == 0 || btc.venueTops == 0 {
 		t.Errorf("BTCUSDT: %d funding events, %d tops of book", btc.funding, btc.venueTops)
+	}
+	if n := c.symbols["BTCUSDT"].liquidations + c.symbols["ETHUSDT"].liquidations; n == 0 {
+		t.Error("no liquidation from !forceOrder@arr")
 	}
 	if st.BookSyncs < 2 || st.BookResyncs < 1 || s.FaultCounts()[sim.FaultPUBreak] < 1 {
 		t.Errorf("%d book syncs, %d resyncs after %d pu breaks; want a sync a symbol and a resync a break", st.BookSyncs, st.BookResyncs,

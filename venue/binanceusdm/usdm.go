@@ -92,7 +92,12 @@ func RouteOf(stream string) (Route, error) {
 }
 
 // StreamTypesHelp lists the stream types this venue decodes, for messages.
-const StreamTypesHelp = "aggTrade, depth, depth@100ms, depth@500ms, bookTicker, markPrice, markPrice@1s, forceOrder"
+const StreamTypesHelp = "aggTrade, depth, depth@100ms, depth@500ms, bookTicker, markPrice, markPrice@1s, forceOrder; market-wide !forceOrder@arr"
+
+// marketWide are the market-wide streams the decoder reads: each frame is
+// one event of one contract, as the symbol's own stream sends it
+// ("All Market Liquidation Order Streams").
+var marketWide = map[string]bool{"!forceOrder@arr": true}
 
 // decodedTypes are the stream types the decoder reads.
 var decodedTypes = map[string]bool{"aggTrade": true, "depth": true, "depth@100ms": true, "depth@500ms": true,
@@ -197,11 +202,15 @@ func (v *Futures) NewDecoder(feed.ConnPlan) feed.Decoder { return &widening{src:
 func (v *Futures) Instruments() *Instruments { return v.inst }
 
 // ValidStream checks one stream name: a known contract (lower case) and a
-// type this venue decodes (StreamTypesHelp). A type of another route's
-// streams that it does not decode (kline, ticker, …) is refused by name.
+// type this venue decodes, or !forceOrder@arr (StreamTypesHelp). A stream
+// that has a route but is not decoded (kline, ticker, partial depth, …) is
+// refused by name.
 func (v *Futures) ValidStream(name string) error {
 	if _, err := RouteOf(name); err != nil {
 		return err
+	}
+	if marketWide[name] {
+		return nil
 	}
 	sym, kind, ok := strings.Cut(name, "@")
 	if !ok || strings.HasPrefix(name, "!") || sym != strings.ToLower(sym) {

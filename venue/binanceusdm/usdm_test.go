@@ -49,7 +49,7 @@ func TestRouteOf(t *testing.T) {
 
 func TestPlanRoutes(t *testing.T) {
 	v := newTestVenue(t, Config{})
-	plans, err := v.Plan([]string{"btcusdt@depth@100ms", "btcusdt@markPrice@1s", "btcusdt@aggTrade", "bnbusdt@bookTicker", "btcusdt@forceOrder", "btcusdt@aggTrade"})
+	plans, err := v.Plan([]string{"btcusdt@depth@100ms", "btcusdt@markPrice@1s", "btcusdt@aggTrade", "bnbusdt@bookTicker", "!forceOrder@arr", "btcusdt@aggTrade"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestPlanRoutes(t *testing.T) {
 	if pub.URL != "wss://127.0.0.1:1/public/stream" || !slices.Equal(pub.Streams, []string{"btcusdt@depth@100ms", "bnbusdt@bookTicker"}) {
 		t.Fatalf("public plan %s %v", pub.URL, pub.Streams)
 	}
-	if mkt.URL != "wss://127.0.0.1:1/market/stream" || !slices.Equal(mkt.Streams, []string{"btcusdt@markPrice@1s", "btcusdt@aggTrade", "btcusdt@forceOrder"}) {
+	if mkt.URL != "wss://127.0.0.1:1/market/stream" || !slices.Equal(mkt.Streams, []string{"btcusdt@markPrice@1s", "btcusdt@aggTrade", "!forceOrder@arr"}) {
 		t.Fatalf("market plan %s %v", mkt.URL, mkt.Streams)
 	}
 	ids := map[int64]bool{}
@@ -131,7 +131,7 @@ func TestPlanRefuses(t *testing.T) {
 		{[]string{"btcusdt@depth5"}, `"btcusdt@depth5": type "depth5" is not decoded`},
 		{[]string{"xrpusdt@aggTrade"}, `"xrpusdt@aggTrade"`},
 		{[]string{"BTCUSDT@aggTrade"}, `"BTCUSDT@aggTrade"`},
-		{[]string{"!forceOrder@arr"}, `"!forceOrder@arr"`},
+		{[]string{"!markPrice@arr"}, `"!markPrice@arr"`},
 		{[]string{"btcusdt@depth", "btcusdt@depth@100ms"}, "one diff depth stream per symbol"},
 		{nil, "no streams"},
 	} {
