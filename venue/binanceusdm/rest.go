@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -359,13 +360,19 @@ func parseDepth(b []byte, sym Symbol, ev *feed.Event) error {
 			}
 		case "E":
 			var ms int64
-			if ms, next, err = binance.IntAt(b, at); err != nil {
+			if ms, next, err = binance.IntAt(b, at); err == nil && (ms > math.MaxInt64/1000000 || ms < 0) {
+				err = errTimeRange
+			}
+			if err != nil {
 				return binance.FieldError("E", err)
 			}
 			ev.EventTime = ms * int64(time.Millisecond)
 		case "T":
 			var ms int64
-			if ms, next, err = binance.IntAt(b, at); err != nil {
+			if ms, next, err = binance.IntAt(b, at); err == nil && (ms > math.MaxInt64/1000000 || ms < 0) {
+				err = errTimeRange
+			}
+			if err != nil {
 				return binance.FieldError("T", err)
 			}
 			ev.ExchangeTime = ms * int64(time.Millisecond)

@@ -2,6 +2,7 @@ package binanceusdm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,12 +10,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/fixed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 )
 
@@ -213,4 +216,82 @@ func TestDefaults(t *testing.T) {
 	if !strings.HasPrefix(DefaultWSURL, "wss://") || !strings.HasPrefix(DefaultRESTURL, "https://") {
 		t.Fatal("defaults are not TLS URLs")
 	}
+}
+
+// An answer larger than any depth of the asked limit can be is refused
+// before it is read whole.
+func TestDepthAnswerOverItsCap(t *testing.T) {
+	rs, c := newRESTServer(t)
+	syms, err := LoadSymbols(context.Background(), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := NewRecovery(c, syms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := `{"lastUpdateId":1,"bids":[` + strings.Repeat(`["1.0","1"],`, 20000) + `["1.0","1"]],"asks":[]}`
+	rs.mu.Lock()
+	rs.depth = huge
+	rs.mu.Unlock()
+	var ev feed.Event
+	if err := rec.Depth(context.Background(), "BTCUSDT", 5, &ev); !errors.Is(err, httpx.ErrBodyTooLarge) {
+		t.Fatalf("a %d-byte answer to limit=5: %v", len(huge), err)
+	}
+}
+
+// FuzzParseDepth checks the REST snapshot reader against encoding/json.
+func FuzzParseDepth(f *testing.F) {
+	f.Add([]byte(depthBody))
+	f.Add([]byte(`{"lastUpdateId":7,"bids":[],"asks":[["4.1","0.001",5]],"x":{"y":[]}}`))
+	f.Add([]byte(`{"asks":[],"bids":[["1","2"]],"lastUpdateId":-1}`))
+	sym, _ := testSymbols(f).Lookup("BTCUSDT")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var ev feed.Event
+		err := parseDepth(body, sym, &ev)
+		var ref struct {
+			LastUpdateID *json.RawMessage     `json:"lastUpdateId"`
+			Bids         *[][]json.RawMessage `json:"bids"`
+			Asks         *[][]json.RawMessage `json:"asks"`
+		}
+		// encoding/json matches keys without regard to case, and takes
+		// the last of duplicates; the reader matches them exactly: frames
+		// where that differs are not compared.
+		ms, ok := members(body)
+		if !ok || !json.Valid(body) {
+			if err == nil {
+				t.Fatalf("%q: read, encoding/json refuses it", body)
+			}
+			return
+		}
+		for _, m := range ms {
+			for _, k := range []string{"lastUpdateId", "bids", "asks", "E", "T"} {
+				if strings.EqualFold(m.key, k) && m.key != k {
+					return
+				}
+			}
+		}
+		if json.Unmarshal(body, &ref) != nil || ref.LastUpdateID == nil || ref.Bids == nil || ref.Asks == nil {
+			if err == nil {
+				t.Fatalf("%q: read, encoding/json refuses it", body)
+			}
+			return
+		}
+		if err != nil {
+			return // a value the reader checks further (numbers, scales)
+		}
+		id, perr := strconv.ParseInt(string(*ref.LastUpdateID), 10, 64)
+		if perr != nil || id != ev.ID || len(*ref.Bids) != len(ev.Bids) || len(*ref.Asks) != len(ev.Asks) {
+			t.Fatalf("%q: read as %d, %d bids, %d asks", body, ev.ID, len(ev.Bids), len(ev.Asks))
+		}
+		for i, lv := range *ref.Bids {
+			var p string
+			if len(lv) < 2 || json.Unmarshal(lv[0], &p) != nil {
+				t.Fatalf("%q: bid %d read from %s", body, i, lv)
+			}
+			if m, err := fixed.Parse(p, sym.PriceScale); err != nil || m != ev.Bids[i].Price {
+				t.Fatalf("%q: bid %d price %d, want %q", body, i, ev.Bids[i].Price, p)
+			}
+		}
+	})
 }
