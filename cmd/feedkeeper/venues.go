@@ -14,6 +14,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/venue"
 	// The venues this program offers: each registers itself.
 	_ "github.com/feedkeeper/feedkeeper/venue/binance"
+	_ "github.com/feedkeeper/feedkeeper/venue/binanceusdm"
 )
 
 // defaultVenue is --venue when not given.
