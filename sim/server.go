@@ -394,11 +394,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		c.writeLoop()
 		c.nc.Close() // unblocks the reader
+	}()
+	go func() {
+		defer wg.Done()
+		c.watchLoop()
 	}()
 	c.readLoop()
 	c.cancel()
