@@ -25,7 +25,8 @@ type outFrame struct {
 
 // wsConn is one client WebSocket connection. The reader runs in the
 // goroutine of the HTTP handler that upgraded it; the writer is the only
-// goroutine that writes to the socket. Both stop when ctx ends.
+// goroutine that writes to the socket; the watch keeps the connection's
+// clock and decides its faults (watchLoop). All three stop when ctx ends.
 type wsConn struct {
 	id     uint64
 	srv    *Server
@@ -196,9 +197,12 @@ const closeGrace = time.Second
 // When the writer decided the connection faults itself, a blocked writer
 // decided none until its write returned, and under a blackhole it
 // returned only with the error of the client's reset: the time a link
-// was impaired, up to minutes per connection, had no faults at all. A
-// soak through 10 s and 70 s blackholes counted 0 stalls where p times
-// the simulator's connection-seconds expected several.
+// was impaired, up to minutes per connection, had no faults at all, and
+// a drop, a lifetime or a pong timeout did not end the connection. Two
+// 4-minute soaks through 10 s and 70 s blackholes, with the send buffer
+// a lossy link leaves (16 KiB), counted 72 connection faults (17 stalls)
+// where p times the connection-seconds expected 121 (23); with the watch,
+// 109 (21 stalls) of 116 (22).
 func (c *wsConn) watchLoop() {
 	cfg := &c.srv.cfg
 	ping := time.NewTicker(cfg.PingInterval)
