@@ -205,13 +205,11 @@ func poissonBounds(muLo, muHi, tail float64) (lo, hi int64) {
 	return lo, hi
 }
 
-// TestFaultRatesBlockedWriter: connections whose clients stop reading, so
-// that the simulator's writes to them block, still get their connection
-// faults at the configured rate per connection and second, and a drop
-// still ends them at once.
-func TestFaultRatesBlockedWriter(t *testing.T) {
-	const conns = 16
-	s := startSim(t, Config{Rate: 500, SendQueue: 1 << 20})
+// blockWriters opens n connections whose clients never read, with a small
+// receive window, and feeds them until no writer of s gets anything more
+// out. It returns a function giving each connection's bytes written.
+func blockWriters(t *testing.T, s *Server, n int) func() map[uint64]int64 {
+	t.Helper()
 	d := dialer(s)
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
@@ -220,7 +218,7 @@ func TestFaultRatesBlockedWriter(t *testing.T) {
 		}
 		return nc, err
 	}
-	for range conns {
+	for range n {
 		c, resp, err := d.Dial(s.WSURL()+"/stream?streams=btcusdt@trade/ethusdt@trade/btcusdt@aggTrade/ethusdt@aggTrade", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -235,7 +233,6 @@ func TestFaultRatesBlockedWriter(t *testing.T) {
 		}
 		return m
 	}
-	// feed the connections until no writer gets anything more out
 	blocked := false
 	for deadline := time.Now().Add(8 * time.Second); !blocked && time.Now().Before(deadline); {
 		s.Advance(20000)
@@ -243,14 +240,41 @@ func TestFaultRatesBlockedWriter(t *testing.T) {
 		before := bytes()
 		time.Sleep(300 * time.Millisecond)
 		after := bytes()
-		blocked = len(after) == conns
-		for id, n := range after {
-			blocked = blocked && n > 0 && n == before[id]
+		blocked = len(after) == n
+		for id, b := range after {
+			blocked = blocked && b > 0 && b == before[id]
 		}
 	}
 	if !blocked {
 		t.Fatal("the writers did not block on clients that do not read")
 	}
+	return bytes
+}
+
+// TestBlockedWriterPongTimeout: a connection whose client stops reading
+// gets no pong to the server's ping, and is dropped when the pong timeout
+// passes although its writer is blocked.
+func TestBlockedWriterPongTimeout(t *testing.T) {
+	s := startSim(t, Config{Rate: 500, SendQueue: 1 << 20, PingInterval: 300 * time.Millisecond, PongTimeout: 2 * time.Second})
+	blockWriters(t, s, 2)
+	start := time.Now()
+	for len(s.Conns()) > 0 {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("%d blocked connections still open %v after their writers blocked, with a pong timeout of 2s", len(s.Conns()), time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("blocked connections dropped %v after their writers blocked", time.Since(start).Round(time.Millisecond))
+}
+
+// TestFaultRatesBlockedWriter: connections whose clients stop reading, so
+// that the simulator's writes to them block, still get their connection
+// faults at the configured rate per connection and second, and a drop
+// still ends them at once.
+func TestFaultRatesBlockedWriter(t *testing.T) {
+	const conns = 16
+	s := startSim(t, Config{Rate: 500, SendQueue: 1 << 20})
+	bytes := blockWriters(t, s, conns)
 
 	const p = 0.5
 	var list []Fault
