@@ -57,7 +57,9 @@ type Config struct {
 	// MaxFrame is the largest incoming frame the server reads. Default 64 KiB.
 	MaxFrame int
 	// SendQueue is the number of messages queued for one connection before
-	// the server drops it as too slow. Default 65536.
+	// the server closes it as too slow (1008). Default 65536. A close
+	// frame (this one or any other) that the socket does not take within
+	// 10 s, as to a client that stopped reading, becomes an abrupt drop.
 	SendQueue int
 
 	// WeightLimit is the REST request weight allowed per WeightWindow.

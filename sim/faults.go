@@ -552,7 +552,8 @@ func (fs *faults) firesLocked(i int, r *rule, rng *rand.Rand, now time.Time, fra
 
 // connSchedule is one connection's view of the connection-class rules:
 // Every is measured from the connection's start. It belongs to the
-// connection's writer.
+// connection's watchLoop, which checks on its own clock whatever the
+// writer is doing.
 type connSchedule struct {
 	start time.Time
 	next  map[uint64]time.Time
@@ -567,9 +568,9 @@ const connCheckEvery = 100 * time.Millisecond
 
 // connHits returns the connection faults that fire for one connection at
 // now. A probability per second applies to the time since the
-// connection's last check, however long: a writer held up by a slow
-// socket for a minute gets the minute's chances when it comes back, so
-// the rate per connection and second holds whatever the link.
+// connection's last check, however long: a check that comes late (a
+// loaded machine) gets the late time's chances, so the rate per
+// connection and second holds whatever the rhythm of the checks.
 func (fs *faults) connHits(cs *connSchedule, now time.Time) []Fault {
 	if cs.last.IsZero() {
 		cs.last = cs.start

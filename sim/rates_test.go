@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -11,9 +13,13 @@ import (
 )
 
 // within fails the test when fired is further than 5 standard deviations
-// from the n·p expected of n opportunities (in unit) of probability p.
+// from the n·p expected of n opportunities (in unit) of probability p
+// (at most 1: a rate per second above 1 is withinRate's).
 func within(t *testing.T, what string, fired int64, n, p float64, unit string) {
 	t.Helper()
+	if p > 1 {
+		t.Fatalf("%s: within takes a probability, not %g", what, p)
+	}
 	want := n * p
 	sd := math.Sqrt(n * p * (1 - p))
 	if math.Abs(float64(fired)-want) > 5*sd {
@@ -159,6 +165,150 @@ func TestFaultRatesLive(t *testing.T) {
 	secs := 4 * time.Since(start).Seconds()
 	counts := s.FaultCounts()
 	for _, f := range list {
-		within(t, string(f.Kind), counts[f.Kind], secs, -math.Log1p(-p), "connection seconds")
+		withinRate(t, string(f.Kind), counts[f.Kind], p, secs)
+	}
+}
+
+// withinRate fails the test when a connection fault of probability p per
+// second fired a count on secs connection-seconds that has a chance below
+// 1e-9 on either side. Checked ten times a second, or late under load,
+// such a fault fires between p and -ln(1-p) times a connection-second.
+func withinRate(t *testing.T, what string, fired int64, p, secs float64) {
+	t.Helper()
+	lo, hi := poissonBounds(p*secs, -math.Log1p(-p)*secs, 1e-9)
+	if fired < lo || fired > hi {
+		t.Errorf("%s fired %d times, want %d..%d (p=%g over %.0f connection seconds)", what, fired, lo, hi, p, secs)
+	} else {
+		t.Logf("%s fired %d times (%d..%d over %.0f connection seconds)", what, fired, lo, hi, secs)
+	}
+}
+
+// poissonBounds gives the counts lo and hi such that a Poisson count of
+// mean muLo falls below lo, and one of mean muHi above hi, each with a
+// probability below tail. A count of independent chances (the checks of
+// a fault) is less spread than the Poisson count of the same mean.
+func poissonBounds(muLo, muHi, tail float64) (lo, hi int64) {
+	pmf, cdf := math.Exp(-muLo), 0.0
+	for lo = 0; ; lo++ {
+		if cdf += pmf; cdf >= tail {
+			break
+		}
+		pmf *= muLo / float64(lo+1)
+	}
+	pmf, cdf = math.Exp(-muHi), 0.0
+	for hi = 0; ; hi++ {
+		if cdf += pmf; 1-cdf < tail {
+			break
+		}
+		pmf *= muHi / float64(hi+1)
+	}
+	return lo, hi
+}
+
+// blockWriters opens n connections whose clients never read, with a small
+// receive window, and feeds them until no writer of s gets anything more
+// out. It returns a function giving each connection's bytes written.
+func blockWriters(t *testing.T, s *Server, n int) func() map[uint64]int64 {
+	t.Helper()
+	d := dialer(s)
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096) // a small window: the server's socket fills soon
+		}
+		return nc, err
+	}
+	for range n {
+		c, resp, err := d.Dial(s.WSURL()+"/stream?streams=btcusdt@trade/ethusdt@trade/btcusdt@aggTrade/ethusdt@aggTrade", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		t.Cleanup(func() { c.Close() }) // never read
+	}
+	bytes := func() map[uint64]int64 {
+		m := map[uint64]int64{}
+		for _, c := range s.Conns() {
+			m[c.ID] = c.Bytes
+		}
+		return m
+	}
+	blocked := false
+	for deadline := time.Now().Add(8 * time.Second); !blocked && time.Now().Before(deadline); {
+		s.Advance(20000)
+		time.Sleep(300 * time.Millisecond)
+		before := bytes()
+		time.Sleep(300 * time.Millisecond)
+		after := bytes()
+		blocked = len(after) == n
+		for id, b := range after {
+			blocked = blocked && b > 0 && b == before[id]
+		}
+	}
+	if !blocked {
+		t.Fatal("the writers did not block on clients that do not read")
+	}
+	return bytes
+}
+
+// TestBlockedWriterPongTimeout: a connection whose client stops reading
+// gets no pong to the server's ping, and is dropped when the pong timeout
+// passes although its writer is blocked.
+func TestBlockedWriterPongTimeout(t *testing.T) {
+	s := startSim(t, Config{Rate: 500, SendQueue: 1 << 20, PingInterval: 300 * time.Millisecond, PongTimeout: 2 * time.Second})
+	blockWriters(t, s, 2)
+	start := time.Now()
+	for len(s.Conns()) > 0 {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("%d blocked connections still open %v after their writers blocked, with a pong timeout of 2s", len(s.Conns()), time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("blocked connections dropped %v after their writers blocked", time.Since(start).Round(time.Millisecond))
+}
+
+// TestFaultRatesBlockedWriter: connections whose clients stop reading, so
+// that the simulator's writes to them block, still get their connection
+// faults at the configured rate per connection and second, and a drop
+// still ends them at once.
+func TestFaultRatesBlockedWriter(t *testing.T) {
+	const conns = 16
+	s := startSim(t, Config{Rate: 500, SendQueue: 1 << 20})
+	bytes := blockWriters(t, s, conns)
+
+	const p = 0.5
+	var list []Fault
+	for _, spec := range []string{"stall:p=0.5,duration=1ms", "nopong:p=0.5,duration=1ms", "malformed:p=0.5,variant=json", "oversize:p=0.5,size=200"} {
+		f, err := ParseFault(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, f)
+	}
+	if err := s.SetFaults(list...); err != nil {
+		t.Fatal(err)
+	}
+	before, start := s.FaultCounts(), time.Now()
+	sent := bytes()
+	time.Sleep(5 * time.Second)
+	after, secs := s.FaultCounts(), conns*time.Since(start).Seconds()
+	if err := s.SetFaults(); err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range bytes() {
+		if n != sent[id] {
+			t.Fatalf("connection %d: the writer was not blocked all along (%d bytes, then %d)", id, sent[id], n)
+		}
+	}
+	for _, f := range list {
+		withinRate(t, string(f.Kind)+" on blocked connections", after[f.Kind]-before[f.Kind], p, secs)
+	}
+
+	// a drop closes the socket from outside the blocked writer
+	fire(t, s, Fault{Kind: FaultDrop})
+	for deadline := time.Now().Add(2 * time.Second); len(s.Conns()) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blocked connections still open 2s after a drop", len(s.Conns()))
+		}
 	}
 }

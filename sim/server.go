@@ -406,16 +406,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		c.cancel()
 		return
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.writeLoop()
-		c.nc.Close() // unblocks the reader
-	}()
-	c.readLoop()
-	c.cancel()
-	wg.Wait()
+	c.serve()
 	nc.Close()
 	s.hub.remove(c)
 	c.mu.Lock()

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -291,16 +290,7 @@ func (u *USDM) serveWS(w http.ResponseWriter, r *http.Request) {
 		c.cancel()
 		return
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.writeLoop()
-		c.nc.Close()
-	}()
-	c.readLoop()
-	c.cancel()
-	wg.Wait()
+	c.serve()
 	nc.Close()
 	u.hub.remove(c)
 	c.mu.Lock()
