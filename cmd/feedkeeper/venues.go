@@ -59,15 +59,19 @@ func (c *runConfig) bindVenues(fs *pflag.FlagSet) {
 
 // options returns the options of c's venue: bound to flags and read from
 // the config file, or the venue's defaults for a command without them.
-func (c *runConfig) options(f venue.Factory) venue.Options {
-	if o, ok := c.venueOpts[c.Venue]; ok {
+func (c *runConfig) options(f venue.Factory) venue.Options { return c.optionsOf(c.Venue, f) }
+
+// optionsOf returns the options of the venue name (whose factory is f),
+// as options does for c's venue.
+func (c *runConfig) optionsOf(name string, f venue.Factory) venue.Options {
+	if o, ok := c.venueOpts[name]; ok {
 		return o
 	}
 	if c.venueOpts == nil {
 		c.venueOpts = map[string]venue.Options{}
 	}
 	o := f.NewOptions()
-	c.venueOpts[c.Venue] = o
+	c.venueOpts[name] = o
 	return o
 }
 
@@ -151,6 +155,11 @@ func (c *runConfig) venueRuns() ([]venueRun, error) {
 		if err != nil {
 			return nil, err
 		}
+		streams, err := venue.Expand(c.Venue, f, c.Streams)
+		if err != nil {
+			return nil, usageErrorf("%w", err)
+		}
+		c.Streams = streams
 		if err := checkStreams(f, c.Streams); err != nil {
 			return nil, err
 		}
@@ -178,9 +187,14 @@ func (c *runConfig) venueRuns() ([]venueRun, error) {
 		}
 		r.f = f
 		var ek checks
-		if len(e.Streams) == 0 {
+		if streams, err := venue.Expand(e.Name, f, e.Streams); err != nil {
+			ek.errs = append(ek.errs, err)
+		} else {
+			r.streams = streams
+		}
+		if len(r.streams) == 0 {
 			ek.errs = append(ek.errs, errors.New("no streams"))
-		} else if err := checkStreams(f, e.Streams); err != nil {
+		} else if err := checkStreams(f, r.streams); err != nil {
 			ek.errs = append(ek.errs, err)
 		}
 		def := f.Defaults()
@@ -188,7 +202,7 @@ func (c *runConfig) venueRuns() ([]venueRun, error) {
 		ek.endpoint("ws-endpoint", r.ws, "wss")
 		ek.endpoint("rest-endpoint", r.rest, "https")
 		r.opts = f.NewOptions()
-		if base, o := optionsValue(c.options(f)), optionsValue(r.opts); base.IsValid() && o.IsValid() {
+		if base, o := optionsValue(c.optionsOf(e.Name, f)), optionsValue(r.opts); base.IsValid() && o.IsValid() {
 			o.Set(base) // the top level's settings, then the entry's
 		}
 		for _, key := range slices.Sorted(maps.Keys(e.Sections)) {

@@ -143,3 +143,86 @@ func TestSumStats(t *testing.T) {
 		t.Errorf("budgets summed: %+v", b)
 	}
 }
+
+// TestSpotAndFuturesInOneProcess: Binance spot and USD-M futures, each from
+// its own front-end of one simulator, stream side by side from one config:
+// trades of both with their instruments, both books in sync, funding.
+func TestSpotAndFuturesInOneProcess(t *testing.T) {
+	dir := t.TempDir()
+	s, ca := startSim(t, sim.Config{Venues: []string{sim.VenueBinanceUSDM}})
+	u := s.USDM()
+	cfg := filepath.Join(dir, "venues.yaml")
+	body := "ca: " + ca + "\nhttp: 127.0.0.1:0\nvenues:\n" +
+		"  - name: binance\n    ws_endpoint: " + s.WSURL() + "\n    rest_endpoint: " + s.RESTURL() + "\n    streams: [btcusdt@aggTrade, btcusdt@depth@100ms]\n" +
+		"  - name: binance-usdm\n    ws_endpoint: " + u.WSURL() + "\n    rest_endpoint: " + u.RESTURL() +
+		"\n    streams: [trades:BTC-USDT-PERP, book:BTC-USDT-PERP, funding:BTC-USDT-PERP]\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseRun(t, []string{"--config", cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := c.venueRuns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	// the venue-independent form became the venue's own streams
+	if got := strings.Join(runs[1].streams, ","); got != "btcusdt@aggTrade,btcusdt@depth@100ms,btcusdt@markPrice@1s" {
+		t.Fatalf("binance-usdm streams %s", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out syncBuffer
+	var metrics string
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	err = runGateway(ctx, c, runs, &out, log, nil, func(url string) {
+		go func() {
+			defer cancel()
+			for ctx.Err() == nil {
+				metrics = scrape(url + "metrics")
+				o := out.String()
+				if strings.Contains(metrics, "feedkeeper_books_in_sync{") && strings.Contains(metrics, "} 2") &&
+					strings.Contains(o, `"type":"trade","venue":"binance","symbol":"BTCUSDT","instrument":"BTC-USDT"`) &&
+					strings.Contains(o, `"type":"trade","venue":"binance-usdm","symbol":"BTCUSDT","instrument":"BTC-USDT-PERP"`) &&
+					strings.Contains(o, `"type":"funding","venue":"binance-usdm"`) &&
+					strings.Contains(o, `"type":"book_delta","venue":"binance-usdm"`) {
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("never saw both venues' trades, books and funding; metrics:\n%s\nout: %.3000s", grepLines(metrics, "conn_up", "books_in_sync"), out.String())
+	}
+}
+
+// The venue-independent form is refused with a message naming what was
+// typed when the venue has no such market or the form is wrong.
+func TestInstrumentFormErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--venue", "binance", "trades:BTC-USDT-PERP"}, `stream "trades:BTC-USDT-PERP" on binance: BTC-USDT-PERP is a perpetual`},
+		{[]string{"--venue", "binance-usdm", "book:BTC-USDT"}, `ask for BTC-USDT-PERP`},
+		{[]string{"--venue", "binance", "book:btc-usdt"}, `want BASE-QUOTE`},
+		{[]string{"--venue", "binance", "candles:BTC-USDT"}, `"candles" is not one of trades, book, top, funding, liquidations`},
+		{[]string{"--venue", "binance", "funding:BTC-USDT"}, `binance has no funding of spot markets`},
+	} {
+		c, err := parseRun(t, tt.args)
+		if err == nil {
+			_, err = c.venueRuns()
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err %v, want one containing %q", tt.args, err, tt.want)
+		}
+	}
+}

@@ -304,3 +304,22 @@ func certHint(err error) string {
 	}
 	return ""
 }
+
+// Streams gives the streams of the venue-independent form: trades are
+// aggregate trades, the book the 100 ms diff depth stream, the top
+// bookTicker. Binance spot lists spot markets only.
+func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
+	if inst.Perp {
+		return nil, fmt.Errorf("%s is a perpetual, and %s lists spot markets (its perpetuals are on binance-usdm): %w", inst, Venue, venue.ErrNotListed)
+	}
+	sym := strings.ToLower(inst.Base + inst.Quote)
+	switch what {
+	case venue.WantTrades:
+		return []string{sym + "@aggTrade"}, nil
+	case venue.WantBook:
+		return []string{sym + "@depth@100ms"}, nil
+	case venue.WantTop:
+		return []string{sym + "@bookTicker"}, nil
+	}
+	return nil, fmt.Errorf("%s has no %s of spot markets: %w", Venue, what, venue.ErrNotListed)
+}

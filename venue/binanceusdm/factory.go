@@ -259,3 +259,29 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 	}
 	return nil, venue.BadInput(fmt.Errorf("streams %s: contract %s not listed by %s", strings.Join(named, ", "), strings.Join(bad, ", "), endpoint))
 }
+
+// Streams gives the streams of the venue-independent form: trades are
+// aggregate trades, the book the 100 ms diff depth stream, the top
+// bookTicker, funding markPrice@1s, liquidations forceOrder. The venue
+// lists linear perpetuals (and dated contracts, which have no
+// venue-independent name).
+func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
+	if !inst.Perp {
+		return nil, fmt.Errorf("%s is a spot market, and %s lists futures (ask for %s-%s-PERP, or binance for spot): %w",
+			inst, Venue, inst.Base, inst.Quote, venue.ErrNotListed)
+	}
+	sym := strings.ToLower(inst.Base + inst.Quote)
+	switch what {
+	case venue.WantTrades:
+		return []string{sym + "@aggTrade"}, nil
+	case venue.WantBook:
+		return []string{sym + "@depth@100ms"}, nil
+	case venue.WantTop:
+		return []string{sym + "@bookTicker"}, nil
+	case venue.WantFunding:
+		return []string{sym + "@markPrice@1s"}, nil
+	case venue.WantLiquidations:
+		return []string{sym + "@forceOrder"}, nil
+	}
+	return nil, fmt.Errorf("%s has no %s: %w", Venue, what, venue.ErrNotListed)
+}
