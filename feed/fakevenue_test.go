@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,10 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/feedkeeper/feedkeeper/book"
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/internal/wstest"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -45,7 +42,7 @@ type fakeFrame struct {
 // previous ID chains them) and keeps the book they make.
 type fakeExchange struct {
 	t   *testing.T
-	srv *httptest.Server
+	srv *wstest.Server
 
 	mu       sync.Mutex
 	rng      *rand.Rand
@@ -64,15 +61,11 @@ type fakeExchange struct {
 	done   chan struct{} // closed when all deltas are made
 	pings  atomic.Int64  // "ping" messages received (answered "pong")
 	subs   chan string   // other messages received
-	connMu sync.Mutex    // guards closed and conns.Add against the cleanup's Wait
-	closed bool
-	conns  sync.WaitGroup
-	stop   chan struct{}
 }
 
 func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange {
 	x := &fakeExchange{t: t, rng: rand.New(rand.NewPCG(7, 11)), bids: map[int64]int64{}, asks: map[int64]int64{},
-		last: 1000, total: total, drop: map[int]bool{}, breakPu: map[int]bool{}, done: make(chan struct{}), stop: make(chan struct{}),
+		last: 1000, total: total, drop: map[int]bool{}, breakPu: map[int]bool{}, done: make(chan struct{}),
 		subs: make(chan string, 16), badSum: map[int]bool{}}
 	for _, i := range drop {
 		x.drop[i] = true
@@ -84,22 +77,7 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 		x.bids[p] = 1 + p%3
 		x.asks[p+11] = 1 + p%4
 	}
-	up := websocket.Upgrader{}
-	x.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x.connMu.Lock()
-		if x.closed {
-			x.connMu.Unlock()
-			return
-		}
-		x.conns.Add(1)
-		x.connMu.Unlock()
-		defer x.conns.Done()
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		var wmu sync.Mutex
+	x.srv = wstest.Start(t, func(c *wstest.Conn) {
 		var wantSnap, subscribed atomic.Bool
 		go func() { // answers pings, keeps what else is sent, sees the client go
 			for {
@@ -109,10 +87,7 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 				}
 				if string(msg) == "ping" {
 					x.pings.Add(1)
-					wmu.Lock()
-					err = c.WriteMessage(websocket.TextMessage, []byte("pong"))
-					wmu.Unlock()
-					if err != nil {
+					if c.Write([]byte("pong")) != nil {
 						return
 					}
 					continue
@@ -130,35 +105,23 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 				}
 			}
 		}()
-		x.serve(c, &wmu, &wantSnap, &subscribed)
-	}))
-	t.Cleanup(func() {
-		x.connMu.Lock()
-		x.closed = true
-		x.connMu.Unlock()
-		close(x.stop)
-		x.srv.CloseClientConnections()
-		x.srv.Close()
-		x.conns.Wait()
+		x.serve(c, &wantSnap, &subscribed)
 	})
 	return x
 }
 
 // serve sends a delta every half millisecond until all are made.
-func (x *fakeExchange) serve(c *websocket.Conn, wmu *sync.Mutex, wantSnap, subscribed *atomic.Bool) {
+func (x *fakeExchange) serve(c *wstest.Conn, wantSnap, subscribed *atomic.Bool) {
 	tick := time.NewTicker(500 * time.Microsecond)
 	defer tick.Stop()
 	for {
 		select {
-		case <-x.stop:
+		case <-c.Stop:
 			return
 		case <-tick.C:
 		}
 		if x.stream && wantSnap.Swap(false) {
-			wmu.Lock()
-			err := c.WriteMessage(websocket.TextMessage, x.snapshotFrame())
-			wmu.Unlock()
-			if err != nil {
+			if c.Write(x.snapshotFrame()) != nil {
 				return
 			}
 		}
@@ -166,16 +129,10 @@ func (x *fakeExchange) serve(c *websocket.Conn, wmu *sync.Mutex, wantSnap, subsc
 		if x.stream && !subscribed.Load() {
 			continue // made, not sent
 		}
-		if !ok {
-			continue // all made: stay connected and quiet
+		if !ok || frame == nil {
+			continue // all made (stay connected and quiet), or dropped
 		}
-		if frame == nil {
-			continue // dropped
-		}
-		wmu.Lock()
-		err := c.WriteMessage(websocket.TextMessage, frame)
-		wmu.Unlock()
-		if err != nil {
+		if c.Write(frame) != nil {
 			return
 		}
 	}
@@ -451,9 +408,9 @@ func (k *bookKeeper) state() (last int64, gaps int, bids, asks map[int64]int64) 
 // exchange's last update and equals its book.
 func runFakeBook(t *testing.T, chain feed.Chain, total int, drop, breakPu []int) (st feed.GatewayStats, gaps int) {
 	x := newFakeExchange(t, total, drop, breakPu)
-	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	tlsCfg := x.srv.TLS()
 	k := &bookKeeper{b: book.New(0)}
-	v := &fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/", chain: chain}
+	v := &fakeVenue{url: x.srv.URL(), chain: chain}
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
 		Handler: k.handle, Recovery: fakeRecovery{x}, Lag: feed.LagConfig{MaxLag: -1},
 		RecoveryConfig: feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}})
@@ -495,8 +452,8 @@ func TestPrevIDChainKeepsTheBook(t *testing.T) {
 // broken all the time: the rule a venue states is the one carried out.
 func TestFirstIDRuleOnJumpingIDsResyncs(t *testing.T) {
 	x := newFakeExchange(t, 300, nil, nil)
-	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
-	v := &fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/", chain: feed.ChainFirstID}
+	tlsCfg := x.srv.TLS()
+	v := &fakeVenue{url: x.srv.URL(), chain: feed.ChainFirstID}
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
 		Handler: func(*feed.Event) {}, Recovery: fakeRecovery{x}, Lag: feed.LagConfig{MaxLag: -1},
 		RecoveryConfig: feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}})
@@ -526,8 +483,8 @@ func TestPrevIDChainBreaksResync(t *testing.T) {
 // application-level ping is sent, answered and kept from the decoder.
 func TestVenueKeepaliveAndBuiltSubscribe(t *testing.T) {
 	x := newFakeExchange(t, 2000, nil, nil)
-	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
-	v := pingingVenue{&fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/", chain: feed.ChainPrevID}}
+	tlsCfg := x.srv.TLS()
+	v := pingingVenue{&fakeVenue{url: x.srv.URL(), chain: feed.ChainPrevID}}
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
 		Handler: func(*feed.Event) {}, Lag: feed.LagConfig{MaxLag: -1}})
 	if err != nil {
@@ -576,9 +533,9 @@ func (streamVenue) ResubscribeMessages(stream string) ([][]byte, error) {
 func TestStreamBookRebuildsByResubscribing(t *testing.T) {
 	x := newFakeExchange(t, 2000, []int{500}, nil)
 	x.stream, x.badSum[1200] = true, true
-	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	tlsCfg := x.srv.TLS()
 	k := &bookKeeper{b: book.New(0)}
-	v := streamVenue{&fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/"}}
+	v := streamVenue{&fakeVenue{url: x.srv.URL()}}
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
 		Handler: k.handle, Recovery: fakeRecovery{x}, Lag: feed.LagConfig{MaxLag: -1}})
 	if err != nil {
@@ -618,52 +575,10 @@ func TestStreamBookRebuildsByResubscribing(t *testing.T) {
 	}
 }
 
-// tradeExchange sends a trade without an ID every 2 ms on every
+// newTradeExchange sends a trade without an ID every 2 ms on every
 // connection, its time the exchange's clock in ms.
-type tradeExchange struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	closed bool
-	live   map[*websocket.Conn]bool
-	conns  sync.WaitGroup
-	stop   chan struct{}
-}
-
-// drop resets every connection (the server's side goes away without a
-// close frame).
-func (x *tradeExchange) drop() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	for c := range x.live {
-		c.NetConn().Close()
-	}
-}
-
-func newTradeExchange(t *testing.T) *tradeExchange {
-	x := &tradeExchange{stop: make(chan struct{}), live: map[*websocket.Conn]bool{}}
-	up := websocket.Upgrader{}
-	x.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x.mu.Lock()
-		if x.closed {
-			x.mu.Unlock()
-			return
-		}
-		x.conns.Add(1)
-		x.mu.Unlock()
-		defer x.conns.Done()
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		x.mu.Lock()
-		x.live[c] = true
-		x.mu.Unlock()
-		defer func() {
-			x.mu.Lock()
-			delete(x.live, c)
-			x.mu.Unlock()
-		}()
+func newTradeExchange(t *testing.T) *wstest.Server {
+	return wstest.Start(t, func(c *wstest.Conn) {
 		go func() {
 			for {
 				if _, _, err := c.ReadMessage(); err != nil {
@@ -675,25 +590,15 @@ func newTradeExchange(t *testing.T) *tradeExchange {
 		defer tick.Stop()
 		for {
 			select {
-			case <-x.stop:
+			case <-c.Stop:
 				return
 			case now := <-tick.C:
-				if err := c.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"t":%d,"s":"FAKE"}`, now.UnixMilli())); err != nil {
+				if c.Write(fmt.Appendf(nil, `{"t":%d,"s":"FAKE"}`, now.UnixMilli())) != nil {
 					return
 				}
 			}
 		}
-	}))
-	t.Cleanup(func() {
-		x.mu.Lock()
-		x.closed = true
-		x.mu.Unlock()
-		close(x.stop)
-		x.srv.CloseClientConnections()
-		x.srv.Close()
-		x.conns.Wait()
 	})
-	return x
 }
 
 // opaqueVenue is the fake venue whose trade IDs cannot show a gap.
@@ -706,11 +611,11 @@ func (opaqueVenue) Rules() feed.Rules { return feed.Rules{Trades: feed.TradeIDsO
 // by a gap window from the last trade received to the reconnect.
 func TestOpaqueTradeIDsGetGapWindows(t *testing.T) {
 	x := newTradeExchange(t)
-	tlsCfg := x.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	tlsCfg := x.TLS()
 	var mu sync.Mutex
 	var trades []feed.Event
 	var gaps []feed.Event
-	v := opaqueVenue{&fakeVenue{url: "wss" + strings.TrimPrefix(x.srv.URL, "https") + "/"}}
+	v := opaqueVenue{&fakeVenue{url: x.URL()}}
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@trade"}, TLS: tlsCfg, Logger: quiet(),
 		Lag: feed.LagConfig{MaxLag: -1}, Session: wsconn.Config{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
 		Handler: func(ev *feed.Event) {
@@ -745,7 +650,7 @@ func TestOpaqueTradeIDsGetGapWindows(t *testing.T) {
 	lastBefore := trades[len(trades)-1].ExchangeTime
 	mu.Unlock()
 	dropped := time.Now()
-	x.drop()
+	x.Drop()
 	for _, n := count(); n == 0; _, n = count() {
 		if time.Now().After(deadline) {
 			t.Fatal("no gap window after the connection was lost")

@@ -18,6 +18,7 @@ package venue
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -172,6 +173,21 @@ type classified struct{ err, kind error }
 
 func (e *classified) Error() string   { return e.err.Error() }
 func (e *classified) Unwrap() []error { return []error{e.err, e.kind} }
+
+// CertHint says what to do about err when it is a certificate the
+// process does not trust (appended to an error message), or "".
+func CertHint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var certErr *tls.CertificateVerificationError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.As(err, &hostErr):
+		return " (the certificate is for another host: check the endpoint's host name)"
+	case errors.As(err, &unknownCA), errors.As(err, &certErr):
+		return " (the server's certificate is not trusted: for the simulator pass --ca FILE, written by feedkeeper sim --ca-out FILE)"
+	}
+	return ""
+}
 
 // BadInput marks err as caused by the user's input (ErrBadInput); its
 // message is err's.

@@ -3,16 +3,12 @@ package wsconn_test
 import (
 	"bytes"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/feedkeeper/feedkeeper/internal/wstest"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -20,34 +16,15 @@ import (
 // "ping"/"pong"): it answers each "ping" with "pong" while answering is
 // on, and sends a data frame every 20 ms whatever it does.
 type pingVenue struct {
-	srv       *httptest.Server
+	srv       *wstest.Server
 	answering atomic.Bool
 	pings     atomic.Int64
-	stop      chan struct{}
-	mu        sync.Mutex // guards closed and wg.Add against the cleanup's Wait
-	closed    bool
-	wg        sync.WaitGroup
 }
 
 func startPingVenue(t *testing.T) *pingVenue {
-	v := &pingVenue{stop: make(chan struct{})}
+	v := &pingVenue{}
 	v.answering.Store(true)
-	up := websocket.Upgrader{}
-	v.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v.mu.Lock()
-		if v.closed {
-			v.mu.Unlock()
-			return
-		}
-		v.wg.Add(1)
-		v.mu.Unlock()
-		defer v.wg.Done()
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		var wmu sync.Mutex
+	v.srv = wstest.Start(t, func(c *wstest.Conn) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -58,13 +35,8 @@ func startPingVenue(t *testing.T) *pingVenue {
 				}
 				if string(msg) == "ping" {
 					v.pings.Add(1)
-					if v.answering.Load() {
-						wmu.Lock()
-						err = c.WriteMessage(websocket.TextMessage, []byte("pong"))
-						wmu.Unlock()
-						if err != nil {
-							return
-						}
+					if v.answering.Load() && c.Write([]byte("pong")) != nil {
+						return
 					}
 				}
 			}
@@ -73,36 +45,24 @@ func startPingVenue(t *testing.T) *pingVenue {
 		defer tick.Stop()
 		for {
 			select {
-			case <-v.stop:
+			case <-c.Stop:
 				return
 			case <-done:
 				return
 			case <-tick.C:
-				wmu.Lock()
-				err := c.WriteMessage(websocket.TextMessage, []byte(`{"tick":1}`))
-				wmu.Unlock()
-				if err != nil {
+				if c.Write([]byte(`{"tick":1}`)) != nil {
 					return
 				}
 			}
 		}
-	}))
-	t.Cleanup(func() {
-		v.mu.Lock()
-		v.closed = true
-		v.mu.Unlock()
-		close(v.stop)
-		v.srv.CloseClientConnections()
-		v.srv.Close()
-		v.wg.Wait()
 	})
 	return v
 }
 
 func (v *pingVenue) config() wsconn.Config {
 	return wsconn.Config{
-		URL:         "wss" + strings.TrimPrefix(v.srv.URL, "https") + "/",
-		TLS:         v.srv.Client().Transport.(*http.Transport).TLSClientConfig,
+		URL:         v.srv.URL(),
+		TLS:         v.srv.TLS(),
 		BackoffMin:  10 * time.Millisecond,
 		BackoffMax:  100 * time.Millisecond,
 		Dials:       testBudget,

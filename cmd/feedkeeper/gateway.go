@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -401,20 +400,6 @@ func (t *tally) summary() tallySummary {
 	return tallySummary{data: t.data.Load(), tradeGaps: t.tradeGaps, backfilled: t.backfilled, unfilledIDs: t.unfilledIDs}
 }
 
-// certHint says what to do about a certificate that is not trusted.
-func certHint(err error) string {
-	var unknownCA x509.UnknownAuthorityError
-	var certErr *tls.CertificateVerificationError
-	var hostErr x509.HostnameError
-	switch {
-	case errors.As(err, &hostErr):
-		return " (the certificate is for another host: check the endpoint's host name)"
-	case errors.As(err, &unknownCA), errors.As(err, &certErr):
-		return " (the server's certificate is not trusted: for the simulator pass --ca FILE, written by feedkeeper sim --ca-out FILE)"
-	}
-	return ""
-}
-
 // preflightTLS makes one TLS handshake with an endpoint's host, so that an
 // endpoint that cannot be reached or whose certificate is not trusted fails
 // the start at once instead of being retried for ever; label names it in
@@ -443,7 +428,7 @@ func preflightTLS(ctx context.Context, label, endpoint string, tlsCfg *tls.Confi
 		if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
 			return ctx.Err()
 		}
-		return &unavailableError{err: fmt.Errorf("%s: %w%s", label, err, certHint(err))}
+		return &unavailableError{err: fmt.Errorf("%s: %w%s", label, err, venue.CertHint(err))}
 	}
 	return conn.Close()
 }

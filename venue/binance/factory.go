@@ -2,8 +2,6 @@ package binance
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -288,21 +286,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the symbols: %w%s", endpoint, err, certHint(err)))
-}
-
-// certHint says what to do about a certificate that is not trusted.
-func certHint(err error) string {
-	var unknownCA x509.UnknownAuthorityError
-	var certErr *tls.CertificateVerificationError
-	var hostErr x509.HostnameError
-	switch {
-	case errors.As(err, &hostErr):
-		return " (the certificate is for another host: check the endpoint's host name)"
-	case errors.As(err, &unknownCA), errors.As(err, &certErr):
-		return " (the server's certificate is not trusted: for the simulator pass --ca FILE, written by feedkeeper sim --ca-out FILE)"
-	}
-	return ""
+	return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the symbols: %w%s", endpoint, err, venue.CertHint(err)))
 }
 
 // Streams gives the streams of the venue-independent form: trades are

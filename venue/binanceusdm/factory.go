@@ -238,7 +238,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the contracts: %w", endpoint, err))
+		return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the contracts: %w%s", endpoint, err, venue.CertHint(err)))
 	}
 	var bad, named []string
 	for _, n := range names {
