@@ -686,3 +686,54 @@ func TestOpaqueTradeIDsGetGapWindows(t *testing.T) {
 		t.Fatalf("JSON of a gap window: %s", js)
 	}
 }
+
+// Frames dropped for a slow consumer (the Drop policy) held trades whose
+// IDs cannot show it: a gap window says so, the connection kept.
+func TestOpaqueTradesDroppedForASlowConsumerGetAWindow(t *testing.T) {
+	x := newTradeExchange(t)
+	var mu sync.Mutex
+	var gaps []feed.Event
+	var slow atomic.Bool
+	v := opaqueVenue{&fakeVenue{url: x.URL()}}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@trade"}, TLS: x.TLS(), Logger: quiet(),
+		Lag: feed.LagConfig{MaxLag: -1}, Session: wsconn.Config{Slow: wsconn.Drop, QueueFrames: 4},
+		Handler: func(ev *feed.Event) {
+			if slow.Load() && ev.Type == feed.TypeTrade {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if ev.Type == feed.TypeGap {
+				mu.Lock()
+				var cp feed.Event
+				ev.CopyTo(&cp)
+				gaps = append(gaps, cp)
+				mu.Unlock()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	time.Sleep(200 * time.Millisecond)
+	slow.Store(true)
+	time.Sleep(300 * time.Millisecond)
+	slow.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(gaps)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no gap window for dropped frames: %+v", g.Stats().Sessions[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := g.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	if st.Sessions[0].Dropped == 0 || st.Sessions[0].Reconnects != 0 || gaps[0].GapTo <= gaps[0].GapFrom || gaps[0].Symbol != "FAKE" {
+		t.Fatalf("dropped %d, reconnects %d, window %+v", st.Sessions[0].Dropped, st.Sessions[0].Reconnects, gaps[0])
+	}
+}

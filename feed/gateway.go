@@ -437,6 +437,9 @@ func (g *Gateway) onFrame(plan int, pd *planDecoder, f *wsconn.Frame) {
 		g.windowsDown(plan, f.Err)
 	case wsconn.Gap:
 		g.status(StatusConnected, f.Recv, strconv.FormatInt(f.Dropped, 10)+" frames dropped: consumer too slow")
+		// trades whose IDs cannot show it were in those frames
+		g.windowsDown(plan, nil)
+		g.windowsUp(plan, f.Recv)
 	}
 }
 

@@ -37,9 +37,9 @@ func (w *tradeWindows) traded(ev *Event) {
 }
 
 // windowsDown opens a window for every symbol that traded on plan's
-// connection, lost for err. A connection replaced after its successor took
-// over (rotation, shutdown notice, Session.Replace) or closed on purpose
-// loses nothing.
+// connection, lost for err (nil: frames dropped, the connection kept). A
+// connection replaced after its successor took over (rotation, shutdown
+// notice, Session.Replace) or closed on purpose loses nothing.
 func (g *Gateway) windowsDown(plan int, err error) {
 	if g.windows == nil || errors.Is(err, wsconn.ErrRotated) || errors.Is(err, wsconn.ErrServerShutdown) ||
 		errors.Is(err, wsconn.ErrReplaced) || errors.Is(err, wsconn.ErrClosed) {
