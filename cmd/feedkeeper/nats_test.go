@@ -627,7 +627,7 @@ func TestNATSStreamSettingsOnACluster(t *testing.T) {
 	list := strings.Join(urls, ",")
 	stream := []string{"--nats=" + list, "--nats-stream", "PROD_MD", "--nats-subject-prefix", "prod.md", "--nats-replicas", "3",
 		"--nats-max-age", "2h", "--nats-max-bytes", "50000000", "--nats-duplicates", "20s", "--nats-storage", "memory",
-		"--duration", "8s"} // the cluster elects the stream's leader first
+		"--duration", "15s"} // the cluster elects the stream's leader first: seconds on a loaded machine
 	_, stderr, code := cliRun(t, append(base, stream...)...)
 	if code != exitOK {
 		t.Fatalf("R3 stream: exit %d\n%s", code, stderr)
