@@ -506,10 +506,20 @@ func TestApplyChained(t *testing.T) {
 	if _, err := b.ApplyChained(Update{FirstID: 131, LastID: 132, PrevID: 129}); !errors.Is(err, ErrGap) {
 		t.Fatalf("contiguous IDs with a wrong PrevID: err = %v, want a gap", err)
 	}
-	if _, err := b.ApplyChained(Update{FirstID: 150, LastID: 140, PrevID: 130}); !errors.Is(err, ErrInvalidUpdate) {
+	if _, err := b.ApplyChained(Update{FirstID: 150, LastID: 140, PrevID: 131}); !errors.Is(err, ErrInvalidUpdate) {
 		t.Fatalf("last below first: err = %v", err)
 	}
 	if _, err := b.ApplyChained(Update{FirstID: 131, LastID: 140, PrevID: 130, Bids: []Level{{9, -1}}}); !errors.Is(err, ErrInvalidUpdate) || b.LastUpdateID() != 130 {
 		t.Fatalf("negative quantity: err = %v, last id %d", err, b.LastUpdateID())
+	}
+	// a keep-alive names itself; IDs that restart lower still chain
+	if ok, err := b.ApplyChained(Update{FirstID: 130, LastID: 130, PrevID: 130}); !ok || err != nil || b.LastUpdateID() != 130 {
+		t.Fatalf("keep-alive: applied %v, err %v, last id %d", ok, err, b.LastUpdateID())
+	}
+	if ok, err := b.ApplyChained(Update{FirstID: 3, LastID: 3, PrevID: 130, Asks: []Level{{11, 9}}}); !ok || err != nil || b.LastUpdateID() != 3 || b.Qty(Ask, 11) != 9 {
+		t.Fatalf("IDs restarting lower: applied %v, err %v, last id %d", ok, err, b.LastUpdateID())
+	}
+	if ok, err := b.ApplyChained(Update{FirstID: 5, LastID: 5, PrevID: 3}); !ok || err != nil || b.LastUpdateID() != 5 {
+		t.Fatalf("after the restart: applied %v, err %v, last id %d", ok, err, b.LastUpdateID())
 	}
 }

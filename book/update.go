@@ -55,26 +55,28 @@ func (b *Book) Apply(u Update) (applied bool, err error) {
 // u; OKX: prevSeqId == previous seqId). With last the book's
 // [Book.LastUpdateID]:
 //
+//   - u.PrevID == last: u continues the book. Its levels are set as
+//     [Book.Apply] sets them and the last update ID becomes u.LastID, even
+//     when that is not above last (OKX's IDs restart lower after a
+//     maintenance, the chain unbroken; a keep-alive names itself); true, nil.
 //   - u.LastID <= last: u is stale. The book is unchanged; false, nil.
-//   - u.PrevID != last: updates were missed (or the venue's chain broke).
-//     The book is unchanged and a *[GapError] is returned.
-//   - otherwise the levels are set as [Book.Apply] sets them and the last
-//     update ID becomes u.LastID; true, nil.
+//   - otherwise updates were missed (or the venue's chain broke). The book
+//     is unchanged and a *[GapError] is returned.
 //
 // The first update after a snapshot does not name the snapshot: its caller
 // checks the venue's bridging rule (USD-M: FirstID <= snapshot <= LastID)
 // and passes it with PrevID set to the snapshot's ID.
 func (b *Book) ApplyChained(u Update) (applied bool, err error) {
-	if u.LastID < u.FirstID {
+	if u.LastID < u.FirstID && u.PrevID != b.lastID {
 		return false, fmt.Errorf("%w: last id %d below first id %d", ErrInvalidUpdate, u.LastID, u.FirstID)
+	}
+	if u.PrevID == b.lastID {
+		return b.set(u)
 	}
 	if u.LastID <= b.lastID {
 		return false, nil
 	}
-	if u.PrevID != b.lastID {
-		return false, &GapError{Expected: b.lastID, Got: u.PrevID, Chained: true}
-	}
-	return b.set(u)
+	return false, &GapError{Expected: b.lastID, Got: u.PrevID, Chained: true}
 }
 
 func (b *Book) set(u Update) (bool, error) {

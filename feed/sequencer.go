@@ -70,6 +70,12 @@ func (s *sequencer) check(ev *Event) (v verdict, from, to int64) {
 		return verdictNew, 0, 0
 	}
 	last, seen := s.last[k]
+	if seen && class == classBookDelta && s.chain == ChainPrevID && ev.PrevID == last {
+		// it names the last one: it continues the chain, even with an ID
+		// not above it (a keep-alive; IDs restarting after a maintenance)
+		s.last[k] = ev.ID
+		return verdictNew, 0, 0
+	}
 	if seen && ev.ID <= last {
 		return verdictDuplicate, 0, 0
 	}

@@ -196,8 +196,8 @@ func (c *checker) handle(ev *feed.Event) {
 			c.problem("%s: delta %d delivered before any snapshot", ev.Symbol, ev.ID)
 			return
 		}
-		if ev.ID <= s.book.LastUpdateID() {
-			c.problem("%s: delta %d delivered after the book reached %d", ev.Symbol, ev.ID, s.book.LastUpdateID())
+		if last := s.book.LastUpdateID(); ev.ID <= last && ev.PrevID != last {
+			c.problem("%s: delta %d delivered after the book reached %d", ev.Symbol, ev.ID, last)
 		}
 		for _, l := range ev.Bids {
 			s.book.Set(book.Bid, l.Price, l.Qty)
