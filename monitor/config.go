@@ -15,6 +15,18 @@ import (
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
+// VenueMetrics are the counters of one venue of a process that runs
+// several. Each function is called at every scrape.
+type VenueMetrics struct {
+	Name string
+	// Gateway returns the venue's gateway counters; the zero value before
+	// the gateway runs.
+	Gateway func() feed.GatewayStats
+	// REST and Dials: nil for none.
+	REST  func() httpx.Stats
+	Dials func() wsconn.BudgetStats
+}
+
 // DefaultAddr is where a Monitor listens unless told otherwise.
 const DefaultAddr = "127.0.0.1:9464"
 
@@ -47,6 +59,12 @@ type Config struct {
 	// Dials returns the process-wide connection-attempt budget's counters
 	// (wsconn.Budget.Stats). Nil: no budget metrics.
 	Dials func() wsconn.BudgetStats
+	// Venues, when set, are the venues of a process that runs several:
+	// the gateway, REST and connection-attempt metrics are then served per
+	// venue (venue="binance", venue="binance-usdm"), each from its own
+	// counters, instead of from Gateway, REST and Dials (which still serve
+	// /readyz and the dashboard, summed).
+	Venues []VenueMetrics
 	// Books is the number of order books the gateway keeps in sync (the
 	// diff depth streams of a gateway with a Recovery). /readyz wants
 	// GatewayStats.BooksInSync to reach it. 0: books are not checked.

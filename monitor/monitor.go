@@ -80,10 +80,22 @@ func New(cfg Config) (*Monitor, error) {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newStatsCollector(m.gatewayStats, cfg.REST, cfg.Dials, constLabels, m.conns),
 		m.obs.events, m.obs.exch, m.obs.sink,
 		m.clockOffset, m.clockRTT, m.clockAt, m.clockErrors,
 	)
+	if len(cfg.Venues) == 0 {
+		m.reg.MustRegister(newStatsCollector(m.gatewayStats, cfg.REST, cfg.Dials, constLabels, m.conns))
+	}
+	for _, v := range cfg.Venues {
+		if v.Gateway == nil || v.Name == "" {
+			return nil, fmt.Errorf("monitor: Venues: %q without a name or a Gateway", v.Name)
+		}
+		gw := v.Gateway
+		stats := func() (feed.GatewayStats, bool) { return gw(), true }
+		if err := m.reg.Register(newStatsCollector(stats, v.REST, v.Dials, prometheus.Labels{"venue": v.Name}, &connTracker{})); err != nil {
+			return nil, fmt.Errorf("monitor: Venues: %s: %w", v.Name, err)
+		}
+	}
 	if len(cfg.Sinks) > 0 {
 		m.reg.MustRegister(newSinkCollector(m, constLabels))
 	}

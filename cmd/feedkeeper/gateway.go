@@ -71,10 +71,13 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 		return err
 	}
 	defer out.Close()
+	// each venue's gateway, once open: its metrics are served apart
+	gwOf := make([]atomic.Pointer[feed.Gateway], len(runs))
 	var mon *monitor.Monitor
 	if c.HTTP != "" {
 		mon, err = monitor.New(monitor.Config{Addr: c.HTTP, Token: c.HTTPToken, Venue: all.name, REST: all.rest, Dials: all.dials,
-			BookSymbols: all.books, Sinks: out.named, Logger: log.With("component", "monitor"), ServerTime: setups[0].ServerTime})
+			Venues: venueMetrics(setups, gwOf), BookSymbols: all.books, Sinks: out.named, Logger: log.With("component", "monitor"),
+			ServerTime: setups[0].ServerTime})
 		if err != nil {
 			return usageErrorf("--http %s: %w", c.HTTP, err)
 		}
@@ -166,6 +169,7 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 			return r.wrap(err)
 		}
 		gws = append(gws, g)
+		gwOf[i].Store(g)
 	}
 	stats, positions := gws[0].Stats, gws[0].Positions
 	if len(gws) > 1 {
@@ -313,6 +317,51 @@ func joinSetups(setups []*venue.Setup) joined {
 		return sumStats(parts)
 	}
 	return j
+}
+
+// venueMetrics groups the setups of a process that runs several venues by
+// venue (entries of one venue summed), for metrics served per venue; nil
+// for one venue.
+func venueMetrics(setups []*venue.Setup, gwOf []atomic.Pointer[feed.Gateway]) []monitor.VenueMetrics {
+	if len(setups) < 2 {
+		return nil
+	}
+	var out []monitor.VenueMetrics
+	for i, s := range setups {
+		name := s.Venue.Name()
+		if slices.ContainsFunc(out, func(v monitor.VenueMetrics) bool { return v.Name == name }) {
+			continue
+		}
+		var idx []int
+		for j := i; j < len(setups); j++ {
+			if setups[j].Venue.Name() == name {
+				idx = append(idx, j)
+			}
+		}
+		v := monitor.VenueMetrics{Name: name, Dials: s.Dials.Stats} // the entries of one venue share its budget
+		v.Gateway = func() feed.GatewayStats {
+			var parts []feed.GatewayStats
+			for _, j := range idx {
+				if g := gwOf[j].Load(); g != nil {
+					parts = append(parts, g.Stats())
+				}
+			}
+			return sumStats(parts)
+		}
+		if s.RESTStats != nil {
+			v.REST = func() httpx.Stats {
+				parts := make([]httpx.Stats, 0, len(idx))
+				for _, j := range idx {
+					if r := setups[j].RESTStats; r != nil {
+						parts = append(parts, r())
+					}
+				}
+				return sumStats(parts)
+			}
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // sumStats adds up the counters of several venues' statistics: numbers are

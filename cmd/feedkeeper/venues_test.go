@@ -185,7 +185,11 @@ func TestSpotAndFuturesInOneProcess(t *testing.T) {
 			for ctx.Err() == nil {
 				metrics = scrape(url + "metrics")
 				o := out.String()
-				if strings.Contains(metrics, "feedkeeper_books_in_sync{") && strings.Contains(metrics, "} 2") &&
+				// each venue's metrics apart
+				if strings.Contains(metrics, `feedkeeper_books_in_sync{venue="binance"} 1`) &&
+					strings.Contains(metrics, `feedkeeper_books_in_sync{venue="binance-usdm"} 1`) &&
+					strings.Contains(metrics, `feedkeeper_conn_up{conn="0",venue="binance-usdm"} 1`) &&
+					strings.Contains(metrics, `feedkeeper_rest_requests_total{venue="binance-usdm"}`) &&
 					strings.Contains(o, `"type":"trade","venue":"binance","symbol":"BTCUSDT","instrument":"BTC-USDT"`) &&
 					strings.Contains(o, `"type":"trade","venue":"binance-usdm","symbol":"BTCUSDT","instrument":"BTC-USDT-PERP"`) &&
 					strings.Contains(o, `"type":"funding","venue":"binance-usdm"`) &&
