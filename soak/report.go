@@ -220,6 +220,7 @@ table{border-collapse:collapse;margin:12px 0}td,th{padding:3px 10px;border-botto
 {{if not .R.Audit}}<table>
 <tr><th>trades delivered</th><td>{{.R.Trades}}</td><th>recovered by backfill</th><td>{{.R.Recovered}}</td></tr>
 <tr><th>trade IDs lost</th><td>{{.R.Lost}}</td><th>delivered twice</th><td>{{.R.Duplicates}}</td></tr>
+<tr><th>announced as gaps during the run</th><td>{{.R.Announced}}</td><th>announced at the end (recovery cut short)</th><td>{{.R.AnnouncedAtClose}}</td></tr>
 <tr><th>connections made</th><td>{{.R.Gateway.Connects}}</td><th>reconnects</th><td>{{.R.Gateway.Reconnects}}</td></tr>
 <tr><th>rotations</th><td>{{.R.Gateway.Rotations}}</td><th>stale connections</th><td>{{.R.Gateway.Stale}}</td></tr>
 <tr><th>gaps found</th><td>{{.R.Gateway.Gaps}} ({{.R.Gateway.Missing}} IDs)</td><th>duplicates dropped</th><td>{{.R.Gateway.Duplicates}}</td></tr>

@@ -63,16 +63,32 @@ func TestJudge(t *testing.T) {
 }
 
 func TestTradeCheck(t *testing.T) {
-	tc := &tradeCheck{last: map[string]int64{}}
+	tc := &tradeCheck{last: map[tradeSeq]int64{}}
 	for _, id := range []int64{10, 11, 11, 12, 15, 16, 14} {
 		tc.handle(tradeEvent("BTCUSDT", id))
 	}
 	tc.handle(tradeEvent("ETHUSDT", 500))
-	if tc.trades != 8 || tc.lost != 2 || tc.duplicates != 2 {
-		t.Fatalf("trades %d lost %d duplicates %d; want 8, 2, 2", tc.trades, tc.lost, tc.duplicates)
+	// another venue's trades of the same symbol are a sequence of their own
+	fut := tradeEvent("BTCUSDT", 3)
+	fut.Venue = "binance-usdm"
+	tc.handle(fut)
+	if tc.trades != 9 || tc.lost != 2 || tc.duplicates != 2 {
+		t.Fatalf("trades %d lost %d duplicates %d; want 9, 2, 2", tc.trades, tc.lost, tc.duplicates)
+	}
+	// IDs a gap event announces are said, not lost: during the run a
+	// failure of its own, at Close the end of a wait cut short
+	gap := &feed.Event{Type: feed.TypeGap, Missing: feed.TypeTrade, Aggregated: true, Venue: "binance", Symbol: "BTCUSDT", FirstID: 17, ID: 18}
+	tc.handle(gap)
+	tc.handle(tradeEvent("BTCUSDT", 19))
+	tc.closing = true
+	gap.FirstID, gap.ID = 20, 22
+	tc.handle(gap)
+	tc.handle(tradeEvent("BTCUSDT", 23))
+	if tc.lost != 2 || tc.announced != 2 || tc.atClose != 3 {
+		t.Fatalf("lost %d, announced %d, at close %d; want 2, 2, 3", tc.lost, tc.announced, tc.atClose)
 	}
 }
 
 func tradeEvent(sym string, id int64) *feed.Event {
-	return &feed.Event{Type: feed.TypeTrade, Aggregated: true, Symbol: sym, ID: id}
+	return &feed.Event{Type: feed.TypeTrade, Aggregated: true, Venue: "binance", Symbol: sym, ID: id}
 }

@@ -330,7 +330,7 @@ func TestSoakRestarts(t *testing.T) {
 // events) fails, naming the trades missing.
 func TestSoakRestartsFindsALoss(t *testing.T) {
 	dir := t.TempDir()
-	ws, rest, ca, stop, err := startSimProcess(dir, []string{"sim", "--rate", "300", "--log-level", "error"})
+	ws, rest, ca, _, stop, err := startSimProcess(dir, []string{"sim", "--rate", "300", "--log-level", "error"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,7 +22,9 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/monitor"
+	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/soak"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -70,6 +74,7 @@ type soakCmd struct {
 	extra               faultList
 	out                 string
 	streams             []string
+	venues              []string
 	rate                int
 	lifetime            time.Duration
 	interval, warmup    time.Duration
@@ -112,6 +117,7 @@ gateway's memory and open files are charted.
 	fs.Var(&s.extra, "fault", "an extra fault rule for the simulator (repeatable), as for feedkeeper sim")
 	fs.StringVar(&s.out, "out", "", "`directory` for report.json and report.html (default: a new temporary directory)")
 	fs.StringSliceVar(&s.streams, "streams", []string{"btcusdt@aggTrade", "ethusdt@aggTrade", "btcusdt@depth@100ms", "ethusdt@bookTicker"}, "streams, comma separated")
+	fs.StringSliceVar(&s.venues, "venues", []string{defaultVenue}, "venues soaked at once, each through its front-end of the one simulator with the same --streams (binance, binance-usdm), comma separated")
 	fs.IntVar(&s.rate, "rate", 400, "market updates a second of the simulator, 1..1000000")
 	fs.DurationVar(&s.lifetime, "lifetime", 90*time.Second, "the simulator's connection lifetime, ≥ 1s: the gateway rotates before it")
 	fs.DurationVar(&s.interval, "interval", time.Second, "sampling interval, ≥ 10ms")
@@ -135,12 +141,21 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	if _, ok := soakProfiles[s.profile]; !ok {
 		k.add("faults", s.profile, "known profiles are "+profileNames())
 	}
-	f, err := lookupVenue(defaultVenue)
-	if err != nil {
-		return err
+	if len(s.venues) == 0 {
+		k.add("venues", "", "name at least one venue")
 	}
-	if err := checkStreams(f, s.streams); err != nil {
-		k.errs = append(k.errs, err)
+	for i, name := range s.venues {
+		f, err := venue.Lookup(name)
+		if err != nil || slices.Contains(s.venues[:i], name) {
+			k.add("venues", strings.Join(s.venues, ","), "want distinct venues of "+strings.Join(venue.Names(), ", "))
+			break
+		}
+		if err := checkStreams(f, s.streams); err != nil {
+			k.errs = append(k.errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if len(s.venues) > 1 && (s.restartEvery != 0 || s.profile == "restarts") {
+		k.add("venues", strings.Join(s.venues, ","), "restarts soak one venue")
 	}
 	k.intRange("rate", int64(s.rate), 1, 1000000)
 	if s.lifetime < time.Second {
@@ -199,7 +214,7 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	for _, f := range all {
 		simArgs = append(simArgs, "--fault", f)
 	}
-	ws, rest, caFile, stop, err := startSimProcess(out, simArgs)
+	ws, rest, caFile, frontEnds, stop, err := startSimProcess(out, simArgs)
 	if err != nil {
 		return err
 	}
@@ -216,7 +231,7 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	var observe func(*feed.Event)
 	var started func(func() feed.GatewayStats)
 	if s.httpAddr != "" {
-		mon, err := monitor.New(monitor.Config{Addr: s.httpAddr, Token: s.httpToken, Venue: defaultVenue, Logger: log})
+		mon, err := monitor.New(monitor.Config{Addr: s.httpAddr, Token: s.httpToken, Venue: strings.Join(s.venues, ","), Logger: log})
 		if err != nil {
 			return err
 		}
@@ -224,9 +239,21 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 		observe, started = mon.Observe, mon.SetGateway
 		fmt.Fprintf(stdout, "soak: dashboard %s\n", mon.URL())
 	}
+	runs := make([]soak.Venue, 0, len(s.venues))
+	for _, name := range s.venues {
+		r := soak.Venue{Name: name, WSURL: ws, RESTURL: rest, Streams: s.streams}
+		if name != sim.VenueBinance {
+			ep, ok := frontEnds[name]
+			if !ok || ep[0] == "" || ep[1] == "" {
+				return fmt.Errorf("--venues %s: the simulator serves no front-end of %s (it serves %v)", strings.Join(s.venues, ","), name, frontEnds)
+			}
+			r.WSURL, r.RESTURL = ep[0], ep[1]
+		}
+		runs = append(runs, r)
+	}
 	rep, err := soak.Run(ctx, soak.Config{
-		Observe: observe, Started: started,
-		Venue: defaultVenue, WSURL: ws, RESTURL: rest, CAFile: caFile, Streams: s.streams,
+		Observe: observe, Started: started, Also: runs[1:],
+		Venue: runs[0].Name, WSURL: runs[0].WSURL, RESTURL: runs[0].RESTURL, CAFile: caFile, Streams: s.streams,
 		Duration: s.duration, Interval: s.interval, Warmup: s.warmup, MaxHeapGrowth: s.maxHeap, Logger: log,
 		Session: wsconn.Config{Lifetime: s.lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
 	}, func(s soak.Sample) {
@@ -252,8 +279,8 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	if err := writeFile(filepath.Join(out, "report.html"), rep.WriteHTML); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "soak: %d trades (%d recovered), %d lost, %d twice; %d reconnects, %d rotations; heap %+d B, goroutines %+d, files %+d after Close\n",
-		rep.Trades, rep.Recovered, rep.Lost, rep.Duplicates, rep.Gateway.Reconnects, rep.Gateway.Rotations,
+	fmt.Fprintf(stdout, "soak: %d trades (%d recovered), %d lost, %d twice, %d announced (%d when stopping); %d reconnects, %d rotations; heap %+d B, goroutines %+d, files %+d after Close\n",
+		rep.Trades, rep.Recovered, rep.Lost, rep.Duplicates, rep.Announced, rep.AnnouncedAtClose, rep.Gateway.Reconnects, rep.Gateway.Rotations,
 		rep.Growth.Heap, rep.Growth.Goroutines, rep.Growth.FDs)
 	if !rep.Pass {
 		for _, f := range rep.Failures {
@@ -279,10 +306,10 @@ func writeFile(path string, write func(io.Writer) error) error {
 
 // startSimProcess runs `feedkeeper sim` as a child process and returns its
 // URLs, its CA file and a function that stops it.
-func startSimProcess(dir string, args []string) (ws, rest, caFile string, stop func(), err error) {
+func startSimProcess(dir string, args []string) (ws, rest, caFile string, frontEnds map[string][2]string, stop func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	caFile = filepath.Join(dir, "sim-ca.pem")
 	cmd := exec.Command(exe, append(args, "--ca-out", caFile)...)
@@ -290,10 +317,10 @@ func startSimProcess(dir string, args []string) (ws, rest, caFile string, stop f
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", "", "", nil, fmt.Errorf("simulator: %w", err)
+		return "", "", "", nil, nil, fmt.Errorf("simulator: %w", err)
 	}
 	stop = func() {
 		_ = cmd.Process.Signal(os.Interrupt)
@@ -306,15 +333,44 @@ func startSimProcess(dir string, args []string) (ws, rest, caFile string, stop f
 			<-done
 		}
 	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	go io.Copy(io.Discard, stdout)
+	rd := bufio.NewReader(stdout)
+	line, err := rd.ReadString('\n')
 	// "feedkeeper sim listening on 127.0.0.1:PORT (…)"
 	f := strings.Fields(line)
 	if err != nil || len(f) < 5 || f[2] != "listening" {
+		go io.Copy(io.Discard, stdout)
 		stop()
-		return "", "", "", nil, fmt.Errorf("simulator did not start: %q %v", line, err)
+		return "", "", "", nil, nil, fmt.Errorf("simulator did not start: %q %v", line, err)
 	}
-	return "wss://" + f[4], "https://" + f[4], caFile, stop, nil
+	// then each further front-end: "  <venue>", "    WebSocket  wss://…", "    REST  https://…",
+	// up to the CA line
+	frontEnds = map[string][2]string{}
+	var current string
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil || strings.HasPrefix(line, "  CA") {
+			break
+		}
+		fs := strings.Fields(line)
+		switch {
+		case strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") && len(fs) == 1:
+			current = fs[0]
+		case current != "" && len(fs) >= 2 && (fs[0] == "WebSocket" || fs[0] == "REST"):
+			u, perr := url.Parse(fs[1])
+			if perr != nil {
+				continue
+			}
+			ep := frontEnds[current]
+			if fs[0] == "WebSocket" {
+				ep[0] = u.Scheme + "://" + u.Host
+			} else {
+				ep[1] = u.Scheme + "://" + u.Host
+			}
+			frontEnds[current] = ep
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	return "wss://" + f[4], "https://" + f[4], caFile, frontEnds, stop, nil
 }
 
 // runRestarts is the soak with restarts: the gateway runs as `feedkeeper
