@@ -201,7 +201,7 @@ func (s *Spot) ValidStream(name string) error {
 	if !ok || sym == "" || sym != strings.ToLower(sym) {
 		return fmt.Errorf("binance: stream %q: want <lower-case symbol>@<type>", name)
 	}
-	if _, ok := s.cfg.Symbols.byStream[sym]; !ok {
+	if _, ok := s.cfg.Symbols.index().LookupLower(sym); !ok {
 		return fmt.Errorf("binance: stream %q: %w", name, ErrUnknownSymbol)
 	}
 	if ValidStreamType(kind) {

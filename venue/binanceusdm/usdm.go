@@ -216,7 +216,7 @@ func (v *Futures) ValidStream(name string) error {
 	if !ok || strings.HasPrefix(name, "!") || sym != strings.ToLower(sym) {
 		return fmt.Errorf("binanceusdm: stream %q: want <lower-case symbol>@<type> (%s)", name, StreamTypesHelp)
 	}
-	if _, ok := v.inst.Table().byStream[sym]; !ok {
+	if _, ok := v.inst.Table().index().LookupLower(sym); !ok {
 		return fmt.Errorf("binanceusdm: stream %q: %w", name, ErrUnknownSymbol)
 	}
 	if !decodedTypes[kind] {
