@@ -128,27 +128,58 @@ func MaxBody(path string, query url.Values) int64 {
 // RESTFallbackURLs to fail over to. A cfg that names a host (a simulator)
 // gets no other. Pass the result to httpx.New.
 func RESTConfig(cfg httpx.Config) httpx.Config {
+	return RESTRules{
+		BaseURL: DefaultRESTURL, FallbackURLs: RESTFallbackURLs,
+		WeightLimit: WeightLimit, UsedWeightHeader: UsedWeightHeader,
+		Weight: RequestWeight, Serves: Serves, MaxBody: MaxBody,
+	}.Apply(cfg)
+}
+
+// RESTRules are the rules of one Binance market's REST API, shared by
+// Binance's markets: each one's RESTConfig applies its own.
+type RESTRules struct {
+	// BaseURL is the market's host, used when a config names none;
+	// FallbackURLs, when not nil, gives the hosts to fail over to then.
+	BaseURL      string
+	FallbackURLs func() []string
+	// WeightLimit is the request weight allowed a minute and IP, reported
+	// used in the answer header UsedWeightHeader.
+	WeightLimit      int
+	UsedWeightHeader string
+	// Weight, Serves and MaxBody are httpx.Config's Weight, Serves and
+	// MaxBodyFor; nil leaves them to httpx.
+	Weight  func(path string, query url.Values) int
+	Serves  func(base, path string) bool
+	MaxBody func(path string, query url.Values) int64
+}
+
+// Apply returns cfg with r filled in where cfg leaves a field unset: r's
+// hosts when cfg names none (neither BaseURL nor BaseURLs), a weight window
+// of a minute, and each of r's limits and functions.
+func (r RESTRules) Apply(cfg httpx.Config) httpx.Config {
 	if cfg.BaseURL == "" && len(cfg.BaseURLs) == 0 {
-		cfg.BaseURL = DefaultRESTURL
-		cfg.BaseURLs = RESTFallbackURLs()
+		cfg.BaseURL = r.BaseURL
+		if r.FallbackURLs != nil {
+			cfg.BaseURLs = r.FallbackURLs()
+		}
 	}
 	if cfg.WeightLimit == 0 {
-		cfg.WeightLimit = WeightLimit
+		cfg.WeightLimit = r.WeightLimit
 	}
 	if cfg.WeightWindow == 0 {
 		cfg.WeightWindow = time.Minute
 	}
 	if cfg.UsedWeightHeader == "" {
-		cfg.UsedWeightHeader = UsedWeightHeader
+		cfg.UsedWeightHeader = r.UsedWeightHeader
 	}
 	if cfg.Weight == nil {
-		cfg.Weight = RequestWeight
+		cfg.Weight = r.Weight
 	}
 	if cfg.Serves == nil {
-		cfg.Serves = Serves
+		cfg.Serves = r.Serves
 	}
 	if cfg.MaxBodyFor == nil {
-		cfg.MaxBodyFor = MaxBody
+		cfg.MaxBodyFor = r.MaxBody
 	}
 	return cfg
 }

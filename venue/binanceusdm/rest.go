@@ -118,25 +118,11 @@ func MaxBody(path string, query url.Values) int64 {
 // 2400 a minute, the used-weight header, each request's weight and each
 // answer's cap. Pass the result to httpx.New.
 func RESTConfig(cfg httpx.Config) httpx.Config {
-	if cfg.BaseURL == "" && len(cfg.BaseURLs) == 0 {
-		cfg.BaseURL = DefaultRESTURL
-	}
-	if cfg.WeightLimit == 0 {
-		cfg.WeightLimit = WeightLimit
-	}
-	if cfg.WeightWindow == 0 {
-		cfg.WeightWindow = time.Minute
-	}
-	if cfg.UsedWeightHeader == "" {
-		cfg.UsedWeightHeader = UsedWeightHeader
-	}
-	if cfg.Weight == nil {
-		cfg.Weight = RequestWeight
-	}
-	if cfg.MaxBodyFor == nil {
-		cfg.MaxBodyFor = MaxBody
-	}
-	return cfg
+	return binance.RESTRules{
+		BaseURL:     DefaultRESTURL,
+		WeightLimit: WeightLimit, UsedWeightHeader: UsedWeightHeader,
+		Weight: RequestWeight, MaxBody: MaxBody,
+	}.Apply(cfg)
 }
 
 // LoadSymbols fetches exchangeInfo (every contract: the endpoint takes no
