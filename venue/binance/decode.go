@@ -166,14 +166,21 @@ var keyNames = [numKeys]string{
 	kAsks: "asks", kStream: "stream", kData: "data", kResult: "result", kError: "error",
 }
 
-var oneCharKeys [256]uint8
+// oneCharKeys gives the key number of each one-letter key.
+var oneCharKeys = OneCharKeys(keyNames[:])
 
-func init() {
-	for k, name := range keyNames {
-		if len(name) == 1 {
-			oneCharKeys[name[0]] = uint8(k)
+// OneCharKeys returns the table of a decoder's one-letter keys, shared by
+// Binance's markets, whose payloads name most fields with one letter: the
+// entry of a key's byte is its index in names (names[0] is the unknown
+// key, so 0 means unknown). A decoder looks a key up with one array read.
+func OneCharKeys(names []string) [256]uint8 {
+	var t [256]uint8
+	for k, name := range names {
+		if len(name) == 1 && k <= 0xff {
+			t[name[0]] = uint8(k)
 		}
 	}
+	return t
 }
 
 func keyID(k []byte) uint8 {
