@@ -362,24 +362,36 @@ func page[T any](ctx context.Context, r *Recovery, pool *sync.Pool, path string,
 // returned as it is then.
 func (r *Recovery) parseTrade(sym Symbol, p, q string) (Symbol, int64, int64, error) {
 	for tries := 0; ; tries++ {
-		price, err := fixed.Parse(p, sym.PriceScale)
-		what, text, isPrice := "price", p, true
-		var qty int64
-		if err == nil {
-			what, text, isPrice = "qty", q, false
-			qty, err = fixed.Parse(q, sym.QtyScale)
-		}
-		if err == nil {
-			return sym, price, qty, nil
-		}
+		price, qty, need, err := TradeValues(sym, p, q)
 		in, ok := r.symbols.(*Instruments)
-		if scale, serr := fixed.ScaleOf(text); ok && serr == nil && err == fixed.ErrPrecision && tries < 2 && in.Widen(sym.Name, isPrice, scale) {
-			if sym, ok = in.Lookup(sym.Name); ok {
-				continue
-			}
+		if err == nil || need == nil || !ok || tries >= 2 || !in.Widen(need.Symbol, need.Price, need.Scale) {
+			return sym, price, qty, err
 		}
-		return sym, 0, 0, fmt.Errorf("%s %q: %w: %w", what, text, ErrMalformed, err)
+		if sym, ok = in.Lookup(sym.Name); !ok {
+			return sym, 0, 0, err
+		}
 	}
+}
+
+// TradeValues parses the price p and quantity q of a trade of a REST
+// answer of Binance's markets at sym's scales. A value that does not parse
+// is an error naming it and wrapping ErrMalformed and the fixed error; when
+// it only has more decimals than its scale, need also says which scale
+// needs widening and to what, for the market's Instruments.
+func TradeValues(sym Symbol, p, q string) (price, qty int64, need *ScaleError, err error) {
+	price, err = fixed.Parse(p, sym.PriceScale)
+	what, text, isPrice := "price", p, true
+	if err == nil {
+		what, text, isPrice = "qty", q, false
+		qty, err = fixed.Parse(q, sym.QtyScale)
+	}
+	if err == nil {
+		return price, qty, nil, nil
+	}
+	if scale, serr := fixed.ScaleOf(text); serr == nil && err == fixed.ErrPrecision {
+		need = &ScaleError{Symbol: sym.Name, Price: isPrice, Scale: scale, Err: err}
+	}
+	return 0, 0, need, fmt.Errorf("%s %q: %w: %w", what, text, ErrMalformed, err)
 }
 
 // AggTrades appends to dst the aggregate trades of symbol from ID fromID

@@ -23,7 +23,7 @@ func init() { venue.Register(Venue, factory{}) }
 // connections together. Binance documents 300 attempts per 5 minutes per
 // IP for spot streams; for USD-M streams no figure is published, so the
 // spot figure's 80 % is kept.
-const DefaultDialBudget = "240/5m"
+const DefaultDialBudget = binance.DefaultDialBudget
 
 // Options are the venue's settings: the binance-usdm: section of a config
 // file and the flags --usdm-streams-per-conn, --usdm-refresh-instruments
