@@ -6,6 +6,17 @@
 // combined-stream wrapper, serverShutdown and replies to requests). It
 // parses prices and quantities straight into fixed-point mantissas and does
 // not allocate in the steady state.
+//
+// What Binance's markets share is exported here for the packages of its
+// other markets (venue/binanceusdm): the wire format's scanner (wire.go),
+// the symbol table (SymbolIndex, CheckSymbol, ValidAsset,
+// SymbolFromExchangeInfo), the decoders' key table (OneCharKeys), the REST
+// rules and trade values (RESTRules, TradeValues, ApplyWeightLimit), the
+// announcement of a symbol's change (ChangeEvent), the stream requests
+// (SubscribeRequest, ListSubscriptionsRequest, SymbolsOfStreams) and the
+// skeleton of a factory's Open (Opening, CheckConnSettings). What differs
+// between markets by a rule (routes, book chains, fields, weights, hosts)
+// stays in each market's package.
 package binance
 
 import (
