@@ -50,7 +50,7 @@ func (t *Symbols) Table() *Symbols { return t }
 // symbols (a listing, a new tick size), build a new table and swap the
 // pointer the decoders use (for example with atomic.Pointer).
 type Symbols struct {
-	idx *SymbolIndex[Symbol]
+	idx SymbolIndex[Symbol] // by value: a lookup follows one pointer less
 }
 
 // index returns t's index; nil for a nil table, which holds no symbol.
@@ -58,7 +58,7 @@ func (t *Symbols) index() *SymbolIndex[Symbol] {
 	if t == nil {
 		return nil
 	}
-	return t.idx
+	return &t.idx
 }
 
 // NewSymbols builds a table. Names must be non-empty, upper case and
@@ -66,7 +66,7 @@ func (t *Symbols) index() *SymbolIndex[Symbol] {
 // letters and digits. It sets each symbol's Instrument from its assets, once,
 // so that events share the string.
 func NewSymbols(list ...Symbol) (*Symbols, error) {
-	t := &Symbols{idx: NewSymbolIndex[Symbol](len(list))}
+	t := &Symbols{idx: *NewSymbolIndex[Symbol](len(list))}
 	for _, s := range list {
 		if err := CheckSymbol(s.Name, s.PriceScale, s.QtyScale); err != nil {
 			return nil, fmt.Errorf("binance: %w", err)

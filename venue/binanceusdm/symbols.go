@@ -42,7 +42,7 @@ type Symbol struct {
 // Symbols is an immutable table of contracts, looked up by the decoder
 // without allocating. Safe for concurrent use.
 type Symbols struct {
-	idx *binance.SymbolIndex[Symbol]
+	idx binance.SymbolIndex[Symbol] // by value: a lookup follows one pointer less
 }
 
 // index returns t's index; nil for a nil table, which holds no contract.
@@ -50,14 +50,14 @@ func (t *Symbols) index() *binance.SymbolIndex[Symbol] {
 	if t == nil {
 		return nil
 	}
-	return t.idx
+	return &t.idx
 }
 
 // NewSymbols builds a table. Names must be non-empty, upper case and
 // unique, scales at most fixed.MaxScale, assets upper case letters and
 // digits (or empty). It sets each symbol's Instrument.
 func NewSymbols(list ...Symbol) (*Symbols, error) {
-	t := &Symbols{idx: binance.NewSymbolIndex[Symbol](len(list))}
+	t := &Symbols{idx: *binance.NewSymbolIndex[Symbol](len(list))}
 	for _, s := range list {
 		if err := binance.CheckSymbol(s.Name, s.PriceScale, s.QtyScale); err != nil {
 			return nil, fmt.Errorf("binanceusdm: %w", err)
