@@ -6,6 +6,17 @@
 // combined-stream wrapper, serverShutdown and replies to requests). It
 // parses prices and quantities straight into fixed-point mantissas and does
 // not allocate in the steady state.
+//
+// What Binance's markets share is exported here for the packages of its
+// other markets (venue/binanceusdm): the wire format's scanner (wire.go),
+// the symbol table (SymbolIndex, CheckSymbol, ValidAsset,
+// SymbolFromExchangeInfo), the decoders' key table (OneCharKeys), the REST
+// rules and trade values (RESTRules, TradeValues, ApplyWeightLimit), the
+// announcement of a symbol's change (ChangeEvent), the stream requests
+// (SubscribeRequest, ListSubscriptionsRequest, SymbolsOfStreams) and the
+// skeleton of a factory's Open (Opening, CheckConnSettings). What differs
+// between markets by a rule (routes, book chains, fields, weights, hosts)
+// stays in each market's package.
 package binance
 
 import (
@@ -166,14 +177,21 @@ var keyNames = [numKeys]string{
 	kAsks: "asks", kStream: "stream", kData: "data", kResult: "result", kError: "error",
 }
 
-var oneCharKeys [256]uint8
+// oneCharKeys gives the key number of each one-letter key.
+var oneCharKeys = OneCharKeys(keyNames[:])
 
-func init() {
-	for k, name := range keyNames {
-		if len(name) == 1 {
-			oneCharKeys[name[0]] = uint8(k)
+// OneCharKeys returns the table of a decoder's one-letter keys, shared by
+// Binance's markets, whose payloads name most fields with one letter: the
+// entry of a key's byte is its index in names (names[0] is the unknown
+// key, so 0 means unknown). A decoder looks a key up with one array read.
+func OneCharKeys(names []string) [256]uint8 {
+	var t [256]uint8
+	for k, name := range names {
+		if len(name) == 1 && k <= 0xff {
+			t[name[0]] = uint8(k)
 		}
 	}
+	return t
 }
 
 func keyID(k []byte) uint8 {

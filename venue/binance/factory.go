@@ -14,7 +14,6 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
-	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
 func init() { venue.Register(Venue, factory{}) }
@@ -45,17 +44,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 
 // Validate checks every value against the ranges the flags state.
 func (o *Options) Validate() error {
-	var errs []error
-	if o.StreamsPerConn < 1 || o.StreamsPerConn > MaxStreamsPerConn {
-		errs = append(errs, &venue.SettingError{Flag: "streams-per-conn", Value: fmt.Sprint(o.StreamsPerConn), Want: fmt.Sprintf("out of range 1..%d", MaxStreamsPerConn)})
-	}
-	if o.RefreshInstruments < 0 {
-		errs = append(errs, &venue.SettingError{Flag: "refresh-instruments", Value: o.RefreshInstruments.String(), Want: "must not be negative (0 turns it off)"})
-	}
-	if _, err := wsconn.ParseBudget(o.DialBudget); err != nil {
-		errs = append(errs, &venue.SettingError{Flag: "dial-budget", Value: o.DialBudget, Want: "want LIMIT/WINDOW, e.g. 240/5m"})
-	}
-	return errors.Join(errs...)
+	return CheckConnSettings(ConnFlags{StreamsPerConn: "streams-per-conn", RefreshInstruments: "refresh-instruments", DialBudget: "dial-budget"},
+		o.StreamsPerConn, MaxStreamsPerConn, o.RefreshInstruments, o.DialBudget)
 }
 
 func defaultOptions() *Options {
@@ -146,19 +136,8 @@ func (f factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err e
 		return nil, venue.BadInput(err)
 	}
 	log := env.Logger
-	s := &venue.Setup{WSURL: env.WSURL, RESTURL: env.RESTURL}
-	if s.WSURL == "" {
-		s.WSURL = DefaultWSURL
-	}
-	if s.RESTURL == "" {
-		s.RESTURL = DefaultRESTURL
-	}
-	var release []func()
-	s.Release = func() {
-		for i := len(release) - 1; i >= 0; i-- {
-			release[i]()
-		}
-	}
+	o := NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	s := o.Setup
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -168,38 +147,22 @@ func (f factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err e
 	if s.RESTURL == DefaultRESTURL {
 		restCfg.BaseURLs = RESTFallbackURLs() // the venue's own hosts when the first fails
 	}
-	rest, err := httpx.New(RESTConfig(restCfg))
+	rest, err := o.REST(RESTConfig(restCfg))
 	if err != nil {
-		return nil, venue.BadInput(fmt.Errorf("--rest-endpoint %s: %w", s.RESTURL, err))
+		return nil, err
 	}
-	release = append(release, func() { rest.Close() })
 	symbols, err := loadSymbols(ctx, rest, env.Streams, s.RESTURL)
 	if err != nil {
 		return nil, err
 	}
-	refresh := opts.RefreshInstruments
-	if refresh == 0 {
-		refresh = -1 // never
-	}
 	spot, err := NewSpot(SpotConfig{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, Micros: opts.Micros,
-		REST: rest, RefreshEvery: refresh, Logger: log})
+		REST: rest, RefreshEvery: RefreshEvery(opts.RefreshInstruments), Logger: log})
 	if err != nil {
 		return nil, venue.BadInput(err)
 	}
 	s.Venue = spot
-	s.Dials = env.Dials
-	if s.Dials == nil {
-		bc, err := wsconn.ParseBudget(opts.DialBudget)
-		if err != nil {
-			return nil, venue.BadInput(fmt.Errorf("--dial-budget %s: %w", opts.DialBudget, err))
-		}
-		bc.Logger = log
-		dials, err := wsconn.NewBudget(bc)
-		if err != nil {
-			return nil, venue.BadInput(fmt.Errorf("--dial-budget %s: %w", opts.DialBudget, err))
-		}
-		release = append(release, func() { dials.Close() })
-		s.Dials = dials
+	if err := o.Dials(env, "dial-budget", opts.DialBudget); err != nil {
+		return nil, err
 	}
 	if env.Recovery {
 		if s.Recovery, err = NewRecovery(rest, spot.Instruments(), opts.Micros); err != nil {
@@ -272,15 +235,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 				}
 			}
 		}
-		var named []string
-		for _, st := range streams {
-			sym, _, _ := strings.Cut(st, "@")
-			for _, b := range bad {
-				if strings.EqualFold(sym, b) {
-					named = append(named, st)
-				}
-			}
-		}
+		named := StreamsOfSymbols(streams, bad)
 		return nil, venue.BadInput(fmt.Errorf("streams %s: symbol %s not listed by %s (%v)", strings.Join(named, ", "), strings.Join(bad, ", "), endpoint, err))
 	}
 	if ctx.Err() != nil {

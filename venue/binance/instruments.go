@@ -217,30 +217,43 @@ func (s *Spot) Watch(ctx context.Context, announce func(*feed.Event)) {
 		changes := diff(announced, now)
 		announced = now
 		for _, ch := range changes {
-			ev := feed.Event{Type: feed.TypeStatus, Venue: Venue, Symbol: ch.New.Name, Instrument: ch.New.Instrument, ReceiveTime: time.Now().UnixNano()}
-			switch {
-			case ch.Old.Trading() && !ch.New.Trading():
-				ev.Status, ev.Reason = feed.StatusHalted, "status "+ch.New.Status+": the symbol does not trade; its streams are silent"
-			case !ch.Old.Trading() && ch.New.Trading():
-				ev.Status, ev.Reason = feed.StatusTrading, "status "+ch.New.Status+": the symbol trades again"
-			case ch.Old.Status != ch.New.Status:
-				ev.Status, ev.Reason = feed.StatusHalted, "status "+ch.New.Status
-			default:
-				ev.Status = feed.StatusInstrument
-			}
-			if ch.Old.PriceScale != ch.New.PriceScale || ch.Old.QtyScale != ch.New.QtyScale {
-				r := "price scale " + strconv.Itoa(int(ch.Old.PriceScale)) + "→" + strconv.Itoa(int(ch.New.PriceScale)) +
-					", quantity scale " + strconv.Itoa(int(ch.Old.QtyScale)) + "→" + strconv.Itoa(int(ch.New.QtyScale))
-				if ev.Reason != "" {
-					r = ev.Reason + "; " + r
-				}
-				ev.Reason = r
-			}
+			ev := ChangeEvent(Venue, "symbol", ch.Old, ch.New)
 			log.Info("instrument changed", "venue", Venue, "symbol", ch.New.Name, "status", ch.New.Status,
 				"price_scale", ch.New.PriceScale, "qty_scale", ch.New.QtyScale)
 			announce(&ev)
 		}
 	}
+}
+
+// ChangeEvent returns the TypeStatus event announcing that a read of
+// exchangeInfo changed a symbol of a Binance market (of venueName, called
+// noun in the reason: "symbol", "contract") from old to cur, as Binance's
+// markets announce it: StatusHalted when it stops trading (its streams fall
+// silent, which is not a stall) or changes to another status that does not
+// trade, StatusTrading when it trades again, StatusInstrument when only its
+// tick or step size changed. The reason names the new status and the scales
+// before and after. ReceiveTime is now.
+func ChangeEvent(venueName, noun string, old, cur Symbol) feed.Event {
+	ev := feed.Event{Type: feed.TypeStatus, Venue: venueName, Symbol: cur.Name, Instrument: cur.Instrument, ReceiveTime: time.Now().UnixNano()}
+	switch {
+	case old.Trading() && !cur.Trading():
+		ev.Status, ev.Reason = feed.StatusHalted, "status "+cur.Status+": the "+noun+" does not trade; its streams are silent"
+	case !old.Trading() && cur.Trading():
+		ev.Status, ev.Reason = feed.StatusTrading, "status "+cur.Status+": the "+noun+" trades again"
+	case old.Status != cur.Status:
+		ev.Status, ev.Reason = feed.StatusHalted, "status "+cur.Status
+	default:
+		ev.Status = feed.StatusInstrument
+	}
+	if old.PriceScale != cur.PriceScale || old.QtyScale != cur.QtyScale {
+		r := "price scale " + strconv.Itoa(int(old.PriceScale)) + "→" + strconv.Itoa(int(cur.PriceScale)) +
+			", quantity scale " + strconv.Itoa(int(old.QtyScale)) + "→" + strconv.Itoa(int(cur.QtyScale))
+		if ev.Reason != "" {
+			r = ev.Reason + "; " + r
+		}
+		ev.Reason = r
+	}
+	return ev
 }
 
 // minRefreshGap is the least time between two reads of exchangeInfo asked

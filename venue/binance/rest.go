@@ -128,27 +128,58 @@ func MaxBody(path string, query url.Values) int64 {
 // RESTFallbackURLs to fail over to. A cfg that names a host (a simulator)
 // gets no other. Pass the result to httpx.New.
 func RESTConfig(cfg httpx.Config) httpx.Config {
+	return RESTRules{
+		BaseURL: DefaultRESTURL, FallbackURLs: RESTFallbackURLs,
+		WeightLimit: WeightLimit, UsedWeightHeader: UsedWeightHeader,
+		Weight: RequestWeight, Serves: Serves, MaxBody: MaxBody,
+	}.Apply(cfg)
+}
+
+// RESTRules are the rules of one Binance market's REST API, shared by
+// Binance's markets: each one's RESTConfig applies its own.
+type RESTRules struct {
+	// BaseURL is the market's host, used when a config names none;
+	// FallbackURLs, when not nil, gives the hosts to fail over to then.
+	BaseURL      string
+	FallbackURLs func() []string
+	// WeightLimit is the request weight allowed a minute and IP, reported
+	// used in the answer header UsedWeightHeader.
+	WeightLimit      int
+	UsedWeightHeader string
+	// Weight, Serves and MaxBody are httpx.Config's Weight, Serves and
+	// MaxBodyFor; nil leaves them to httpx.
+	Weight  func(path string, query url.Values) int
+	Serves  func(base, path string) bool
+	MaxBody func(path string, query url.Values) int64
+}
+
+// Apply returns cfg with r filled in where cfg leaves a field unset: r's
+// hosts when cfg names none (neither BaseURL nor BaseURLs), a weight window
+// of a minute, and each of r's limits and functions.
+func (r RESTRules) Apply(cfg httpx.Config) httpx.Config {
 	if cfg.BaseURL == "" && len(cfg.BaseURLs) == 0 {
-		cfg.BaseURL = DefaultRESTURL
-		cfg.BaseURLs = RESTFallbackURLs()
+		cfg.BaseURL = r.BaseURL
+		if r.FallbackURLs != nil {
+			cfg.BaseURLs = r.FallbackURLs()
+		}
 	}
 	if cfg.WeightLimit == 0 {
-		cfg.WeightLimit = WeightLimit
+		cfg.WeightLimit = r.WeightLimit
 	}
 	if cfg.WeightWindow == 0 {
 		cfg.WeightWindow = time.Minute
 	}
 	if cfg.UsedWeightHeader == "" {
-		cfg.UsedWeightHeader = UsedWeightHeader
+		cfg.UsedWeightHeader = r.UsedWeightHeader
 	}
 	if cfg.Weight == nil {
-		cfg.Weight = RequestWeight
+		cfg.Weight = r.Weight
 	}
 	if cfg.Serves == nil {
-		cfg.Serves = Serves
+		cfg.Serves = r.Serves
 	}
 	if cfg.MaxBodyFor == nil {
-		cfg.MaxBodyFor = MaxBody
+		cfg.MaxBodyFor = r.MaxBody
 	}
 	return cfg
 }
@@ -331,24 +362,36 @@ func page[T any](ctx context.Context, r *Recovery, pool *sync.Pool, path string,
 // returned as it is then.
 func (r *Recovery) parseTrade(sym Symbol, p, q string) (Symbol, int64, int64, error) {
 	for tries := 0; ; tries++ {
-		price, err := fixed.Parse(p, sym.PriceScale)
-		what, text, isPrice := "price", p, true
-		var qty int64
-		if err == nil {
-			what, text, isPrice = "qty", q, false
-			qty, err = fixed.Parse(q, sym.QtyScale)
-		}
-		if err == nil {
-			return sym, price, qty, nil
-		}
+		price, qty, need, err := TradeValues(sym, p, q)
 		in, ok := r.symbols.(*Instruments)
-		if scale, serr := fixed.ScaleOf(text); ok && serr == nil && err == fixed.ErrPrecision && tries < 2 && in.Widen(sym.Name, isPrice, scale) {
-			if sym, ok = in.Lookup(sym.Name); ok {
-				continue
-			}
+		if err == nil || need == nil || !ok || tries >= 2 || !in.Widen(need.Symbol, need.Price, need.Scale) {
+			return sym, price, qty, err
 		}
-		return sym, 0, 0, fmt.Errorf("%s %q: %w: %w", what, text, ErrMalformed, err)
+		if sym, ok = in.Lookup(sym.Name); !ok {
+			return sym, 0, 0, err
+		}
 	}
+}
+
+// TradeValues parses the price p and quantity q of a trade of a REST
+// answer of Binance's markets at sym's scales. A value that does not parse
+// is an error naming it and wrapping ErrMalformed and the fixed error; when
+// it only has more decimals than its scale, need also says which scale
+// needs widening and to what, for the market's Instruments.
+func TradeValues(sym Symbol, p, q string) (price, qty int64, need *ScaleError, err error) {
+	price, err = fixed.Parse(p, sym.PriceScale)
+	what, text, isPrice := "price", p, true
+	if err == nil {
+		what, text, isPrice = "qty", q, false
+		qty, err = fixed.Parse(q, sym.QtyScale)
+	}
+	if err == nil {
+		return price, qty, nil, nil
+	}
+	if scale, serr := fixed.ScaleOf(text); serr == nil && err == fixed.ErrPrecision {
+		need = &ScaleError{Symbol: sym.Name, Price: isPrice, Scale: scale, Err: err}
+	}
+	return 0, 0, need, fmt.Errorf("%s %q: %w: %w", what, text, ErrMalformed, err)
 }
 
 // AggTrades appends to dst the aggregate trades of symbol from ID fromID

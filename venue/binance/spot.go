@@ -201,7 +201,7 @@ func (s *Spot) ValidStream(name string) error {
 	if !ok || sym == "" || sym != strings.ToLower(sym) {
 		return fmt.Errorf("binance: stream %q: want <lower-case symbol>@<type>", name)
 	}
-	if _, ok := s.cfg.Symbols.byStream[sym]; !ok {
+	if _, ok := s.cfg.Symbols.index().LookupLower(sym); !ok {
 		return fmt.Errorf("binance: stream %q: %w", name, ErrUnknownSymbol)
 	}
 	if ValidStreamType(kind) {
@@ -276,11 +276,7 @@ func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
 		group := list[start:min(start+s.cfg.StreamsPerConn, len(list))]
 		p := feed.ConnPlan{URL: u, AltURLs: alts, Streams: group}
 		for i := 0; i < len(group); i += paramsPerRequest {
-			msg, err := json.Marshal(struct {
-				Method string   `json:"method"`
-				Params []string `json:"params"`
-				ID     int64    `json:"id"`
-			}{"SUBSCRIBE", group[i:min(i+paramsPerRequest, len(group))], id})
+			msg, err := SubscribeRequest(id, group[i:min(i+paramsPerRequest, len(group))])
 			if err != nil {
 				return nil, err
 			}
@@ -289,10 +285,7 @@ func (s *Spot) Plan(streams []string) ([]feed.ConnPlan, error) {
 			p.Subscribe = append(p.Subscribe, msg)
 		}
 		// confirm: the streams the server has after the SUBSCRIBEs
-		msg, err := json.Marshal(struct {
-			Method string `json:"method"`
-			ID     int64  `json:"id"`
-		}{"LIST_SUBSCRIPTIONS", id})
+		msg, err := ListSubscriptionsRequest(id)
 		if err != nil {
 			return nil, err
 		}
@@ -317,11 +310,28 @@ var _ feed.Subscriber = (*Spot)(nil)
 
 // SubscribeMessage builds a SUBSCRIBE request for streams with the given id.
 func (s *Spot) SubscribeMessage(id int64, streams []string) ([]byte, error) {
+	return SubscribeRequest(id, streams)
+}
+
+// SubscribeRequest returns the request, shared by Binance's markets'
+// streams, that subscribes to streams: {"method":"SUBSCRIBE",
+// "params":[streams],"id":id}.
+func SubscribeRequest(id int64, streams []string) ([]byte, error) {
 	return json.Marshal(struct {
 		Method string   `json:"method"`
 		Params []string `json:"params"`
 		ID     int64    `json:"id"`
 	}{"SUBSCRIBE", streams, id})
+}
+
+// ListSubscriptionsRequest returns the request, shared by Binance's
+// markets' streams, whose reply lists the streams the connection has:
+// {"method":"LIST_SUBSCRIPTIONS","id":id}.
+func ListSubscriptionsRequest(id int64) ([]byte, error) {
+	return json.Marshal(struct {
+		Method string `json:"method"`
+		ID     int64  `json:"id"`
+	}{"LIST_SUBSCRIPTIONS", id})
 }
 
 // ParseReply reads a reply's integer ID, its error, and the list of a
@@ -412,7 +422,8 @@ func MarketWide(streams []string) bool {
 	return false
 }
 
-// SymbolsOfStreams returns the upper-case symbols named in stream names.
+// SymbolsOfStreams returns the upper-case symbols named in stream names,
+// each once, in order: the rule of every Binance market's stream names.
 func SymbolsOfStreams(streams []string) []string {
 	seen := map[string]bool{}
 	var out []string

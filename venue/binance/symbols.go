@@ -3,7 +3,6 @@ package binance
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/feedkeeper/feedkeeper/fixed"
@@ -51,8 +50,15 @@ func (t *Symbols) Table() *Symbols { return t }
 // symbols (a listing, a new tick size), build a new table and swap the
 // pointer the decoders use (for example with atomic.Pointer).
 type Symbols struct {
-	byName   map[string]Symbol // "BTCUSDT"
-	byStream map[string]Symbol // "btcusdt", as in stream names
+	idx SymbolIndex[Symbol] // by value: a lookup follows one pointer less
+}
+
+// index returns t's index; nil for a nil table, which holds no symbol.
+func (t *Symbols) index() *SymbolIndex[Symbol] {
+	if t == nil {
+		return nil
+	}
+	return &t.idx
 }
 
 // NewSymbols builds a table. Names must be non-empty, upper case and
@@ -60,16 +66,10 @@ type Symbols struct {
 // letters and digits. It sets each symbol's Instrument from its assets, once,
 // so that events share the string.
 func NewSymbols(list ...Symbol) (*Symbols, error) {
-	t := &Symbols{
-		byName:   make(map[string]Symbol, len(list)),
-		byStream: make(map[string]Symbol, len(list)),
-	}
+	t := &Symbols{idx: *NewSymbolIndex[Symbol](len(list))}
 	for _, s := range list {
-		switch {
-		case s.Name == "" || s.Name != strings.ToUpper(s.Name) || strings.ContainsAny(s.Name, "@/ \""):
-			return nil, fmt.Errorf("binance: symbol name %q: must be non-empty upper case", s.Name)
-		case s.PriceScale > fixed.MaxScale || s.QtyScale > fixed.MaxScale:
-			return nil, fmt.Errorf("binance: symbol %s: scales %d/%d: %w", s.Name, s.PriceScale, s.QtyScale, fixed.ErrScale)
+		if err := CheckSymbol(s.Name, s.PriceScale, s.QtyScale); err != nil {
+			return nil, fmt.Errorf("binance: %w", err)
 		}
 		if err := checkAsset(s.Name, "base", s.Base); err != nil {
 			return nil, err
@@ -81,22 +81,43 @@ func NewSymbols(list ...Symbol) (*Symbols, error) {
 		if s.Base != "" && s.Quote != "" {
 			s.Instrument = s.Base + "-" + s.Quote
 		}
-		if _, dup := t.byName[s.Name]; dup {
-			return nil, fmt.Errorf("binance: symbol %s listed twice", s.Name)
+		if err := t.idx.Add(s.Name, s); err != nil {
+			return nil, fmt.Errorf("binance: %w", err)
 		}
-		t.byName[s.Name] = s
-		t.byStream[strings.ToLower(s.Name)] = s
 	}
 	return t, nil
 }
 
-// checkAsset reports an asset name that is not empty nor upper case letters
-// and digits: it would make an instrument name that cannot be parsed back.
-func checkAsset(symbol, which, asset string) error {
+// CheckSymbol checks a symbol's name and scales by the rules of every
+// Binance market: the name non-empty upper case, without the characters a
+// stream name cannot carry ('@', '/', ' ', '"'), the scales at most
+// fixed.MaxScale (fixed.ErrScale). The error names the symbol.
+func CheckSymbol(name string, priceScale, qtyScale uint8) error {
+	switch {
+	case name == "" || name != strings.ToUpper(name) || strings.ContainsAny(name, "@/ \""):
+		return fmt.Errorf("symbol name %q: must be non-empty upper case", name)
+	case priceScale > fixed.MaxScale || qtyScale > fixed.MaxScale:
+		return fmt.Errorf("symbol %s: scales %d/%d: %w", name, priceScale, qtyScale, fixed.ErrScale)
+	}
+	return nil
+}
+
+// ValidAsset reports whether asset is empty or upper case letters and
+// digits, the form of Binance's asset names ("BTC", "1000SATS"): others
+// would make an instrument name that cannot be parsed back.
+func ValidAsset(asset string) bool {
 	for _, c := range asset {
 		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return fmt.Errorf("binance: symbol %s: %s asset %q: must be upper case letters and digits", symbol, which, asset)
+			return false
 		}
+	}
+	return true
+}
+
+// checkAsset reports an asset name that is not ValidAsset.
+func checkAsset(symbol, which, asset string) error {
+	if !ValidAsset(asset) {
+		return fmt.Errorf("binance: symbol %s: %s asset %q: must be upper case letters and digits", symbol, which, asset)
 	}
 	return nil
 }
@@ -114,6 +135,30 @@ func SymbolFromFilters(name, tickSize, stepSize string) (Symbol, error) {
 		return Symbol{}, fmt.Errorf("binance: symbol %s: stepSize %q: %w", name, stepSize, err)
 	}
 	return Symbol{Name: name, PriceScale: ps, QtyScale: qs}, nil
+}
+
+// ExchangeInfoFilter is one item of a symbol's "filters" in exchangeInfo,
+// as Binance's markets write it: the fields the scales come from.
+type ExchangeInfoFilter struct {
+	FilterType string `json:"filterType"`
+	TickSize   string `json:"tickSize"`
+	StepSize   string `json:"stepSize"`
+}
+
+// SymbolFromExchangeInfo returns the Symbol named name whose scales are
+// those of its exchangeInfo filters: PRICE_FILTER's tickSize and
+// LOT_SIZE's stepSize (see SymbolFromFilters).
+func SymbolFromExchangeInfo(name string, filters []ExchangeInfoFilter) (Symbol, error) {
+	var tick, step string
+	for _, f := range filters {
+		switch f.FilterType {
+		case "PRICE_FILTER":
+			tick = f.TickSize
+		case "LOT_SIZE":
+			step = f.StepSize
+		}
+	}
+	return SymbolFromFilters(name, tick, step)
 }
 
 func filterScale(size string) (uint8, error) {
@@ -138,15 +183,11 @@ func filterScale(size string) (uint8, error) {
 func ParseExchangeInfo(body []byte) (*Symbols, error) {
 	var info struct {
 		Symbols []struct {
-			Symbol     string `json:"symbol"`
-			Status     string `json:"status"`
-			BaseAsset  string `json:"baseAsset"`
-			QuoteAsset string `json:"quoteAsset"`
-			Filters    []struct {
-				FilterType string `json:"filterType"`
-				TickSize   string `json:"tickSize"`
-				StepSize   string `json:"stepSize"`
-			} `json:"filters"`
+			Symbol     string               `json:"symbol"`
+			Status     string               `json:"status"`
+			BaseAsset  string               `json:"baseAsset"`
+			QuoteAsset string               `json:"quoteAsset"`
+			Filters    []ExchangeInfoFilter `json:"filters"`
 		} `json:"symbols"`
 	}
 	if err := json.Unmarshal(body, &info); err != nil {
@@ -154,16 +195,7 @@ func ParseExchangeInfo(body []byte) (*Symbols, error) {
 	}
 	list := make([]Symbol, 0, len(info.Symbols))
 	for _, s := range info.Symbols {
-		var tick, step string
-		for _, f := range s.Filters {
-			switch f.FilterType {
-			case "PRICE_FILTER":
-				tick = f.TickSize
-			case "LOT_SIZE":
-				step = f.StepSize
-			}
-		}
-		sym, err := SymbolFromFilters(s.Symbol, tick, step)
+		sym, err := SymbolFromExchangeInfo(s.Symbol, s.Filters)
 		if err != nil {
 			return nil, fmt.Errorf("binance: exchangeInfo: %w", err)
 		}
@@ -183,55 +215,17 @@ func ParseExchangeInfo(body []byte) (*Symbols, error) {
 
 // Lookup returns the symbol named name ("BTCUSDT"). A nil table holds no
 // symbol.
-func (t *Symbols) Lookup(name string) (Symbol, bool) {
-	if t == nil {
-		return Symbol{}, false
-	}
-	s, ok := t.byName[name]
-	return s, ok
-}
+func (t *Symbols) Lookup(name string) (Symbol, bool) { return t.index().Lookup(name) }
 
 // Len returns the number of symbols.
-func (t *Symbols) Len() int {
-	if t == nil {
-		return 0
-	}
-	return len(t.byName)
-}
+func (t *Symbols) Len() int { return t.index().Len() }
 
 // List returns the symbols sorted by name, in a new slice.
-func (t *Symbols) List() []Symbol {
-	if t == nil {
-		return nil
-	}
-	list := make([]Symbol, 0, len(t.byName))
-	for _, s := range t.byName {
-		list = append(list, s)
-	}
-	slices.SortFunc(list, func(a, b Symbol) int { return strings.Compare(a.Name, b.Name) })
-	return list
-}
+func (t *Symbols) List() []Symbol { return t.index().List() }
 
 // lookupName finds a symbol by its payload name without allocating.
-func (t *Symbols) lookupName(name []byte) (Symbol, bool) {
-	if t == nil {
-		return Symbol{}, false
-	}
-	s, ok := t.byName[string(name)]
-	return s, ok
-}
+func (t *Symbols) lookupName(name []byte) (Symbol, bool) { return t.index().LookupBytes(name) }
 
 // lookupStream finds the symbol of a stream name ("btcusdt@depth5@100ms")
 // without allocating.
-func (t *Symbols) lookupStream(stream []byte) (Symbol, bool) {
-	if t == nil {
-		return Symbol{}, false
-	}
-	for i, c := range stream {
-		if c == '@' {
-			s, ok := t.byStream[string(stream[:i])]
-			return s, ok
-		}
-	}
-	return Symbol{}, false
-}
+func (t *Symbols) lookupStream(stream []byte) (Symbol, bool) { return t.index().LookupStream(stream) }

@@ -102,15 +102,8 @@ var keyNames = [numKeys]string{ke: "e", kE: "E", kT: "T", ks: "s", ka: "a", kp: 
 	km: "m", kU: "U", ku: "u", kpu: "pu", kb: "b", kB: "B", kA: "A", ki: "i", kP: "P", kr: "r", ko: "o", kS: "S",
 	kStream: "stream", kData: "data", kResult: "result", kError: "error", kID: "id", kCode: "code"}
 
-var oneCharKeys [256]uint8
-
-func init() {
-	for k, name := range keyNames {
-		if len(name) == 1 {
-			oneCharKeys[name[0]] = uint8(k)
-		}
-	}
-}
+// oneCharKeys gives the key number of each one-letter key.
+var oneCharKeys = binance.OneCharKeys(keyNames[:])
 
 func keyOf(k []byte) uint8 {
 	if len(k) == 1 {

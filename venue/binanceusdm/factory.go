@@ -3,7 +3,6 @@ package binanceusdm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -15,7 +14,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
-	"github.com/feedkeeper/feedkeeper/wsconn"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
 func init() { venue.Register(Venue, factory{}) }
@@ -24,7 +23,7 @@ func init() { venue.Register(Venue, factory{}) }
 // connections together. Binance documents 300 attempts per 5 minutes per
 // IP for spot streams; for USD-M streams no figure is published, so the
 // spot figure's 80 % is kept.
-const DefaultDialBudget = "240/5m"
+const DefaultDialBudget = binance.DefaultDialBudget
 
 // Options are the venue's settings: the binance-usdm: section of a config
 // file and the flags --usdm-streams-per-conn, --usdm-refresh-instruments
@@ -47,17 +46,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 
 // Validate checks every value against the ranges the flags state.
 func (o *Options) Validate() error {
-	var errs []error
-	if o.StreamsPerConn < 1 || o.StreamsPerConn > MaxStreamsPerConn {
-		errs = append(errs, &venue.SettingError{Flag: "usdm-streams-per-conn", Value: fmt.Sprint(o.StreamsPerConn), Want: fmt.Sprintf("out of range 1..%d", MaxStreamsPerConn)})
-	}
-	if o.RefreshInstruments < 0 {
-		errs = append(errs, &venue.SettingError{Flag: "usdm-refresh-instruments", Value: o.RefreshInstruments.String(), Want: "must not be negative (0 turns it off)"})
-	}
-	if _, err := wsconn.ParseBudget(o.DialBudget); err != nil {
-		errs = append(errs, &venue.SettingError{Flag: "usdm-dial-budget", Value: o.DialBudget, Want: "want LIMIT/WINDOW, e.g. 240/5m"})
-	}
-	return errors.Join(errs...)
+	return binance.CheckConnSettings(binance.ConnFlags{StreamsPerConn: "usdm-streams-per-conn", RefreshInstruments: "usdm-refresh-instruments", DialBudget: "usdm-dial-budget"},
+		o.StreamsPerConn, MaxStreamsPerConn, o.RefreshInstruments, o.DialBudget)
 }
 
 func defaultOptions() *Options {
@@ -138,55 +128,29 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		return nil, venue.BadInput(err)
 	}
 	log := env.Logger
-	s := &venue.Setup{WSURL: env.WSURL, RESTURL: env.RESTURL}
-	if s.WSURL == "" {
-		s.WSURL = DefaultWSURL
-	}
-	if s.RESTURL == "" {
-		s.RESTURL = DefaultRESTURL
-	}
-	var release []func()
-	s.Release = func() {
-		for i := len(release) - 1; i >= 0; i-- {
-			release[i]()
-		}
-	}
+	o := binance.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	s := o.Setup
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	rest, err := httpx.New(RESTConfig(httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: log}))
+	rest, err := o.REST(RESTConfig(httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: log}))
 	if err != nil {
-		return nil, venue.BadInput(fmt.Errorf("--rest-endpoint %s: %w", s.RESTURL, err))
+		return nil, err
 	}
-	release = append(release, func() { rest.Close() })
 	symbols, err := loadSymbols(ctx, rest, env.Streams, s.RESTURL)
 	if err != nil {
 		return nil, err
 	}
-	refresh := opts.RefreshInstruments
-	if refresh == 0 {
-		refresh = -1 // never
-	}
-	fut, err := New(Config{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, REST: rest, RefreshEvery: refresh, Logger: log})
+	fut, err := New(Config{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, REST: rest,
+		RefreshEvery: binance.RefreshEvery(opts.RefreshInstruments), Logger: log})
 	if err != nil {
 		return nil, venue.BadInput(err)
 	}
 	s.Venue = fut
-	s.Dials = env.Dials
-	if s.Dials == nil {
-		bc, err := wsconn.ParseBudget(opts.DialBudget)
-		if err != nil {
-			return nil, venue.BadInput(fmt.Errorf("--usdm-dial-budget %s: %w", opts.DialBudget, err))
-		}
-		bc.Logger = log
-		dials, err := wsconn.NewBudget(bc)
-		if err != nil {
-			return nil, venue.BadInput(fmt.Errorf("--usdm-dial-budget %s: %w", opts.DialBudget, err))
-		}
-		release = append(release, func() { dials.Close() })
-		s.Dials = dials
+	if err := o.Dials(env, "usdm-dial-budget", opts.DialBudget); err != nil {
+		return nil, err
 	}
 	if env.Recovery {
 		if s.Recovery, err = NewRecovery(rest, fut.Instruments()); err != nil {
@@ -240,7 +204,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 		}
 		return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the contracts: %w%s", endpoint, err, venue.CertHint(err)))
 	}
-	var bad, named []string
+	var bad []string
 	for _, n := range names {
 		if _, ok := symbols.Lookup(n); !ok {
 			bad = append(bad, n)
@@ -249,14 +213,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 	if len(bad) == 0 {
 		return symbols, nil
 	}
-	for _, st := range streams {
-		sym, _, _ := strings.Cut(st, "@")
-		for _, b := range bad {
-			if strings.EqualFold(sym, b) {
-				named = append(named, st)
-			}
-		}
-	}
+	named := binance.StreamsOfSymbols(streams, bad)
 	return nil, venue.BadInput(fmt.Errorf("streams %s: contract %s not listed by %s", strings.Join(named, ", "), strings.Join(bad, ", "), endpoint))
 }
 

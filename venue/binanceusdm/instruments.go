@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -116,6 +115,11 @@ func (w *widening) ParseReply(frame []byte) (feed.Reply, error) { return w.d.Par
 // Trading reports whether the contract trades (or its status is unknown).
 func (s Symbol) Trading() bool { return s.Status == "" || s.Status == "TRADING" }
 
+// status is what binance.ChangeEvent announces of s.
+func (s Symbol) status() binance.Symbol {
+	return binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale, Status: s.Status, Instrument: s.Instrument}
+}
+
 // merge takes the statuses of fresh and the larger scales of the two for
 // the contracts of the table in force.
 func (in *Instruments) merge(fresh *Symbols) {
@@ -190,25 +194,7 @@ func (v *Futures) Watch(ctx context.Context, announce func(*feed.Event)) {
 			if !ok || cur == old {
 				continue
 			}
-			ev := feed.Event{Type: feed.TypeStatus, Venue: Venue, Symbol: cur.Name, Instrument: cur.Instrument, ReceiveTime: time.Now().UnixNano()}
-			switch {
-			case old.Trading() && !cur.Trading():
-				ev.Status, ev.Reason = feed.StatusHalted, "status "+cur.Status+": the contract does not trade; its streams are silent"
-			case !old.Trading() && cur.Trading():
-				ev.Status, ev.Reason = feed.StatusTrading, "status "+cur.Status+": the contract trades again"
-			case old.Status != cur.Status:
-				ev.Status, ev.Reason = feed.StatusHalted, "status "+cur.Status
-			default:
-				ev.Status = feed.StatusInstrument
-			}
-			if old.PriceScale != cur.PriceScale || old.QtyScale != cur.QtyScale {
-				r := "price scale " + strconv.Itoa(int(old.PriceScale)) + "→" + strconv.Itoa(int(cur.PriceScale)) +
-					", quantity scale " + strconv.Itoa(int(old.QtyScale)) + "→" + strconv.Itoa(int(cur.QtyScale))
-				if ev.Reason != "" {
-					r = ev.Reason + "; " + r
-				}
-				ev.Reason = r
-			}
+			ev := binance.ChangeEvent(Venue, "contract", old.status(), cur.status())
 			v.cfg.Logger.Info("instrument changed", "venue", Venue, "symbol", cur.Name, "status", cur.Status,
 				"price_scale", cur.PriceScale, "qty_scale", cur.QtyScale)
 			announce(&ev)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
-	"github.com/feedkeeper/feedkeeper/fixed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
@@ -118,25 +117,11 @@ func MaxBody(path string, query url.Values) int64 {
 // 2400 a minute, the used-weight header, each request's weight and each
 // answer's cap. Pass the result to httpx.New.
 func RESTConfig(cfg httpx.Config) httpx.Config {
-	if cfg.BaseURL == "" && len(cfg.BaseURLs) == 0 {
-		cfg.BaseURL = DefaultRESTURL
-	}
-	if cfg.WeightLimit == 0 {
-		cfg.WeightLimit = WeightLimit
-	}
-	if cfg.WeightWindow == 0 {
-		cfg.WeightWindow = time.Minute
-	}
-	if cfg.UsedWeightHeader == "" {
-		cfg.UsedWeightHeader = UsedWeightHeader
-	}
-	if cfg.Weight == nil {
-		cfg.Weight = RequestWeight
-	}
-	if cfg.MaxBodyFor == nil {
-		cfg.MaxBodyFor = MaxBody
-	}
-	return cfg
+	return binance.RESTRules{
+		BaseURL:     DefaultRESTURL,
+		WeightLimit: WeightLimit, UsedWeightHeader: UsedWeightHeader,
+		Weight: RequestWeight, MaxBody: MaxBody,
+	}.Apply(cfg)
 }
 
 // LoadSymbols fetches exchangeInfo (every contract: the endpoint takes no
@@ -265,23 +250,14 @@ func (r *Recovery) AggTrades(ctx context.Context, symbol string, fromID int64, l
 // returned as it is then.
 func (r *Recovery) parseTrade(sym Symbol, p, q string) (Symbol, int64, int64, error) {
 	for tries := 0; ; tries++ {
-		price, err := fixed.Parse(p, sym.PriceScale)
-		what, text, isPrice := "price", p, true
-		var qty int64
-		if err == nil {
-			what, text, isPrice = "qty", q, false
-			qty, err = fixed.Parse(q, sym.QtyScale)
-		}
-		if err == nil {
-			return sym, price, qty, nil
-		}
+		price, qty, need, err := binance.TradeValues(sym.wire, p, q)
 		in, ok := r.symbols.(*Instruments)
-		if scale, serr := fixed.ScaleOf(text); ok && serr == nil && err == fixed.ErrPrecision && tries < 2 && in.Widen(sym.Name, isPrice, scale) {
-			if sym, ok = in.Table().Lookup(sym.Name); ok {
-				continue
-			}
+		if err == nil || need == nil || !ok || tries >= 2 || !in.Widen(need.Symbol, need.Price, need.Scale) {
+			return sym, price, qty, err
 		}
-		return sym, 0, 0, fmt.Errorf("%s %q: %w: %w", what, text, ErrMalformed, err)
+		if sym, ok = in.Table().Lookup(sym.Name); !ok {
+			return sym, 0, 0, err
+		}
 	}
 }
 

@@ -3,10 +3,8 @@ package binanceusdm
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
-	"github.com/feedkeeper/feedkeeper/fixed"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
@@ -44,24 +42,28 @@ type Symbol struct {
 // Symbols is an immutable table of contracts, looked up by the decoder
 // without allocating. Safe for concurrent use.
 type Symbols struct {
-	byName   map[string]Symbol // "BTCUSDT"
-	byStream map[string]Symbol // "btcusdt", as in stream names
+	idx binance.SymbolIndex[Symbol] // by value: a lookup follows one pointer less
+}
+
+// index returns t's index; nil for a nil table, which holds no contract.
+func (t *Symbols) index() *binance.SymbolIndex[Symbol] {
+	if t == nil {
+		return nil
+	}
+	return &t.idx
 }
 
 // NewSymbols builds a table. Names must be non-empty, upper case and
 // unique, scales at most fixed.MaxScale, assets upper case letters and
 // digits (or empty). It sets each symbol's Instrument.
 func NewSymbols(list ...Symbol) (*Symbols, error) {
-	t := &Symbols{byName: make(map[string]Symbol, len(list)), byStream: make(map[string]Symbol, len(list))}
+	t := &Symbols{idx: *binance.NewSymbolIndex[Symbol](len(list))}
 	for _, s := range list {
-		switch {
-		case s.Name == "" || s.Name != strings.ToUpper(s.Name) || strings.ContainsAny(s.Name, "@/ \""):
-			return nil, fmt.Errorf("binanceusdm: symbol name %q: must be non-empty upper case", s.Name)
-		case s.PriceScale > fixed.MaxScale || s.QtyScale > fixed.MaxScale:
-			return nil, fmt.Errorf("binanceusdm: symbol %s: scales %d/%d: %w", s.Name, s.PriceScale, s.QtyScale, fixed.ErrScale)
+		if err := binance.CheckSymbol(s.Name, s.PriceScale, s.QtyScale); err != nil {
+			return nil, fmt.Errorf("binanceusdm: %w", err)
 		}
 		for _, a := range [...]struct{ which, v string }{{"base", s.Base}, {"quote", s.Quote}, {"margin", s.Margin}} {
-			if !assetName(a.v) {
+			if !binance.ValidAsset(a.v) {
 				return nil, fmt.Errorf("binanceusdm: symbol %s: %s asset %q: must be upper case letters and digits", s.Name, a.which, a.v)
 			}
 		}
@@ -70,22 +72,11 @@ func NewSymbols(list ...Symbol) (*Symbols, error) {
 			s.Instrument = s.Base + "-" + s.Quote + perpetualSuffixed
 		}
 		s.wire = binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale}
-		if _, dup := t.byName[s.Name]; dup {
-			return nil, fmt.Errorf("binanceusdm: symbol %s listed twice", s.Name)
+		if err := t.idx.Add(s.Name, s); err != nil {
+			return nil, fmt.Errorf("binanceusdm: %w", err)
 		}
-		t.byName[s.Name] = s
-		t.byStream[strings.ToLower(s.Name)] = s
 	}
 	return t, nil
-}
-
-func assetName(a string) bool {
-	for _, c := range a {
-		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // ParseExchangeInfo builds a table from the body of GET
@@ -97,17 +88,13 @@ func assetName(a string) bool {
 func ParseExchangeInfo(body []byte) (*Symbols, error) {
 	var info struct {
 		Symbols []struct {
-			Symbol       string `json:"symbol"`
-			Status       string `json:"status"`
-			ContractType string `json:"contractType"`
-			BaseAsset    string `json:"baseAsset"`
-			QuoteAsset   string `json:"quoteAsset"`
-			MarginAsset  string `json:"marginAsset"`
-			Filters      []struct {
-				FilterType string `json:"filterType"`
-				TickSize   string `json:"tickSize"`
-				StepSize   string `json:"stepSize"`
-			} `json:"filters"`
+			Symbol       string                       `json:"symbol"`
+			Status       string                       `json:"status"`
+			ContractType string                       `json:"contractType"`
+			BaseAsset    string                       `json:"baseAsset"`
+			QuoteAsset   string                       `json:"quoteAsset"`
+			MarginAsset  string                       `json:"marginAsset"`
+			Filters      []binance.ExchangeInfoFilter `json:"filters"`
 		} `json:"symbols"`
 	}
 	if err := json.Unmarshal(body, &info); err != nil {
@@ -115,22 +102,13 @@ func ParseExchangeInfo(body []byte) (*Symbols, error) {
 	}
 	list := make([]Symbol, 0, len(info.Symbols))
 	for _, s := range info.Symbols {
-		var tick, step string
-		for _, f := range s.Filters {
-			switch f.FilterType {
-			case "PRICE_FILTER":
-				tick = f.TickSize
-			case "LOT_SIZE":
-				step = f.StepSize
-			}
-		}
-		ws, err := binance.SymbolFromFilters(s.Symbol, tick, step)
+		ws, err := binance.SymbolFromExchangeInfo(s.Symbol, s.Filters)
 		if err != nil {
 			return nil, fmt.Errorf("binanceusdm: exchangeInfo: %w", err)
 		}
 		sym := Symbol{Name: ws.Name, PriceScale: ws.PriceScale, QtyScale: ws.QtyScale, Status: s.Status, ContractType: s.ContractType}
 		base, quote, margin := strings.ToUpper(s.BaseAsset), strings.ToUpper(s.QuoteAsset), strings.ToUpper(s.MarginAsset)
-		if assetName(base) && assetName(quote) && assetName(margin) {
+		if binance.ValidAsset(base) && binance.ValidAsset(quote) && binance.ValidAsset(margin) {
 			sym.Base, sym.Quote, sym.Margin = base, quote, margin
 		}
 		list = append(list, sym)
@@ -144,40 +122,13 @@ func ParseExchangeInfo(body []byte) (*Symbols, error) {
 
 // Lookup returns the contract named name ("BTCUSDT"). A nil table holds
 // none.
-func (t *Symbols) Lookup(name string) (Symbol, bool) {
-	if t == nil {
-		return Symbol{}, false
-	}
-	s, ok := t.byName[name]
-	return s, ok
-}
+func (t *Symbols) Lookup(name string) (Symbol, bool) { return t.index().Lookup(name) }
 
 // Len returns the number of contracts.
-func (t *Symbols) Len() int {
-	if t == nil {
-		return 0
-	}
-	return len(t.byName)
-}
+func (t *Symbols) Len() int { return t.index().Len() }
 
 // List returns the contracts sorted by name, in a new slice.
-func (t *Symbols) List() []Symbol {
-	if t == nil {
-		return nil
-	}
-	list := make([]Symbol, 0, len(t.byName))
-	for _, s := range t.byName {
-		list = append(list, s)
-	}
-	slices.SortFunc(list, func(a, b Symbol) int { return strings.Compare(a.Name, b.Name) })
-	return list
-}
+func (t *Symbols) List() []Symbol { return t.index().List() }
 
 // lookupBytes finds a contract by its payload name without allocating.
-func (t *Symbols) lookupBytes(name []byte) (Symbol, bool) {
-	if t == nil {
-		return Symbol{}, false
-	}
-	s, ok := t.byName[string(name)]
-	return s, ok
-}
+func (t *Symbols) lookupBytes(name []byte) (Symbol, bool) { return t.index().LookupBytes(name) }

@@ -5,11 +5,13 @@
 // missed.
 //
 // The wire format is Binance's, read by venue/binance's scanner; the
-// decoder does not allocate in the steady state.
+// decoder does not allocate in the steady state. The conventions Binance's
+// markets share (the symbol table, REST rules, stream requests, the
+// skeleton of Open) are venue/binance's; this package holds what USD-M
+// does by its own rules: routes, the pu chain, contracts' fields, weights.
 package binanceusdm
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
 // Venue is the venue name carried by every event of this package.
@@ -216,7 +219,7 @@ func (v *Futures) ValidStream(name string) error {
 	if !ok || strings.HasPrefix(name, "!") || sym != strings.ToLower(sym) {
 		return fmt.Errorf("binanceusdm: stream %q: want <lower-case symbol>@<type> (%s)", name, StreamTypesHelp)
 	}
-	if _, ok := v.inst.Table().byStream[sym]; !ok {
+	if _, ok := v.inst.Table().index().LookupLower(sym); !ok {
 		return fmt.Errorf("binanceusdm: stream %q: %w", name, ErrUnknownSymbol)
 	}
 	if !decodedTypes[kind] {
@@ -271,10 +274,7 @@ func (v *Futures) Plan(streams []string) ([]feed.ConnPlan, error) {
 			p.Subscribe = [][]byte{msg}
 			p.Requests = []feed.Request{{ID: id, Streams: group}}
 			id++
-			if p.Confirm, err = json.Marshal(struct {
-				Method string `json:"method"`
-				ID     int64  `json:"id"`
-			}{"LIST_SUBSCRIPTIONS", id}); err != nil {
+			if p.Confirm, err = binance.ListSubscriptionsRequest(id); err != nil {
 				return nil, err
 			}
 			p.ConfirmID = id
@@ -288,26 +288,9 @@ func (v *Futures) Plan(streams []string) ([]feed.ConnPlan, error) {
 // SubscribeMessage builds a SUBSCRIBE request for streams with the given
 // id ("Live Subscribing/Unsubscribing to streams").
 func (v *Futures) SubscribeMessage(id int64, streams []string) ([]byte, error) {
-	return json.Marshal(struct {
-		Method string   `json:"method"`
-		Params []string `json:"params"`
-		ID     int64    `json:"id"`
-	}{"SUBSCRIBE", streams, id})
+	return binance.SubscribeRequest(id, streams)
 }
 
-// SymbolsOfStreams returns the upper-case symbols named in stream names.
-func SymbolsOfStreams(streams []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, st := range streams {
-		sym, _, _ := strings.Cut(strings.TrimSpace(st), "@")
-		if strings.HasPrefix(sym, "!") {
-			continue
-		}
-		if sym = strings.ToUpper(sym); sym != "" && !seen[sym] {
-			seen[sym] = true
-			out = append(out, sym)
-		}
-	}
-	return out
-}
+// SymbolsOfStreams returns the upper-case symbols named in stream names,
+// each once, in order (binance.SymbolsOfStreams: the rule is Binance's).
+func SymbolsOfStreams(streams []string) []string { return binance.SymbolsOfStreams(streams) }
