@@ -83,28 +83,28 @@ type Sample struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Started    time.Time     `json:"started"`
-	Duration   float64       `json:"duration_s"`
-	Streams    []string      `json:"streams"`
-	Faults     []string      `json:"faults,omitempty"`
-	Baseline   Sample        `json:"baseline"` // before the gateway opened
-	Samples    []Sample      `json:"samples"`
-	Slopes     Slopes        `json:"slopes_per_min"`
-	Growth     Growth        `json:"growth"`
-	Trades     int64         `json:"trades"`
-	Recovered  int64         `json:"recovered"`
-	Lost       int64         `json:"lost"`       // trade IDs never delivered, and not announced
-	Duplicates int64         `json:"duplicates"` // trade IDs delivered twice
+	Started    time.Time `json:"started"`
+	Duration   float64   `json:"duration_s"`
+	Streams    []string  `json:"streams"`
+	Faults     []string  `json:"faults,omitempty"`
+	Baseline   Sample    `json:"baseline"` // before the gateway opened
+	Samples    []Sample  `json:"samples"`
+	Slopes     Slopes    `json:"slopes_per_min"`
+	Growth     Growth    `json:"growth"`
+	Trades     int64     `json:"trades"`
+	Recovered  int64     `json:"recovered"`
+	Lost       int64     `json:"lost"`       // trade IDs never delivered, and not announced
+	Duplicates int64     `json:"duplicates"` // trade IDs delivered twice
 	// AnnouncedAtClose are trade IDs of gaps still being recovered when
 	// the run ended, announced by gap events as Gateway.Close does (a
 	// firewall block or a lagging history waited out past the end): said,
 	// not lost. A gap announced during the run is a failure.
 	AnnouncedAtClose int64 `json:"announced_at_close"`
 	// Announced are trade IDs announced by gap events during the run.
-	Announced int64 `json:"announced"`
-	Gateway    GatewayTotals `json:"gateway"`
-	Pass       bool          `json:"pass"`
-	Failures   []string      `json:"failures,omitempty"`
+	Announced int64         `json:"announced"`
+	Gateway   GatewayTotals `json:"gateway"`
+	Pass      bool          `json:"pass"`
+	Failures  []string      `json:"failures,omitempty"`
 	// Restarts and Audit are those of RunRestarts: every stop and start of
 	// the gateway process, and the outputs of all runs against the ground
 	// truth.
