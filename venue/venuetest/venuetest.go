@@ -41,7 +41,9 @@ type Sim interface {
 	// TLS trusts the simulator's certificate.
 	TLS() *tls.Config
 	// Trades returns the trades of symbol with IDs from..to, as the venue
-	// numbers the trades its stream sends, oldest first.
+	// numbers the trades its stream sends, oldest first. For a venue whose
+	// trade IDs cannot show a gap (Config.OpaqueTrades), from and to are
+	// times in milliseconds, both included, and each Trade has its Time.
 	Trades(symbol string, from, to int64) ([]Trade, error)
 	// Book returns symbol's book right after the update with ID id, as the
 	// venue numbers its book updates: bids and asks best first.
@@ -60,6 +62,7 @@ type Trade struct {
 	ID         int64
 	Price, Qty string // decimals as the venue writes them
 	Side       feed.Side
+	Time       int64 // ms, the venue's trade time (Config.OpaqueTrades)
 }
 
 // Level is a book level as the simulator holds it.
@@ -84,6 +87,11 @@ type Config struct {
 	Depth int
 	// Duration is how long the faults run. Default 8s; testing.Short: 3s.
 	Duration time.Duration
+	// OpaqueTrades says the venue's trade IDs cannot show a gap
+	// (feed.TradeIDsOpaque): trades are held against the truth by time,
+	// and every trade of the truth that was not delivered must lie in a
+	// gap window the gateway announced.
+	OpaqueTrades bool
 }
 
 // Run runs the suite.
@@ -147,6 +155,7 @@ type checker struct {
 type symbolState struct {
 	trades      []feed.Event // in delivery order
 	tradeGaps   int
+	windows     [][2]int64 // gap windows announced, ns
 	book        *book.Book
 	loaded      bool
 	scales      [2]uint8
@@ -182,6 +191,8 @@ func (c *checker) handle(ev *feed.Event) {
 		var cp feed.Event
 		ev.CopyTo(&cp)
 		s.trades = append(s.trades, cp)
+	case ev.Type == feed.TypeGap && ev.Missing == feed.TypeTrade && ev.GapTo != 0:
+		s.windows = append(s.windows, [2]int64{ev.GapFrom, ev.GapTo})
 	case ev.Type == feed.TypeGap && ev.Missing == feed.TypeTrade:
 		s.tradeGaps++
 		c.problem("%s: trade gap %d..%d announced (%s): the venue's history had them", ev.Symbol, ev.FirstID, ev.ID, ev.Reason)
@@ -284,7 +295,11 @@ func runFaults(t *testing.T, f venue.Factory, cfg Config) {
 		if ss == nil || len(ss.trades) < 10 {
 			t.Fatalf("%s: too few trades delivered (%v)", sym, ss != nil)
 		}
-		checkTrades(t, s, sym, ss.trades)
+		if cfg.OpaqueTrades {
+			checkTradesByTime(t, s, sym, ss.trades, ss.windows)
+		} else {
+			checkTrades(t, s, sym, ss.trades)
+		}
 		checked := 0
 		for _, cp := range ss.checkpoints {
 			bids, asks, err := s.Book(sym, cp.id)
@@ -329,6 +344,59 @@ func checkTrades(t *testing.T, s Sim, sym string, got []feed.Event) {
 				sym, tr.ID, ev.ID, ev.Price, ev.Qty, ev.Side, tr)
 		}
 	}
+}
+
+// checkTradesByTime holds trades whose IDs cannot show a gap against the
+// truth over the time they span: each delivered trade is one of the
+// venue's (time, price, quantity, side), none twice, and each of the
+// venue's trades not delivered lies in an announced gap window.
+func checkTradesByTime(t *testing.T, s Sim, sym string, got []feed.Event, windows [][2]int64) {
+	const slack = int64(50 * time.Millisecond) // the venue's clock is the local one, give or take
+	first, last := got[0].ExchangeTime/1e6, got[len(got)-1].ExchangeTime/1e6
+	truth, err := s.Trades(sym, first, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		ms, price, qty int64
+		side           feed.Side
+	}
+	delivered := map[key]int{}
+	for i := range got {
+		ev := &got[i]
+		delivered[key{ev.ExchangeTime / 1e6, ev.Price, ev.Qty, ev.Side}]++
+	}
+	missing := 0
+	for _, tr := range truth {
+		p, perr := fixed.Parse(tr.Price, got[0].PriceScale)
+		q, qerr := fixed.Parse(tr.Qty, got[0].QtyScale)
+		if perr != nil || qerr != nil {
+			t.Fatalf("%s: trade at %d: %v %v", sym, tr.Time, perr, qerr)
+		}
+		k := key{tr.Time, p, q, tr.Side}
+		if delivered[k] > 0 {
+			delivered[k]--
+			continue
+		}
+		ns := tr.Time * 1e6
+		covered := false
+		for _, w := range windows {
+			covered = covered || (ns >= w[0]-slack && ns <= w[1]+slack)
+		}
+		if !covered {
+			t.Fatalf("%s: the venue's trade %+v was not delivered and no gap window covers it (windows %v)", sym, tr, windows)
+		}
+		missing++
+	}
+	for k, n := range delivered {
+		if n > 0 {
+			t.Fatalf("%s: %d trade(s) at %d ms, price %d, qty %d, %v delivered that the venue did not make (or twice)", sym, n, k.ms, k.price, k.qty, k.side)
+		}
+	}
+	if len(windows) == 0 {
+		t.Errorf("%s: connections were dropped and no gap window was announced", sym)
+	}
+	t.Logf("%s: %d of the venue's %d trades delivered, %d in %d announced gap windows", sym, len(truth)-missing, len(truth), missing, len(windows))
 }
 
 func truthLevels(t *testing.T, scales [2]uint8, ls []Level, n int) []book.Level {
