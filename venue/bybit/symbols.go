@@ -32,18 +32,20 @@ func parseCategory(s string) (Category, bool) {
 
 // Symbol is one market of the venue.
 type Symbol struct {
-	Category Category
-	Name     string // as Bybit writes it, upper case: "BTCUSDT"
+	Category Category `json:"category"`
+	Name     string   `json:"name"` // as Bybit writes it, upper case: "BTCUSDT"
 	// PriceScale and QtyScale are the decimal places of prices (tickSize)
 	// and quantities (qtyStep for linear, basePrecision for spot).
-	PriceScale, QtyScale uint8
+	PriceScale uint8 `json:"price_scale"`
+	QtyScale   uint8 `json:"qty_scale"`
 	// Base and Quote are the assets, upper case ("BTC", "USDT").
-	Base, Quote string
+	Base  string `json:"base,omitempty"`
+	Quote string `json:"quote,omitempty"`
 	// Perpetual is true for a linear perpetual (contractType
 	// LinearPerpetual); dated futures have no venue-independent name.
-	Perpetual bool
+	Perpetual bool `json:"perpetual,omitempty"`
 	// Status is instruments-info's status ("Trading"); empty when unknown.
-	Status string
+	Status string `json:"status,omitempty"`
 }
 
 // EventSymbol is the symbol as events name it: category/NAME, e.g.
