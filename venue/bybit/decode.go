@@ -95,14 +95,19 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	d.pending, d.next = d.pending[:0], 0
 	for range 4 { // a value that widens a scale decodes the frame again
 		kind, err := d.decode(frame, ev)
-		var se *binance.ScaleError
-		if err == nil || !errors.As(err, &se) || !d.widen(se) {
+		if err == nil || !d.widenFor(err) {
 			return kind, err
 		}
 		ev.Reset()
 		d.pending = d.pending[:0]
 	}
 	return 0, fmt.Errorf("%w: scales keep widening", ErrMalformed)
+}
+
+// widenFor widens a scale when err is a value of more decimals than it.
+func (d *Decoder) widenFor(err error) bool {
+	var se *binance.ScaleError
+	return errors.As(err, &se) && d.widen(se)
 }
 
 // widen raises the scale of the market se names to what its value needs.
@@ -574,7 +579,11 @@ func parseDec(v []byte) (fixed.Dec, error) {
 	if len(v) == 0 {
 		return fixed.Dec{}, nil
 	}
-	scale, err := fixed.ScaleOf(v)
+	mag := v
+	if mag[0] == '-' {
+		mag = mag[1:] // ScaleOf reads non-negative text
+	}
+	scale, err := fixed.ScaleOf(mag)
 	if err != nil {
 		return fixed.Dec{}, err
 	}
