@@ -108,8 +108,8 @@ func TestDecodeBook(t *testing.T) {
 		ev.Stream != "linear/orderbook.50.BTCUSDT" || ev.Symbol != "linear/BTCUSDT" || ev.ExchangeTime != 1672304484976e6 {
 		t.Fatalf("snapshot %+v", ev)
 	}
-	wantB := []feed.Level{{1649350, 6}, {1649300, 100}}
-	wantA := []feed.Level{{1661100, 29}, {1661200, 213}}
+	wantB := []feed.Level{{Price: 1649350, Qty: 6}, {Price: 1649300, Qty: 100}}
+	wantA := []feed.Level{{Price: 1661100, Qty: 29}, {Price: 1661200, Qty: 213}}
 	if !equalLevels(ev.Bids, wantB) || !equalLevels(ev.Asks, wantA) {
 		t.Fatalf("levels %v %v", ev.Bids, ev.Asks)
 	}
@@ -117,7 +117,7 @@ func TestDecodeBook(t *testing.T) {
 		t.Fatalf("delta: %v, %v", kind, err)
 	}
 	if ev.Type != feed.TypeBookDelta || ev.Base || ev.ID != 177400507 || ev.FirstID != 177400507 ||
-		!equalLevels(ev.Bids, []feed.Level{{3024000, 0}}) || !equalLevels(ev.Asks, []feed.Level{{3024930, 892}}) {
+		!equalLevels(ev.Bids, []feed.Level{{Price: 3024000, Qty: 0}}) || !equalLevels(ev.Asks, []feed.Level{{Price: 3024930, Qty: 892}}) {
 		t.Fatalf("delta %+v", ev)
 	}
 	// the snapshot after a service restart: u=1 ("Orderbook": overwrite)
