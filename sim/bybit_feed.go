@@ -460,7 +460,11 @@ func appendBybitLevels(b []byte, lv []level, d bybitDecs) []byte {
 		b = append(b, `["`...)
 		b = appendBybitDec(b, l.price, d.px)
 		b = append(b, `","`...)
-		b = appendBybitDec(b, l.qty, d.qty)
+		if l.qty == 0 {
+			b = append(b, '0') // a delete: "size 0 means delete the entry" (orderbook.mdx)
+		} else {
+			b = appendBybitDec(b, l.qty, d.qty)
+		}
 		b = append(b, `"]`...)
 	}
 	return append(b, ']')
