@@ -120,6 +120,8 @@ type Config struct {
 	Venues []string
 	// USDM configures the Binance USD-M futures front-end.
 	USDM USDMConfig
+	// Bybit configures the Bybit front-end (VenueBybit).
+	Bybit BybitConfig
 }
 
 // restLagDefault is Config.RESTLag's default.
