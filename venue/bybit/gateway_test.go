@@ -310,3 +310,88 @@ func truth(t *testing.T, sym bybit.Symbol, ls []sim.Level) []book.Level {
 	}
 	return out
 }
+
+// TestGatewayAfterServiceRestart: when Bybit's service restarts, the book
+// stream sends a snapshot with u=1 and numbers its deltas from there
+// ("Orderbook": overwrite the local book). The book is rebuilt from it at
+// once, without asking for the stream again, and equals the simulator's in
+// the new numbering.
+func TestGatewayAfterServiceRestart(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Venues: []string{sim.VenueBybit}})
+	b := s.Bybit()
+	tlsCfg, err := httpx.TLSConfig(simtest.CAFile(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f, _ := venue.Lookup(bybit.Venue)
+	streams := []string{"spot/orderbook.200.BTCUSDT"}
+	setup, err := f.Open(context.Background(), venue.Env{WSURL: b.WSURL(), RESTURL: b.RESTURL(), TLS: tlsCfg, Streams: streams,
+		Recovery: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setup.Close()
+	c := &consumer{markets: map[string]*market{}}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: setup.Venue, Streams: streams, TLS: tlsCfg, Dials: setup.Dials,
+		Logger: quiet, Handler: c.handle, Recovery: setup.Recovery})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	info := symbolOf(t, setup, "spot", "BTCUSDT")
+	check := func(from int) int {
+		t.Helper()
+		c.mu.Lock()
+		cps := append([]checkpoint(nil), c.markets["spot/BTCUSDT"].checkpoints[from:]...)
+		c.mu.Unlock()
+		for _, cp := range cps {
+			bs, err := b.BookAt("BTCUSDT", "spot", cp.u)
+			if err != nil {
+				t.Fatalf("book at %d: %v", cp.u, err)
+			}
+			if bids, asks := truth(t, info, bs.Bids), truth(t, info, bs.Asks); fmt.Sprint(bids) != fmt.Sprint(cp.bids) || fmt.Sprint(asks) != fmt.Sprint(cp.asks) {
+				t.Fatalf("book at u %d differs from the simulator's:\n got bids %v\nwant bids %v", cp.u, cp.bids, bids)
+			}
+		}
+		return from + len(cps)
+	}
+	state := func() (bases, checkpoints int, lastU int64) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		m := c.markets["spot/BTCUSDT"]
+		if m == nil {
+			return 0, 0, 0
+		}
+		return m.bases, len(m.checkpoints), m.book.LastUpdateID()
+	}
+	simtest.WaitFor(t, 15*time.Second, "10 checkpoints", func() bool { _, n, _ := state(); return n >= 10 })
+	checked := check(0)
+	bases, _, before := state()
+	if err := s.AddFault(sim.Fault{Kind: sim.FaultBybitRestart, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	simtest.WaitFor(t, 15*time.Second, "the restart's snapshot and 10 checkpoints after it", func() bool {
+		n, cps, u := state()
+		return n > bases && u < before && cps >= checked+10
+	})
+	// the checkpoints after the restart's snapshot are in the new numbering
+	c.mu.Lock()
+	m := c.markets["spot/BTCUSDT"]
+	from := checked
+	for from < len(m.checkpoints) && m.checkpoints[from].u >= before {
+		from++
+	}
+	c.mu.Unlock()
+	check(from)
+	st := g.Stats()
+	if st.StreamResubscribes != 0 || st.BookResyncs != 0 {
+		t.Fatalf("the restart's snapshot was not taken as it is: %d resubscribes, %d resyncs", st.StreamResubscribes, st.BookResyncs)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.problems {
+		t.Error(p)
+	}
+	t.Logf("u %d before the restart, now %d; faults %v", before, m.book.LastUpdateID(), s.FaultCounts())
+}
