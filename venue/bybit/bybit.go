@@ -175,6 +175,9 @@ type Config struct {
 	// (default 100, at most MaxTopicsPerConn); a connection also takes no
 	// more than MaxArgsLength characters of topics.
 	TopicsPerConn int
+	// PingInterval is how often each connection sends {"op":"ping"}
+	// (default PingInterval, 20 s, as Bybit advises).
+	PingInterval time.Duration
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -208,6 +211,12 @@ func New(cfg Config) (*Bybit, error) {
 	}
 	if cfg.TopicsPerConn < 1 || cfg.TopicsPerConn > MaxTopicsPerConn {
 		return nil, fmt.Errorf("bybit: TopicsPerConn %d is outside 1..%d", cfg.TopicsPerConn, MaxTopicsPerConn)
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = PingInterval
+	}
+	if cfg.PingInterval < 0 {
+		return nil, fmt.Errorf("bybit: PingInterval %v is negative", cfg.PingInterval)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -247,12 +256,12 @@ func (v *Bybit) Rules() feed.Rules {
 }
 
 // Keepalive is Bybit's heartbeat ("Connect", "How to Send the Heartbeat
-// Packet"): {"op":"ping"} every 20 s, answered on spot by
+// Packet"): {"op":"ping"} every Config.PingInterval (20 s), answered on spot by
 // {"success":true,"ret_msg":"pong",…,"op":"ping"} and on linear the same
 // with "req_id"; option streams answer {"op":"pong",…}. Both are kept from
 // the decoder.
 func (v *Bybit) Keepalive() wsconn.Keepalive {
-	return wsconn.Keepalive{Interval: PingInterval, Message: func() []byte { return pingMessage }, IsReply: IsPong}
+	return wsconn.Keepalive{Interval: v.cfg.PingInterval, Message: func() []byte { return pingMessage }, IsReply: IsPong}
 }
 
 var pingMessage = []byte(`{"op":"ping"}`)

@@ -25,10 +25,12 @@ func init() { venue.Register(Venue, factory{}) }
 const DefaultDialBudget = "400/5m"
 
 // Options are the venue's settings: the bybit: section of a config file
-// and the flags --bybit-topics-per-conn and --bybit-dial-budget.
+// and the flags --bybit-topics-per-conn, --bybit-dial-budget and
+// --bybit-ping-interval.
 type Options struct {
-	TopicsPerConn int    `yaml:"bybit_topics_per_conn"`
-	DialBudget    string `yaml:"bybit_dial_budget"`
+	TopicsPerConn int           `yaml:"bybit_topics_per_conn"`
+	DialBudget    string        `yaml:"bybit_dial_budget"`
+	PingInterval  time.Duration `yaml:"bybit_ping_interval"`
 }
 
 var _ venue.Options = (*Options)(nil)
@@ -36,6 +38,7 @@ var _ venue.Options = (*Options)(nil)
 // BindFlags registers the venue's flags on fs with their defaults.
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.TopicsPerConn, "bybit-topics-per-conn", 100, fmt.Sprintf("topics per connection of each category, 1..%d (a connection also takes at most %d characters of topics)", MaxTopicsPerConn, MaxArgsLength))
+	fs.DurationVar(&o.PingInterval, "bybit-ping-interval", PingInterval, "send Bybit's {\"op\":\"ping\"} on each connection this often, 1s..5m (Bybit advises 20s; it closes a connection silent for 10m)")
 	fs.StringVar(&o.DialBudget, "bybit-dial-budget", DefaultDialBudget, "connection attempts allowed to every Bybit connection together, LIMIT/WINDOW")
 }
 
@@ -44,6 +47,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.TopicsPerConn < 1 || o.TopicsPerConn > MaxTopicsPerConn {
 		errs = append(errs, &venue.SettingError{Flag: "bybit-topics-per-conn", Value: fmt.Sprint(o.TopicsPerConn), Want: fmt.Sprintf("out of range 1..%d", MaxTopicsPerConn)})
+	}
+	if o.PingInterval < time.Second || o.PingInterval > 5*time.Minute {
+		errs = append(errs, &venue.SettingError{Flag: "bybit-ping-interval", Value: o.PingInterval.String(), Want: "out of range 1s..5m"})
 	}
 	if _, err := wsconn.ParseBudget(o.DialBudget); err != nil {
 		errs = append(errs, &venue.SettingError{Flag: "bybit-dial-budget", Value: o.DialBudget, Want: "want LIMIT/WINDOW, e.g. 400/5m"})
@@ -200,7 +206,7 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	if len(bad) > 0 {
 		return nil, venue.BadInput(fmt.Errorf("streams %s: not listed by %s", strings.Join(bad, ", "), s.RESTURL))
 	}
-	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, TopicsPerConn: opts.TopicsPerConn, Logger: env.Logger})
+	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, TopicsPerConn: opts.TopicsPerConn, PingInterval: opts.PingInterval, Logger: env.Logger})
 	if err != nil {
 		return nil, venue.BadInput(err)
 	}

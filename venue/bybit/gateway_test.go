@@ -395,3 +395,69 @@ func TestGatewayAfterServiceRestart(t *testing.T) {
 	}
 	t.Logf("u %d before the restart, now %d; faults %v", before, m.book.LastUpdateID(), s.FaultCounts())
 }
+
+// TestKeepaliveHoldsTheConnection: a server that closes connections idle
+// for a second (Bybit: 10 minutes without a ping) keeps the gateway's,
+// which send {"op":"ping"} and get Bybit's pong, kept from the decoder.
+func TestKeepaliveHoldsTheConnection(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Venues: []string{sim.VenueBybit},
+		Bybit: sim.BybitConfig{IdleTimeout: time.Second}})
+	b := s.Bybit()
+	tlsCfg, err := httpx.TLSConfig(simtest.CAFile(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rest, err := httpx.New(bybit.RESTConfig(httpx.Config{BaseURL: b.RESTURL(), TLS: tlsCfg, Logger: quiet}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rest.Close()
+	streams := []string{"linear/publicTrade.BTCUSDT"}
+	parsed, _ := bybit.ParseStream(streams[0])
+	syms, err := bybit.LoadSymbols(context.Background(), rest, []bybit.Stream{parsed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := bybit.New(bybit.Config{WSURL: b.WSURL(), Symbols: syms, PingInterval: 250 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var downs, trades, other int
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: streams, TLS: tlsCfg, Logger: quiet, Handler: func(ev *feed.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case ev.Type == feed.TypeStatus && ev.Status == feed.StatusDisconnected:
+			downs++
+		case ev.Type == feed.TypeTrade:
+			trades++
+		case ev.Type != feed.TypeStatus:
+			other++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	st := g.Stats()
+	mu.Lock()
+	nDowns, nTrades, nOther := downs, trades, other
+	mu.Unlock()
+	g.Close()
+	if nDowns != 0 || len(st.Sessions) != 1 {
+		t.Fatalf("%d disconnections, %d sessions", nDowns, len(st.Sessions))
+	}
+	ss := st.Sessions[0]
+	if ss.AppPings < 8 || ss.AppPongs < ss.AppPings-1 {
+		t.Fatalf("%d pings, %d pongs", ss.AppPings, ss.AppPongs)
+	}
+	if nTrades == 0 || nOther != 0 {
+		t.Fatalf("%d trades, %d other events", nTrades, nOther)
+	}
+	if attempts, _ := s.ConnAttempts(); attempts != 1 {
+		t.Fatalf("%d connection attempts", attempts)
+	}
+	t.Logf("%d pings, %d pongs, %d trades, one connection", ss.AppPings, ss.AppPongs, nTrades)
+}
