@@ -118,7 +118,8 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 // Streams gives the streams of the venue-independent form: BTC-USDT is the
-// spot pair, BTC-USDT-PERP the linear perpetual. Trades are publicTrade,
+// spot pair, BTC-USDT-PERP the linear perpetual (BTC-USDC-PERP is Bybit's
+// BTCPERP). Trades are publicTrade,
 // the book orderbook.200 (pushed every 100 ms), funding the linear tickers
 // (mark, index, funding rate and open interest), liquidations
 // allLiquidation. The top of book is the one the gateway derives from the
@@ -129,6 +130,9 @@ func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
 		c = Linear
 	}
 	sym := inst.Base + inst.Quote
+	if inst.Perp && inst.Quote == "USDC" {
+		sym = inst.Base + "PERP" // USDC perpetuals are BTCPERP, ETHPERP ("Enums Definitions": symbol)
+	}
 	switch what {
 	case venue.WantTrades:
 		return []string{string(c) + "/publicTrade." + sym}, nil

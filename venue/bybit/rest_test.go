@@ -262,6 +262,9 @@ func TestOptionsAndStreams(t *testing.T) {
 	if err != nil || strings.Join(got, " ") != want {
 		t.Fatalf("Expand = %v, %v", got, err)
 	}
+	if got, err := venue.Expand("bybit", f, []string{"trades:ETH-USDC-PERP"}); err != nil || len(got) != 1 || got[0] != "linear/publicTrade.ETHPERP" {
+		t.Fatalf("USDC perpetual: %v, %v", got, err)
+	}
 	if _, err := venue.Expand("bybit", f, []string{"funding:BTC-USDT"}); !errors.Is(err, venue.ErrNotListed) {
 		t.Fatalf("funding of spot: %v", err)
 	}
