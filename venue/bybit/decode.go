@@ -515,16 +515,16 @@ func (d *Decoder) ticker(b []byte, t top, s *dsym, ev *feed.Event) (feed.Decoded
 		at := obj.Pos()
 		var buf [32]byte
 		var dst *fixed.Dec
-		k := keyText(b, key, &buf)
-		switch string(k) {
+		var name string
+		switch string(keyText(b, key, &buf)) {
 		case "markPrice":
-			dst = &s.mark
+			dst, name = &s.mark, "markPrice"
 		case "indexPrice":
-			dst = &s.index
+			dst, name = &s.index, "indexPrice"
 		case "fundingRate":
-			dst = &s.rate
+			dst, name = &s.rate, "fundingRate"
 		case "openInterest":
-			dst, haveOI = &s.oi, true
+			dst, name, haveOI = &s.oi, "openInterest", true
 		case "nextFundingTime":
 			var v []byte
 			if v, err = d.str(b, at, "nextFundingTime"); err != nil {
@@ -532,7 +532,7 @@ func (d *Decoder) ticker(b []byte, t top, s *dsym, ev *feed.Event) (feed.Decoded
 			}
 			s.nextFunding = 0
 			if len(v) > 0 {
-				ms, perr := strconv.ParseInt(string(v), 10, 64)
+				ms, perr := parseUint(v)
 				if perr != nil {
 					return 0, fmt.Errorf("%w: nextFundingTime %q", ErrMalformed, v)
 				}
@@ -542,12 +542,12 @@ func (d *Decoder) ticker(b []byte, t top, s *dsym, ev *feed.Event) (feed.Decoded
 			}
 		}
 		if dst != nil {
-			v, err := d.str(b, at, string(k))
+			v, err := d.str(b, at, name)
 			if err != nil {
 				return 0, err
 			}
 			if *dst, err = parseDec(v); err != nil {
-				return 0, fmt.Errorf("%w: %s %q: %w", ErrMalformed, k, v, err)
+				return 0, fmt.Errorf("%w: %s %q: %w", ErrMalformed, name, v, err)
 			}
 		}
 		next, err := binance.SkipValue(b, at, 2)
@@ -571,6 +571,21 @@ func (d *Decoder) ticker(b []byte, t top, s *dsym, ev *feed.Event) (feed.Decoded
 	d.deriv[1] = feed.Deriv{OpenInterest: s.oi}
 	oi.Deriv = &d.deriv[1]
 	return feed.DecodedBatch, nil
+}
+
+// parseUint reads the decimal digits of v as an int64.
+func parseUint(v []byte) (int64, error) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, strconv.ErrRange
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, strconv.ErrSyntax
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
 }
 
 // parseDec reads a decimal at its own scale; "" is zero (a field Bybit

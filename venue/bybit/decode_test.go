@@ -256,7 +256,7 @@ func TestDecodeWidens(t *testing.T) {
 func TestDecodeAllocs(t *testing.T) {
 	d := NewDecoder(testSymbols(t), Linear)
 	var ev feed.Event
-	for _, f := range []string{docTrade, docBookSnapshot, docBookDelta, docLiquidation} {
+	for _, f := range []string{docTrade, docBookSnapshot, docBookDelta, docLiquidation, docTicker, docTickerDelta} {
 		frame := []byte(f)
 		if _, err := d.Decode(frame, &ev); err != nil && !errors.Is(err, feed.ErrUnknown) {
 			t.Fatal(err)
@@ -286,4 +286,31 @@ func dec(tb testing.TB, s string) fixed.Dec {
 		tb.Fatal(err)
 	}
 	return d
+}
+
+func BenchmarkDecode(b *testing.B) {
+	for _, bc := range []struct {
+		name, frame string
+		cat         Category
+	}{
+		{"publicTrade", docTrade, Linear},
+		{"orderbookSnapshot", docBookSnapshot, Linear},
+		{"orderbookDelta", docBookDelta, Linear},
+		{"tickers", docTicker, Linear},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := NewDecoder(testSymbols(b), bc.cat)
+			var ev, next feed.Event
+			frame := []byte(bc.frame)
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := d.Decode(frame, &ev); err != nil {
+					b.Fatal(err)
+				}
+				for d.Next(&next) {
+				}
+			}
+		})
+	}
 }
