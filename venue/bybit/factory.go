@@ -38,7 +38,7 @@ var _ venue.Options = (*Options)(nil)
 // BindFlags registers the venue's flags on fs with their defaults.
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.TopicsPerConn, "bybit-topics-per-conn", 100, fmt.Sprintf("topics per connection of each category, 1..%d (a connection also takes at most %d characters of topics)", MaxTopicsPerConn, MaxArgsLength))
-	fs.DurationVar(&o.PingInterval, "bybit-ping-interval", PingInterval, "send Bybit's {\"op\":\"ping\"} on each connection this often, 1s..5m (Bybit advises 20s; it closes a connection silent for 10m)")
+	fs.DurationVar(&o.PingInterval, "bybit-ping-interval", PingInterval, "send Bybit's {\"op\":\"ping\"} on each connection this often, ≥ 1s and ≤ 5m (Bybit advises 20s; it closes a connection silent for 10m)")
 	fs.StringVar(&o.DialBudget, "bybit-dial-budget", DefaultDialBudget, "connection attempts allowed to every Bybit connection together, LIMIT/WINDOW")
 }
 
@@ -49,7 +49,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, &venue.SettingError{Flag: "bybit-topics-per-conn", Value: fmt.Sprint(o.TopicsPerConn), Want: fmt.Sprintf("out of range 1..%d", MaxTopicsPerConn)})
 	}
 	if o.PingInterval < time.Second || o.PingInterval > 5*time.Minute {
-		errs = append(errs, &venue.SettingError{Flag: "bybit-ping-interval", Value: o.PingInterval.String(), Want: "out of range 1s..5m"})
+		errs = append(errs, &venue.SettingError{Flag: "bybit-ping-interval", Value: o.PingInterval.String(), Want: "want ≥ 1s and ≤ 5m"})
 	}
 	if _, err := wsconn.ParseBudget(o.DialBudget); err != nil {
 		errs = append(errs, &venue.SettingError{Flag: "bybit-dial-budget", Value: o.DialBudget, Want: "want LIMIT/WINDOW, e.g. 400/5m"})
