@@ -444,7 +444,12 @@ func (d *Decoder) fill(b []byte, i int, s *dsym, ev *feed.Event, typ feed.Type) 
 					err = fmt.Errorf("side %q", side)
 				}
 				if typ == feed.TypeLiquidation && err == nil {
-					ev.Side = 3 - ev.Side // Buy: a long closed by a sell
+					// "Buy": a long liquidated, closed by the venue's sell
+					if ev.Side == feed.SideBuy {
+						ev.Side = feed.SideSell
+					} else {
+						ev.Side = feed.SideBuy
+					}
 				}
 				next, _ = binance.SkipValue(b, at, 3)
 			}
