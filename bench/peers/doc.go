@@ -24,6 +24,20 @@
 // book by the USD-M procedure itself (go-binance leaves that to its users)
 // and compares it, and the aggregate trades, with the ground truth.
 //
+// For Bybit the client is github.com/hirokisan/bybit/v2 (v2.36.0): the most
+// used Go client of Bybit's v5 API that is not Bybit's own, maintained
+// since 2021, written from Bybit's documentation and against the real
+// service (its ping sends the JSON {"op":"ping"} beside a ping frame after
+// users of the real service reported disconnects). It is configured only
+// with WithBaseURL. It parses orderbook and publicTrade messages into its
+// own types (u as an int, trade IDs as strings, "L", "BT"), so it checks
+// the front-end's wire format; the test keeps the book by Bybit's rules
+// from what it parsed and compares it at every u, and the trades, with the
+// ground truth, and reads the REST order book and recent trades with its
+// market client. Bybit's own github.com/bybit-exchange/bybit.go.api was
+// the other candidate: it is younger, less used, and hard-codes its hosts
+// in ways that need more than a base URL to point elsewhere.
+//
 // The tests trust the simulator's certificate authority the way any program
 // would trust a private CA: through the SSL_CERT_FILE environment variable,
 // set in TestMain before the process first loads its system roots. The
