@@ -35,8 +35,9 @@
 // from what it parsed and compares it at every u, and the trades, with the
 // ground truth, and reads the REST order book and recent trades with its
 // market client. Bybit's own github.com/bybit-exchange/bybit.go.api was
-// the other candidate: it is younger, less used, and hard-codes its hosts
-// in ways that need more than a base URL to point elsewhere.
+// not tried: one client written by others is the point, and hirokisan's
+// public WebSocket API (one connection per category, a callback per
+// topic) is the one most Go programs reading Bybit's market data use.
 //
 // The tests trust the simulator's certificate authority the way any program
 // would trust a private CA: through the SSL_CERT_FILE environment variable,
