@@ -27,10 +27,10 @@ const (
 	BybitLinear = "linear"
 )
 
-// Faults of the Bybit front-end (Config.Venues lists VenueBybit). They are
-// decided once per book push of a (category, symbol), for every subscriber
-// of its orderbook topics at every depth; Symbol, when set, limits them to
-// that symbol. depth-drop, depth-dup and depth-reorder apply to the
+// Faults of the Bybit front-end (Config.Venues lists VenueBybit). The
+// first three are decided once per book push of a (category, symbol) that
+// has subscribers, for every subscriber of its orderbook topics at every
+// depth; Prob is per push. depth-drop, depth-dup and depth-reorder apply to the
 // orderbook deltas per connection, and trade-gap to publicTrade messages,
 // as on the Binance front-ends; the connection faults apply to its
 // connections too.

@@ -382,6 +382,11 @@ func TestBybitIdleTimeout(t *testing.T) {
 // whose u skips one; after each, the book kept by the rules matches the
 // truth again at the next snapshot.
 func TestBybitFaults(t *testing.T) {
+	for _, f := range []string{"bybit-new-snapshot:p=0.01", "bybit-restart:times=1", "bybit-u-gap:every=10s", "bybit-rate-limit:p=0.5"} {
+		if _, err := ParseFault(f); err != nil {
+			t.Fatalf("ParseFault(%q): %v", f, err)
+		}
+	}
 	s, by := startWithBybit(t, Config{})
 	c := bybitDial(t, s, BybitLinear)
 	bybitSend(t, c, `{"op":"subscribe","args":["orderbook.50.BTCUSDT"]}`)
@@ -694,5 +699,20 @@ func TestBybitTruthEndpoints(t *testing.T) {
 	}
 	if st, _, _ := bybitGet(t, s, "/sim/book?category=futures&symbol=BTCUSDT"); st != 400 {
 		t.Fatalf("bad category: %d", st)
+	}
+}
+
+func TestAppendBybitDec(t *testing.T) {
+	for _, tc := range []struct {
+		v    int64
+		dec  int
+		want string
+	}{
+		{1657850_000000, 2, "16578.50"}, {1657850_000000, 0, "16578.5"}, {100000, 5, "0.00100"},
+		{123, 2, "0.00000123"}, {5_00000000, 0, "5"}, {0, 3, "0.000"}, {12_34500000, 8, "12.34500000"},
+	} {
+		if got := string(appendBybitDec(nil, tc.v, tc.dec)); got != tc.want {
+			t.Errorf("appendBybitDec(%d, %d) = %q, want %q", tc.v, tc.dec, got, tc.want)
+		}
 	}
 }
