@@ -98,6 +98,13 @@ type BybitConfig struct {
 	RESTLimit  int
 	RESTWindow time.Duration
 	RESTBan    time.Duration
+	// ConnAttemptLimit WebSocket connections per ConnAttemptWindow per
+	// client IP: "Do not frequently connect and disconnect the connection.
+	// Do not build over 500 connections in 5 minutes" (the connect page).
+	// Over it the upgrade is answered HTTP 429 (Bybit does not say what it
+	// answers). Defaults 500 and 5 minutes.
+	ConnAttemptLimit  int
+	ConnAttemptWindow time.Duration
 	// History is how many book pushes per category and symbol BookAt can
 	// go back. Default 100000.
 	History int
@@ -116,6 +123,8 @@ func (c BybitConfig) withDefaults() BybitConfig {
 	c.RESTWindow = orDefault(c.RESTWindow, 5*time.Second)
 	c.RESTBan = orDefault(c.RESTBan, 10*time.Minute)
 	c.History = orDefault(c.History, 100000)
+	c.ConnAttemptLimit = orDefault(c.ConnAttemptLimit, 500)
+	c.ConnAttemptWindow = orDefault(c.ConnAttemptWindow, 5*time.Minute)
 	return c
 }
 
@@ -123,7 +132,7 @@ func (c BybitConfig) validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime}, {"RESTWindow", c.RESTWindow}, {"RESTBan", c.RESTBan}} {
+	}{{"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime}, {"RESTWindow", c.RESTWindow}, {"RESTBan", c.RESTBan}, {"ConnAttemptWindow", c.ConnAttemptWindow}} {
 		if d.v <= 0 {
 			return fmt.Errorf("sim: Bybit.%s: %v must be positive", d.name, d.v)
 		}
@@ -134,7 +143,7 @@ func (c BybitConfig) validate() error {
 	for _, n := range []struct {
 		name string
 		v    int
-	}{{"SpotArgsPerRequest", c.SpotArgsPerRequest}, {"ArgsChars", c.ArgsChars}, {"RESTLimit", c.RESTLimit}, {"History", c.History}} {
+	}{{"SpotArgsPerRequest", c.SpotArgsPerRequest}, {"ArgsChars", c.ArgsChars}, {"RESTLimit", c.RESTLimit}, {"History", c.History}, {"ConnAttemptLimit", c.ConnAttemptLimit}} {
 		if n.v < 1 {
 			return fmt.Errorf("sim: Bybit.%s: %d must be at least 1", n.name, n.v)
 		}
@@ -159,6 +168,8 @@ type Bybit struct {
 	hub  *hub
 	feed *bybitFeed
 	rest *bybitREST
+
+	attempts *attemptBudget
 }
 
 // bybitConn is the Bybit side of a wsConn.
@@ -178,6 +189,7 @@ type bybitConn struct {
 func startBybit(s *Server, tlsCfg *tls.Config) (*Bybit, error) {
 	b := &Bybit{srv: s, cfg: s.cfg.Bybit.withDefaults(), hub: newHub()}
 	b.conn = s.cfg
+	b.attempts = newAttemptBudget(b.cfg.ConnAttemptLimit, b.cfg.ConnAttemptWindow)
 	// Bybit's heartbeat is the client's JSON ping; the server sends no
 	// ping frames (none documented), so the watch's ping never fires.
 	b.conn.PingInterval = 100 * 365 * 24 * time.Hour
@@ -273,10 +285,8 @@ func checkCategory(category string) error {
 // ends.
 func (b *Bybit) serveWS(w http.ResponseWriter, r *http.Request, category string) {
 	s := b.srv
-	// "500 connections in a 5-minute window" per WS domain (the connect
-	// page); the server-wide attempt budget counts them.
-	if ok, retry := s.attempts.attempt(wsClientIP(r.RemoteAddr), time.Now()); !ok {
-		writeTooManyAttempts(w, s.cfg.ConnAttemptLimit, s.cfg.ConnAttemptWindow, retry)
+	if ok, retry := b.attempts.attempt(wsClientIP(r.RemoteAddr), time.Now()); !ok {
+		writeTooManyAttempts(w, b.cfg.ConnAttemptLimit, b.cfg.ConnAttemptWindow, retry)
 		return
 	}
 	if s.ctx.Err() != nil {

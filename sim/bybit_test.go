@@ -716,3 +716,20 @@ func TestAppendBybitDec(t *testing.T) {
 		}
 	}
 }
+
+// TestBybitConnAttempts: past ConnAttemptLimit connections a window, the
+// upgrade is refused with HTTP 429.
+func TestBybitConnAttempts(t *testing.T) {
+	s, _ := startWithBybit(t, Config{Bybit: BybitConfig{ConnAttemptLimit: 2}})
+	bybitDial(t, s, BybitSpot)
+	bybitDial(t, s, BybitLinear)
+	c, resp, err := dialer(s).Dial(s.Bybit().WSURL()+"/v5/public/spot", nil)
+	if err == nil {
+		c.Close()
+		t.Fatal("a third connection was accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
