@@ -21,11 +21,16 @@ import (
 //	linear {"success":true,"ret_msg":"pong","conn_id":"…","req_id":"","op":"ping"}
 //
 // (spot echoes req_id only when the request had one). A subscribe is
-// answered once, for all its args, and fails whole: "args size >10" on spot
-// past SpotArgsPerRequest, "error:handler not found,topic:…" for a topic
-// the category does not have, "Invalid symbol :[…]" for a symbol it does
-// not trade, "error:already subscribed,topic:…", and, past ArgsChars, "args
-// length >21000" (the limit is documented, its message is not).
+// answered once, for all its args. Refusals: "args size >10" on spot past
+// SpotArgsPerRequest (the whole request, as users of the real service
+// found: yufuquant/rust-bybit#24); "error:handler not found,topic:…" for a
+// topic the category does not have (sieblyio/bybit-api#561); "Invalid
+// symbol :[orderbook.50.X]" for a symbol it does not trade (the message
+// clients of the real service match); "error:already subscribed,topic:…";
+// and, past ArgsChars, "args length >21000" (the limit is documented, its
+// message is not). The simulator refuses the whole request for any of
+// them; whether Bybit subscribes the good topics of a request with a bad
+// one is not documented.
 func (b *Bybit) handleRequest(c *wsConn, body []byte) {
 	c.by.heard.Store(time.Now().UnixNano())
 	var req struct {
