@@ -637,9 +637,9 @@ func bybitTickerMessage(cat, key string, snapshot bool, now time.Time, v *market
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = strconv.AppendQuote(b, kv[0])
+			b = appendJSONString(b, kv[0])
 			b = append(b, ':')
-			b = strconv.AppendQuote(b, kv[1])
+			b = appendJSONString(b, kv[1])
 		}
 		return append(b, '}')
 	}

@@ -180,7 +180,7 @@ func (b *Bybit) reply(c *wsConn, op string, reqID *string, success bool, msg str
 	out = append(out, `{"success":`...)
 	out = strconv.AppendBool(out, success)
 	out = append(out, `,"ret_msg":`...)
-	out = strconv.AppendQuote(out, msg)
+	out = appendJSONString(out, msg)
 	out = append(out, `,"conn_id":"`...)
 	out = append(out, c.by.connID...)
 	out = append(out, '"')
@@ -190,10 +190,17 @@ func (b *Bybit) reply(c *wsConn, op string, reqID *string, success bool, msg str
 		if reqID != nil {
 			id = *reqID
 		}
-		out = strconv.AppendQuote(out, id)
+		out = appendJSONString(out, id)
 	}
 	out = append(out, `,"op":`...)
-	out = strconv.AppendQuote(out, op)
+	out = appendJSONString(out, op)
 	out = append(out, '}')
 	c.sendFrame(ws.OpText, out)
+}
+
+// appendJSONString appends s as a JSON string (what a client sent may be
+// any bytes: invalid UTF-8 becomes U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }

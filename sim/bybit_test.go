@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -732,4 +733,51 @@ func TestBybitConnAttempts(t *testing.T) {
 		t.Fatalf("third connection: %v %v", resp, err)
 	}
 	resp.Body.Close()
+}
+
+// FuzzBybitRequest: whatever a client sends, the front-end answers it with
+// exactly one JSON reply carrying success, ret_msg, conn_id and op, and
+// subscribes only topics it accepted.
+func FuzzBybitRequest(f *testing.F) {
+	m := newTestMarket(f, Config{Symbols: []string{"BTCUSDT"}})
+	b := &Bybit{cfg: BybitConfig{}.withDefaults(), hub: newHub()}
+	b.feed = newBybitFeed(m, b.hub, newFaults(1), b.cfg)
+	for _, s := range []string{
+		`{"op":"ping"}`, `{"req_id":"100001","op":"ping"}`, `{"req_id":7,"op":"ping"}`,
+		`{"op":"subscribe","args":["orderbook.50.BTCUSDT","publicTrade.BTCUSDT"],"req_id":"x"}`,
+		`{"op":"subscribe","args":["orderbook.50.BTCUSDT","orderbook.50.BTCUSDT"]}`,
+		`{"op":"unsubscribe","args":["tickers.BTCUSDT"]}`, `{"op":"subscribe","args":"nope"}`,
+		`{"op":null}`, `[]`, `nul`, `{"op":"subscribe","args":["orderbook..BTCUSDT","allLiquidation.BTCUSDT"]}`,
+	} {
+		f.Add(false, []byte(s))
+		f.Add(true, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, linear bool, body []byte) {
+		cat := BybitSpot
+		if linear {
+			cat = BybitLinear
+		}
+		c := &wsConn{notify: make(chan struct{}, 1), by: &bybitConn{category: cat, connID: "c"}}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		defer c.cancel()
+		b.handleRequest(c, body)
+		if len(c.ctrl) != 1 {
+			t.Fatalf("%q: %d replies", body, len(c.ctrl))
+		}
+		var r struct {
+			Success *bool   `json:"success"`
+			RetMsg  *string `json:"ret_msg"`
+			ConnID  string  `json:"conn_id"`
+			Op      *string `json:"op"`
+		}
+		if err := json.Unmarshal(c.ctrl[0].payload, &r); err != nil || r.Success == nil || r.RetMsg == nil || r.Op == nil || r.ConnID != "c" {
+			t.Fatalf("%q: reply %s: %v", body, c.ctrl[0].payload, err)
+		}
+		for _, topic := range c.by.topics {
+			if msg := b.checkTopic(cat, topic); msg != "" {
+				t.Fatalf("%q: subscribed %q: %s", body, topic, msg)
+			}
+		}
+		b.feed.dropConn(c)
+	})
 }
