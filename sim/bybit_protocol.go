@@ -201,6 +201,9 @@ func (b *Bybit) reply(c *wsConn, op string, reqID *string, success bool, msg str
 // appendJSONString appends s as a JSON string (what a client sent may be
 // any bytes: invalid UTF-8 becomes U+FFFD).
 func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+	var buf bytes.Buffer
+	e := json.NewEncoder(&buf)
+	e.SetEscapeHTML(false) // "args size >10", as Bybit writes it
+	_ = e.Encode(s)
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
