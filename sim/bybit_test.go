@@ -781,3 +781,32 @@ func FuzzBybitRequest(f *testing.F) {
 		b.feed.dropConn(c)
 	})
 }
+
+// TestBybitDepth1Repeats: with a still market, depth 1 sends its snapshot
+// again after 3 s with the same u; depth 50 sends nothing.
+func TestBybitDepth1Repeats(t *testing.T) {
+	s, _ := startWithBybit(t, Config{Rate: -1})
+	c := bybitDial(t, s, BybitSpot)
+	bybitSend(t, c, `{"op":"subscribe","args":["orderbook.1.BTCUSDT","orderbook.50.BTCUSDT"]}`)
+	bybitRead(t, c, 5*time.Second)
+	var first, again bybitBookData
+	start := time.Now()
+	seen := map[string]int{}
+	for seen["orderbook.1.BTCUSDT"] < 2 {
+		m := bybitRead(t, c, 5*time.Second)
+		seen[m.Topic]++
+		if m.Topic == "orderbook.1.BTCUSDT" {
+			if seen[m.Topic] == 1 {
+				json.Unmarshal(m.Data, &first)
+			} else {
+				json.Unmarshal(m.Data, &again)
+			}
+		}
+	}
+	if d := time.Since(start); d < 2900*time.Millisecond || again.U != first.U || fmt.Sprint(again.B, again.A) != fmt.Sprint(first.B, first.A) {
+		t.Fatalf("after %v: %+v then %+v", d, first, again)
+	}
+	if seen["orderbook.50.BTCUSDT"] != 1 {
+		t.Fatalf("orderbook.50 sent %d messages in a still market", seen["orderbook.50.BTCUSDT"])
+	}
+}
