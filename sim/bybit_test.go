@@ -810,3 +810,34 @@ func TestBybitDepth1Repeats(t *testing.T) {
 		t.Fatalf("orderbook.50 sent %d messages in a still market", seen["orderbook.50.BTCUSDT"])
 	}
 }
+
+// TestBybitConnsPerIP: MaxConnsPerIP open connections per IP and category;
+// a closed one frees its place.
+func TestBybitConnsPerIP(t *testing.T) {
+	s, by := startWithBybit(t, Config{Bybit: BybitConfig{MaxConnsPerIP: 1}})
+	first := bybitDial(t, s, BybitSpot)
+	bybitDial(t, s, BybitLinear) // the other category counts apart
+	c, resp, err := dialer(s).Dial(by.WSURL()+"/v5/public/spot", nil)
+	if err == nil {
+		c.Close()
+		t.Fatal("a second spot connection was accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second spot connection: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	first.Close()
+	waitFor(t, 3*time.Second, func() bool { return len(by.Conns()) == 1 })
+	waitFor(t, 3*time.Second, func() bool {
+		c, resp, err := dialer(s).Dial(by.WSURL()+"/v5/public/spot", nil)
+		if err != nil {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return false
+		}
+		resp.Body.Close()
+		c.Close()
+		return true
+	})
+}
