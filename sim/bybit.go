@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,10 +28,10 @@ const (
 	BybitLinear = "linear"
 )
 
-// Faults of the Bybit front-end (Config.Venues lists VenueBybit). They are
-// decided once per book push of a (category, symbol), for every subscriber
-// of its orderbook topics at every depth; Symbol, when set, limits them to
-// that symbol. depth-drop, depth-dup and depth-reorder apply to the
+// Faults of the Bybit front-end (Config.Venues lists VenueBybit). The
+// first three are decided once per book push of a (category, symbol) that
+// has subscribers, for every subscriber of its orderbook topics at every
+// depth; Prob is per push. depth-drop, depth-dup and depth-reorder apply to the
 // orderbook deltas per connection, and trade-gap to publicTrade messages,
 // as on the Binance front-ends; the connection faults apply to its
 // connections too.
@@ -75,7 +76,9 @@ type BybitConfig struct {
 	// streams; its connect page says that without ping-pong and data "the
 	// server will disconnect the connection" after 10 minutes, and advises
 	// a ping every 20 s (docs/v5/websocket/wss-authentication.mdx).
-	// Default 10 minutes.
+	// WebSocket ping frames do not count: the heartbeat Bybit documents is
+	// the JSON {"op":"ping"} (hirokisan/bybit#127 found control frames alone
+	// were not enough). Default 10 minutes.
 	IdleTimeout time.Duration
 	// MaxLifetime closes a connection (1001) after this long. Bybit
 	// documents no lifetime for public streams. Default 24h.
@@ -98,6 +101,20 @@ type BybitConfig struct {
 	RESTLimit  int
 	RESTWindow time.Duration
 	RESTBan    time.Duration
+	// ConnAttemptLimit WebSocket connections per ConnAttemptWindow per
+	// client IP: "Do not build over 500 connections in 5 minutes. This is
+	// counted per WebSocket domain" (docs/v5/websocket/wss-authentication.mdx).
+	// Over it the upgrade is answered HTTP 429 (Bybit does not say what it
+	// answers). Defaults 500 and 5 minutes.
+	ConnAttemptLimit  int
+	ConnAttemptWindow time.Duration
+	// MaxConnsPerIP open connections per client IP and category: "Do not
+	// establish more than 1,000 connections per IP for market data. The
+	// connection limits are counted separately for Spot, Linear, Inverse,
+	// and Options markets" (docs/v5/rate-limit/rate-limit.mdx).
+	// Over it the upgrade is answered HTTP 429 (Bybit does not say what it
+	// answers). Default 1000.
+	MaxConnsPerIP int
 	// History is how many book pushes per category and symbol BookAt can
 	// go back. Default 100000.
 	History int
@@ -116,6 +133,9 @@ func (c BybitConfig) withDefaults() BybitConfig {
 	c.RESTWindow = orDefault(c.RESTWindow, 5*time.Second)
 	c.RESTBan = orDefault(c.RESTBan, 10*time.Minute)
 	c.History = orDefault(c.History, 100000)
+	c.ConnAttemptLimit = orDefault(c.ConnAttemptLimit, 500)
+	c.MaxConnsPerIP = orDefault(c.MaxConnsPerIP, 1000)
+	c.ConnAttemptWindow = orDefault(c.ConnAttemptWindow, 5*time.Minute)
 	return c
 }
 
@@ -123,7 +143,7 @@ func (c BybitConfig) validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime}, {"RESTWindow", c.RESTWindow}, {"RESTBan", c.RESTBan}} {
+	}{{"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime}, {"RESTWindow", c.RESTWindow}, {"RESTBan", c.RESTBan}, {"ConnAttemptWindow", c.ConnAttemptWindow}} {
 		if d.v <= 0 {
 			return fmt.Errorf("sim: Bybit.%s: %v must be positive", d.name, d.v)
 		}
@@ -134,7 +154,7 @@ func (c BybitConfig) validate() error {
 	for _, n := range []struct {
 		name string
 		v    int
-	}{{"SpotArgsPerRequest", c.SpotArgsPerRequest}, {"ArgsChars", c.ArgsChars}, {"RESTLimit", c.RESTLimit}, {"History", c.History}} {
+	}{{"SpotArgsPerRequest", c.SpotArgsPerRequest}, {"ArgsChars", c.ArgsChars}, {"RESTLimit", c.RESTLimit}, {"History", c.History}, {"ConnAttemptLimit", c.ConnAttemptLimit}, {"MaxConnsPerIP", c.MaxConnsPerIP}} {
 		if n.v < 1 {
 			return fmt.Errorf("sim: Bybit.%s: %d must be at least 1", n.name, n.v)
 		}
@@ -159,6 +179,10 @@ type Bybit struct {
 	hub  *hub
 	feed *bybitFeed
 	rest *bybitREST
+
+	attempts *attemptBudget
+	openMu   sync.Mutex
+	open     map[string]int // open connections by category and client IP
 }
 
 // bybitConn is the Bybit side of a wsConn.
@@ -178,6 +202,8 @@ type bybitConn struct {
 func startBybit(s *Server, tlsCfg *tls.Config) (*Bybit, error) {
 	b := &Bybit{srv: s, cfg: s.cfg.Bybit.withDefaults(), hub: newHub()}
 	b.conn = s.cfg
+	b.attempts = newAttemptBudget(b.cfg.ConnAttemptLimit, b.cfg.ConnAttemptWindow)
+	b.open = make(map[string]int)
 	// Bybit's heartbeat is the client's JSON ping; the server sends no
 	// ping frames (none documented), so the watch's ping never fires.
 	b.conn.PingInterval = 100 * 365 * 24 * time.Hour
@@ -273,16 +299,20 @@ func checkCategory(category string) error {
 // ends.
 func (b *Bybit) serveWS(w http.ResponseWriter, r *http.Request, category string) {
 	s := b.srv
-	// "500 connections in a 5-minute window" per WS domain (the connect
-	// page); the server-wide attempt budget counts them.
-	if ok, retry := s.attempts.attempt(wsClientIP(r.RemoteAddr), time.Now()); !ok {
-		writeTooManyAttempts(w, s.cfg.ConnAttemptLimit, s.cfg.ConnAttemptWindow, retry)
+	if ok, retry := b.attempts.attempt(wsClientIP(r.RemoteAddr), time.Now()); !ok {
+		writeTooManyAttempts(w, b.cfg.ConnAttemptLimit, b.cfg.ConnAttemptWindow, retry)
 		return
 	}
 	if s.ctx.Err() != nil {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	slot := category + " " + wsClientIP(r.RemoteAddr)
+	if !b.takeSlot(slot) {
+		http.Error(w, "too many connections from "+wsClientIP(r.RemoteAddr)+" to "+category, http.StatusTooManyRequests)
+		return
+	}
+	defer b.freeSlot(slot)
 	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
 	if err != nil {
 		return
@@ -320,6 +350,25 @@ func (b *Bybit) serveWS(w http.ResponseWriter, r *http.Request, category string)
 	reason := c.endReason
 	c.mu.Unlock()
 	s.log.Debug("connection closed", "venue", VenueBybit, "conn", c.id, "remote", c.remote, "reason", reason)
+}
+
+// takeSlot counts an open connection of slot, unless MaxConnsPerIP are.
+func (b *Bybit) takeSlot(slot string) bool {
+	b.openMu.Lock()
+	defer b.openMu.Unlock()
+	if b.open[slot] >= b.cfg.MaxConnsPerIP {
+		return false
+	}
+	b.open[slot]++
+	return true
+}
+
+func (b *Bybit) freeSlot(slot string) {
+	b.openMu.Lock()
+	defer b.openMu.Unlock()
+	if b.open[slot]--; b.open[slot] <= 0 {
+		delete(b.open, slot)
+	}
 }
 
 // watchIdle closes the connections that sent nothing for IdleTimeout.

@@ -93,7 +93,8 @@ type bybitCat struct {
 type bybitBook struct {
 	on         bool
 	bids, asks []level
-	pushed     time.Time
+	pushed     time.Time // when the last message went
+	u, mkt     int64     // u and market update ID of the last message
 }
 
 type bybitTicker struct {
@@ -354,12 +355,11 @@ func (f *bybitFeed) books(bs *bybitSym, ci int, v *marketView, now time.Time) {
 		bids, asks := v.bids[:min(d, len(v.bids))], v.asks[:min(d, len(v.asks))]
 		switch {
 		case !bk.on:
-			bk.on, bk.pushed = true, now
-		case changed:
-			bk.pushed = now
-			if lost {
-				break // lost on the server's side: the next push's u skips this one
-			}
+			bk.on, bk.pushed, bk.u, bk.mkt = true, now, u, v.last
+		case changed && lost:
+			// lost on the server's side: the next push's u skips this one
+		case changed && (restart || newSnap || d != 1 || !slices.Equal(bk.bids, bids) || !slices.Equal(bk.asks, asks)):
+			bk.pushed, bk.u, bk.mkt = now, u, v.last
 			if restart || newSnap || d == 1 {
 				f.hub.publish(bybitBookMessage(cat, key, bs.s, v.decs, d, true, now, v.us, u, seq, bids, asks))
 			} else {
@@ -367,8 +367,10 @@ func (f *bybitFeed) books(bs *bybitSym, ci int, v *marketView, now time.Time) {
 				f.hub.publish(bybitBookMessage(cat, key, bs.s, v.decs, d, false, now, v.us, u, seq, db, da))
 			}
 		case d == 1 && now.Sub(bk.pushed) >= bybitDepth1Repeat:
+			// the top has not changed since push bk.u: the same snapshot
+			// again, with the same u
 			bk.pushed = now
-			f.hub.publish(bybitBookMessage(cat, key, bs.s, v.decs, d, true, now, v.us, u, seq, bids, asks))
+			f.hub.publish(bybitBookMessage(cat, key, bs.s, v.decs, d, true, now, v.us, bk.u, bybitSeq(bk.mkt), bids, asks))
 		}
 		bk.bids, bk.asks = bids, asks
 		if len(f.pending[key]) > 0 {
@@ -637,9 +639,9 @@ func bybitTickerMessage(cat, key string, snapshot bool, now time.Time, v *market
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = strconv.AppendQuote(b, kv[0])
+			b = appendJSONString(b, kv[0])
 			b = append(b, ':')
-			b = strconv.AppendQuote(b, kv[1])
+			b = appendJSONString(b, kv[1])
 		}
 		return append(b, '}')
 	}

@@ -21,11 +21,16 @@ import (
 //	linear {"success":true,"ret_msg":"pong","conn_id":"…","req_id":"","op":"ping"}
 //
 // (spot echoes req_id only when the request had one). A subscribe is
-// answered once, for all its args, and fails whole: "args size >10" on spot
-// past SpotArgsPerRequest, "error:handler not found,topic:…" for a topic
-// the category does not have, "Invalid symbol :[…]" for a symbol it does
-// not trade, "error:already subscribed,topic:…", and, past ArgsChars, "args
-// length >21000" (the limit is documented, its message is not).
+// answered once, for all its args. Refusals: "args size >10" on spot past
+// SpotArgsPerRequest (the whole request, as users of the real service
+// found: yufuquant/rust-bybit#24); "error:handler not found,topic:…" for a
+// topic the category does not have (sieblyio/bybit-api#561); "Invalid
+// symbol :[orderbook.50.X]" for a symbol it does not trade (the message
+// clients of the real service match); "error:already subscribed,topic:…";
+// and, past ArgsChars, "args length >21000" (the limit is documented, its
+// message is not). The simulator refuses the whole request for any of
+// them; whether Bybit subscribes the good topics of a request with a bad
+// one is not documented.
 func (b *Bybit) handleRequest(c *wsConn, body []byte) {
 	c.by.heard.Store(time.Now().UnixNano())
 	var req struct {
@@ -175,7 +180,7 @@ func (b *Bybit) reply(c *wsConn, op string, reqID *string, success bool, msg str
 	out = append(out, `{"success":`...)
 	out = strconv.AppendBool(out, success)
 	out = append(out, `,"ret_msg":`...)
-	out = strconv.AppendQuote(out, msg)
+	out = appendJSONString(out, msg)
 	out = append(out, `,"conn_id":"`...)
 	out = append(out, c.by.connID...)
 	out = append(out, '"')
@@ -185,10 +190,20 @@ func (b *Bybit) reply(c *wsConn, op string, reqID *string, success bool, msg str
 		if reqID != nil {
 			id = *reqID
 		}
-		out = strconv.AppendQuote(out, id)
+		out = appendJSONString(out, id)
 	}
 	out = append(out, `,"op":`...)
-	out = strconv.AppendQuote(out, op)
+	out = appendJSONString(out, op)
 	out = append(out, '}')
 	c.sendFrame(ws.OpText, out)
+}
+
+// appendJSONString appends s as a JSON string (what a client sent may be
+// any bytes: invalid UTF-8 becomes U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	e := json.NewEncoder(&buf)
+	e.SetEscapeHTML(false) // "args size >10", as Bybit writes it
+	_ = e.Encode(s)
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }

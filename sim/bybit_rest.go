@@ -127,7 +127,7 @@ func (h *bybitREST) writeError(w http.ResponseWriter, now time.Time, code int, m
 	body := []byte(`{"retCode":`)
 	body = strconv.AppendInt(body, int64(code), 10)
 	body = append(body, `,"retMsg":`...)
-	body = strconv.AppendQuote(body, msg)
+	body = appendJSONString(body, msg)
 	body = append(body, `,"result":{},"retExtInfo":{},"time":`...)
 	body = strconv.AppendInt(body, now.UnixMilli(), 10)
 	body = append(body, '}')

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -382,6 +383,11 @@ func TestBybitIdleTimeout(t *testing.T) {
 // whose u skips one; after each, the book kept by the rules matches the
 // truth again at the next snapshot.
 func TestBybitFaults(t *testing.T) {
+	for _, f := range []string{"bybit-new-snapshot:p=0.01", "bybit-restart:times=1", "bybit-u-gap:every=10s", "bybit-rate-limit:p=0.5"} {
+		if _, err := ParseFault(f); err != nil {
+			t.Fatalf("ParseFault(%q): %v", f, err)
+		}
+	}
 	s, by := startWithBybit(t, Config{})
 	c := bybitDial(t, s, BybitLinear)
 	bybitSend(t, c, `{"op":"subscribe","args":["orderbook.50.BTCUSDT"]}`)
@@ -695,4 +701,143 @@ func TestBybitTruthEndpoints(t *testing.T) {
 	if st, _, _ := bybitGet(t, s, "/sim/book?category=futures&symbol=BTCUSDT"); st != 400 {
 		t.Fatalf("bad category: %d", st)
 	}
+}
+
+func TestAppendBybitDec(t *testing.T) {
+	for _, tc := range []struct {
+		v    int64
+		dec  int
+		want string
+	}{
+		{1657850_000000, 2, "16578.50"}, {1657850_000000, 0, "16578.5"}, {100000, 5, "0.00100"},
+		{123, 2, "0.00000123"}, {5_00000000, 0, "5"}, {0, 3, "0.000"}, {12_34500000, 8, "12.34500000"},
+	} {
+		if got := string(appendBybitDec(nil, tc.v, tc.dec)); got != tc.want {
+			t.Errorf("appendBybitDec(%d, %d) = %q, want %q", tc.v, tc.dec, got, tc.want)
+		}
+	}
+}
+
+// TestBybitConnAttempts: past ConnAttemptLimit connections a window, the
+// upgrade is refused with HTTP 429.
+func TestBybitConnAttempts(t *testing.T) {
+	s, _ := startWithBybit(t, Config{Bybit: BybitConfig{ConnAttemptLimit: 2}})
+	bybitDial(t, s, BybitSpot)
+	bybitDial(t, s, BybitLinear)
+	c, resp, err := dialer(s).Dial(s.Bybit().WSURL()+"/v5/public/spot", nil)
+	if err == nil {
+		c.Close()
+		t.Fatal("a third connection was accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// FuzzBybitRequest: whatever a client sends, the front-end answers it with
+// exactly one JSON reply carrying success, ret_msg, conn_id and op, and
+// subscribes only topics it accepted.
+func FuzzBybitRequest(f *testing.F) {
+	m := newTestMarket(f, Config{Symbols: []string{"BTCUSDT"}})
+	b := &Bybit{cfg: BybitConfig{}.withDefaults(), hub: newHub()}
+	b.feed = newBybitFeed(m, b.hub, newFaults(1), b.cfg)
+	for _, s := range []string{
+		`{"op":"ping"}`, `{"req_id":"100001","op":"ping"}`, `{"req_id":7,"op":"ping"}`,
+		`{"op":"subscribe","args":["orderbook.50.BTCUSDT","publicTrade.BTCUSDT"],"req_id":"x"}`,
+		`{"op":"subscribe","args":["orderbook.50.BTCUSDT","orderbook.50.BTCUSDT"]}`,
+		`{"op":"unsubscribe","args":["tickers.BTCUSDT"]}`, `{"op":"subscribe","args":"nope"}`,
+		`{"op":null}`, `[]`, `nul`, `{"op":"subscribe","args":["orderbook..BTCUSDT","allLiquidation.BTCUSDT"]}`,
+	} {
+		f.Add(false, []byte(s))
+		f.Add(true, []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, linear bool, body []byte) {
+		cat := BybitSpot
+		if linear {
+			cat = BybitLinear
+		}
+		c := &wsConn{notify: make(chan struct{}, 1), by: &bybitConn{category: cat, connID: "c"}}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		defer c.cancel()
+		b.handleRequest(c, body)
+		if len(c.ctrl) != 1 {
+			t.Fatalf("%q: %d replies", body, len(c.ctrl))
+		}
+		var r struct {
+			Success *bool   `json:"success"`
+			RetMsg  *string `json:"ret_msg"`
+			ConnID  string  `json:"conn_id"`
+			Op      *string `json:"op"`
+		}
+		if err := json.Unmarshal(c.ctrl[0].payload, &r); err != nil || r.Success == nil || r.RetMsg == nil || r.Op == nil || r.ConnID != "c" {
+			t.Fatalf("%q: reply %s: %v", body, c.ctrl[0].payload, err)
+		}
+		for _, topic := range c.by.topics {
+			if msg := b.checkTopic(cat, topic); msg != "" {
+				t.Fatalf("%q: subscribed %q: %s", body, topic, msg)
+			}
+		}
+		b.feed.dropConn(c)
+	})
+}
+
+// TestBybitDepth1Repeats: with a still market, depth 1 sends its snapshot
+// again after 3 s with the same u; depth 50 sends nothing.
+func TestBybitDepth1Repeats(t *testing.T) {
+	s, _ := startWithBybit(t, Config{Rate: -1})
+	c := bybitDial(t, s, BybitSpot)
+	bybitSend(t, c, `{"op":"subscribe","args":["orderbook.1.BTCUSDT","orderbook.50.BTCUSDT"]}`)
+	bybitRead(t, c, 5*time.Second)
+	var first, again bybitBookData
+	start := time.Now()
+	seen := map[string]int{}
+	for seen["orderbook.1.BTCUSDT"] < 2 {
+		m := bybitRead(t, c, 5*time.Second)
+		seen[m.Topic]++
+		if m.Topic == "orderbook.1.BTCUSDT" {
+			if seen[m.Topic] == 1 {
+				json.Unmarshal(m.Data, &first)
+			} else {
+				json.Unmarshal(m.Data, &again)
+			}
+		}
+	}
+	if d := time.Since(start); d < 2900*time.Millisecond || again.U != first.U || fmt.Sprint(again.B, again.A) != fmt.Sprint(first.B, first.A) {
+		t.Fatalf("after %v: %+v then %+v", d, first, again)
+	}
+	if seen["orderbook.50.BTCUSDT"] != 1 {
+		t.Fatalf("orderbook.50 sent %d messages in a still market", seen["orderbook.50.BTCUSDT"])
+	}
+}
+
+// TestBybitConnsPerIP: MaxConnsPerIP open connections per IP and category;
+// a closed one frees its place.
+func TestBybitConnsPerIP(t *testing.T) {
+	s, by := startWithBybit(t, Config{Bybit: BybitConfig{MaxConnsPerIP: 1}})
+	first := bybitDial(t, s, BybitSpot)
+	bybitDial(t, s, BybitLinear) // the other category counts apart
+	c, resp, err := dialer(s).Dial(by.WSURL()+"/v5/public/spot", nil)
+	if err == nil {
+		c.Close()
+		t.Fatal("a second spot connection was accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second spot connection: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	first.Close()
+	waitFor(t, 3*time.Second, func() bool { return len(by.Conns()) == 1 })
+	waitFor(t, 3*time.Second, func() bool {
+		c, resp, err := dialer(s).Dial(by.WSURL()+"/v5/public/spot", nil)
+		if err != nil {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			return false
+		}
+		resp.Body.Close()
+		c.Close()
+		return true
+	})
 }
