@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/fixed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
+	"github.com/feedkeeper/feedkeeper/internal/wstest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/bybit"
@@ -461,4 +463,77 @@ func TestKeepaliveHoldsTheConnection(t *testing.T) {
 		t.Fatalf("the simulator's connections %+v: want the first one, still open", conns)
 	}
 	t.Logf("%d pings, %d pongs, %d trades, one connection", ss.AppPings, ss.AppPongs, nTrades)
+}
+
+// TestRefusedTopic: a subscribe request Bybit refuses ("success":false,
+// its req_id, a ret_msg) is a refusal of that request's streams only: the
+// gateway announces them refused, with Bybit's words, and asks again; the
+// other streams flow.
+func TestRefusedTopic(t *testing.T) {
+	srv := wstest.Start(t, func(c *wstest.Conn) {
+		for {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			var req struct {
+				ReqID string   `json:"req_id"`
+				Op    string   `json:"op"`
+				Args  []string `json:"args"`
+			}
+			if json.Unmarshal(msg, &req) != nil || req.Op != "subscribe" {
+				continue
+			}
+			if slices.Contains(req.Args, "orderbook.1.BTCUSDT") {
+				c.Write([]byte(`{"success":false,"ret_msg":"error:handler not found,topic:orderbook.1.BTCUSDT","conn_id":"x","req_id":"` + req.ReqID + `","op":"subscribe"}`))
+				continue
+			}
+			c.Write([]byte(`{"success":true,"ret_msg":"subscribe","conn_id":"x","req_id":"` + req.ReqID + `","op":"subscribe"}`))
+			c.Write([]byte(`{"topic":"publicTrade.BTCUSDT","ts":1672304486868,"type":"snapshot","data":[{"i":"1","T":1672304486865,"p":"16578.50","v":"0.001","S":"Buy","s":"BTCUSDT","BT":false}]}`))
+		}
+	})
+	syms, err := bybit.NewSymbols(bybit.Symbol{Category: bybit.Spot, Name: "BTCUSDT", PriceScale: 2, QtyScale: 6, Base: "BTC", Quote: "USDT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := bybit.New(bybit.Config{WSURL: strings.TrimSuffix(srv.URL(), "/"), Symbols: syms, TopicsPerConn: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a connection each (TopicsPerConn 1), on one server
+	streams := []string{"spot/publicTrade.BTCUSDT", "spot/orderbook.1.BTCUSDT"}
+	plans, err := v.Plan(streams)
+	if err != nil || len(plans) != 2 {
+		t.Fatalf("plans %+v, %v", plans, err)
+	}
+	var emu sync.Mutex
+	var refused []string
+	trades := 0
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: streams, TLS: srv.TLS(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Handler: func(ev *feed.Event) {
+			emu.Lock()
+			defer emu.Unlock()
+			switch {
+			case ev.Type == feed.TypeStatus && ev.Status == feed.StatusRefused:
+				refused = append(refused, ev.Reason)
+			case ev.Type == feed.TypeTrade:
+				trades++
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	simtest.WaitFor(t, 10*time.Second, "a refusal and a trade", func() bool {
+		emu.Lock()
+		defer emu.Unlock()
+		return len(refused) > 0 && trades > 0
+	})
+	emu.Lock()
+	defer emu.Unlock()
+	if !strings.Contains(refused[0], "spot/orderbook.1.BTCUSDT") || strings.Contains(refused[0], "publicTrade") ||
+		!strings.Contains(refused[0], "handler not found") {
+		t.Fatalf("refusal %q", refused[0])
+	}
+	t.Logf("refused: %q", refused[0])
 }
