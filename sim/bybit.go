@@ -71,14 +71,14 @@ func init() {
 type BybitConfig struct {
 	// Addr is the TCP address of its listener. Default "127.0.0.1:0".
 	Addr string
-	// IdleTimeout closes (1000) a connection that sent no request (ping,
-	// subscribe, …) for this long. Bybit states no rule for public
-	// streams; its connect page says that without ping-pong and data "the
-	// server will disconnect the connection" after 10 minutes, and advises
-	// a ping every 20 s (docs/v5/websocket/wss-authentication.mdx).
-	// WebSocket ping frames do not count: the heartbeat Bybit documents is
-	// the JSON {"op":"ping"} (hirokisan/bybit#127 found control frames alone
-	// were not enough). Default 10 minutes.
+	// IdleTimeout closes (1000) a connection that for this long sent no
+	// request (ping, subscribe, …) and was sent no topic message: "In
+	// general, if there is no "ping-pong" and no stream data sent from
+	// server end, the connection will be cut off after 10 minutes"
+	// (docs/v5/websocket/wss-authentication.mdx, which advises a ping
+	// every 20 s). WebSocket ping frames do not count: the heartbeat Bybit
+	// documents is the JSON {"op":"ping"} (hirokisan/bybit#127 found control
+	// frames alone were not enough). Default 10 minutes.
 	IdleTimeout time.Duration
 	// MaxLifetime closes a connection (1001) after this long. Bybit
 	// documents no lifetime for public streams. Default 24h.
@@ -189,7 +189,8 @@ type Bybit struct {
 type bybitConn struct {
 	category string
 	connID   string       // conn_id of the replies
-	heard    atomic.Int64 // unix ns of the last request
+	heard    atomic.Int64 // unix ns of the last request or data sent
+	sent     int64        // messages sent at the last idle check; watchIdle's own
 	closing  atomic.Bool  // the idle check has ended it
 	// topics subscribed or waiting for the feed, and their joined length:
 	// the reader's own
@@ -382,8 +383,12 @@ func (b *Bybit) watchIdle(ctx context.Context) {
 			return
 		case now := <-t.C:
 			for _, c := range b.hub.snapshot() {
+				if sent := c.stats.sent.Load(); sent != c.by.sent {
+					c.by.sent = sent // stream data went out: not idle
+					c.by.heard.Store(now.UnixNano())
+				}
 				if now.UnixNano()-c.by.heard.Load() > int64(b.cfg.IdleTimeout) && !c.by.closing.Swap(true) {
-					c.end(1000, "idle", "no request within the idle timeout")
+					c.end(1000, "idle", "no request and no data within the idle timeout")
 				}
 			}
 		}

@@ -345,11 +345,25 @@ func TestBybitArgsChars(t *testing.T) {
 	}
 }
 
-// TestBybitIdleTimeout: a connection that sends nothing is closed after
-// IdleTimeout; one that pings stays open.
+// TestBybitIdleTimeout: a connection that sends nothing and is sent
+// nothing is closed after IdleTimeout; one that pings, and one that only
+// receives stream data, stay open.
 func TestBybitIdleTimeout(t *testing.T) {
-	s, _ := startWithBybit(t, Config{Bybit: BybitConfig{IdleTimeout: 400 * time.Millisecond}})
-	quiet, pinging := bybitDial(t, s, BybitSpot), bybitDial(t, s, BybitSpot)
+	s, by := startWithBybit(t, Config{Bybit: BybitConfig{IdleTimeout: 400 * time.Millisecond}})
+	quiet, pinging, fed := bybitDial(t, s, BybitSpot), bybitDial(t, s, BybitSpot), bybitDial(t, s, BybitLinear)
+	bybitSend(t, fed, `{"op":"subscribe","args":["orderbook.50.BTCUSDT"]}`)
+	var fedErr error
+	fedDone := make(chan struct{})
+	go func() {
+		defer close(fedDone)
+		fed.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+		for {
+			if _, _, err := fed.ReadMessage(); err != nil {
+				fedErr = err
+				return
+			}
+		}
+	}()
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
@@ -375,6 +389,14 @@ func TestBybitIdleTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Fatalf("closed after %v", d)
+	}
+	<-fedDone
+	var ne interface{ Timeout() bool }
+	if !errors.As(fedErr, &ne) || !ne.Timeout() {
+		t.Fatalf("a connection sent data was closed: %v", fedErr)
+	}
+	if n := len(by.Conns()); n != 2 {
+		t.Fatalf("%d connections open, want the pinging one and the fed one", n)
 	}
 }
 
