@@ -92,8 +92,9 @@ type BybitConfig struct {
 	// SpotArgsPerRequest: "Spot can input up to 10 args for each
 	// subscription request sent to one connection." Default 10.
 	SpotArgsPerRequest int
-	// ArgsChars: "the total length of multiple topics cannot exceed 21,000
-	// characters" per connection. Default 21000.
+	// ArgsChars: "for one public connection, you cannot have length of
+	// "args" array over 21,000 characters" (the connect page): the topics
+	// subscribed on a connection, their lengths added. Default 21000.
 	ArgsChars int
 	// RESTLimit requests per RESTWindow per client IP: "600 requests within
 	// a 5-second window per IP". Over it: HTTP 403 "access too frequent"
