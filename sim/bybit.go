@@ -435,7 +435,8 @@ func BybitTradeID(category string, symbol string, id int64) string {
 
 // BybitTrade is one trade as the Bybit front-end publishes it: ID is the
 // venue's (see BybitTradeID), Price and Size as Bybit writes them, Side the
-// taker's ("Buy", "Sell"), Time in milliseconds.
+// taker's ("Buy", "Sell"), Time in milliseconds, Seq the "seq" both
+// publicTrade and recent-trade give it.
 type BybitTrade struct {
 	ID     string `json:"i"`
 	Symbol string `json:"s"`
@@ -443,6 +444,7 @@ type BybitTrade struct {
 	Size   string `json:"v"`
 	Side   string `json:"S"`
 	Time   int64  `json:"T"`
+	Seq    int64  `json:"seq"` // cross sequence
 }
 
 // Trades returns the trades of symbol in category whose time is in
@@ -499,7 +501,7 @@ func bybitTrade(category string, s *symState, d bybitDecs, id int64, r *tradeRec
 	return BybitTrade{
 		ID: BybitTradeID(category, s.spec.name, id), Symbol: s.spec.name,
 		Price: string(appendBybitDec(nil, r.price, d.px)), Size: string(appendBybitDec(nil, r.qty, d.qty)),
-		Side: side, Time: r.us / 1000,
+		Side: side, Time: r.us / 1000, Seq: bybitTradeSeq(id),
 	}
 }
 
