@@ -71,14 +71,14 @@ func init() {
 type BybitConfig struct {
 	// Addr is the TCP address of its listener. Default "127.0.0.1:0".
 	Addr string
-	// IdleTimeout closes (1000) a connection that sent no request (ping,
-	// subscribe, …) for this long. Bybit states no rule for public
-	// streams; its connect page says that without ping-pong and data "the
-	// server will disconnect the connection" after 10 minutes, and advises
-	// a ping every 20 s (docs/v5/websocket/wss-authentication.mdx).
-	// WebSocket ping frames do not count: the heartbeat Bybit documents is
-	// the JSON {"op":"ping"} (hirokisan/bybit#127 found control frames alone
-	// were not enough). Default 10 minutes.
+	// IdleTimeout closes (1000) a connection that for this long sent no
+	// request (ping, subscribe, …) and was sent no topic message: "In
+	// general, if there is no "ping-pong" and no stream data sent from
+	// server end, the connection will be cut off after 10 minutes"
+	// (docs/v5/websocket/wss-authentication.mdx, which advises a ping
+	// every 20 s). WebSocket ping frames do not count: the heartbeat Bybit
+	// documents is the JSON {"op":"ping"} (hirokisan/bybit#127 found control
+	// frames alone were not enough). Default 10 minutes.
 	IdleTimeout time.Duration
 	// MaxLifetime closes a connection (1001) after this long. Bybit
 	// documents no lifetime for public streams. Default 24h.
@@ -92,8 +92,9 @@ type BybitConfig struct {
 	// SpotArgsPerRequest: "Spot can input up to 10 args for each
 	// subscription request sent to one connection." Default 10.
 	SpotArgsPerRequest int
-	// ArgsChars: "the total length of multiple topics cannot exceed 21,000
-	// characters" per connection. Default 21000.
+	// ArgsChars: "for one public connection, you cannot have length of
+	// "args" array over 21,000 characters" (the connect page): the topics
+	// subscribed on a connection, their lengths added. Default 21000.
 	ArgsChars int
 	// RESTLimit requests per RESTWindow per client IP: "600 requests within
 	// a 5-second window per IP". Over it: HTTP 403 "access too frequent"
@@ -189,7 +190,8 @@ type Bybit struct {
 type bybitConn struct {
 	category string
 	connID   string       // conn_id of the replies
-	heard    atomic.Int64 // unix ns of the last request
+	heard    atomic.Int64 // unix ns of the last request or data sent
+	sent     int64        // messages sent at the last idle check; watchIdle's own
 	closing  atomic.Bool  // the idle check has ended it
 	// topics subscribed or waiting for the feed, and their joined length:
 	// the reader's own
@@ -382,8 +384,12 @@ func (b *Bybit) watchIdle(ctx context.Context) {
 			return
 		case now := <-t.C:
 			for _, c := range b.hub.snapshot() {
+				if sent := c.stats.sent.Load(); sent != c.by.sent {
+					c.by.sent = sent // stream data went out: not idle
+					c.by.heard.Store(now.UnixNano())
+				}
 				if now.UnixNano()-c.by.heard.Load() > int64(b.cfg.IdleTimeout) && !c.by.closing.Swap(true) {
-					c.end(1000, "idle", "no request within the idle timeout")
+					c.end(1000, "idle", "no request and no data within the idle timeout")
 				}
 			}
 		}
@@ -429,7 +435,8 @@ func BybitTradeID(category string, symbol string, id int64) string {
 
 // BybitTrade is one trade as the Bybit front-end publishes it: ID is the
 // venue's (see BybitTradeID), Price and Size as Bybit writes them, Side the
-// taker's ("Buy", "Sell"), Time in milliseconds.
+// taker's ("Buy", "Sell"), Time in milliseconds, Seq the "seq" both
+// publicTrade and recent-trade give it.
 type BybitTrade struct {
 	ID     string `json:"i"`
 	Symbol string `json:"s"`
@@ -437,6 +444,7 @@ type BybitTrade struct {
 	Size   string `json:"v"`
 	Side   string `json:"S"`
 	Time   int64  `json:"T"`
+	Seq    int64  `json:"seq"` // cross sequence
 }
 
 // Trades returns the trades of symbol in category whose time is in
@@ -493,7 +501,7 @@ func bybitTrade(category string, s *symState, d bybitDecs, id int64, r *tradeRec
 	return BybitTrade{
 		ID: BybitTradeID(category, s.spec.name, id), Symbol: s.spec.name,
 		Price: string(appendBybitDec(nil, r.price, d.px)), Size: string(appendBybitDec(nil, r.qty, d.qty)),
-		Side: side, Time: r.us / 1000,
+		Side: side, Time: r.us / 1000, Seq: bybitTradeSeq(id),
 	}
 }
 

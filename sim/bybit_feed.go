@@ -383,6 +383,11 @@ func (f *bybitFeed) books(bs *bybitSym, ci int, v *marketView, now time.Time) {
 // it rises with the market, and is not contiguous.
 func bybitSeq(id int64) int64 { return 7_000_000_000 + id*3 }
 
+// bybitTradeSeq is "seq" (cross sequence) of market trade id, in
+// publicTrade and recent-trade alike: it rises with the trades and is not
+// contiguous.
+func bybitTradeSeq(id int64) int64 { return 5_000_000_000 + id*2 }
+
 // diffLevels returns the levels of cur that are not in prev at the same
 // quantity, and a quantity of 0 for each price of prev that cur lacks,
 // best first. Both lists are best first.
@@ -491,7 +496,6 @@ func (f *bybitFeed) trades(bs *bybitSym, ci int, v *marketView, now time.Time) {
 	recs := v.trades[from-v.tradeFrom:]
 	bc.tradeNext = v.nextTrade
 	s := bs.s
-	seq := bybitSeq(v.last)
 	for len(recs) > 0 {
 		k := min(len(recs), bybitMaxTrades)
 		b := make([]byte, 0, 96+k*200)
@@ -526,7 +530,7 @@ func (f *bybitFeed) trades(bs *bybitSym, ci int, v *marketView, now time.Time) {
 			b = append(b, `","i":"`...)
 			b = append(b, BybitTradeID(cat, s.spec.name, from+int64(i))...)
 			b = append(b, `","BT":false,"RPI":false,"seq":`...)
-			b = strconv.AppendInt(b, seq, 10)
+			b = strconv.AppendInt(b, bybitTradeSeq(from+int64(i)), 10)
 			b = append(b, '}')
 		}
 		b = append(b, "]}"...)

@@ -333,7 +333,7 @@ func (h *bybitREST) orderbook(q url.Values, now time.Time) ([]byte, int, string)
 // recentTrades answers GET /v5/market/recent-trade
 // (docs/v5/market/recent-trade.mdx): the latest limit trades, newest first,
 // limit "spot: [1,60], default: 60; others: [1,1000], default: 500"; no
-// cursor, no time range.
+// cursor, no time range; "seq" (a string here) as in publicTrade.
 func (h *bybitREST) recentTrades(q url.Values) ([]byte, int, string) {
 	ci, msg := h.category(q)
 	if msg != "" {
@@ -369,7 +369,8 @@ func (h *bybitREST) recentTrades(q url.Values) ([]byte, int, string) {
 		}
 		t := bybitTrade(cat, s, d, first+int64(i), &recs[i])
 		b = append(b, `{"execId":"`+t.ID+`","symbol":"`+t.Symbol+`","price":"`+t.Price+`","size":"`+t.Size+
-			`","side":"`+t.Side+`","time":"`+strconv.FormatInt(t.Time, 10)+`","isBlockTrade":false,"isRPITrade":false}`...)
+			`","side":"`+t.Side+`","time":"`+strconv.FormatInt(t.Time, 10)+`","isBlockTrade":false,"isRPITrade":false,"seq":"`+
+			strconv.FormatInt(bybitTradeSeq(first+int64(i)), 10)+`"}`...)
 	}
 	return append(b, "]}"...), 0, ""
 }

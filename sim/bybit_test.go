@@ -227,6 +227,7 @@ func TestBybitTradesMatchTruth(t *testing.T) {
 				S, Side, V, P, I string
 				L                *string
 				BT               *bool
+				Seq              int64
 			}
 			var got []tr
 			for len(got) < 50 {
@@ -234,20 +235,21 @@ func TestBybitTradesMatchTruth(t *testing.T) {
 				var raw []map[string]any
 				json.Unmarshal(m.Data, &raw)
 				var data []struct {
-					T  int64   `json:"T"`
-					S  string  `json:"s"`
-					Sd string  `json:"S"`
-					V  string  `json:"v"`
-					P  string  `json:"p"`
-					I  string  `json:"i"`
-					L  *string `json:"L"`
-					BT *bool   `json:"BT"`
+					T   int64   `json:"T"`
+					S   string  `json:"s"`
+					Sd  string  `json:"S"`
+					V   string  `json:"v"`
+					P   string  `json:"p"`
+					I   string  `json:"i"`
+					L   *string `json:"L"`
+					BT  *bool   `json:"BT"`
+					Seq int64   `json:"seq"`
 				}
 				if err := json.Unmarshal(m.Data, &data); err != nil || m.Type != "snapshot" {
 					t.Fatalf("%s: %v", m.raw, err)
 				}
 				for _, d := range data {
-					got = append(got, tr{d.T, d.S, d.Sd, d.V, d.P, d.I, d.L, d.BT})
+					got = append(got, tr{d.T, d.S, d.Sd, d.V, d.P, d.I, d.L, d.BT, d.Seq})
 				}
 			}
 			truth, err := by.Trades("BTCUSDT", cat, got[0].T, got[len(got)-1].T)
@@ -268,7 +270,7 @@ func TestBybitTradesMatchTruth(t *testing.T) {
 					t.Fatalf("trade %d (%s) past the truth", i, g.I)
 				}
 				w := truth[at+i]
-				if g.I != w.ID || g.P != w.Price || g.V != w.Size || g.Side != w.Side || g.T != w.Time || g.S != "BTCUSDT" || g.BT == nil {
+				if g.I != w.ID || g.P != w.Price || g.V != w.Size || g.Side != w.Side || g.T != w.Time || g.S != "BTCUSDT" || g.BT == nil || g.Seq != w.Seq {
 					t.Fatalf("trade %d: %+v, truth %+v", i, g, w)
 				}
 				if (cat == BybitLinear) != (g.L != nil) {
@@ -345,11 +347,25 @@ func TestBybitArgsChars(t *testing.T) {
 	}
 }
 
-// TestBybitIdleTimeout: a connection that sends nothing is closed after
-// IdleTimeout; one that pings stays open.
+// TestBybitIdleTimeout: a connection that sends nothing and is sent
+// nothing is closed after IdleTimeout; one that pings, and one that only
+// receives stream data, stay open.
 func TestBybitIdleTimeout(t *testing.T) {
-	s, _ := startWithBybit(t, Config{Bybit: BybitConfig{IdleTimeout: 400 * time.Millisecond}})
-	quiet, pinging := bybitDial(t, s, BybitSpot), bybitDial(t, s, BybitSpot)
+	s, by := startWithBybit(t, Config{Bybit: BybitConfig{IdleTimeout: 400 * time.Millisecond}})
+	quiet, pinging, fed := bybitDial(t, s, BybitSpot), bybitDial(t, s, BybitSpot), bybitDial(t, s, BybitLinear)
+	bybitSend(t, fed, `{"op":"subscribe","args":["orderbook.50.BTCUSDT"]}`)
+	var fedErr error
+	fedDone := make(chan struct{})
+	go func() {
+		defer close(fedDone)
+		fed.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+		for {
+			if _, _, err := fed.ReadMessage(); err != nil {
+				fedErr = err
+				return
+			}
+		}
+	}()
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
@@ -375,6 +391,14 @@ func TestBybitIdleTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Fatalf("closed after %v", d)
+	}
+	<-fedDone
+	var ne interface{ Timeout() bool }
+	if !errors.As(fedErr, &ne) || !ne.Timeout() {
+		t.Fatalf("a connection sent data was closed: %v", fedErr)
+	}
+	if n := len(by.Conns()); n != 2 {
+		t.Fatalf("%d connections open, want the pinging one and the fed one", n)
 	}
 }
 
@@ -609,7 +633,7 @@ func TestBybitREST(t *testing.T) {
 
 		_, r, body = bybitGet(t, s, "/v5/market/recent-trade?category="+cat+"&symbol=BTCUSDT")
 		var rt struct {
-			List []struct{ ExecID, Price, Size, Side, Time string }
+			List []struct{ ExecID, Price, Size, Side, Time, Seq string }
 		}
 		json.Unmarshal(r.Result, &rt)
 		want := 60
@@ -631,7 +655,7 @@ func TestBybitREST(t *testing.T) {
 		}
 		for _, x := range rt.List {
 			w, ok := ids[x.ExecID]
-			if !ok || w.Price != x.Price || w.Size != x.Size || w.Side != x.Side {
+			if !ok || w.Price != x.Price || w.Size != x.Size || w.Side != x.Side || x.Seq != strconv.FormatInt(w.Seq, 10) {
 				t.Fatalf("recent-trade %s: %+v, truth %+v", cat, x, w)
 			}
 		}

@@ -89,7 +89,7 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.USDM.PongTimeout, "usdm-pong-timeout", 10*time.Minute, "close a "+sim.VenueBinanceUSDM+" connection whose ping got no pong within this, > 0")
 	fs.DurationVar(&c.USDM.MaxLifetime, "usdm-max-lifetime", 24*time.Hour, "close each "+sim.VenueBinanceUSDM+" connection (1001) after this long, > 0")
 	fs.StringVar(&c.Bybit.Addr, "bybit-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueBybit+" listener (port 0: a random port)")
-	fs.DurationVar(&c.Bybit.IdleTimeout, "bybit-idle-timeout", 10*time.Minute, "close (1000) a "+sim.VenueBybit+" connection that sent no request (ping, subscribe) for this long, > 0")
+	fs.DurationVar(&c.Bybit.IdleTimeout, "bybit-idle-timeout", 10*time.Minute, "close (1000) a "+sim.VenueBybit+" connection that for this long sent no request (ping, subscribe) and was sent no data, > 0")
 	fs.DurationVar(&c.Bybit.MaxLifetime, "bybit-max-lifetime", 24*time.Hour, "close each "+sim.VenueBybit+" connection (1001) after this long, > 0")
 	fs.DurationVar(&c.Bybit.BookTick, "bybit-book-tick", 20*time.Millisecond, "how often the "+sim.VenueBybit+" orderbook topics are pushed, 1ms..1s")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
