@@ -116,10 +116,12 @@ type Config struct {
 	KeepOpenAfterInvalidStream bool
 
 	// Venues lists the front-ends served besides Binance spot, each on a
-	// listener of its own: VenueBinanceUSDM. Empty: spot only.
+	// listener of its own: VenueBinanceUSDM, VenueBybit. Empty: spot only.
 	Venues []string
 	// USDM configures the Binance USD-M futures front-end.
 	USDM USDMConfig
+	// Bybit configures the Bybit front-end (VenueBybit).
+	Bybit BybitConfig
 }
 
 // restLagDefault is Config.RESTLag's default.

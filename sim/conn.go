@@ -72,6 +72,11 @@ type wsConn struct {
 	// the route it connected to.
 	usdm  *USDM
 	route usdmRoute
+
+	// bybit is the front-end of a Bybit connection (nil otherwise), by
+	// its state there.
+	bybit *Bybit
+	by    *bybitConn
 }
 
 // connStats counts what happened on one connection. Per-stream figures are

@@ -304,6 +304,9 @@ func (c *wsConn) conf() *Config {
 	if c.usdm != nil {
 		return &c.usdm.conn
 	}
+	if c.bybit != nil {
+		return &c.bybit.conn
+	}
 	return &c.srv.cfg
 }
 
@@ -311,6 +314,9 @@ func (c *wsConn) conf() *Config {
 func (c *wsConn) hub() *hub {
 	if c.usdm != nil {
 		return c.usdm.hub
+	}
+	if c.bybit != nil {
+		return c.bybit.hub
 	}
 	return c.srv.hub
 }
@@ -320,6 +326,9 @@ func (s *Server) allConns() []*wsConn {
 	out := s.hub.snapshot()
 	if s.usdm != nil {
 		out = append(out, s.usdm.hub.snapshot()...)
+	}
+	if s.bybit != nil {
+		out = append(out, s.bybit.hub.snapshot()...)
 	}
 	return out
 }

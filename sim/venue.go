@@ -16,7 +16,7 @@ const (
 )
 
 // knownVenues are the names Config.Venues accepts.
-var knownVenues = []string{VenueBinance, VenueBinanceUSDM}
+var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit}
 
 // Venues lists the front-ends the simulator can serve.
 func Venues() []string { return append([]string{}, knownVenues...) }
@@ -34,12 +34,19 @@ func (s *Server) Endpoints() []Endpoint {
 	if s.usdm != nil {
 		out = append(out, Endpoint{Venue: VenueBinanceUSDM, WSURL: s.usdm.WSURL(), RESTURL: s.usdm.RESTURL()})
 	}
+	if s.bybit != nil {
+		out = append(out, Endpoint{Venue: VenueBybit, WSURL: s.bybit.WSURL(), RESTURL: s.bybit.RESTURL()})
+	}
 	return out
 }
 
 // USDM returns the Binance USD-M futures front-end, or nil when
 // Config.Venues does not list VenueBinanceUSDM.
 func (s *Server) USDM() *USDM { return s.usdm }
+
+// Bybit returns the Bybit front-end, or nil when Config.Venues does not
+// list VenueBybit.
+func (s *Server) Bybit() *Bybit { return s.bybit }
 
 // USDMConfig sets up the Binance USD-M futures front-end. The zero value
 // has the limits of the real service (Binance's USDⓈ-M "Websocket Market
@@ -128,7 +135,12 @@ func (c Config) validateVenues() error {
 		seen[v] = true
 	}
 	if seen[VenueBinanceUSDM] {
-		return c.USDM.withDefaults().validate()
+		if err := c.USDM.withDefaults().validate(); err != nil {
+			return err
+		}
+	}
+	if seen[VenueBybit] {
+		return c.Bybit.withDefaults().validate()
 	}
 	return nil
 }

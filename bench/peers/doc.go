@@ -24,6 +24,22 @@
 // book by the USD-M procedure itself (go-binance leaves that to its users)
 // and compares it, and the aggregate trades, with the ground truth.
 //
+// For Bybit the client is github.com/hirokisan/bybit/v2 (v2.36.0, of
+// 2024-11-27): a community Go client of Bybit's v5 API, not Bybit's own,
+// written from Bybit's documentation and against the real service (its
+// ping sends the JSON {"op":"ping"} beside a ping frame since users of the
+// real service reported disconnects, hirokisan/bybit#126 and #127). It is
+// configured only with WithBaseURL. It parses orderbook and publicTrade
+// messages into its own types (u as an int, trade IDs as strings, "L",
+// "BT"), so it checks the front-end's wire format; the test keeps the book
+// by Bybit's rules from what it parsed and compares it at every u, and the
+// trades, with the ground truth, and reads the REST order book and recent
+// trades with its market client. Bybit's own
+// github.com/bybit-exchange/bybit.go.api was not tried: one client written
+// by others is what the check needs, and hirokisan's public WebSocket API
+// (one connection per category, a callback per topic) reaches every
+// topic the test reads.
+//
 // The tests trust the simulator's certificate authority the way any program
 // would trust a private CA: through the SSL_CERT_FILE environment variable,
 // set in TestMain before the process first loads its system roots. The

@@ -88,6 +88,10 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.USDM.PingInterval, "usdm-ping-interval", 3*time.Minute, "how often the "+sim.VenueBinanceUSDM+" front-end pings each connection, > 0")
 	fs.DurationVar(&c.USDM.PongTimeout, "usdm-pong-timeout", 10*time.Minute, "close a "+sim.VenueBinanceUSDM+" connection whose ping got no pong within this, > 0")
 	fs.DurationVar(&c.USDM.MaxLifetime, "usdm-max-lifetime", 24*time.Hour, "close each "+sim.VenueBinanceUSDM+" connection (1001) after this long, > 0")
+	fs.StringVar(&c.Bybit.Addr, "bybit-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueBybit+" listener (port 0: a random port)")
+	fs.DurationVar(&c.Bybit.IdleTimeout, "bybit-idle-timeout", 10*time.Minute, "close (1000) a "+sim.VenueBybit+" connection that for this long sent no request (ping, subscribe) and was sent no data, > 0")
+	fs.DurationVar(&c.Bybit.MaxLifetime, "bybit-max-lifetime", 24*time.Hour, "close each "+sim.VenueBybit+" connection (1001) after this long, > 0")
+	fs.DurationVar(&c.Bybit.BookTick, "bybit-book-tick", 20*time.Millisecond, "how often the "+sim.VenueBybit+" orderbook topics are pushed, 1ms..1s")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
 }
 
@@ -124,6 +128,14 @@ func (sf *simFlags) validate(k *checks) {
 	k.positive("usdm-ping-interval", c.USDM.PingInterval)
 	k.positive("usdm-pong-timeout", c.USDM.PongTimeout)
 	k.positive("usdm-max-lifetime", c.USDM.MaxLifetime)
+	if _, _, err := net.SplitHostPort(c.Bybit.Addr); err != nil {
+		k.add("bybit-addr", c.Bybit.Addr, "want host:port, e.g. 127.0.0.1:0")
+	}
+	k.positive("bybit-idle-timeout", c.Bybit.IdleTimeout)
+	k.positive("bybit-max-lifetime", c.Bybit.MaxLifetime)
+	if c.Bybit.BookTick < time.Millisecond || c.Bybit.BookTick > time.Second {
+		k.add("bybit-book-tick", c.Bybit.BookTick.String(), "out of range 1ms..1s")
+	}
 	k.atLeast("history", int64(c.History), 10)
 	k.intRange("levels", int64(c.Levels), 20, 20000)
 	k.positive("ping-interval", c.PingInterval)
@@ -201,7 +213,8 @@ func newSimCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "sim [flags]",
 		Short: "run the Binance-compatible exchange simulator",
 		Long: `A Binance-compatible TLS exchange simulator with fault injection and ground truth: Binance spot
-on --addr and, with --venues, Binance USD-M futures on --usdm-addr, over one market.
+on --addr and, with --venues, Binance USD-M futures on --usdm-addr and Bybit (spot and linear)
+on --bybit-addr, over one market.
 It takes no arguments; it prints the URLs it serves on stdout and runs until interrupted
 or for --duration.
 
@@ -250,6 +263,10 @@ func (s *simCmd) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(stdout, "    WebSocket  %s/public/ws/<stream>  %s/public/stream?streams=<a>/<b>  %s/market/ws/<stream>  %s/market/stream?streams=<a>/<b>\n", ep.WSURL, ep.WSURL, ep.WSURL, ep.WSURL)
 			fmt.Fprintf(stdout, "    REST       %s/fapi/v1/…\n", ep.RESTURL)
 			fmt.Fprintf(stdout, "    truth      %s/sim/book?symbol=…&id=<u>  %s/sim/trades?symbol=…\n", ep.RESTURL, ep.RESTURL)
+		case sim.VenueBybit:
+			fmt.Fprintf(stdout, "    WebSocket  %s/v5/public/spot  %s/v5/public/linear\n", ep.WSURL, ep.WSURL)
+			fmt.Fprintf(stdout, "    REST       %s/v5/market/…\n", ep.RESTURL)
+			fmt.Fprintf(stdout, "    truth      %s/sim/book?category=…&symbol=…&u=<u>  %s/sim/trades?category=…&symbol=…&from=<ms>&to=<ms>  %s/sim/conns\n", ep.RESTURL, ep.RESTURL, ep.RESTURL)
 		default:
 			fmt.Fprintf(stdout, "    WebSocket  %s\n    REST       %s\n", ep.WSURL, ep.RESTURL)
 		}

@@ -2,6 +2,8 @@ package simtest
 
 import (
 	"crypto/tls"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/feedkeeper/feedkeeper/feed"
@@ -23,6 +25,95 @@ func USDMSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 	s := Start(t, cfg)
 	u := s.USDM()
 	return &venueSim{s: s, ws: u.WSURL(), rest: u.RESTURL(), trades: u.AggTrades, book: u.BookAt}
+}
+
+// BybitSim starts a simulator serving Bybit and returns that front-end as
+// the conformance suite drives it. A symbol is named "BTC-USDT" (spot),
+// "BTC-USDT-PERP" (linear), or "spot:BTCUSDT" / "linear:BTCUSDT"; a bare
+// "BTCUSDT" is linear. Book IDs are the u of the symbol's orderbook topics.
+// Bybit's trade IDs are strings that cannot be ordered, so Trades reads its
+// from and to as times in milliseconds and returns the trades of that
+// range, oldest first, with ID 0.
+func BybitSim(t testing.TB, cfg sim.Config) venuetest.Sim {
+	cfg.Venues = append(cfg.Venues, sim.VenueBybit)
+	s := Start(t, cfg)
+	return &bybitSim{s: s, b: s.Bybit()}
+}
+
+type bybitSim struct {
+	s *sim.Server
+	b *sim.Bybit
+}
+
+// bybitSymbol reads the category and the Bybit symbol out of a name.
+func bybitSymbol(name string) (category, symbol string, err error) {
+	if c, sym, ok := strings.Cut(name, ":"); ok {
+		if c != sim.BybitSpot && c != sim.BybitLinear {
+			return "", "", fmt.Errorf("symbol %q: category %q is not %s or %s", name, c, sim.BybitSpot, sim.BybitLinear)
+		}
+		return c, sym, nil
+	}
+	if base, ok := strings.CutSuffix(name, "-PERP"); ok {
+		return sim.BybitLinear, strings.ReplaceAll(base, "-", ""), nil
+	}
+	if strings.Contains(name, "-") {
+		return sim.BybitSpot, strings.ReplaceAll(name, "-", ""), nil
+	}
+	return sim.BybitLinear, name, nil
+}
+
+func (v *bybitSim) WSURL() string   { return v.b.WSURL() }
+func (v *bybitSim) RESTURL() string { return v.b.RESTURL() }
+func (v *bybitSim) TLS() *tls.Config {
+	return &tls.Config{RootCAs: v.s.CertPool(), ClientSessionCache: tls.NewLRUClientSessionCache(16)}
+}
+
+func (v *bybitSim) Trades(symbol string, fromMs, toMs int64) ([]venuetest.Trade, error) {
+	cat, sym, err := bybitSymbol(symbol)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := v.b.Trades(sym, cat, fromMs, toMs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]venuetest.Trade, len(ts))
+	for i, tr := range ts {
+		side := feed.SideBuy
+		if tr.Side == "Sell" {
+			side = feed.SideSell
+		}
+		out[i] = venuetest.Trade{Price: tr.Price, Qty: tr.Size, Side: side}
+	}
+	return out, nil
+}
+
+func (v *bybitSim) Book(symbol string, u int64) (bids, asks []venuetest.Level, err error) {
+	cat, sym, err := bybitSymbol(symbol)
+	if err != nil {
+		return nil, nil, err
+	}
+	bs, err := v.b.BookAt(sym, cat, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range bs.Bids {
+		bids = append(bids, venuetest.Level{Price: l.Price, Qty: l.Qty})
+	}
+	for _, l := range bs.Asks {
+		asks = append(asks, venuetest.Level{Price: l.Price, Qty: l.Qty})
+	}
+	return bids, asks, nil
+}
+
+func (v *bybitSim) Fire() error { return v.s.Fire(sim.Fault{Kind: sim.FaultDrop}) }
+
+func (v *bybitSim) BookFaults(p float64) error {
+	if p == 0 {
+		return v.s.SetFaults()
+	}
+	return v.s.SetFaults(sim.Fault{Kind: sim.FaultDepthDrop, Prob: p}, sim.Fault{Kind: sim.FaultDepthDup, Prob: p},
+		sim.Fault{Kind: sim.FaultDepthReorder, Prob: p})
 }
 
 type venueSim struct {
