@@ -15,6 +15,7 @@ import (
 	// The venues this program offers: each registers itself.
 	_ "github.com/feedkeeper/feedkeeper/venue/binance"
 	_ "github.com/feedkeeper/feedkeeper/venue/binanceusdm"
+	_ "github.com/feedkeeper/feedkeeper/venue/okx"
 )
 
 // defaultVenue is --venue when not given.
