@@ -354,19 +354,19 @@ func (d *Decoder) trade(frame []byte, i int, ev *feed.Event) (int, error) {
 			break
 		}
 		i := o.Pos()
-		k := string(key.Raw(frame))
+		k := key.Raw(frame)
 		var sp binance.Span
-		switch k {
+		switch string(k) {
 		case "tradeId", "px", "sz", "side", "ts", "count":
 			if sp, i, err = binance.StringAt(frame, i); err != nil {
-				return 0, field(k, err)
+				return 0, field(string(k), err)
 			}
 		default:
 			if i, err = binance.SkipValue(frame, i, 3); err != nil {
 				return 0, malformed(err)
 			}
 		}
-		switch k {
+		switch string(k) {
 		case "tradeId":
 			ev.ID, err = uintText(frame, sp)
 			have |= 1
@@ -395,7 +395,7 @@ func (d *Decoder) trade(frame []byte, i int, ev *feed.Event) (int, error) {
 			}
 		}
 		if err != nil {
-			return 0, field(k, err)
+			return 0, field(string(k), err)
 		}
 		o.SetPos(i)
 	}
@@ -434,8 +434,8 @@ func (d *Decoder) book(frame []byte, i int, ev *feed.Event) (int, error) {
 			break
 		}
 		i := o.Pos()
-		k := string(key.Raw(frame))
-		switch k {
+		k := key.Raw(frame)
+		switch string(k) {
 		case "asks", "bids":
 			switch {
 			case bbo:
@@ -447,12 +447,12 @@ func (d *Decoder) book(frame []byte, i int, ev *feed.Event) (int, error) {
 				if len(d.tmp) > 0 {
 					top = d.tmp[0]
 				}
-				if k == "bids" {
+				if string(k) == "bids" {
 					ev.Bid = top
 				} else {
 					ev.Ask = top
 				}
-			case k == "bids":
+			case string(k) == "bids":
 				if ev.Bids, i, err = binance.Levels(frame, i, sym.wire, ev.Bids[:0], 3, &capped); err == nil {
 					err = d.sizes(ev.Bids)
 				}
@@ -461,7 +461,7 @@ func (d *Decoder) book(frame []byte, i int, ev *feed.Event) (int, error) {
 					err = d.sizes(ev.Asks)
 				}
 			}
-			if k == "bids" {
+			if string(k) == "bids" {
 				have |= 2
 			} else {
 				have |= 1
@@ -487,7 +487,7 @@ func (d *Decoder) book(frame []byte, i int, ev *feed.Event) (int, error) {
 			i, err = binance.SkipValue(frame, i, 3)
 		}
 		if err != nil {
-			return 0, field(k, err)
+			return 0, field(string(k), err)
 		}
 		o.SetPos(i)
 	}
@@ -550,19 +550,19 @@ func (d *Decoder) ticker(frame []byte, i int, ev *feed.Event) (int, error) {
 			break
 		}
 		i := o.Pos()
-		k := string(key.Raw(frame))
+		k := key.Raw(frame)
 		var sp binance.Span
-		switch k {
+		switch string(k) {
 		case "last", "open24h", "high24h", "low24h", "vol24h", "volCcy24h", "ts":
 			if sp, i, err = binance.StringAt(frame, i); err != nil {
-				return 0, field(k, err)
+				return 0, field(string(k), err)
 			}
 		default:
 			if i, err = binance.SkipValue(frame, i, 3); err != nil {
 				return 0, malformed(err)
 			}
 		}
-		switch k {
+		switch string(k) {
 		case "last":
 			st.Close, err = binance.Decimal(frame, sp, sym.wire, true)
 			have |= 1
@@ -583,7 +583,7 @@ func (d *Decoder) ticker(frame []byte, i int, ev *feed.Event) (int, error) {
 			have |= 2
 		}
 		if err != nil {
-			return 0, field(k, err)
+			return 0, field(string(k), err)
 		}
 		o.SetPos(i)
 	}
@@ -621,39 +621,39 @@ func (d *Decoder) deriv(frame []byte, i int, ev *feed.Event) (int, error) {
 			break
 		}
 		i := o.Pos()
-		k := string(key.Raw(frame))
+		k := key.Raw(frame)
 		var sp binance.Span
-		switch k {
+		switch string(k) {
 		case "fundingRate", "fundingTime", "markPx", "oi", "oiCcy", "ts":
 			if sp, i, err = binance.StringAt(frame, i); err != nil {
-				return 0, field(k, err)
+				return 0, field(string(k), err)
 			}
 		default:
 			if i, err = binance.SkipValue(frame, i, 3); err != nil {
 				return 0, malformed(err)
 			}
 		}
-		switch {
-		case k == "ts":
+		switch sk := string(k); {
+		case sk == "ts":
 			ev.ExchangeTime, err = msText(frame, sp)
 			have |= 1
-		case k == "fundingRate" && d.ch == chFunding:
+		case sk == "fundingRate" && d.ch == chFunding:
 			dv.FundingRate, err = decText(frame, sp)
 			have |= 2
-		case k == "fundingTime" && d.ch == chFunding:
+		case sk == "fundingTime" && d.ch == chFunding:
 			dv.NextFunding, err = msText(frame, sp)
-		case k == "markPx" && d.ch == chMark:
+		case sk == "markPx" && d.ch == chMark:
 			dv.MarkPrice, err = decText(frame, sp)
 			have |= 2
-		case k == "oi" && d.ch == chOI:
+		case sk == "oi" && d.ch == chOI:
 			oi, err = decText(frame, sp)
 			have |= 2
-		case k == "oiCcy" && d.ch == chOI:
+		case sk == "oiCcy" && d.ch == chOI:
 			oiCcy, err = decText(frame, sp)
 			have |= 4
 		}
 		if err != nil {
-			return 0, field(k, err)
+			return 0, field(string(k), err)
 		}
 		o.SetPos(i)
 	}

@@ -51,7 +51,7 @@ type Symbol struct {
 	// sets it.
 	Instrument string
 
-	wire    binance.Symbol      // scales as sent, for the scanner's parsers
+	wire    binance.Symbol    // scales as sent, for the scanner's parsers
 	streams [nChannels]string // "BTC-USDT@books", … for Event.Stream
 }
 
