@@ -140,7 +140,7 @@ func ParseStream(name string) (instID, channel string, err error) {
 		return "", "", fmt.Errorf("stream %q: want <instId>@<channel> with the instrument as OKX names it, e.g. BTC-USDT@books or BTC-USDT-SWAP@trades-all", name)
 	}
 	if channel == ChannelTrades {
-		return "", "", fmt.Errorf("stream %q: %w:%s", name, ErrAggregated, instID)
+		return "", "", fmt.Errorf("stream %q: %w (ask for %s@%s)", name, ErrAggregated, instID, ChannelTradesAll)
 	}
 	if _, ok := planned[channel]; !ok {
 		return "", "", fmt.Errorf("stream %q: unknown channel %q (%s)", name, channel, ChannelsHelp)
