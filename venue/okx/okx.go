@@ -87,10 +87,10 @@ const (
 	// leaves a third of the idle limit for the answer.
 	PingInterval = 20 * time.Second
 	// clientMessageRate is what the gateway sends a second on one
-	// connection: OKX publishes no per-connection message rate besides
-	// 480 requests an hour, which a resubscribe storm could spend; one a
-	// second keeps pings and a handful of resubscribes unhurried.
-	clientMessageRate = 1.0
+	// connection: OKX publishes no per-connection message rate, only the
+	// 480 requests an hour (the gateway asks a book again at most every
+	// few seconds); 4 a second paces a burst of resubscribes.
+	clientMessageRate = 4.0
 )
 
 // Channels this package decodes, as OKX names them in subscribe args.

@@ -1,0 +1,159 @@
+package okx
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/internal/wstest"
+)
+
+// bookScript is a books channel as OKX documents it, served over real
+// TLS WebSocket frames: the snapshot, an update, the keep-alive that names
+// itself, the restart of seqId after a maintenance (15 → 3 in the docs;
+// here 101 → 5), an update after it, then an update whose prevSeqId is
+// not the last seqId. The gateway must take the first four as one chain
+// and, at the break, unsubscribe and subscribe again; the new snapshot
+// and its update follow.
+type bookScript struct {
+	mu    sync.Mutex
+	ops   []string // "subscribe books", "unsubscribe books", …
+	pings int
+}
+
+func books(action string, prev, seq int64, bids string) string {
+	return fmt.Sprintf(`{"arg":{"channel":"books","instId":"BTC-USDT"},"action":%q,"data":[{"asks":[["8477","2","0","1"]],"bids":[%s],"ts":"1597026383085","checksum":0,"prevSeqId":%d,"seqId":%d}]}`,
+		action, bids, prev, seq)
+}
+
+func (s *bookScript) serve(c *wstest.Conn) {
+	subscribed := 0
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if string(msg) == "ping" {
+			s.mu.Lock()
+			s.pings++
+			s.mu.Unlock()
+			// the answer comes after a network's delay: wsconn notes a ping
+			// as unanswered just after sending it
+			time.Sleep(20 * time.Millisecond)
+			if c.Write([]byte("pong")) != nil {
+				return
+			}
+			continue
+		}
+		var req struct {
+			ID   string `json:"id"`
+			Op   string `json:"op"`
+			Args []arg  `json:"args"`
+		}
+		if err := json.Unmarshal(msg, &req); err != nil {
+			return
+		}
+		var out []string
+		for _, a := range req.Args {
+			s.mu.Lock()
+			s.ops = append(s.ops, req.Op+" "+a.Channel)
+			s.mu.Unlock()
+			out = append(out, fmt.Sprintf(`{"id":%q,"event":%q,"arg":{"channel":%q,"instId":%q},"connId":"a4d3ae55"}`, req.ID, req.Op, a.Channel, a.InstID))
+			if req.Op != "subscribe" || a.Channel != ChannelBooks {
+				continue
+			}
+			if subscribed++; subscribed == 1 {
+				out = append(out,
+					books("snapshot", -1, 100, `["8476","1","0","1"],["8475","1","0","1"]`),
+					books("update", 100, 101, `["8476","3","0","1"]`),
+					books("update", 101, 101, ``), // keep-alive
+					books("update", 101, 5, `["8475","0","0","0"]`),
+					books("update", 5, 6, `["8474","4","0","1"]`),
+					books("update", 50, 51, `["8473","4","0","1"]`)) // a break
+			} else {
+				out = append(out,
+					books("snapshot", -1, 200, `["8470","1","0","1"]`),
+					books("update", 200, 201, `["8470","2","0","1"]`))
+			}
+		}
+		for _, m := range out {
+			if c.Write([]byte(m)) != nil {
+				return
+			}
+		}
+	}
+}
+
+func TestGatewayBookChainAndKeepalive(t *testing.T) {
+	script := &bookScript{}
+	srv := wstest.Start(t, script.serve)
+	v, err := New(Config{WSURL: strings.TrimSuffix(srv.URL(), "/"), Symbols: testSymbols(t), PingInterval: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := startREST(t)
+	c, err := httpx.New(RESTConfig(httpx.Config{BaseURL: rest.URL, TLS: rest.Client().Transport.(*http.Transport).TLSClientConfig}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rec, err := NewRecovery(c, v.Symbols())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"BTC-USDT@books"}, TLS: srv.TLS(), Recovery: rec,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: func(ev *feed.Event) {
+			if ev.Type != feed.TypeBookSnapshot && ev.Type != feed.TypeBookDelta {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintf("%v %d<-%d %d/%d", ev.Type, ev.ID, ev.PrevID, len(ev.Bids), len(ev.Asks)))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"book_snapshot 100<-0 2/1", "book_delta 101<-100 1/1", "book_delta 101<-101 0/1", "book_delta 5<-101 1/1",
+		"book_delta 6<-5 1/1", "book_snapshot 200<-0 1/1", "book_delta 201<-200 1/1"}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		ss := g.Stats().Sessions
+		if n >= len(want) && len(ss) == 1 && ss[0].AppPongs >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	st := g.Stats()
+	g.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("delivered:\n %q\nwant\n %q", got, want)
+	}
+	script.mu.Lock()
+	defer script.mu.Unlock()
+	if fmt.Sprint(script.ops) != "[subscribe books unsubscribe books subscribe books]" {
+		t.Errorf("requests: %q", script.ops)
+	}
+	if st.BookResyncs != 1 || st.StreamResubscribes != 1 || st.Gaps != 1 {
+		t.Errorf("resyncs %d, resubscribes %d, gaps %d; want 1 each", st.BookResyncs, st.StreamResubscribes, st.Gaps)
+	}
+	if script.pings < 2 || len(st.Sessions) != 1 || st.Sessions[0].AppPongs < 2 {
+		t.Errorf("pings %d; sessions %+v", script.pings, st.Sessions)
+	}
+}
