@@ -511,19 +511,16 @@ func (d *Decoder) book(frame []byte, i int, ev *feed.Event) (int, error) {
 			ev.Type, ev.PrevID = feed.TypeBookDelta, prev
 		}
 	case chBooks5:
+		// IDs of books5 and bbo-tbt are their ts (ms), not their seqId:
+		// seqId may restart lower after a maintenance ("Sequence ID",
+		// exception 2), which would make every later snapshot look
+		// repeated; the snapshot resent after 60 s without change keeps
+		// its ts and is dropped as the repeat it is.
 		ev.Type, ev.Stream = feed.TypeBookSnapshot, sym.streams[chBooks5]
-		ev.ID = ev.ExchangeTime / 1e6
-		if have&8 != 0 {
-			ev.ID = seq
-		}
-		ev.FirstID = ev.ID
+		ev.ID, ev.FirstID = ev.ExchangeTime/1e6, ev.ExchangeTime/1e6
 	default:
 		ev.Type = feed.TypeTopOfBook
-		ev.ID = ev.ExchangeTime / 1e6
-		if have&8 != 0 {
-			ev.ID = seq
-		}
-		ev.FirstID = ev.ID
+		ev.ID, ev.FirstID = ev.ExchangeTime/1e6, ev.ExchangeTime/1e6
 		ev.Bids, ev.Asks = ev.Bids[:0], ev.Asks[:0]
 	}
 	return o.Pos(), nil

@@ -128,11 +128,11 @@ func TestDecodeBooks(t *testing.T) {
 
 func TestDecodeOthers(t *testing.T) {
 	ev := decodeOne(t, `{"arg":{"channel":"books5","instId":"BTC-USDT"},"data":[{"asks":[["8476.98","415","0","13"]],"bids":[["8476.97","256","0","12"]],"instId":"BTC-USDT","ts":"1597026383085","seqId":77}]}`)
-	if ev.Type != feed.TypeBookSnapshot || ev.Base || ev.ID != 77 || ev.Stream != "BTC-USDT@books5" || len(ev.Bids) != 1 {
+	if ev.Type != feed.TypeBookSnapshot || ev.Base || ev.ID != 1597026383085 || ev.Stream != "BTC-USDT@books5" || len(ev.Bids) != 1 {
 		t.Errorf("books5: %+v", *ev)
 	}
 	ev = decodeOne(t, `{"arg":{"channel":"bbo-tbt","instId":"BTC-USDT"},"data":[{"asks":[["8476.98","415","0","13"]],"bids":[["8476.97","256","0","12"]],"ts":"1597026383085","seqId":78}]}`)
-	if ev.Type != feed.TypeTopOfBook || ev.ID != 78 || ev.Bid != (feed.Level{Price: 847697, Qty: 256e8}) || ev.Ask != (feed.Level{Price: 847698, Qty: 415e8}) ||
+	if ev.Type != feed.TypeTopOfBook || ev.ID != 1597026383085 || ev.Bid != (feed.Level{Price: 847697, Qty: 256e8}) || ev.Ask != (feed.Level{Price: 847698, Qty: 415e8}) ||
 		len(ev.Bids)+len(ev.Asks) != 0 || ev.Stream != "" {
 		t.Errorf("bbo-tbt: %+v", *ev)
 	}
@@ -260,6 +260,20 @@ func TestChecksum(t *testing.T) {
 	if got := Checksum([]book.Level{lv(33661, 7)}, []book.Level{lv(33668, 9), lv(33680, 8), lv(33720, 8)}, 1, 0); got != 831078360 {
 		t.Errorf("3366.1:7:3366.8:9:3368:8:3372:8 = %d; want 831078360", got)
 	}
+	// the snapshot sample of "WS / Order book channel" says checksum
+	// -855196043, which is not its levels' checksum: zlib.crc32 of its
+	// check string gives 2192127151, -2102840145 signed
+	ev := decodeOne(t, `{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot","data":[{"asks":[["8476.98","415","0","13"],["8477","7","0","2"],["8477.34","85","0","1"],["8477.56","1","0","1"],["8505.84","8","0","1"],["8506.37","85","0","1"],["8506.49","2","0","1"],["8506.96","100","0","2"]],"bids":[["8476.97","256","0","12"],["8475.55","101","0","1"],["8475.54","100","0","1"],["8475.3","1","0","1"],["8447.32","6","0","1"],["8447.02","246","0","1"],["8446.83","24","0","1"],["8446","95","0","3"]],"ts":"1597026383085","checksum":-2102840145,"prevSeqId":-1,"seqId":123456}]}`)
+	var bids, asks []book.Level
+	for _, l := range ev.Bids {
+		bids = append(bids, book.Level{Price: l.Price, Qty: l.Qty})
+	}
+	for _, l := range ev.Asks {
+		asks = append(asks, book.Level{Price: l.Price, Qty: l.Qty})
+	}
+	if got := Checksum(bids, asks, ev.PriceScale, ev.QtyScale); got != int32(ev.Checksum) || got != -2102840145 {
+		t.Errorf("the docs' snapshot: %d; want -2102840145", got)
+	}
 
 	// Rules.Checksum checks a swap's book in contracts, as OKX sent it
 	syms := testSymbols(t)
@@ -268,6 +282,14 @@ func TestChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := book.New(0)
+	if err := b.Load(1, bids, asks); err != nil {
+		t.Fatal(err)
+	}
+	ev.Symbol = "BTC-USDT"
+	if !v.Rules().Checksum(b, ev) {
+		t.Error("Rules.Checksum: the docs' snapshot does not match")
+	}
+	b = book.New(0)
 	// 7 and 9 contracts of 0.01 BTC, at the event scale 4
 	if err := b.Load(1, []book.Level{lv(33661, 700)}, []book.Level{lv(33668, 900)}); err != nil {
 		t.Fatal(err)
@@ -276,7 +298,7 @@ func TestChecksum(t *testing.T) {
 	if want != Checksum([]book.Level{lv(33661, 7)}, []book.Level{lv(33668, 9)}, 1, 0) {
 		t.Error("trailing zeros change the checksum")
 	}
-	ev := &feed.Event{Symbol: "BTC-USDT-SWAP", PriceScale: 1, QtyScale: 4, Checksummed: true, Checksum: uint32(want)}
+	ev = &feed.Event{Symbol: "BTC-USDT-SWAP", PriceScale: 1, QtyScale: 4, Checksummed: true, Checksum: uint32(want)}
 	check := v.Rules().Checksum
 	if !check(b, ev) {
 		t.Error("swap book checksum does not match")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -90,7 +92,9 @@ func (s *okxREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func startREST(t *testing.T) (*httptest.Server, *okxREST) {
 	h := &okxREST{}
-	srv := httptest.NewTLSServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes a test refuses on purpose
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, h
 }
