@@ -157,3 +157,94 @@ func TestGatewayBookChainAndKeepalive(t *testing.T) {
 		t.Errorf("pings %d; sessions %+v", script.pings, st.Sessions)
 	}
 }
+
+// A trades-all stream that skips tradeIds 1102..1149: the gateway fills
+// them from GET /api/v5/market/history-trades and delivers every trade
+// once, in tradeId order.
+func TestGatewayTradeBackfill(t *testing.T) {
+	srv := wstest.Start(t, func(c *wstest.Conn) {
+		for {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if string(msg) == "ping" {
+				continue
+			}
+			var req struct {
+				ID   string `json:"id"`
+				Args []arg  `json:"args"`
+			}
+			if json.Unmarshal(msg, &req) != nil || len(req.Args) != 1 || req.Args[0].Channel != ChannelTradesAll {
+				_ = c.Write([]byte(`{"id":"` + req.ID + `","event":"error","code":"60018","msg":"Wrong URL or channel","connId":"a"}`))
+				continue
+			}
+			out := []string{`{"id":"` + req.ID + `","event":"subscribe","arg":{"channel":"trades-all","instId":"BTC-USDT"},"connId":"a"}`}
+			for _, id := range []int{1100, 1101, 1150, 1151} {
+				out = append(out, fmt.Sprintf(`{"arg":{"channel":"trades-all","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"%d","px":"29963.2","sz":"0.5","side":"buy","source":"0","ts":"%d"}]}`,
+					id, 1654161646974+id))
+			}
+			for _, m := range out {
+				if c.Write([]byte(m)) != nil {
+					return
+				}
+			}
+		}
+	})
+	rest, h := startREST(t)
+	h.mu.Lock()
+	h.failed = true // no failing first page here
+	h.mu.Unlock()
+	c, err := httpx.New(RESTConfig(httpx.Config{BaseURL: rest.URL, TLS: rest.Client().Transport.(*http.Transport).TLSClientConfig}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	syms := testSymbols(t)
+	v, err := New(Config{WSURL: strings.TrimSuffix(srv.URL(), "/"), Symbols: syms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := NewRecovery(c, syms)
+	var mu sync.Mutex
+	var ids []int64
+	recovered := 0
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"BTC-USDT@trades-all"}, TLS: srv.TLS(), Recovery: rec,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		RecoveryConfig: feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond},
+		Handler: func(ev *feed.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch ev.Type {
+			case feed.TypeTrade:
+				ids = append(ids, ev.ID)
+				if ev.Recovered {
+					recovered++
+				}
+			case feed.TypeGap:
+				t.Errorf("gap %d..%d announced: %s", ev.FirstID, ev.ID, ev.Reason)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(ids)
+		mu.Unlock()
+		if n >= 52 {
+			break
+		}
+	}
+	g.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 52 || recovered != 48 {
+		t.Fatalf("%d trades (%d recovered): %v", len(ids), recovered, ids)
+	}
+	for i, id := range ids {
+		if id != int64(1100+i) {
+			t.Fatalf("trade %d has ID %d: %v", i, id, ids)
+		}
+	}
+}
