@@ -158,10 +158,13 @@ func TestGatewayBookChainAndKeepalive(t *testing.T) {
 	}
 }
 
-// A trades-all stream that skips tradeIds 1102..1149: the gateway fills
-// them from GET /api/v5/market/history-trades and delivers every trade
-// once, in tradeId order.
+// A trades-all stream refused once (an error event naming the request's
+// id), then granted, that skips tradeIds 1102..1149: the gateway asks
+// again, fills the gap from GET /api/v5/market/history-trades and
+// delivers every trade once, in tradeId order.
 func TestGatewayTradeBackfill(t *testing.T) {
+	var asked sync.Mutex
+	refused := false
 	srv := wstest.Start(t, func(c *wstest.Conn) {
 		for {
 			_, msg, err := c.ReadMessage()
@@ -175,8 +178,12 @@ func TestGatewayTradeBackfill(t *testing.T) {
 				ID   string `json:"id"`
 				Args []arg  `json:"args"`
 			}
-			if json.Unmarshal(msg, &req) != nil || len(req.Args) != 1 || req.Args[0].Channel != ChannelTradesAll {
-				_ = c.Write([]byte(`{"id":"` + req.ID + `","event":"error","code":"60018","msg":"Wrong URL or channel","connId":"a"}`))
+			asked.Lock()
+			first := !refused
+			refused = true
+			asked.Unlock()
+			if json.Unmarshal(msg, &req) != nil || len(req.Args) != 1 || req.Args[0].Channel != ChannelTradesAll || first {
+				_ = c.Write([]byte(`{"id":"` + req.ID + `","event":"error","code":"60018","msg":"Wrong URL or channel:trades-all,instId:BTC-USDT doesn't exist","connId":"a"}`))
 				continue
 			}
 			out := []string{`{"id":"` + req.ID + `","event":"subscribe","arg":{"channel":"trades-all","instId":"BTC-USDT"},"connId":"a"}`}
@@ -236,7 +243,11 @@ func TestGatewayTradeBackfill(t *testing.T) {
 			break
 		}
 	}
+	st := g.Stats()
 	g.Close()
+	if st.Refusals != 1 || st.Resubscribes < 1 || st.RefusedStreams != 0 {
+		t.Errorf("refusals %d, resubscribes %d, refused now %d", st.Refusals, st.Resubscribes, st.RefusedStreams)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(ids) != 52 || recovered != 48 {
