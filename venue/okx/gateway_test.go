@@ -217,7 +217,7 @@ func TestGatewayTradeBackfill(t *testing.T) {
 	var ids []int64
 	recovered := 0
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"BTC-USDT@trades-all"}, TLS: srv.TLS(), Recovery: rec,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		RecoveryConfig: feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond},
 		Handler: func(ev *feed.Event) {
 			mu.Lock()
