@@ -112,6 +112,7 @@ type Decoder struct {
 	dv    feed.Deriv
 	tmp   []feed.Level
 	buf   [64]byte
+	kbuf  [32]byte // keys with escapes, decoded
 
 	// the batch in progress
 	frame  []byte
@@ -155,7 +156,7 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 			break
 		}
 		i := o.Pos()
-		switch string(key.Raw(frame)) {
+		switch string(key.Text(frame, d.kbuf[:0])) {
 		case "arg":
 			argAt = i
 		case "data":
@@ -277,7 +278,7 @@ func (d *Decoder) arg(frame []byte, at int) (int, *Symbol, error) {
 			break
 		}
 		i := o.Pos()
-		switch string(key.Raw(frame)) {
+		switch string(key.Text(frame, d.kbuf[:0])) {
 		case "channel":
 			channel, i, err = binance.StringAt(frame, i)
 			hasCh = true
@@ -354,7 +355,7 @@ func (d *Decoder) trade(frame []byte, i int, ev *feed.Event) (int, error) {
 			break
 		}
 		i := o.Pos()
-		k := key.Raw(frame)
+		k := key.Text(frame, d.kbuf[:0])
 		var sp binance.Span
 		switch string(k) {
 		case "tradeId", "px", "sz", "side", "ts", "count":
@@ -434,7 +435,7 @@ func (d *Decoder) book(frame []byte, i int, ev *feed.Event) (int, error) {
 			break
 		}
 		i := o.Pos()
-		k := key.Raw(frame)
+		k := key.Text(frame, d.kbuf[:0])
 		switch string(k) {
 		case "asks", "bids":
 			switch {
@@ -547,7 +548,7 @@ func (d *Decoder) ticker(frame []byte, i int, ev *feed.Event) (int, error) {
 			break
 		}
 		i := o.Pos()
-		k := key.Raw(frame)
+		k := key.Text(frame, d.kbuf[:0])
 		var sp binance.Span
 		switch string(k) {
 		case "last", "open24h", "high24h", "low24h", "vol24h", "volCcy24h", "ts":
@@ -618,7 +619,7 @@ func (d *Decoder) deriv(frame []byte, i int, ev *feed.Event) (int, error) {
 			break
 		}
 		i := o.Pos()
-		k := key.Raw(frame)
+		k := key.Text(frame, d.kbuf[:0])
 		var sp binance.Span
 		switch string(k) {
 		case "fundingRate", "fundingTime", "markPx", "oi", "oiCcy", "ts":

@@ -79,6 +79,12 @@ func TestDecodeTrades(t *testing.T) {
 		t.Errorf("trades-all:\n got %+v\nwant %+v", *ev, want)
 	}
 
+	// keys are read as JSON reads them, escapes decoded
+	ev = decodeOne(t, `{"\u0061rg":{"channel":"trades-all","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","trade\u0049d":"5","px":"1","sz":"1","side":"buy","ts":"1"}]}`)
+	if ev.ID != 5 {
+		t.Errorf("escaped keys: %+v", *ev)
+	}
+
 	// trades aggregates: tradeId is the last of count
 	ev = decodeOne(t, `{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9","sz":"0.12060306","side":"sell","ts":"1630048897897","count":"3","source":"0","seqId":1234}]}`)
 	if !ev.Aggregated || ev.ID != 130639474 || ev.FirstTradeID != 130639472 || ev.LastTradeID != 130639474 || ev.Side != feed.SideSell {
