@@ -437,12 +437,13 @@ func (f *okxFeed) booksUpdate(x *okxInstFeed, now time.Time) {
 	m.mu.Lock()
 	last := s.lastUpdate
 	if last == d.from {
+		us := m.lastUs
 		m.mu.Unlock()
 		if now.Sub(d.lastSent) >= f.o.cfg.KeepAlive {
 			// "OKX will send a message with 'asks': [], 'bids': [] … seqId
 			// is the same as the last sent message and prevSeqId equals
 			// to seqId."
-			f.publishBooks(x, now, nil, nil, d.lastSeq, d.lastSeq, 0, m.lastUs)
+			f.publishBooks(x, now, nil, nil, d.lastSeq, d.lastSeq, 0, us)
 			d.lastSent = now
 		}
 		return
