@@ -116,10 +116,12 @@ type Config struct {
 	KeepOpenAfterInvalidStream bool
 
 	// Venues lists the front-ends served besides Binance spot, each on a
-	// listener of its own: VenueBinanceUSDM. Empty: spot only.
+	// listener of its own: VenueBinanceUSDM, VenueOKX. Empty: spot only.
 	Venues []string
 	// USDM configures the Binance USD-M futures front-end.
 	USDM USDMConfig
+	// OKX configures the OKX front-end.
+	OKX OKXConfig
 }
 
 // restLagDefault is Config.RESTLag's default.

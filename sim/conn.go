@@ -72,6 +72,8 @@ type wsConn struct {
 	// the route it connected to.
 	usdm  *USDM
 	route usdmRoute
+	// okx is the OKX side of an OKX connection (nil on the others).
+	okx *okxConn
 }
 
 // connStats counts what happened on one connection. Per-stream figures are
@@ -493,6 +495,9 @@ func (c *wsConn) countStream(m *Message, skipped bool) {
 
 // applyFault carries out a connection fault on this connection.
 func (c *wsConn) applyFault(f Fault, now time.Time) {
+	if c.okx != nil && c.okx.applyFault(c, f, now) {
+		return
+	}
 	forever := now.Add(100 * 365 * 24 * time.Hour)
 	switch f.Kind {
 	case FaultDrop:

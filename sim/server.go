@@ -39,6 +39,7 @@ type Server struct {
 	ln     *listener
 	http   *http.Server
 	usdm   *USDM // nil unless Config.Venues lists it
+	okx    *OKX  // nil unless Config.Venues lists it
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -115,6 +116,16 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.serves(VenueOKX) {
+		if s.okx, err = startOKX(s, tlsCfg); err != nil {
+			s.cancel()
+			_ = s.ln.Close()
+			if s.usdm != nil {
+				s.usdm.close()
+			}
+			return nil, err
+		}
+	}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -181,6 +192,9 @@ func (s *Server) Close() error {
 		}
 		if s.usdm != nil {
 			s.usdm.close()
+		}
+		if s.okx != nil {
+			s.okx.close()
 		}
 	})
 	s.wg.Wait()

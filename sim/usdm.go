@@ -304,6 +304,9 @@ func (c *wsConn) conf() *Config {
 	if c.usdm != nil {
 		return &c.usdm.conn
 	}
+	if c.okx != nil {
+		return &c.okx.o.conn
+	}
 	return &c.srv.cfg
 }
 
@@ -311,6 +314,9 @@ func (c *wsConn) conf() *Config {
 func (c *wsConn) hub() *hub {
 	if c.usdm != nil {
 		return c.usdm.hub
+	}
+	if c.okx != nil {
+		return c.okx.o.hub
 	}
 	return c.srv.hub
 }
@@ -320,6 +326,9 @@ func (s *Server) allConns() []*wsConn {
 	out := s.hub.snapshot()
 	if s.usdm != nil {
 		out = append(out, s.usdm.hub.snapshot()...)
+	}
+	if s.okx != nil {
+		out = append(out, s.okx.hub.snapshot()...)
 	}
 	return out
 }

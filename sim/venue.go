@@ -16,7 +16,7 @@ const (
 )
 
 // knownVenues are the names Config.Venues accepts.
-var knownVenues = []string{VenueBinance, VenueBinanceUSDM}
+var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueOKX}
 
 // Venues lists the front-ends the simulator can serve.
 func Venues() []string { return append([]string{}, knownVenues...) }
@@ -34,8 +34,15 @@ func (s *Server) Endpoints() []Endpoint {
 	if s.usdm != nil {
 		out = append(out, Endpoint{Venue: VenueBinanceUSDM, WSURL: s.usdm.WSURL(), RESTURL: s.usdm.RESTURL()})
 	}
+	if s.okx != nil {
+		out = append(out, Endpoint{Venue: VenueOKX, WSURL: s.okx.WSURL(), RESTURL: s.okx.RESTURL()})
+	}
 	return out
 }
+
+// OKX returns the OKX front-end, or nil when Config.Venues does not list
+// VenueOKX.
+func (s *Server) OKX() *OKX { return s.okx }
 
 // USDM returns the Binance USD-M futures front-end, or nil when
 // Config.Venues does not list VenueBinanceUSDM.
@@ -128,7 +135,12 @@ func (c Config) validateVenues() error {
 		seen[v] = true
 	}
 	if seen[VenueBinanceUSDM] {
-		return c.USDM.withDefaults().validate()
+		if err := c.USDM.withDefaults().validate(); err != nil {
+			return err
+		}
+	}
+	if seen[VenueOKX] {
+		return c.OKX.withDefaults().validate()
 	}
 	return nil
 }
