@@ -45,7 +45,7 @@ var _ venue.Options = (*Options)(nil)
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.StreamsPerConn, "okx-streams-per-conn", DefaultStreamsPerConn,
 		fmt.Sprintf("channels per connection of each path, 1..%d (OKX advises fewer than 30 for many books)", MaxStreamsPerConn))
-	fs.DurationVar(&o.PingInterval, "okx-ping-interval", PingInterval, "send the text ping this often on each connection, above 0 and below 30s (the server closes a connection silent for 30s)")
+	fs.DurationVar(&o.PingInterval, "okx-ping-interval", PingInterval, "send the text ping this often on each connection, > 0 and below 30s (the server closes a connection silent for 30s)")
 	fs.StringVar(&o.DialBudget, "okx-dial-budget", DefaultDialBudget, "connection attempts allowed to every OKX connection together, LIMIT/WINDOW (OKX: 3 a second per IP)")
 }
 
