@@ -64,7 +64,7 @@ func appendShort(dst []byte, m int64, scale uint8) []byte {
 // checksum is Rules.Checksum: b's checksum, its sizes turned back into
 // what OKX sent, against the one ev carries.
 func (v *OKX) checksum(b *book.Book, ev *feed.Event) bool {
-	sym, ok := v.cfg.Symbols.lookupBytes([]byte(ev.Symbol))
+	sym, ok := v.cfg.Symbols.byName[ev.Symbol]
 	if !ok {
 		return false
 	}

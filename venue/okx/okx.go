@@ -18,7 +18,18 @@
 // ctVal (GET /api/v5/public/instruments), so that a linear swap's events
 // carry base-currency quantities like every other venue's perpetuals, at
 // the scale lotSz's decimals + ctVal's decimals. An inverse swap's ctVal is
-// in USD: its quantities are USD.
+// in USD: its quantities are USD. The checksum rule turns them back into
+// contracts, as OKX computed it.
+//
+// Trades are the single trades of trades-all (on /ws/v5/business), whose
+// tradeIds follow one another per instrument: a jump is a gap, filled
+// from GET /api/v5/market/history-trades. The aggregated trades channel
+// is decoded (Event.Aggregated, FirstTradeID..LastTradeID from count) but
+// not planned: its IDs skip the trades each push aggregates, so a loss
+// cannot be seen (ErrAggregated).
+//
+// Spot and swap instruments are read; futures, options, candles and
+// liquidation-orders (subscribed by instrument type) are not.
 package okx
 
 import (
