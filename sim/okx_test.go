@@ -695,3 +695,32 @@ func TestOKXDropFault(t *testing.T) {
 		t.Fatalf("after drop: %v, want an abrupt end", err)
 	}
 }
+
+// TestOKXRESTFaults: rest-5xx answers 503 with code 50001; rest-bad-json
+// cuts a 200's body in half.
+func TestOKXRESTFaults(t *testing.T) {
+	s, _ := startWithOKX(t, Config{})
+	if err := s.SetFaults(Fault{Kind: FaultREST5xx, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if st, m := okxGet(t, s, "/api/v5/public/time"); st != http.StatusServiceUnavailable || m.Code != "50001" {
+		t.Fatalf("rest-5xx: %d %+v", st, m)
+	}
+	if st, m := okxGet(t, s, "/api/v5/public/time"); st != http.StatusOK || m.Code != "0" || len(m.Data) != 1 {
+		t.Fatalf("after the fault: %d %+v", st, m)
+	}
+	if err := s.SetFaults(Fault{Kind: FaultRESTBadJSON, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := httpsClient(s)
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(s.OKX().RESTURL() + "/api/v5/market/books?instId=BTC-USDT&sz=20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || json.Valid(body) || !strings.HasPrefix(string(body), `{"code":"0"`) {
+		t.Fatalf("rest-bad-json: %d %.100s", resp.StatusCode, body)
+	}
+}
