@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -18,6 +21,7 @@ type okxREST struct {
 
 	mu   sync.Mutex
 	used map[okxLimitKey][]time.Time // request times in the last window
+	rng  *rand.Rand                  // REST fault decisions, under mu
 }
 
 type okxLimitKey struct{ ip, path string }
@@ -36,7 +40,7 @@ var okxEndpoints = map[string]int{
 }
 
 func newOKXREST(o *OKX) *okxREST {
-	return &okxREST{o: o, used: map[okxLimitKey][]time.Time{}}
+	return &okxREST{o: o, used: map[okxLimitKey][]time.Time{}, rng: o.srv.faults.rng(0x4f4b5852)} // "OKXR"
 }
 
 // allow counts a request of ip to path (with the instType for the
@@ -93,6 +97,61 @@ func (h *okxREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		okxWrite(w, http.StatusTooManyRequests, "50011", "Rate limit reached. Please refer to API documentation and throttle requests accordingly.", nil)
 		return
 	}
+	// the REST faults of sim/faults.go that apply to any API: rest-5xx,
+	// rest-429, rest-403, rest-slow, rest-truncate, rest-bad-json
+	h.mu.Lock()
+	f, hit := h.o.srv.faults.hit(classREST, h.rng, now, func(k FaultKind) bool {
+		switch k {
+		case FaultREST5xx, FaultREST429, FaultREST403, FaultRESTSlow, FaultRESTTruncate, FaultRESTBadJSON:
+			return true
+		}
+		return false
+	})
+	h.mu.Unlock()
+	if hit {
+		switch f.Kind {
+		case FaultREST5xx:
+			// "50001 Service temporarily unavailable. Please try again later." (HTTP 503)
+			okxWrite(w, orDefault(f.Code, http.StatusServiceUnavailable), "50001", "Service temporarily unavailable. Please try again later.", nil)
+			return
+		case FaultREST429:
+			okxWrite(w, http.StatusTooManyRequests, "50011", "Rate limit reached. Please refer to API documentation and throttle requests accordingly.", nil)
+			return
+		case FaultREST403:
+			writeWAF(w)
+			return
+		case FaultRESTSlow:
+			if !sleepUntil(r, now.Add(orDefault(f.Duration, 2*time.Second))) {
+				return
+			}
+			now = time.Now()
+		case FaultRESTTruncate, FaultRESTBadJSON:
+			rec := &okxRecorder{header: http.Header{}, status: http.StatusOK}
+			h.serve(rec, r, q, now)
+			if f.Kind == FaultRESTTruncate {
+				writeTruncated(w, rec.status, rec.body.Bytes())
+			} else {
+				writeJSON(w, http.StatusOK, rec.body.Bytes()[:rec.body.Len()/2])
+			}
+			return
+		}
+	}
+	h.serve(w, r, q, now)
+}
+
+// okxRecorder keeps an answer for a fault that spoils it.
+type okxRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *okxRecorder) Header() http.Header         { return r.header }
+func (r *okxRecorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *okxRecorder) WriteHeader(status int)      { r.status = status }
+
+// serve answers an endpoint of okxEndpoints.
+func (h *okxREST) serve(w http.ResponseWriter, r *http.Request, q url.Values, now time.Time) {
 	switch r.URL.Path {
 	case "/api/v5/public/time":
 		okxWrite(w, http.StatusOK, "0", "", append(appendOKXMs([]byte(`[{"ts":`), now.UnixMilli()), `}]`...))

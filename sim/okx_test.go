@@ -695,3 +695,104 @@ func TestOKXDropFault(t *testing.T) {
 		t.Fatalf("after drop: %v, want an abrupt end", err)
 	}
 }
+
+// TestOKXRESTFaults: rest-5xx answers 503 with code 50001; rest-bad-json
+// cuts a 200's body in half.
+func TestOKXRESTFaults(t *testing.T) {
+	s, _ := startWithOKX(t, Config{})
+	if err := s.SetFaults(Fault{Kind: FaultREST5xx, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if st, m := okxGet(t, s, "/api/v5/public/time"); st != http.StatusServiceUnavailable || m.Code != "50001" {
+		t.Fatalf("rest-5xx: %d %+v", st, m)
+	}
+	if st, m := okxGet(t, s, "/api/v5/public/time"); st != http.StatusOK || m.Code != "0" || len(m.Data) != 1 {
+		t.Fatalf("after the fault: %d %+v", st, m)
+	}
+	if err := s.SetFaults(Fault{Kind: FaultRESTBadJSON, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c := httpsClient(s)
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(s.OKX().RESTURL() + "/api/v5/market/books?instId=BTC-USDT&sz=20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || json.Valid(body) || !strings.HasPrefix(string(body), `{"code":"0"`) {
+		t.Fatalf("rest-bad-json: %d %.100s", resp.StatusCode, body)
+	}
+}
+
+// TestOKXOtherChannels: trades-all on /ws/v5/business (one trade a
+// message, consecutive tradeIds, as the ground truth has them), and the
+// first message of books5, bbo-tbt, tickers, mark-price, funding-rate and
+// open-interest with the fields OKX documents.
+func TestOKXOtherChannels(t *testing.T) {
+	s, o := startWithOKX(t, Config{OKX: OKXConfig{ConnPerSecond: 100}})
+	b := okxDial(t, s, "/ws/v5/business")
+	okxSend(t, b, `{"op":"subscribe","args":[{"channel":"trades-all","instId":"ETH-USDT-SWAP"}]}`)
+	var last int64
+	for n := 0; n < 30; {
+		m := okxRead(t, b, 5*time.Second)
+		if m.Event != "" {
+			continue
+		}
+		var d []struct{ InstID, TradeID, Px, Sz, Side, Ts, Source string }
+		raw, _ := json.Marshal(m.Data)
+		if err := json.Unmarshal(raw, &d); err != nil || len(d) != 1 {
+			t.Fatalf("trades-all data %s: %v", raw, err)
+		}
+		id, _ := strconv.ParseInt(d[0].TradeID, 10, 64)
+		if last != 0 && id != last+1 {
+			t.Fatalf("tradeId %d after %d", id, last)
+		}
+		last = id
+		truth, err := o.Trades("ETH-USDT-SWAP", id, id)
+		if err != nil || len(truth) != 1 || truth[0].Px != d[0].Px || truth[0].Sz != d[0].Sz || truth[0].Side != d[0].Side {
+			t.Fatalf("trade %+v, truth %+v %v", d[0], truth, err)
+		}
+		n++
+	}
+
+	for _, tc := range []struct {
+		channel, inst string
+		fields        []string
+	}{
+		{"books5", "BTC-USDT", []string{"asks", "bids", "instId", "ts", "seqId"}},
+		{"bbo-tbt", "BTC-USDT-SWAP", []string{"asks", "bids", "ts", "seqId"}},
+		{"tickers", "BTC-USDT", []string{"instType", "instId", "last", "lastSz", "askPx", "askSz", "bidPx", "bidSz", "open24h", "high24h", "low24h", "volCcy24h", "vol24h", "sodUtc0", "sodUtc8", "ts"}},
+		{"mark-price", "BTC-USDT-SWAP", []string{"instType", "instId", "markPx", "ts"}},
+		{"funding-rate", "BTC-USDT-SWAP", []string{"fundingRate", "fundingTime", "nextFundingTime", "instId", "instType", "method", "premium", "settState", "ts"}},
+		{"open-interest", "BTC-USDT-SWAP", []string{"instId", "instType", "oi", "oiCcy", "oiUsd", "ts"}},
+	} {
+		c := okxDial(t, s, "/ws/v5/public")
+		okxSend(t, c, `{"op":"subscribe","args":[{"channel":"`+tc.channel+`","instId":"`+tc.inst+`"}]}`)
+		m := okxRead(t, c, 5*time.Second)
+		if m.Event != "subscribe" {
+			t.Fatalf("%s: %+v", tc.channel, m)
+		}
+		m = okxRead(t, c, 5*time.Second)
+		if m.Arg.Channel != tc.channel || m.Arg.InstID != tc.inst || len(m.Data) != 1 || m.Action != "" {
+			t.Fatalf("%s: %+v", tc.channel, m)
+		}
+		var d map[string]json.RawMessage
+		if err := json.Unmarshal(m.Data[0], &d); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range tc.fields {
+			if _, ok := d[f]; !ok {
+				t.Errorf("%s: no %q in %s", tc.channel, f, m.Data[0])
+			}
+		}
+		if tc.channel == "books5" {
+			var bk okxBookData
+			json.Unmarshal(m.Data[0], &bk)
+			if len(bk.Bids) != 5 || len(bk.Asks) != 5 {
+				t.Errorf("books5 with %d bids, %d asks", len(bk.Bids), len(bk.Asks))
+			}
+		}
+		c.Close()
+	}
+}
