@@ -113,7 +113,8 @@ func Classify(status int, _ http.Header, body []byte) httpx.Answer {
 
 // RESTConfig returns cfg with OKX's rules filled in where cfg leaves them
 // unset: the host DefaultRESTURL, the shared budget of 20 per 2 s with
-// each request's weight, each answer's cap, and Classify.
+// each request's weight, each answer's cap, Classify, and pauses of at
+// most one 2 s window.
 func RESTConfig(cfg httpx.Config) httpx.Config {
 	if cfg.BaseURL == "" && len(cfg.BaseURLs) == 0 {
 		cfg.BaseURL = DefaultRESTURL
@@ -132,6 +133,11 @@ func RESTConfig(cfg httpx.Config) httpx.Config {
 	}
 	if cfg.Classify == nil {
 		cfg.Classify = Classify
+	}
+	if cfg.BackoffMax == 0 {
+		// a rate limit (50011) comes without Retry-After and is counted
+		// in 2 s windows: a pause of one window is enough
+		cfg.BackoffMax = RESTWindow
 	}
 	return cfg
 }
