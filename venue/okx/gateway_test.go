@@ -259,3 +259,60 @@ func TestGatewayTradeBackfill(t *testing.T) {
 		}
 	}
 }
+
+// The notice of a service upgrade (64008) makes the gateway open a new
+// connection and subscribe on it before it drops the old one.
+func TestGatewayRotatesOnNotice(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	srv := wstest.Start(t, func(c *wstest.Conn) {
+		mu.Lock()
+		conns++
+		n := conns
+		mu.Unlock()
+		for {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			var req struct {
+				ID string `json:"id"`
+				Op string `json:"op"`
+			}
+			if json.Unmarshal(msg, &req) != nil || req.Op != "subscribe" {
+				continue
+			}
+			out := []string{`{"id":"` + req.ID + `","event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a"}`,
+				books("snapshot", -1, 100, `["8476","1","0","1"]`)}
+			if n == 1 {
+				out = append(out, `{"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a"}`)
+			}
+			for _, m := range out {
+				if c.Write([]byte(m)) != nil {
+					return
+				}
+			}
+		}
+	})
+	v, err := New(Config{WSURL: strings.TrimSuffix(srv.URL(), "/"), Symbols: testSymbols(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"BTC-USDT@books"}, TLS: srv.TLS(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Handler: func(*feed.Event) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st feed.GatewayStats
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if st = g.Stats(); len(st.Sessions) == 1 && st.Sessions[0].Rotations >= 1 {
+			break
+		}
+	}
+	g.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(st.Sessions) != 1 || st.Sessions[0].Rotations < 1 || conns < 2 {
+		t.Errorf("connections %d; sessions %+v", conns, st.Sessions)
+	}
+}
