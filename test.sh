@@ -59,6 +59,29 @@ else
   fi
 fi
 
+# ccxt's OKX client (bench/peers, npm package ccxt, pinned) runs on Node.js.
+# When there is none, this script installs Debian's (apt-get, as root or
+# with sudo); where that is not possible those tests are skipped, and say
+# so. FEEDKEEPER_SKIP_NODE=1 skips them.
+node_note=""
+if [ "${FEEDKEEPER_SKIP_NODE:-}" != "1" ] && ! command -v node >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    as_root=""
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo"; fi
+    if [ "$(id -u)" = 0 ] || [ -n "$as_root" ]; then
+      echo "=== installing Node.js for the ccxt tests (apt-get install nodejs npm; once)"
+      $as_root apt-get update -qq >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq nodejs npm >/dev/null ||
+        echo "test.sh: installing Node.js failed" >&2
+    fi
+  fi
+fi
+if [ "${FEEDKEEPER_SKIP_NODE:-}" != "1" ] && ! command -v node >/dev/null 2>&1; then
+  export FEEDKEEPER_SKIP_NODE=1
+  node_note="SKIPPED  the ccxt (OKX) tests of bench/peers: no Node.js, and it could not be installed here (apt-get install -y nodejs npm)"
+  echo "=== $node_note"
+fi
+
 results=()
 failed=0
 step() {
@@ -81,4 +104,5 @@ echo
 echo "=== test.sh summary"
 for r in "${results[@]}"; do echo "$r"; done
 if [ -n "$browser_note" ]; then echo "$browser_note"; fi
+if [ -n "$node_note" ]; then echo "$node_note"; fi
 exit $failed

@@ -116,12 +116,14 @@ type Config struct {
 	KeepOpenAfterInvalidStream bool
 
 	// Venues lists the front-ends served besides Binance spot, each on a
-	// listener of its own: VenueBinanceUSDM, VenueBybit. Empty: spot only.
+	// listener of its own: VenueBinanceUSDM, VenueBybit, VenueOKX. Empty: spot only.
 	Venues []string
 	// USDM configures the Binance USD-M futures front-end.
 	USDM USDMConfig
 	// Bybit configures the Bybit front-end (VenueBybit).
 	Bybit BybitConfig
+	// OKX configures the OKX front-end.
+	OKX OKXConfig
 }
 
 // restLagDefault is Config.RESTLag's default.

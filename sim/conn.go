@@ -77,6 +77,8 @@ type wsConn struct {
 	// its state there.
 	bybit *Bybit
 	by    *bybitConn
+	// okx is the OKX side of an OKX connection (nil on the others).
+	okx *okxConn
 }
 
 // connStats counts what happened on one connection. Per-stream figures are
@@ -498,6 +500,9 @@ func (c *wsConn) countStream(m *Message, skipped bool) {
 
 // applyFault carries out a connection fault on this connection.
 func (c *wsConn) applyFault(f Fault, now time.Time) {
+	if c.okx != nil && c.okx.applyFault(c, f, now) {
+		return
+	}
 	forever := now.Add(100 * 365 * 24 * time.Hour)
 	switch f.Kind {
 	case FaultDrop:

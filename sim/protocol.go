@@ -34,6 +34,10 @@ func (c *wsConn) handleRequest(body []byte) {
 		c.bybit.handleRequest(c, body)
 		return
 	}
+	if c.okx != nil {
+		c.okx.handle(c, body)
+		return
+	}
 	id, result, code, msg := c.request(body)
 	var out []byte
 	if msg != "" {

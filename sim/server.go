@@ -40,6 +40,7 @@ type Server struct {
 	http   *http.Server
 	usdm   *USDM  // nil unless Config.Venues lists it
 	bybit  *Bybit // nil unless Config.Venues lists it
+	okx    *OKX   // nil unless Config.Venues lists it
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -126,6 +127,19 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.serves(VenueOKX) {
+		if s.okx, err = startOKX(s, tlsCfg); err != nil {
+			if s.bybit != nil {
+				s.bybit.close()
+			}
+			s.cancel()
+			_ = s.ln.Close()
+			if s.usdm != nil {
+				s.usdm.close()
+			}
+			return nil, err
+		}
+	}
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -195,6 +209,9 @@ func (s *Server) Close() error {
 		}
 		if s.bybit != nil {
 			s.bybit.close()
+		}
+		if s.okx != nil {
+			s.okx.close()
 		}
 	})
 	s.wg.Wait()

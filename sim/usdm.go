@@ -307,6 +307,9 @@ func (c *wsConn) conf() *Config {
 	if c.bybit != nil {
 		return &c.bybit.conn
 	}
+	if c.okx != nil {
+		return &c.okx.o.conn
+	}
 	return &c.srv.cfg
 }
 
@@ -317,6 +320,9 @@ func (c *wsConn) hub() *hub {
 	}
 	if c.bybit != nil {
 		return c.bybit.hub
+	}
+	if c.okx != nil {
+		return c.okx.o.hub
 	}
 	return c.srv.hub
 }
@@ -329,6 +335,9 @@ func (s *Server) allConns() []*wsConn {
 	}
 	if s.bybit != nil {
 		out = append(out, s.bybit.hub.snapshot()...)
+	}
+	if s.okx != nil {
+		out = append(out, s.okx.hub.snapshot()...)
 	}
 	return out
 }

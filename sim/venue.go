@@ -16,7 +16,7 @@ const (
 )
 
 // knownVenues are the names Config.Venues accepts.
-var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit}
+var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit, VenueOKX}
 
 // Venues lists the front-ends the simulator can serve.
 func Venues() []string { return append([]string{}, knownVenues...) }
@@ -37,8 +37,15 @@ func (s *Server) Endpoints() []Endpoint {
 	if s.bybit != nil {
 		out = append(out, Endpoint{Venue: VenueBybit, WSURL: s.bybit.WSURL(), RESTURL: s.bybit.RESTURL()})
 	}
+	if s.okx != nil {
+		out = append(out, Endpoint{Venue: VenueOKX, WSURL: s.okx.WSURL(), RESTURL: s.okx.RESTURL()})
+	}
 	return out
 }
+
+// OKX returns the OKX front-end, or nil when Config.Venues does not list
+// VenueOKX.
+func (s *Server) OKX() *OKX { return s.okx }
 
 // USDM returns the Binance USD-M futures front-end, or nil when
 // Config.Venues does not list VenueBinanceUSDM.
@@ -140,7 +147,12 @@ func (c Config) validateVenues() error {
 		}
 	}
 	if seen[VenueBybit] {
-		return c.Bybit.withDefaults().validate()
+		if err := c.Bybit.withDefaults().validate(); err != nil {
+			return err
+		}
+	}
+	if seen[VenueOKX] {
+		return c.OKX.withDefaults().validate()
 	}
 	return nil
 }

@@ -40,6 +40,18 @@
 // (one connection per category, a callback per topic) reaches every
 // topic the test reads.
 //
+// For OKX the client is ccxt's (npm package ccxt, pinned in okxccxt/, run
+// with the machine's Node.js): no Go client of OKX is served by the Go
+// module proxy this project builds from, and of the OKX clients on npm
+// ccxt is the most used one that keeps an order book itself (okx-api
+// leaves that to its users). Its watchOrderBook loads the instruments of
+// every instType over REST, subscribes to books, chains the updates by
+// prevSeqId (InvalidNonce on a gap, then a new subscription) and keeps
+// 400 levels; okxccxt/book.js only points its urls at the simulator and
+// prints the books it resolves, which the tests compare with the ground
+// truth at the seqId ccxt reports. Node.js trusts the simulator's CA
+// through NODE_EXTRA_CA_CERTS, certificate verification on.
+//
 // The tests trust the simulator's certificate authority the way any program
 // would trust a private CA: through the SSL_CERT_FILE environment variable,
 // set in TestMain before the process first loads its system roots. The

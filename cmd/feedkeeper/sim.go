@@ -92,6 +92,10 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Bybit.IdleTimeout, "bybit-idle-timeout", 10*time.Minute, "close (1000) a "+sim.VenueBybit+" connection that for this long sent no request (ping, subscribe) and was sent no data, > 0")
 	fs.DurationVar(&c.Bybit.MaxLifetime, "bybit-max-lifetime", 24*time.Hour, "close each "+sim.VenueBybit+" connection (1001) after this long, > 0")
 	fs.DurationVar(&c.Bybit.BookTick, "bybit-book-tick", 20*time.Millisecond, "how often the "+sim.VenueBybit+" orderbook topics are pushed, 1ms..1s")
+	fs.StringVar(&c.OKX.Addr, "okx-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueOKX+" listener (port 0: a random port)")
+	fs.DurationVar(&c.OKX.IdleTimeout, "okx-idle-timeout", 30*time.Second, "close an "+sim.VenueOKX+" connection (4004) after this long with no message either way, ≥ 1ms")
+	fs.DurationVar(&c.OKX.KeepAlive, "okx-keepalive", time.Minute, "send an "+sim.VenueOKX+" books keep-alive (seqId == prevSeqId) after this long without a book change, ≥ 1ms")
+	fs.BoolVar(&c.OKX.LegacyChecksum, "okx-legacy-checksum", false, "send the "+sim.VenueOKX+" books CRC32 checksum as before 2026-06-23 (default: 0, as now)")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
 }
 
@@ -135,6 +139,17 @@ func (sf *simFlags) validate(k *checks) {
 	k.positive("bybit-max-lifetime", c.Bybit.MaxLifetime)
 	if c.Bybit.BookTick < time.Millisecond || c.Bybit.BookTick > time.Second {
 		k.add("bybit-book-tick", c.Bybit.BookTick.String(), "out of range 1ms..1s")
+	}
+	if _, _, err := net.SplitHostPort(c.OKX.Addr); err != nil {
+		k.add("okx-addr", c.OKX.Addr, "want host:port, e.g. 127.0.0.1:0")
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"okx-idle-timeout", c.OKX.IdleTimeout}, {"okx-keepalive", c.OKX.KeepAlive}} {
+		if d.v < time.Millisecond {
+			k.add(d.flag, d.v.String(), "want at least 1ms")
+		}
 	}
 	k.atLeast("history", int64(c.History), 10)
 	k.intRange("levels", int64(c.Levels), 20, 20000)
@@ -213,8 +228,8 @@ func newSimCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "sim [flags]",
 		Short: "run the Binance-compatible exchange simulator",
 		Long: `A Binance-compatible TLS exchange simulator with fault injection and ground truth: Binance spot
-on --addr and, with --venues, Binance USD-M futures on --usdm-addr and Bybit (spot and linear)
-on --bybit-addr, over one market.
+on --addr and, with --venues, Binance USD-M futures on --usdm-addr, Bybit (spot and linear)
+on --bybit-addr and OKX on --okx-addr, over one market.
 It takes no arguments; it prints the URLs it serves on stdout and runs until interrupted
 or for --duration.
 
@@ -267,6 +282,10 @@ func (s *simCmd) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(stdout, "    WebSocket  %s/v5/public/spot  %s/v5/public/linear\n", ep.WSURL, ep.WSURL)
 			fmt.Fprintf(stdout, "    REST       %s/v5/market/…\n", ep.RESTURL)
 			fmt.Fprintf(stdout, "    truth      %s/sim/book?category=…&symbol=…&u=<u>  %s/sim/trades?category=…&symbol=…&from=<ms>&to=<ms>  %s/sim/conns\n", ep.RESTURL, ep.RESTURL, ep.RESTURL)
+		case sim.VenueOKX:
+			fmt.Fprintf(stdout, "    WebSocket  %s/ws/v5/public  %s/ws/v5/business\n", ep.WSURL, ep.WSURL)
+			fmt.Fprintf(stdout, "    REST       %s/api/v5/…\n", ep.RESTURL)
+			fmt.Fprintf(stdout, "    truth      %s/sim/book?instId=…&seqId=…  %s/sim/trades?instId=…&from=…&to=…\n", ep.RESTURL, ep.RESTURL)
 		default:
 			fmt.Fprintf(stdout, "    WebSocket  %s\n    REST       %s\n", ep.WSURL, ep.RESTURL)
 		}
