@@ -174,9 +174,10 @@ type Event struct {
 	PrevID int64
 	// GapFrom and GapTo bound, for a TypeGap of trades whose IDs cannot
 	// show a gap (Rules.Trades TradeIDsOpaque), the time window in which
-	// trades may be missing, ns: from the last trade received (its
-	// exchange time) to the reconnect (local clock). FirstID and ID are 0
-	// then.
+	// trades may be missing, ns, both excluded: the exchange times of the
+	// last trade received before the loss and of the first received after
+	// (the local clock when the gateway closed first). FirstID and ID are
+	// 0 then.
 	GapFrom, GapTo int64
 	// FirstTradeID and LastTradeID are, for TypeTrade, the range of
 	// individual trade IDs (equal for a single trade; the venue's range

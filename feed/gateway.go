@@ -335,6 +335,11 @@ func (g *Gateway) Close() error {
 			g.flushTrades()
 			g.mu.Unlock()
 		}
+		if g.windows != nil {
+			g.mu.Lock()
+			g.flushWindows(time.Now().UnixNano())
+			g.mu.Unlock()
+		}
 	})
 	return nil
 }
@@ -427,7 +432,6 @@ func (g *Gateway) onFrame(plan int, pd *planDecoder, f *wsconn.Frame) {
 	case wsconn.Connected:
 		g.status(StatusConnected, f.Recv, "connection "+strconv.FormatUint(f.Conn, 10)+" up")
 		g.confirmSubscriptions(plan)
-		g.windowsUp(plan, f.Recv)
 	case wsconn.Disconnected:
 		reason := "connection " + strconv.FormatUint(f.Conn, 10) + " down"
 		if f.Err != nil {
@@ -439,7 +443,6 @@ func (g *Gateway) onFrame(plan int, pd *planDecoder, f *wsconn.Frame) {
 		g.status(StatusConnected, f.Recv, strconv.FormatInt(f.Dropped, 10)+" frames dropped: consumer too slow")
 		// trades whose IDs cannot show it were in those frames
 		g.windowsDown(plan, nil)
-		g.windowsUp(plan, f.Recv)
 	}
 }
 
@@ -474,10 +477,17 @@ func (g *Gateway) onData(plan int, pd *planDecoder, f *wsconn.Frame) {
 	if kind == DecodedBatch {
 		ev.ReceiveTime = f.Recv
 		g.watchLag(plan, ev, f)
+		if g.windows != nil && ev.Type == TypeTrade {
+			g.traded(plan, ev)
+		}
 		g.deliverData(ev, f)
 		for i := range pd.batch[:pd.n] {
-			pd.batch[i].ReceiveTime = f.Recv
-			g.deliverData(&pd.batch[i], f)
+			b := &pd.batch[i]
+			b.ReceiveTime = f.Recv
+			if g.windows != nil && b.Type == TypeTrade {
+				g.traded(plan, b)
+			}
+			g.deliverData(b, f)
 		}
 		return
 	}
@@ -490,7 +500,7 @@ func (g *Gateway) onData(plan int, pd *planDecoder, f *wsconn.Frame) {
 	ev.ReceiveTime = f.Recv
 	g.watchLag(plan, ev, f)
 	if g.windows != nil && ev.Type == TypeTrade {
-		g.windows[plan].traded(ev)
+		g.traded(plan, ev)
 	}
 	g.deliverData(ev, f)
 }

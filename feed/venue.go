@@ -61,9 +61,12 @@ const (
 	TradeIDsContiguous TradeIDs = iota
 	// TradeIDsOpaque: trade IDs cannot show a gap (not contiguous, or not
 	// numbers: Event.ID may be 0). Trades are not sequenced, and every
-	// connection lost without a make-before-break replacement is announced,
-	// once it is up again, by a TypeGap event per symbol that had traded on
-	// it: a time window (GapFrom..GapTo) in which trades may be missing.
+	// connection lost without a make-before-break replacement (and every
+	// run of frames dropped for a slow consumer) is announced by a TypeGap
+	// event per symbol that had traded on it: a time window
+	// (GapFrom..GapTo) in which trades may be missing, from the last trade
+	// received before to the first received after, delivered just before
+	// that one (or when the gateway closes).
 	TradeIDsOpaque
 )
 

@@ -8,12 +8,13 @@ import (
 
 // tradeWindows follows, for a venue whose trade IDs cannot show a gap
 // (TradeIDsOpaque), the symbols that traded on one connection plan: when
-// its connection is lost, the trades of each until the new one is up may
-// be missing, and a TypeGap event says so with the time window. Guarded
-// by Gateway.mu.
+// its connection is lost (or frames are dropped for a slow consumer), the
+// trades of each may be missing from the last one received until the
+// first one received after, and a TypeGap event says so with that time
+// window, delivered just before that first trade. Guarded by Gateway.mu.
 type tradeWindows struct {
 	last map[string]tradeMark // by symbol: the last trade received
-	down map[string]tradeMark // symbols whose window is open: the last trade before the loss
+	open map[string]tradeMark // symbols whose window is open: the last trade before the loss
 }
 
 type tradeMark struct {
@@ -22,17 +23,28 @@ type tradeMark struct {
 	agg        bool
 }
 
-func (w *tradeWindows) traded(ev *Event) {
-	if w.last == nil {
-		w.last = make(map[string]tradeMark)
-	}
+func markOf(ev *Event) tradeMark {
 	t := ev.ExchangeTime
 	if t == 0 {
 		t = ev.ReceiveTime
 	}
-	m := w.last[ev.Symbol]
-	if t > m.time || m.instrument != ev.Instrument {
-		w.last[ev.Symbol] = tradeMark{time: max(t, m.time), instrument: ev.Instrument, agg: ev.Aggregated}
+	return tradeMark{time: t, instrument: ev.Instrument, agg: ev.Aggregated}
+}
+
+// traded notes a trade received on plan, after closing its symbol's open
+// window, if any, at it.
+func (g *Gateway) traded(plan int, ev *Event) {
+	w := &g.windows[plan]
+	m := markOf(ev)
+	if from, open := w.open[ev.Symbol]; open {
+		delete(w.open, ev.Symbol)
+		g.gapWindow(ev.Symbol, from, m.time, ev.ReceiveTime)
+	}
+	if w.last == nil {
+		w.last = make(map[string]tradeMark)
+	}
+	if prev, ok := w.last[ev.Symbol]; !ok || m.time >= prev.time {
+		w.last[ev.Symbol] = m
 	}
 }
 
@@ -47,31 +59,35 @@ func (g *Gateway) windowsDown(plan int, err error) {
 	}
 	w := &g.windows[plan]
 	for sym, m := range w.last {
-		if w.down == nil {
-			w.down = make(map[string]tradeMark)
+		if w.open == nil {
+			w.open = make(map[string]tradeMark)
 		}
-		if _, open := w.down[sym]; !open {
-			w.down[sym] = m // the earliest loss of a run of them
+		if _, open := w.open[sym]; !open {
+			w.open[sym] = m // the earliest loss of a run of them
 		}
 	}
 }
 
-// windowsUp closes plan's open windows at now, the new connection being
-// up: a TypeGap event for each.
-func (g *Gateway) windowsUp(plan int, now int64) {
-	if g.windows == nil {
-		return
+// flushWindows closes every window still open at now, the gateway
+// closing: its symbols did not trade again.
+func (g *Gateway) flushWindows(now int64) {
+	for plan := range g.windows {
+		w := &g.windows[plan]
+		for sym, from := range w.open {
+			g.gapWindow(sym, from, now, now)
+		}
+		clear(w.open)
 	}
-	w := &g.windows[plan]
-	for sym, m := range w.down {
-		gap := &g.aux
-		*gap = Event{Type: TypeGap, Missing: TypeTrade, Venue: g.cfg.Venue.Name(), Symbol: sym, Instrument: m.instrument,
-			Aggregated: m.agg, GapFrom: m.time, GapTo: now, ReceiveTime: now,
-			Reason: "connection lost: trades in this window may be missing (the venue's trade IDs cannot show a gap)",
-			Bids:   gap.Bids[:0], Asks: gap.Asks[:0]}
-		g.stats.gaps.Add(1)
-		g.stats.tradeGaps.Add(1)
-		g.deliver(gap)
-	}
-	clear(w.down)
+}
+
+// gapWindow delivers the TypeGap of symbol's trades from..to.
+func (g *Gateway) gapWindow(symbol string, from tradeMark, to, recv int64) {
+	gap := &g.aux
+	*gap = Event{Type: TypeGap, Missing: TypeTrade, Venue: g.cfg.Venue.Name(), Symbol: symbol, Instrument: from.instrument,
+		Aggregated: from.agg, GapFrom: from.time, GapTo: to, ReceiveTime: recv,
+		Reason: "connection lost: trades in this window may be missing (the venue's trade IDs cannot show a gap)",
+		Bids:   gap.Bids[:0], Asks: gap.Asks[:0]}
+	g.stats.gaps.Add(1)
+	g.stats.tradeGaps.Add(1)
+	g.deliver(gap)
 }

@@ -242,11 +242,13 @@ func (c *conn) sendAppPing(now time.Time) error {
 	if !c.msgs.Allow() {
 		return nil
 	}
+	// outstanding before it is written: an answer may be read before the
+	// write returns
+	c.appPing.CompareAndSwap(0, now.UnixNano())
 	if err := c.ws.WriteMessage(websocket.TextMessage, c.s.cfg.Keepalive.Message()); err != nil {
 		return err
 	}
 	c.s.stats.appPings.Add(1)
-	c.appPing.CompareAndSwap(0, now.UnixNano())
 	return nil
 }
 

@@ -213,6 +213,8 @@ func TestSubjectAndMsgID(t *testing.T) {
 		{feed.Event{Type: feed.TypeGap, Venue: "binance", Symbol: "ETHUSDT", ID: 9}, "md.binance.ethusdt.gap", ""},
 		{feed.Event{Type: feed.TypeStatus, Venue: "binance"}, "md.binance._.status", ""},
 		{feed.Event{Type: feed.TypeTrade, Venue: "Bin.ance", Symbol: "A*B>C D:é", ID: 1}, "md.bin_ance.a_b_c_d___.trade", "Bin_ance:A_B_C_D___:trade:1"},
+		// a trade without a numeric ID (Bybit): no message ID, else one for all
+		{feed.Event{Type: feed.TypeTrade, Venue: "bybit", Symbol: "linear/BTCUSDT"}, "md.bybit.linear/btcusdt.trade", ""},
 	} {
 		if got := string(AppendSubject(nil, "md", &c.ev)); got != c.subject {
 			t.Errorf("subject %q, want %q", got, c.subject)

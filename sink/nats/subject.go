@@ -37,14 +37,20 @@ func AppendSubject(dst []byte, prefix string, ev *feed.Event) []byte {
 //	trade:          venue:SYMBOL:trade:ID       (agg_trade when aggregated)
 //	book snapshot:  venue:SYMBOL:book_snapshot:ID:BIDS:ASKS
 //
-// BIDS and ASKS are the numbers of levels: two snapshots of one book at one
+// A trade without a numeric ID (ID 0: Bybit's trade IDs are strings) has
+// none. BIDS and ASKS are the numbers of levels: two snapshots of one book at one
 // update ID are the same only if they hold as many levels (a depth5 and a
 // depth20 stream, or the gateway's whole book, share update IDs). Other
 // types have none: their rate would make JetStream's duplicate memory
 // costly, and book deltas are ordered by their IDs anyway.
 func AppendMsgID(dst []byte, ev *feed.Event) ([]byte, bool) {
-	switch ev.Type {
-	case feed.TypeTrade, feed.TypeBookSnapshot:
+	switch {
+	case ev.Type == feed.TypeTrade && ev.ID == 0:
+		// a venue whose trade IDs are not numbers (Bybit): nothing names
+		// the trade apart from its fellows, and one ID for all would drop
+		// every trade but the first within the duplicate window
+		return dst, false
+	case ev.Type == feed.TypeTrade, ev.Type == feed.TypeBookSnapshot:
 	default:
 		return dst, false
 	}
