@@ -152,9 +152,9 @@ func (f *okxFeed) wants(stream string) bool {
 
 func (f *okxFeed) step(now time.Time) {
 	f.mu.Lock()
-	kicked := f.kicked
-	if len(kicked) > 0 {
-		f.kicked = map[string]bool{}
+	var kicked map[string]bool // nil when nothing was kicked
+	if len(f.kicked) > 0 {
+		kicked, f.kicked = f.kicked, map[string]bool{}
 	}
 	hasPending := len(f.pending) > 0
 	f.mu.Unlock()
