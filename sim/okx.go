@@ -323,6 +323,17 @@ func (o *OKX) LastSeqID(instID string) (int64, error) {
 	return in.seqOf(last), nil
 }
 
+// LastTradeID returns the tradeId of instID's latest trade (one below
+// the first it will make, before any).
+func (o *OKX) LastTradeID(instID string) (int64, error) {
+	in, err := o.inst(instID)
+	if err != nil {
+		return 0, err
+	}
+	_, _, last, err := o.srv.market.lastIDs(in.s.spec.name)
+	return last, err
+}
+
 // BookAt returns instID's book right after the books update whose seqId
 // is seqID (any seqId of the current numbering, or of an earlier one an
 // okx-seq-reset ended when it does not collide with a later one). It fails

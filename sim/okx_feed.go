@@ -152,9 +152,9 @@ func (f *okxFeed) wants(stream string) bool {
 
 func (f *okxFeed) step(now time.Time) {
 	f.mu.Lock()
-	kicked := f.kicked
-	if len(kicked) > 0 {
-		f.kicked = map[string]bool{}
+	var kicked map[string]bool // nil when nothing was kicked
+	if len(f.kicked) > 0 {
+		kicked, f.kicked = f.kicked, map[string]bool{}
 	}
 	hasPending := len(f.pending) > 0
 	f.mu.Unlock()
@@ -171,7 +171,7 @@ func (f *okxFeed) step(now time.Time) {
 	}
 }
 
-// appendArg appends {"arg":{"channel":…,"instId":…}.
+// appendOKXArg appends {"arg":{"channel":…,"instId":…}.
 func appendOKXArg(b []byte, channel, instID string) []byte {
 	b = append(b, `{"arg":{"channel":"`...)
 	b = append(b, channel...)
@@ -289,9 +289,10 @@ func (f *okxFeed) tradesAll(x *okxInstFeed, now time.Time) {
 // the same level in every message.
 func okxOrders(price, qty int64) int64 { return 1 + int64(mix64(uint64(price)^uint64(qty)<<1)%12) }
 
-// appendOKXLevels appends levels (1e-8 units, best first) as
-// [["px","sz","0","orders"],…] and, when sum is not nil, the strings of
-// the first okxChecksumTop to it.
+// appendLevels appends levels (1e-8 units, best first) as
+// [["px","sz","0","orders"],…]: sizes in the instrument's unit, the
+// deprecated third field "0", and an order count ("0" for a deleted
+// level).
 func (in *okxInst) appendLevels(b []byte, lv []level) []byte {
 	b = append(b, '[')
 	for i, l := range lv {
