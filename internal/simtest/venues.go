@@ -29,7 +29,8 @@ func USDMSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 
 // BybitSim starts a simulator serving Bybit and returns that front-end as
 // the conformance suite drives it. A symbol is named "BTC-USDT" (spot),
-// "BTC-USDT-PERP" (linear), or "spot:BTCUSDT" / "linear:BTCUSDT"; a bare
+// "BTC-USDT-PERP" (linear), "spot:BTCUSDT" / "linear:BTCUSDT" or
+// "spot/BTCUSDT" / "linear/BTCUSDT" (the bybit venue's event symbols); a bare
 // "BTCUSDT" is linear. Book IDs are the u of the symbol's orderbook topics.
 // Bybit's trade IDs are strings that cannot be ordered, so Trades reads its
 // from and to as times in milliseconds and returns the trades of that
@@ -47,6 +48,9 @@ type bybitSim struct {
 
 // bybitSymbol reads the category and the Bybit symbol out of a name.
 func bybitSymbol(name string) (category, symbol string, err error) {
+	if c, sym, ok := strings.Cut(name, "/"); ok { // as the bybit venue names its events: linear/BTCUSDT
+		name = c + ":" + sym
+	}
 	if c, sym, ok := strings.Cut(name, ":"); ok {
 		if c != sim.BybitSpot && c != sim.BybitLinear {
 			return "", "", fmt.Errorf("symbol %q: category %q is not %s or %s", name, c, sim.BybitSpot, sim.BybitLinear)
@@ -83,7 +87,7 @@ func (v *bybitSim) Trades(symbol string, fromMs, toMs int64) ([]venuetest.Trade,
 		if tr.Side == "Sell" {
 			side = feed.SideSell
 		}
-		out[i] = venuetest.Trade{Price: tr.Price, Qty: tr.Size, Side: side}
+		out[i] = venuetest.Trade{Price: tr.Price, Qty: tr.Size, Side: side, Time: tr.Time}
 	}
 	return out, nil
 }
