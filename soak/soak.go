@@ -191,11 +191,11 @@ type tradeCheck struct {
 }
 
 func (tc *tradeCheck) handle(ev *feed.Event) {
-	if ev.Type == feed.TypeGap && ev.Missing == feed.TypeTrade && ev.Aggregated && ev.ID >= ev.FirstID && ev.FirstID > 0 {
+	if ev.Type == feed.TypeGap && ev.Missing == feed.TypeTrade && ev.ID >= ev.FirstID && ev.FirstID > 0 {
 		tc.gap(ev)
 		return
 	}
-	if ev.Type != feed.TypeTrade || !ev.Aggregated {
+	if ev.Type != feed.TypeTrade || ev.ID == 0 { // ID 0: a venue whose trade IDs cannot show a gap
 		return
 	}
 	tc.mu.Lock()
@@ -204,7 +204,7 @@ func (tc *tradeCheck) handle(ev *feed.Event) {
 	if ev.Recovered {
 		tc.recovered++
 	}
-	k := tradeSeq{ev.Venue, ev.Symbol}
+	k := tradeSeq{ev.Venue, ev.Symbol, ev.Aggregated}
 	last, ok := tc.last[k]
 	switch {
 	case !ok:
@@ -222,7 +222,7 @@ func (tc *tradeCheck) handle(ev *feed.Event) {
 func (tc *tradeCheck) gap(ev *feed.Event) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	k := tradeSeq{ev.Venue, ev.Symbol}
+	k := tradeSeq{ev.Venue, ev.Symbol, ev.Aggregated}
 	last, ok := tc.last[k]
 	from := ev.FirstID
 	if ok && last >= from {
@@ -243,8 +243,11 @@ func (tc *tradeCheck) gap(ev *feed.Event) {
 	tc.last[k] = ev.ID
 }
 
-// tradeSeq names one venue's aggregate trades of one symbol.
-type tradeSeq struct{ venue, symbol string }
+// tradeSeq names one venue's trades, or aggregate trades, of one symbol.
+type tradeSeq struct {
+	venue, symbol string
+	agg           bool
+}
 
 // Run streams cfg.Streams for cfg.Duration (or until ctx ends), sampling
 // every interval, and returns the report. sample, when not nil, is called

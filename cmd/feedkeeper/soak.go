@@ -117,7 +117,7 @@ gateway's memory and open files are charted.
 	fs.Var(&s.extra, "fault", "an extra fault rule for the simulator (repeatable), as for feedkeeper sim")
 	fs.StringVar(&s.out, "out", "", "`directory` for report.json and report.html (default: a new temporary directory)")
 	fs.StringSliceVar(&s.streams, "streams", []string{"btcusdt@aggTrade", "ethusdt@aggTrade", "btcusdt@depth@100ms", "ethusdt@bookTicker"}, "streams, comma separated")
-	fs.StringSliceVar(&s.venues, "venues", []string{defaultVenue}, "venues soaked at once, each through its front-end of the one simulator with the same --streams (binance, binance-usdm), comma separated")
+	fs.StringSliceVar(&s.venues, "venues", []string{defaultVenue}, "venues soaked at once, each through its front-end of the one simulator with the same --streams (in a form every venue reads: trades:BTC-USDT,book:ETH-USDT), comma separated: "+strings.Join(venue.Names(), ", "))
 	fs.IntVar(&s.rate, "rate", 400, "market updates a second of the simulator, 1..1000000")
 	fs.DurationVar(&s.lifetime, "lifetime", 90*time.Second, "the simulator's connection lifetime, ≥ 1s: the gateway rotates before it")
 	fs.DurationVar(&s.interval, "interval", time.Second, "sampling interval, ≥ 10ms")
@@ -144,18 +144,24 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	if len(s.venues) == 0 {
 		k.add("venues", "", "name at least one venue")
 	}
+	streamsOf := map[string][]string{} // each venue's own names of --streams
 	for i, name := range s.venues {
 		f, err := venue.Lookup(name)
 		if err != nil || slices.Contains(s.venues[:i], name) {
 			k.add("venues", strings.Join(s.venues, ","), "want distinct venues of "+strings.Join(venue.Names(), ", "))
 			break
 		}
-		if err := checkStreams(f, s.streams); err != nil {
+		streams, err := venue.Expand(name, f, s.streams)
+		if err == nil {
+			err = checkStreams(f, streams)
+		}
+		if err != nil {
 			k.errs = append(k.errs, fmt.Errorf("%s: %w", name, err))
 		}
+		streamsOf[name] = streams
 	}
-	if len(s.venues) > 1 && (s.restartEvery != 0 || s.profile == "restarts") {
-		k.add("venues", strings.Join(s.venues, ","), "restarts soak one venue")
+	if (len(s.venues) != 1 || s.venues[0] != defaultVenue) && (s.restartEvery != 0 || s.profile == "restarts") {
+		k.add("venues", strings.Join(s.venues, ","), "restarts soak the "+defaultVenue+" venue alone")
 	}
 	k.intRange("rate", int64(s.rate), 1, 1000000)
 	if s.lifetime < time.Second {
@@ -241,7 +247,7 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	}
 	runs := make([]soak.Venue, 0, len(s.venues))
 	for _, name := range s.venues {
-		r := soak.Venue{Name: name, WSURL: ws, RESTURL: rest, Streams: s.streams}
+		r := soak.Venue{Name: name, WSURL: ws, RESTURL: rest, Streams: streamsOf[name]}
 		if name != sim.VenueBinance {
 			ep, ok := frontEnds[name]
 			if !ok || ep[0] == "" || ep[1] == "" {
@@ -253,7 +259,7 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	}
 	rep, err := soak.Run(ctx, soak.Config{
 		Observe: observe, Started: started, Also: runs[1:],
-		Venue: runs[0].Name, WSURL: runs[0].WSURL, RESTURL: runs[0].RESTURL, CAFile: caFile, Streams: s.streams,
+		Venue: runs[0].Name, WSURL: runs[0].WSURL, RESTURL: runs[0].RESTURL, CAFile: caFile, Streams: runs[0].Streams,
 		Duration: s.duration, Interval: s.interval, Warmup: s.warmup, MaxHeapGrowth: s.maxHeap, Logger: log,
 		Session: wsconn.Config{Lifetime: s.lifetime, PingInterval: 2 * time.Second, StaleTimeout: 5 * time.Second},
 	}, func(s soak.Sample) {
