@@ -206,7 +206,7 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		}
 	}
 	if env.Recovery {
-		if s.Recovery, err = NewRecovery(rest, symbols); err != nil {
+		if s.Recovery, err = NewRecovery(rest, v.Instruments()); err != nil {
 			return nil, err
 		}
 		for _, st := range env.Streams {

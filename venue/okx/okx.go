@@ -181,7 +181,8 @@ type Config struct {
 
 // OKX is the OKX venue for feed.Gateway. Safe for concurrent use.
 type OKX struct {
-	cfg Config
+	cfg  Config
+	inst *Instruments
 }
 
 var (
@@ -218,7 +219,7 @@ func New(cfg Config) (*OKX, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.WSURL = strings.TrimSuffix(cfg.WSURL, "/")
-	return &OKX{cfg: cfg}, nil
+	return &OKX{cfg: cfg, inst: NewInstruments(cfg.Symbols)}, nil
 }
 
 // Name returns "okx".
@@ -231,7 +232,12 @@ func (v *OKX) Lifetime() time.Duration { return 0 }
 func (v *OKX) MessageRate() float64 { return clientMessageRate }
 
 // Symbols returns the instrument table the venue decodes with.
-func (v *OKX) Symbols() *Symbols { return v.cfg.Symbols }
+func (v *OKX) Symbols() *Symbols { return v.inst.Table() }
+
+// Instruments returns the instrument table in force, widened when a value
+// does not fit its scale: give it to NewRecovery so that REST pages parse
+// at the same scales.
+func (v *OKX) Instruments() *Instruments { return v.inst }
 
 // Rules are OKX's ("WS / Order book channel", "How to maintain a local
 // order book"): books sends a snapshot when subscribed, then updates whose
@@ -255,7 +261,7 @@ func (v *OKX) Rules() feed.Rules {
 func (v *OKX) IsShutdown(frame []byte) bool { return isShutdown(frame) }
 
 // NewDecoder returns a decoder of the plan's frames.
-func (v *OKX) NewDecoder(feed.ConnPlan) feed.Decoder { return &Decoder{Symbols: v.cfg.Symbols} }
+func (v *OKX) NewDecoder(feed.ConnPlan) feed.Decoder { return &widening{src: v.inst} }
 
 // Keepalive is OKX's: the text "ping" every PingInterval, answered by the
 // text "pong" ("Overview / WebSocket / Connect": "If there's a network
@@ -278,7 +284,7 @@ func (v *OKX) ValidStream(name string) error {
 	if err != nil {
 		return fmt.Errorf("okx: %w", err)
 	}
-	if _, ok := v.cfg.Symbols.Lookup(inst); !ok {
+	if _, ok := v.inst.Table().Lookup(inst); !ok {
 		return fmt.Errorf("okx: stream %q: %w", name, ErrUnknownSymbol)
 	}
 	return nil

@@ -255,18 +255,20 @@ func ServerTime(ctx context.Context, c *httpx.Client) (time.Time, error) {
 // feed.Recovery and is safe for concurrent use.
 type Recovery struct {
 	c       *httpx.Client
-	symbols *Symbols
+	symbols SymbolSource
 }
 
 var _ feed.Recovery = (*Recovery)(nil)
 
 // NewRecovery returns the recovery of the venue whose REST client is c
-// (built from RESTConfig) and whose instruments are symbols.
-func NewRecovery(c *httpx.Client, symbols *Symbols) (*Recovery, error) {
+// (built from RESTConfig) and whose instruments are symbols: give it the
+// venue's Instruments, so that pages parse at the scales in force and a
+// value that does not fit widens them.
+func NewRecovery(c *httpx.Client, symbols SymbolSource) (*Recovery, error) {
 	if c == nil {
 		return nil, errors.New("okx: NewRecovery: nil REST client")
 	}
-	if symbols == nil {
+	if symbols == nil || symbols.Table() == nil {
 		return nil, errors.New("okx: NewRecovery: nil Symbols (see LoadSymbols)")
 	}
 	return &Recovery{c: c, symbols: symbols}, nil
@@ -288,8 +290,7 @@ type historyTrade struct {
 // OKX keeps three months: for an older fromID the page is empty or
 // starts above it.
 func (r *Recovery) Trades(ctx context.Context, instID string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
-	sym, ok := r.symbols.Lookup(instID)
-	if !ok {
+	if _, ok := r.symbols.Table().Lookup(instID); !ok {
 		return dst, fmt.Errorf("okx: trades %s: %w", instID, ErrUnknownSymbol)
 	}
 	n := int64(min(max(limit, 1), MaxHistoryTrades))
@@ -304,7 +305,7 @@ func (r *Recovery) Trades(ctx context.Context, instID string, fromID int64, limi
 	}
 	start := len(dst)
 	for _, t := range page {
-		ev, err := sym.historyEvent(t)
+		ev, err := r.historyEvent(instID, t)
 		if err != nil {
 			return dst[:start], fmt.Errorf("okx: trades %s from %d: %w", instID, fromID, err)
 		}
@@ -316,6 +317,28 @@ func (r *Recovery) Trades(ctx context.Context, instID string, fromID int64, limi
 	slices.SortFunc(got, func(a, b feed.Event) int { return cmp.Compare(a.ID, b.ID) })
 	got = slices.CompactFunc(got, func(a, b feed.Event) bool { return a.ID == b.ID })
 	return dst[:start+len(got)], nil
+}
+
+// historyEvent turns a history trade of instID into a recovered trade
+// event, at the scales in force; a price or size finer than them widens
+// them first (OKX made tickSz or lotSz finer).
+func (r *Recovery) historyEvent(instID string, t historyTrade) (feed.Event, error) {
+	for {
+		s, ok := r.symbols.Table().Lookup(instID)
+		if !ok {
+			return feed.Event{}, fmt.Errorf("%s: %w", instID, ErrUnknownSymbol)
+		}
+		ev, err := s.historyEvent(t)
+		if err == nil || !errors.Is(err, fixed.ErrPrecision) {
+			return ev, err
+		}
+		in, ok := r.symbols.(*Instruments)
+		ps, perr := fixed.ScaleOf(t.Px)
+		ls, lerr := fixed.ScaleOf(t.Sz)
+		if !ok || perr != nil || lerr != nil || !(in.Widen(instID, true, ps) || in.Widen(instID, false, ls)) {
+			return ev, err
+		}
+	}
 }
 
 // historyEvent turns a history trade into a recovered trade event.
