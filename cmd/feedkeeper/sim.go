@@ -91,7 +91,7 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Bybit.Addr, "bybit-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueBybit+" listener (port 0: a random port)")
 	fs.DurationVar(&c.Bybit.IdleTimeout, "bybit-idle-timeout", 10*time.Minute, "close (1000) a "+sim.VenueBybit+" connection that for this long sent no request (ping, subscribe) and was sent no data, > 0")
 	fs.DurationVar(&c.Bybit.MaxLifetime, "bybit-max-lifetime", 24*time.Hour, "close each "+sim.VenueBybit+" connection (1001) after this long, > 0")
-	fs.DurationVar(&c.Bybit.BookTick, "bybit-book-tick", 20*time.Millisecond, "how often the "+sim.VenueBybit+" orderbook topics are pushed, 1ms..1s")
+	fs.DurationVar(&c.Bybit.BookTick, "bybit-book-tick", 20*time.Millisecond, "how often the "+sim.VenueBybit+" orderbook topics are pushed, ≥ 1ms and at most 1s")
 	fs.StringVar(&c.OKX.Addr, "okx-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueOKX+" listener (port 0: a random port)")
 	fs.DurationVar(&c.OKX.IdleTimeout, "okx-idle-timeout", 30*time.Second, "close an "+sim.VenueOKX+" connection (4004) after this long with no message either way, ≥ 1ms")
 	fs.DurationVar(&c.OKX.KeepAlive, "okx-keepalive", time.Minute, "send an "+sim.VenueOKX+" books keep-alive (seqId == prevSeqId) after this long without a book change, ≥ 1ms")
