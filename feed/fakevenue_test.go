@@ -94,8 +94,8 @@ func newFakeExchange(t *testing.T, total int, drop, breakPu []int) *fakeExchange
 				}
 				switch m := string(msg); {
 				case strings.HasPrefix(m, "subscribe"):
+					wantSnap.Store(true) // before subscribed: serve reads them the other way round
 					subscribed.Store(true)
-					wantSnap.Store(true)
 				case strings.HasPrefix(m, "unsubscribe"):
 					subscribed.Store(false)
 				}
@@ -120,13 +120,16 @@ func (x *fakeExchange) serve(c *wstest.Conn, wantSnap, subscribed *atomic.Bool) 
 			return
 		case <-tick.C:
 		}
+		// subscribed before wantSnap, which is set first: a delta is sent
+		// after a new subscription only once its snapshot went
+		sub := subscribed.Load()
 		if x.stream && wantSnap.Swap(false) {
 			if c.Write(x.snapshotFrame()) != nil {
 				return
 			}
 		}
 		frame, ok := x.next()
-		if x.stream && !subscribed.Load() {
+		if x.stream && !sub {
 			continue // made, not sent
 		}
 		if !ok || frame == nil {
