@@ -125,18 +125,12 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 func (f factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, ok := env.Options.(*Options)
-	switch {
-	case env.Options == nil:
-		opts = defaultOptions()
-	case !ok:
-		return nil, fmt.Errorf("binance: Env.Options is a %T, not *binance.Options", env.Options)
-	}
-	if err := opts.Validate(); err != nil {
-		return nil, venue.BadInput(err)
+	opts, err := venue.OptionsOf(env, "binance", defaultOptions)
+	if err != nil {
+		return nil, err
 	}
 	log := env.Logger
-	o := NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	o := venue.NewOpening(env, DefaultWSURL, DefaultRESTURL)
 	s := o.Setup
 	defer func() {
 		if err != nil {
@@ -238,10 +232,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 		named := StreamsOfSymbols(streams, bad)
 		return nil, venue.BadInput(fmt.Errorf("streams %s: symbol %s not listed by %s (%v)", strings.Join(named, ", "), strings.Join(bad, ", "), endpoint, err))
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the symbols: %w%s", endpoint, err, venue.CertHint(err)))
+	return nil, venue.LoadError(ctx, endpoint, "symbols", err)
 }
 
 // Streams gives the streams of the venue-independent form: trades are

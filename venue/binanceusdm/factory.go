@@ -117,18 +117,12 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, ok := env.Options.(*Options)
-	switch {
-	case env.Options == nil:
-		opts = defaultOptions()
-	case !ok:
-		return nil, fmt.Errorf("binanceusdm: Env.Options is a %T, not *binanceusdm.Options", env.Options)
-	}
-	if err := opts.Validate(); err != nil {
-		return nil, venue.BadInput(err)
+	opts, err := venue.OptionsOf(env, "binanceusdm", defaultOptions)
+	if err != nil {
+		return nil, err
 	}
 	log := env.Logger
-	o := binance.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	o := venue.NewOpening(env, DefaultWSURL, DefaultRESTURL)
 	s := o.Setup
 	defer func() {
 		if err != nil {
@@ -199,10 +193,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 	names := SymbolsOfStreams(streams)
 	symbols, err := LoadSymbols(ctx, rest, names)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the contracts: %w%s", endpoint, err, venue.CertHint(err)))
+		return nil, venue.LoadError(ctx, endpoint, "contracts", err)
 	}
 	var bad []string
 	for _, n := range names {
