@@ -3,6 +3,7 @@ package venue
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/wsconn"
@@ -111,4 +112,11 @@ func CheckDialBudget(flag, spec, example string) error {
 		return &SettingError{Flag: flag, Value: spec, Want: "want LIMIT/WINDOW, e.g. " + example}
 	}
 	return nil
+}
+
+// IsWSURL reports whether s is a ws:// or wss:// URL naming a host: the
+// form a venue's WebSocket endpoint takes.
+func IsWSURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "wss" || u.Scheme == "ws") && u.Host != ""
 }

@@ -92,3 +92,14 @@ func TestCheckDialBudget(t *testing.T) {
 		t.Errorf("a bad budget: %v", err)
 	}
 }
+
+func TestIsWSURL(t *testing.T) {
+	for s, want := range map[string]bool{
+		"wss://stream.example:9443": true, "ws://127.0.0.1:1/ws": true,
+		"https://h": false, "wss://": false, "": false, "wss//h": false, "::": false,
+	} {
+		if IsWSURL(s) != want {
+			t.Errorf("IsWSURL(%q) = %v, want %v", s, !want, want)
+		}
+	}
+}
