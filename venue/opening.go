@@ -5,19 +5,35 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/spf13/pflag"
+
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
-// OptionsOf returns env.Options as the venue's own settings O (a pointer
-// to its Options struct), or defaults() when env gives none, after
-// checking them: a failed check is BadInput with Validate's errors. The
-// error of an Options of another type (a program's mistake, not the
-// user's) names both types, after the venue's package name pkg.
-func OptionsOf[O Options](env Env, pkg string, defaults func() O) (O, error) {
+// DefaultOptions returns a venue's settings, a *T, with their defaults:
+// the flags' defaults BindFlags sets (Factory.NewOptions).
+func DefaultOptions[T any, O interface {
+	*T
+	Options
+}]() O {
+	o := O(new(T))
+	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
+	return o
+}
+
+// OptionsOf returns env.Options as the venue's own settings, a *T, or
+// DefaultOptions when env gives none, after checking them: a failed check
+// is BadInput with Validate's errors. The error of an Options of another
+// type (a program's mistake, not the user's) names both types, after the
+// venue's package name pkg.
+func OptionsOf[T any, O interface {
+	*T
+	Options
+}](env Env, pkg string) (O, error) {
 	var opts O
 	if env.Options == nil {
-		opts = defaults()
+		opts = DefaultOptions[T, O]()
 	} else {
 		var ok bool
 		if opts, ok = env.Options.(O); !ok {

@@ -23,20 +23,22 @@ func (o *rangeOptions) Validate() error {
 }
 
 func TestOptionsOf(t *testing.T) {
-	defaults := func() *rangeOptions { return &rangeOptions{N: 3} }
-	if o, err := OptionsOf(Env{}, "x", defaults); err != nil || o.N != 3 {
+	if o := DefaultOptions[rangeOptions](); o.N != 1 {
+		t.Fatalf("DefaultOptions = %+v, want the flag's default", o)
+	}
+	if o, err := OptionsOf[rangeOptions](Env{}, "x"); err != nil || o.N != 1 {
 		t.Fatalf("no options: %v %v, want the defaults", o, err)
 	}
 	given := &rangeOptions{N: 5}
-	if o, err := OptionsOf(Env{Options: given}, "x", defaults); err != nil || o != given {
+	if o, err := OptionsOf[rangeOptions](Env{Options: given}, "x"); err != nil || o != given {
 		t.Fatalf("options given: %v %v", o, err)
 	}
-	_, err := OptionsOf(Env{Options: &rangeOptions{}}, "x", defaults)
+	_, err := OptionsOf[rangeOptions](Env{Options: &rangeOptions{}}, "x")
 	var se *SettingError
 	if !errors.Is(err, ErrBadInput) || !errors.As(err, &se) || se.Flag != "n" {
 		t.Fatalf("bad options: %v, want ErrBadInput with the SettingError", err)
 	}
-	_, err = OptionsOf(Env{Options: nopOptions{}}, "x", defaults)
+	_, err = OptionsOf[rangeOptions](Env{Options: nopOptions{}}, "x")
 	if err == nil || err.Error() != "x: Env.Options is a venue.nopOptions, not *venue.rangeOptions" || errors.Is(err, ErrBadInput) {
 		t.Fatalf("options of another venue: %v", err)
 	}

@@ -48,12 +48,6 @@ func (o *Options) Validate() error {
 		o.StreamsPerConn, MaxStreamsPerConn, o.RefreshInstruments, o.DialBudget)
 }
 
-func defaultOptions() *Options {
-	o := &Options{}
-	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
-	return o
-}
-
 // Meta is the venue's recording metadata: what a replay needs to plan the
 // same connections and decode with the same scales. Recordings made before
 // the venue kept its own metadata hold these keys at the top of their
@@ -81,7 +75,7 @@ func (factory) Defaults() venue.Defaults {
 	return venue.Defaults{WSURL: DefaultWSURL, RESTURL: DefaultRESTURL}
 }
 
-func (factory) NewOptions() venue.Options { return defaultOptions() }
+func (factory) NewOptions() venue.Options { return venue.DefaultOptions[Options]() }
 
 var symbolName = regexp.MustCompile(`^[a-z0-9]{2,30}$`)
 
@@ -125,7 +119,7 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 func (f factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, err := venue.OptionsOf(env, "binance", defaultOptions)
+	opts, err := venue.OptionsOf[Options](env, "binance")
 	if err != nil {
 		return nil, err
 	}

@@ -50,12 +50,6 @@ func (o *Options) Validate() error {
 		o.StreamsPerConn, MaxStreamsPerConn, o.RefreshInstruments, o.DialBudget)
 }
 
-func defaultOptions() *Options {
-	o := &Options{}
-	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
-	return o
-}
-
 // Meta is the venue's recording metadata: what a replay needs to plan the
 // same connections and decode at the same scales.
 type Meta struct {
@@ -81,7 +75,7 @@ func (factory) Defaults() venue.Defaults {
 	return venue.Defaults{WSURL: DefaultWSURL, RESTURL: DefaultRESTURL}
 }
 
-func (factory) NewOptions() venue.Options { return defaultOptions() }
+func (factory) NewOptions() venue.Options { return venue.DefaultOptions[Options]() }
 
 var symbolName = regexp.MustCompile(`^[a-z0-9_]{2,40}$`)
 
@@ -117,7 +111,7 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, err := venue.OptionsOf(env, "binanceusdm", defaultOptions)
+	opts, err := venue.OptionsOf[Options](env, "binanceusdm")
 	if err != nil {
 		return nil, err
 	}

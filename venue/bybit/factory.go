@@ -54,12 +54,6 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-func defaultOptions() *Options {
-	o := &Options{}
-	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
-	return o
-}
-
 // Meta is the venue's recording metadata: what a replay needs to plan the
 // same connections and decode at the same scales.
 type Meta struct {
@@ -76,7 +70,7 @@ func (factory) Defaults() venue.Defaults {
 	return venue.Defaults{WSURL: DefaultWSURL, RESTURL: DefaultRESTURL}
 }
 
-func (factory) NewOptions() venue.Options { return defaultOptions() }
+func (factory) NewOptions() venue.Options { return venue.DefaultOptions[Options]() }
 
 // CheckStream checks a stream name's form: CATEGORY/TOPIC (ParseStream).
 func (factory) CheckStream(st string) error {
@@ -150,7 +144,7 @@ func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
 }
 
 func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, err := venue.OptionsOf(env, "bybit", defaultOptions)
+	opts, err := venue.OptionsOf[Options](env, "bybit")
 	if err != nil {
 		return nil, err
 	}

@@ -62,12 +62,6 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-func defaultOptions() *Options {
-	o := &Options{}
-	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
-	return o
-}
-
 // Meta is the venue's recording metadata: what a replay needs to plan the
 // same connections and decode at the same scales.
 type Meta struct {
@@ -127,7 +121,7 @@ func (factory) Defaults() venue.Defaults {
 	return venue.Defaults{WSURL: DefaultWSURL, RESTURL: DefaultRESTURL}
 }
 
-func (factory) NewOptions() venue.Options { return defaultOptions() }
+func (factory) NewOptions() venue.Options { return venue.DefaultOptions[Options]() }
 
 // CheckStream checks a stream name's form: <instId>@<channel> of a
 // channel the venue decodes (ParseStream).
@@ -154,7 +148,7 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, err := venue.OptionsOf(env, "okx", defaultOptions)
+	opts, err := venue.OptionsOf[Options](env, "okx")
 	if err != nil {
 		return nil, err
 	}
