@@ -74,6 +74,15 @@ func NewOpening(env Env, wsURL, restURL string) *Opening {
 	return o
 }
 
+// CloseOnError closes the Setup, releasing what it holds, when *err is
+// set: deferred by an Open with a named error result, it undoes a failed
+// Open.
+func (o *Opening) CloseOnError(err *error) {
+	if *err != nil {
+		o.Setup.Close()
+	}
+}
+
 // Hold adds release to what the Setup's Release runs.
 func (o *Opening) Hold(release func()) { o.release = append(o.release, release) }
 

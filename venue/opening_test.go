@@ -65,7 +65,13 @@ func TestOpening(t *testing.T) {
 	if err := o.Dials(Env{}, "x-dial-budget", "5/1m"); err != nil || o.Setup.Dials == nil {
 		t.Fatalf("Dials: %v", err)
 	}
-	o.Setup.Close()
+	var err2 error
+	o.CloseOnError(&err2)
+	if len(order) != 0 {
+		t.Fatalf("CloseOnError without an error released %v", order)
+	}
+	err2 = errors.New("failed")
+	o.CloseOnError(&err2)
 	o.Setup.Close()
 	if !slices.Equal(order, []int{2, 1}) {
 		t.Errorf("released %v, want last first", order)

@@ -125,12 +125,8 @@ func (f factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err e
 	}
 	log := env.Logger
 	o := venue.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	defer o.CloseOnError(&err)
 	s := o.Setup
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
 	restCfg := httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: log}
 	if s.RESTURL == DefaultRESTURL {
 		restCfg.BaseURLs = RESTFallbackURLs() // the venue's own hosts when the first fails

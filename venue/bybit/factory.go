@@ -157,12 +157,8 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		parsed = append(parsed, s)
 	}
 	o := venue.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	defer o.CloseOnError(&err)
 	s := o.Setup
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
 	rest, err := o.REST(RESTConfig(httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: env.Logger}))
 	if err != nil {
 		return nil, err
