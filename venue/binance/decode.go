@@ -14,7 +14,8 @@
 // rules and trade values (RESTRules, TradeValues, ApplyWeightLimit), the
 // announcement of a symbol's change (ChangeEvent), the stream requests
 // (SubscribeRequest, ListSubscriptionsRequest, SymbolsOfStreams) and the
-// skeleton of a factory's Open (Opening, CheckConnSettings). What differs
+// checks of the settings of a factory's Open (CheckConnSettings; the
+// skeleton, venue.Opening, serves every venue). What differs
 // between markets by a rule (routes, book chains, fields, weights, hosts)
 // stays in each market's package.
 package binance

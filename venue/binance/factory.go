@@ -48,12 +48,6 @@ func (o *Options) Validate() error {
 		o.StreamsPerConn, MaxStreamsPerConn, o.RefreshInstruments, o.DialBudget)
 }
 
-func defaultOptions() *Options {
-	o := &Options{}
-	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
-	return o
-}
-
 // Meta is the venue's recording metadata: what a replay needs to plan the
 // same connections and decode with the same scales. Recordings made before
 // the venue kept its own metadata hold these keys at the top of their
@@ -81,7 +75,7 @@ func (factory) Defaults() venue.Defaults {
 	return venue.Defaults{WSURL: DefaultWSURL, RESTURL: DefaultRESTURL}
 }
 
-func (factory) NewOptions() venue.Options { return defaultOptions() }
+func (factory) NewOptions() venue.Options { return venue.DefaultOptions[Options]() }
 
 var symbolName = regexp.MustCompile(`^[a-z0-9]{2,30}$`)
 
@@ -125,24 +119,14 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 func (f factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, ok := env.Options.(*Options)
-	switch {
-	case env.Options == nil:
-		opts = defaultOptions()
-	case !ok:
-		return nil, fmt.Errorf("binance: Env.Options is a %T, not *binance.Options", env.Options)
-	}
-	if err := opts.Validate(); err != nil {
-		return nil, venue.BadInput(err)
+	opts, err := venue.OptionsOf[Options](env, "binance")
+	if err != nil {
+		return nil, err
 	}
 	log := env.Logger
-	o := NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	o := venue.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	defer o.CloseOnError(&err)
 	s := o.Setup
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
 	restCfg := httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: log}
 	if s.RESTURL == DefaultRESTURL {
 		restCfg.BaseURLs = RESTFallbackURLs() // the venue's own hosts when the first fails
@@ -238,10 +222,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 		named := StreamsOfSymbols(streams, bad)
 		return nil, venue.BadInput(fmt.Errorf("streams %s: symbol %s not listed by %s (%v)", strings.Join(named, ", "), strings.Join(bad, ", "), endpoint, err))
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the symbols: %w%s", endpoint, err, venue.CertHint(err)))
+	return nil, venue.LoadError(ctx, endpoint, "symbols", err)
 }
 
 // Streams gives the streams of the venue-independent form: trades are

@@ -13,6 +13,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/venue"
 )
 
 // Instruments keeps the symbol table in force while the venue runs:
@@ -22,24 +23,24 @@ import (
 // run time: a value at a coarser tick still parses at a finer scale. Safe
 // for concurrent use; lookups do not allocate.
 type Instruments struct {
-	cur     atomic.Pointer[Symbols]
+	tab     venue.Table[Symbols]
 	refresh chan struct{} // asks the watch loop for an exchangeInfo now
 
-	widened, refreshes, refreshErrors atomic.Int64
+	refreshes, refreshErrors atomic.Int64
 }
 
 // NewInstruments starts from table.
 func NewInstruments(table *Symbols) *Instruments {
 	in := &Instruments{refresh: make(chan struct{}, 1)}
-	in.cur.Store(table)
+	in.tab.Store(table)
 	return in
 }
 
 // Table returns the table in force.
-func (in *Instruments) Table() *Symbols { return in.cur.Load() }
+func (in *Instruments) Table() *Symbols { return in.tab.Load() }
 
 // Lookup finds a symbol in the table in force.
-func (in *Instruments) Lookup(name string) (Symbol, bool) { return in.cur.Load().Lookup(name) }
+func (in *Instruments) Lookup(name string) (Symbol, bool) { return in.tab.Load().Lookup(name) }
 
 // InstrumentStats counts the table's changes.
 type InstrumentStats struct {
@@ -50,7 +51,7 @@ type InstrumentStats struct {
 
 // Stats returns the counters.
 func (in *Instruments) Stats() InstrumentStats {
-	return InstrumentStats{Widened: in.widened.Load(), Refreshes: in.refreshes.Load(), RefreshErrors: in.refreshErrors.Load()}
+	return InstrumentStats{Widened: in.tab.Widened(), Refreshes: in.refreshes.Load(), RefreshErrors: in.refreshErrors.Load()}
 }
 
 // Widen raises the price (or quantity) scale of symbol name to scale, when
@@ -60,11 +61,10 @@ func (in *Instruments) Widen(name string, price bool, scale uint8) bool {
 	if scale > fixed.MaxScale {
 		return false
 	}
-	for {
-		old := in.cur.Load()
+	widened := in.tab.Widen(func(old *Symbols) *Symbols {
 		sym, ok := old.Lookup(name)
 		if !ok || (price && sym.PriceScale >= scale) || (!price && sym.QtyScale >= scale) {
-			return false
+			return nil
 		}
 		if price {
 			sym.PriceScale = scale
@@ -73,14 +73,14 @@ func (in *Instruments) Widen(name string, price bool, scale uint8) bool {
 		}
 		next, err := old.with(sym)
 		if err != nil {
-			return false
+			return nil
 		}
-		if in.cur.CompareAndSwap(old, next) {
-			in.widened.Add(1)
-			in.askRefresh()
-			return true
-		}
+		return next
+	})
+	if widened {
+		in.askRefresh()
 	}
+	return widened
 }
 
 func (in *Instruments) askRefresh() {
@@ -98,8 +98,7 @@ type Change struct {
 // merge takes the statuses of fresh and the larger scales of the two for
 // the symbols of the table in force.
 func (in *Instruments) merge(fresh *Symbols) {
-	for {
-		old := in.cur.Load()
+	in.tab.Replace(func(old *Symbols) *Symbols {
 		changed := false
 		list := old.List()
 		for i, s := range list {
@@ -116,13 +115,14 @@ func (in *Instruments) merge(fresh *Symbols) {
 			}
 		}
 		if !changed {
-			return
+			return nil
 		}
 		next, err := NewSymbols(list...)
-		if err != nil || in.cur.CompareAndSwap(old, next) {
-			return
+		if err != nil {
+			return nil
 		}
-	}
+		return next
+	})
 }
 
 // diff reports how the symbols of prev differ in next.

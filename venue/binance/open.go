@@ -6,9 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
-	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
 // ConnFlags name the flags of the settings every venue of Binance's markets
@@ -33,73 +31,19 @@ func CheckConnSettings(flags ConnFlags, perConn, maxPerConn int, refresh time.Du
 	if refresh < 0 {
 		errs = append(errs, &venue.SettingError{Flag: flags.RefreshInstruments, Value: refresh.String(), Want: "must not be negative (0 turns it off)"})
 	}
-	if _, err := wsconn.ParseBudget(dialBudget); err != nil {
-		errs = append(errs, &venue.SettingError{Flag: flags.DialBudget, Value: dialBudget, Want: "want LIMIT/WINDOW, e.g. 240/5m"})
-	}
+	errs = append(errs, venue.CheckDialBudget(flags.DialBudget, dialBudget, DefaultDialBudget))
 	return errors.Join(errs...)
 }
 
-// Opening is a venue's Open under way, shared by the factories of
-// Binance's markets: the Setup it fills and what the Setup holds. The
-// Setup's Release releases what Hold was given, last first; Close the
-// Setup when the Open fails.
-type Opening struct {
-	Setup   *venue.Setup
-	release []func()
-}
+// Opening is a venue's Open under way (venue.Opening), as the factories
+// of Binance's markets use it.
+type Opening = venue.Opening
 
-// NewOpening starts an Open for env: the Setup's endpoints are env's, or
-// the market's wsURL and restURL where env gives none.
+// NewOpening starts an Open for env (venue.NewOpening): the Setup's
+// endpoints are env's, or the market's wsURL and restURL where env gives
+// none.
 func NewOpening(env venue.Env, wsURL, restURL string) *Opening {
-	o := &Opening{Setup: &venue.Setup{WSURL: env.WSURL, RESTURL: env.RESTURL}}
-	if o.Setup.WSURL == "" {
-		o.Setup.WSURL = wsURL
-	}
-	if o.Setup.RESTURL == "" {
-		o.Setup.RESTURL = restURL
-	}
-	o.Setup.Release = func() {
-		for i := len(o.release) - 1; i >= 0; i-- {
-			o.release[i]()
-		}
-	}
-	return o
-}
-
-// Hold adds release to what the Setup's Release runs.
-func (o *Opening) Hold(release func()) { o.release = append(o.release, release) }
-
-// REST returns the REST client of cfg (the market's RESTConfig of the
-// Setup's RESTURL), held by the Setup. A bad config is venue.BadInput
-// naming --rest-endpoint.
-func (o *Opening) REST(cfg httpx.Config) (*httpx.Client, error) {
-	rest, err := httpx.New(cfg)
-	if err != nil {
-		return nil, venue.BadInput(fmt.Errorf("--rest-endpoint %s: %w", o.Setup.RESTURL, err))
-	}
-	o.Hold(func() { rest.Close() })
-	return rest, nil
-}
-
-// Dials sets the Setup's dial budget: env's when it gives one, else one of
-// its own, held by the Setup, of spec (LIMIT/WINDOW, the setting of the
-// flag named flag, which a bad spec's venue.BadInput names).
-func (o *Opening) Dials(env venue.Env, flag, spec string) error {
-	if o.Setup.Dials = env.Dials; o.Setup.Dials != nil {
-		return nil
-	}
-	bc, err := wsconn.ParseBudget(spec)
-	if err != nil {
-		return venue.BadInput(fmt.Errorf("--%s %s: %w", flag, spec, err))
-	}
-	bc.Logger = env.Logger
-	dials, err := wsconn.NewBudget(bc)
-	if err != nil {
-		return venue.BadInput(fmt.Errorf("--%s %s: %w", flag, spec, err))
-	}
-	o.Hold(func() { dials.Close() })
-	o.Setup.Dials = dials
-	return nil
+	return venue.NewOpening(env, wsURL, restURL)
 }
 
 // RefreshEvery is the refresh period of a venue's config for the

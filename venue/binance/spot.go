@@ -13,6 +13,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/venue"
 )
 
 // Real endpoints of Binance spot market data. A gateway that only reads
@@ -111,11 +112,11 @@ func NewSpot(cfg SpotConfig) (*Spot, error) {
 		cfg.AltWSURLs = []string{StreamWSURL, StreamWSURL443}
 	}
 	for _, alt := range cfg.AltWSURLs {
-		if u, err := url.Parse(alt); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+		if !venue.IsWSURL(alt) {
 			return nil, fmt.Errorf("binance: AltWSURLs: %q is not a wss:// URL", alt)
 		}
 	}
-	if u, err := url.Parse(cfg.WSURL); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+	if !venue.IsWSURL(cfg.WSURL) {
 		return nil, fmt.Errorf("binance: WSURL %q is not a wss:// URL", cfg.WSURL)
 	}
 	if cfg.Symbols == nil {

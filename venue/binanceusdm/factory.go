@@ -50,12 +50,6 @@ func (o *Options) Validate() error {
 		o.StreamsPerConn, MaxStreamsPerConn, o.RefreshInstruments, o.DialBudget)
 }
 
-func defaultOptions() *Options {
-	o := &Options{}
-	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
-	return o
-}
-
 // Meta is the venue's recording metadata: what a replay needs to plan the
 // same connections and decode at the same scales.
 type Meta struct {
@@ -81,7 +75,7 @@ func (factory) Defaults() venue.Defaults {
 	return venue.Defaults{WSURL: DefaultWSURL, RESTURL: DefaultRESTURL}
 }
 
-func (factory) NewOptions() venue.Options { return defaultOptions() }
+func (factory) NewOptions() venue.Options { return venue.DefaultOptions[Options]() }
 
 var symbolName = regexp.MustCompile(`^[a-z0-9_]{2,40}$`)
 
@@ -117,24 +111,14 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, ok := env.Options.(*Options)
-	switch {
-	case env.Options == nil:
-		opts = defaultOptions()
-	case !ok:
-		return nil, fmt.Errorf("binanceusdm: Env.Options is a %T, not *binanceusdm.Options", env.Options)
-	}
-	if err := opts.Validate(); err != nil {
-		return nil, venue.BadInput(err)
+	opts, err := venue.OptionsOf[Options](env, "binanceusdm")
+	if err != nil {
+		return nil, err
 	}
 	log := env.Logger
-	o := binance.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	o := venue.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	defer o.CloseOnError(&err)
 	s := o.Setup
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
 	rest, err := o.REST(RESTConfig(httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: log}))
 	if err != nil {
 		return nil, err
@@ -199,10 +183,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 	names := SymbolsOfStreams(streams)
 	symbols, err := LoadSymbols(ctx, rest, names)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the contracts: %w%s", endpoint, err, venue.CertHint(err)))
+		return nil, venue.LoadError(ctx, endpoint, "contracts", err)
 	}
 	var bad []string
 	for _, n := range names {

@@ -16,6 +16,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue/binanceusdm"
+	"github.com/feedkeeper/feedkeeper/venue/venuetest"
 )
 
 // usdmConsumer keeps, per symbol, what the gateway delivers: the trades
@@ -82,7 +83,7 @@ func (c *usdmConsumer) handle(ev *feed.Event) {
 			c.problem("%s: trades %d..%d announced lost: %s", ev.Symbol, ev.FirstID, ev.ID, ev.Reason)
 		}
 	case ev.Type == feed.TypeBookSnapshot && ev.Derived:
-		if err := s.book.Load(ev.ID, levels(ev.Bids), levels(ev.Asks)); err != nil {
+		if err := s.book.Load(ev.ID, venuetest.BookLevels(ev.Bids), venuetest.BookLevels(ev.Asks)); err != nil {
 			c.problem("%s: snapshot %d: %v", ev.Symbol, ev.ID, err)
 		}
 		s.synced = true
@@ -117,29 +118,9 @@ func (c *usdmConsumer) handle(ev *feed.Event) {
 	}
 }
 
-func levels(ls []feed.Level) []book.Level {
-	out := make([]book.Level, len(ls))
-	for i, l := range ls {
-		out[i] = book.Level{Price: l.Price, Qty: l.Qty}
-	}
-	return out
-}
-
 func truth(t *testing.T, sym binanceusdm.Symbol, ls []sim.Level, n int) []book.Level {
 	t.Helper()
-	out := make([]book.Level, 0, n)
-	for _, l := range ls[:min(n, len(ls))] {
-		p, err := fixed.Parse(l.Price, sym.PriceScale)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := fixed.Parse(l.Qty, sym.QtyScale)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, book.Level{Price: p, Qty: q})
-	}
-	return out
+	return venuetest.TruthLevels(t, sym.PriceScale, sym.QtyScale, ls, n)
 }
 
 // TestGatewayMatchesTheSimulatorsTruth runs the venue through

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
@@ -28,22 +28,21 @@ func (t *Symbols) Table() *Symbols { return t }
 // parses at a finer scale. Safe for concurrent use; lookups do not
 // allocate.
 type Instruments struct {
-	cur     atomic.Pointer[Symbols]
-	widened atomic.Int64
+	tab venue.Table[Symbols]
 }
 
 // NewInstruments starts from table.
 func NewInstruments(table *Symbols) *Instruments {
 	in := &Instruments{}
-	in.cur.Store(table)
+	in.tab.Store(table)
 	return in
 }
 
 // Table returns the table in force.
-func (in *Instruments) Table() *Symbols { return in.cur.Load() }
+func (in *Instruments) Table() *Symbols { return in.tab.Load() }
 
 // Widened counts the scales widened so far.
-func (in *Instruments) Widened() int64 { return in.widened.Load() }
+func (in *Instruments) Widened() int64 { return in.tab.Widened() }
 
 // Widen raises the price (or quantity) scale of the contract name to
 // scale when it is lower, and reports whether the table changed.
@@ -51,11 +50,10 @@ func (in *Instruments) Widen(name string, price bool, scale uint8) bool {
 	if scale > fixed.MaxScale {
 		return false
 	}
-	for {
-		old := in.cur.Load()
+	return in.tab.Widen(func(old *Symbols) *Symbols {
 		sym, ok := old.Lookup(name)
 		if !ok || (price && sym.PriceScale >= scale) || (!price && sym.QtyScale >= scale) {
-			return false
+			return nil
 		}
 		if price {
 			sym.PriceScale = scale
@@ -70,13 +68,10 @@ func (in *Instruments) Widen(name string, price bool, scale uint8) bool {
 		}
 		next, err := NewSymbols(list...)
 		if err != nil {
-			return false
+			return nil
 		}
-		if in.cur.CompareAndSwap(old, next) {
-			in.widened.Add(1)
-			return true
-		}
-	}
+		return next
+	})
 }
 
 // widen widens the scale a *binance.ScaleError in err asks for, when src
@@ -123,8 +118,7 @@ func (s Symbol) status() binance.Symbol {
 // merge takes the statuses of fresh and the larger scales of the two for
 // the contracts of the table in force.
 func (in *Instruments) merge(fresh *Symbols) {
-	for {
-		old := in.cur.Load()
+	in.tab.Replace(func(old *Symbols) *Symbols {
 		changed := false
 		list := old.List()
 		for i, s := range list {
@@ -141,13 +135,14 @@ func (in *Instruments) merge(fresh *Symbols) {
 			}
 		}
 		if !changed {
-			return
+			return nil
 		}
 		next, err := NewSymbols(list...)
-		if err != nil || in.cur.CompareAndSwap(old, next) {
-			return
+		if err != nil {
+			return nil
 		}
-	}
+		return next
+	})
 }
 
 var _ feed.Watcher = (*Futures)(nil)

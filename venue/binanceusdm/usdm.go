@@ -15,12 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
@@ -145,7 +145,7 @@ func New(cfg Config) (*Futures, error) {
 	if cfg.WSURL == "" {
 		cfg.WSURL = DefaultWSURL
 	}
-	if u, err := url.Parse(cfg.WSURL); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+	if !venue.IsWSURL(cfg.WSURL) {
 		return nil, fmt.Errorf("binanceusdm: WSURL %q is not a wss:// URL", cfg.WSURL)
 	}
 	if cfg.Symbols == nil {

@@ -36,13 +36,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -200,7 +200,7 @@ func New(cfg Config) (*Bybit, error) {
 	if cfg.WSURL == "" {
 		cfg.WSURL = DefaultWSURL
 	}
-	if u, err := url.Parse(cfg.WSURL); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+	if !venue.IsWSURL(cfg.WSURL) {
 		return nil, fmt.Errorf("bybit: WSURL %q is not a wss:// URL", cfg.WSURL)
 	}
 	if cfg.Symbols == nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
-	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
 func init() { venue.Register(Venue, factory{}) }
@@ -51,16 +50,8 @@ func (o *Options) Validate() error {
 	if o.PingInterval < time.Second || o.PingInterval > 5*time.Minute {
 		errs = append(errs, &venue.SettingError{Flag: "bybit-ping-interval", Value: o.PingInterval.String(), Want: "want ≥ 1s and ≤ 5m"})
 	}
-	if _, err := wsconn.ParseBudget(o.DialBudget); err != nil {
-		errs = append(errs, &venue.SettingError{Flag: "bybit-dial-budget", Value: o.DialBudget, Want: "want LIMIT/WINDOW, e.g. 400/5m"})
-	}
+	errs = append(errs, venue.CheckDialBudget("bybit-dial-budget", o.DialBudget, DefaultDialBudget))
 	return errors.Join(errs...)
-}
-
-func defaultOptions() *Options {
-	o := &Options{}
-	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
-	return o
 }
 
 // Meta is the venue's recording metadata: what a replay needs to plan the
@@ -79,7 +70,7 @@ func (factory) Defaults() venue.Defaults {
 	return venue.Defaults{WSURL: DefaultWSURL, RESTURL: DefaultRESTURL}
 }
 
-func (factory) NewOptions() venue.Options { return defaultOptions() }
+func (factory) NewOptions() venue.Options { return venue.DefaultOptions[Options]() }
 
 // CheckStream checks a stream name's form: CATEGORY/TOPIC (ParseStream).
 func (factory) CheckStream(st string) error {
@@ -153,15 +144,9 @@ func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
 }
 
 func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, ok := env.Options.(*Options)
-	switch {
-	case env.Options == nil:
-		opts = defaultOptions()
-	case !ok:
-		return nil, fmt.Errorf("bybit: Env.Options is a %T, not *bybit.Options", env.Options)
-	}
-	if err := opts.Validate(); err != nil {
-		return nil, venue.BadInput(err)
+	opts, err := venue.OptionsOf[Options](env, "bybit")
+	if err != nil {
+		return nil, err
 	}
 	var parsed []Stream
 	for _, st := range env.Streams {
@@ -171,35 +156,16 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		}
 		parsed = append(parsed, s)
 	}
-	s := &venue.Setup{WSURL: env.WSURL, RESTURL: env.RESTURL}
-	if s.WSURL == "" {
-		s.WSURL = DefaultWSURL
-	}
-	if s.RESTURL == "" {
-		s.RESTURL = DefaultRESTURL
-	}
-	var release []func()
-	s.Release = func() {
-		for i := len(release) - 1; i >= 0; i-- {
-			release[i]()
-		}
-	}
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
-	rest, err := httpx.New(RESTConfig(httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: env.Logger}))
+	o := venue.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	defer o.CloseOnError(&err)
+	s := o.Setup
+	rest, err := o.REST(RESTConfig(httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: env.Logger}))
 	if err != nil {
-		return nil, venue.BadInput(fmt.Errorf("--rest-endpoint %s: %w", s.RESTURL, err))
+		return nil, err
 	}
-	release = append(release, rest.Close)
 	symbols, err := LoadSymbols(ctx, rest, parsed)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the instruments: %w%s", s.RESTURL, err, venue.CertHint(err)))
+		return nil, venue.LoadError(ctx, s.RESTURL, "instruments", err)
 	}
 	var bad []string
 	for _, p := range parsed {
@@ -215,19 +181,8 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		return nil, venue.BadInput(err)
 	}
 	s.Venue = v
-	s.Dials = env.Dials
-	if s.Dials == nil {
-		bc, err := wsconn.ParseBudget(opts.DialBudget)
-		if err != nil {
-			return nil, venue.BadInput(fmt.Errorf("--bybit-dial-budget %s: %w", opts.DialBudget, err))
-		}
-		bc.Logger = env.Logger
-		dials, err := wsconn.NewBudget(bc)
-		if err != nil {
-			return nil, venue.BadInput(fmt.Errorf("--bybit-dial-budget %s: %w", opts.DialBudget, err))
-		}
-		release = append(release, func() { dials.Close() })
-		s.Dials = dials
+	if err := o.Dials(env, "bybit-dial-budget", opts.DialBudget); err != nil {
+		return nil, err
 	}
 	seen := map[string]bool{}
 	for _, p := range parsed {

@@ -21,6 +21,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/bybit"
+	"github.com/feedkeeper/feedkeeper/venue/venuetest"
 )
 
 // market keeps what the gateway delivered for one market (spot/BTCUSDT):
@@ -92,7 +93,7 @@ func (c *consumer) handle(ev *feed.Event) {
 		}
 		m.windows = append(m.windows, [2]int64{ev.GapFrom, ev.GapTo})
 	case ev.Type == feed.TypeBookSnapshot && ev.Base:
-		if err := m.book.Load(ev.ID, levels(ev.Bids), levels(ev.Asks)); err != nil {
+		if err := m.book.Load(ev.ID, venuetest.BookLevels(ev.Bids), venuetest.BookLevels(ev.Asks)); err != nil {
 			c.problem("%s: snapshot %d: %v", ev.Symbol, ev.ID, err)
 		}
 		m.synced = true
@@ -124,14 +125,6 @@ func (c *consumer) handle(ev *feed.Event) {
 	case ev.Type == feed.TypeOpenInterest:
 		m.openInt++
 	}
-}
-
-func levels(ls []feed.Level) []book.Level {
-	out := make([]book.Level, len(ls))
-	for i, l := range ls {
-		out[i] = book.Level{Price: l.Price, Qty: l.Qty}
-	}
-	return out
 }
 
 // TestGatewayMatchesTheSimulatorsTruth runs the venue, as the program opens
@@ -298,19 +291,7 @@ func symbolOf(t *testing.T, setup *venue.Setup, cat, sym string) bybit.Symbol {
 
 func truth(t *testing.T, sym bybit.Symbol, ls []sim.Level) []book.Level {
 	t.Helper()
-	out := make([]book.Level, 0, checkDepth)
-	for _, l := range ls[:min(checkDepth, len(ls))] {
-		p, err := fixed.Parse(l.Price, sym.PriceScale)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := fixed.Parse(l.Qty, sym.QtyScale)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, book.Level{Price: p, Qty: q})
-	}
-	return out
+	return venuetest.TruthLevels(t, sym.PriceScale, sym.QtyScale, ls, checkDepth)
 }
 
 // TestGatewayAfterServiceRestart: when Bybit's service restarts, the book

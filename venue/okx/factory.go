@@ -58,16 +58,8 @@ func (o *Options) Validate() error {
 	if o.PingInterval <= 0 || o.PingInterval >= IdleClose {
 		errs = append(errs, &venue.SettingError{Flag: "okx-ping-interval", Value: o.PingInterval.String(), Want: "must be above 0 and below 30s (the server's idle limit)"})
 	}
-	if _, err := wsconn.ParseBudget(o.DialBudget); err != nil {
-		errs = append(errs, &venue.SettingError{Flag: "okx-dial-budget", Value: o.DialBudget, Want: "want LIMIT/WINDOW, e.g. 2/1200ms"})
-	}
+	errs = append(errs, venue.CheckDialBudget("okx-dial-budget", o.DialBudget, DefaultDialBudget))
 	return errors.Join(errs...)
-}
-
-func defaultOptions() *Options {
-	o := &Options{}
-	o.BindFlags(pflag.NewFlagSet("defaults", pflag.ContinueOnError))
-	return o
 }
 
 // Meta is the venue's recording metadata: what a replay needs to plan the
@@ -129,7 +121,7 @@ func (factory) Defaults() venue.Defaults {
 	return venue.Defaults{WSURL: DefaultWSURL, RESTURL: DefaultRESTURL}
 }
 
-func (factory) NewOptions() venue.Options { return defaultOptions() }
+func (factory) NewOptions() venue.Options { return venue.DefaultOptions[Options]() }
 
 // CheckStream checks a stream name's form: <instId>@<channel> of a
 // channel the venue decodes (ParseStream).
@@ -156,40 +148,18 @@ func (factory) CompleteStream(prefix string) []string {
 }
 
 func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err error) {
-	opts, ok := env.Options.(*Options)
-	switch {
-	case env.Options == nil:
-		opts = defaultOptions()
-	case !ok:
-		return nil, fmt.Errorf("okx: Env.Options is a %T, not *okx.Options", env.Options)
-	}
-	if err := opts.Validate(); err != nil {
-		return nil, venue.BadInput(err)
+	opts, err := venue.OptionsOf[Options](env, "okx")
+	if err != nil {
+		return nil, err
 	}
 	log := env.Logger
-	s := &venue.Setup{WSURL: env.WSURL, RESTURL: env.RESTURL}
-	if s.WSURL == "" {
-		s.WSURL = DefaultWSURL
-	}
-	if s.RESTURL == "" {
-		s.RESTURL = DefaultRESTURL
-	}
-	var release []func()
-	s.Release = func() {
-		for i := len(release) - 1; i >= 0; i-- {
-			release[i]()
-		}
-	}
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
-	rest, err := httpx.New(RESTConfig(httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: log}))
+	o := venue.NewOpening(env, DefaultWSURL, DefaultRESTURL)
+	defer o.CloseOnError(&err)
+	s := o.Setup
+	rest, err := o.REST(RESTConfig(httpx.Config{BaseURL: s.RESTURL, TLS: env.TLS, Logger: log}))
 	if err != nil {
-		return nil, venue.BadInput(fmt.Errorf("--rest-endpoint %s: %w", s.RESTURL, err))
+		return nil, err
 	}
-	release = append(release, func() { rest.Close() })
 	symbols, err := loadSymbols(ctx, rest, env.Streams, s.RESTURL)
 	if err != nil {
 		return nil, err
@@ -292,7 +262,7 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 			}
 			return nil, venue.BadInput(fmt.Errorf("streams %s: instrument %s not listed by %s", strings.Join(named, ", "), strings.Join(nl.InstIDs, ", "), endpoint))
 		}
-		return nil, venue.Unavailable(fmt.Errorf("--rest-endpoint %s: cannot load the instruments: %w%s", endpoint, err, venue.CertHint(err)))
+		return nil, venue.LoadError(ctx, endpoint, "instruments", err)
 	}
 	return symbols, nil
 }

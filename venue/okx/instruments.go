@@ -2,10 +2,10 @@ package okx
 
 import (
 	"errors"
-	"sync/atomic"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
@@ -25,22 +25,21 @@ func (t *Symbols) Table() *Symbols { return t }
 // lost for it. Scales only grow: a value at a coarser tick still parses
 // at a finer scale. Safe for concurrent use; lookups do not allocate.
 type Instruments struct {
-	cur     atomic.Pointer[Symbols]
-	widened atomic.Int64
+	tab venue.Table[Symbols]
 }
 
 // NewInstruments starts from table.
 func NewInstruments(table *Symbols) *Instruments {
 	in := &Instruments{}
-	in.cur.Store(table)
+	in.tab.Store(table)
 	return in
 }
 
 // Table returns the table in force.
-func (in *Instruments) Table() *Symbols { return in.cur.Load() }
+func (in *Instruments) Table() *Symbols { return in.tab.Load() }
 
 // Widened counts the scales widened so far.
-func (in *Instruments) Widened() int64 { return in.widened.Load() }
+func (in *Instruments) Widened() int64 { return in.tab.Widened() }
 
 // Widen raises the price scale (or the lot scale: sizes as sent) of
 // instID to scale when it is lower, and reports whether the table changed.
@@ -48,11 +47,10 @@ func (in *Instruments) Widen(instID string, price bool, scale uint8) bool {
 	if scale > fixed.MaxScale {
 		return false
 	}
-	for {
-		old := in.cur.Load()
+	return in.tab.Widen(func(old *Symbols) *Symbols {
 		sym, ok := old.Lookup(instID)
 		if !ok || (price && sym.PriceScale >= scale) || (!price && sym.LotScale >= scale) {
-			return false
+			return nil
 		}
 		if price {
 			sym.PriceScale = scale
@@ -67,13 +65,10 @@ func (in *Instruments) Widen(instID string, price bool, scale uint8) bool {
 		}
 		next, err := NewSymbols(list...)
 		if err != nil {
-			return false // a swap's quantity scale would pass fixed.MaxScale
+			return nil // a swap's quantity scale would pass fixed.MaxScale
 		}
-		if in.cur.CompareAndSwap(old, next) {
-			in.widened.Add(1)
-			return true
-		}
-	}
+		return next
+	})
 }
 
 // widen widens the scale a *binance.ScaleError asks for, when src keeps a

@@ -37,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -45,6 +44,7 @@ import (
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -197,7 +197,7 @@ func New(cfg Config) (*OKX, error) {
 	if cfg.WSURL == "" {
 		cfg.WSURL = DefaultWSURL
 	}
-	if u, err := url.Parse(cfg.WSURL); err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
+	if !venue.IsWSURL(cfg.WSURL) {
 		return nil, fmt.Errorf("okx: WSURL %q is not a wss:// URL", cfg.WSURL)
 	}
 	if cfg.Symbols == nil {

@@ -197,7 +197,7 @@ func (c *checker) handle(ev *feed.Event) {
 		s.tradeGaps++
 		c.problem("%s: trade gap %d..%d announced (%s): the venue's history had them", ev.Symbol, ev.FirstID, ev.ID, ev.Reason)
 	case ev.Type == feed.TypeBookSnapshot && (ev.Derived || ev.Base):
-		if err := s.book.Load(ev.ID, levels(ev.Bids), levels(ev.Asks)); err != nil {
+		if err := s.book.Load(ev.ID, BookLevels(ev.Bids), BookLevels(ev.Asks)); err != nil {
 			c.problem("%s: snapshot %d: %v", ev.Symbol, ev.ID, err)
 		}
 		s.loaded, s.scales = true, [2]uint8{ev.PriceScale, ev.QtyScale}
@@ -229,7 +229,9 @@ func (c *checker) checkpoint(s *symbolState, id int64) {
 		bids: s.book.Top(book.Bid, c.depth, nil), asks: s.book.Top(book.Ask, c.depth, nil)})
 }
 
-func levels(ls []feed.Level) []book.Level {
+// BookLevels returns an event's levels as a book takes them (book.Book's
+// Load and Apply).
+func BookLevels(ls []feed.Level) []book.Level {
 	out := make([]book.Level, len(ls))
 	for i, l := range ls {
 		out[i] = book.Level{Price: l.Price, Qty: l.Qty}
@@ -306,7 +308,7 @@ func runFaults(t *testing.T, f venue.Factory, cfg Config) {
 			if err != nil {
 				t.Fatalf("%s: book at %d: %v", sym, cp.id, err)
 			}
-			wb, wa := truthLevels(t, cp.scales, bids, cfg.Depth), truthLevels(t, cp.scales, asks, cfg.Depth)
+			wb, wa := TruthLevels(t, cp.scales[0], cp.scales[1], bids, cfg.Depth), TruthLevels(t, cp.scales[0], cp.scales[1], asks, cfg.Depth)
 			if !slices.Equal(cp.bids, wb) || !slices.Equal(cp.asks, wa) {
 				t.Fatalf("%s: book at %d differs from the simulator's:\n got bids %v\nwant bids %v\n got asks %v\nwant asks %v",
 					sym, cp.id, cp.bids, wb, cp.asks, wa)
@@ -399,14 +401,20 @@ func checkTradesByTime(t *testing.T, s Sim, sym string, got []feed.Event, window
 	t.Logf("%s: %d of the venue's %d trades delivered, %d in %d announced gap windows", sym, len(truth)-missing, len(truth), missing, len(windows))
 }
 
-func truthLevels(t *testing.T, scales [2]uint8, ls []Level, n int) []book.Level {
+// TruthLevels returns the first n of a simulator's levels (Level,
+// sim.Level: prices and quantities as text) parsed at a symbol's scales,
+// to compare with the top of a book rebuilt from what was delivered. A
+// value that does not parse at its scale fails t.
+func TruthLevels[L ~struct{ Price, Qty string }](t testing.TB, priceScale, qtyScale uint8, ls []L, n int) []book.Level {
+	t.Helper()
 	out := make([]book.Level, 0, min(n, len(ls)))
-	for _, l := range ls[:min(n, len(ls))] {
-		p, err := fixed.Parse(l.Price, scales[0])
+	for _, lv := range ls[:min(n, len(ls))] {
+		l := struct{ Price, Qty string }(lv)
+		p, err := fixed.Parse(l.Price, priceScale)
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := fixed.Parse(l.Qty, scales[1])
+		q, err := fixed.Parse(l.Qty, qtyScale)
 		if err != nil {
 			t.Fatal(err)
 		}
