@@ -764,7 +764,7 @@ func TestBybitConnAttempts(t *testing.T) {
 // subscribes only topics it accepted.
 func FuzzBybitRequest(f *testing.F) {
 	m := newTestMarket(f, Config{Symbols: []string{"BTCUSDT"}})
-	b := &Bybit{cfg: BybitConfig{}.withDefaults(), hub: newHub()}
+	b := &Bybit{frontend: &frontend{hub: newHub()}, cfg: BybitConfig{}.withDefaults()}
 	b.feed = newBybitFeed(m, b.hub, newFaults(1), b.cfg)
 	for _, s := range []string{
 		`{"op":"ping"}`, `{"req_id":"100001","op":"ping"}`, `{"req_id":7,"op":"ping"}`,
