@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,23 +14,12 @@ import (
 
 func startWithUSDM(t testing.TB, cfg Config) (*Server, *USDM) {
 	t.Helper()
-	cfg.Venues = []string{VenueBinanceUSDM}
-	s := startSim(t, cfg)
-	if s.USDM() == nil {
-		t.Fatal("USDM() is nil with Venues listing it")
-	}
-	return s, s.USDM()
+	return startVenue(t, cfg, VenueBinanceUSDM, (*Server).USDM)
 }
 
 func usdmDial(t testing.TB, s *Server, path string) *websocket.Conn {
 	t.Helper()
-	c, resp, err := dialer(s).Dial(s.USDM().WSURL()+path, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	resp.Body.Close()
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dialWS(t, s, s.USDM().WSURL()+path)
 }
 
 type usdmReply struct {
@@ -42,15 +30,8 @@ type usdmReply struct {
 
 func usdmGet(t testing.TB, s *Server, path string) usdmReply {
 	t.Helper()
-	c := httpsClient(s)
-	defer c.CloseIdleConnections()
-	resp, err := c.Get(s.USDM().RESTURL() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return usdmReply{resp.StatusCode, resp.Header, body}
+	status, header, body := getURL(t, s, s.USDM().RESTURL()+path)
+	return usdmReply{status, header, body}
 }
 
 type usdmDepthEvent struct {
