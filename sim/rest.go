@@ -149,62 +149,15 @@ func (h *restServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.q, c.qerr = url.ParseQuery(r.URL.RawQuery)
 
-	used, v := h.lim.admit(ip, weight(ep, c.q), c.now)
-	h.setWeight(w, used)
-	switch v.status {
-	case http.StatusTooManyRequests:
-		h.write429(w, v.retryAfter)
-		return
-	case http.StatusTeapot:
-		writeBanned(w, v.retryAfter, v.until)
+	if !admitWeight(w, h, &h.lim, ip, weight(ep, c.q), c.now) {
 		return
 	}
-
 	f, hit := h.fault(ep, c.now)
-	if hit {
-		switch f.Kind {
-		case FaultREST5xx:
-			writeServerError(w, orDefault(f.Code, http.StatusServiceUnavailable))
-			return
-		case FaultREST429:
-			h.write429(w, orDefault(f.Duration, time.Second))
-			return
-		case FaultREST418:
-			until := h.lim.ban(ip, orDefault(f.Duration, h.cfg.BanTime), c.now)
-			writeBanned(w, until.Sub(c.now), until)
-			return
-		case FaultRESTSlow:
-			t := time.NewTimer(orDefault(f.Duration, 2*time.Second))
-			select {
-			case <-t.C:
-				c.now = h.now()
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
-		case FaultStaleSnapshot:
-			c.back = int64(orDefault(f.Count, 1000))
-		case FaultRESTLag:
-			c.lag = orDefault(f.Duration, 5*time.Second)
-		case FaultREST403:
-			writeWAF(w)
-			return
-		}
+	if hit && restFaultBefore(w, r, f, c, h, &h.lim, ip, h.cfg.BanTime, h.now) {
+		return
 	}
-
 	status, body := h.serve(ep, c)
-	switch {
-	case hit && f.Kind == FaultRESTTruncate:
-		writeTruncated(w, status, body)
-	case hit && f.Kind == FaultRESTBadJSON:
-		writeJSON(w, http.StatusOK, body[:len(body)/2])
-	case hit && f.Kind == FaultRESTHuge:
-		writeHuge(w, r, body, orDefault(f.Size, DefaultHugeSize), f.Duration)
-	case hit && f.Kind == FaultRESTEndless:
-		writeEndless(w, r, body, f.Duration)
-	default:
-		writeJSON(w, status, body)
-	}
+	writeRESTAnswer(w, r, f, hit, status, body)
 }
 
 // orDefault returns v, or def when v is the zero value (a fault parameter left

@@ -70,23 +70,13 @@ var usdmPaths = map[string]bool{
 func (h *usdmREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{now: time.Now()}
 	ip := clientIP(r)
-	used := func(n int) {
-		w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(n))
-	}
 	if !usdmPaths[r.URL.Path] || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		used(h.lim.used(ip, c.now))
+		h.setWeight(w, h.lim.used(ip, c.now))
 		writeNginx(w, http.StatusNotFound)
 		return
 	}
 	c.q, c.qerr = url.ParseQuery(r.URL.RawQuery)
-	n, v := h.lim.admit(ip, usdmWeight(r.URL.Path, c.q), c.now)
-	used(n)
-	switch v.status {
-	case http.StatusTooManyRequests:
-		h.write429(w, v.retryAfter)
-		return
-	case http.StatusTeapot:
-		writeBanned(w, v.retryAfter, v.until)
+	if !admitWeight(w, h, &h.lim, ip, usdmWeight(r.URL.Path, c.q), c.now) {
 		return
 	}
 	h.rngMu.Lock()
@@ -102,31 +92,8 @@ func (h *usdmREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return true
 	})
 	h.rngMu.Unlock()
-	if hit {
-		switch f.Kind {
-		case FaultREST5xx:
-			writeServerError(w, orDefault(f.Code, http.StatusServiceUnavailable))
-			return
-		case FaultREST429:
-			h.write429(w, orDefault(f.Duration, time.Second))
-			return
-		case FaultREST418:
-			until := h.lim.ban(ip, orDefault(f.Duration, h.banFor), c.now)
-			writeBanned(w, until.Sub(c.now), until)
-			return
-		case FaultREST403:
-			writeWAF(w)
-			return
-		case FaultRESTSlow:
-			if !sleepUntil(r, c.now.Add(orDefault(f.Duration, 2*time.Second))) {
-				return
-			}
-			c.now = time.Now()
-		case FaultStaleSnapshot:
-			c.back = int64(orDefault(f.Count, 1000))
-		case FaultRESTLag:
-			c.lag = orDefault(f.Duration, 5*time.Second)
-		}
+	if hit && restFaultBefore(w, r, f, c, h, &h.lim, ip, h.banFor, time.Now) {
+		return
 	}
 	var body []byte
 	var e *apiError
@@ -148,14 +115,13 @@ func (h *usdmREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		status, body = e.status, e.body()
 	}
-	switch {
-	case hit && f.Kind == FaultRESTTruncate:
-		writeTruncated(w, status, body)
-	case hit && f.Kind == FaultRESTBadJSON:
-		writeJSON(w, http.StatusOK, body[:len(body)/2])
-	default:
-		writeJSON(w, status, body)
-	}
+	writeRESTAnswer(w, r, f, hit, status, body)
+}
+
+// setWeight writes the used-weight header: USD-M answers only
+// X-MBX-USED-WEIGHT-1M.
+func (h *usdmREST) setWeight(w http.ResponseWriter, used int) {
+	w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
 }
 
 // write429 answers a request over the weight limit. The USD-M wording of
