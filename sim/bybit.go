@@ -136,26 +136,13 @@ func (c BybitConfig) withDefaults() BybitConfig {
 }
 
 func (c BybitConfig) validate() error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime}, {"RESTWindow", c.RESTWindow}, {"RESTBan", c.RESTBan}, {"ConnAttemptWindow", c.ConnAttemptWindow}} {
-		if d.v <= 0 {
-			return fmt.Errorf("sim: Bybit.%s: %v must be positive", d.name, d.v)
-		}
+	if err := atLeast("Bybit", 1, "must be positive", []named[time.Duration]{{"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime}, {"RESTWindow", c.RESTWindow}, {"RESTBan", c.RESTBan}, {"ConnAttemptWindow", c.ConnAttemptWindow}}); err != nil {
+		return err
 	}
-	if c.BookTick < time.Millisecond || c.BookTick > time.Second {
-		return fmt.Errorf("sim: Bybit.BookTick: %v is outside 1ms..1s", c.BookTick)
+	if err := checkTick("Bybit.BookTick", c.BookTick); err != nil {
+		return err
 	}
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"SpotArgsPerRequest", c.SpotArgsPerRequest}, {"ArgsChars", c.ArgsChars}, {"RESTLimit", c.RESTLimit}, {"History", c.History}, {"ConnAttemptLimit", c.ConnAttemptLimit}, {"MaxConnsPerIP", c.MaxConnsPerIP}} {
-		if n.v < 1 {
-			return fmt.Errorf("sim: Bybit.%s: %d must be at least 1", n.name, n.v)
-		}
-	}
-	return nil
+	return atLeast("Bybit", 1, "must be at least 1", []named[int]{{"SpotArgsPerRequest", c.SpotArgsPerRequest}, {"ArgsChars", c.ArgsChars}, {"RESTLimit", c.RESTLimit}, {"History", c.History}, {"ConnAttemptLimit", c.ConnAttemptLimit}, {"MaxConnsPerIP", c.MaxConnsPerIP}})
 }
 
 // Bybit is the Bybit v5 front-end, written from Bybit's documentation
@@ -210,6 +197,7 @@ func startBybit(s *Server, tlsCfg *tls.Config) (*Bybit, error) {
 	b.conn.MaxStreams = 1 << 20                      // the limit is ArgsChars
 	b.feed = newBybitFeed(s.market, b.hub, s.faults, b.cfg)
 	b.forget = b.feed.dropConn
+	b.handle = b.handleRequest
 	b.rest = newBybitREST(b)
 
 	mux := http.NewServeMux()
@@ -297,24 +285,17 @@ func (b *Bybit) freeSlot(slot string) {
 // watchIdle closes the connections that sent nothing for IdleTimeout.
 func (b *Bybit) watchIdle(ctx context.Context) {
 	every := min(b.cfg.IdleTimeout/4, time.Second)
-	t := time.NewTicker(max(every, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			for _, c := range b.hub.snapshot() {
-				if sent := c.stats.sent.Load(); sent != c.by.sent {
-					c.by.sent = sent // stream data went out: not idle
-					c.by.heard.Store(now.UnixNano())
-				}
-				if now.UnixNano()-c.by.heard.Load() > int64(b.cfg.IdleTimeout) && !c.by.closing.Swap(true) {
-					c.end(1000, "idle", "no request and no data within the idle timeout")
-				}
+	everyTick(ctx, max(every, time.Millisecond), func(now time.Time) {
+		for _, c := range b.hub.snapshot() {
+			if sent := c.stats.sent.Load(); sent != c.by.sent {
+				c.by.sent = sent // stream data went out: not idle
+				c.by.heard.Store(now.UnixNano())
+			}
+			if now.UnixNano()-c.by.heard.Load() > int64(b.cfg.IdleTimeout) && !c.by.closing.Swap(true) {
+				c.end(1000, "idle", "no request and no data within the idle timeout")
 			}
 		}
-	}
+	})
 }
 
 // uuidOf makes a UUID-looking string from n and a salt: Bybit's trade IDs

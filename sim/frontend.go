@@ -27,6 +27,8 @@ type frontend struct {
 	ln    *listener
 	http  *http.Server
 	hub   *hub
+	// handle answers a request (a text frame) of a client.
+	handle func(c *wsConn, body []byte)
 	// forget, when set, drops what the front-end's feed holds of a
 	// connection that ended (after its socket closed, before it leaves the
 	// hub).
@@ -66,6 +68,21 @@ func (f *frontend) start(mux *http.ServeMux, loops ...func(context.Context)) {
 			defer s.wg.Done()
 			loop(s.ctx)
 		}()
+	}
+}
+
+// everyTick calls step with the time of each tick of a ticker of period d
+// until ctx ends.
+func everyTick(ctx context.Context, d time.Duration, step func(now time.Time)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			step(now)
+		}
 	}
 }
 
@@ -213,6 +230,32 @@ func (s *Server) startFrontends(tlsCfg *tls.Config) error {
 		}
 		s.okx = o
 		s.frontends = append(s.frontends, o.frontend)
+	}
+	return nil
+}
+
+// named is a setting of a front-end's configuration, for its validate.
+type named[T int | time.Duration] struct {
+	name string
+	v    T
+}
+
+// atLeast reports the first of settings below least, as
+// "sim: <section>.<name>: <value> <what>".
+func atLeast[T int | time.Duration](section string, least T, what string, settings []named[T]) error {
+	for _, n := range settings {
+		if n.v < least {
+			return fmt.Errorf("sim: %s.%s: %v %s", section, n.name, n.v, what)
+		}
+	}
+	return nil
+}
+
+// checkTick refuses a publishing period outside 1ms..1s; name is the
+// setting's, "<section>.<name>".
+func checkTick(name string, d time.Duration) error {
+	if d < time.Millisecond || d > time.Second {
+		return fmt.Errorf("sim: %s: %v is outside 1ms..1s", name, d)
 	}
 	return nil
 }

@@ -76,26 +76,13 @@ func (c OKXConfig) withDefaults() OKXConfig {
 }
 
 func (c OKXConfig) validate() error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"IdleTimeout", c.IdleTimeout}, {"KeepAlive", c.KeepAlive}, {"FundingEvery", c.FundingEvery}} {
-		if d.v < time.Millisecond {
-			return fmt.Errorf("sim: OKX.%s: %v is below 1ms", d.name, d.v)
-		}
+	if err := atLeast("OKX", time.Millisecond, "is below 1ms", []named[time.Duration]{{"IdleTimeout", c.IdleTimeout}, {"KeepAlive", c.KeepAlive}, {"FundingEvery", c.FundingEvery}}); err != nil {
+		return err
 	}
-	if c.StreamTick < time.Millisecond || c.StreamTick > time.Second {
-		return fmt.Errorf("sim: OKX.StreamTick: %v is outside 1ms..1s", c.StreamTick)
+	if err := checkTick("OKX.StreamTick", c.StreamTick); err != nil {
+		return err
 	}
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"MaxRequestsPerHour", c.MaxRequestsPerHour}, {"MaxArgsBytes", c.MaxArgsBytes}, {"MaxChannels", c.MaxChannels}, {"ConnPerSecond", c.ConnPerSecond}} {
-		if n.v < 1 {
-			return fmt.Errorf("sim: OKX.%s: %d must be at least 1", n.name, n.v)
-		}
-	}
-	return nil
+	return atLeast("OKX", 1, "must be at least 1", []named[int]{{"MaxRequestsPerHour", c.MaxRequestsPerHour}, {"MaxArgsBytes", c.MaxArgsBytes}, {"MaxChannels", c.MaxChannels}, {"ConnPerSecond", c.ConnPerSecond}})
 }
 
 // OKX is the OKX v5 front-end, written from OKX's API v5 documentation and
@@ -215,6 +202,7 @@ func startOKX(s *Server, tlsCfg *tls.Config) (*OKX, error) {
 	}
 	o.feed = newOKXFeed(o)
 	o.forget = o.feed.forget
+	o.handle = func(c *wsConn, body []byte) { c.okx.handle(c, body) }
 	o.rest = newOKXREST(o)
 
 	mux := http.NewServeMux()

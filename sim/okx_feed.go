@@ -133,16 +133,7 @@ func (f *okxFeed) kick(stream string) {
 }
 
 func (f *okxFeed) run(ctx context.Context) {
-	t := time.NewTicker(f.o.cfg.StreamTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			f.step(now)
-		}
-	}
+	everyTick(ctx, f.o.cfg.StreamTick, f.step)
 }
 
 func (f *okxFeed) wants(stream string) bool {

@@ -285,6 +285,41 @@ func (h *restServer) depth(c *call) ([]byte, *apiError) {
 	return appendPartial(make([]byte, 0, 64+(len(bids)+len(asks))*48), sc, id, bids, asks), nil
 }
 
+// aggParams reads the parameters of aggTrades, alike on spot and USD-M:
+// symbol (required), fromId, startTime, endTime (as sent) and limit
+// (default 500, at least 1, above 1000 cut to 1000), and refuses any other.
+func (c *call) aggParams() (string, aggQuery, *apiError) {
+	q := aggQuery{limit: 500}
+	if e := c.check(); e != nil {
+		return "", q, e
+	}
+	name, e := c.symbolName("symbol", true)
+	if e != nil {
+		return "", q, e
+	}
+	if q.fromID, q.hasFrom, e = c.intParam("fromId"); e != nil {
+		return "", q, e
+	}
+	if q.start, q.hasStart, e = c.intParam("startTime"); e != nil {
+		return "", q, e
+	}
+	if q.end, q.hasEnd, e = c.intParam("endTime"); e != nil {
+		return "", q, e
+	}
+	if limit, ok, e := c.intParam("limit"); e != nil {
+		return "", q, e
+	} else if ok {
+		if limit < 1 {
+			return "", q, invalidData("limit")
+		}
+		q.limit = int(min(limit, 1000))
+	}
+	if e := c.unread("symbol", "fromId", "startTime", "endTime", "limit"); e != nil {
+		return "", q, e
+	}
+	return name, q, nil
+}
+
 // aggTrades answers GET /api/v3/aggTrades: symbol (required), fromId,
 // startTime, endTime (inclusive; ms, or µs for values from 10^14 on),
 // limit (default 500, above 1000 cut to 1000). fromId cannot be combined
@@ -293,34 +328,8 @@ func (h *restServer) depth(c *call) ([]byte, *apiError) {
 // client sees the first ID above the one it asked for, a gap no request can
 // fill.
 func (h *restServer) aggTrades(c *call) ([]byte, *apiError) {
-	if e := c.check(); e != nil {
-		return nil, e
-	}
-	name, e := c.symbolName("symbol", true)
+	name, q, e := c.aggParams()
 	if e != nil {
-		return nil, e
-	}
-	q := aggQuery{limit: 500}
-	var ok bool
-	if q.fromID, q.hasFrom, e = c.intParam("fromId"); e != nil {
-		return nil, e
-	}
-	if q.start, q.hasStart, e = c.intParam("startTime"); e != nil {
-		return nil, e
-	}
-	if q.end, q.hasEnd, e = c.intParam("endTime"); e != nil {
-		return nil, e
-	}
-	var limit int64
-	if limit, ok, e = c.intParam("limit"); e != nil {
-		return nil, e
-	} else if ok {
-		if limit < 1 {
-			return nil, invalidData("limit")
-		}
-		q.limit = int(min(limit, 1000))
-	}
-	if e := c.unread("symbol", "fromId", "startTime", "endTime", "limit"); e != nil {
 		return nil, e
 	}
 	s, e := h.symbol(name)

@@ -328,6 +328,24 @@ func (s *Server) run() {
 	}
 }
 
+// urlStreams reads the streams a Binance WebSocket URL subscribes: those
+// of /ws/<stream>/<stream>… (raw), or those of /stream?streams=a/b…
+// (combined).
+func urlStreams(path, rawQuery string) (streams []string, combined bool) {
+	switch {
+	case path == "/stream":
+		combined = true
+		if v := rawQueryValue(rawQuery, "streams"); v != "" {
+			streams = strings.Split(v, "/")
+		}
+	case strings.HasPrefix(path, "/ws/"):
+		if rest := strings.Trim(strings.TrimPrefix(path, "/ws/"), "/"); rest != "" {
+			streams = strings.Split(rest, "/")
+		}
+	}
+	return streams, combined
+}
+
 // serveWS upgrades /ws, /ws/<streams> and /stream?streams= and runs the
 // connection until it ends.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -341,19 +359,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeInvalidTimeUnit(w)
 		return
 	}
-	var streams []string
-	combined := false
-	switch {
-	case r.URL.Path == "/stream":
-		combined = true
-		if v := rawQueryValue(r.URL.RawQuery, "streams"); v != "" {
-			streams = strings.Split(v, "/")
-		}
-	case strings.HasPrefix(r.URL.Path, "/ws/"):
-		if rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/ws/"), "/"); rest != "" {
-			streams = strings.Split(rest, "/")
-		}
-	}
+	streams, combined := urlStreams(r.URL.Path, r.URL.RawQuery)
 	if len(streams) > s.cfg.MaxStreams {
 		http.Error(w, `{"code":-1100,"msg":"Too many streams."}`, http.StatusBadRequest)
 		return

@@ -37,6 +37,7 @@ func startUSDM(s *Server, tlsCfg *tls.Config) (*USDM, error) {
 	u.conn.MaxLifetime = u.cfg.MaxLifetime
 	u.conn.MaxIncoming = u.cfg.MaxIncoming
 	u.conn.MaxStreams = u.cfg.MaxStreams
+	u.handle = u.handleRequest
 	u.rest = newUSDMREST(s.market, s.faults, u.cfg, s.cfg)
 	u.feed = newUSDMFeed(s.market, u.hub, s.faults, u.cfg.StreamTick)
 
@@ -174,19 +175,7 @@ func (u *USDM) serveWS(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "/market/"):
 		path, route = path[len("/market"):], routeMarket
 	}
-	var streams []string
-	combined := false
-	switch {
-	case path == "/stream":
-		combined = true
-		if v := rawQueryValue(r.URL.RawQuery, "streams"); v != "" {
-			streams = strings.Split(v, "/")
-		}
-	case strings.HasPrefix(path, "/ws/"):
-		if rest := strings.Trim(strings.TrimPrefix(path, "/ws/"), "/"); rest != "" {
-			streams = strings.Split(rest, "/")
-		}
-	}
+	streams, combined := urlStreams(path, r.URL.RawQuery)
 	if len(streams) > u.cfg.MaxStreams {
 		http.Error(w, `{"code":-1100,"msg":"Too many streams."}`, http.StatusBadRequest)
 		return

@@ -90,16 +90,7 @@ func newUSDMFeed(m *market, h *hub, fs *faults, tick time.Duration) *usdmFeed {
 
 // run publishes until ctx ends.
 func (f *usdmFeed) run(ctx context.Context) {
-	t := time.NewTicker(f.tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			f.step(now)
-		}
-	}
+	everyTick(ctx, f.tick, f.step)
 }
 
 func (f *usdmFeed) wants(stream string) bool {

@@ -198,32 +198,8 @@ func (h *usdmREST) symbol(name string) (*symState, *apiError) {
 // {"a":…,"p":…,"q":…,"f":…,"l":…,"T":…,"m":…}. Trades younger than
 // Config.RESTLag are not served yet, as on spot.
 func (h *usdmREST) aggTrades(c *call) ([]byte, *apiError) {
-	if e := c.check(); e != nil {
-		return nil, e
-	}
-	name, e := c.symbolName("symbol", true)
+	name, q, e := c.aggParams()
 	if e != nil {
-		return nil, e
-	}
-	q := aggQuery{limit: 500}
-	if q.fromID, q.hasFrom, e = c.intParam("fromId"); e != nil {
-		return nil, e
-	}
-	if q.start, q.hasStart, e = c.intParam("startTime"); e != nil {
-		return nil, e
-	}
-	if q.end, q.hasEnd, e = c.intParam("endTime"); e != nil {
-		return nil, e
-	}
-	if n, ok, e := c.intParam("limit"); e != nil {
-		return nil, e
-	} else if ok {
-		if n < 1 {
-			return nil, invalidData("limit")
-		}
-		q.limit = int(min(n, 1000)) // as on spot: above the maximum is the maximum
-	}
-	if e := c.unread("symbol", "fromId", "startTime", "endTime", "limit"); e != nil {
 		return nil, e
 	}
 	s, e := h.symbol(name)
