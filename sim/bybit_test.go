@@ -102,18 +102,7 @@ func (l bybitLocalBook) apply(m bybitMsg, d bybitBookData) {
 
 // equalTop compares the book with the best depth levels of the truth.
 func (l bybitLocalBook) equalTop(b BookState, depth int) error {
-	for side, want := range map[string][]Level{"b": b.Bids, "a": b.Asks} {
-		want = want[:min(depth, len(want))]
-		if len(l[side]) != len(want) {
-			return fmt.Errorf("side %s: %d levels, truth has %d", side, len(l[side]), len(want))
-		}
-		for _, lv := range want {
-			if l[side][lv.Price] != lv.Qty {
-				return fmt.Errorf("side %s price %s: %q, truth %q", side, lv.Price, l[side][lv.Price], lv.Qty)
-			}
-		}
-	}
-	return nil
+	return localBook(l).equalTop(b, depth)
 }
 
 // TestBybitBookSnapshotThenDeltas keeps books of orderbook.50 (linear) and

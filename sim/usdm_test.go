@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,8 +76,12 @@ func (l localBook) apply(side string, lv [][2]string) {
 	}
 }
 
-func (l localBook) equal(b BookState) error {
+func (l localBook) equal(b BookState) error { return l.equalTop(b, math.MaxInt) }
+
+// equalTop compares the book with the best depth levels of the truth.
+func (l localBook) equalTop(b BookState, depth int) error {
 	for side, want := range map[string][]Level{"b": b.Bids, "a": b.Asks} {
+		want = want[:min(depth, len(want))]
 		if len(l[side]) != len(want) {
 			return fmt.Errorf("side %s: %d levels, truth has %d", side, len(l[side]), len(want))
 		}
