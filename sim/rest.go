@@ -271,7 +271,7 @@ func (h *restServer) depth(c *call) ([]byte, *apiError) {
 	if e := c.unread("symbol", "limit", "symbolStatus"); e != nil {
 		return nil, e
 	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -332,7 +332,7 @@ func (h *restServer) aggTrades(c *call) ([]byte, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -414,7 +414,7 @@ func (h *restServer) trades(c *call, historical bool) ([]byte, *apiError) {
 	if e := c.unread(known...); e != nil {
 		return nil, e
 	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -465,7 +465,7 @@ func (h *restServer) exchangeInfo(c *call) ([]byte, *apiError) {
 	}
 	switch {
 	case one != "":
-		s, e := h.symbol(one)
+		s, e := h.m.apiSymbol(one)
 		if e != nil {
 			return nil, e
 		}
@@ -476,7 +476,7 @@ func (h *restServer) exchangeInfo(c *call) ([]byte, *apiError) {
 			return nil, apiErr(-1100, `Illegal characters found in parameter 'symbols'; legal range is '^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'.`)
 		}
 		for _, n := range names {
-			s, e := h.symbol(n)
+			s, e := h.m.apiSymbol(n)
 			if e != nil {
 				return nil, e
 			}
@@ -632,13 +632,14 @@ func validSymbolName(s string) bool {
 	return true
 }
 
-// symbol finds a traded symbol (-1121 Invalid symbol).
-func (h *restServer) symbol(name string) (*symState, *apiError) {
-	i, ok := h.m.index[name]
+// apiSymbol finds a traded symbol for the Binance REST APIs (-1121
+// Invalid symbol).
+func (m *market) apiSymbol(name string) (*symState, *apiError) {
+	i, ok := m.index[name]
 	if !ok {
 		return nil, apiErr(-1121, "Invalid symbol.")
 	}
-	return h.m.syms[i], nil
+	return m.syms[i], nil
 }
 
 // intParam reads an optional integer parameter: empty (-1105), not digits

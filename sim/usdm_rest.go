@@ -157,7 +157,7 @@ func (h *usdmREST) depth(c *call) ([]byte, *apiError) {
 	if e := c.unread("symbol", "limit"); e != nil {
 		return nil, e
 	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -182,14 +182,6 @@ func (h *usdmREST) depth(c *call) ([]byte, *apiError) {
 	return append(b, '}'), nil
 }
 
-func (h *usdmREST) symbol(name string) (*symState, *apiError) {
-	i, ok := h.m.index[name]
-	if !ok {
-		return nil, apiErr(-1121, "Invalid symbol.")
-	}
-	return h.m.syms[i], nil
-}
-
 // aggTrades answers GET /fapi/v1/aggTrades: symbol (mandatory), fromId,
 // startTime, endTime, limit ("Default 500; max 1000.", more is cut to
 // 1000). "If both startTime
@@ -202,7 +194,7 @@ func (h *usdmREST) aggTrades(c *call) ([]byte, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -277,7 +269,7 @@ func (h *usdmREST) premiumIndex(c *call) ([]byte, *apiError) {
 		return append(b, '}')
 	}
 	if name != "" {
-		s, e := h.symbol(name)
+		s, e := h.m.apiSymbol(name)
 		if e != nil {
 			return nil, e
 		}
