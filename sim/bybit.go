@@ -1,19 +1,14 @@
 package sim
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // VenueBybit is the Bybit v5 front-end: the public WebSocket streams of
@@ -141,26 +136,13 @@ func (c BybitConfig) withDefaults() BybitConfig {
 }
 
 func (c BybitConfig) validate() error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime}, {"RESTWindow", c.RESTWindow}, {"RESTBan", c.RESTBan}, {"ConnAttemptWindow", c.ConnAttemptWindow}} {
-		if d.v <= 0 {
-			return fmt.Errorf("sim: Bybit.%s: %v must be positive", d.name, d.v)
-		}
+	if err := atLeast("Bybit", 1, "must be positive", []named[time.Duration]{{"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime}, {"RESTWindow", c.RESTWindow}, {"RESTBan", c.RESTBan}, {"ConnAttemptWindow", c.ConnAttemptWindow}}); err != nil {
+		return err
 	}
-	if c.BookTick < time.Millisecond || c.BookTick > time.Second {
-		return fmt.Errorf("sim: Bybit.BookTick: %v is outside 1ms..1s", c.BookTick)
+	if err := checkTick("Bybit.BookTick", c.BookTick); err != nil {
+		return err
 	}
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"SpotArgsPerRequest", c.SpotArgsPerRequest}, {"ArgsChars", c.ArgsChars}, {"RESTLimit", c.RESTLimit}, {"History", c.History}, {"ConnAttemptLimit", c.ConnAttemptLimit}, {"MaxConnsPerIP", c.MaxConnsPerIP}} {
-		if n.v < 1 {
-			return fmt.Errorf("sim: Bybit.%s: %d must be at least 1", n.name, n.v)
-		}
-	}
-	return nil
+	return atLeast("Bybit", 1, "must be at least 1", []named[int]{{"SpotArgsPerRequest", c.SpotArgsPerRequest}, {"ArgsChars", c.ArgsChars}, {"RESTLimit", c.RESTLimit}, {"History", c.History}, {"ConnAttemptLimit", c.ConnAttemptLimit}, {"MaxConnsPerIP", c.MaxConnsPerIP}})
 }
 
 // Bybit is the Bybit v5 front-end, written from Bybit's documentation
@@ -172,12 +154,8 @@ func (c BybitConfig) validate() error {
 //
 // The server owns it: Server.Close stops it.
 type Bybit struct {
-	srv  *Server
+	*frontend
 	cfg  BybitConfig
-	conn Config // the connection limits of its WebSocket connections
-	ln   *listener
-	http *http.Server
-	hub  *hub
 	feed *bybitFeed
 	rest *bybitREST
 
@@ -202,8 +180,12 @@ type bybitConn struct {
 // startBybit starts the front-end on its own listener; the server's wg
 // tracks its goroutines and connections.
 func startBybit(s *Server, tlsCfg *tls.Config) (*Bybit, error) {
-	b := &Bybit{srv: s, cfg: s.cfg.Bybit.withDefaults(), hub: newHub()}
-	b.conn = s.cfg
+	cfg := s.cfg.Bybit.withDefaults()
+	f, err := newFrontend(s, VenueBybit, cfg.Addr, tlsCfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bybit{frontend: f, cfg: cfg}
 	b.attempts = newAttemptBudget(b.cfg.ConnAttemptLimit, b.cfg.ConnAttemptWindow)
 	b.open = make(map[string]int)
 	// Bybit's heartbeat is the client's JSON ping; the server sends no
@@ -213,12 +195,9 @@ func startBybit(s *Server, tlsCfg *tls.Config) (*Bybit, error) {
 	b.conn.MaxLifetime = b.cfg.MaxLifetime
 	b.conn.MaxIncoming = max(s.cfg.MaxIncoming, 100) // no incoming limit documented
 	b.conn.MaxStreams = 1 << 20                      // the limit is ArgsChars
-	var err error
-	b.ln, err = newListener(b.cfg.Addr, s.faults, s.certs, tlsCfg)
-	if err != nil {
-		return nil, fmt.Errorf("sim: %s: listen %s: %w", VenueBybit, b.cfg.Addr, err)
-	}
 	b.feed = newBybitFeed(s.market, b.hub, s.faults, b.cfg)
+	b.forget = b.feed.dropConn
+	b.handle = b.handleRequest
 	b.rest = newBybitREST(b)
 
 	mux := http.NewServeMux()
@@ -227,46 +206,9 @@ func startBybit(s *Server, tlsCfg *tls.Config) (*Bybit, error) {
 	mux.Handle("/v5/", b.rest)
 	mux.HandleFunc("GET /sim/book", b.serveTruthBook)
 	mux.HandleFunc("GET /sim/trades", b.serveTruthTrades)
-	mux.HandleFunc("GET /sim/conns", func(w http.ResponseWriter, _ *http.Request) { writeTruthJSON(w, http.StatusOK, b.Conns()) })
-	b.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          s.http.ErrorLog,
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
-	}
-	s.wg.Add(3)
-	go func() {
-		defer s.wg.Done()
-		if err := b.http.Serve(b.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			s.log.Error("serve", "venue", VenueBybit, "err", err)
-		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		b.feed.run(s.ctx)
-	}()
-	go func() {
-		defer s.wg.Done()
-		b.watchIdle(s.ctx)
-	}()
+	b.start(mux, b.feed.run, b.watchIdle)
 	return b, nil
 }
-
-// close stops the listener and the connections; the server's Close waits
-// for them.
-func (b *Bybit) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = b.http.Shutdown(ctx)
-	b.http.Close()
-	_ = b.ln.Close()
-	for _, c := range b.hub.snapshot() {
-		c.abortQuiet()
-	}
-}
-
-// Addr is the address the front-end listens on (host:port).
-func (b *Bybit) Addr() string { return b.ln.addr }
 
 // WSURL is the base of the WebSocket routes, wss://127.0.0.1:port: the
 // public streams are at /v5/public/spot and /v5/public/linear.
@@ -280,14 +222,7 @@ func (b *Bybit) Config() BybitConfig { return b.cfg }
 
 // Conns describes the front-end's open WebSocket connections. Their
 // subscriptions are hub keys, "category/topic".
-func (b *Bybit) Conns() []ConnStats {
-	conns := b.hub.snapshot()
-	out := make([]ConnStats, 0, len(conns))
-	for _, c := range conns {
-		out = append(out, c.snapshotStats())
-	}
-	return out
-}
+func (b *Bybit) Conns() []ConnStats { return b.frontend.Conns() }
 
 // checkCategory reads a category name.
 func checkCategory(category string) error {
@@ -305,8 +240,7 @@ func (b *Bybit) serveWS(w http.ResponseWriter, r *http.Request, category string)
 		writeTooManyAttempts(w, b.cfg.ConnAttemptLimit, b.cfg.ConnAttemptWindow, retry)
 		return
 	}
-	if s.ctx.Err() != nil {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	if s.shuttingDown(w) {
 		return
 	}
 	slot := category + " " + wsClientIP(r.RemoteAddr)
@@ -315,43 +249,18 @@ func (b *Bybit) serveWS(w http.ResponseWriter, r *http.Request, category string)
 		return
 	}
 	defer b.freeSlot(slot)
-	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
-	if err != nil {
-		return
-	}
-	if !s.track() {
-		nc.Close()
+	c, ok := b.accept(w, r)
+	if !ok {
 		return
 	}
 	defer s.wg.Done()
-	now := time.Now()
-	c := &wsConn{
-		id:           s.connID.Add(1),
-		srv:          s,
-		nc:           nc,
-		br:           rw.Reader,
-		bw:           bufio.NewWriterSize(nc, 32<<10),
-		remote:       r.RemoteAddr,
-		path:         r.URL.RequestURI(),
-		opened:       now,
-		notify:       make(chan struct{}, 1),
-		closeWritten: make(chan struct{}),
-	}
 	c.bybit = b
 	c.by = &bybitConn{category: category}
 	c.by.connID = uuidOf(c.id, 0x636f6e6e) // "conn"
-	c.by.heard.Store(now.UnixNano())
-	c.stats.streams = make(map[string]*StreamStats)
-	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.by.heard.Store(c.opened.UnixNano())
 	b.hub.add(c)
 	c.serve()
-	nc.Close()
-	b.feed.dropConn(c)
-	b.hub.remove(c)
-	c.mu.Lock()
-	reason := c.endReason
-	c.mu.Unlock()
-	s.log.Debug("connection closed", "venue", VenueBybit, "conn", c.id, "remote", c.remote, "reason", reason)
+	b.release(c)
 }
 
 // takeSlot counts an open connection of slot, unless MaxConnsPerIP are.
@@ -376,24 +285,17 @@ func (b *Bybit) freeSlot(slot string) {
 // watchIdle closes the connections that sent nothing for IdleTimeout.
 func (b *Bybit) watchIdle(ctx context.Context) {
 	every := min(b.cfg.IdleTimeout/4, time.Second)
-	t := time.NewTicker(max(every, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			for _, c := range b.hub.snapshot() {
-				if sent := c.stats.sent.Load(); sent != c.by.sent {
-					c.by.sent = sent // stream data went out: not idle
-					c.by.heard.Store(now.UnixNano())
-				}
-				if now.UnixNano()-c.by.heard.Load() > int64(b.cfg.IdleTimeout) && !c.by.closing.Swap(true) {
-					c.end(1000, "idle", "no request and no data within the idle timeout")
-				}
+	everyTick(ctx, max(every, time.Millisecond), func(now time.Time) {
+		for _, c := range b.hub.snapshot() {
+			if sent := c.stats.sent.Load(); sent != c.by.sent {
+				c.by.sent = sent // stream data went out: not idle
+				c.by.heard.Store(now.UnixNano())
+			}
+			if now.UnixNano()-c.by.heard.Load() > int64(b.cfg.IdleTimeout) && !c.by.closing.Swap(true) {
+				c.end(1000, "idle", "no request and no data within the idle timeout")
 			}
 		}
-	}
+	})
 }
 
 // uuidOf makes a UUID-looking string from n and a salt: Bybit's trade IDs

@@ -135,16 +135,7 @@ func newBybitFeed(m *market, h *hub, fs *faults, cfg BybitConfig) *bybitFeed {
 
 // run publishes until ctx ends.
 func (f *bybitFeed) run(ctx context.Context) {
-	t := time.NewTicker(f.cfg.BookTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			f.step(now)
-		}
-	}
+	everyTick(ctx, f.cfg.BookTick, f.step)
 }
 
 // addPending queues c for key's first push.

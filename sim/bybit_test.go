@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -18,30 +17,17 @@ import (
 
 func startWithBybit(t testing.TB, cfg Config) (*Server, *Bybit) {
 	t.Helper()
-	cfg.Venues = []string{VenueBybit}
-	s := startSim(t, cfg)
-	if s.Bybit() == nil {
-		t.Fatal("Bybit() is nil with Venues listing it")
-	}
-	return s, s.Bybit()
+	return startVenue(t, cfg, VenueBybit, (*Server).Bybit)
 }
 
 func bybitDial(t testing.TB, s *Server, category string) *websocket.Conn {
 	t.Helper()
-	c, resp, err := dialer(s).Dial(s.Bybit().WSURL()+"/v5/public/"+category, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", category, err)
-	}
-	resp.Body.Close()
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dialWS(t, s, s.Bybit().WSURL()+"/v5/public/"+category)
 }
 
 func bybitSend(t testing.TB, c *websocket.Conn, req string) {
 	t.Helper()
-	if err := c.WriteMessage(websocket.TextMessage, []byte(req)); err != nil {
-		t.Fatal(err)
-	}
+	sendText(t, c, req)
 }
 
 // bybitMsg is any message of a Bybit public connection.
@@ -116,18 +102,7 @@ func (l bybitLocalBook) apply(m bybitMsg, d bybitBookData) {
 
 // equalTop compares the book with the best depth levels of the truth.
 func (l bybitLocalBook) equalTop(b BookState, depth int) error {
-	for side, want := range map[string][]Level{"b": b.Bids, "a": b.Asks} {
-		want = want[:min(depth, len(want))]
-		if len(l[side]) != len(want) {
-			return fmt.Errorf("side %s: %d levels, truth has %d", side, len(l[side]), len(want))
-		}
-		for _, lv := range want {
-			if l[side][lv.Price] != lv.Qty {
-				return fmt.Errorf("side %s price %s: %q, truth %q", side, lv.Price, l[side][lv.Price], lv.Qty)
-			}
-		}
-	}
-	return nil
+	return localBook(l).equalTop(b, depth)
 }
 
 // TestBybitBookSnapshotThenDeltas keeps books of orderbook.50 (linear) and
@@ -561,21 +536,14 @@ type bybitAnswer struct {
 
 func bybitGet(t testing.TB, s *Server, path string) (int, bybitAnswer, []byte) {
 	t.Helper()
-	c := httpsClient(s)
-	defer c.CloseIdleConnections()
-	resp, err := c.Get(s.Bybit().RESTURL() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	status, _, body := getURL(t, s, s.Bybit().RESTURL()+path)
 	var r bybitAnswer
-	if resp.StatusCode == http.StatusOK && strings.HasPrefix(path, "/v5/") {
+	if status == http.StatusOK && strings.HasPrefix(path, "/v5/") {
 		if err := json.Unmarshal(body, &r); err != nil {
 			t.Fatalf("%s: %s: %v", path, body, err)
 		}
 	}
-	return resp.StatusCode, r, body
+	return status, r, body
 }
 
 // TestBybitREST: time, instruments-info, orderbook (against the truth at
@@ -764,7 +732,7 @@ func TestBybitConnAttempts(t *testing.T) {
 // subscribes only topics it accepted.
 func FuzzBybitRequest(f *testing.F) {
 	m := newTestMarket(f, Config{Symbols: []string{"BTCUSDT"}})
-	b := &Bybit{cfg: BybitConfig{}.withDefaults(), hub: newHub()}
+	b := &Bybit{frontend: &frontend{hub: newHub()}, cfg: BybitConfig{}.withDefaults()}
 	b.feed = newBybitFeed(m, b.hub, newFaults(1), b.cfg)
 	for _, s := range []string{
 		`{"op":"ping"}`, `{"req_id":"100001","op":"ping"}`, `{"req_id":7,"op":"ping"}`,

@@ -68,6 +68,9 @@ type wsConn struct {
 	// stream; the connection ends after the reply. Read goroutine only.
 	closeAfterReply bool
 
+	// fe is the front-end on a listener of its own the connection came
+	// to (nil on spot): its limits and hub apply.
+	fe *frontend
 	// usdm is the front-end of a USD-M connection (nil on spot), route
 	// the route it connected to.
 	usdm  *USDM

@@ -1369,3 +1369,30 @@ func (m *market) tradesRange(symbol string, from, to int64) ([]Trade, error) {
 	}
 	return out, nil
 }
+
+// changesSince collects the book changes of s after update from up to
+// last: the new quantity by price (asks negated, as changeAt gives them).
+// The caller holds the market's lock.
+func (s *symState) changesSince(from, last int64) map[int64]int64 {
+	pend := make(map[int64]int64, min(last-from, 1024))
+	for id := from + 1; id <= last; id++ {
+		ch := s.changeAt(id)
+		pend[ch.price] = ch.qty
+	}
+	return pend
+}
+
+// sidesOf splits changes (see changesSince) into bids, best (highest)
+// first, and asks, best (lowest) first.
+func sidesOf(changes map[int64]int64) (bids, asks []level) {
+	for p, q := range changes {
+		if p < 0 {
+			asks = append(asks, level{-p, q})
+		} else {
+			bids = append(bids, level{p, q})
+		}
+	}
+	slices.SortFunc(bids, func(a, b level) int { return cmp.Compare(b.price, a.price) })
+	slices.SortFunc(asks, func(a, b level) int { return cmp.Compare(a.price, b.price) })
+	return bids, asks
+}

@@ -1,20 +1,15 @@
 package sim
 
 import (
-	"bufio"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // VenueOKX is the OKX v5 front-end: public WebSocket /ws/v5/public and
@@ -81,26 +76,13 @@ func (c OKXConfig) withDefaults() OKXConfig {
 }
 
 func (c OKXConfig) validate() error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"IdleTimeout", c.IdleTimeout}, {"KeepAlive", c.KeepAlive}, {"FundingEvery", c.FundingEvery}} {
-		if d.v < time.Millisecond {
-			return fmt.Errorf("sim: OKX.%s: %v is below 1ms", d.name, d.v)
-		}
+	if err := atLeast("OKX", time.Millisecond, "is below 1ms", []named[time.Duration]{{"IdleTimeout", c.IdleTimeout}, {"KeepAlive", c.KeepAlive}, {"FundingEvery", c.FundingEvery}}); err != nil {
+		return err
 	}
-	if c.StreamTick < time.Millisecond || c.StreamTick > time.Second {
-		return fmt.Errorf("sim: OKX.StreamTick: %v is outside 1ms..1s", c.StreamTick)
+	if err := checkTick("OKX.StreamTick", c.StreamTick); err != nil {
+		return err
 	}
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"MaxRequestsPerHour", c.MaxRequestsPerHour}, {"MaxArgsBytes", c.MaxArgsBytes}, {"MaxChannels", c.MaxChannels}, {"ConnPerSecond", c.ConnPerSecond}} {
-		if n.v < 1 {
-			return fmt.Errorf("sim: OKX.%s: %d must be at least 1", n.name, n.v)
-		}
-	}
-	return nil
+	return atLeast("OKX", 1, "must be at least 1", []named[int]{{"MaxRequestsPerHour", c.MaxRequestsPerHour}, {"MaxArgsBytes", c.MaxArgsBytes}, {"MaxChannels", c.MaxChannels}, {"ConnPerSecond", c.ConnPerSecond}})
 }
 
 // OKX is the OKX v5 front-end, written from OKX's API v5 documentation and
@@ -114,12 +96,8 @@ func (c OKXConfig) validate() error {
 //
 // The server owns it: Server.Close stops it.
 type OKX struct {
-	srv      *Server
+	*frontend
 	cfg      OKXConfig
-	conn     Config // the connection limits of its WebSocket connections
-	ln       *listener
-	http     *http.Server
-	hub      *hub
 	feed     *okxFeed
 	rest     *okxREST
 	attempts *attemptBudget
@@ -202,8 +180,12 @@ func newOKXInsts(m *market) []*okxInst {
 // startOKX starts the front-end on its own listener; the server's wg
 // tracks its goroutines and connections.
 func startOKX(s *Server, tlsCfg *tls.Config) (*OKX, error) {
-	o := &OKX{srv: s, cfg: s.cfg.OKX.withDefaults(), hub: newHub(), byID: map[string]*okxInst{}}
-	o.conn = s.cfg
+	cfg := s.cfg.OKX.withDefaults()
+	f, err := newFrontend(s, VenueOKX, cfg.Addr, tlsCfg)
+	if err != nil {
+		return nil, err
+	}
+	o := &OKX{frontend: f, cfg: cfg, byID: map[string]*okxInst{}}
 	// OKX sends no WebSocket pings; its clients send the text "ping"
 	// ("Overview / WebSocket / Connect"), and its limits are per hour,
 	// checked on requests (see handle).
@@ -218,12 +200,9 @@ func startOKX(s *Server, tlsCfg *tls.Config) (*OKX, error) {
 	for _, in := range o.insts {
 		o.byID[in.id] = in
 	}
-	var err error
-	o.ln, err = newListener(o.cfg.Addr, s.faults, s.certs, tlsCfg)
-	if err != nil {
-		return nil, fmt.Errorf("sim: %s: listen %s: %w", VenueOKX, o.cfg.Addr, err)
-	}
 	o.feed = newOKXFeed(o)
+	o.forget = o.feed.forget
+	o.handle = func(c *wsConn, body []byte) { c.okx.handle(c, body) }
 	o.rest = newOKXREST(o)
 
 	mux := http.NewServeMux()
@@ -232,42 +211,9 @@ func startOKX(s *Server, tlsCfg *tls.Config) (*OKX, error) {
 	mux.Handle("/api/v5/", o.rest)
 	mux.HandleFunc("GET /sim/book", o.serveTruthBook)
 	mux.HandleFunc("GET /sim/trades", o.serveTruthTrades)
-	mux.HandleFunc("GET /sim/conns", func(w http.ResponseWriter, _ *http.Request) { writeTruthJSON(w, http.StatusOK, o.Conns()) })
-	o.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          s.http.ErrorLog,
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
-	}
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		if err := o.http.Serve(o.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			s.log.Error("serve", "venue", VenueOKX, "err", err)
-		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		o.feed.run(s.ctx)
-	}()
+	o.start(mux, o.feed.run)
 	return o, nil
 }
-
-// close stops the listener and the connections; the server's Close waits
-// for them.
-func (o *OKX) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = o.http.Shutdown(ctx)
-	o.http.Close()
-	_ = o.ln.Close()
-	for _, c := range o.hub.snapshot() {
-		c.abortQuiet()
-	}
-}
-
-// Addr is the address the front-end listens on (host:port).
-func (o *OKX) Addr() string { return o.ln.addr }
 
 // WSURL is the base of the WebSocket routes, wss://127.0.0.1:port: the
 // public channels at /ws/v5/public, trades-all at /ws/v5/business.
@@ -428,16 +374,6 @@ func appendOKXNum(b []byte, v int64) []byte {
 	return b[:i]
 }
 
-// Conns describes the front-end's open WebSocket connections.
-func (o *OKX) Conns() []ConnStats {
-	conns := o.hub.snapshot()
-	out := make([]ConnStats, 0, len(conns))
-	for _, c := range conns {
-		out = append(out, c.snapshotStats())
-	}
-	return out
-}
-
 func (o *OKX) serveTruthBook(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	seq, err := strconv.ParseInt(q.Get("seqId"), 10, 64)
@@ -492,37 +428,17 @@ func (o *OKX) serveWS(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"code":"50011","msg":"Too Many Requests","data":[]}`))
 		return
 	}
-	if s.ctx.Err() != nil {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	if s.shuttingDown(w) {
 		return
 	}
-	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
-	if err != nil {
-		return
-	}
-	if !s.track() {
-		nc.Close()
+	c, ok := o.accept(w, r)
+	if !ok {
 		return
 	}
 	defer s.wg.Done()
-	id := s.connID.Add(1)
-	oc := &okxConn{o: o, business: r.URL.Path == "/ws/v5/business", connID: fmt.Sprintf("%08x", uint32(mix64(id)))}
-	oc.lastIn.Store(time.Now().UnixNano())
-	c := &wsConn{
-		id:           id,
-		srv:          s,
-		okx:          oc,
-		nc:           nc,
-		br:           rw.Reader,
-		bw:           bufio.NewWriterSize(nc, 32<<10),
-		remote:       r.RemoteAddr,
-		path:         r.URL.RequestURI(),
-		opened:       time.Now(),
-		notify:       make(chan struct{}, 1),
-		closeWritten: make(chan struct{}),
-	}
-	c.stats.streams = make(map[string]*StreamStats)
-	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	oc := &okxConn{o: o, business: r.URL.Path == "/ws/v5/business", connID: fmt.Sprintf("%08x", uint32(mix64(c.id)))}
+	oc.lastIn.Store(c.opened.UnixNano())
+	c.okx = oc
 	o.hub.add(c)
 	done := make(chan struct{})
 	var idle sync.WaitGroup
@@ -534,13 +450,7 @@ func (o *OKX) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.serve()
 	close(done)
 	idle.Wait()
-	nc.Close()
-	o.feed.forget(c)
-	o.hub.remove(c)
-	c.mu.Lock()
-	reason := c.endReason
-	c.mu.Unlock()
-	s.log.Debug("connection closed", "venue", VenueOKX, "conn", c.id, "remote", c.remote, "reason", reason)
+	o.release(c)
 }
 
 // watchIdle closes c with 4004 once IdleTimeout passes with no message

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"hash/crc32"
 	"math/rand/v2"
@@ -133,16 +132,7 @@ func (f *okxFeed) kick(stream string) {
 }
 
 func (f *okxFeed) run(ctx context.Context) {
-	t := time.NewTicker(f.o.cfg.StreamTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			f.step(now)
-		}
-	}
+	everyTick(ctx, f.o.cfg.StreamTick, f.step)
 }
 
 func (f *okxFeed) wants(stream string) bool {
@@ -454,11 +444,7 @@ func (f *okxFeed) booksUpdate(x *okxInstFeed, now time.Time) {
 	if oldest := max(s.firstUpdate, last-s.changeCap); from < oldest {
 		from, lost = oldest, true // the changes since d.from are no longer all kept
 	}
-	pend := make(map[int64]int64, min(last-from, 1024))
-	for id := from + 1; id <= last; id++ {
-		ch := s.changeAt(id)
-		pend[ch.price] = ch.qty
-	}
+	pend := s.changesSince(from, last)
 	var topB, topA []level
 	if f.o.cfg.LegacyChecksum {
 		topB, topA = topE8(s, okxChecksumTop)
@@ -483,16 +469,7 @@ func (f *okxFeed) booksUpdate(x *okxInstFeed, now time.Time) {
 	if hit && fault.Kind == FaultOKXSeqBreak {
 		return // lost on the server's side: the next update's prevSeqId is this seqId
 	}
-	var bids, asks []level
-	for p, q := range pend {
-		if p < 0 {
-			asks = append(asks, level{-p, q})
-		} else {
-			bids = append(bids, level{p, q})
-		}
-	}
-	slices.SortFunc(bids, func(a, b level) int { return cmp.Compare(b.price, a.price) })
-	slices.SortFunc(asks, func(a, b level) int { return cmp.Compare(a.price, b.price) })
+	bids, asks := sidesOf(pend)
 	sum := int32(0)
 	if f.o.cfg.LegacyChecksum {
 		sum = in.checksum(topB, topA)

@@ -17,30 +17,17 @@ import (
 
 func startWithOKX(t testing.TB, cfg Config) (*Server, *OKX) {
 	t.Helper()
-	cfg.Venues = []string{VenueOKX}
-	s := startSim(t, cfg)
-	if s.OKX() == nil {
-		t.Fatal("OKX() is nil with Venues listing it")
-	}
-	return s, s.OKX()
+	return startVenue(t, cfg, VenueOKX, (*Server).OKX)
 }
 
 func okxDial(t testing.TB, s *Server, path string) *websocket.Conn {
 	t.Helper()
-	c, resp, err := dialer(s).Dial(s.OKX().WSURL()+path, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	resp.Body.Close()
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dialWS(t, s, s.OKX().WSURL()+path)
 }
 
 func okxSend(t testing.TB, c *websocket.Conn, msg string) {
 	t.Helper()
-	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
-		t.Fatal(err)
-	}
+	sendText(t, c, msg)
 }
 
 // okxMsg is any message of the OKX front-end.
@@ -593,14 +580,7 @@ func TestOKXMaintenanceNotice(t *testing.T) {
 
 func okxGet(t testing.TB, s *Server, path string) (int, okxMsg) {
 	t.Helper()
-	c := httpsClient(s)
-	defer c.CloseIdleConnections()
-	resp, err := c.Get(s.OKX().RESTURL() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	status, _, body := getURL(t, s, s.OKX().RESTURL()+path)
 	var m okxMsg
 	if err := json.Unmarshal(body, &m); err != nil {
 		t.Fatalf("GET %s: %s: %v", path, body, err)
@@ -608,7 +588,7 @@ func okxGet(t testing.TB, s *Server, path string) (int, okxMsg) {
 	if m.Data == nil && !strings.Contains(string(body), `"data":[]`) {
 		t.Fatalf("GET %s: no data array: %s", path, body)
 	}
-	return resp.StatusCode, m
+	return status, m
 }
 
 // TestOKXREST: instruments, books, trades, history-trades pagination

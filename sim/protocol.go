@@ -26,19 +26,18 @@ var methods = []string{"SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PR
 // does: a result or a wrapped error, with the request's id echoed.
 func (c *wsConn) handleRequest(body []byte) {
 	c.stats.requests.Add(1)
-	if c.usdm != nil {
-		c.usdm.handleRequest(c, body)
+	if c.fe != nil {
+		c.fe.handle(c, body)
 		return
 	}
-	if c.bybit != nil {
-		c.bybit.handleRequest(c, body)
-		return
-	}
-	if c.okx != nil {
-		c.okx.handle(c, body)
-		return
-	}
-	id, result, code, msg := c.request(body)
+	c.reply(c.request(body))
+}
+
+// reply sends the answer to a request of the Binance protocol (spot and
+// USD-M): {"result":…,"id":…}, or {"error":{"code":…,"msg":…},"id":…} when
+// msg is set; then it ends the connection if the request named a
+// malformed stream.
+func (c *wsConn) reply(id, result json.RawMessage, code int, msg string) {
 	var out []byte
 	if msg != "" {
 		e, _ := json.Marshal(struct {
@@ -112,13 +111,9 @@ func (c *wsConn) request(body []byte) (id, result json.RawMessage, code int, msg
 
 	switch method {
 	case "SUBSCRIBE", "UNSUBSCRIBE":
-		streams := make([]string, 0, len(params))
-		for _, p := range params {
-			var s string
-			if err := json.Unmarshal(p, &s); err != nil {
-				return id, nil, codeInvalidRequest, "Invalid request: stream names must be strings"
-			}
-			streams = append(streams, s)
+		streams, ok := streamNames(params)
+		if !ok {
+			return id, nil, codeInvalidRequest, "Invalid request: stream names must be strings"
 		}
 		if bad, found := firstInvalidStream(streams); found {
 			// Refused as a whole, then the connection is closed: see streams.go.
@@ -153,28 +148,49 @@ func (c *wsConn) request(body []byte) (id, result json.RawMessage, code int, msg
 		if len(params) < want {
 			return id, nil, codeInvalidRequest, "Invalid request: missing parameters"
 		}
-		var name string
-		if err := json.Unmarshal(params[0], &name); err != nil {
-			return id, nil, codeInvalidRequest, "Invalid request: property name must be a string"
-		}
-		if name != "combined" {
-			return id, nil, codeUnknownProperty, "Unknown property"
-		}
-		if method == "GET_PROPERTY" {
-			return id, json.RawMessage(strconv.FormatBool(c.combined.Load())), 0, ""
-		}
-		switch string(bytes.TrimSpace(params[1])) {
-		case "true":
-			c.combined.Store(true)
-		case "false":
-			c.combined.Store(false)
-		default:
-			return id, nil, codeInvalidValue, "Invalid value type: expected Boolean"
-		}
-		return id, json.RawMessage("null"), 0, ""
+		result, code, msg := c.property(method, params)
+		return id, result, code, msg
 	default:
 		return id, nil, codeInvalidRequest, "Invalid request: unknown variant `" + method + "`, expected one of `" + strings.Join(methods, "`, `") + "`"
 	}
+}
+
+// streamNames reads the params of SUBSCRIBE and UNSUBSCRIBE; false when
+// one is not a string.
+func streamNames(params []json.RawMessage) ([]string, bool) {
+	streams := make([]string, 0, len(params))
+	for _, p := range params {
+		var s string
+		if err := json.Unmarshal(p, &s); err != nil {
+			return nil, false
+		}
+		streams = append(streams, s)
+	}
+	return streams, true
+}
+
+// property answers GET_PROPERTY and SET_PROPERTY once the number of
+// params is checked: "combined" is the one property, a Boolean.
+func (c *wsConn) property(method string, params []json.RawMessage) (result json.RawMessage, code int, msg string) {
+	var name string
+	if err := json.Unmarshal(params[0], &name); err != nil {
+		return nil, codeInvalidRequest, "Invalid request: property name must be a string"
+	}
+	if name != "combined" {
+		return nil, codeUnknownProperty, "Unknown property"
+	}
+	if method == "GET_PROPERTY" {
+		return json.RawMessage(strconv.FormatBool(c.combined.Load())), 0, ""
+	}
+	switch string(bytes.TrimSpace(params[1])) {
+	case "true":
+		c.combined.Store(true)
+	case "false":
+		c.combined.Store(false)
+	default:
+		return nil, codeInvalidValue, "Invalid value type: expected Boolean"
+	}
+	return json.RawMessage("null"), 0, ""
 }
 
 // validID accepts a signed 64-bit integer, a string of at most 36

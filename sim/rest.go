@@ -149,62 +149,15 @@ func (h *restServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.q, c.qerr = url.ParseQuery(r.URL.RawQuery)
 
-	used, v := h.lim.admit(ip, weight(ep, c.q), c.now)
-	h.setWeight(w, used)
-	switch v.status {
-	case http.StatusTooManyRequests:
-		h.write429(w, v.retryAfter)
-		return
-	case http.StatusTeapot:
-		writeBanned(w, v.retryAfter, v.until)
+	if !admitWeight(w, h, &h.lim, ip, weight(ep, c.q), c.now) {
 		return
 	}
-
 	f, hit := h.fault(ep, c.now)
-	if hit {
-		switch f.Kind {
-		case FaultREST5xx:
-			writeServerError(w, orDefault(f.Code, http.StatusServiceUnavailable))
-			return
-		case FaultREST429:
-			h.write429(w, orDefault(f.Duration, time.Second))
-			return
-		case FaultREST418:
-			until := h.lim.ban(ip, orDefault(f.Duration, h.cfg.BanTime), c.now)
-			writeBanned(w, until.Sub(c.now), until)
-			return
-		case FaultRESTSlow:
-			t := time.NewTimer(orDefault(f.Duration, 2*time.Second))
-			select {
-			case <-t.C:
-				c.now = h.now()
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
-		case FaultStaleSnapshot:
-			c.back = int64(orDefault(f.Count, 1000))
-		case FaultRESTLag:
-			c.lag = orDefault(f.Duration, 5*time.Second)
-		case FaultREST403:
-			writeWAF(w)
-			return
-		}
+	if hit && restFaultBefore(w, r, f, c, h, &h.lim, ip, h.cfg.BanTime, h.now) {
+		return
 	}
-
 	status, body := h.serve(ep, c)
-	switch {
-	case hit && f.Kind == FaultRESTTruncate:
-		writeTruncated(w, status, body)
-	case hit && f.Kind == FaultRESTBadJSON:
-		writeJSON(w, http.StatusOK, body[:len(body)/2])
-	case hit && f.Kind == FaultRESTHuge:
-		writeHuge(w, r, body, orDefault(f.Size, DefaultHugeSize), f.Duration)
-	case hit && f.Kind == FaultRESTEndless:
-		writeEndless(w, r, body, f.Duration)
-	default:
-		writeJSON(w, status, body)
-	}
+	writeRESTAnswer(w, r, f, hit, status, body)
 }
 
 // orDefault returns v, or def when v is the zero value (a fault parameter left
@@ -318,7 +271,7 @@ func (h *restServer) depth(c *call) ([]byte, *apiError) {
 	if e := c.unread("symbol", "limit", "symbolStatus"); e != nil {
 		return nil, e
 	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -332,6 +285,41 @@ func (h *restServer) depth(c *call) ([]byte, *apiError) {
 	return appendPartial(make([]byte, 0, 64+(len(bids)+len(asks))*48), sc, id, bids, asks), nil
 }
 
+// aggParams reads the parameters of aggTrades, alike on spot and USD-M:
+// symbol (required), fromId, startTime, endTime (as sent) and limit
+// (default 500, at least 1, above 1000 cut to 1000), and refuses any other.
+func (c *call) aggParams() (string, aggQuery, *apiError) {
+	q := aggQuery{limit: 500}
+	if e := c.check(); e != nil {
+		return "", q, e
+	}
+	name, e := c.symbolName("symbol", true)
+	if e != nil {
+		return "", q, e
+	}
+	if q.fromID, q.hasFrom, e = c.intParam("fromId"); e != nil {
+		return "", q, e
+	}
+	if q.start, q.hasStart, e = c.intParam("startTime"); e != nil {
+		return "", q, e
+	}
+	if q.end, q.hasEnd, e = c.intParam("endTime"); e != nil {
+		return "", q, e
+	}
+	if limit, ok, e := c.intParam("limit"); e != nil {
+		return "", q, e
+	} else if ok {
+		if limit < 1 {
+			return "", q, invalidData("limit")
+		}
+		q.limit = int(min(limit, 1000))
+	}
+	if e := c.unread("symbol", "fromId", "startTime", "endTime", "limit"); e != nil {
+		return "", q, e
+	}
+	return name, q, nil
+}
+
 // aggTrades answers GET /api/v3/aggTrades: symbol (required), fromId,
 // startTime, endTime (inclusive; ms, or µs for values from 10^14 on),
 // limit (default 500, above 1000 cut to 1000). fromId cannot be combined
@@ -340,37 +328,11 @@ func (h *restServer) depth(c *call) ([]byte, *apiError) {
 // client sees the first ID above the one it asked for, a gap no request can
 // fill.
 func (h *restServer) aggTrades(c *call) ([]byte, *apiError) {
-	if e := c.check(); e != nil {
-		return nil, e
-	}
-	name, e := c.symbolName("symbol", true)
+	name, q, e := c.aggParams()
 	if e != nil {
 		return nil, e
 	}
-	q := aggQuery{limit: 500}
-	var ok bool
-	if q.fromID, q.hasFrom, e = c.intParam("fromId"); e != nil {
-		return nil, e
-	}
-	if q.start, q.hasStart, e = c.intParam("startTime"); e != nil {
-		return nil, e
-	}
-	if q.end, q.hasEnd, e = c.intParam("endTime"); e != nil {
-		return nil, e
-	}
-	var limit int64
-	if limit, ok, e = c.intParam("limit"); e != nil {
-		return nil, e
-	} else if ok {
-		if limit < 1 {
-			return nil, invalidData("limit")
-		}
-		q.limit = int(min(limit, 1000))
-	}
-	if e := c.unread("symbol", "fromId", "startTime", "endTime", "limit"); e != nil {
-		return nil, e
-	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -452,7 +414,7 @@ func (h *restServer) trades(c *call, historical bool) ([]byte, *apiError) {
 	if e := c.unread(known...); e != nil {
 		return nil, e
 	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -503,7 +465,7 @@ func (h *restServer) exchangeInfo(c *call) ([]byte, *apiError) {
 	}
 	switch {
 	case one != "":
-		s, e := h.symbol(one)
+		s, e := h.m.apiSymbol(one)
 		if e != nil {
 			return nil, e
 		}
@@ -514,7 +476,7 @@ func (h *restServer) exchangeInfo(c *call) ([]byte, *apiError) {
 			return nil, apiErr(-1100, `Illegal characters found in parameter 'symbols'; legal range is '^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'.`)
 		}
 		for _, n := range names {
-			s, e := h.symbol(n)
+			s, e := h.m.apiSymbol(n)
 			if e != nil {
 				return nil, e
 			}
@@ -670,13 +632,14 @@ func validSymbolName(s string) bool {
 	return true
 }
 
-// symbol finds a traded symbol (-1121 Invalid symbol).
-func (h *restServer) symbol(name string) (*symState, *apiError) {
-	i, ok := h.m.index[name]
+// apiSymbol finds a traded symbol for the Binance REST APIs (-1121
+// Invalid symbol).
+func (m *market) apiSymbol(name string) (*symState, *apiError) {
+	i, ok := m.index[name]
 	if !ok {
 		return nil, apiErr(-1121, "Invalid symbol.")
 	}
-	return h.m.syms[i], nil
+	return m.syms[i], nil
 }
 
 // intParam reads an optional integer parameter: empty (-1105), not digits

@@ -10,7 +10,6 @@
 package sim
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -41,6 +40,8 @@ type Server struct {
 	usdm   *USDM  // nil unless Config.Venues lists it
 	bybit  *Bybit // nil unless Config.Venues lists it
 	okx    *OKX   // nil unless Config.Venues lists it
+	// frontends are those of usdm, bybit and okx that started.
+	frontends []*frontend
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,35 +111,13 @@ func Start(cfg Config) (*Server, error) {
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
 
-	if cfg.serves(VenueBinanceUSDM) {
-		if s.usdm, err = startUSDM(s, tlsCfg); err != nil {
-			s.cancel()
-			_ = s.ln.Close()
-			return nil, err
+	if err := s.startFrontends(tlsCfg); err != nil {
+		s.cancel()
+		_ = s.ln.Close()
+		for _, f := range s.frontends {
+			f.close()
 		}
-	}
-	if cfg.serves(VenueBybit) {
-		if s.bybit, err = startBybit(s, tlsCfg); err != nil {
-			s.cancel()
-			_ = s.ln.Close()
-			if s.usdm != nil {
-				s.usdm.close()
-			}
-			return nil, err
-		}
-	}
-	if cfg.serves(VenueOKX) {
-		if s.okx, err = startOKX(s, tlsCfg); err != nil {
-			if s.bybit != nil {
-				s.bybit.close()
-			}
-			s.cancel()
-			_ = s.ln.Close()
-			if s.usdm != nil {
-				s.usdm.close()
-			}
-			return nil, err
-		}
+		return nil, err
 	}
 	s.wg.Add(2)
 	go func() {
@@ -204,14 +183,8 @@ func (s *Server) Close() error {
 		for _, c := range s.hub.snapshot() {
 			c.abortQuiet()
 		}
-		if s.usdm != nil {
-			s.usdm.close()
-		}
-		if s.bybit != nil {
-			s.bybit.close()
-		}
-		if s.okx != nil {
-			s.okx.close()
+		for _, f := range s.frontends {
+			f.close()
 		}
 	})
 	s.wg.Wait()
@@ -318,14 +291,7 @@ func (s *Server) LastIDs(symbol string) (update, aggTrade, trade int64, err erro
 }
 
 // Conns describes the open WebSocket connections.
-func (s *Server) Conns() []ConnStats {
-	conns := s.hub.snapshot()
-	out := make([]ConnStats, 0, len(conns))
-	for _, c := range conns {
-		out = append(out, c.snapshotStats())
-	}
-	return out
-}
+func (s *Server) Conns() []ConnStats { return s.hub.stats() }
 
 // run drives the market at the configured rate and applies server faults
 // on their schedule until the server closes.
@@ -362,6 +328,24 @@ func (s *Server) run() {
 	}
 }
 
+// urlStreams reads the streams a Binance WebSocket URL subscribes: those
+// of /ws/<stream>/<stream>… (raw), or those of /stream?streams=a/b…
+// (combined).
+func urlStreams(path, rawQuery string) (streams []string, combined bool) {
+	switch {
+	case path == "/stream":
+		combined = true
+		if v := rawQueryValue(rawQuery, "streams"); v != "" {
+			streams = strings.Split(v, "/")
+		}
+	case strings.HasPrefix(path, "/ws/"):
+		if rest := strings.Trim(strings.TrimPrefix(path, "/ws/"), "/"); rest != "" {
+			streams = strings.Split(rest, "/")
+		}
+	}
+	return streams, combined
+}
+
 // serveWS upgrades /ws, /ws/<streams> and /stream?streams= and runs the
 // connection until it ends.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -375,25 +359,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeInvalidTimeUnit(w)
 		return
 	}
-	var streams []string
-	combined := false
-	switch {
-	case r.URL.Path == "/stream":
-		combined = true
-		if v := rawQueryValue(r.URL.RawQuery, "streams"); v != "" {
-			streams = strings.Split(v, "/")
-		}
-	case strings.HasPrefix(r.URL.Path, "/ws/"):
-		if rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/ws/"), "/"); rest != "" {
-			streams = strings.Split(rest, "/")
-		}
-	}
+	streams, combined := urlStreams(r.URL.Path, r.URL.RawQuery)
 	if len(streams) > s.cfg.MaxStreams {
 		http.Error(w, `{"code":-1100,"msg":"Too many streams."}`, http.StatusBadRequest)
 		return
 	}
-	if s.ctx.Err() != nil {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	if s.shuttingDown(w) {
 		return
 	}
 	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
@@ -405,22 +376,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
-	c := &wsConn{
-		id:           s.connID.Add(1),
-		srv:          s,
-		nc:           nc,
-		br:           rw.Reader,
-		bw:           bufio.NewWriterSize(nc, 32<<10),
-		remote:       r.RemoteAddr,
-		path:         r.URL.RequestURI(),
-		micros:       micros,
-		opened:       time.Now(),
-		notify:       make(chan struct{}, 1),
-		closeWritten: make(chan struct{}),
-	}
-	c.stats.streams = make(map[string]*StreamStats)
+	c := s.newConn(nc, rw.Reader, r)
+	c.micros = micros
 	c.combined.Store(combined)
-	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	s.hub.add(c)
 	if _, bad := firstInvalidStream(streams); bad {
 		// A malformed name in the URL: subscribe nothing and close at once.

@@ -1,17 +1,10 @@
 package sim
 
 import (
-	"bufio"
-	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // USDM is the Binance USD-M futures front-end: the WebSocket market streams
@@ -24,12 +17,8 @@ import (
 //
 // The server owns it: Server.Close stops it.
 type USDM struct {
-	srv  *Server
+	*frontend
 	cfg  USDMConfig
-	conn Config // the connection limits of its WebSocket connections
-	ln   *listener
-	http *http.Server
-	hub  *hub
 	rest *usdmREST
 	feed *usdmFeed
 }
@@ -37,18 +26,18 @@ type USDM struct {
 // startUSDM starts the front-end on its own listener; the server's wg
 // tracks its goroutines and connections.
 func startUSDM(s *Server, tlsCfg *tls.Config) (*USDM, error) {
-	u := &USDM{srv: s, cfg: s.cfg.USDM.withDefaults(), hub: newHub()}
-	u.conn = s.cfg
+	cfg := s.cfg.USDM.withDefaults()
+	f, err := newFrontend(s, VenueBinanceUSDM, cfg.Addr, tlsCfg)
+	if err != nil {
+		return nil, err
+	}
+	u := &USDM{frontend: f, cfg: cfg}
 	u.conn.PingInterval = u.cfg.PingInterval
 	u.conn.PongTimeout = u.cfg.PongTimeout
 	u.conn.MaxLifetime = u.cfg.MaxLifetime
 	u.conn.MaxIncoming = u.cfg.MaxIncoming
 	u.conn.MaxStreams = u.cfg.MaxStreams
-	var err error
-	u.ln, err = newListener(u.cfg.Addr, s.faults, s.certs, tlsCfg)
-	if err != nil {
-		return nil, fmt.Errorf("sim: %s: listen %s: %w", VenueBinanceUSDM, u.cfg.Addr, err)
-	}
+	u.handle = u.handleRequest
 	u.rest = newUSDMREST(s.market, s.faults, u.cfg, s.cfg)
 	u.feed = newUSDMFeed(s.market, u.hub, s.faults, u.cfg.StreamTick)
 
@@ -58,43 +47,10 @@ func startUSDM(s *Server, tlsCfg *tls.Config) (*USDM, error) {
 	}
 	mux.Handle("/fapi/", u.rest)
 	mux.HandleFunc("GET /sim/book", u.serveTruthBook)
-	mux.HandleFunc("GET /sim/conns", func(w http.ResponseWriter, _ *http.Request) { writeTruthJSON(w, http.StatusOK, u.Conns()) })
 	mux.Handle("/sim/", newTruth(s.market))
-	u.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          s.http.ErrorLog,
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
-	}
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		if err := u.http.Serve(u.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			s.log.Error("serve", "venue", VenueBinanceUSDM, "err", err)
-		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		u.feed.run(s.ctx)
-	}()
+	u.start(mux, u.feed.run)
 	return u, nil
 }
-
-// close stops the listener and the connections; the server's Close waits
-// for them.
-func (u *USDM) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = u.http.Shutdown(ctx)
-	u.http.Close()
-	_ = u.ln.Close()
-	for _, c := range u.hub.snapshot() {
-		c.abortQuiet()
-	}
-}
-
-// Addr is the address the front-end listens on (host:port).
-func (u *USDM) Addr() string { return u.ln.addr }
 
 // WSURL is the base of the WebSocket routes, wss://127.0.0.1:port: streams
 // are served at /public/ws/<stream>, /public/stream?streams=…,
@@ -145,16 +101,6 @@ func (u *USDM) BookAt(symbol string, id int64) (BookState, error) {
 // inclusive, as the aggTrade stream and GET /fapi/v1/aggTrades give them.
 func (u *USDM) AggTrades(symbol string, from, to int64) ([]AggTrade, error) {
 	return u.srv.market.aggTrades(symbol, from, to)
-}
-
-// Conns describes the front-end's open WebSocket connections.
-func (u *USDM) Conns() []ConnStats {
-	conns := u.hub.snapshot()
-	out := make([]ConnStats, 0, len(conns))
-	for _, c := range conns {
-		out = append(out, c.snapshotStats())
-	}
-	return out
 }
 
 // USDMUpdateID maps an update ID of the market to the ID the USD-M front-end
@@ -229,53 +175,22 @@ func (u *USDM) serveWS(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "/market/"):
 		path, route = path[len("/market"):], routeMarket
 	}
-	var streams []string
-	combined := false
-	switch {
-	case path == "/stream":
-		combined = true
-		if v := rawQueryValue(r.URL.RawQuery, "streams"); v != "" {
-			streams = strings.Split(v, "/")
-		}
-	case strings.HasPrefix(path, "/ws/"):
-		if rest := strings.Trim(strings.TrimPrefix(path, "/ws/"), "/"); rest != "" {
-			streams = strings.Split(rest, "/")
-		}
-	}
+	streams, combined := urlStreams(path, r.URL.RawQuery)
 	if len(streams) > u.cfg.MaxStreams {
 		http.Error(w, `{"code":-1100,"msg":"Too many streams."}`, http.StatusBadRequest)
 		return
 	}
-	if s.ctx.Err() != nil {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	if s.shuttingDown(w) {
 		return
 	}
-	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
-	if err != nil {
-		return
-	}
-	if !s.track() {
-		nc.Close()
+	c, ok := u.accept(w, r)
+	if !ok {
 		return
 	}
 	defer s.wg.Done()
-	c := &wsConn{
-		id:           s.connID.Add(1),
-		srv:          s,
-		usdm:         u,
-		route:        route,
-		nc:           nc,
-		br:           rw.Reader,
-		bw:           bufio.NewWriterSize(nc, 32<<10),
-		remote:       r.RemoteAddr,
-		path:         r.URL.RequestURI(),
-		opened:       time.Now(),
-		notify:       make(chan struct{}, 1),
-		closeWritten: make(chan struct{}),
-	}
-	c.stats.streams = make(map[string]*StreamStats)
+	c.usdm = u
+	c.route = route
 	c.combined.Store(combined)
-	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	u.hub.add(c)
 	keys, bad := usdmKeys(streams, route)
 	if bad != "" {
@@ -286,58 +201,10 @@ func (u *USDM) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := u.hub.subscribe(c, keys, u.cfg.MaxStreams); err != nil {
 		u.hub.remove(c)
-		nc.Close()
+		c.nc.Close()
 		c.cancel()
 		return
 	}
 	c.serve()
-	nc.Close()
-	u.hub.remove(c)
-	c.mu.Lock()
-	reason := c.endReason
-	c.mu.Unlock()
-	s.log.Debug("connection closed", "venue", VenueBinanceUSDM, "conn", c.id, "remote", c.remote, "reason", reason)
-}
-
-// conf is the configuration whose connection limits apply to c.
-func (c *wsConn) conf() *Config {
-	if c.usdm != nil {
-		return &c.usdm.conn
-	}
-	if c.bybit != nil {
-		return &c.bybit.conn
-	}
-	if c.okx != nil {
-		return &c.okx.o.conn
-	}
-	return &c.srv.cfg
-}
-
-// hub is the hub c is subscribed in.
-func (c *wsConn) hub() *hub {
-	if c.usdm != nil {
-		return c.usdm.hub
-	}
-	if c.bybit != nil {
-		return c.bybit.hub
-	}
-	if c.okx != nil {
-		return c.okx.o.hub
-	}
-	return c.srv.hub
-}
-
-// allConns lists the open WebSocket connections of every front-end.
-func (s *Server) allConns() []*wsConn {
-	out := s.hub.snapshot()
-	if s.usdm != nil {
-		out = append(out, s.usdm.hub.snapshot()...)
-	}
-	if s.bybit != nil {
-		out = append(out, s.bybit.hub.snapshot()...)
-	}
-	if s.okx != nil {
-		out = append(out, s.okx.hub.snapshot()...)
-	}
-	return out
+	u.release(c)
 }

@@ -1,10 +1,8 @@
 package sim
 
 import (
-	"cmp"
 	"context"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,16 +88,7 @@ func newUSDMFeed(m *market, h *hub, fs *faults, tick time.Duration) *usdmFeed {
 
 // run publishes until ctx ends.
 func (f *usdmFeed) run(ctx context.Context) {
-	t := time.NewTicker(f.tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			f.step(now)
-		}
-	}
+	everyTick(ctx, f.tick, f.step)
 }
 
 func (f *usdmFeed) wants(stream string) bool {
@@ -225,11 +214,7 @@ func (f *usdmFeed) depth(ss *usdmSym, j int, now time.Time) {
 		return
 	}
 	from := max(d.from, s.firstUpdate, last-s.changeCap)
-	pend := make(map[int64]int64, min(last-from, 1024))
-	for id := from + 1; id <= last; id++ {
-		ch := s.changeAt(id)
-		pend[ch.price] = ch.qty
-	}
+	pend := s.changesSince(from, last)
 	us := m.lastUs
 	m.mu.Unlock()
 	d.from = last
@@ -237,16 +222,7 @@ func (f *usdmFeed) depth(ss *usdmSym, j int, now time.Time) {
 	if _, hit := f.fs.hit(classMessage, f.rng, now, func(k FaultKind) bool { return k == FaultPUBreak }); hit {
 		return // lost on the server's side: the next event's pu is this one's u
 	}
-	var bids, asks []level
-	for p, q := range pend {
-		if p < 0 {
-			asks = append(asks, level{-p, q})
-		} else {
-			bids = append(bids, level{p, q})
-		}
-	}
-	slices.SortFunc(bids, func(a, b level) int { return cmp.Compare(b.price, a.price) })
-	slices.SortFunc(asks, func(a, b level) int { return cmp.Compare(a.price, b.price) })
+	bids, asks := sidesOf(pend)
 	u := USDMUpdateID(last)
 	body := appendUSDMDepth(make([]byte, 0, 128+(len(bids)+len(asks))*48), s.spec.name, max(now.UnixMilli(), us/1000), us/1000,
 		USDMUpdateID(from+1), u, USDMUpdateID(from), bids, asks)

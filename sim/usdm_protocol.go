@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-
-	"github.com/gobwas/ws"
 )
 
 // handleRequest answers one JSON request on a USD-M connection, from the
@@ -17,24 +15,7 @@ import (
 // ({"error":{"code":…,"msg":…},"id":N}), which is what the real service
 // sends.
 func (u *USDM) handleRequest(c *wsConn, body []byte) {
-	id, result, code, msg := u.request(c, body)
-	var out []byte
-	if msg != "" {
-		e, _ := json.Marshal(struct {
-			Code int    `json:"code"`
-			Msg  string `json:"msg"`
-		}{code, msg})
-		out = append([]byte(`{"error":`), e...)
-	} else {
-		out = append([]byte(`{"result":`), result...)
-	}
-	out = append(out, `,"id":`...)
-	out = append(out, id...)
-	out = append(out, '}')
-	c.sendFrame(ws.OpText, out)
-	if c.closeAfterReply {
-		c.end(closeInvalidStream, "Invalid request", "invalid stream")
-	}
+	c.reply(u.request(c, body))
 }
 
 func (u *USDM) request(c *wsConn, body []byte) (id, result json.RawMessage, code int, msg string) {
@@ -63,13 +44,9 @@ func (u *USDM) request(c *wsConn, body []byte) (id, result json.RawMessage, code
 	}
 	switch method {
 	case "SUBSCRIBE", "UNSUBSCRIBE":
-		streams := make([]string, 0, len(params))
-		for _, p := range params {
-			var s string
-			if err := json.Unmarshal(p, &s); err != nil {
-				return id, nil, codeInvalidRequest, "Invalid request: stream names must be strings"
-			}
-			streams = append(streams, s)
+		streams, ok := streamNames(params)
+		if !ok {
+			return id, nil, codeInvalidRequest, "Invalid request: stream names must be strings"
 		}
 		keys, bad := usdmKeys(streams, c.route)
 		if bad != "" {
@@ -108,25 +85,8 @@ func (u *USDM) request(c *wsConn, body []byte) (id, result json.RawMessage, code
 		if len(params) != want {
 			return id, nil, codeInvalidRequest, "Invalid request: wrong number of parameters"
 		}
-		var name string
-		if err := json.Unmarshal(params[0], &name); err != nil {
-			return id, nil, codeInvalidRequest, "Invalid request: property name must be a string"
-		}
-		if name != "combined" {
-			return id, nil, codeUnknownProperty, "Unknown property"
-		}
-		if method == "GET_PROPERTY" {
-			return id, json.RawMessage(strconv.FormatBool(c.combined.Load())), 0, ""
-		}
-		switch string(bytes.TrimSpace(params[1])) {
-		case "true":
-			c.combined.Store(true)
-		case "false":
-			c.combined.Store(false)
-		default:
-			return id, nil, codeInvalidValue, "Invalid value type: expected Boolean"
-		}
-		return id, json.RawMessage("null"), 0, ""
+		result, code, msg := c.property(method, params)
+		return id, result, code, msg
 	}
 	return id, nil, codeInvalidRequest, "Invalid request: unknown variant " + method + ", expected one of " + strings.Join(methods, ", ")
 }

@@ -70,23 +70,13 @@ var usdmPaths = map[string]bool{
 func (h *usdmREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{now: time.Now()}
 	ip := clientIP(r)
-	used := func(n int) {
-		w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(n))
-	}
 	if !usdmPaths[r.URL.Path] || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		used(h.lim.used(ip, c.now))
+		h.setWeight(w, h.lim.used(ip, c.now))
 		writeNginx(w, http.StatusNotFound)
 		return
 	}
 	c.q, c.qerr = url.ParseQuery(r.URL.RawQuery)
-	n, v := h.lim.admit(ip, usdmWeight(r.URL.Path, c.q), c.now)
-	used(n)
-	switch v.status {
-	case http.StatusTooManyRequests:
-		h.write429(w, v.retryAfter)
-		return
-	case http.StatusTeapot:
-		writeBanned(w, v.retryAfter, v.until)
+	if !admitWeight(w, h, &h.lim, ip, usdmWeight(r.URL.Path, c.q), c.now) {
 		return
 	}
 	h.rngMu.Lock()
@@ -102,31 +92,8 @@ func (h *usdmREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return true
 	})
 	h.rngMu.Unlock()
-	if hit {
-		switch f.Kind {
-		case FaultREST5xx:
-			writeServerError(w, orDefault(f.Code, http.StatusServiceUnavailable))
-			return
-		case FaultREST429:
-			h.write429(w, orDefault(f.Duration, time.Second))
-			return
-		case FaultREST418:
-			until := h.lim.ban(ip, orDefault(f.Duration, h.banFor), c.now)
-			writeBanned(w, until.Sub(c.now), until)
-			return
-		case FaultREST403:
-			writeWAF(w)
-			return
-		case FaultRESTSlow:
-			if !sleepUntil(r, c.now.Add(orDefault(f.Duration, 2*time.Second))) {
-				return
-			}
-			c.now = time.Now()
-		case FaultStaleSnapshot:
-			c.back = int64(orDefault(f.Count, 1000))
-		case FaultRESTLag:
-			c.lag = orDefault(f.Duration, 5*time.Second)
-		}
+	if hit && restFaultBefore(w, r, f, c, h, &h.lim, ip, h.banFor, time.Now) {
+		return
 	}
 	var body []byte
 	var e *apiError
@@ -148,14 +115,13 @@ func (h *usdmREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		status, body = e.status, e.body()
 	}
-	switch {
-	case hit && f.Kind == FaultRESTTruncate:
-		writeTruncated(w, status, body)
-	case hit && f.Kind == FaultRESTBadJSON:
-		writeJSON(w, http.StatusOK, body[:len(body)/2])
-	default:
-		writeJSON(w, status, body)
-	}
+	writeRESTAnswer(w, r, f, hit, status, body)
+}
+
+// setWeight writes the used-weight header: USD-M answers only
+// X-MBX-USED-WEIGHT-1M.
+func (h *usdmREST) setWeight(w http.ResponseWriter, used int) {
+	w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
 }
 
 // write429 answers a request over the weight limit. The USD-M wording of
@@ -191,7 +157,7 @@ func (h *usdmREST) depth(c *call) ([]byte, *apiError) {
 	if e := c.unread("symbol", "limit"); e != nil {
 		return nil, e
 	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -216,14 +182,6 @@ func (h *usdmREST) depth(c *call) ([]byte, *apiError) {
 	return append(b, '}'), nil
 }
 
-func (h *usdmREST) symbol(name string) (*symState, *apiError) {
-	i, ok := h.m.index[name]
-	if !ok {
-		return nil, apiErr(-1121, "Invalid symbol.")
-	}
-	return h.m.syms[i], nil
-}
-
 // aggTrades answers GET /fapi/v1/aggTrades: symbol (mandatory), fromId,
 // startTime, endTime, limit ("Default 500; max 1000.", more is cut to
 // 1000). "If both startTime
@@ -232,35 +190,11 @@ func (h *usdmREST) symbol(name string) (*symState, *apiError) {
 // {"a":…,"p":…,"q":…,"f":…,"l":…,"T":…,"m":…}. Trades younger than
 // Config.RESTLag are not served yet, as on spot.
 func (h *usdmREST) aggTrades(c *call) ([]byte, *apiError) {
-	if e := c.check(); e != nil {
-		return nil, e
-	}
-	name, e := c.symbolName("symbol", true)
+	name, q, e := c.aggParams()
 	if e != nil {
 		return nil, e
 	}
-	q := aggQuery{limit: 500}
-	if q.fromID, q.hasFrom, e = c.intParam("fromId"); e != nil {
-		return nil, e
-	}
-	if q.start, q.hasStart, e = c.intParam("startTime"); e != nil {
-		return nil, e
-	}
-	if q.end, q.hasEnd, e = c.intParam("endTime"); e != nil {
-		return nil, e
-	}
-	if n, ok, e := c.intParam("limit"); e != nil {
-		return nil, e
-	} else if ok {
-		if n < 1 {
-			return nil, invalidData("limit")
-		}
-		q.limit = int(min(n, 1000)) // as on spot: above the maximum is the maximum
-	}
-	if e := c.unread("symbol", "fromId", "startTime", "endTime", "limit"); e != nil {
-		return nil, e
-	}
-	s, e := h.symbol(name)
+	s, e := h.m.apiSymbol(name)
 	if e != nil {
 		return nil, e
 	}
@@ -335,7 +269,7 @@ func (h *usdmREST) premiumIndex(c *call) ([]byte, *apiError) {
 		return append(b, '}')
 	}
 	if name != "" {
-		s, e := h.symbol(name)
+		s, e := h.m.apiSymbol(name)
 		if e != nil {
 			return nil, e
 		}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,23 +15,12 @@ import (
 
 func startWithUSDM(t testing.TB, cfg Config) (*Server, *USDM) {
 	t.Helper()
-	cfg.Venues = []string{VenueBinanceUSDM}
-	s := startSim(t, cfg)
-	if s.USDM() == nil {
-		t.Fatal("USDM() is nil with Venues listing it")
-	}
-	return s, s.USDM()
+	return startVenue(t, cfg, VenueBinanceUSDM, (*Server).USDM)
 }
 
 func usdmDial(t testing.TB, s *Server, path string) *websocket.Conn {
 	t.Helper()
-	c, resp, err := dialer(s).Dial(s.USDM().WSURL()+path, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	resp.Body.Close()
-	t.Cleanup(func() { c.Close() })
-	return c
+	return dialWS(t, s, s.USDM().WSURL()+path)
 }
 
 type usdmReply struct {
@@ -42,15 +31,8 @@ type usdmReply struct {
 
 func usdmGet(t testing.TB, s *Server, path string) usdmReply {
 	t.Helper()
-	c := httpsClient(s)
-	defer c.CloseIdleConnections()
-	resp, err := c.Get(s.USDM().RESTURL() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return usdmReply{resp.StatusCode, resp.Header, body}
+	status, header, body := getURL(t, s, s.USDM().RESTURL()+path)
+	return usdmReply{status, header, body}
 }
 
 type usdmDepthEvent struct {
@@ -94,8 +76,12 @@ func (l localBook) apply(side string, lv [][2]string) {
 	}
 }
 
-func (l localBook) equal(b BookState) error {
+func (l localBook) equal(b BookState) error { return l.equalTop(b, math.MaxInt) }
+
+// equalTop compares the book with the best depth levels of the truth.
+func (l localBook) equalTop(b BookState, depth int) error {
 	for side, want := range map[string][]Level{"b": b.Bids, "a": b.Asks} {
+		want = want[:min(depth, len(want))]
 		if len(l[side]) != len(want) {
 			return fmt.Errorf("side %s: %d levels, truth has %d", side, len(l[side]), len(want))
 		}

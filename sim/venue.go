@@ -102,26 +102,13 @@ func (c USDMConfig) withDefaults() USDMConfig {
 }
 
 func (c USDMConfig) validate() error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"PingInterval", c.PingInterval}, {"PongTimeout", c.PongTimeout}, {"MaxLifetime", c.MaxLifetime}} {
-		if d.v <= 0 {
-			return fmt.Errorf("sim: USDM.%s: %v must be positive", d.name, d.v)
-		}
+	if err := atLeast("USDM", 1, "must be positive", []named[time.Duration]{{"PingInterval", c.PingInterval}, {"PongTimeout", c.PongTimeout}, {"MaxLifetime", c.MaxLifetime}}); err != nil {
+		return err
 	}
-	if c.StreamTick < time.Millisecond || c.StreamTick > time.Second {
-		return fmt.Errorf("sim: USDM.StreamTick: %v is outside 1ms..1s", c.StreamTick)
+	if err := checkTick("USDM.StreamTick", c.StreamTick); err != nil {
+		return err
 	}
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"MaxIncoming", c.MaxIncoming}, {"MaxStreams", c.MaxStreams}, {"WeightLimit", c.WeightLimit}} {
-		if n.v < 1 {
-			return fmt.Errorf("sim: USDM.%s: %d must be at least 1", n.name, n.v)
-		}
-	}
-	return nil
+	return atLeast("USDM", 1, "must be at least 1", []named[int]{{"MaxIncoming", c.MaxIncoming}, {"MaxStreams", c.MaxStreams}, {"WeightLimit", c.WeightLimit}})
 }
 
 // validateVenues checks Config.Venues and the configuration of the venues
