@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/internal/backoff"
 	"github.com/feedkeeper/feedkeeper/monitor"
 	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/venue"
 )
 
 // demoStep is one fault of the demo's script: at At (in units of --pace)
@@ -66,7 +68,9 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "run the embedded simulator and stream from it, with faults on a script",
 		Long: `Starts the embedded exchange simulator and the gateway streaming from it through the same
 code path as run. Events go to stdout as JSON Lines; what happens to the connections goes to
-stderr. Streams may be given as arguments (default: --streams). Every 30 s the demo fires
+stderr. Streams may be given as arguments (default: --streams); given all in the form every
+venue reads (trades:BTC-USDT, book:BTC-USDT-PERP) they are shown from every venue the
+simulator serves that lists them (--venues), side by side. Every 30 s the demo fires
 these faults, each announced on stderr two seconds before:
 
 ` + strings.Join(script, "\n") + `
@@ -77,6 +81,7 @@ before that. --fault replaces the script with your own rules; --no-faults turns 
 ` + exitCodesHelp,
 		Example: `  feedkeeper demo
   feedkeeper demo btcusdt@trade ethusdt@depth@100ms --duration 1m
+  feedkeeper demo trades:BTC-USDT book:BTC-USDT trades:BTC-USDT-PERP --duration 1m
   feedkeeper demo --http 127.0.0.1:0 --no-nats --fault close:code=1008,every=10s`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: completeStreams,
@@ -105,12 +110,20 @@ func (d *demoCmd) Run(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		streams = args
 	}
-	f, err := lookupVenue(defaultVenue)
-	if err != nil {
-		return err
+	// streams all in the form every venue reads (trades:BTC-USDT) are
+	// shown from every venue the simulator serves that lists them
+	portable := len(streams) > 0
+	for _, st := range streams {
+		portable = portable && strings.Contains(st, ":") && !strings.Contains(st, "@")
 	}
-	if err := checkStreams(f, streams); err != nil {
-		return err
+	if !portable {
+		f, err := lookupVenue(defaultVenue)
+		if err != nil {
+			return err
+		}
+		if err := checkStreams(f, streams); err != nil {
+			return err
+		}
 	}
 	var k checks
 	d.sim.validate(&k)
@@ -161,6 +174,12 @@ func (d *demoCmd) Run(ctx context.Context, args []string) error {
 	defer cancel()
 	c.Venue, c.WSEndpoint, c.RESTEndpoint, c.CA = defaultVenue, srv.WSURL(), srv.RESTURL(), d.sim.caOut
 	c.Streams = streams
+	if portable {
+		if c.Venues, err = demoVenues(srv, streams); err != nil {
+			return err
+		}
+		c.Streams = nil
+	}
 	c.PingInterval, c.StaleTimeout, c.ReadLimit, c.Queue = 5*time.Second, 15*time.Second, 1<<20, 4096
 	c.Lifetime, c.Recovery, c.DepthLimit = d.lifetime, true, 1000
 	c.MaxLag, c.LagFor = 5*time.Second, 10*time.Second
@@ -187,6 +206,41 @@ func (d *demoCmd) Run(ctx context.Context, args []string) error {
 	})
 	cancel()
 	return err
+}
+
+// demoVenues lists, for streams in the form every venue reads, each venue
+// the simulator serves with the streams it lists; a stream no venue lists
+// is a usage error.
+func demoVenues(srv *sim.Server, streams []string) ([]venueEntry, error) {
+	var out []venueEntry
+	listed := map[string]bool{}
+	for _, ep := range srv.Endpoints() {
+		f, err := venue.Lookup(ep.Venue)
+		if err != nil {
+			continue // a front-end of a venue this program does not offer
+		}
+		e := venueEntry{Name: ep.Venue, WSEndpoint: ep.WSURL, RESTEndpoint: ep.RESTURL}
+		for _, st := range streams {
+			own, err := venue.Expand(ep.Venue, f, []string{st})
+			switch {
+			case errors.Is(err, venue.ErrNotListed):
+				continue
+			case err != nil:
+				return nil, usageErrorf("%w", err)
+			}
+			listed[st] = true
+			e.Streams = append(e.Streams, own...)
+		}
+		if len(e.Streams) > 0 {
+			out = append(out, e)
+		}
+	}
+	for _, st := range streams {
+		if !listed[st] {
+			return nil, usageErrorf("stream %q: no venue the simulator serves lists it (it serves %d front-ends: --venues)", st, len(srv.Endpoints()))
+		}
+	}
+	return out, nil
 }
 
 // runScript fires the demo's faults on their schedule until ctx ends,

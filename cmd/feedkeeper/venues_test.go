@@ -14,6 +14,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
 
@@ -228,5 +229,25 @@ func TestInstrumentFormErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: err %v, want one containing %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+// TestDemoOverEveryVenue: streams in the form every venue reads are shown
+// from every venue the embedded simulator serves that lists them; a market
+// the venue does not list is the user's error, naming it.
+func TestDemoOverEveryVenue(t *testing.T) {
+	out, stderr, code := cliRun(t, "demo", "trades:BTC-USDT", "trades:BTC-USDT-PERP", "--duration", "6s", "--no-nats", "--no-faults",
+		"--http", "", "--log-level", "warn")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, v := range venue.Names() {
+		if !strings.Contains(out, `"type":"trade","venue":"`+v+`"`) {
+			t.Errorf("no trade of %s in the demo's output", v)
+		}
+	}
+	_, stderr, code = cliRun(t, "demo", "trades:BTC-XYZ-PERP", "--duration", "2s", "--no-nats", "--http", "")
+	if code != exitUsage || !strings.Contains(stderr, "BTCXYZ") {
+		t.Fatalf("a stream no venue lists: exit %d, %s", code, stderr)
 	}
 }

@@ -3,6 +3,7 @@ package binanceusdm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -182,6 +183,10 @@ func (factory) Replay(raw json.RawMessage) (feed.Venue, error) {
 func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endpoint string) (*Symbols, error) {
 	names := SymbolsOfStreams(streams)
 	symbols, err := LoadSymbols(ctx, rest, names)
+	if errors.Is(err, ErrUnknownSymbol) && ctx.Err() == nil {
+		// the venue answered, and does not list one of them: the user's
+		symbols, err = nil, nil
+	}
 	if err != nil {
 		return nil, venue.LoadError(ctx, endpoint, "contracts", err)
 	}
