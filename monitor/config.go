@@ -63,7 +63,9 @@ type Config struct {
 	// the gateway, REST and connection-attempt metrics are then served per
 	// venue (venue="binance", venue="binance-usdm"), each from its own
 	// counters, instead of from Gateway, REST and Dials (which still serve
-	// /readyz and the dashboard, summed).
+	// /readyz and the dashboard, summed: Gateway must then list the
+	// sessions venue by venue, in this order, for the dashboard to name
+	// each connection by its venue).
 	Venues []VenueMetrics
 	// Books is the number of order books the gateway keeps in sync (the
 	// diff depth streams of a gateway with a Recovery). /readyz wants

@@ -339,6 +339,23 @@ func (m *Monitor) connName(i int) string {
 	return m.cfg.Venue + "#" + strconv.Itoa(i)
 }
 
+// connNames names the n connections of the gateway's counters: with
+// Venues, each by its venue and its number there (okx#1), the venues'
+// connections being listed in the order of Venues, as the counters of a
+// process that runs several venues list them; otherwise as connName.
+func (m *Monitor) connNames(n int) []string {
+	names := make([]string, 0, n)
+	for _, v := range m.cfg.Venues {
+		for j := range v.Gateway().Sessions {
+			names = append(names, v.Name+"#"+strconv.Itoa(j))
+		}
+	}
+	for i := len(names); i < n; i++ {
+		names = append(names, m.connName(i))
+	}
+	return names[:n]
+}
+
 func (m *Monitor) serveReady(w http.ResponseWriter, r *http.Request) {
 	rd := m.Ready()
 	w.Header().Set("Content-Type", "application/json")

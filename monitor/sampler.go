@@ -247,6 +247,7 @@ func (s *sampler) take(now time.Time) *snapshot {
 		s.prevConnFrames = append(s.prevConnFrames, make([]int64, len(st.Sessions)-len(s.prevConnFrames))...)
 	}
 	snap.Conns = make([]connView, len(st.Sessions))
+	names := m.connNames(len(st.Sessions))
 	for i := range st.Sessions {
 		cs := &st.Sessions[i]
 		tt.Frames += cs.Frames
@@ -261,7 +262,7 @@ func (s *sampler) take(now time.Time) *snapshot {
 			tt.ConnsUp++
 		}
 		cv := connView{
-			Name: m.connName(i), State: cs.Status.String(), Up: connUp(cs.Status), UptimeS: up[i].Seconds(),
+			Name: names[i], State: cs.Status.String(), Up: connUp(cs.Status), UptimeS: up[i].Seconds(),
 			Connects: cs.Connects, Reconnects: cs.Reconnects, DialErrors: cs.DialErrors, Frames: cs.Frames,
 			Rate: rate(cs.Frames, &s.prevConnFrames[i]), Bytes: cs.Bytes, Queue: cs.Queued, Stale: cs.Stale,
 			Rotations: cs.Rotations, Dropped: cs.Dropped,

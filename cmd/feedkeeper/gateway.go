@@ -173,10 +173,20 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 	}
 	stats, positions := gws[0].Stats, gws[0].Positions
 	if len(gws) > 1 {
+		// venue by venue, as monitor.Config.Venues lists them, so that the
+		// dashboard names each connection by its venue
+		var order []int
+		for i := range gws {
+			for j := range gws {
+				if !slices.Contains(order, j) && runs[j].name == runs[i].name {
+					order = append(order, j)
+				}
+			}
+		}
 		stats = func() feed.GatewayStats {
-			parts := make([]feed.GatewayStats, len(gws))
-			for i, g := range gws {
-				parts[i] = g.Stats()
+			parts := make([]feed.GatewayStats, 0, len(gws))
+			for _, i := range order {
+				parts = append(parts, gws[i].Stats())
 			}
 			return sumStats(parts)
 		}

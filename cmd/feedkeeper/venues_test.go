@@ -186,8 +186,10 @@ func TestSpotAndFuturesInOneProcess(t *testing.T) {
 			for ctx.Err() == nil {
 				metrics = scrape(url + "metrics")
 				o := out.String()
-				// each venue's metrics apart
-				if strings.Contains(metrics, `feedkeeper_books_in_sync{venue="binance"} 1`) &&
+				// each venue's metrics apart, the dashboard's connections named by venue
+				snap := scrape(url + "api/snapshot")
+				if strings.Contains(snap, `"name":"binance-usdm#1"`) && strings.Contains(snap, `"name":"binance#0"`) &&
+					strings.Contains(metrics, `feedkeeper_books_in_sync{venue="binance"} 1`) &&
 					strings.Contains(metrics, `feedkeeper_books_in_sync{venue="binance-usdm"} 1`) &&
 					strings.Contains(metrics, `feedkeeper_conn_up{conn="0",venue="binance-usdm"} 1`) &&
 					strings.Contains(metrics, `feedkeeper_rest_requests_total{venue="binance-usdm"}`) &&
