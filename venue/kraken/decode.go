@@ -565,11 +565,12 @@ func (d *Decoder) time(frame []byte, i int) (int64, int, error) {
 	return ns, i, err
 }
 
+var errTime = errors.New("want an RFC 3339 UTC time, e.g. 2023-10-06T17:35:55.440295Z")
+
 // parseTime reads YYYY-MM-DDTHH:MM:SS[.fraction]Z without allocating.
 func parseTime(b []byte) (int64, error) {
-	bad := errors.New("want an RFC 3339 UTC time, e.g. 2023-10-06T17:35:55.440295Z")
 	if len(b) < 20 || b[len(b)-1] != 'Z' || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
-		return 0, bad
+		return 0, errTime
 	}
 	num := func(s []byte) int {
 		n := 0
@@ -583,17 +584,17 @@ func parseTime(b []byte) (int64, error) {
 	}
 	y, mo, dd, h, mi, s := num(b[0:4]), num(b[5:7]), num(b[8:10]), num(b[11:13]), num(b[14:16]), num(b[17:19])
 	if y < 0 || mo < 1 || mo > 12 || dd < 1 || dd > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60 {
-		return 0, bad
+		return 0, errTime
 	}
 	frac := int64(0)
 	rest := b[19 : len(b)-1]
 	if len(rest) > 0 {
 		if rest[0] != '.' || len(rest) < 2 || len(rest) > 10 {
-			return 0, bad
+			return 0, errTime
 		}
 		f := num(rest[1:])
 		if f < 0 {
-			return 0, bad
+			return 0, errTime
 		}
 		frac = int64(f)
 		for range 9 - (len(rest) - 1) {

@@ -60,7 +60,9 @@ func ParseNumber(b []byte, scale uint8) (int64, error) {
 		return 0, fixed.ErrRange
 	}
 	exp := 0
+	hasExp := false
 	if i < n && (b[i] == 'e' || b[i] == 'E') {
+		hasExp = true
 		i++
 		eneg := false
 		if i < n && (b[i] == '+' || b[i] == '-') {
@@ -84,7 +86,7 @@ func ParseNumber(b []byte, scale uint8) (int64, error) {
 	if i != n {
 		return 0, errNumber
 	}
-	if exp == 0 && !neg {
+	if !hasExp && !neg {
 		return fixed.Parse(b, scale) // the common form, as sent
 	}
 	zero := true
