@@ -281,3 +281,33 @@ func TestDecodeAllocs(t *testing.T) {
 		t.Errorf("%v allocations a decode", n)
 	}
 }
+
+// FuzzDecode: any frame decodes or fails with an error, never a panic;
+// a decoded book event's levels are at the pair's scales and positive.
+func FuzzDecode(f *testing.F) {
+	f.Add(docSnapshot)
+	f.Add(`{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy","price":1.5e4,"qty":1e-08,"trade_id":1,"timestamp":"2023-10-06T17:35:55.440295Z"}]}`)
+	f.Add(`{"channel":"ticker","type":"update","data":[{"symbol":"BTC/USD","last":1e3,"vwap":1.23456789012345678901}]}`)
+	f.Add(`{"method":"subscribe","success":false,"error":"x","req_id":2}`)
+	syms := testSymbols(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		d := NewDecoder(syms)
+		var ev feed.Event
+		got, err := d.Decode([]byte(s), &ev)
+		if err != nil || got == feed.DecodedReply || got == feed.DecodedShutdown {
+			return
+		}
+		for {
+			if ev.Type == feed.TypeBookDelta || ev.Type == feed.TypeBookSnapshot {
+				for _, lv := range append(ev.Bids, ev.Asks...) {
+					if lv.Price <= 0 || lv.Qty < 0 {
+						t.Fatalf("%s: level %+v", s, lv)
+					}
+				}
+			}
+			if got != feed.DecodedBatch || !d.Next(&ev) {
+				return
+			}
+		}
+	})
+}
