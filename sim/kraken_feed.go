@@ -512,10 +512,7 @@ func krTradeMessage(ks *krakenSym, typ string, recs []tradeRec, first int64, ski
 		}
 		n++
 		id := first + int64(i)
-		ord := "limit"
-		if mix64(uint64(id)^nameHash(ks.wsName))%3 == 0 {
-			ord = "market"
-		}
+		ord := krOrdType(ks, id)
 		b = append(b, `{"symbol":"`...)
 		b = append(b, ks.wsName...)
 		b = append(b, `","side":"`...)
@@ -638,4 +635,13 @@ func (k *Kraken) BookAt(pair string, ts int64) (BookState, error) {
 		}
 	}
 	return st, nil
+}
+
+// krOrdType is the taker order type of trade id, "limit" or "market",
+// the same on the trade channel and in REST Trades.
+func krOrdType(ks *krakenSym, id int64) string {
+	if mix64(uint64(id)^nameHash(ks.wsName))%3 == 0 {
+		return "market"
+	}
+	return "limit"
 }

@@ -192,17 +192,20 @@ func (h *krakenREST) trades(w http.ResponseWriter, pair, sinceS, countS string) 
 	lo, hi := m.oldestTrade(s), s.nextTrade-1
 	first := max(lo, hi-int64(count)+1)
 	if since >= 0 {
-		first = visibleUpTo(lo, hi, since/1000, func(id int64) int64 { return s.tradeAt(id).us }) + 1
+		first = visibleUpTo(lo, hi, since, func(id int64) int64 { return krTradeNs(s, lo, id) }) + 1
 	}
 	last := min(hi, first+int64(count)-1)
+	lastNs := max(since, 0)
 	d := decsOf(s)
 	recs := make([]tradeRec, 0, max(last-first+1, 0))
 	for id := first; id <= last; id++ {
 		recs = append(recs, *s.tradeAt(id))
 	}
+	if len(recs) > 0 {
+		lastNs = krTradeNs(s, lo, last)
+	}
 	m.mu.Unlock()
 	b := []byte(`{"` + ks.restKey + `":[`)
-	lastNs := max(since, 0)
 	for i, r := range recs {
 		if i > 0 {
 			b = append(b, ',')
@@ -215,13 +218,23 @@ func (h *krakenREST) trades(w http.ResponseWriter, pair, sinceS, countS string) 
 		b = strconv.AppendInt(b, r.us/1e6, 10)
 		b = append(b, '.')
 		b = append(b, []byte(strconv.FormatInt(1e6+r.us%1e6, 10))[1:]...)
-		b = append(b, `,"`+side+`","l","",`...)
+		b = append(b, `,"`+side+`","`+krOrdType(ks, first+int64(i))[:1]+`","",`...)
 		b = strconv.AppendInt(b, first+int64(i), 10)
 		b = append(b, ']')
-		lastNs = r.us * 1000
 	}
 	b = append(b, `],"last":"`...)
 	b = strconv.AppendInt(b, lastNs, 10)
 	b = append(b, `"}`...)
 	krWrite(w, http.StatusOK, nil, string(b))
+}
+
+// krTradeNs is the nanosecond time of trade id (see trades); lo is the
+// oldest trade kept. The caller holds the market's lock.
+func krTradeNs(s *symState, lo, id int64) int64 {
+	us := s.tradeAt(id).us
+	rank := int64(0)
+	for j := id - 1; j >= lo && rank < 999 && s.tradeAt(j).us == us; j-- {
+		rank++
+	}
+	return us*1000 + rank
 }
