@@ -122,6 +122,8 @@ type Config struct {
 	USDM USDMConfig
 	// Bybit configures the Bybit front-end (VenueBybit).
 	Bybit BybitConfig
+	// Kraken configures the Kraken front-end (VenueKraken).
+	Kraken KrakenConfig
 	// OKX configures the OKX front-end.
 	OKX OKXConfig
 }

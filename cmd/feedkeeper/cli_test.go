@@ -168,7 +168,7 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"sim"}, "symbols", "btcusdt", "upper-case"},
 		{[]string{"sim"}, "max-lifetime", "0s", "positive"},
 		{[]string{"sim"}, "duration", "-1s", "negative"},
-		{[]string{"sim"}, "venues", "binance,kraken", "not a venue"},
+		{[]string{"sim"}, "venues", "binance,ftx", "not a venue"},
 		{[]string{"sim"}, "usdm-ping-interval", "0s", "positive"},
 		{[]string{"sim"}, "okx-keepalive", "0s", "at least 1ms"},
 		{[]string{"sim"}, "okx-addr", "nowhere", "host:port"},
