@@ -60,15 +60,15 @@ const (
 // feed.BatchDecoder (a push whose data holds several items, e.g. trades)
 // and feed.ReplyParser. It does not allocate in the steady state.
 //
-// Book events of each pair are numbered by the decoder (ID == FirstID, one
-// more each): Kraken sends no update ID. A Decoder is used by one goroutine
+// Book events carry no update ID on Kraken: the decoder numbers them (see
+// bookSeq). A Decoder is used by one goroutine
 // at a time; its Stats are reused by the next frame.
 type Decoder struct {
 	// Symbols gives each pair's precisions; pushes of others return
 	// ErrUnknownSymbol.
 	Symbols *Symbols
 
-	seq   map[*Symbol]int64
+	seq   map[*Symbol]bookSeq
 	stats feed.Stats
 	kbuf  [32]byte
 	buf   [64]byte
@@ -87,10 +87,10 @@ var (
 
 // NewDecoder returns a decoder of pairs of t.
 func NewDecoder(t *Symbols) *Decoder {
-	d := &Decoder{Symbols: t, seq: make(map[*Symbol]int64, t.Len())}
+	d := &Decoder{Symbols: t, seq: make(map[*Symbol]bookSeq, t.Len())}
 	if t != nil {
 		for _, s := range t.byName {
-			d.seq[s] = 0
+			d.seq[s] = bookSeq{}
 		}
 	}
 	return d
@@ -332,9 +332,10 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 	if have != 7 {
 		return missing(have, "bids", "asks", "checksum")
 	}
-	n := d.seq[sym] + 1
-	d.seq[sym] = n
-	ev.ID, ev.FirstID, ev.Stream = n, n, sym.streams[chBook]
+	q := d.seq[sym]
+	ev.FirstID, ev.ID = q.number(ev.ExchangeTime/1e3, ev.Checksum)
+	d.seq[sym] = q
+	ev.Stream = sym.streams[chBook]
 	ev.Checksummed = true
 	if d.snapshot {
 		ev.Type, ev.Base = feed.TypeBookSnapshot, true
@@ -342,6 +343,38 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 		ev.Type = feed.TypeBookDelta
 	}
 	return nil
+}
+
+// bookSeq numbers the book messages of one pair. Kraken's book carries
+// no update ID; its timestamp (µs) is the ID where it moves forward, so
+// that an event names the moment of the book it leaves. FirstID is the
+// last ID + 1: the chain is never broken by the numbering, and the
+// checksum of every message is the check. A message with the last one's
+// timestamp and checksum is a repeat and keeps its ID (the sequencer
+// drops it); one with the same timestamp but another checksum is a new
+// message in the same microsecond and takes the last ID + 1; one older
+// than the last keeps its own timestamp, below the last ID: it came late
+// and is dropped, and the next checksum asks for the book again. A
+// message without a timestamp takes the last ID + 1.
+type bookSeq struct {
+	last, lastTS int64
+	lastSum      uint32
+}
+
+func (q *bookSeq) number(ts int64, sum uint32) (first, id int64) {
+	first = q.last + 1
+	switch {
+	case ts > q.last:
+		id = ts
+	case ts == q.lastTS && ts != 0 && sum == q.lastSum:
+		return first, q.last
+	case ts != 0 && ts < q.lastTS:
+		return first, ts
+	default:
+		id = q.last + 1
+	}
+	q.last, q.lastTS, q.lastSum = id, ts, sum
+	return first, id
 }
 
 // levels reads [{"price":…,"qty":…},…] in order (one update may name a

@@ -121,17 +121,39 @@ func TestDecodeUpdateAndNumbering(t *testing.T) {
 	var ev feed.Event
 	// the "Book (Level 2)" update sample
 	upd := `{"channel":"book","type":"update","data":[{"symbol":"MATIC/USD","bids":[{"price":0.5657,"qty":1098.3947558}],"asks":[],"checksum":2114181697,"timestamp":"2023-10-06T17:35:55.440295Z"}]}`
-	for n := int64(1); n <= 3; n++ {
-		if _, err := d.Decode([]byte(upd), &ev); err != nil {
-			t.Fatal(err)
-		}
-		if ev.Type != feed.TypeBookDelta || ev.Base || ev.ID != n || ev.FirstID != n || ev.Checksum != 2114181697 ||
-			len(ev.Bids) != 1 || ev.Bids[0] != (feed.Level{Price: 5657, Qty: 109839475580}) || len(ev.Asks) != 0 {
-			t.Fatalf("update %d: %+v", n, ev)
-		}
+	const ts = 1696613755440295 // µs
+	if _, err := d.Decode([]byte(upd), &ev); err != nil {
+		t.Fatal(err)
 	}
-	if ev.ExchangeTime != 1696613755440295000 {
+	if ev.Type != feed.TypeBookDelta || ev.Base || ev.ID != ts || ev.FirstID != 1 || ev.Checksum != 2114181697 ||
+		len(ev.Bids) != 1 || ev.Bids[0] != (feed.Level{Price: 5657, Qty: 109839475580}) || len(ev.Asks) != 0 {
+		t.Fatalf("update: %+v", ev)
+	}
+	if ev.ExchangeTime != ts*1000 {
 		t.Errorf("time %d", ev.ExchangeTime)
+	}
+	// the same message again keeps its ID: the sequencer drops it
+	if _, err := d.Decode([]byte(upd), &ev); err != nil || ev.ID != ts || ev.FirstID != ts+1 {
+		t.Errorf("repeat: %d..%d %v", ev.FirstID, ev.ID, err)
+	}
+	// another message in the same microsecond follows it
+	other := strings.Replace(upd, "2114181697", "5", 1)
+	if _, err := d.Decode([]byte(other), &ev); err != nil || ev.ID != ts+1 || ev.FirstID != ts+1 {
+		t.Errorf("same µs: %d..%d %v", ev.FirstID, ev.ID, err)
+	}
+	// a late one keeps its older time, below the last ID
+	late := strings.Replace(other, "55.440295Z", "55.440000Z", 1)
+	if _, err := d.Decode([]byte(late), &ev); err != nil || ev.ID != 1696613755440000 {
+		t.Errorf("late: %d..%d %v", ev.FirstID, ev.ID, err)
+	}
+	// a later one, and one without a timestamp
+	later := strings.Replace(other, "55.440295Z", "56Z", 1)
+	if _, err := d.Decode([]byte(later), &ev); err != nil || ev.ID != 1696613756000000 || ev.FirstID != ts+2 {
+		t.Errorf("later: %d..%d %v", ev.FirstID, ev.ID, err)
+	}
+	none := strings.Replace(other, `,"timestamp":"2023-10-06T17:35:55.440295Z"`, "", 1)
+	if _, err := d.Decode([]byte(none), &ev); err != nil || ev.ID != 1696613756000001 {
+		t.Errorf("no timestamp: %d..%d %v", ev.FirstID, ev.ID, err)
 	}
 	// an update naming a level twice keeps both, in order
 	two := `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":1.0,"qty":2},{"price":1.0,"qty":0}],"asks":[],"checksum":1}]}`
