@@ -2,11 +2,13 @@ package kraken
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/feedkeeper/feedkeeper/book"
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
@@ -61,14 +63,24 @@ const (
 // and feed.ReplyParser. It does not allocate in the steady state.
 //
 // Book events carry no update ID on Kraken: the decoder numbers them (see
-// bookSeq). A Decoder is used by one goroutine
+// bookSeq). It also keeps each pair's book at the subscribed depth, as
+// "Book (Level 2)" asks of a client, and ends an update whose inserts
+// push levels out of scope with their removal (qty 0): Kraken sends no
+// delete for them, and a consumer of the events, which keeps no depth,
+// would otherwise hold them. A Decoder is used by one goroutine
 // at a time; its Stats are reused by the next frame.
 type Decoder struct {
 	// Symbols gives each pair's precisions; pushes of others return
 	// ErrUnknownSymbol.
 	Symbols *Symbols
 
+	// Depth is the subscribed book depth (default DefaultBookDepth): each
+	// side is cut to it after every message.
+	Depth int
+
 	seq   map[*Symbol]bookSeq
+	books map[*Symbol]*book.Book
+	lv    []book.Level
 	stats feed.Stats
 	kbuf  [32]byte
 	buf   [64]byte
@@ -87,7 +99,7 @@ var (
 
 // NewDecoder returns a decoder of pairs of t.
 func NewDecoder(t *Symbols) *Decoder {
-	d := &Decoder{Symbols: t, seq: make(map[*Symbol]bookSeq, t.Len())}
+	d := &Decoder{Symbols: t, Depth: DefaultBookDepth, seq: make(map[*Symbol]bookSeq, t.Len()), books: make(map[*Symbol]*book.Book, t.Len())}
 	if t != nil {
 		for _, s := range t.byName {
 			d.seq[s] = bookSeq{}
@@ -100,7 +112,9 @@ func NewDecoder(t *Symbols) *Decoder {
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	d.frame = nil
 	if d.seq == nil {
+		depth := d.Depth
 		*d = *NewDecoder(d.Symbols)
+		d.Depth = cmp.Or(depth, DefaultBookDepth)
 	}
 	o, err := binance.OpenObject(frame, binance.SkipWS(frame, 0))
 	if err != nil {
@@ -333,6 +347,7 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 		return missing(have, "bids", "asks", "checksum")
 	}
 	q := d.seq[sym]
+	last := q.last
 	ev.FirstID, ev.ID = q.number(ev.ExchangeTime/1e3, ev.Checksum)
 	d.seq[sym] = q
 	ev.Stream = sym.streams[chBook]
@@ -342,7 +357,62 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 	} else {
 		ev.Type = feed.TypeBookDelta
 	}
+	if ev.ID > last { // not a repeat or a late message, which the sequencer drops
+		return d.keep(sym, ev)
+	}
 	return nil
+}
+
+// keep applies a book event to the pair's book at the subscribed depth,
+// and appends to a delta the removal of the levels it pushed out.
+func (d *Decoder) keep(sym *Symbol, ev *feed.Event) error {
+	depth := cmp.Or(d.Depth, DefaultBookDepth)
+	b := d.books[sym]
+	if b == nil {
+		b = book.New(2*depth + 64)
+		d.books[sym] = b
+	}
+	if ev.Base {
+		d.lv = d.lv[:0]
+		for _, l := range ev.Bids {
+			d.lv = append(d.lv, book.Level{Price: l.Price, Qty: l.Qty})
+		}
+		n := len(d.lv)
+		for _, l := range ev.Asks {
+			d.lv = append(d.lv, book.Level{Price: l.Price, Qty: l.Qty})
+		}
+		if err := b.Load(ev.ID, d.lv[:n], d.lv[n:]); err != nil {
+			return fmt.Errorf("%w: snapshot: %w", ErrMalformed, err)
+		}
+		d.cut(b, book.Bid, depth, nil, false)
+		d.cut(b, book.Ask, depth, nil, false)
+		return nil
+	}
+	for _, l := range ev.Bids {
+		b.Set(book.Bid, l.Price, l.Qty)
+	}
+	for _, l := range ev.Asks {
+		b.Set(book.Ask, l.Price, l.Qty)
+	}
+	ev.Bids = d.cut(b, book.Bid, depth, ev.Bids, true)
+	ev.Asks = d.cut(b, book.Ask, depth, ev.Asks, true)
+	return nil
+}
+
+// cut removes the levels of side beyond depth, appending their removal
+// to dst when tell is set.
+func (d *Decoder) cut(b *book.Book, side book.Side, depth int, dst []feed.Level, tell bool) []feed.Level {
+	if b.Depth(side) <= depth {
+		return dst
+	}
+	d.lv = b.Levels(side, d.lv[:0])
+	for _, l := range d.lv[depth:] {
+		b.Set(side, l.Price, 0)
+		if tell {
+			dst = append(dst, feed.Level{Price: l.Price})
+		}
+	}
+	return dst
 }
 
 // bookSeq numbers the book messages of one pair. Kraken's book carries
@@ -493,7 +563,7 @@ func (d *Decoder) trade(frame []byte, at int, sym *Symbol, ev *feed.Event) error
 	}
 	ev.Type, ev.FirstID = feed.TypeTrade, ev.ID
 	ev.FirstTradeID, ev.LastTradeID = ev.ID, ev.ID
-	sym.noteTrade(ev.ExchangeTime)
+	sym.noteTrade(ev.ID, ev.ExchangeTime)
 	return nil
 }
 

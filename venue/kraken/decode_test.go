@@ -198,8 +198,15 @@ func TestDecodeTradeBatch(t *testing.T) {
 		t.Error("a third trade")
 	}
 	sym := d.Symbols.byName["BTC/USD"]
-	if sym.last.Load() != 1696613755440296000 || sym.prev.Load() != 1696613755440295000 {
-		t.Errorf("trade times noted %d %d", sym.last.Load(), sym.prev.Load())
+	if _, ok := sym.tradeBefore(10218210); ok {
+		t.Error("a mark without a jump")
+	}
+	jump := strings.Replace(f[:strings.Index(f, `},{`)]+"}]}", "10218208", "10218300", 1)
+	if _, err := d.Decode([]byte(jump), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ns, ok := sym.tradeBefore(10218210); !ok || ns != 1696613755440296000 {
+		t.Errorf("mark before 10218210: %d %v", ns, ok)
 	}
 }
 
@@ -332,4 +339,35 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeCutsToDepth: an update whose insert makes an 11th bid at
+// depth 10 ends with the removal of the worst bid, which Kraken does not
+// send; a later update reaching below it does not bring it back.
+func TestDecodeCutsToDepth(t *testing.T) {
+	d := NewDecoder(testSymbols(t))
+	var ev feed.Event
+	if _, err := d.Decode([]byte(docSnapshot), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ins := `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45284.0,"qty":1}],"asks":[],"checksum":1,"timestamp":"2023-10-06T17:35:56Z"}]}`
+	if _, err := d.Decode([]byte(ins), &ev); err != nil {
+		t.Fatal(err)
+	}
+	want := []feed.Level{{Price: 452840, Qty: 1e8}, {Price: 452766, Qty: 0}}
+	if len(ev.Bids) != 2 || ev.Bids[0] != want[0] || ev.Bids[1] != want[1] || len(ev.Asks) != 0 {
+		t.Errorf("bids %+v, want %+v", ev.Bids, want)
+	}
+	// a repeat is not applied again: no second removal
+	if _, err := d.Decode([]byte(ins), &ev); err != nil || len(ev.Bids) != 1 {
+		t.Errorf("repeat: %+v %v", ev.Bids, err)
+	}
+	// removing the new best bid leaves 9: nothing else to cut
+	del := strings.Replace(strings.Replace(ins, `"qty":1}`, `"qty":0}`, 1), "56Z", "57Z", 1)
+	if _, err := d.Decode([]byte(del), &ev); err != nil || len(ev.Bids) != 1 {
+		t.Errorf("delete: %+v %v", ev.Bids, err)
+	}
+	if b := d.books[d.Symbols.byName["BTC/USD"]]; b.Depth(book.Bid) != 9 || b.Depth(book.Ask) != 10 {
+		t.Errorf("book depth %d/%d", b.Depth(book.Bid), b.Depth(book.Ask))
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -118,7 +119,8 @@ func wsAsset(a string) string {
 
 // Config describes the venue.
 type Config struct {
-	// WSURL is the v2 endpoint (default DefaultWSURL).
+	// WSURL is the v2 endpoint (default DefaultWSURL); a URL without a
+	// path gets /v2, the public route of WebSocket v2.
 	WSURL string
 	// Symbols gives every pair's precisions (LoadSymbols fetches them).
 	Symbols *Symbols
@@ -156,6 +158,10 @@ func New(cfg Config) (*Kraken, error) {
 	}
 	if !venue.IsWSURL(cfg.WSURL) {
 		return nil, fmt.Errorf("kraken: WSURL %q is not a wss:// URL", cfg.WSURL)
+	}
+	if u, _ := url.Parse(cfg.WSURL); u.Path == "" || u.Path == "/" {
+		u.Path = "/v2"
+		cfg.WSURL = u.String()
 	}
 	if cfg.Symbols == nil {
 		return nil, errors.New("kraken: Config.Symbols is nil (see LoadSymbols)")
@@ -213,7 +219,11 @@ func (v *Kraken) Rules() feed.Rules {
 func (v *Kraken) IsShutdown(frame []byte) bool { return isShutdown(frame) }
 
 // NewDecoder returns a decoder of the plan's frames.
-func (v *Kraken) NewDecoder(feed.ConnPlan) feed.Decoder { return NewDecoder(v.cfg.Symbols) }
+func (v *Kraken) NewDecoder(feed.ConnPlan) feed.Decoder {
+	d := NewDecoder(v.cfg.Symbols)
+	d.Depth = v.cfg.BookDepth
+	return d
+}
 
 // Keepalive is Kraken's ("Ping"): {"method":"ping"} every PingInterval,
 // answered by {"method":"pong",…}.

@@ -53,6 +53,9 @@ func TestPlan(t *testing.T) {
 	if r := plans[1].Requests; len(r) != 1 || r[0].ID != 3 || r[0].Streams[0] != "MATIC/USD@ticker" {
 		t.Errorf("second connection %+v", r)
 	}
+	if v2, _ := New(Config{WSURL: "wss://127.0.0.1:9", Symbols: testSymbols(t)}); v2 == nil || v2.cfg.WSURL != "wss://127.0.0.1:9/v2" {
+		t.Errorf("a host without path: %+v", v2)
+	}
 	if _, err := v.Plan([]string{"ETH/USD@book"}); !errors.Is(err, ErrUnknownSymbol) || !strings.Contains(err.Error(), "ETH/USD@book") {
 		t.Errorf("unknown pair: %v", err)
 	}

@@ -215,21 +215,21 @@ func (r *Recovery) Depth(context.Context, string, int, *feed.Event) error { retu
 
 // Trades appends the trades of symbol ("BTC/USD") from trade_id fromID
 // on, at most limit, oldest first. /0/public/Trades pages by time (since,
-// a nanosecond cursor returned as result.last), not by ID: the search
-// starts one second before the trade preceding the last one the stream
-// delivered (the gap lies between them), or an hour back when none was
-// seen, and reads at most MaxRecoveryPages pages, dropping IDs below
-// fromID (since may be inclusive: duplicates are removed by ID).
+// a nanosecond cursor returned as result.last: "Get Recent Trades"), not
+// by ID: the search starts 1 ns before the trade fromID-1 where the
+// stream's IDs jumped (the decoder marks it), or an hour back when no
+// such mark is kept, and reads at most MaxRecoveryPages pages, dropping
+// IDs below fromID (whether since is inclusive is not documented).
 func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
 	sym, ok := r.symbols.byName[symbol]
 	if !ok {
 		return dst, fmt.Errorf("kraken: recovery of %q: %w", symbol, ErrUnknownSymbol)
 	}
-	since := sym.prev.Load()
-	if since == 0 {
+	since, ok := sym.tradeBefore(fromID)
+	if !ok {
 		since = time.Now().Add(-time.Hour).UnixNano()
 	}
-	since -= int64(time.Second)
+	since--
 	n := 0
 	next := fromID
 	for range MaxRecoveryPages {

@@ -128,10 +128,10 @@ func TestOpenAndRecover(t *testing.T) {
 		t.Errorf("server time %v %v", st, err)
 	}
 
-	// the stream saw trades 1199 (prev) and 1300: 1200..1299 are asked
+	// the stream saw trades 1199 and 1300: 1200..1299 are asked
 	btc := s.Venue.(*Kraken).Symbols().byName["BTC/USD"]
-	btc.noteTrade(tradeBase + 1198*1e6)
-	btc.noteTrade(tradeBase + 1299*1e6)
+	btc.noteTrade(1199, tradeBase+1198*1e6)
+	btc.noteTrade(1300, tradeBase+1299*1e6)
 	trades, err := s.Recovery.Trades(ctx, "BTC/USD", 1200, 100, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
@@ -28,10 +28,18 @@ type Symbol struct {
 	// Instrument is the venue-independent name: "BTC-USD".
 	Instrument string
 
-	streams [3]string // "BTC/USD@book", "@trade", "@ticker"
-	// times of the last two trades decoded (ns), a starting point for
-	// the REST recovery
-	last, prev *atomic.Int64
+	streams [3]string   // "BTC/USD@book", "@trade", "@ticker"
+	trades  *tradeMarks // where the stream's trade IDs jumped, for the recovery
+}
+
+// tradeMarks remembers, per pair, the trade before each jump of the
+// stream's trade_id: /0/public/Trades pages by time, and the recovery of
+// IDs from N on starts at the time of trade N-1.
+type tradeMarks struct {
+	mu             sync.Mutex
+	lastID, lastNs int64
+	marks          [32]struct{ id, ns int64 }
+	n              int
 }
 
 // Symbols is an immutable table of pairs, looked up by the decoder
@@ -58,7 +66,7 @@ func NewSymbols(list ...Symbol) (*Symbols, error) {
 		for i, ch := range []string{ChannelBook, ChannelTrade, ChannelTicker} {
 			s.streams[i] = s.Name + "@" + ch
 		}
-		s.last, s.prev = new(atomic.Int64), new(atomic.Int64)
+		s.trades = new(tradeMarks)
 		t.byName[s.Name] = &s
 	}
 	return t, nil
@@ -105,7 +113,32 @@ func (t *Symbols) List() []Symbol {
 	return list
 }
 
-// noteTrade records the time of a trade decoded for the recovery.
-func (s *Symbol) noteTrade(ns int64) {
-	s.prev.Store(s.last.Swap(ns))
+// noteTrade records a trade decoded: when its ID jumps past the last
+// one's + 1, the last one is marked.
+func (s *Symbol) noteTrade(id, ns int64) {
+	m := s.trades
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lastID != 0 && id > m.lastID+1 {
+		m.marks[m.n%len(m.marks)] = struct{ id, ns int64 }{m.lastID, m.lastNs}
+		m.n++
+	}
+	if id > m.lastID {
+		m.lastID, m.lastNs = id, ns
+	}
+}
+
+// tradeBefore returns the time of the trade marked with the greatest ID
+// below id; false when none is.
+func (s *Symbol) tradeBefore(id int64) (ns int64, ok bool) {
+	m := s.trades
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	best := int64(-1)
+	for i := range min(m.n, len(m.marks)) {
+		if mk := m.marks[i]; mk.id < id && mk.id > best {
+			best, ns = mk.id, mk.ns
+		}
+	}
+	return ns, best >= 0
 }
