@@ -11,10 +11,15 @@
 // "BTC/USD@ticker". Events name the instrument "BTC-USD".
 //
 // Kraken's book carries no update IDs: the decoder numbers the book
-// events of each pair one by one (a snapshot too), so that the sequencer
-// sees an unbroken chain (feed.ChainFirstID, FirstID == ID), and the
-// checksum sent with every snapshot and update is the check: a mismatch
-// asks for the book again (unsubscribe, subscribe) on its connection.
+// events of each pair by their timestamp in microseconds (a repeat keeps
+// its ID, a message in the same microsecond takes the next), with FirstID
+// the last ID + 1, so that the sequencer (feed.ChainFirstID) sees an
+// unbroken chain and drops repeats and late messages; the checksum sent
+// with every snapshot and update is the check, and a mismatch asks for
+// the book again (unsubscribe, subscribe) on its connection. The decoder
+// also keeps each book at the subscribed depth and ends an update with
+// the removal of the levels it pushed out of scope, which Kraken does not
+// send.
 //
 // Prices and quantities are JSON numbers, sometimes in exponent form;
 // they are read as decimals (ParseNumber) at the pair's precisions from
@@ -204,8 +209,9 @@ func (v *Kraken) Symbols() *Symbols { return v.cfg.Symbols }
 
 // Rules are Kraken's: book sends a snapshot when subscribed, then updates
 // with absolute quantities; neither carries an update ID, so the decoder
-// numbers them (ChainFirstID never sees a gap) and the CRC-32 checksum of
-// every snapshot and update is the check; a mismatch asks for the book
+// numbers them by timestamp (see the package comment: ChainFirstID sees
+// no gap) and the CRC-32 checksum of every snapshot and update is the
+// check; a mismatch asks for the book
 // again ("Book checksum (WebSocket v2)": no server-side recovery; a REST
 // depth cannot be aligned with the stream). trade_id is "a sequence
 // number, unique per book" ("Trades"): a jump is a gap, filled from
