@@ -87,6 +87,8 @@ func (h *krakenREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/0/public/Time":
 		krWrite(w, http.StatusOK, nil, `{"unixtime":`+strconv.FormatInt(now.Unix(), 10)+`,"rfc1123":"`+
 			now.UTC().Format("Mon, 02 Jan 06 15:04:05 -0700")+`"}`)
+	case "/0/public/Assets":
+		h.assets(w)
 	case "/0/public/AssetPairs":
 		h.assetPairs(w, q.Get("pair"))
 	case "/0/public/Trades":
@@ -115,6 +117,28 @@ func (h *krakenREST) pairs(list string) ([]*krakenSym, string) {
 		out = append(out, ks)
 	}
 	return out, ""
+}
+
+// assets answers Assets: the assets of the pairs, keyed by their REST
+// names (XBT, XDG), {"aclass":"currency","altname":…,"decimals":10,
+// "display_decimals":5,"status":"enabled"}.
+func (h *krakenREST) assets(w http.ResponseWriter) {
+	b := []byte{'{'}
+	seen := map[string]bool{}
+	for _, ks := range h.k.feed.syms {
+		for _, a := range []string{ks.s.spec.base, ks.s.spec.quote} {
+			name := krakenAsset(a)
+			if seen[name] {
+				continue
+			}
+			if len(seen) > 0 {
+				b = append(b, ',')
+			}
+			seen[name] = true
+			b = append(b, `"`+name+`":{"aclass":"currency","altname":"`+name+`","decimals":10,"display_decimals":5,"status":"enabled"}`...)
+		}
+	}
+	krWrite(w, http.StatusOK, nil, string(append(b, '}')))
 }
 
 // assetPairs answers AssetPairs: altname, wsname (v1 names), base, quote,
