@@ -20,9 +20,12 @@ import (
 // a book on the simulator's Kraken front-end, WebSocket v2 book channel,
 // and every state it resolves after an update is compared with the ground
 // truth at that message's timestamp. ccxt's own checksum check stays off,
-// as ccxt ships it: with it on, ccxt formats the levels it holds as
-// floats (0.1 for 0.10000000), which cannot give Kraken's checksum (ccxt
-// disabled it, ccxt/ccxt#24461).
+// as ccxt ships it ("checksum temporarily disabled because the exchange
+// checksum was not reliable", ccxt/ccxt#24461): in ccxt 4.5.84, turning it
+// on (options.watchOrderBook.checksum) rejects every book message with
+// "TypeError: data.split is not a function", since its formatNumber is
+// given the numbers it holds, not the strings sent; and those numbers have
+// lost the trailing zeros (0.1 for 0.10000000) the checksum needs.
 
 type ccxtKrakenState struct {
 	Symbol   string       `json:"symbol"`
