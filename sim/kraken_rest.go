@@ -177,9 +177,11 @@ func (h *krakenREST) assetPairs(w http.ResponseWriter, pair string) {
 	krWrite(w, http.StatusOK, nil, string(append(b, '}')))
 }
 
-// trades answers Trades (Get Recent Trades): up to count (1..1000, default
-// 1000) trades after since (a nanosecond timestamp, exclusive; absent: the
-// latest count), oldest first, each [price, volume, time (seconds),
+// trades answers Trades (Get Recent Trades, api-reference/market-data/
+// get-recent-trades: "count … up to 1000", default 1000): up to count
+// trades after since ("a UNIX timestamp at nanosecond resolution", Kraken
+// support article 218198197; exclusive here, which Kraken does not say;
+// absent: the latest count), oldest first, each [price, volume, time (seconds),
 // "b"|"s", "m"|"l", misc, trade_id]; "last" is the nanosecond timestamp of
 // the last one, the since of the next page.
 func (h *krakenREST) trades(w http.ResponseWriter, pair, sinceS, countS string) {
