@@ -276,9 +276,11 @@ func (f *krakenFeed) stepSym(ks *krakenSym, now time.Time) {
 	v.top = [4]int64{s.sc.priceE8(t[0]), s.sc.qtyE8(t[1]), s.sc.priceE8(t[2]), s.sc.qtyE8(t[3])}
 	m.mu.Unlock()
 
+	// decided only for a pair with subscribers, so that a rule's Times
+	// count messages somebody gets
 	exp := false
-	if _, hit := f.fs.hit(classMessage, f.rng, now, func(k FaultKind) bool { return k == FaultKrakenExponent }); hit {
-		exp = true
+	if n > 0 || readTrades {
+		_, exp = f.fs.hit(classMessage, f.rng, now, func(k FaultKind) bool { return k == FaultKrakenExponent })
 	}
 	if v.last != ks.mkt {
 		f.mu.Lock()

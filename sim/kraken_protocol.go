@@ -131,10 +131,10 @@ func (k *Kraken) subscribe(c *wsConn, kc *krakenConn, req *krRequest, in time.Ti
 			key = ks.tickKeys[0]
 			if trig == "bbo" {
 				key = ks.tickKeys[1]
-			} else {
-				trig = "trades"
 			}
-			result = `{"channel":"ticker","event_trigger":"` + trig + `","snapshot":` + strconv.FormatBool(snap) + `,"symbol":` + strconv.Quote(sym) + `}`
+			// the documented ack (spot-websocket-v2/ticker) names channel,
+			// symbol and snapshot, not event_trigger
+			result = `{"channel":"ticker","snapshot":` + strconv.FormatBool(snap) + `,"symbol":` + strconv.Quote(sym) + `}`
 		}
 		if sub {
 			if kc.subs[key] {

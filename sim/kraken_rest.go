@@ -87,6 +87,8 @@ func (h *krakenREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/0/public/Time":
 		krWrite(w, http.StatusOK, nil, `{"unixtime":`+strconv.FormatInt(now.Unix(), 10)+`,"rfc1123":"`+
 			now.UTC().Format("Mon, 02 Jan 06 15:04:05 -0700")+`"}`)
+	case "/0/public/Assets":
+		h.assets(w)
 	case "/0/public/AssetPairs":
 		h.assetPairs(w, q.Get("pair"))
 	case "/0/public/Trades":
@@ -115,6 +117,28 @@ func (h *krakenREST) pairs(list string) ([]*krakenSym, string) {
 		out = append(out, ks)
 	}
 	return out, ""
+}
+
+// assets answers Assets: the assets of the pairs, keyed by their REST
+// names (XBT, XDG), {"aclass":"currency","altname":…,"decimals":10,
+// "display_decimals":5,"status":"enabled"}.
+func (h *krakenREST) assets(w http.ResponseWriter) {
+	b := []byte{'{'}
+	seen := map[string]bool{}
+	for _, ks := range h.k.feed.syms {
+		for _, a := range []string{ks.s.spec.base, ks.s.spec.quote} {
+			name := krakenAsset(a)
+			if seen[name] {
+				continue
+			}
+			if len(seen) > 0 {
+				b = append(b, ',')
+			}
+			seen[name] = true
+			b = append(b, `"`+name+`":{"aclass":"currency","altname":"`+name+`","decimals":10,"display_decimals":5,"status":"enabled"}`...)
+		}
+	}
+	krWrite(w, http.StatusOK, nil, string(append(b, '}')))
 }
 
 // assetPairs answers AssetPairs: altname, wsname (v1 names), base, quote,
@@ -153,9 +177,11 @@ func (h *krakenREST) assetPairs(w http.ResponseWriter, pair string) {
 	krWrite(w, http.StatusOK, nil, string(append(b, '}')))
 }
 
-// trades answers Trades (Get Recent Trades): up to count (1..1000, default
-// 1000) trades after since (a nanosecond timestamp, exclusive; absent: the
-// latest count), oldest first, each [price, volume, time (seconds),
+// trades answers Trades (Get Recent Trades, api-reference/market-data/
+// get-recent-trades: "count … up to 1000", default 1000): up to count
+// trades after since ("a UNIX timestamp at nanosecond resolution", Kraken
+// support article 218198197; exclusive here, which Kraken does not say;
+// absent: the latest count), oldest first, each [price, volume, time (seconds),
 // "b"|"s", "m"|"l", misc, trade_id]; "last" is the nanosecond timestamp of
 // the last one, the since of the next page.
 func (h *krakenREST) trades(w http.ResponseWriter, pair, sinceS, countS string) {

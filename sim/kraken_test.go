@@ -480,3 +480,59 @@ func TestKrakenStatusTradeGapAndREST(t *testing.T) {
 		t.Fatal("REST limit never answered EGeneral:Too many requests")
 	}
 }
+
+// TestKrakenHeartbeatAndUnsubscribe: a connection with a subscription and
+// nothing else to receive gets {"channel":"heartbeat"}; unsubscribe is
+// acknowledged per symbol and ends the channel; a second unsubscribe is
+// refused.
+func TestKrakenHeartbeatAndUnsubscribe(t *testing.T) {
+	s, k := startVenue(t, Config{Kraken: KrakenConfig{Heartbeat: 50 * time.Millisecond}}, VenueKraken, (*Server).Kraken)
+	c := dialWS(t, s, k.WSURL()+"/v2")
+	sendText(t, c, `{"method":"subscribe","params":{"channel":"instrument"},"req_id":1}`)
+	hb := 0
+	for hb == 0 {
+		m, _ := krRead(t, c)
+		if m.Channel == "heartbeat" {
+			hb++
+		}
+	}
+	sendText(t, c, `{"method":"subscribe","params":{"channel":"ticker","symbol":["BTC/USDT"]},"req_id":2}`)
+	for {
+		m, _ := krRead(t, c)
+		if m.Channel == "ticker" {
+			break
+		}
+	}
+	sendText(t, c, `{"method":"unsubscribe","params":{"channel":"ticker","symbol":["BTC/USDT"]},"req_id":3}`)
+	acked := false
+	for !acked {
+		m, raw := krRead(t, c)
+		if m.Method == "unsubscribe" {
+			if m.Success == nil || !*m.Success || m.ReqID == nil || *m.ReqID != 3 {
+				t.Fatalf("unsubscribe answered %s", raw)
+			}
+			acked = true
+		}
+	}
+	sendText(t, c, `{"method":"unsubscribe","params":{"channel":"ticker","symbol":["BTC/USDT"]},"req_id":4}`)
+	// messages queued before the unsubscribe may still come until the
+	// refusal; none after it
+	end := time.Now().Add(5 * time.Second)
+	refused := false
+	for time.Now().Before(end) {
+		m, raw := krRead(t, c)
+		switch {
+		case m.Channel == "ticker" && refused:
+			t.Fatalf("ticker after unsubscribe: %s", raw)
+		case m.Method == "unsubscribe":
+			end = time.Now().Add(300 * time.Millisecond)
+			if m.Error != "Subscription Not Found" {
+				t.Fatalf("second unsubscribe answered %s", raw)
+			}
+			refused = true
+		}
+	}
+	if !refused {
+		t.Fatal("second unsubscribe not answered")
+	}
+}

@@ -37,12 +37,14 @@ type Server struct {
 	faults *faults
 	ln     *listener
 	http   *http.Server
-	usdm   *USDM   // nil unless Config.Venues lists it
-	bybit  *Bybit  // nil unless Config.Venues lists it
-	okx    *OKX    // nil unless Config.Venues lists it
-	kraken *Kraken // nil unless Config.Venues lists it
+	usdm   *USDM  // nil unless Config.Venues lists it
+	bybit  *Bybit // nil unless Config.Venues lists it
+	okx    *OKX   // nil unless Config.Venues lists it
 	// frontends are those of usdm, bybit and okx that started.
 	frontends []*frontend
+
+	// kraken is nil unless Config.Venues lists it.
+	kraken *Kraken
 
 	ctx    context.Context
 	cancel context.CancelFunc
