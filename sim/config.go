@@ -116,12 +116,14 @@ type Config struct {
 	KeepOpenAfterInvalidStream bool
 
 	// Venues lists the front-ends served besides Binance spot, each on a
-	// listener of its own: VenueBinanceUSDM, VenueBybit, VenueOKX. Empty: spot only.
+	// listener of its own: VenueBinanceUSDM, VenueBybit, VenueOKX, VenueKraken. Empty: spot only.
 	Venues []string
 	// USDM configures the Binance USD-M futures front-end.
 	USDM USDMConfig
 	// Bybit configures the Bybit front-end (VenueBybit).
 	Bybit BybitConfig
+	// Kraken configures the Kraken front-end (VenueKraken).
+	Kraken KrakenConfig
 	// OKX configures the OKX front-end.
 	OKX OKXConfig
 }

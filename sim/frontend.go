@@ -231,6 +231,14 @@ func (s *Server) startFrontends(tlsCfg *tls.Config) error {
 		s.okx = o
 		s.frontends = append(s.frontends, o.frontend)
 	}
+	if s.cfg.serves(VenueKraken) {
+		k, err := startKraken(s, tlsCfg)
+		if err != nil {
+			return err
+		}
+		s.kraken = k
+		s.frontends = append(s.frontends, k.frontend)
+	}
 	return nil
 }
 

@@ -43,6 +43,9 @@ type Server struct {
 	// frontends are those of usdm, bybit and okx that started.
 	frontends []*frontend
 
+	// kraken is nil unless Config.Venues lists it.
+	kraken *Kraken
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // engine, HTTP server, connections

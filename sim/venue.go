@@ -16,7 +16,7 @@ const (
 )
 
 // knownVenues are the names Config.Venues accepts.
-var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit, VenueOKX}
+var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit, VenueOKX, VenueKraken}
 
 // Venues lists the front-ends the simulator can serve.
 func Venues() []string { return append([]string{}, knownVenues...) }
@@ -40,8 +40,15 @@ func (s *Server) Endpoints() []Endpoint {
 	if s.okx != nil {
 		out = append(out, Endpoint{Venue: VenueOKX, WSURL: s.okx.WSURL(), RESTURL: s.okx.RESTURL()})
 	}
+	if s.kraken != nil {
+		out = append(out, Endpoint{Venue: VenueKraken, WSURL: s.kraken.WSURL(), RESTURL: s.kraken.RESTURL()})
+	}
 	return out
 }
+
+// Kraken returns the Kraken front-end, or nil when Config.Venues does not
+// list VenueKraken.
+func (s *Server) Kraken() *Kraken { return s.kraken }
 
 // OKX returns the OKX front-end, or nil when Config.Venues does not list
 // VenueOKX.
@@ -135,6 +142,11 @@ func (c Config) validateVenues() error {
 	}
 	if seen[VenueBybit] {
 		if err := c.Bybit.withDefaults().validate(); err != nil {
+			return err
+		}
+	}
+	if seen[VenueKraken] {
+		if err := c.Kraken.withDefaults().validate(); err != nil {
 			return err
 		}
 	}

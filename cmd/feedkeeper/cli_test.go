@@ -149,7 +149,7 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"run", "btcusdt@aggTrade"}, "compress", "gzip", "zstd, none"},
 		{[]string{"run", "btcusdt@aggTrade"}, "sink-policy", "later", "block, drop"},
 		{[]string{"run", "btcusdt@aggTrade"}, "log-level", "loud", "debug, info"},
-		{[]string{"run", "btcusdt@aggTrade"}, "venue", "kraken", "binance"},
+		{[]string{"run", "btcusdt@aggTrade"}, "venue", "ftx", "binance"},
 		{[]string{"run", "btcusdt@aggTrade"}, "ws-endpoint", "ws://127.0.0.1:1", "TLS only"},
 		{[]string{"run", "btcusdt@aggTrade"}, "rest-endpoint", "http://127.0.0.1:1", "TLS only"},
 		{[]string{"run", "btcusdt@aggTrade"}, "ca", filepath.Join(dir, "none.pem"), "cannot read"},
@@ -168,7 +168,7 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"sim"}, "symbols", "btcusdt", "upper-case"},
 		{[]string{"sim"}, "max-lifetime", "0s", "positive"},
 		{[]string{"sim"}, "duration", "-1s", "negative"},
-		{[]string{"sim"}, "venues", "binance,kraken", "not a venue"},
+		{[]string{"sim"}, "venues", "binance,ftx", "not a venue"},
 		{[]string{"sim"}, "usdm-ping-interval", "0s", "positive"},
 		{[]string{"sim"}, "okx-keepalive", "0s", "at least 1ms"},
 		{[]string{"sim"}, "okx-addr", "nowhere", "host:port"},
@@ -344,8 +344,8 @@ func TestConfigErrors(t *testing.T) {
 		{local + "streams: [btcusdt@aggTrade]\nbinance:\n  micro: true\n", `line 5: unknown key "binance.micro" (did you mean "binance.micros"?)`},
 		{local + "streams: [btcusdt@aggTrade]\nbinance:\n  streams_per_conn: 2000\n", "--streams-per-conn 2000: out of range 1..1024 (key binance.streams_per_conn of"},
 		{local + "streams: [btcusdt@aggTrade]\nbinance:\n  dial_budget: [1]\n", "line 5"},
-		{local + "streams: [btcusdt@aggTrade]\nkraken:\n  micros: true\n", `line 4: unknown key "kraken"`},
-		{local + "streams: [btcusdt@aggTrade]\nvenue: kraken\n", "--venue kraken: known venues are binance"},
+		{local + "streams: [btcusdt@aggTrade]\nftx:\n  micros: true\n", `line 4: unknown key "ftx"`},
+		{local + "streams: [btcusdt@aggTrade]\nvenue: ftx\n", "--venue ftx: known venues are binance"},
 	} {
 		var out, errOut syncBuffer
 		err := run(context.Background(), []string{"run", "--config", write("section.yaml", tc.body)}, &out, &errOut)

@@ -128,7 +128,7 @@ func TestRunBadInput(t *testing.T) {
 	cases := [][]string{
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca}, // no streams
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "--slow-consumer", "maybe", "btcusdt@aggTrade"},
-		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "--venue", "kraken", "btcusdt@aggTrade"},
+		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "--venue", "ftx", "btcusdt@aggTrade"},
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "nosuch@aggTrade"},
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", ca, "btcusdt@candles"},
 		{"run", "--ws-endpoint", s.WSURL(), "--rest-endpoint", s.RESTURL(), "--ca", "/nonexistent/ca.pem", "btcusdt@aggTrade"},

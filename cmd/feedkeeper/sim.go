@@ -96,6 +96,10 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.OKX.IdleTimeout, "okx-idle-timeout", 30*time.Second, "close an "+sim.VenueOKX+" connection (4004) after this long with no message either way, ≥ 1ms")
 	fs.DurationVar(&c.OKX.KeepAlive, "okx-keepalive", time.Minute, "send an "+sim.VenueOKX+" books keep-alive (seqId == prevSeqId) after this long without a book change, ≥ 1ms")
 	fs.BoolVar(&c.OKX.LegacyChecksum, "okx-legacy-checksum", false, "send the "+sim.VenueOKX+" books CRC32 checksum as before 2026-06-23 (default: 0, as now)")
+	fs.StringVar(&c.Kraken.Addr, "kraken-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueKraken+" listener (port 0: a random port)")
+	fs.DurationVar(&c.Kraken.BookTick, "kraken-book-tick", 10*time.Millisecond, "how often the "+sim.VenueKraken+" book, trade and ticker channels are published, ≥ 1ms and at most 1s")
+	fs.IntVar(&c.Kraken.RESTBurst, "kraken-rest-burst", 15, "REST requests a client IP may send at once to "+sim.VenueKraken+" before EGeneral:Too many requests, ≥ 1")
+	fs.DurationVar(&c.Kraken.RESTRefill, "kraken-rest-refill", time.Second, "time in which one more "+sim.VenueKraken+" REST request is allowed, > 0")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
 }
 
@@ -140,6 +144,16 @@ func (sf *simFlags) validate(k *checks) {
 	if c.Bybit.BookTick < time.Millisecond || c.Bybit.BookTick > time.Second {
 		k.add("bybit-book-tick", c.Bybit.BookTick.String(), "out of range 1ms..1s")
 	}
+	if _, _, err := net.SplitHostPort(c.Kraken.Addr); err != nil {
+		k.add("kraken-addr", c.Kraken.Addr, "want host:port, e.g. 127.0.0.1:0")
+	}
+	if c.Kraken.BookTick < time.Millisecond || c.Kraken.BookTick > time.Second {
+		k.add("kraken-book-tick", c.Kraken.BookTick.String(), "out of range 1ms..1s")
+	}
+	if c.Kraken.RESTBurst < 1 {
+		k.add("kraken-rest-burst", strconv.Itoa(c.Kraken.RESTBurst), "must be at least 1")
+	}
+	k.positive("kraken-rest-refill", c.Kraken.RESTRefill)
 	if _, _, err := net.SplitHostPort(c.OKX.Addr); err != nil {
 		k.add("okx-addr", c.OKX.Addr, "want host:port, e.g. 127.0.0.1:0")
 	}
@@ -229,7 +243,7 @@ func newSimCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "run the Binance-compatible exchange simulator",
 		Long: `A Binance-compatible TLS exchange simulator with fault injection and ground truth: Binance spot
 on --addr and, with --venues, Binance USD-M futures on --usdm-addr, Bybit (spot and linear)
-on --bybit-addr and OKX on --okx-addr, over one market.
+on --bybit-addr, OKX on --okx-addr and Kraken on --kraken-addr, over one market.
 It takes no arguments; it prints the URLs it serves on stdout and runs until interrupted
 or for --duration.
 
@@ -286,6 +300,10 @@ func (s *simCmd) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(stdout, "    WebSocket  %s/ws/v5/public  %s/ws/v5/business\n", ep.WSURL, ep.WSURL)
 			fmt.Fprintf(stdout, "    REST       %s/api/v5/…\n", ep.RESTURL)
 			fmt.Fprintf(stdout, "    truth      %s/sim/book?instId=…&seqId=…  %s/sim/trades?instId=…&from=…&to=…\n", ep.RESTURL, ep.RESTURL)
+		case sim.VenueKraken:
+			fmt.Fprintf(stdout, "    WebSocket  %s/v2\n", ep.WSURL)
+			fmt.Fprintf(stdout, "    REST       %s/0/public/…\n", ep.RESTURL)
+			fmt.Fprintf(stdout, "    truth      %s/sim/book?symbol=BTC/USDT&ts=<µs>  %s/sim/trades?symbol=BTC/USDT&from=<trade_id>&to=<trade_id>\n", ep.RESTURL, ep.RESTURL)
 		default:
 			fmt.Fprintf(stdout, "    WebSocket  %s\n    REST       %s\n", ep.WSURL, ep.RESTURL)
 		}

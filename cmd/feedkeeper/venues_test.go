@@ -109,7 +109,7 @@ func TestVenuesListErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"venues:\n  - name: kraken\n    streams: [btcusdt@aggTrade]\n", nil, `venues[0]: name "kraken": known venues are binance`},
+		{"venues:\n  - name: ftx\n    streams: [btcusdt@aggTrade]\n", nil, `venues[0]: name "ftx": known venues are binance`},
 		{"venues:\n" + entry + "  - name: binance\n    streams: [btcusdt@nope]\n", nil, `venues[1] (binance): stream "btcusdt@nope": unknown type`},
 		{"venues:\n" + entry + "    binance:\n      streams_per_conn: 5000\n", nil, "venues[0] (binance): --streams-per-conn 5000: out of range 1..1024"},
 		{"venues:\n" + entry + "    binance:\n      micro: true\n", nil, `unknown key "binance.micro" (did you mean "binance.micros"?)`},

@@ -201,3 +201,69 @@ func OKXSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 		return sim.BookState{Symbol: b.InstID, LastUpdateID: b.SeqID, Bids: b.Bids, Asks: b.Asks}, nil
 	}}
 }
+
+// KrakenSim starts a simulator serving Kraken and returns that front-end
+// as the conformance suite drives it. Symbols are v2 pairs ("BTC/USDT")
+// or the market's ("BTCUSDT", "BTC-USDT"); Trades takes trade_ids, Book
+// the timestamp (µs) of a book message.
+func KrakenSim(t testing.TB, cfg sim.Config) venuetest.Sim {
+	cfg.Venues = append(cfg.Venues, sim.VenueKraken)
+	s := Start(t, cfg)
+	return &krakenSim{s: s, k: s.Kraken()}
+}
+
+type krakenSim struct {
+	s *sim.Server
+	k *sim.Kraken
+}
+
+// krakenPair reads a pair out of a name: BTC/USDT, BTC-USDT or BTCUSDT.
+func krakenPair(name string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(name, "-", ""), "/", "")
+}
+
+func (v *krakenSim) WSURL() string   { return v.k.WSURL() }
+func (v *krakenSim) RESTURL() string { return v.k.RESTURL() }
+func (v *krakenSim) TLS() *tls.Config {
+	return &tls.Config{RootCAs: v.s.CertPool(), ClientSessionCache: tls.NewLRUClientSessionCache(16)}
+}
+
+func (v *krakenSim) Trades(symbol string, from, to int64) ([]venuetest.Trade, error) {
+	ts, err := v.k.Trades(krakenPair(symbol), from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]venuetest.Trade, len(ts))
+	for i, tr := range ts {
+		side := feed.SideBuy
+		if tr.Side == "sell" {
+			side = feed.SideSell
+		}
+		out[i] = venuetest.Trade{ID: tr.ID, Price: tr.Price, Qty: tr.Qty, Side: side, Time: tr.Time / 1000}
+	}
+	return out, nil
+}
+
+func (v *krakenSim) Book(symbol string, ts int64) (bids, asks []venuetest.Level, err error) {
+	bs, err := v.k.BookAt(krakenPair(symbol), ts)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range bs.Bids {
+		bids = append(bids, venuetest.Level{Price: l.Price, Qty: l.Qty})
+	}
+	for _, l := range bs.Asks {
+		asks = append(asks, venuetest.Level{Price: l.Price, Qty: l.Qty})
+	}
+	return bids, asks, nil
+}
+
+func (v *krakenSim) Fire() error { return v.s.Fire(sim.Fault{Kind: sim.FaultDrop}) }
+
+func (v *krakenSim) BookFaults(p float64) error {
+	if p == 0 {
+		return v.s.SetFaults()
+	}
+	return v.s.SetFaults(sim.Fault{Kind: sim.FaultDepthDrop, Prob: p}, sim.Fault{Kind: sim.FaultDepthDup, Prob: p},
+		sim.Fault{Kind: sim.FaultDepthReorder, Prob: p})
+}
