@@ -39,7 +39,7 @@ var _ venue.Options = (*Options)(nil)
 // BindFlags registers the venue's flags on fs with their defaults.
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.StreamsPerConn, "kraken-streams-per-conn", DefaultStreamsPerConn, fmt.Sprintf("streams per connection, 1..%d", MaxStreamsPerConn))
-	fs.IntVar(&o.BookDepth, "kraken-book-depth", DefaultBookDepth, "levels a side asked of the book channel: 10, 25, 100, 500 or 1000")
+	fs.IntVar(&o.BookDepth, "kraken-book-depth", DefaultBookDepth, "levels a side asked of the book channel, 10..1000: 10, 25, 100, 500 or 1000")
 	fs.DurationVar(&o.PingInterval, "kraken-ping-interval", PingInterval, `send {"method":"ping"} on each connection this often, ≥ 1s and ≤ 1m`)
 	fs.StringVar(&o.DialBudget, "kraken-dial-budget", DefaultDialBudget, "connection attempts allowed to every Kraken connection together, LIMIT/WINDOW")
 }
