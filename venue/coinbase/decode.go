@@ -53,12 +53,14 @@ type dsym struct {
 // A Decoder is used by one goroutine at a time.
 type Decoder struct {
 	syms    map[string]*dsym
-	out     []*feed.Event // this frame's events: out[0] is the caller's
+	count   int          // this frame's events: the caller's, then pending
 	pending []feed.Event
 	next    int
 
 	seq, hb         int64 // the last sequence_num and heartbeat_counter
 	seqSeen, hbSeen bool
+	kbuf [32]byte // escaped keys, decoded
+
 	// Gaps counts the jumps of sequence_num and heartbeat_counter seen.
 	Gaps int64
 }
@@ -88,14 +90,19 @@ type top struct {
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	for range 4 { // a value that widens a scale decodes the frame again
 		ev.Reset()
-		d.pending, d.next, d.out = d.pending[:0], 0, d.out[:0]
+		d.pending, d.next, d.count = d.pending[:0], 0, 0
 		kind, err := d.decode(frame, ev)
-		var se *binance.ScaleError
-		if err == nil || !errors.As(err, &se) || !d.widen(se) {
+		if err == nil || !d.widenFor(err) {
 			return kind, err
 		}
 	}
 	return 0, fmt.Errorf("%w: scales keep widening", ErrMalformed)
+}
+
+// widenFor widens a scale when err is a value of more decimals than it.
+func (d *Decoder) widenFor(err error) bool {
+	var se *binance.ScaleError
+	return errors.As(err, &se) && d.widen(se)
 }
 
 // widen raises the scale of the product se names to what its value needs.
@@ -131,8 +138,7 @@ func (d *Decoder) Next(ev *feed.Event) bool {
 // add returns the frame's next event to fill: the caller's first, then
 // pending ones, reset.
 func (d *Decoder) add(ev *feed.Event) *feed.Event {
-	if len(d.out) == 0 {
-		d.out = append(d.out, ev)
+	if d.count++; d.count == 1 {
 		return ev
 	}
 	if len(d.pending) < cap(d.pending) {
@@ -243,7 +249,7 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 	case "heartbeats":
 		err = d.events(b, t.events, sent, ev, func(b []byte, at int, _ int64, _ *feed.Event) error {
 			var e error
-			hb, e = heartbeat(b, at)
+			hb, e = d.heartbeat(b, at)
 			return e
 		})
 	case "subscriptions":
@@ -267,7 +273,11 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 		}
 		d.hb, d.hbSeen = hb, true
 	}
-	for _, e := range d.out {
+	for i := range d.count {
+		e := ev
+		if i > 0 {
+			e = &d.pending[i-1]
+		}
 		if e.Type != feed.TypeBookSnapshot && e.Type != feed.TypeBookDelta {
 			continue
 		}
@@ -284,7 +294,7 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 		}
 		e.ID, e.FirstID = s.n, s.n
 	}
-	switch len(d.out) {
+	switch d.count {
 	case 0:
 		return feed.DecodedReply, nil
 	case 1:
@@ -338,13 +348,13 @@ func array(b []byte, at int, key string, each func(i int) error) error {
 }
 
 // fields calls each with every key of the object at b[at] and its value's
-// index; each returns nil having read or ignored the value.
-func fields(b []byte, at int, what string, each func(key []byte, i int) error) error {
+// index; each returns nil having read or ignored the value. An escaped
+// key is decoded into buf.
+func fields(b []byte, at int, what string, buf *[32]byte, each func(key []byte, i int) error) error {
 	obj, err := binance.OpenObject(b, at)
 	if err != nil {
 		return malformed(what, err)
 	}
-	var buf [32]byte
 	for {
 		key, done, err := obj.Next()
 		if err != nil {
@@ -354,7 +364,7 @@ func fields(b []byte, at int, what string, each func(key []byte, i int) error) e
 			return nil
 		}
 		i := obj.Pos()
-		if err := each(keyText(b, key, &buf), i); err != nil {
+		if err := each(keyText(b, key, buf), i); err != nil {
 			return err
 		}
 		next, err := binance.SkipValue(b, i, 4)
@@ -462,7 +472,7 @@ func (d *Decoder) product(b []byte, at int) (*dsym, []byte, error) {
 // epoch zero in snapshots).
 func (d *Decoder) bookEvent(b []byte, at int, sent int64, ev *feed.Event) error {
 	var typ, prod, upd int
-	if err := fields(b, at, "event", func(k []byte, i int) error {
+	if err := fields(b, at, "event", &d.kbuf, func(k []byte, i int) error {
 		switch string(k) {
 		case "type":
 			typ = i
@@ -505,7 +515,7 @@ func (d *Decoder) bookEvent(b []byte, at int, sent int64, ev *feed.Event) error 
 		var side int8
 		var lv feed.Level
 		var have uint8
-		err := fields(b, i, "updates", func(k []byte, j int) error {
+		err := fields(b, i, "updates", &d.kbuf, func(k []byte, j int) error {
 			var sp binance.Span
 			var err error
 			switch string(k) {
@@ -568,7 +578,7 @@ func (d *Decoder) stamp(e *feed.Event, s *dsym, sent int64) {
 // string, so ID stays 0.
 func (d *Decoder) tradesEvent(b []byte, at int, sent int64, ev *feed.Event) error {
 	var typ, trades int
-	if err := fields(b, at, "event", func(k []byte, i int) error {
+	if err := fields(b, at, "event", &d.kbuf, func(k []byte, i int) error {
 		switch string(k) {
 		case "type":
 			typ = i
@@ -595,7 +605,7 @@ func (d *Decoder) tradesEvent(b []byte, at int, sent int64, ev *feed.Event) erro
 	}
 	return array(b, trades, "trades", func(i int) error {
 		var prod, price, size, side, tm int
-		if err := fields(b, i, "trade", func(k []byte, j int) error {
+		if err := fields(b, i, "trade", &d.kbuf, func(k []byte, j int) error {
 			switch string(k) {
 			case "product_id":
 				prod = j
@@ -662,7 +672,7 @@ func (d *Decoder) tradesEvent(b []byte, at int, sent int64, ev *feed.Event) erro
 // is a TypeTopOfBook; one without them (ticker_batch) is left out.
 func (d *Decoder) tickerEvent(b []byte, at int, sent int64, ev *feed.Event) error {
 	var tickers int
-	if err := fields(b, at, "event", func(k []byte, i int) error {
+	if err := fields(b, at, "event", &d.kbuf, func(k []byte, i int) error {
 		if string(k) == "tickers" {
 			tickers = i
 		}
@@ -675,7 +685,7 @@ func (d *Decoder) tickerEvent(b []byte, at int, sent int64, ev *feed.Event) erro
 	}
 	return array(b, tickers, "tickers", func(i int) error {
 		var prod, bp, bq, ap, aq int
-		if err := fields(b, i, "ticker", func(k []byte, j int) error {
+		if err := fields(b, i, "ticker", &d.kbuf, func(k []byte, j int) error {
 			switch string(k) {
 			case "product_id":
 				prod = j
@@ -733,9 +743,9 @@ func (d *Decoder) tickerEvent(b []byte, at int, sent int64, ev *feed.Event) erro
 
 // heartbeat reads a heartbeats event's heartbeat_counter, an integer (the
 // AsyncAPI) or a string of one (older pages).
-func heartbeat(b []byte, at int) (int64, error) {
+func (d *Decoder) heartbeat(b []byte, at int) (int64, error) {
 	var n int64 = -1
-	err := fields(b, at, "heartbeats", func(k []byte, i int) error {
+	err := fields(b, at, "heartbeats", &d.kbuf, func(k []byte, i int) error {
 		if string(k) != "heartbeat_counter" {
 			return nil
 		}
