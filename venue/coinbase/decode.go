@@ -53,13 +53,13 @@ type dsym struct {
 // A Decoder is used by one goroutine at a time.
 type Decoder struct {
 	syms    map[string]*dsym
-	count   int          // this frame's events: the caller's, then pending
+	count   int // this frame's events: the caller's, then pending
 	pending []feed.Event
 	next    int
 
 	seq, hb         int64 // the last sequence_num and heartbeat_counter
 	seqSeen, hbSeen bool
-	kbuf [32]byte // escaped keys, decoded
+	kbuf            [32]byte // escaped keys, decoded
 
 	// Gaps counts the jumps of sequence_num and heartbeat_counter seen.
 	Gaps int64
