@@ -35,7 +35,9 @@
 // event of every book of the connection: the gateway sees a break and
 // resubscribes those books (ResubscribeMessages), whose fresh snapshot
 // repairs them. A sequence_num lower than the last is read as a new
-// numbering and starts the check again. Trades are TradeIDsOpaque: see
+// numbering and starts the check again. Should Coinbase's counter prove to
+// be per channel, --coinbase-sequence-scope channel reads it so (and off
+// leaves only heartbeat_counter checked). Trades are TradeIDsOpaque: see
 // ErrNoTradeHistory.
 package coinbase
 
@@ -147,6 +149,9 @@ type Config struct {
 	// at most MaxProductsPerConn); every stream of a product goes on the
 	// same connection.
 	ProductsPerConn int
+	// Sequence is what sequence_num is read to count (default
+	// SequencePerConnection).
+	Sequence SequenceScope
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -176,6 +181,9 @@ func New(cfg Config) (*Coinbase, error) {
 	}
 	if cfg.ProductsPerConn < 1 || cfg.ProductsPerConn > MaxProductsPerConn {
 		return nil, fmt.Errorf("coinbase: ProductsPerConn %d is outside 1..%d", cfg.ProductsPerConn, MaxProductsPerConn)
+	}
+	if cfg.Sequence > SequenceOff {
+		return nil, fmt.Errorf("coinbase: Sequence %v is not a SequenceScope", cfg.Sequence)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -309,4 +317,6 @@ func (v *Coinbase) ResubscribeMessages(stream string) ([][]byte, error) {
 }
 
 // NewDecoder returns a decoder of one connection's frames.
-func (v *Coinbase) NewDecoder(feed.ConnPlan) feed.Decoder { return NewDecoder(v.cfg.Symbols) }
+func (v *Coinbase) NewDecoder(feed.ConnPlan) feed.Decoder {
+	return NewDecoder(v.cfg.Symbols, v.cfg.Sequence)
+}

@@ -57,9 +57,12 @@ type Decoder struct {
 	pending []feed.Event
 	next    int
 
-	seq, hb         int64 // the last sequence_num and heartbeat_counter
-	seqSeen, hbSeen bool
-	kbuf            [32]byte // escaped keys, decoded
+	scope   SequenceScope
+	seq     [nScopes]int64 // the last sequence_num: [0] of the connection, [1+channel] of each channel
+	seqSeen [nScopes]bool
+	hb      int64 // the last heartbeat_counter
+	hbSeen  bool
+	kbuf    [32]byte // escaped keys, decoded
 
 	// Gaps counts the jumps of sequence_num and heartbeat_counter seen.
 	Gaps int64
@@ -70,9 +73,10 @@ var (
 	_ feed.BatchDecoder = (*Decoder)(nil)
 )
 
-// NewDecoder returns a decoder with the scales of t.
-func NewDecoder(t *Symbols) *Decoder {
-	d := &Decoder{syms: map[string]*dsym{}}
+// NewDecoder returns a decoder with the scales of t that reads sequence_num
+// as counting the messages of scope.
+func NewDecoder(t *Symbols, scope SequenceScope) *Decoder {
+	d := &Decoder{syms: map[string]*dsym{}, scope: scope}
 	for name, s := range t.by {
 		d.syms[name] = &dsym{Symbol: s, stream: name + "@" + ChannelLevel2,
 			wire: binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale}}
@@ -239,20 +243,26 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 		return 0, fmt.Errorf("%w: %s: no events", ErrMalformed, channel)
 	}
 	var hb int64 = -1
+	slot := 0 // the connection's sequence_num, or the channel's
 	switch string(channel) {
 	case "l2_data":
+		slot = 1
 		err = d.events(b, t.events, sent, ev, d.bookEvent)
 	case "market_trades":
+		slot = 2
 		err = d.events(b, t.events, sent, ev, d.tradesEvent)
 	case "ticker", "ticker_batch":
+		slot = 3
 		err = d.events(b, t.events, sent, ev, d.tickerEvent)
 	case "heartbeats":
+		slot = 4
 		err = d.events(b, t.events, sent, ev, func(b []byte, at int, _ int64, _ *feed.Event) error {
 			var e error
 			hb, e = d.heartbeat(b, at)
 			return e
 		})
 	case "subscriptions":
+		slot = 5
 	default:
 		return 0, &unknownErr{fmt.Errorf("%w %q", ErrUnknownChannel, channel)}
 	}
@@ -261,11 +271,14 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 	}
 	// the frame is read: now the connection's counters and the books'
 	// numbering move
-	if t.seq != 0 {
-		if d.seqSeen && seq > d.seq+1 {
+	if t.seq != 0 && d.scope != SequenceOff {
+		if d.scope == SequencePerConnection {
+			slot = 0
+		}
+		if d.seqSeen[slot] && seq > d.seq[slot]+1 {
 			d.lost()
 		}
-		d.seq, d.seqSeen = seq, true
+		d.seq[slot], d.seqSeen[slot] = seq, true
 	}
 	if hb >= 0 {
 		if d.hbSeen && hb > d.hb+1 {
@@ -301,6 +314,49 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 		return feed.DecodedEvent, nil
 	}
 	return feed.DecodedBatch, nil
+}
+
+// SequenceScope is what Coinbase's sequence_num is read to count.
+type SequenceScope uint8
+
+// The readings of sequence_num (see the package comment).
+const (
+	// SequencePerConnection: one counter of all the connection's
+	// messages, every channel's.
+	SequencePerConnection SequenceScope = iota
+	// SequencePerChannel: one counter of each channel's messages.
+	SequencePerChannel
+	// SequenceOff: sequence_num is not checked; only heartbeat_counter is.
+	SequenceOff
+)
+
+// nScopes: the connection and the five channels read.
+const nScopes = 6
+
+// ParseSequenceScope reads "connection", "channel" or "off".
+func ParseSequenceScope(s string) (SequenceScope, error) {
+	switch s {
+	case "connection":
+		return SequencePerConnection, nil
+	case "channel":
+		return SequencePerChannel, nil
+	case "off":
+		return SequenceOff, nil
+	}
+	return 0, fmt.Errorf("sequence scope %q: want connection, channel or off", s)
+}
+
+// String returns the scope as ParseSequenceScope reads it.
+func (s SequenceScope) String() string {
+	switch s {
+	case SequencePerConnection:
+		return "connection"
+	case SequencePerChannel:
+		return "channel"
+	case SequenceOff:
+		return "off"
+	}
+	return fmt.Sprintf("SequenceScope(%d)", uint8(s))
 }
 
 // lost marks every book of the connection broken: a message was lost.

@@ -20,7 +20,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	syms := testSymbols(f)
 	f.Fuzz(func(t *testing.T, frame string) {
-		d := NewDecoder(syms)
+		d := NewDecoder(syms, SequencePerConnection)
 		var ev feed.Event
 		kind, err := d.Decode([]byte(frame), &ev)
 		if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, feed.ErrUnknown) && !errors.Is(err, ErrRefused) {

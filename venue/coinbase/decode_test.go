@@ -3,6 +3,7 @@ package coinbase
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func ts(s string) int64 {
 }
 
 func TestDecodeBook(t *testing.T) {
-	d := NewDecoder(testSymbols(t))
+	d := NewDecoder(testSymbols(t), SequencePerConnection)
 	var ev feed.Event
 	kind, err := d.Decode([]byte(docL2Snapshot), &ev)
 	if err != nil || kind != feed.DecodedEvent {
@@ -72,7 +73,7 @@ func TestDecodeBook(t *testing.T) {
 // A later snapshot restarts the chain; a lower sequence_num restarts the
 // check without a break.
 func TestDecodeLostMessageBreaksBooks(t *testing.T) {
-	d := NewDecoder(testSymbols(t))
+	d := NewDecoder(testSymbols(t), SequencePerConnection)
 	frame := func(seq int, typ, prod string) string {
 		return fmt.Sprintf(`{"channel":"l2_data","timestamp":"2023-02-09T20:32:51Z","sequence_num":%d,"events":[{"type":%q,"product_id":%q,"updates":[{"side":"offer","price_level":"1.00","new_quantity":"2"}]}]}`, seq, typ, prod)
 	}
@@ -120,7 +121,7 @@ func TestDecodeLostMessageBreaksBooks(t *testing.T) {
 }
 
 func TestDecodeTradesTickerAndControl(t *testing.T) {
-	d := NewDecoder(testSymbols(t))
+	d := NewDecoder(testSymbols(t), SequencePerConnection)
 	var ev feed.Event
 	kind, err := d.Decode([]byte(docTrades), &ev)
 	if err != nil || kind != feed.DecodedBatch {
@@ -158,7 +159,7 @@ func TestDecodeTradesTickerAndControl(t *testing.T) {
 // A value with more decimals than the product's scale widens it for the
 // decoder, and the frame decodes at the wider scale.
 func TestDecodeWidensScale(t *testing.T) {
-	d := NewDecoder(testSymbols(t))
+	d := NewDecoder(testSymbols(t), SequencePerConnection)
 	var ev feed.Event
 	f := `{"channel":"l2_data","timestamp":"2023-02-09T20:32:51Z","sequence_num":1,"events":[{"type":"snapshot","product_id":"BTC-USD","updates":[{"side":"bid","price_level":"1.005","new_quantity":"2"}]}]}`
 	if _, err := d.Decode([]byte(f), &ev); err != nil {
@@ -195,7 +196,7 @@ func TestDecodeMalformed(t *testing.T) {
 		`{"channel":"status","events":[]}`: ErrUnknownChannel,
 	}
 	for frame, want := range cases {
-		d := NewDecoder(testSymbols(t))
+		d := NewDecoder(testSymbols(t), SequencePerConnection)
 		var ev feed.Event
 		if _, err := d.Decode([]byte(frame), &ev); !errors.Is(err, want) {
 			t.Errorf("%s: error %v, want %v", frame, err, want)
@@ -220,7 +221,7 @@ func TestParseTime(t *testing.T) {
 // The decoder allocates nothing in steady state: book updates, trades and
 // heartbeats, once its buffers have grown.
 func TestDecodeAllocations(t *testing.T) {
-	d := NewDecoder(testSymbols(t))
+	d := NewDecoder(testSymbols(t), SequencePerConnection)
 	var ev, n feed.Event
 	frames := [][]byte{[]byte(docL2Snapshot), []byte(docL2Update), []byte(docTrades), []byte(docTicker), []byte(docHeartbeat)}
 	run := func() {
@@ -235,5 +236,34 @@ func TestDecodeAllocations(t *testing.T) {
 	run()
 	if a := testing.AllocsPerRun(100, run); a != 0 {
 		t.Errorf("%v allocations a run of %d frames", a, len(frames))
+	}
+}
+
+// Read per channel, each channel's sequence_num is checked apart: the
+// interleaving of two channels is no loss, a jump within one is.
+func TestDecodeSequencePerChannel(t *testing.T) {
+	l2 := func(seq int, typ string) string {
+		return fmt.Sprintf(`{"channel":"l2_data","timestamp":"2023-02-09T20:32:51Z","sequence_num":%d,"events":[{"type":%q,"product_id":"BTC-USD","updates":[]}]}`, seq, typ)
+	}
+	hb := func(seq, n int) string {
+		return fmt.Sprintf(`{"channel":"heartbeats","timestamp":"2023-02-09T20:32:51Z","sequence_num":%d,"events":[{"current_time":"x","heartbeat_counter":%d}]}`, seq, n)
+	}
+	frames := []string{l2(1, "snapshot"), hb(7, 1), l2(2, "update"), hb(8, 2), l2(3, "update")}
+	for scope, want := range map[SequenceScope]string{SequencePerChannel: "1 2 3 gaps 0", SequencePerConnection: "1 3 5 gaps 2", SequenceOff: "1 2 3 gaps 0"} {
+		d := NewDecoder(testSymbols(t), scope)
+		var got []string
+		for _, f := range frames {
+			var ev feed.Event
+			kind, err := d.Decode([]byte(f), &ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kind == feed.DecodedEvent {
+				got = append(got, fmt.Sprint(ev.ID))
+			}
+		}
+		if s := fmt.Sprintf("%s gaps %d", strings.Join(got, " "), d.Gaps); s != want {
+			t.Errorf("%v: %s, want %s", scope, s, want)
+		}
 	}
 }

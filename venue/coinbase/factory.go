@@ -30,10 +30,12 @@ func init() { venue.Register(Venue, factory{}) }
 const DefaultDialBudget = "1/1s"
 
 // Options are the venue's settings: the coinbase: section of a config file
-// and the flags --coinbase-products-per-conn and --coinbase-dial-budget.
+// and the flags --coinbase-products-per-conn, --coinbase-dial-budget and
+// --coinbase-sequence-scope.
 type Options struct {
 	ProductsPerConn int    `yaml:"coinbase_products_per_conn"`
 	DialBudget      string `yaml:"coinbase_dial_budget"`
+	SequenceScope   string `yaml:"coinbase_sequence_scope"`
 }
 
 var _ venue.Options = (*Options)(nil)
@@ -41,6 +43,7 @@ var _ venue.Options = (*Options)(nil)
 // BindFlags registers the venue's flags on fs with their defaults.
 func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.ProductsPerConn, "coinbase-products-per-conn", 20, fmt.Sprintf("products per connection, 1..%d (every stream of a product shares its connection)", MaxProductsPerConn))
+	fs.StringVar(&o.SequenceScope, "coinbase-sequence-scope", "connection", "what sequence_num counts, whose jumps resubscribe the connection's books: connection (all its messages), channel (each channel's), or off")
 	fs.StringVar(&o.DialBudget, "coinbase-dial-budget", DefaultDialBudget, "connection attempts allowed to every Coinbase connection of the process together, LIMIT/WINDOW (Coinbase: 8 a second per IP)")
 }
 
@@ -49,6 +52,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.ProductsPerConn < 1 || o.ProductsPerConn > MaxProductsPerConn {
 		errs = append(errs, &venue.SettingError{Flag: "coinbase-products-per-conn", Value: fmt.Sprint(o.ProductsPerConn), Want: fmt.Sprintf("out of range 1..%d", MaxProductsPerConn)})
+	}
+	if _, err := ParseSequenceScope(o.SequenceScope); err != nil {
+		errs = append(errs, &venue.SettingError{Flag: "coinbase-sequence-scope", Value: o.SequenceScope, Want: "want connection, channel or off"})
 	}
 	errs = append(errs, venue.CheckDialBudget("coinbase-dial-budget", o.DialBudget, DefaultDialBudget))
 	return errors.Join(errs...)
@@ -59,6 +65,7 @@ func (o *Options) Validate() error {
 type Meta struct {
 	WSURL           string   `json:"ws_url"`
 	ProductsPerConn int      `json:"products_per_conn"`
+	SequenceScope   string   `json:"sequence_scope,omitempty"`
 	Symbols         []Symbol `json:"symbols"`
 }
 
@@ -184,7 +191,8 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	if len(bad) > 0 {
 		return nil, venue.BadInput(fmt.Errorf("streams %s: not listed by %s", strings.Join(bad, ", "), s.RESTURL))
 	}
-	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, ProductsPerConn: opts.ProductsPerConn, Logger: log})
+	scope, _ := ParseSequenceScope(opts.SequenceScope) // checked by OptionsOf
+	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, ProductsPerConn: opts.ProductsPerConn, Sequence: scope, Logger: log})
 	if err != nil {
 		return nil, venue.BadInput(err)
 	}
@@ -196,7 +204,7 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		}
 	}
 	seen := map[string]bool{}
-	meta := Meta{WSURL: s.WSURL, ProductsPerConn: opts.ProductsPerConn}
+	meta := Meta{WSURL: s.WSURL, ProductsPerConn: opts.ProductsPerConn, SequenceScope: scope.String()}
 	for _, p := range parsed {
 		if env.Recovery && p.Channel == ChannelLevel2 {
 			s.BookSymbols = append(s.BookSymbols, p.Product)
@@ -228,5 +236,11 @@ func (factory) Replay(raw json.RawMessage) (feed.Venue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coinbase: recording metadata: %w", err)
 	}
-	return New(Config{WSURL: meta.WSURL, Symbols: symbols, ProductsPerConn: meta.ProductsPerConn})
+	scope := SequencePerConnection
+	if meta.SequenceScope != "" {
+		if scope, err = ParseSequenceScope(meta.SequenceScope); err != nil {
+			return nil, fmt.Errorf("coinbase: recording metadata: %w", err)
+		}
+	}
+	return New(Config{WSURL: meta.WSURL, Symbols: symbols, ProductsPerConn: meta.ProductsPerConn, Sequence: scope})
 }

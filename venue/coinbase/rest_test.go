@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,7 +66,7 @@ func startREST(t *testing.T) *restServer {
 func (rs *restServer) client(t *testing.T) *httpx.Client {
 	t.Helper()
 	tlsCfg := rs.srv.Client().Transport.(*http.Transport).TLSClientConfig
-	c, err := httpx.New(RESTConfig(httpx.Config{BaseURL: rs.srv.URL, TLS: tlsCfg, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond}))
+	c, err := httpx.New(RESTConfig(httpx.Config{BaseURL: rs.srv.URL, TLS: tlsCfg, BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +163,19 @@ func TestOpenAndReplay(t *testing.T) {
 	env.Streams = []string{"BTC-USD@level3"}
 	if _, err = f.Open(context.Background(), env); !errors.Is(err, venue.ErrBadInput) || !strings.Contains(err.Error(), `"BTC-USD@level3"`) {
 		t.Errorf("bad channel: %v", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	o := factory{}.NewOptions().(*Options)
+	if err := o.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	o.ProductsPerConn, o.SequenceScope, o.DialBudget = 0, "product", "fast"
+	err := o.Validate()
+	for _, want := range []string{"coinbase-products-per-conn", "scope product:", "coinbase-dial-budget fast:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
 	}
 }
