@@ -158,7 +158,10 @@ type Config struct {
 
 // Coinbase is the Advanced Trade public venue for feed.Gateway. It
 // implements feed.Venue and feed.Resubscriber.
-type Coinbase struct{ cfg Config }
+type Coinbase struct {
+	cfg Config
+	tab venue.Table[Symbols] // Config.Symbols, with the scales decoders widened
+}
 
 var (
 	_ feed.Venue        = (*Coinbase)(nil)
@@ -188,7 +191,9 @@ func New(cfg Config) (*Coinbase, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Coinbase{cfg: cfg}, nil
+	v := &Coinbase{cfg: cfg}
+	v.tab.Store(cfg.Symbols)
+	return v, nil
 }
 
 // Name returns "coinbase".
@@ -209,6 +214,10 @@ func (v *Coinbase) IsShutdown([]byte) bool { return false }
 func (v *Coinbase) Rules() feed.Rules {
 	return feed.Rules{BookChain: feed.ChainFirstID, Book: feed.BookFromStream, Trades: feed.TradeIDsOpaque}
 }
+
+// Widened counts the scales decoders widened for a value with more
+// decimals than the product's increment.
+func (v *Coinbase) Widened() int64 { return v.tab.Widened() }
 
 // ValidStream checks one stream name: its form and a listed product.
 func (v *Coinbase) ValidStream(name string) (Stream, error) {
@@ -318,5 +327,5 @@ func (v *Coinbase) ResubscribeMessages(stream string) ([][]byte, error) {
 
 // NewDecoder returns a decoder of one connection's frames.
 func (v *Coinbase) NewDecoder(feed.ConnPlan) feed.Decoder {
-	return NewDecoder(v.cfg.Symbols, v.cfg.Sequence)
+	return newDecoder(&v.tab, v.cfg.Sequence)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
@@ -52,6 +53,8 @@ type dsym struct {
 //
 // A Decoder is used by one goroutine at a time.
 type Decoder struct {
+	tab     *venue.Table[Symbols] // the venue's table in force, shared by its decoders
+	cur     *Symbols              // the table the scales of syms are from
 	syms    map[string]*dsym
 	count   int // this frame's events: the caller's, then pending
 	pending []feed.Event
@@ -76,7 +79,17 @@ var (
 // NewDecoder returns a decoder with the scales of t that reads sequence_num
 // as counting the messages of scope.
 func NewDecoder(t *Symbols, scope SequenceScope) *Decoder {
-	d := &Decoder{syms: map[string]*dsym{}, scope: scope}
+	tab := new(venue.Table[Symbols])
+	tab.Store(t)
+	return newDecoder(tab, scope)
+}
+
+// newDecoder returns a decoder of the table in force in tab: a scale it
+// widens is widened in tab, for every decoder of the venue, and one widened
+// by another decoder is taken up at its next frame.
+func newDecoder(tab *venue.Table[Symbols], scope SequenceScope) *Decoder {
+	t := tab.Load()
+	d := &Decoder{tab: tab, cur: t, syms: map[string]*dsym{}, scope: scope}
 	for name, s := range t.by {
 		d.syms[name] = &dsym{Symbol: s, stream: name + "@" + ChannelLevel2,
 			wire: binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale}}
@@ -92,6 +105,9 @@ type top struct {
 
 // Decode decodes frame into ev.
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
+	if t := d.tab.Load(); t != d.cur {
+		d.takeUp(t)
+	}
 	for range 4 { // a value that widens a scale decodes the frame again
 		ev.Reset()
 		d.pending, d.next, d.count = d.pending[:0], 0, 0
@@ -109,21 +125,50 @@ func (d *Decoder) widenFor(err error) bool {
 	return errors.As(err, &se) && d.widen(se)
 }
 
-// widen raises the scale of the product se names to what its value needs.
+// widen raises the scale of the product se names to what its value needs,
+// in the venue's table and in the decoder.
 func (d *Decoder) widen(se *binance.ScaleError) bool {
 	s := d.syms[se.Symbol]
 	if s == nil || se.Scale > fixed.MaxScale {
 		return false
 	}
-	if se.Price && se.Scale > s.wire.PriceScale {
+	if (se.Price && se.Scale <= s.wire.PriceScale) || (!se.Price && se.Scale <= s.wire.QtyScale) {
+		return false
+	}
+	d.tab.Widen(func(old *Symbols) *Symbols {
+		cur, ok := old.by[se.Symbol]
+		if !ok || (se.Price && cur.PriceScale >= se.Scale) || (!se.Price && cur.QtyScale >= se.Scale) {
+			return nil
+		}
+		n := &Symbols{by: make(map[string]Symbol, len(old.by))}
+		for k, v := range old.by {
+			n.by[k] = v
+		}
+		if se.Price {
+			cur.PriceScale = se.Scale
+		} else {
+			cur.QtyScale = se.Scale
+		}
+		n.by[se.Symbol] = cur
+		return n
+	})
+	if se.Price {
 		s.wire.PriceScale = se.Scale
-		return true
-	}
-	if !se.Price && se.Scale > s.wire.QtyScale {
+	} else {
 		s.wire.QtyScale = se.Scale
-		return true
 	}
-	return false
+	return true
+}
+
+// takeUp raises the decoder's scales to those of t, the table now in force.
+func (d *Decoder) takeUp(t *Symbols) {
+	for name, s := range t.by {
+		if ds := d.syms[name]; ds != nil {
+			ds.wire.PriceScale = max(ds.wire.PriceScale, s.PriceScale)
+			ds.wire.QtyScale = max(ds.wire.QtyScale, s.QtyScale)
+		}
+	}
+	d.cur = t
 }
 
 // Next copies the batch's next event into ev.

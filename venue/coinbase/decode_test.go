@@ -267,3 +267,25 @@ func TestDecodeSequencePerChannel(t *testing.T) {
 		}
 	}
 }
+
+// A scale widened by one connection's decoder is the venue's: the decoder
+// of a later connection decodes at it from its first frame.
+func TestWidenedScaleIsShared(t *testing.T) {
+	v, err := New(Config{Symbols: testSymbols(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := v.NewDecoder(feed.ConnPlan{}), v.NewDecoder(feed.ConnPlan{})
+	var ev feed.Event
+	wide := `{"channel":"l2_data","timestamp":"2023-02-09T20:32:51Z","sequence_num":1,"events":[{"type":"snapshot","product_id":"BTC-USD","updates":[{"side":"bid","price_level":"1.0005","new_quantity":"2"}]}]}`
+	if _, err := a.Decode([]byte(wide), &ev); err != nil || ev.PriceScale != 4 {
+		t.Fatalf("%v %+v", err, ev)
+	}
+	if _, err := b.Decode([]byte(docL2Snapshot), &ev); err != nil || ev.PriceScale != 4 || ev.Bids[0].Price != 219217300 {
+		t.Fatalf("other decoder: %v %+v", err, ev)
+	}
+	c := v.NewDecoder(feed.ConnPlan{})
+	if _, err := c.Decode([]byte(docL2Snapshot), &ev); err != nil || ev.PriceScale != 4 || v.Widened() != 1 {
+		t.Fatalf("later decoder: %v %+v, widened %d", err, ev, v.Widened())
+	}
+}
