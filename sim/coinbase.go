@@ -290,6 +290,17 @@ func (cb *Coinbase) Trades(productID string, from, to int64) ([]CoinbaseTrade, e
 	return out, nil
 }
 
+// LastTradeID returns the trade_id of productID's latest trade (one below
+// the first it will make, before any).
+func (cb *Coinbase) LastTradeID(productID string) (int64, error) {
+	p, err := cb.product(productID)
+	if err != nil {
+		return 0, err
+	}
+	_, _, last, err := cb.srv.market.lastIDs(p.s.spec.name)
+	return last, err
+}
+
 func cbTrade(product string, id int64, r *tradeRec) CoinbaseTrade {
 	return CoinbaseTrade{TradeID: strconv.FormatInt(id, 10), ProductID: product, Price: string(appendOKXNum(nil, r.price)),
 		Size: string(appendOKXNum(nil, r.qty)), Side: cbSide(r.maker), Time: time.UnixMicro(r.us).UTC().Format("2006-01-02T15:04:05.000000Z")}
