@@ -168,6 +168,7 @@ func startCoinbase(s *Server, tlsCfg *tls.Config) (*Coinbase, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", cb.serveWS)
 	mux.Handle("/api/v3/brokerage/", cb.rest)
+	mux.Handle("GET /products/{id}/trades", cb.rest) // the Exchange API's, for trade backfill by id
 	mux.HandleFunc("GET /sim/book", cb.serveTruthBook)
 	mux.HandleFunc("GET /sim/trades", cb.serveTruthTrades)
 	cb.start(mux, cb.feed.run)
@@ -179,7 +180,9 @@ func startCoinbase(s *Server, tlsCfg *tls.Config) (*Coinbase, error) {
 func (cb *Coinbase) WSURL() string { return "wss://" + cb.ln.addr }
 
 // RESTURL is the base of the REST API: https://127.0.0.1:port, routes
-// under /api/v3/brokerage/ as on https://api.coinbase.com.
+// under /api/v3/brokerage/ as on https://api.coinbase.com, and the
+// Exchange API's /products/{id}/trades as on
+// https://api.exchange.coinbase.com.
 func (cb *Coinbase) RESTURL() string { return "https://" + cb.ln.addr }
 
 // Config returns the front-end's configuration, defaults filled in.

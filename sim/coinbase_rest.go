@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// cbREST answers the public REST routes of Advanced Trade (no auth):
+// cbREST answers the Exchange API's public trades too,
+// GET /products/{id}/trades (see exchangeTrades). It answers the public REST routes of Advanced Trade (no auth):
 // GET /api/v3/brokerage/time, /market/products, /market/products/{id},
 // /market/product_book and /market/products/{id}/ticker, with a per-IP
 // limit of RESTPerSecond (over it HTTP 429). Errors have Coinbase's shape
@@ -39,8 +40,14 @@ func (h *cbREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cbRESTError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method "+r.Method+" is not allowed")
 		return
 	}
-	path := strings.TrimPrefix(r.URL.Path, "/api/v3/brokerage")
 	q := r.URL.Query()
+	if id, ok := strings.CutPrefix(r.URL.Path, "/products/"); ok {
+		if id, ok = strings.CutSuffix(id, "/trades"); ok {
+			h.exchangeTrades(w, id, q.Get("limit"), q.Get("after"), q.Get("before"))
+			return
+		}
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/api/v3/brokerage")
 	switch {
 	case path == "/time":
 		writeTruthJSON(w, http.StatusOK, map[string]string{"iso": now.UTC().Format(time.RFC3339Nano),
@@ -165,4 +172,91 @@ func (h *cbREST) ticker(w http.ResponseWriter, p *cbProduct, limitS string) {
 		ts = []CoinbaseTrade{}
 	}
 	writeTruthJSON(w, http.StatusOK, map[string]any{"trades": ts, "best_bid": bb, "best_ask": ba})
+}
+
+// cbExchangeTrade is a trade as the Exchange API's REST writes it:
+// trade_id an integer per product, side the maker's ("The trade side
+// indicates the maker order side").
+type cbExchangeTrade struct {
+	Time    string `json:"time"`
+	TradeID int64  `json:"trade_id"`
+	Price   string `json:"price"`
+	Size    string `json:"size"`
+	Side    string `json:"side"`
+}
+
+// exchangeTrades answers the Exchange API's "Get product trades"
+// (GET /products/{product_id}/trades): newest first, limit default and
+// most 1000, cursors by trade id ("REST API Pagination"): after=X gives
+// the trades older than X, before=X those newer than X (the limit
+// nearest X); the CB-BEFORE header holds the newest trade id of the
+// page, CB-AFTER the oldest, for the next request. Errors are
+// {"message":…}.
+func (h *cbREST) exchangeTrades(w http.ResponseWriter, id, limitS, afterS, beforeS string) {
+	fail := func(status int, msg string) {
+		b, _ := json.Marshal(map[string]string{"message": msg})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(b)
+	}
+	p := h.cb.byID[id]
+	if p == nil {
+		fail(http.StatusNotFound, "NotFound: product "+strconv.Quote(id))
+		return
+	}
+	limit := 1000
+	if limitS != "" {
+		n, err := strconv.Atoi(limitS)
+		if err != nil || n < 1 || n > 1000 {
+			fail(http.StatusBadRequest, "Invalid limit "+strconv.Quote(limitS)+": want 1..1000")
+			return
+		}
+		limit = n
+	}
+	cursor := func(name, v string) (int64, bool) {
+		if v == "" {
+			return 0, true
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			fail(http.StatusBadRequest, "Invalid "+name+" "+strconv.Quote(v)+": want a trade id")
+			return 0, false
+		}
+		return n, true
+	}
+	after, ok1 := cursor("after", afterS)
+	before, ok2 := cursor("before", beforeS)
+	if !ok1 || !ok2 {
+		return
+	}
+	m := h.cb.srv.market
+	m.mu.Lock()
+	oldest, newest := m.oldestTrade(p.s), p.s.nextTrade-1
+	hi := newest
+	switch {
+	case afterS != "":
+		hi = min(after-1, newest)
+	case beforeS != "":
+		hi = min(before+int64(limit), newest)
+	}
+	lo := max(hi-int64(limit)+1, oldest)
+	if beforeS != "" {
+		lo = max(lo, before+1)
+	}
+	out := []cbExchangeTrade{}
+	for tid := hi; tid >= lo; tid-- {
+		r := p.s.tradeAt(tid)
+		side := "sell" // the maker sold: the taker bought
+		if r.maker {
+			side = "buy"
+		}
+		out = append(out, cbExchangeTrade{Time: time.UnixMicro(r.us).UTC().Format("2006-01-02T15:04:05.000000Z"), TradeID: tid,
+			Price: string(appendOKXNum(nil, r.price)), Size: string(appendOKXNum(nil, r.qty)), Side: side})
+	}
+	m.mu.Unlock()
+	if len(out) > 0 {
+		w.Header().Set("Cb-Before", strconv.FormatInt(out[0].TradeID, 10))
+		w.Header().Set("Cb-After", strconv.FormatInt(out[len(out)-1].TradeID, 10))
+	}
+	writeTruthJSON(w, http.StatusOK, out)
 }

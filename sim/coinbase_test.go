@@ -389,3 +389,107 @@ func TestCoinbaseREST(t *testing.T) {
 		t.Fatal("no 429 over RESTPerSecond")
 	}
 }
+
+// TestCoinbaseExchangeTradesPaging pages the Exchange API's trades
+// backwards with CB-AFTER and forwards with before: ids contiguous,
+// newest first, side the maker's, each equal to the ground truth.
+func TestCoinbaseExchangeTradesPaging(t *testing.T) {
+	s, cb := startWithCoinbase(t, Config{Coinbase: CoinbaseConfig{RESTPerSecond: 100}})
+	var last int64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		last, _ = cb.LastTradeID("BTC-USDT")
+		if ts, err := cb.Trades("BTC-USDT", last-25, last); err == nil && len(ts) == 26 {
+			break
+		}
+	}
+	type tr struct {
+		Time    string `json:"time"`
+		TradeID int64  `json:"trade_id"`
+		Price   string `json:"price"`
+		Size    string `json:"size"`
+		Side    string `json:"side"`
+	}
+	page := func(q string) ([]tr, http.Header) {
+		t.Helper()
+		status, h, body := getURL(t, s, cb.RESTURL()+"/products/BTC-USDT/trades?"+q)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", q, status, body)
+		}
+		var out []tr
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out, h
+	}
+	top := last
+	first, h := page("limit=10&after=" + strconv.FormatInt(top+1, 10))
+	second, _ := page("limit=10&after=" + h.Get("Cb-After"))
+	all := append(first, second...)
+	if len(all) != 20 {
+		t.Fatalf("%d trades (top %d, first page CB-AFTER %q CB-BEFORE %q)", len(all), top, h.Get("Cb-After"), h.Get("Cb-Before"))
+	}
+	for i, x := range all {
+		if x.TradeID != top-int64(i) {
+			t.Fatalf("trade %d: id %d, want %d", i, x.TradeID, top-int64(i))
+		}
+		truth, err := cb.Trades("BTC-USDT", x.TradeID, x.TradeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maker := map[string]string{"BUY": "sell", "SELL": "buy"}[truth[0].Side]
+		if x.Price != truth[0].Price || x.Size != truth[0].Size || x.Side != maker {
+			t.Fatalf("trade %+v, truth %+v", x, truth[0])
+		}
+	}
+	newer, _ := page("limit=5&before=" + strconv.FormatInt(top-10, 10))
+	if len(newer) != 5 || newer[0].TradeID != top-5 || newer[4].TradeID != top-9 {
+		t.Fatalf("before: %+v", newer)
+	}
+	if status, _, body := getURL(t, s, cb.RESTURL()+"/products/BTC-USDT/trades?limit=5000"); status != 400 || !strings.Contains(string(body), `5000`) {
+		t.Fatalf("limit 5000: %d %s", status, body)
+	}
+}
+
+// TestCoinbaseNoHeartbeatAndDrop: coinbase-no-heartbeat stops the
+// heartbeats (heartbeat_counter then jumps); depth-drop leaves an
+// l2_data update out and its sequence_num with it (the gap shows on the
+// next message, whatever its channel).
+func TestCoinbaseNoHeartbeatAndDrop(t *testing.T) {
+	s, cb := startWithCoinbase(t, Config{Coinbase: CoinbaseConfig{HeartbeatEvery: 50 * time.Millisecond}})
+	c := dialWS(t, s, cb.WSURL())
+	sendText(t, c, `{"type":"subscribe","channel":"heartbeats"}`)
+	sendText(t, c, `{"type":"subscribe","product_ids":["BTC-USDT"],"channel":"level2"}`)
+	if err := s.SetFaults(Fault{Kind: FaultCoinbaseNoHeartbeat, Prob: 0.2, Duration: 300 * time.Millisecond}, Fault{Kind: FaultDepthDrop, Prob: 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	var prevSeq, prevHB int64 = -1, 0
+	hbJump, seqJump := false, false
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end) && !(hbJump && seqJump); {
+		m := cbRead(t, c)
+		if m.SequenceNum == nil {
+			continue
+		}
+		if prevSeq >= 0 && *m.SequenceNum != prevSeq+1 {
+			if *m.SequenceNum < prevSeq+1 {
+				t.Fatalf("%s: sequence_num %d after %d", m.Channel, *m.SequenceNum, prevSeq)
+			}
+			seqJump = true
+		}
+		prevSeq = *m.SequenceNum
+		if m.Channel == "heartbeats" {
+			var ev struct {
+				HeartbeatCounter int64 `json:"heartbeat_counter"`
+			}
+			if err := json.Unmarshal(m.Events[0], &ev); err != nil {
+				t.Fatal(err)
+			}
+			if prevHB != 0 && ev.HeartbeatCounter > prevHB+3 {
+				hbJump = true
+			}
+			prevHB = ev.HeartbeatCounter
+		}
+	}
+	if !hbJump || !seqJump {
+		t.Fatalf("heartbeat gap %v, sequence_num gap %v", hbJump, seqJump)
+	}
+}
