@@ -124,6 +124,8 @@ type Config struct {
 	Bybit BybitConfig
 	// OKX configures the OKX front-end.
 	OKX OKXConfig
+	// Coinbase configures the Coinbase front-end.
+	Coinbase CoinbaseConfig
 }
 
 // restLagDefault is Config.RESTLag's default.

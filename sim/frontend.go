@@ -231,6 +231,14 @@ func (s *Server) startFrontends(tlsCfg *tls.Config) error {
 		s.okx = o
 		s.frontends = append(s.frontends, o.frontend)
 	}
+	if s.cfg.serves(VenueCoinbase) {
+		cb, err := startCoinbase(s, tlsCfg)
+		if err != nil {
+			return err
+		}
+		s.coinbase = cb
+		s.frontends = append(s.frontends, cb.frontend)
+	}
 	return nil
 }
 

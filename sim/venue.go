@@ -16,7 +16,7 @@ const (
 )
 
 // knownVenues are the names Config.Venues accepts.
-var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit, VenueOKX}
+var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit, VenueOKX, VenueCoinbase}
 
 // Venues lists the front-ends the simulator can serve.
 func Venues() []string { return append([]string{}, knownVenues...) }
@@ -40,8 +40,15 @@ func (s *Server) Endpoints() []Endpoint {
 	if s.okx != nil {
 		out = append(out, Endpoint{Venue: VenueOKX, WSURL: s.okx.WSURL(), RESTURL: s.okx.RESTURL()})
 	}
+	if s.coinbase != nil {
+		out = append(out, Endpoint{Venue: VenueCoinbase, WSURL: s.coinbase.WSURL(), RESTURL: s.coinbase.RESTURL()})
+	}
 	return out
 }
+
+// Coinbase returns the Coinbase front-end, or nil when Config.Venues does
+// not list VenueCoinbase.
+func (s *Server) Coinbase() *Coinbase { return s.coinbase }
 
 // OKX returns the OKX front-end, or nil when Config.Venues does not list
 // VenueOKX.
@@ -139,7 +146,12 @@ func (c Config) validateVenues() error {
 		}
 	}
 	if seen[VenueOKX] {
-		return c.OKX.withDefaults().validate()
+		if err := c.OKX.withDefaults().validate(); err != nil {
+			return err
+		}
+	}
+	if seen[VenueCoinbase] {
+		return c.Coinbase.withDefaults().validate()
 	}
 	return nil
 }

@@ -96,6 +96,9 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.OKX.IdleTimeout, "okx-idle-timeout", 30*time.Second, "close an "+sim.VenueOKX+" connection (4004) after this long with no message either way, ≥ 1ms")
 	fs.DurationVar(&c.OKX.KeepAlive, "okx-keepalive", time.Minute, "send an "+sim.VenueOKX+" books keep-alive (seqId == prevSeqId) after this long without a book change, ≥ 1ms")
 	fs.BoolVar(&c.OKX.LegacyChecksum, "okx-legacy-checksum", false, "send the "+sim.VenueOKX+" books CRC32 checksum as before 2026-06-23 (default: 0, as now)")
+	fs.StringVar(&c.Coinbase.Addr, "coinbase-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueCoinbase+" listener (port 0: a random port)")
+	fs.DurationVar(&c.Coinbase.SubscribeTimeout, "coinbase-subscribe-timeout", 5*time.Second, "close a "+sim.VenueCoinbase+" connection that sent no subscribe within this, ≥ 1ms")
+	fs.DurationVar(&c.Coinbase.ChannelIdle, "coinbase-channel-idle", time.Minute, "drop a "+sim.VenueCoinbase+" channel sent nothing for this long on a connection without heartbeats, ≥ 1ms")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
 }
 
@@ -140,13 +143,17 @@ func (sf *simFlags) validate(k *checks) {
 	if c.Bybit.BookTick < time.Millisecond || c.Bybit.BookTick > time.Second {
 		k.add("bybit-book-tick", c.Bybit.BookTick.String(), "out of range 1ms..1s")
 	}
+	if _, _, err := net.SplitHostPort(c.Coinbase.Addr); err != nil {
+		k.add("coinbase-addr", c.Coinbase.Addr, "want host:port, e.g. 127.0.0.1:0")
+	}
 	if _, _, err := net.SplitHostPort(c.OKX.Addr); err != nil {
 		k.add("okx-addr", c.OKX.Addr, "want host:port, e.g. 127.0.0.1:0")
 	}
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"okx-idle-timeout", c.OKX.IdleTimeout}, {"okx-keepalive", c.OKX.KeepAlive}} {
+	}{{"okx-idle-timeout", c.OKX.IdleTimeout}, {"okx-keepalive", c.OKX.KeepAlive},
+		{"coinbase-subscribe-timeout", c.Coinbase.SubscribeTimeout}, {"coinbase-channel-idle", c.Coinbase.ChannelIdle}} {
 		if d.v < time.Millisecond {
 			k.add(d.flag, d.v.String(), "want at least 1ms")
 		}
@@ -229,7 +236,8 @@ func newSimCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "run the Binance-compatible exchange simulator",
 		Long: `A Binance-compatible TLS exchange simulator with fault injection and ground truth: Binance spot
 on --addr and, with --venues, Binance USD-M futures on --usdm-addr, Bybit (spot and linear)
-on --bybit-addr and OKX on --okx-addr, over one market.
+on --bybit-addr, OKX on --okx-addr and Coinbase (Advanced Trade) on --coinbase-addr,
+over one market.
 It takes no arguments; it prints the URLs it serves on stdout and runs until interrupted
 or for --duration.
 
@@ -286,6 +294,10 @@ func (s *simCmd) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(stdout, "    WebSocket  %s/ws/v5/public  %s/ws/v5/business\n", ep.WSURL, ep.WSURL)
 			fmt.Fprintf(stdout, "    REST       %s/api/v5/…\n", ep.RESTURL)
 			fmt.Fprintf(stdout, "    truth      %s/sim/book?instId=…&seqId=…  %s/sim/trades?instId=…&from=…&to=…\n", ep.RESTURL, ep.RESTURL)
+		case sim.VenueCoinbase:
+			fmt.Fprintf(stdout, "    WebSocket  %s/ (subscribe level2, market_trades, ticker, heartbeats)\n", ep.WSURL)
+			fmt.Fprintf(stdout, "    REST       %s/api/v3/brokerage/market/…  %s/api/v3/brokerage/time\n", ep.RESTURL, ep.RESTURL)
+			fmt.Fprintf(stdout, "    truth      %s/sim/book?product_id=…&conn=…&sequence_num=…  %s/sim/book?product_id=…&update_id=…  %s/sim/trades?product_id=…&from=…&to=…  %s/sim/conns\n", ep.RESTURL, ep.RESTURL, ep.RESTURL, ep.RESTURL)
 		default:
 			fmt.Fprintf(stdout, "    WebSocket  %s\n    REST       %s\n", ep.WSURL, ep.RESTURL)
 		}
