@@ -27,12 +27,14 @@
 // and growing by one a message (read from the documented samples: the
 // subscriptions reply and the first heartbeat carry 0; Coinbase states no
 // scope, and the Exchange feed's "each new message being exactly one
-// sequence number greater" is the rule applied). heartbeats carry
-// heartbeat_counter, one a second per connection. Books carry no number of
-// their own, so the decoder numbers each book's events itself (ID =
-// FirstID, +1 an event; Rules.BookChain ChainFirstID) and, when
-// sequence_num jumps or heartbeat_counter skips, adds one more to the next
-// event of every book of the connection: the gateway sees a break and
+// sequence number greater" is the rule applied; the simulator's Coinbase
+// front-end reads it so too). heartbeats carry heartbeat_counter, one a
+// second per connection. A book event's ID is its message's sequence_num
+// and its PrevID the ID of the book's previous event on the connection
+// (Rules.BookChain ChainPrevID: books' IDs jump by the other channels' and
+// products' messages between them). When sequence_num jumps or
+// heartbeat_counter skips, the next event of every book of the connection
+// names no previous event (PrevID -1): the gateway sees a break and
 // resubscribes those books (ResubscribeMessages), whose fresh snapshot
 // repairs them. A sequence_num lower than the last is read as a new
 // numbering and starts the check again. Should Coinbase's counter prove to
@@ -209,10 +211,10 @@ func (v *Coinbase) MessageRate() float64 { return messageRate }
 // channel, not on the data connections.
 func (v *Coinbase) IsShutdown([]byte) bool { return false }
 
-// Rules: books from the stream's snapshots, chained by the decoder's own
-// numbering (see the package comment); trades opaque.
+// Rules: books from the stream's snapshots, chained by PrevID (see the
+// package comment); trades opaque.
 func (v *Coinbase) Rules() feed.Rules {
-	return feed.Rules{BookChain: feed.ChainFirstID, Book: feed.BookFromStream, Trades: feed.TradeIDsOpaque}
+	return feed.Rules{BookChain: feed.ChainPrevID, Book: feed.BookFromStream, Trades: feed.TradeIDsOpaque}
 }
 
 // Widened counts the scales decoders widened for a value with more

@@ -192,7 +192,9 @@ func TestGatewaySubscribesAndResubscribesAfterALoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"book_snapshot 1 1/0", "book_delta 2 0/1", "book_delta 3 1/0", "book_snapshot 6 1/0", "book_delta 7 0/1"} // 5: the update after the loss, not delivered
+	// IDs are sequence_num (0, 1, 2 the replies and heartbeat); 6, the
+	// update after the loss, is not delivered
+	want := []string{"book_snapshot 3 1/0", "book_delta 4 0/1", "book_delta 5 1/0", "book_snapshot 10 1/0", "book_delta 11 0/1"}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
 		n := len(got)

@@ -38,7 +38,8 @@ type dsym struct {
 	wire   binance.Symbol
 	stream string // PRODUCT@level2
 	n      int64  // the ID of the book's last event; 0 before any
-	broken bool   // a message of the connection was lost: skip one ID
+	seen   bool   // the book has had an event on this connection
+	broken bool   // a message of the connection was lost since its last event
 }
 
 // Decoder decodes the frames of one connection: l2_data, market_trades,
@@ -340,17 +341,15 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 			continue
 		}
 		s := d.syms[e.Symbol]
-		switch {
-		case e.Type == feed.TypeBookSnapshot:
-			s.n++
-			s.broken = false
-		case s.broken:
-			s.n += 2
-			s.broken = false
-		default:
-			s.n++
+		id := s.n + 1 // no sequence_num: the next of the book's own
+		if t.seq != 0 {
+			id = seq
 		}
-		e.ID, e.FirstID = s.n, s.n
+		e.ID, e.FirstID, e.PrevID = id, id, s.n
+		if s.broken || !s.seen {
+			e.PrevID = -1 // names no event: a break
+		}
+		s.n, s.seen, s.broken = id, true, false
 	}
 	switch d.count {
 	case 0:
@@ -408,7 +407,7 @@ func (s SequenceScope) String() string {
 func (d *Decoder) lost() {
 	d.Gaps++
 	for _, s := range d.syms {
-		if s.n > 0 {
+		if s.seen {
 			s.broken = true
 		}
 	}

@@ -53,7 +53,7 @@ func TestDecodeBook(t *testing.T) {
 	if err != nil || kind != feed.DecodedEvent {
 		t.Fatalf("snapshot: %v %v", kind, err)
 	}
-	if ev.Type != feed.TypeBookSnapshot || !ev.Base || ev.ID != 1 || ev.FirstID != 1 || ev.Symbol != "BTC-USD" || ev.Instrument != "BTC-USD" ||
+	if ev.Type != feed.TypeBookSnapshot || !ev.Base || ev.ID != 1 || ev.FirstID != 1 || ev.PrevID != -1 || ev.Symbol != "BTC-USD" || ev.Instrument != "BTC-USD" ||
 		ev.Stream != "BTC-USD@level2" || ev.Venue != Venue || ev.EventTime != ts("2023-02-09T20:32:50.714964855Z") || ev.ExchangeTime != ev.EventTime {
 		t.Fatalf("snapshot: %+v", ev)
 	}
@@ -63,15 +63,16 @@ func TestDecodeBook(t *testing.T) {
 	if _, err := d.Decode([]byte(docL2Update), &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev.Type != feed.TypeBookDelta || ev.Base || ev.ID != 2 || len(ev.Bids) != 1 || ev.Bids[0].Qty != 0 || len(ev.Asks) != 0 {
+	if ev.Type != feed.TypeBookDelta || ev.Base || ev.ID != 2 || ev.PrevID != 1 || len(ev.Bids) != 1 || ev.Bids[0].Qty != 0 || len(ev.Asks) != 0 {
 		t.Fatalf("update: %+v", ev)
 	}
 }
 
-// A jump of sequence_num, or of heartbeat_counter, makes the next event of
-// every book of the connection skip one ID: the gateway sees the break.
-// A later snapshot restarts the chain; a lower sequence_num restarts the
-// check without a break.
+// A book event's ID is its message's sequence_num, its PrevID the book's
+// last. A jump of sequence_num, or of heartbeat_counter, makes the next
+// event of every book of the connection name no previous one: the gateway
+// sees the break. A later snapshot restarts the chain; a lower
+// sequence_num restarts the check without a break.
 func TestDecodeLostMessageBreaksBooks(t *testing.T) {
 	d := NewDecoder(testSymbols(t), SequencePerConnection)
 	frame := func(seq int, typ, prod string) string {
@@ -82,21 +83,21 @@ func TestDecodeLostMessageBreaksBooks(t *testing.T) {
 	}
 	steps := []struct {
 		frame string
-		want  string // Symbol ID, or "" for no event
+		want  string // Symbol ID<-PrevID, or "" for no event
 	}{
-		{frame(1, "snapshot", "BTC-USD"), "BTC-USD 1"},
-		{frame(2, "snapshot", "ETH-USD"), "ETH-USD 1"},
-		{frame(3, "update", "BTC-USD"), "BTC-USD 2"},
-		{frame(5, "update", "BTC-USD"), "BTC-USD 4"}, // 4 lost: a break
-		{frame(6, "update", "ETH-USD"), "ETH-USD 3"}, // the other book breaks too
-		{frame(7, "update", "ETH-USD"), "ETH-USD 4"},
+		{frame(1, "snapshot", "BTC-USD"), "BTC-USD 1<--1"},
+		{frame(2, "snapshot", "ETH-USD"), "ETH-USD 2<--1"},
+		{frame(3, "update", "BTC-USD"), "BTC-USD 3<-1"},
+		{frame(5, "update", "BTC-USD"), "BTC-USD 5<--1"}, // 4 lost: a break
+		{frame(6, "update", "ETH-USD"), "ETH-USD 6<--1"}, // the other book breaks too
+		{frame(7, "update", "ETH-USD"), "ETH-USD 7<-6"},
 		{hb(8, 10), ""},
 		{hb(9, 12), ""}, // a heartbeat lost (sequence_num kept: a heartbeat-only loss)
-		{frame(10, "update", "BTC-USD"), "BTC-USD 6"},
-		{frame(11, "snapshot", "ETH-USD"), "ETH-USD 5"}, // a snapshot mends it
-		{frame(12, "update", "ETH-USD"), "ETH-USD 6"},
-		{frame(0, "update", "ETH-USD"), "ETH-USD 7"}, // a new numbering: no break
-		{frame(1, "update", "ETH-USD"), "ETH-USD 8"},
+		{frame(10, "update", "BTC-USD"), "BTC-USD 10<--1"},
+		{frame(11, "snapshot", "ETH-USD"), "ETH-USD 11<--1"}, // a snapshot: the chain starts anew
+		{frame(12, "update", "ETH-USD"), "ETH-USD 12<-11"},
+		{frame(0, "update", "ETH-USD"), "ETH-USD 0<-12"}, // a new numbering: no break
+		{frame(1, "update", "ETH-USD"), "ETH-USD 1<-0"},
 	}
 	for i, s := range steps {
 		var ev feed.Event
@@ -106,7 +107,7 @@ func TestDecodeLostMessageBreaksBooks(t *testing.T) {
 		}
 		got := ""
 		if kind == feed.DecodedEvent {
-			got = fmt.Sprintf("%s %d", ev.Symbol, ev.ID)
+			got = fmt.Sprintf("%s %d<-%d", ev.Symbol, ev.ID, ev.PrevID)
 			if ev.FirstID != ev.ID {
 				t.Errorf("step %d: FirstID %d ID %d", i, ev.FirstID, ev.ID)
 			}
@@ -249,7 +250,7 @@ func TestDecodeSequencePerChannel(t *testing.T) {
 		return fmt.Sprintf(`{"channel":"heartbeats","timestamp":"2023-02-09T20:32:51Z","sequence_num":%d,"events":[{"current_time":"x","heartbeat_counter":%d}]}`, seq, n)
 	}
 	frames := []string{l2(1, "snapshot"), hb(7, 1), l2(2, "update"), hb(8, 2), l2(3, "update")}
-	for scope, want := range map[SequenceScope]string{SequencePerChannel: "1 2 3 gaps 0", SequencePerConnection: "1 3 5 gaps 2", SequenceOff: "1 2 3 gaps 0"} {
+	for scope, want := range map[SequenceScope]string{SequencePerChannel: "1<--1 2<-1 3<-2 gaps 0", SequencePerConnection: "1<--1 2<--1 3<--1 gaps 2", SequenceOff: "1<--1 2<-1 3<-2 gaps 0"} {
 		d := NewDecoder(testSymbols(t), scope)
 		var got []string
 		for _, f := range frames {
@@ -259,7 +260,7 @@ func TestDecodeSequencePerChannel(t *testing.T) {
 				t.Fatal(err)
 			}
 			if kind == feed.DecodedEvent {
-				got = append(got, fmt.Sprint(ev.ID))
+				got = append(got, fmt.Sprintf("%d<-%d", ev.ID, ev.PrevID))
 			}
 		}
 		if s := fmt.Sprintf("%s gaps %d", strings.Join(got, " "), d.Gaps); s != want {
