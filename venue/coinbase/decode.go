@@ -296,7 +296,9 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 		err = d.events(b, t.events, sent, ev, d.bookEvent)
 	case "market_trades":
 		slot = 2
-		err = d.events(b, t.events, sent, ev, d.tradesEvent)
+		if err = d.events(b, t.events, sent, ev, d.tradesEvent); err == nil {
+			d.timeOrder(ev)
+		}
 	case "ticker", "ticker_batch":
 		slot = 3
 		err = d.events(b, t.events, sent, ev, d.tickerEvent)
@@ -401,6 +403,24 @@ func (s SequenceScope) String() string {
 		return "off"
 	}
 	return fmt.Sprintf("SequenceScope(%d)", uint8(s))
+}
+
+// timeOrder puts the frame's events in the order of their exchange times,
+// oldest first, keeping the order of equal times: a market_trades batch may
+// list its trades newest first.
+func (d *Decoder) timeOrder(ev *feed.Event) {
+	at := func(i int) *feed.Event {
+		if i == 0 {
+			return ev
+		}
+		return &d.pending[i-1]
+	}
+	for i := 1; i < d.count; i++ {
+		for j := i; j > 0 && at(j).ExchangeTime < at(j-1).ExchangeTime; j-- {
+			a, b := at(j), at(j-1)
+			*a, *b = *b, *a
+		}
+	}
 }
 
 // lost marks every book of the connection broken: a message was lost.
