@@ -22,9 +22,8 @@ import (
 // The front-end answers a book at a sequence_num only on the connections
 // still open, and sequence_num starts again on each connection: the books
 // checked at the suite's checkpoints of connections its faults dropped
-// cannot be held against the truth ("book at 2: … no connection"). The
-// trades part passes (1773 of 2314 trades delivered, the other 541 in the
-// 3 gap windows announced). Until the front-end keeps the books of closed
+// cannot be held against the truth ("book at 2: … no connection"); the
+// trades part passes. Until the front-end keeps the books of closed
 // connections, the suite runs only when FEEDKEEPER_COINBASE_CONFORMANCE is
 // set.
 func TestConformance(t *testing.T) {

@@ -789,7 +789,8 @@ func (d *Decoder) tradesEvent(b []byte, at int, sent int64, ev *feed.Event) erro
 
 // tickerEvent reads one ticker event ("WebSocket Channels": Ticker): each
 // ticker with best_bid, best_bid_quantity, best_ask and best_ask_quantity
-// is a TypeTopOfBook; one without them (ticker_batch) is left out.
+// is a TypeTopOfBook whose ID is the message's timestamp in ns; one without
+// them (ticker_batch) is left out.
 func (d *Decoder) tickerEvent(b []byte, at int, sent int64, ev *feed.Event) error {
 	var tickers int
 	if err := fields(b, at, "event", &d.kbuf, func(k []byte, i int) error {
@@ -838,7 +839,9 @@ func (d *Decoder) tickerEvent(b []byte, at int, sent int64, ev *feed.Event) erro
 		e := d.add(ev)
 		e.Type = feed.TypeTopOfBook
 		d.stamp(e, s, sent)
-		e.ExchangeTime = sent
+		// the ID orders them: the envelope's time, ns (sequence_num starts
+		// again on each connection)
+		e.ExchangeTime, e.ID, e.FirstID = sent, sent, sent
 		for _, f := range [4]struct {
 			at    int
 			dst   *int64

@@ -140,7 +140,7 @@ func TestDecodeTradesTickerAndControl(t *testing.T) {
 		t.Fatalf("recent trades on subscribing: %v %v", kind, err)
 	}
 	if kind, err := d.Decode([]byte(docTicker), &ev); err != nil || kind != feed.DecodedEvent || ev.Type != feed.TypeTopOfBook ||
-		ev.Bid.Price != 6890000 || ev.Bid.Qty != 150000000 || ev.Ask.Price != 6890100 || ev.Ask.Qty != 50000000 {
+		ev.Bid.Price != 6890000 || ev.Bid.Qty != 150000000 || ev.ID != ts("2026-04-07T14:30:04Z") || ev.Ask.Price != 6890100 || ev.Ask.Qty != 50000000 {
 		t.Fatalf("ticker: %v %v %+v", kind, err, ev)
 	}
 	for _, f := range []string{docSubscriptions, docHeartbeat, docHeartbeatStr} {
@@ -288,5 +288,25 @@ func TestWidenedScaleIsShared(t *testing.T) {
 	c := v.NewDecoder(feed.ConnPlan{})
 	if _, err := c.Decode([]byte(docL2Snapshot), &ev); err != nil || ev.PriceScale != 4 || v.Widened() != 1 {
 		t.Fatalf("later decoder: %v %+v, widened %d", err, ev, v.Widened())
+	}
+}
+
+// A market_trades batch listed newest first is delivered oldest first.
+func TestDecodeTradesInTimeOrder(t *testing.T) {
+	d := NewDecoder(testSymbols(t), SequencePerConnection)
+	f := `{"channel":"market_trades","timestamp":"2026-04-07T14:30:03Z","sequence_num":1,"events":[{"type":"update","trades":[` +
+		`{"trade_id":"3","product_id":"BTC-USD","price":"3","size":"1","side":"BUY","time":"2026-04-07T14:30:02.3Z"},` +
+		`{"trade_id":"2","product_id":"BTC-USD","price":"2","size":"1","side":"BUY","time":"2026-04-07T14:30:02.2Z"},` +
+		`{"trade_id":"1","product_id":"ETH-USD","price":"1","size":"1","side":"SELL","time":"2026-04-07T14:30:02.1Z"}]}]}`
+	var ev, n feed.Event
+	if kind, err := d.Decode([]byte(f), &ev); err != nil || kind != feed.DecodedBatch {
+		t.Fatal(kind, err)
+	}
+	got := []string{fmt.Sprintf("%s %d", ev.Symbol, ev.Price)}
+	for d.Next(&n) {
+		got = append(got, fmt.Sprintf("%s %d", n.Symbol, n.Price))
+	}
+	if fmt.Sprint(got) != "[ETH-USD 100 BTC-USD 200 BTC-USD 300]" {
+		t.Errorf("order %v", got)
 	}
 }
