@@ -310,3 +310,31 @@ func TestDecodeTradesInTimeOrder(t *testing.T) {
 		t.Errorf("order %v", got)
 	}
 }
+
+func BenchmarkDecodeL2Update(b *testing.B) {
+	d := NewDecoder(testSymbols(b), SequencePerConnection)
+	var ev feed.Event
+	frame := []byte(docL2Update)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decode(frame, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeTrades(b *testing.B) {
+	d := NewDecoder(testSymbols(b), SequencePerConnection)
+	var ev, n feed.Event
+	frame := []byte(docTrades)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decode(frame, &ev); err != nil {
+			b.Fatal(err)
+		}
+		for d.Next(&n) {
+		}
+	}
+}
