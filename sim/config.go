@@ -126,6 +126,8 @@ type Config struct {
 	Kraken KrakenConfig
 	// OKX configures the OKX front-end.
 	OKX OKXConfig
+	// Coinbase configures the Coinbase front-end.
+	Coinbase CoinbaseConfig
 }
 
 // restLagDefault is Config.RESTLag's default.

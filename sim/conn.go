@@ -82,6 +82,8 @@ type wsConn struct {
 	by    *bybitConn
 	// okx is the OKX side of an OKX connection (nil on the others).
 	okx *okxConn
+	// cb is the Coinbase side of a Coinbase connection (nil on the others).
+	cb *cbConn
 }
 
 // connStats counts what happened on one connection. Per-stream figures are
@@ -416,6 +418,9 @@ func (c *wsConn) writeMessages(batch []*Message, rng *rand.Rand, held **Message,
 			if hit {
 				switch f.Kind {
 				case FaultDepthDrop, FaultTradeGap:
+					if c.cb != nil {
+						c.cb.skip()
+					}
 					c.stats.faultSkipped.Add(1)
 					c.countStream(m, true)
 					continue
@@ -456,6 +461,9 @@ var (
 // connection is combined.
 func (c *wsConn) writeMessage(m *Message) error {
 	payload := m.Ms
+	if c.cb != nil {
+		payload = c.cb.stamp(c, m)
+	}
 	if c.micros && m.Us != nil {
 		payload = m.Us
 	}

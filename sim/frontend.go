@@ -239,6 +239,14 @@ func (s *Server) startFrontends(tlsCfg *tls.Config) error {
 		s.kraken = k
 		s.frontends = append(s.frontends, k.frontend)
 	}
+	if s.cfg.serves(VenueCoinbase) {
+		cb, err := startCoinbase(s, tlsCfg)
+		if err != nil {
+			return err
+		}
+		s.coinbase = cb
+		s.frontends = append(s.frontends, cb.frontend)
+	}
 	return nil
 }
 

@@ -29,17 +29,18 @@ import (
 // Server is a running simulator. Create it with Start; Close stops it and
 // releases every goroutine, connection and listener it made.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	certs  *certs
-	market *market
-	hub    *hub
-	faults *faults
-	ln     *listener
-	http   *http.Server
-	usdm   *USDM  // nil unless Config.Venues lists it
-	bybit  *Bybit // nil unless Config.Venues lists it
-	okx    *OKX   // nil unless Config.Venues lists it
+	cfg      Config
+	log      *slog.Logger
+	certs    *certs
+	market   *market
+	hub      *hub
+	faults   *faults
+	ln       *listener
+	http     *http.Server
+	usdm     *USDM     // nil unless Config.Venues lists it
+	bybit    *Bybit    // nil unless Config.Venues lists it
+	okx      *OKX      // nil unless Config.Venues lists it
+	coinbase *Coinbase // nil unless Config.Venues lists it
 	// frontends are those of usdm, bybit and okx that started.
 	frontends []*frontend
 

@@ -16,7 +16,7 @@ const (
 )
 
 // knownVenues are the names Config.Venues accepts.
-var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit, VenueOKX, VenueKraken}
+var knownVenues = []string{VenueBinance, VenueBinanceUSDM, VenueBybit, VenueOKX, VenueKraken, VenueCoinbase}
 
 // Venues lists the front-ends the simulator can serve.
 func Venues() []string { return append([]string{}, knownVenues...) }
@@ -43,12 +43,19 @@ func (s *Server) Endpoints() []Endpoint {
 	if s.kraken != nil {
 		out = append(out, Endpoint{Venue: VenueKraken, WSURL: s.kraken.WSURL(), RESTURL: s.kraken.RESTURL()})
 	}
+	if s.coinbase != nil {
+		out = append(out, Endpoint{Venue: VenueCoinbase, WSURL: s.coinbase.WSURL(), RESTURL: s.coinbase.RESTURL()})
+	}
 	return out
 }
 
 // Kraken returns the Kraken front-end, or nil when Config.Venues does not
 // list VenueKraken.
 func (s *Server) Kraken() *Kraken { return s.kraken }
+
+// Coinbase returns the Coinbase front-end, or nil when Config.Venues does
+// not list VenueCoinbase.
+func (s *Server) Coinbase() *Coinbase { return s.coinbase }
 
 // OKX returns the OKX front-end, or nil when Config.Venues does not list
 // VenueOKX.
@@ -151,7 +158,12 @@ func (c Config) validateVenues() error {
 		}
 	}
 	if seen[VenueOKX] {
-		return c.OKX.withDefaults().validate()
+		if err := c.OKX.withDefaults().validate(); err != nil {
+			return err
+		}
+	}
+	if seen[VenueCoinbase] {
+		return c.Coinbase.withDefaults().validate()
 	}
 	return nil
 }

@@ -172,6 +172,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"sim"}, "usdm-ping-interval", "0s", "positive"},
 		{[]string{"sim"}, "okx-keepalive", "0s", "at least 1ms"},
 		{[]string{"sim"}, "okx-addr", "nowhere", "host:port"},
+		{[]string{"sim"}, "coinbase-addr", "nowhere", "host:port"},
+		{[]string{"sim"}, "coinbase-channel-idle", "0s", "at least 1ms"},
 		{[]string{"tap", "wss://127.0.0.1:1/ws"}, "read-limit", "10", "1024.."},
 		{[]string{"tap", "wss://127.0.0.1:1/ws"}, "message-rate", "0", "positive"},
 		{[]string{"tap", "wss://127.0.0.1:1/ws"}, "stale-timeout", "1s", "--ping-interval"},

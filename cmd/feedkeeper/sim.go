@@ -100,6 +100,9 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Kraken.BookTick, "kraken-book-tick", 10*time.Millisecond, "how often the "+sim.VenueKraken+" book, trade and ticker channels are published, ≥ 1ms and at most 1s")
 	fs.IntVar(&c.Kraken.RESTBurst, "kraken-rest-burst", 15, "REST requests a client IP may send at once to "+sim.VenueKraken+" before EGeneral:Too many requests, ≥ 1")
 	fs.DurationVar(&c.Kraken.RESTRefill, "kraken-rest-refill", time.Second, "time in which one more "+sim.VenueKraken+" REST request is allowed, > 0")
+	fs.StringVar(&c.Coinbase.Addr, "coinbase-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueCoinbase+" listener (port 0: a random port)")
+	fs.DurationVar(&c.Coinbase.SubscribeTimeout, "coinbase-subscribe-timeout", 5*time.Second, "close a "+sim.VenueCoinbase+" connection that sent no subscribe within this, ≥ 1ms")
+	fs.DurationVar(&c.Coinbase.ChannelIdle, "coinbase-channel-idle", time.Minute, "drop a "+sim.VenueCoinbase+" channel sent nothing for this long on a connection without heartbeats, ≥ 1ms")
 	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
 }
 
@@ -154,13 +157,17 @@ func (sf *simFlags) validate(k *checks) {
 		k.add("kraken-rest-burst", strconv.Itoa(c.Kraken.RESTBurst), "must be at least 1")
 	}
 	k.positive("kraken-rest-refill", c.Kraken.RESTRefill)
+	if _, _, err := net.SplitHostPort(c.Coinbase.Addr); err != nil {
+		k.add("coinbase-addr", c.Coinbase.Addr, "want host:port, e.g. 127.0.0.1:0")
+	}
 	if _, _, err := net.SplitHostPort(c.OKX.Addr); err != nil {
 		k.add("okx-addr", c.OKX.Addr, "want host:port, e.g. 127.0.0.1:0")
 	}
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"okx-idle-timeout", c.OKX.IdleTimeout}, {"okx-keepalive", c.OKX.KeepAlive}} {
+	}{{"okx-idle-timeout", c.OKX.IdleTimeout}, {"okx-keepalive", c.OKX.KeepAlive},
+		{"coinbase-subscribe-timeout", c.Coinbase.SubscribeTimeout}, {"coinbase-channel-idle", c.Coinbase.ChannelIdle}} {
 		if d.v < time.Millisecond {
 			k.add(d.flag, d.v.String(), "want at least 1ms")
 		}
@@ -243,7 +250,8 @@ func newSimCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "run the Binance-compatible exchange simulator",
 		Long: `A Binance-compatible TLS exchange simulator with fault injection and ground truth: Binance spot
 on --addr and, with --venues, Binance USD-M futures on --usdm-addr, Bybit (spot and linear)
-on --bybit-addr, OKX on --okx-addr and Kraken on --kraken-addr, over one market.
+on --bybit-addr, OKX on --okx-addr, Kraken on --kraken-addr and Coinbase (Advanced Trade) on
+--coinbase-addr, over one market.
 It takes no arguments; it prints the URLs it serves on stdout and runs until interrupted
 or for --duration.
 
@@ -304,6 +312,10 @@ func (s *simCmd) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(stdout, "    WebSocket  %s/v2\n", ep.WSURL)
 			fmt.Fprintf(stdout, "    REST       %s/0/public/…\n", ep.RESTURL)
 			fmt.Fprintf(stdout, "    truth      %s/sim/book?symbol=BTC/USDT&ts=<µs>  %s/sim/trades?symbol=BTC/USDT&from=<trade_id>&to=<trade_id>\n", ep.RESTURL, ep.RESTURL)
+		case sim.VenueCoinbase:
+			fmt.Fprintf(stdout, "    WebSocket  %s/ (subscribe level2, market_trades, ticker, heartbeats)\n", ep.WSURL)
+			fmt.Fprintf(stdout, "    REST       %s/api/v3/brokerage/market/…  %s/api/v3/brokerage/time\n", ep.RESTURL, ep.RESTURL)
+			fmt.Fprintf(stdout, "    truth      %s/sim/book?product_id=…&conn=…&sequence_num=…  %s/sim/book?product_id=…&update_id=…  %s/sim/trades?product_id=…&from=…&to=…  %s/sim/conns\n", ep.RESTURL, ep.RESTURL, ep.RESTURL, ep.RESTURL)
 		default:
 			fmt.Fprintf(stdout, "    WebSocket  %s\n    REST       %s\n", ep.WSURL, ep.RESTURL)
 		}

@@ -16,6 +16,7 @@ import (
 	_ "github.com/feedkeeper/feedkeeper/venue/binance"
 	_ "github.com/feedkeeper/feedkeeper/venue/binanceusdm"
 	_ "github.com/feedkeeper/feedkeeper/venue/bybit"
+	_ "github.com/feedkeeper/feedkeeper/venue/coinbase"
 	_ "github.com/feedkeeper/feedkeeper/venue/kraken"
 	_ "github.com/feedkeeper/feedkeeper/venue/okx"
 )

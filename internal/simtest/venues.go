@@ -1,10 +1,13 @@
 package simtest
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/sim"
@@ -266,4 +269,44 @@ func (v *krakenSim) BookFaults(p float64) error {
 	}
 	return v.s.SetFaults(sim.Fault{Kind: sim.FaultDepthDrop, Prob: p}, sim.Fault{Kind: sim.FaultDepthDup, Prob: p},
 		sim.Fault{Kind: sim.FaultDepthReorder, Prob: p})
+}
+
+// CoinbaseSim starts a simulator serving Coinbase and returns that
+// front-end as the conformance suite drives it: products "BTC-USDT";
+// trades by trade_id (integers per product); a book ID is an l2_data
+// message's sequence_num, looked up on the front-end's open connections,
+// newest first (sequence_num counts per connection).
+func CoinbaseSim(t testing.TB, cfg sim.Config) venuetest.Sim {
+	cfg.Venues = append(cfg.Venues, sim.VenueCoinbase)
+	s := Start(t, cfg)
+	cb := s.Coinbase()
+	return &venueSim{s: s, ws: cb.WSURL(), rest: cb.RESTURL(), trades: func(product string, from, to int64) ([]sim.AggTrade, error) {
+		ts, err := cb.Trades(product, from, to)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]sim.AggTrade, len(ts))
+		for i, tr := range ts {
+			id := from + int64(i)
+			tm, err := time.Parse(time.RFC3339Nano, tr.Time)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = sim.AggTrade{ID: id, Price: tr.Price, Qty: tr.Size, FirstTradeID: id, LastTradeID: id,
+				Time: tm.UnixMilli(), BuyerMaker: tr.Side == "SELL"}
+		}
+		return out, nil
+	}, book: func(product string, seq int64) (sim.BookState, error) {
+		conns := cb.Conns()
+		slices.SortFunc(conns, func(a, b sim.ConnStats) int { return cmp.Compare(a.ID, b.ID) })
+		err := fmt.Errorf("%s sequence_num %d: no connection", product, seq)
+		for i := len(conns) - 1; i >= 0; i-- {
+			b, e := cb.BookAtSequence(conns[i].ID, product, seq)
+			if e == nil {
+				return sim.BookState{Symbol: b.ProductID, LastUpdateID: seq, Bids: b.Bids, Asks: b.Asks}, nil
+			}
+			err = e
+		}
+		return sim.BookState{}, err
+	}}
 }
