@@ -18,7 +18,7 @@ import (
 // conformance suite drives it.
 func SpotSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 	s := Start(t, cfg)
-	return &venueSim{s: s, ws: s.WSURL(), rest: s.RESTURL(), trades: s.AggTrades, book: s.BookAt}
+	return &venueSim{server: server{s}, ws: s.WSURL(), rest: s.RESTURL(), trades: s.AggTrades, book: s.BookAt}
 }
 
 // USDMSim starts a simulator serving Binance USD-M futures and returns
@@ -27,7 +27,7 @@ func USDMSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 	cfg.Venues = append(cfg.Venues, sim.VenueBinanceUSDM)
 	s := Start(t, cfg)
 	u := s.USDM()
-	return &venueSim{s: s, ws: u.WSURL(), rest: u.RESTURL(), trades: u.AggTrades, book: u.BookAt}
+	return &venueSim{server: server{s}, ws: u.WSURL(), rest: u.RESTURL(), trades: u.AggTrades, book: u.BookAt}
 }
 
 // BybitSim starts a simulator serving Bybit and returns that front-end as
@@ -41,11 +41,11 @@ func USDMSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 func BybitSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 	cfg.Venues = append(cfg.Venues, sim.VenueBybit)
 	s := Start(t, cfg)
-	return &bybitSim{s: s, b: s.Bybit()}
+	return &bybitSim{server: server{s}, b: s.Bybit()}
 }
 
 type bybitSim struct {
-	s *sim.Server
+	server
 	b *sim.Bybit
 }
 
@@ -71,10 +71,6 @@ func bybitSymbol(name string) (category, symbol string, err error) {
 
 func (v *bybitSim) WSURL() string   { return v.b.WSURL() }
 func (v *bybitSim) RESTURL() string { return v.b.RESTURL() }
-func (v *bybitSim) TLS() *tls.Config {
-	return &tls.Config{RootCAs: v.s.CertPool(), ClientSessionCache: tls.NewLRUClientSessionCache(16)}
-}
-
 func (v *bybitSim) Trades(symbol string, fromMs, toMs int64) ([]venuetest.Trade, error) {
 	cat, sym, err := bybitSymbol(symbol)
 	if err != nil {
@@ -104,27 +100,12 @@ func (v *bybitSim) Book(symbol string, u int64) (bids, asks []venuetest.Level, e
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, l := range bs.Bids {
-		bids = append(bids, venuetest.Level{Price: l.Price, Qty: l.Qty})
-	}
-	for _, l := range bs.Asks {
-		asks = append(asks, venuetest.Level{Price: l.Price, Qty: l.Qty})
-	}
+	bids, asks = levels(bs)
 	return bids, asks, nil
 }
 
-func (v *bybitSim) Fire() error { return v.s.Fire(sim.Fault{Kind: sim.FaultDrop}) }
-
-func (v *bybitSim) BookFaults(p float64) error {
-	if p == 0 {
-		return v.s.SetFaults()
-	}
-	return v.s.SetFaults(sim.Fault{Kind: sim.FaultDepthDrop, Prob: p}, sim.Fault{Kind: sim.FaultDepthDup, Prob: p},
-		sim.Fault{Kind: sim.FaultDepthReorder, Prob: p})
-}
-
 type venueSim struct {
-	s        *sim.Server
+	server
 	ws, rest string
 	trades   func(symbol string, from, to int64) ([]sim.AggTrade, error)
 	book     func(symbol string, id int64) (sim.BookState, error)
@@ -132,10 +113,6 @@ type venueSim struct {
 
 func (v *venueSim) WSURL() string   { return v.ws }
 func (v *venueSim) RESTURL() string { return v.rest }
-func (v *venueSim) TLS() *tls.Config {
-	return &tls.Config{RootCAs: v.s.CertPool(), ClientSessionCache: tls.NewLRUClientSessionCache(16)}
-}
-
 func (v *venueSim) Trades(symbol string, from, to int64) ([]venuetest.Trade, error) {
 	ts, err := v.trades(symbol, from, to)
 	if err != nil {
@@ -157,23 +134,8 @@ func (v *venueSim) Book(symbol string, id int64) (bids, asks []venuetest.Level, 
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, l := range bs.Bids {
-		bids = append(bids, venuetest.Level{Price: l.Price, Qty: l.Qty})
-	}
-	for _, l := range bs.Asks {
-		asks = append(asks, venuetest.Level{Price: l.Price, Qty: l.Qty})
-	}
+	bids, asks = levels(bs)
 	return bids, asks, nil
-}
-
-func (v *venueSim) Fire() error { return v.s.Fire(sim.Fault{Kind: sim.FaultDrop}) }
-
-func (v *venueSim) BookFaults(p float64) error {
-	if p == 0 {
-		return v.s.SetFaults()
-	}
-	return v.s.SetFaults(sim.Fault{Kind: sim.FaultDepthDrop, Prob: p}, sim.Fault{Kind: sim.FaultDepthDup, Prob: p},
-		sim.Fault{Kind: sim.FaultDepthReorder, Prob: p})
 }
 
 // OKXSim starts a simulator serving OKX and returns that front-end as the
@@ -184,7 +146,7 @@ func OKXSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 	cfg.Venues = append(cfg.Venues, sim.VenueOKX)
 	s := Start(t, cfg)
 	o := s.OKX()
-	return &venueSim{s: s, ws: o.WSURL(), rest: o.RESTURL(), trades: func(instID string, from, to int64) ([]sim.AggTrade, error) {
+	return &venueSim{server: server{s}, ws: o.WSURL(), rest: o.RESTURL(), trades: func(instID string, from, to int64) ([]sim.AggTrade, error) {
 		ts, err := o.Trades(instID, from, to)
 		if err != nil {
 			return nil, err
@@ -212,11 +174,11 @@ func OKXSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 func KrakenSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 	cfg.Venues = append(cfg.Venues, sim.VenueKraken)
 	s := Start(t, cfg)
-	return &krakenSim{s: s, k: s.Kraken()}
+	return &krakenSim{server: server{s}, k: s.Kraken()}
 }
 
 type krakenSim struct {
-	s *sim.Server
+	server
 	k *sim.Kraken
 }
 
@@ -227,10 +189,6 @@ func krakenPair(name string) string {
 
 func (v *krakenSim) WSURL() string   { return v.k.WSURL() }
 func (v *krakenSim) RESTURL() string { return v.k.RESTURL() }
-func (v *krakenSim) TLS() *tls.Config {
-	return &tls.Config{RootCAs: v.s.CertPool(), ClientSessionCache: tls.NewLRUClientSessionCache(16)}
-}
-
 func (v *krakenSim) Trades(symbol string, from, to int64) ([]venuetest.Trade, error) {
 	ts, err := v.k.Trades(krakenPair(symbol), from, to)
 	if err != nil {
@@ -252,23 +210,8 @@ func (v *krakenSim) Book(symbol string, ts int64) (bids, asks []venuetest.Level,
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, l := range bs.Bids {
-		bids = append(bids, venuetest.Level{Price: l.Price, Qty: l.Qty})
-	}
-	for _, l := range bs.Asks {
-		asks = append(asks, venuetest.Level{Price: l.Price, Qty: l.Qty})
-	}
+	bids, asks = levels(bs)
 	return bids, asks, nil
-}
-
-func (v *krakenSim) Fire() error { return v.s.Fire(sim.Fault{Kind: sim.FaultDrop}) }
-
-func (v *krakenSim) BookFaults(p float64) error {
-	if p == 0 {
-		return v.s.SetFaults()
-	}
-	return v.s.SetFaults(sim.Fault{Kind: sim.FaultDepthDrop, Prob: p}, sim.Fault{Kind: sim.FaultDepthDup, Prob: p},
-		sim.Fault{Kind: sim.FaultDepthReorder, Prob: p})
 }
 
 // CoinbaseSim starts a simulator serving Coinbase and returns that
@@ -280,7 +223,7 @@ func CoinbaseSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 	cfg.Venues = append(cfg.Venues, sim.VenueCoinbase)
 	s := Start(t, cfg)
 	cb := s.Coinbase()
-	return &venueSim{s: s, ws: cb.WSURL(), rest: cb.RESTURL(), trades: func(product string, from, to int64) ([]sim.AggTrade, error) {
+	return &venueSim{server: server{s}, ws: cb.WSURL(), rest: cb.RESTURL(), trades: func(product string, from, to int64) ([]sim.AggTrade, error) {
 		ts, err := cb.Trades(product, from, to)
 		if err != nil {
 			return nil, err
@@ -309,4 +252,33 @@ func CoinbaseSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 		}
 		return sim.BookState{}, err
 	}}
+}
+
+// server is what every front-end's adapter does alike: trust the
+// simulator's CA, drop its connections, turn its book faults on and off.
+type server struct{ s *sim.Server }
+
+func (v server) TLS() *tls.Config {
+	return &tls.Config{RootCAs: v.s.CertPool(), ClientSessionCache: tls.NewLRUClientSessionCache(16)}
+}
+
+func (v server) Fire() error { return v.s.Fire(sim.Fault{Kind: sim.FaultDrop}) }
+
+func (v server) BookFaults(p float64) error {
+	if p == 0 {
+		return v.s.SetFaults()
+	}
+	return v.s.SetFaults(sim.Fault{Kind: sim.FaultDepthDrop, Prob: p}, sim.Fault{Kind: sim.FaultDepthDup, Prob: p},
+		sim.Fault{Kind: sim.FaultDepthReorder, Prob: p})
+}
+
+// levels turns the simulator's book into the suite's levels.
+func levels(bs sim.BookState) (bids, asks []venuetest.Level) {
+	for _, l := range bs.Bids {
+		bids = append(bids, venuetest.Level{Price: l.Price, Qty: l.Qty})
+	}
+	for _, l := range bs.Asks {
+		asks = append(asks, venuetest.Level{Price: l.Price, Qty: l.Qty})
+	}
+	return bids, asks
 }
