@@ -3,10 +3,15 @@
 // replayed through the same pipeline: a bug seen live can be reproduced,
 // and benchmarks get a firehose that needs no network.
 //
-// A recording is a directory holding meta.json (the venue, the streams and
-// the venue's own metadata, such as its symbols' scales) and frames.fkr.zst: zstd-compressed records of
-// uvarint connection plan, varint receive time (ns since the Unix epoch),
-// uvarint length, then the frame's bytes.
+// A recording is a directory holding meta.json (its sources: the venues
+// recorded, each with its streams and the venue's own metadata, such as
+// its symbols' scales) and frames.fkr.zst: zstd-compressed records of
+// uvarint source (the index of the venue in meta.json's sources), uvarint
+// connection plan, varint receive time (ns since the Unix epoch), uvarint
+// length, then the frame's bytes. One recording holds the frames of every
+// venue of a run in the order they were received, so that a replay gives
+// them back interleaved as they came. Versions 1 and 2 held one venue and
+// no source in their records; they are still read.
 package record
 
 import (
@@ -28,8 +33,9 @@ const (
 	metaFile   = "meta.json"
 	framesFile = "frames.fkr.zst"
 	// Version of the format written. Version 1 held the venue's metadata
-	// at the top of meta.json, beside the generic fields; it is still read.
-	Version = 2
+	// at the top of meta.json, beside the generic fields; version 2 held it
+	// under venue_meta, for one venue; both are still read.
+	Version = 3
 	// maxFrame bounds a frame read back, as the live read limit does.
 	maxFrame = 64 << 20
 	// FlushEvery is how much receive time the frames written wait at most
@@ -47,21 +53,39 @@ var ErrCut = errors.New("recording cut short")
 
 // Meta describes a recording.
 type Meta struct {
-	Version int      `json:"version"`
+	Version int `json:"version"`
+	// Sources are the venues recorded, in the order Frame.Source counts
+	// them; a venue appears once per gateway of the run (a venues: list
+	// may name one venue twice). Open fills them whatever the version
+	// read.
+	Sources []Source `json:"sources,omitempty"`
+	// Venue, Streams and VenueMeta describe a recording of one venue: what
+	// versions 1 and 2 held. Create takes them as the one source when
+	// Sources is empty; Open sets them from the source when there is
+	// exactly one. Reading a version 1 recording, VenueMeta is the whole of
+	// meta.json, where the venue's fields were kept then.
+	Venue     string          `json:"venue,omitempty"`
+	Streams   []string        `json:"streams,omitempty"`
+	VenueMeta json.RawMessage `json:"venue_meta,omitempty"`
+	Started   time.Time       `json:"started"`
+}
+
+// Source is one venue of a recording: what a replay needs to open a
+// gateway that decodes its frames.
+type Source struct {
 	Venue   string   `json:"venue"`
 	Streams []string `json:"streams"`
 	// VenueMeta is the venue's own metadata (venue.Setup.Meta): what its
-	// replay needs, opaque here. Reading a version 1 recording, it is the
-	// whole of meta.json, where the venue's fields were kept then.
+	// replay needs, opaque here.
 	VenueMeta json.RawMessage `json:"venue_meta"`
-	Started   time.Time       `json:"started"`
 }
 
 // Frame is one recorded frame.
 type Frame struct {
-	Plan int
-	Recv int64
-	Data []byte // valid until the next call of Next
+	Source int // index in Meta.Sources; 0 in recordings of versions 1 and 2
+	Plan   int
+	Recv   int64
+	Data   []byte // valid until the next call of Next
 }
 
 // Writer records frames. It is safe for concurrent use.
@@ -77,11 +101,22 @@ type Writer struct {
 	closed bool
 	// flushed is the receive time of the last flush.
 	flushed int64
+	sources int // len(Meta.Sources)
 }
 
 // Create starts a recording in dir (created if needed; an existing
-// recording there is refused).
+// recording there is refused) of the venues meta.Sources names, or of the
+// one venue of meta.Venue when Sources is empty.
 func Create(dir string, meta Meta) (*Writer, error) {
+	if len(meta.Sources) == 0 {
+		meta.Sources = []Source{{Venue: meta.Venue, Streams: meta.Streams, VenueMeta: meta.VenueMeta}}
+	}
+	meta.Venue, meta.Streams, meta.VenueMeta = "", nil, nil // in Sources
+	for i, s := range meta.Sources {
+		if s.Venue == "" {
+			return nil, fmt.Errorf("record: source %d names no venue", i)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
@@ -108,14 +143,22 @@ func Create(dir string, meta Meta) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("record: %w", err)
 	}
-	return &Writer{f: f, zw: zw, bw: bufio.NewWriterSize(zw, 64<<10)}, nil
+	return &Writer{f: f, zw: zw, bw: bufio.NewWriterSize(zw, 64<<10), sources: len(meta.Sources)}, nil
 }
 
-// Write records one frame. The first error is kept and returned by every
+// Write records one frame of the first source (the only one of a
+// recording of one venue): WriteSource(0, …).
+func (w *Writer) Write(plan int, recv int64, data []byte) error {
+	return w.WriteSource(0, plan, recv, data)
+}
+
+// WriteSource records one frame received by the gateway of
+// Meta.Sources[source]. The first error is kept and returned by every
 // later call and by Close; the gateway's own output does not stop. The
 // frames reach the file once FlushEvery of receive time has passed since
-// the last flush, and at Close.
-func (w *Writer) Write(plan int, recv int64, data []byte) error {
+// the last flush, and at Close. A source out of range is refused (and not
+// kept as the first error).
+func (w *Writer) WriteSource(source, plan int, recv int64, data []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -124,7 +167,11 @@ func (w *Writer) Write(plan int, recv int64, data []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	w.hdr = binary.AppendUvarint(w.hdr[:0], uint64(plan))
+	if source < 0 || source >= w.sources {
+		return fmt.Errorf("record: source %d of a recording of %d", source, w.sources)
+	}
+	w.hdr = binary.AppendUvarint(w.hdr[:0], uint64(source))
+	w.hdr = binary.AppendUvarint(w.hdr, uint64(plan))
 	w.hdr = binary.AppendVarint(w.hdr, recv)
 	w.hdr = binary.AppendUvarint(w.hdr, uint64(len(data)))
 	if _, err := w.bw.Write(w.hdr); err != nil {
@@ -198,8 +245,18 @@ func Open(dir string) (*Reader, error) {
 	}
 	switch meta.Version {
 	case Version:
-	case 1:
-		meta.VenueMeta = b
+		if len(meta.Sources) == 0 {
+			return nil, fmt.Errorf("record: %s: %s names no source", dir, metaFile)
+		}
+		if len(meta.Sources) == 1 {
+			s := meta.Sources[0]
+			meta.Venue, meta.Streams, meta.VenueMeta = s.Venue, s.Streams, s.VenueMeta
+		}
+	case 1, 2:
+		if meta.Version == 1 {
+			meta.VenueMeta = b
+		}
+		meta.Sources = []Source{{Venue: meta.Venue, Streams: meta.Streams, VenueMeta: meta.VenueMeta}}
 	default:
 		return nil, fmt.Errorf("record: %s: version %d, this program reads 1 to %d", dir, meta.Version, Version)
 	}
@@ -220,9 +277,22 @@ func Open(dir string) (*Reader, error) {
 // an error matching ErrCut and io.ErrUnexpectedEOF that says how many
 // frames came before; a damaged one with another error.
 func (r *Reader) Next() (Frame, error) {
+	var source uint64
+	if r.Meta.Version >= 3 {
+		var err error
+		if source, err = binary.ReadUvarint(r.br); err != nil {
+			if errors.Is(err, io.EOF) {
+				return Frame{}, io.EOF
+			}
+			return Frame{}, r.broken(err)
+		}
+		if source >= uint64(len(r.Meta.Sources)) {
+			return Frame{}, fmt.Errorf("record: damaged after %d whole frames: a frame of source %d, and %s names %d", r.read, source, metaFile, len(r.Meta.Sources))
+		}
+	}
 	plan, err := binary.ReadUvarint(r.br)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) && r.Meta.Version < 3 {
 			return Frame{}, io.EOF
 		}
 		return Frame{}, r.broken(err)
@@ -246,7 +316,7 @@ func (r *Reader) Next() (Frame, error) {
 		return Frame{}, r.broken(err)
 	}
 	r.read++
-	return Frame{Plan: int(plan), Recv: recv, Data: r.buf}, nil
+	return Frame{Source: int(source), Plan: int(plan), Recv: recv, Data: r.buf}, nil
 }
 
 // broken returns the error of a read that met err inside a frame or the

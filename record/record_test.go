@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 )
 
@@ -176,14 +178,7 @@ func TestCrashWhileRecording(t *testing.T) {
 // venue's metadata, and a version this program does not know is refused.
 func TestFirstVersionReads(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "rec")
-	w, err := Create(dir, Meta{Venue: "binance"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(1, 7, []byte("frame"))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeOldFrames(t, dir, oldFrame{1, 7, "frame"})
 	old := `{"version":1,"venue":"binance","ws_url":"wss://x","streams":["btcusdt@aggTrade"],"streams_per_conn":200,"micros":false,"symbols":[{"name":"BTCUSDT","price_scale":2,"qty_scale":5}],"started":"2026-11-25T10:00:00Z"}`
 	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(old), 0o644); err != nil {
 		t.Fatal(err)
@@ -196,13 +191,146 @@ func TestFirstVersionReads(t *testing.T) {
 	if r.Meta.Venue != "binance" || r.Meta.Streams[0] != "btcusdt@aggTrade" || string(r.Meta.VenueMeta) != old {
 		t.Fatalf("meta %+v", r.Meta)
 	}
-	if f, err := r.Next(); err != nil || f.Plan != 1 || string(f.Data) != "frame" {
+	if len(r.Meta.Sources) != 1 || r.Meta.Sources[0].Venue != "binance" || string(r.Meta.Sources[0].VenueMeta) != old {
+		t.Fatalf("sources %+v", r.Meta.Sources)
+	}
+	if f, err := r.Next(); err != nil || f.Source != 0 || f.Plan != 1 || string(f.Data) != "frame" {
 		t.Fatalf("frame %+v %v", f, err)
+	}
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last frame: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(`{"version":9}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "version 9") {
 		t.Fatalf("version 9: %v", err)
+	}
+}
+
+type oldFrame struct {
+	plan int
+	recv int64
+	data string
+}
+
+// writeOldFrames writes frames.fkr.zst in dir as versions 1 and 2 laid
+// out their records: no source.
+func writeOldFrames(t *testing.T, dir string, frames ...oldFrame) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	for _, f := range frames {
+		raw = binary.AppendUvarint(raw, uint64(f.plan))
+		raw = binary.AppendVarint(raw, f.recv)
+		raw = binary.AppendUvarint(raw, uint64(len(f.data)))
+		raw = append(raw, f.data...)
+	}
+	zw, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zw.Close()
+	if err := os.WriteFile(filepath.Join(dir, framesFile), zw.EncodeAll(raw, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSecondVersionReads: a recording of version 2 (one venue, its
+// metadata under venue_meta, records without a source) opens as one
+// source.
+func TestSecondVersionReads(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	writeOldFrames(t, dir, oldFrame{0, 5, "a"}, oldFrame{2, 6, "b"})
+	meta := `{"version":2,"venue":"okx","streams":["BTC-USDT@trades-all"],"venue_meta":{"streams_per_conn":30},"started":"2026-11-25T10:00:00Z"}`
+	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(meta), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(r.Meta.Sources) != 1 || r.Meta.Sources[0].Venue != "okx" || r.Meta.Sources[0].Streams[0] != "BTC-USDT@trades-all" ||
+		string(r.Meta.Sources[0].VenueMeta) != `{"streams_per_conn":30}` {
+		t.Fatalf("sources %+v", r.Meta.Sources)
+	}
+	for i, want := range []oldFrame{{0, 5, "a"}, {2, 6, "b"}} {
+		f, err := r.Next()
+		if err != nil || f.Source != 0 || f.Plan != want.plan || f.Recv != want.recv || string(f.Data) != want.data {
+			t.Fatalf("frame %d: %+v %v", i, f, err)
+		}
+	}
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last frame: %v", err)
+	}
+}
+
+// TestSeveralSources: a recording of several venues gives back each
+// frame with its source, in the order written, and refuses a source it
+// does not list (writing) or a frame of one (reading).
+func TestSeveralSources(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	sources := []Source{
+		{Venue: "binance", Streams: []string{"btcusdt@aggTrade"}, VenueMeta: json.RawMessage(`{"a":1}`)},
+		{Venue: "okx", Streams: []string{"BTC-USDT@trades-all"}, VenueMeta: json.RawMessage(`{"b":2}`)},
+		{Venue: "binance", Streams: []string{"ethusdt@trade"}, VenueMeta: json.RawMessage(`{"c":3}`)},
+	}
+	w, err := Create(dir, Meta{Sources: sources})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		if err := w.WriteSource(i%3, i%2, int64(i), []byte(fmt.Sprintf("%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.WriteSource(3, 0, 1, []byte("x")); err == nil || !strings.Contains(err.Error(), "source 3 of a recording of 3") {
+		t.Fatalf("a source out of range: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := os.ReadFile(filepath.Join(dir, metaFile))
+	if strings.Contains(string(mb), `"venue_meta": null`) || !strings.Contains(string(mb), `"sources"`) {
+		t.Fatalf("meta.json %s", mb)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vm bytes.Buffer
+	if len(r.Meta.Sources) == 3 {
+		json.Compact(&vm, r.Meta.Sources[2].VenueMeta)
+	}
+	if r.Meta.Version != Version || len(r.Meta.Sources) != 3 || r.Meta.Sources[1].Venue != "okx" || vm.String() != `{"c":3}` || r.Meta.Venue != "" {
+		t.Fatalf("meta %+v", r.Meta)
+	}
+	for i := 0; i < 300; i++ {
+		f, err := r.Next()
+		if err != nil || f.Source != i%3 || f.Plan != i%2 || f.Recv != int64(i) || string(f.Data) != fmt.Sprint(i) {
+			t.Fatalf("frame %d: %+v %v", i, f, err)
+		}
+	}
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last frame: %v", err)
+	}
+	r.Close()
+	// meta.json naming fewer sources than the frames use: damaged
+	if err := os.WriteFile(filepath.Join(dir, metaFile), []byte(`{"version":3,"sources":[{"venue":"binance"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.Next()
+	if _, err := r.Next(); err == nil || !strings.Contains(err.Error(), "source 1") {
+		t.Fatalf("a frame of a source meta.json lacks: %v", err)
+	}
+	if _, err := Create(filepath.Join(t.TempDir(), "x"), Meta{Sources: []Source{{}}}); err == nil {
+		t.Fatal("a source without a venue was recorded")
 	}
 }

@@ -97,11 +97,13 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 			mon.Observe(ev)
 		}
 	}
-	var tap func(int, []byte, int64)
-	if c.Record != "" { // one venue (venueRuns)
-		meta := record.Meta{Venue: runs[0].name, Streams: runs[0].streams, VenueMeta: setups[0].Meta}
-		rec, err := record.Create(c.Record, meta)
-		if err != nil {
+	var rec *record.Writer
+	if c.Record != "" { // one recording of every venue of the run
+		meta := record.Meta{Sources: make([]record.Source, len(runs))}
+		for i, r := range runs {
+			meta.Sources[i] = record.Source{Venue: r.name, Streams: r.streams, VenueMeta: setups[i].Meta}
+		}
+		if rec, err = record.Create(c.Record, meta); err != nil {
 			return usageErrorf("--record %s: %w", c.Record, err)
 		}
 		defer func() {
@@ -109,9 +111,8 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 			if err := rec.Close(); err != nil {
 				log.Error("recording", "err", err)
 			}
-			log.Info("recorded", "dir", c.Record, "frames", frames, "bytes", bytes)
+			log.Info("recorded", "dir", c.Record, "frames", frames, "bytes", bytes, "venues", len(runs))
 		}()
-		tap = func(plan int, data []byte, recv int64) { _ = rec.Write(plan, recv, data) }
 	}
 	var resume []feed.Position
 	if c.State != "" {
@@ -160,6 +161,11 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 			} else {
 				log.Warn("clock offset to the venue unknown: --max-lag must also cover the local clock's error", "venue", r.name, "err", err)
 			}
+		}
+		var tap func(int, []byte, int64)
+		if rec != nil {
+			source := i
+			tap = func(plan int, data []byte, recv int64) { _ = rec.WriteSource(source, plan, recv, data) }
 		}
 		g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge, Lag: lag,
 			Venue: setups[i].Venue, Streams: r.streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: setups[i].Dials,

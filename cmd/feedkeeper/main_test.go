@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,9 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
+	"github.com/feedkeeper/feedkeeper/record"
 	"github.com/feedkeeper/feedkeeper/sim"
 	filesink "github.com/feedkeeper/feedkeeper/sink/file"
 	"github.com/feedkeeper/feedkeeper/soak"
@@ -445,44 +449,45 @@ func TestRecordAndReplayGiveIdenticalEvents(t *testing.T) {
 	}
 	// a recording in the first form (version 1: the venue's fields at the
 	// top of meta.json), as made before venues kept their own metadata,
-	// replays the same
-	old := filepath.Join(dir, "rec-v1")
-	if err := os.MkdirAll(old, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	frames, err := os.ReadFile(filepath.Join(rec, "frames.fkr.zst"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(old, "frames.fkr.zst"), frames, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// and in the second (version 2: one venue, its metadata under
+	// venue_meta), both with records that name no source, replay the same
 	var meta map[string]json.RawMessage
 	mb, err := os.ReadFile(filepath.Join(rec, "meta.json"))
 	if err != nil || json.Unmarshal(mb, &meta) != nil {
 		t.Fatalf("meta.json: %v %s", err, mb)
 	}
-	var venueMeta map[string]json.RawMessage
-	if err := json.Unmarshal(meta["venue_meta"], &venueMeta); err != nil || venueMeta["symbols"] == nil || venueMeta["streams_per_conn"] == nil {
-		t.Fatalf("venue_meta %s: %v", meta["venue_meta"], err)
+	var sources []map[string]json.RawMessage
+	if err := json.Unmarshal(meta["sources"], &sources); err != nil || len(sources) != 1 {
+		t.Fatalf("sources %s: %v", meta["sources"], err)
 	}
-	delete(meta, "venue_meta")
+	var venueMeta map[string]json.RawMessage
+	if err := json.Unmarshal(sources[0]["venue_meta"], &venueMeta); err != nil || venueMeta["symbols"] == nil || venueMeta["streams_per_conn"] == nil {
+		t.Fatalf("venue_meta %s: %v", sources[0]["venue_meta"], err)
+	}
+	delete(meta, "sources")
+	meta["venue"], meta["streams"] = sources[0]["venue"], sources[0]["streams"]
+	v2 := maps.Clone(meta)
+	v2["venue_meta"], v2["version"] = sources[0]["venue_meta"], json.RawMessage("2")
 	for k, v := range venueMeta {
 		meta[k] = v
 	}
 	meta["version"] = json.RawMessage("1")
-	if mb, err = json.Marshal(meta); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(old, "meta.json"), mb, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	replayedOld := filepath.Join(dir, "replayed-v1")
-	if err := run(context.Background(), []string{"replay", old, "--out", "file:" + replayedOld}, &out, &errOut); err != nil {
-		t.Fatalf("replay of the first form: %v\n%s", err, errOut.String())
-	}
-	if c := readEvents(t, replayedOld); !slices.Equal(c, a) {
-		t.Fatalf("the first form replayed %d events unlike the %d live ones", len(c), len(a))
+	for version, m := range map[string]map[string]json.RawMessage{"1": meta, "2": v2} {
+		old := filepath.Join(dir, "rec-v"+version)
+		writeOneVenueFrames(t, rec, old)
+		if mb, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(old, "meta.json"), mb, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		replayedOld := filepath.Join(dir, "replayed-v"+version)
+		if err := run(context.Background(), []string{"replay", old, "--out", "file:" + replayedOld}, &out, &errOut); err != nil {
+			t.Fatalf("replay of version %s: %v\n%s", version, err, errOut.String())
+		}
+		if c := readEvents(t, replayedOld); !slices.Equal(c, a) {
+			t.Fatalf("version %s replayed %d events unlike the %d live ones", version, len(c), len(a))
+		}
 	}
 	// a recording is not overwritten: refused at start
 	var ue *usageError
@@ -505,5 +510,42 @@ func TestJoinNATSArg(t *testing.T) {
 	want := []string{"--nats=nats://a:4222,nats://b:4222", "btcusdt@aggTrade", "--nats", "x@trade", "--", "--nats", "nats://c"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// writeOneVenueFrames writes the frames of the recording in from into
+// dir/frames.fkr.zst as recordings of one venue (versions 1 and 2) laid
+// their records out: no source.
+func writeOneVenueFrames(t *testing.T, from, dir string) {
+	t.Helper()
+	r, err := record.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var raw []byte
+	for {
+		f, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || f.Source != 0 {
+			t.Fatalf("frame %+v: %v", f, err)
+		}
+		raw = binary.AppendUvarint(raw, uint64(f.Plan))
+		raw = binary.AppendVarint(raw, f.Recv)
+		raw = binary.AppendUvarint(raw, uint64(len(f.Data)))
+		raw = append(raw, f.Data...)
+	}
+	zw, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zw.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "frames.fkr.zst"), zw.EncodeAll(raw, nil), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

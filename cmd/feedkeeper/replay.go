@@ -34,7 +34,9 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "feed frames recorded by run --record through the same pipeline",
 		Long: `Feeds the frames recorded by "feedkeeper run --record DIR" through the same decoding and
 sequencing, to the same outputs, at the recorded speed or as fast as possible. Events keep
-their recorded receive times. Flags may come before or after DIR.
+their recorded receive times. A recording of several venues (run --venue a --venue b, or
+a venues: list) gives each venue's events as recorded, interleaved in the order the frames
+were received. Flags may come before or after DIR.
 
 A recording cut short (the recording gateway was killed at once, kill -9 or a power loss,
 losing about its last second) is replayed up to its last whole frame; replay then says where
@@ -90,22 +92,37 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 		return usageErrorf("replay %s: %w", args[0], err)
 	}
 	defer rec.Close()
-	f, err := venue.Lookup(rec.Meta.Venue)
-	if err != nil {
-		return usageErrorf("replay %s: recorded venue %q is not supported (known venues are %s)", args[0], rec.Meta.Venue, strings.Join(venue.Names(), ", "))
-	}
-	v, err := f.Replay(rec.Meta.VenueMeta)
-	if err != nil {
-		return fmt.Errorf("replay %s: %w", args[0], err)
-	}
 	out, err := openSinks(c, r.stdout, log)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	g, err := feed.OpenReplay(feed.GatewayConfig{Venue: v, Streams: rec.Meta.Streams, Logger: log, Handler: sink.Handler(out.multi, log)})
-	if err != nil {
-		return err
+	// one gateway per venue recorded, fed its own frames in the order they
+	// were received
+	handler := sink.Handler(out.multi, log)
+	gws := make([]*feed.Gateway, 0, len(rec.Meta.Sources))
+	closeAll := func() {
+		for _, g := range gws {
+			g.Close()
+		}
+	}
+	for i, src := range rec.Meta.Sources {
+		f, err := venue.Lookup(src.Venue)
+		if err != nil {
+			closeAll()
+			return usageErrorf("replay %s: recorded venue %q is not supported (known venues are %s)", args[0], src.Venue, strings.Join(venue.Names(), ", "))
+		}
+		v, err := f.Replay(src.VenueMeta)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("replay %s: venue %s (source %d): %w", args[0], src.Venue, i, err)
+		}
+		g, err := feed.OpenReplay(feed.GatewayConfig{Venue: v, Streams: src.Streams, Logger: log, Handler: handler})
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("replay %s: venue %s (source %d): %w", args[0], src.Venue, i, err)
+		}
+		gws = append(gws, g)
 	}
 	start := time.Now()
 	var first int64
@@ -122,7 +139,7 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 			break
 		}
 		if err != nil {
-			g.Close()
+			closeAll()
 			return fmt.Errorf("replay %s: %w", args[0], err)
 		}
 		if factor > 0 {
@@ -134,14 +151,18 @@ func (r *replayCmd) Run(ctx context.Context, args []string) error {
 				backoff.Sleep(ctx, d)
 			}
 		}
-		if err := g.Feed(f.Plan, f.Data, f.Recv); err != nil {
-			g.Close()
+		if err := gws[f.Source].Feed(f.Plan, f.Data, f.Recv); err != nil {
+			closeAll()
 			return err
 		}
 		frames++
 	}
-	g.Close()
-	st := g.Stats()
+	closeAll()
+	parts := make([]feed.GatewayStats, len(gws))
+	for i, g := range gws {
+		parts[i] = g.Stats()
+	}
+	st := sumStats(parts)
 	log.Info("replayed", "frames", frames, "events", st.Events, "gaps", st.Gaps, "duplicates", st.Duplicates,
 		"malformed", st.Malformed, "took", time.Since(start).Round(time.Millisecond))
 	if err := out.Close(); err != nil {
