@@ -284,7 +284,7 @@ func TestConfigFlagMatrix(t *testing.T) {
 			}
 			got, _ := configField(c, key)
 			w := reflect.ValueOf(want)
-			if got.Kind() != reflect.Slice {
+			if w.Type().ConvertibleTo(got.Type()) {
 				w = w.Convert(got.Type())
 			}
 			if !reflect.DeepEqual(got.Interface(), w.Interface()) {

@@ -26,7 +26,7 @@ import (
 // runConfig is what `feedkeeper run` needs. The YAML config file has the
 // same fields, keyed as the flags with _ for - (ws_endpoint, streams, …).
 type runConfig struct {
-	Venue        string        `yaml:"venue"`
+	Venue        venueNames    `yaml:"venue"`
 	Streams      []string      `yaml:"streams"`
 	WSEndpoint   string        `yaml:"ws_endpoint"`
 	RESTEndpoint string        `yaml:"rest_endpoint"`
@@ -102,6 +102,10 @@ type runConfig struct {
 	// configPath is the config file read, for messages.
 	configPath string
 
+	// skipped says which streams of several venues some of them do not
+	// list (venueRuns), for the run to log.
+	skipped string
+
 	// source says, by flag name, where a value came from when it was not
 	// the command line (a config file's key), for error messages.
 	source map[string]string
@@ -118,10 +122,11 @@ const (
 
 // bindRun binds every flag of run to c, with its default.
 func (c *runConfig) bindRun(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Venue, "venue", defaultVenue, "the venue `name`, one of: "+strings.Join(venue.Names(), ", "))
+	fs.StringSliceVar((*[]string)(&c.Venue), "venue", []string{defaultVenue}, "the venue `name`, one of: "+strings.Join(venue.Names(), ", ")+
+		"; repeatable (--venue binance --venue okx) or comma separated: several venues take the streams in the form every venue reads (trades:BTC-USDT, book:BTC-USDT-PERP), each venue those it lists")
 	def := venueDefaults(defaultVenue)
-	fs.StringVar(&c.WSEndpoint, "ws-endpoint", "", fmt.Sprintf("WebSocket endpoint base, wss://host[:port] (default: the venue's own, %s for %s)", def.WSURL, defaultVenue))
-	fs.StringVar(&c.RESTEndpoint, "rest-endpoint", "", fmt.Sprintf("REST endpoint base, https://host[:port] (default: the venue's own, %s for %s)", def.RESTURL, defaultVenue))
+	fs.StringVar(&c.WSEndpoint, "ws-endpoint", "", fmt.Sprintf("WebSocket endpoint base, wss://host[:port] (default: the venue's own, %s for %s); with several venues, VENUE=URL for each venue not to use its own (okx=wss://h:p,bybit=wss://h:p)", def.WSURL, defaultVenue))
+	fs.StringVar(&c.RESTEndpoint, "rest-endpoint", "", fmt.Sprintf("REST endpoint base, https://host[:port] (default: the venue's own, %s for %s); with several venues, VENUE=URL for each venue not to use its own", def.RESTURL, defaultVenue))
 	fs.StringVar(&c.CA, "ca", "", "PEM `file` of an extra CA to trust (the simulator's); verification is always on")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after this long, ≥ 0 (0: run until interrupted)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 15*time.Second, "how often we ping the server, > 0")
@@ -197,23 +202,37 @@ func (c *runConfig) validate() error {
 }
 
 func (c *runConfig) validateConn(k *checks) {
-	f, err := venue.Lookup(c.Venue)
-	if err != nil {
-		k.add("venue", c.Venue, "known venues are "+strings.Join(venue.Names(), ", "))
-		return
+	if len(c.Venue) != 1 {
+		// several venues: venueRuns checked their endpoints, each its own
+		for _, name := range c.Venue {
+			f, err := venue.Lookup(name)
+			if err != nil {
+				k.add("venue", c.Venue.String(), fmt.Sprintf("%q: known venues are %s", name, strings.Join(venue.Names(), ", ")))
+				return
+			}
+			if err := c.optionsOf(name, f).Validate(); err != nil {
+				k.settings(err)
+			}
+		}
+	} else {
+		f, err := venue.Lookup(c.Venue[0])
+		if err != nil {
+			k.add("venue", c.Venue[0], "known venues are "+strings.Join(venue.Names(), ", "))
+			return
+		}
+		def := f.Defaults()
+		if c.WSEndpoint == "" {
+			c.WSEndpoint = def.WSURL
+		}
+		if c.RESTEndpoint == "" {
+			c.RESTEndpoint = def.RESTURL
+		}
+		if err := c.options(f).Validate(); err != nil {
+			k.settings(err)
+		}
+		k.endpoint("ws-endpoint", c.WSEndpoint, "wss")
+		k.endpoint("rest-endpoint", c.RESTEndpoint, "https")
 	}
-	def := f.Defaults()
-	if c.WSEndpoint == "" {
-		c.WSEndpoint = def.WSURL
-	}
-	if c.RESTEndpoint == "" {
-		c.RESTEndpoint = def.RESTURL
-	}
-	if err := c.options(f).Validate(); err != nil {
-		k.settings(err)
-	}
-	k.endpoint("ws-endpoint", c.WSEndpoint, "wss")
-	k.endpoint("rest-endpoint", c.RESTEndpoint, "https")
 	if c.CA != "" {
 		if _, err := os.Stat(c.CA); err != nil {
 			k.add("ca", c.CA, "cannot read it: "+pathErr(err).Error())
@@ -593,7 +612,9 @@ func checkStreams(f venue.Factory, streams []string) error {
 func completeStreams(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	name := defaultVenue
 	if fl := cmd.Flags().Lookup("venue"); fl != nil {
-		name = fl.Value.String()
+		if sv, ok := fl.Value.(pflag.SliceValue); ok && len(sv.GetSlice()) > 0 {
+			name = sv.GetSlice()[len(sv.GetSlice())-1] // the venue named last
+		}
 	}
 	f, err := venue.Lookup(name)
 	if err != nil {

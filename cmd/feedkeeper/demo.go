@@ -172,7 +172,7 @@ func (d *demoCmd) Run(ctx context.Context, args []string) error {
 
 	ctx, cancel := withDuration(ctx, d.duration)
 	defer cancel()
-	c.Venue, c.WSEndpoint, c.RESTEndpoint, c.CA = defaultVenue, srv.WSURL(), srv.RESTURL(), d.sim.caOut
+	c.Venue, c.WSEndpoint, c.RESTEndpoint, c.CA = venueNames{defaultVenue}, srv.WSURL(), srv.RESTURL(), d.sim.caOut
 	c.Streams = streams
 	if portable {
 		if c.Venues, err = demoVenues(srv, streams); err != nil {

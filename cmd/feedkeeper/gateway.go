@@ -50,6 +50,9 @@ func (c *runConfig) sessionTemplate() wsconn.Config {
 // not nil, is called with the monitor's URL once everything runs. A run
 // that delivered no market data returns errNoData.
 func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Writer, log *slog.Logger, status *monitor.StatusLine, ready func(dashboard string)) error {
+	if c.skipped != "" {
+		log.Warn("streams some venues do not list: each taken from the venues that list it", "skipped", c.skipped)
+	}
 	tlsCfg, err := httpx.TLSConfig(c.CA)
 	if err != nil {
 		return usageErrorf("--ca %s: %w", c.CA, err)
@@ -114,10 +117,18 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 			log.Info("recorded", "dir", c.Record, "frames", frames, "bytes", bytes, "venues", len(runs))
 		}()
 	}
-	var resume []feed.Position
+	// resume: the positions of the state file, each gateway taking its
+	// venue's; kept: those of venues this run does not stream, saved again
+	// as they were so that a later run of those venues resumes from them
+	var resume, kept []feed.Position
 	if c.State != "" {
 		if resume, err = loadState(c.State); err != nil {
 			return err
+		}
+		for _, p := range resume {
+			if !slices.ContainsFunc(runs, func(r venueRun) bool { return r.name == p.Venue }) {
+				kept = append(kept, p)
+			}
 		}
 	}
 	// a JetStream output knows how far the stream was delivered, by this
@@ -177,7 +188,16 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 		gws = append(gws, g)
 		gwOf[i].Store(g)
 	}
-	stats, positions := gws[0].Stats, gws[0].Positions
+	// every venue's positions in one state file: each position names its
+	// venue; entries of one venue may share a sequence, the furthest kept
+	positions := func() []feed.Position {
+		ps := slices.Clone(kept)
+		for _, g := range gws {
+			ps = furthest(ps, g.Positions())
+		}
+		return ps
+	}
+	stats := gws[0].Stats
 	if len(gws) > 1 {
 		// venue by venue, as monitor.Config.Venues lists them, so that the
 		// dashboard names each connection by its venue
@@ -195,13 +215,6 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 				parts = append(parts, gws[i].Stats())
 			}
 			return sumStats(parts)
-		}
-		positions = func() []feed.Position {
-			var ps []feed.Position
-			for _, g := range gws {
-				ps = append(ps, g.Positions()...)
-			}
-			return ps
 		}
 	}
 	if mon != nil {

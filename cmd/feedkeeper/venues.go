@@ -63,7 +63,7 @@ func (c *runConfig) bindVenues(fs *pflag.FlagSet) {
 
 // options returns the options of c's venue: bound to flags and read from
 // the config file, or the venue's defaults for a command without them.
-func (c *runConfig) options(f venue.Factory) venue.Options { return c.optionsOf(c.Venue, f) }
+func (c *runConfig) options(f venue.Factory) venue.Options { return c.optionsOf(c.Venue[0], f) }
 
 // optionsOf returns the options of the venue name (whose factory is f),
 // as options does for c's venue.
@@ -121,10 +121,40 @@ type venueEntry struct {
 	Sections map[string]yaml.Node `yaml:",inline"`
 }
 
+// venueNames is --venue: the venues of a run, the flag repeated or comma
+// separated; in the config file, a name or a list of names.
+type venueNames []string
+
+func (v venueNames) String() string { return strings.Join(v, ",") }
+
+// UnmarshalYAML reads venue: binance, venue: binance,okx or
+// venue: [binance, okx].
+func (v *venueNames) UnmarshalYAML(n *yaml.Node) error {
+	var list []string
+	switch n.Kind {
+	case yaml.ScalarNode:
+		list = []string{n.Value}
+	case yaml.SequenceNode:
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("line %d: venue: want a venue's name or a list of names", n.Line)
+	}
+	*v = nil
+	for _, s := range list {
+		for _, name := range strings.Split(s, ",") {
+			*v = append(*v, strings.TrimSpace(name))
+		}
+	}
+	return nil
+}
+
 // venueRun is one venue of a run, resolved: the top-level venue (--venue
 // and the streams), or an entry of venues:.
 type venueRun struct {
-	entry    int // index in venues:, -1 for the top-level venue
+	entry    int  // index in venues:, -1 for a venue of --venue
+	several  bool // one of several venues of --venue
 	name     string
 	f        venue.Factory
 	ws, rest string
@@ -144,41 +174,31 @@ func (r *venueRun) flag(name string) string {
 // wrap names the entry of venues: an error is about (the errors of the
 // top-level venue name their flags already).
 func (r *venueRun) wrap(err error) error {
+	if r.several {
+		return fmt.Errorf("--venue %s: %w", r.name, err)
+	}
 	if r.entry < 0 {
 		return err
 	}
 	return fmt.Errorf("venues[%d] (%s): %w", r.entry, r.name, err)
 }
 
-// venueRuns resolves the venues c asks for: the top-level one (--venue,
-// the streams), or each entry of venues: in the config file. It checks the
+// venueRuns resolves the venues c asks for: those of --venue with the
+// streams, or each entry of venues: in the config file. It checks the
 // stream names and the venues' settings, before any network call.
 func (c *runConfig) venueRuns() ([]venueRun, error) {
 	if len(c.Venues) == 0 {
-		f, err := lookupVenue(c.Venue)
-		if err != nil {
-			return nil, err
+		switch len(c.Venue) {
+		case 0:
+			return nil, &usageError{err: &flagError{Flag: "venue", Value: "", Want: "name at least one venue: " + strings.Join(venue.Names(), ", ")}}
+		case 1:
+			return c.oneVenue()
 		}
-		streams, err := venue.Expand(c.Venue, f, c.Streams)
-		if err != nil {
-			return nil, usageErrorf("%w", err)
-		}
-		c.Streams = streams
-		if err := checkStreams(f, c.Streams); err != nil {
-			return nil, err
-		}
-		def := f.Defaults()
-		return []venueRun{{entry: -1, name: c.Venue, f: f, ws: cmp.Or(c.WSEndpoint, def.WSURL), rest: cmp.Or(c.RESTEndpoint, def.RESTURL),
-			streams: c.Streams, opts: c.options(f)}}, nil
+		return c.severalVenues()
 	}
 	file := "--config " + c.configPath + ": "
-	switch {
-	case len(c.Streams) > 0:
+	if len(c.Streams) > 0 {
 		return nil, usageErrorf("%sstreams %s: with a venues: list, each entry names its streams", file, strings.Join(c.Streams, ", "))
-	case c.Record != "":
-		return nil, usageErrorf("--record %s: a recording holds one venue, and the config file lists %d", c.Record, len(c.Venues))
-	case c.State != "":
-		return nil, usageErrorf("--state %s: keeps the positions of one venue, and the config file lists %d", c.State, len(c.Venues))
 	}
 	var k checks
 	var runs []venueRun
@@ -230,5 +250,207 @@ func (c *runConfig) venueRuns() ([]venueRun, error) {
 	if err := k.err(); err != nil {
 		return nil, err
 	}
+	return runs, nil
+}
+
+// oneVenue resolves the run of the one venue of --venue.
+func (c *runConfig) oneVenue() ([]venueRun, error) {
+	name := c.Venue[0]
+	f, err := lookupVenue(name)
+	if err != nil {
+		return nil, err
+	}
+	var k checks
+	for _, ep := range []struct {
+		flag string
+		v    *string
+	}{{"ws-endpoint", &c.WSEndpoint}, {"rest-endpoint", &c.RESTEndpoint}} {
+		// VENUE=URL is taken for the one venue too
+		if m, err := endpointsOf(ep.flag, *ep.v, c.Venue); err == nil && m[name] != "" {
+			*ep.v = m[name]
+		} else if err != nil && isVenueURL(*ep.v) {
+			k.errs = append(k.errs, err)
+		}
+	}
+	var streams []string
+	for _, st := range c.Streams {
+		own, err := venue.Expand(name, f, []string{st})
+		if errors.Is(err, venue.ErrNotListed) {
+			if on := listedBy(st, name); len(on) > 0 {
+				err = fmt.Errorf("%w; listed by %s (--venue %s)", err, strings.Join(on, ", "), strings.Join(on, " --venue "))
+			}
+		}
+		if err != nil {
+			k.errs = append(k.errs, err)
+			continue
+		}
+		for _, s := range own {
+			if !slices.Contains(streams, s) {
+				streams = append(streams, s)
+			}
+		}
+	}
+	if err := k.err(); err != nil {
+		return nil, err
+	}
+	c.Streams = streams
+	if err := checkStreams(f, c.Streams); err != nil {
+		return nil, err
+	}
+	def := f.Defaults()
+	return []venueRun{{entry: -1, name: name, f: f, ws: cmp.Or(c.WSEndpoint, def.WSURL), rest: cmp.Or(c.RESTEndpoint, def.RESTURL),
+		streams: c.Streams, opts: c.options(f)}}, nil
+}
+
+// listedBy returns the venues other than but that list the market of
+// the stream st (in the form every venue reads).
+func listedBy(st, but string) []string {
+	var on []string
+	for _, name := range venue.Names() {
+		f, _ := venue.Lookup(name)
+		if name == but {
+			continue
+		}
+		if _, err := venue.Expand(name, f, []string{st}); err == nil {
+			on = append(on, name)
+		}
+	}
+	return on
+}
+
+// portable reports whether st is in the form every venue reads
+// (trades:BTC-USDT), not a venue's own name.
+func portable(st string) bool {
+	return strings.Contains(st, ":") && !strings.Contains(st, "@") && !strings.Contains(st, "/")
+}
+
+// isVenueURL reports whether an endpoint flag's value is in the form
+// VENUE=URL[,VENUE=URL].
+func isVenueURL(v string) bool {
+	name, _, ok := strings.Cut(v, "=")
+	return ok && !strings.Contains(name, "/")
+}
+
+// endpointsOf reads an endpoint flag (ws-endpoint, rest-endpoint) of a run
+// of the venues names: VENUE=URL[,VENUE=URL…], one URL per venue that is
+// not to use its own; a plain URL only for a run of one venue. The URLs
+// are not checked here.
+func endpointsOf(flag, v string, names venueNames) (map[string]string, error) {
+	out := map[string]string{}
+	if v == "" {
+		return out, nil
+	}
+	if !isVenueURL(v) {
+		if len(names) == 1 {
+			out[names[0]] = v
+			return out, nil
+		}
+		return nil, &flagError{Flag: flag, Value: v, Want: fmt.Sprintf("an endpoint is a venue's own, and --venue names %d venues (%s): give VENUE=URL for each venue not to use its own (--%s %s=%s,…), or list the venues with their endpoints in the config file's venues:",
+			len(names), names, flag, names[len(names)-1], v)}
+	}
+	for _, part := range strings.Split(v, ",") {
+		name, u, ok := strings.Cut(part, "=")
+		switch {
+		case !ok || u == "":
+			return nil, &flagError{Flag: flag, Value: v, Want: fmt.Sprintf("%q: want VENUE=URL", part)}
+		case !slices.Contains(names, name):
+			return nil, &flagError{Flag: flag, Value: v, Want: fmt.Sprintf("%q is not a venue of the run (--venue %s)", name, names)}
+		case out[name] != "":
+			return nil, &flagError{Flag: flag, Value: v, Want: fmt.Sprintf("%s is given twice", name)}
+		}
+		out[name] = u
+	}
+	return out, nil
+}
+
+// severalVenues resolves the runs of several venues of --venue: each
+// takes the streams (all in the form every venue reads) it lists; a
+// stream no venue lists is refused. The streams some venues lack are
+// noted in c.skipped, for the run to log.
+func (c *runConfig) severalVenues() ([]venueRun, error) {
+	names := c.Venue
+	var k checks
+	factories := make([]venue.Factory, len(names))
+	for i, name := range names {
+		f, err := venue.Lookup(name)
+		switch {
+		case err != nil:
+			k.add("venue", names.String(), fmt.Sprintf("%q: known venues are %s", name, strings.Join(venue.Names(), ", ")))
+		case slices.Contains(names[:i], name):
+			k.add("venue", names.String(), name+" is named twice (several entries of one venue, each with its own streams or settings: the config file's venues:)")
+		}
+		factories[i] = f
+	}
+	for _, st := range c.Streams {
+		if !portable(st) {
+			k.errs = append(k.errs, fmt.Errorf("stream %q: a venue's own stream name, and --venue names %d venues (%s): ask for it in the form every venue reads (%s:INSTRUMENT, e.g. trades:BTC-USDT, book:BTC-USDT-PERP), or give each venue its own streams in the config file's venues:",
+				st, len(names), names, strings.Join(venue.Wants, "|")))
+		}
+	}
+	if len(c.Streams) == 0 {
+		k.errs = append(k.errs, fmt.Errorf("no streams given: name at least one in the form every venue reads, e.g. trades:BTC-USDT"))
+	}
+	ws, err := endpointsOf("ws-endpoint", c.WSEndpoint, names)
+	if err != nil {
+		k.errs = append(k.errs, err)
+	}
+	rest, err := endpointsOf("rest-endpoint", c.RESTEndpoint, names)
+	if err != nil {
+		k.errs = append(k.errs, err)
+	}
+	if err := k.err(); err != nil {
+		return nil, err
+	}
+	var runs []venueRun
+	lacking := map[string][]string{} // stream → the venues that do not list it
+	seen := map[string]bool{}        // errors, each said once
+	for i, name := range names {
+		f := factories[i]
+		r := venueRun{entry: -1, several: true, name: name, f: f}
+		for _, st := range c.Streams {
+			own, err := venue.Expand(name, f, []string{st})
+			switch {
+			case errors.Is(err, venue.ErrNotListed):
+				lacking[st] = append(lacking[st], name)
+				continue
+			case err != nil:
+				if !seen[err.Error()] {
+					seen[err.Error()] = true
+					k.errs = append(k.errs, err)
+				}
+				continue
+			}
+			for _, s := range own {
+				if !slices.Contains(r.streams, s) {
+					r.streams = append(r.streams, s)
+				}
+			}
+		}
+		if len(r.streams) == 0 {
+			continue // it lists none of them: said in c.skipped
+		}
+		if err := checkStreams(f, r.streams); err != nil {
+			k.errs = append(k.errs, r.wrap(err))
+		}
+		def := f.Defaults()
+		r.ws, r.rest = cmp.Or(ws[name], def.WSURL), cmp.Or(rest[name], def.RESTURL)
+		k.endpoint("ws-endpoint", r.ws, "wss")
+		k.endpoint("rest-endpoint", r.rest, "https")
+		r.opts = c.optionsOf(name, f)
+		runs = append(runs, r)
+	}
+	var skipped []string
+	for _, st := range c.Streams {
+		switch v := lacking[st]; {
+		case len(v) == len(names):
+			k.errs = append(k.errs, fmt.Errorf("stream %q: no venue of --venue %s lists it", st, names))
+		case len(v) > 0:
+			skipped = append(skipped, fmt.Sprintf("%s not on %s", st, strings.Join(v, ",")))
+		}
+	}
+	if err := k.err(); err != nil {
+		return nil, err
+	}
+	c.skipped = strings.Join(skipped, "; ")
 	return runs, nil
 }

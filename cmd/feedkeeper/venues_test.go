@@ -116,7 +116,6 @@ func TestVenuesListErrors(t *testing.T) {
 		{"venues:\n" + entry + "    stream: [x]\n", nil, `--config ` + filepath.Join(dir, "v.yaml") + `: venues[0] (binance): line 6: unknown key "stream"`},
 		{"venues:\n" + entry + "  - name: binance\n    ws_endpoint: ws://127.0.0.1:1\n    streams: [btcusdt@trade]\n", nil, "venues[1] (binance): --ws-endpoint ws://127.0.0.1:1: feedkeeper speaks TLS only"},
 		{"venues:\n" + entry, []string{"ethusdt@trade"}, "streams ethusdt@trade: with a venues: list, each entry names its streams"},
-		{"venues:\n" + entry, []string{"--record", filepath.Join(dir, "rec")}, "a recording holds one venue"},
 	}
 	for i, tc := range cases {
 		path := filepath.Join(dir, "v.yaml")
@@ -223,6 +222,9 @@ func TestInstrumentFormErrors(t *testing.T) {
 		{[]string{"--venue", "binance", "book:btc-usdt"}, `want BASE-QUOTE`},
 		{[]string{"--venue", "binance", "candles:BTC-USDT"}, `"candles" is not one of trades, book, top, funding, liquidations`},
 		{[]string{"--venue", "binance", "funding:BTC-USDT"}, `binance has no funding of spot markets`},
+		// a market the venue lacks names the venues that list it
+		{[]string{"--venue", "binance", "trades:BTC-USDT-PERP"}, `listed by binance-usdm, `},
+		{[]string{"--venue", "binance", "--ws-endpoint", "okx=wss://127.0.0.1:1", "trades:BTC-USDT"}, `--ws-endpoint okx=wss://127.0.0.1:1: "okx" is not a venue of the run (--venue binance)`},
 	} {
 		c, err := parseRun(t, tt.args)
 		if err == nil {
@@ -251,5 +253,92 @@ func TestDemoOverEveryVenue(t *testing.T) {
 	_, stderr, code = cliRun(t, "demo", "trades:BTC-XYZ-PERP", "--duration", "2s", "--no-nats", "--http", "")
 	if code != exitUsage || !strings.Contains(stderr, "BTCXYZ") {
 		t.Fatalf("a stream no venue lists: exit %d, %s", code, stderr)
+	}
+}
+
+// TestSeveralVenuesFlag: --venue repeated or comma separated gives each
+// venue its own names of the streams in the form every venue reads; a
+// market a venue does not list is skipped for it (and said), and refused
+// only when no venue lists it.
+func TestSeveralVenuesFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"--venue", "binance", "--venue", "binance-usdm", "trades:BTC-USDT", "trades:BTC-USDT-PERP", "book:BTC-USDT-PERP", "--ws-endpoint", "binance-usdm=wss://127.0.0.1:7"},
+		{"--venue", "binance,binance-usdm", "trades:BTC-USDT", "trades:BTC-USDT-PERP", "book:BTC-USDT-PERP", "--ws-endpoint=binance-usdm=wss://127.0.0.1:7"},
+	} {
+		c, err := parseRun(t, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, err := c.venueRuns()
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if err := c.validate(); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if len(runs) != 2 || runs[0].name != "binance" || strings.Join(runs[0].streams, ",") != "btcusdt@aggTrade" ||
+			runs[1].name != "binance-usdm" || strings.Join(runs[1].streams, ",") != "btcusdt@aggTrade,btcusdt@depth@100ms" {
+			t.Fatalf("%q: runs %+v", args, runs)
+		}
+		if runs[1].ws != "wss://127.0.0.1:7" || runs[0].ws != venueDefaults("binance").WSURL || runs[1].rest != venueDefaults("binance-usdm").RESTURL {
+			t.Fatalf("%q: endpoints %s %s %s", args, runs[0].ws, runs[1].ws, runs[1].rest)
+		}
+		want := "trades:BTC-USDT not on binance-usdm; trades:BTC-USDT-PERP not on binance; book:BTC-USDT-PERP not on binance"
+		if c.skipped != want {
+			t.Fatalf("%q: skipped %q, want %q", args, c.skipped, want)
+		}
+	}
+	// the config file's venue: takes a list too
+	path := filepath.Join(t.TempDir(), "f.yaml")
+	if err := os.WriteFile(path, []byte("venue: [okx, bybit]\nstreams: [trades:BTC-USDT]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseRun(t, []string{"--config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := c.venueRuns(); err != nil || len(runs) != 2 || runs[0].name != "okx" || runs[1].name != "bybit" {
+		t.Fatalf("venue: [okx, bybit]: %+v %v", runs, err)
+	}
+}
+
+// TestSeveralVenuesFlagErrors: what several venues of --venue cannot take
+// is refused before any connection, naming what was typed.
+func TestSeveralVenuesFlagErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--venue", "binance", "--venue", "okx", "btcusdt@aggTrade"},
+			[]string{`stream "btcusdt@aggTrade": a venue's own stream name, and --venue names 2 venues (binance,okx)`, "trades:BTC-USDT", "venues:"}},
+		{[]string{"--venue", "binance,okx", "--ws-endpoint", "wss://127.0.0.1:1", "trades:BTC-USDT"},
+			[]string{"--ws-endpoint wss://127.0.0.1:1: an endpoint is a venue's own, and --venue names 2 venues (binance,okx)", "okx=wss://127.0.0.1:1", "venues:"}},
+		{[]string{"--venue", "binance,okx", "--rest-endpoint", "kraken=https://127.0.0.1:1", "trades:BTC-USDT"},
+			[]string{`--rest-endpoint kraken=https://127.0.0.1:1: "kraken" is not a venue of the run (--venue binance,okx)`}},
+		{[]string{"--venue", "binance,okx", "--ws-endpoint", "okx=ws://127.0.0.1:1", "trades:BTC-USDT"},
+			[]string{"--ws-endpoint ws://127.0.0.1:1: feedkeeper speaks TLS only"}},
+		{[]string{"--venue", "binance", "--venue", "ftx", "trades:BTC-USDT"}, []string{`--venue binance,ftx: "ftx": known venues are`}},
+		{[]string{"--venue", "okx,okx", "trades:BTC-USDT"}, []string{"--venue okx,okx: okx is named twice"}},
+		{[]string{"--venue", "binance,okx", "funding:BTC-USDT"}, []string{`stream "funding:BTC-USDT": no venue of --venue binance,okx lists it`}},
+		{[]string{"--venue", "binance,okx", "trades:btc-usdt"}, []string{`stream "trades:btc-usdt"`, "want BASE-QUOTE"}},
+		{[]string{"--venue", "binance,okx"}, []string{"no streams given"}},
+	} {
+		c, err := parseRun(t, tt.args)
+		if err == nil {
+			_, err = c.venueRuns()
+		}
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: %v, want a usage error", tt.args, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%q: %v\nwant it to say %q", tt.args, err, w)
+			}
+		}
+		if n := strings.Count(err.Error(), "want BASE-QUOTE"); n > 1 {
+			t.Errorf("%q: said %d times: %v", tt.args, n, err)
+		}
 	}
 }
