@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/record"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
@@ -47,6 +52,8 @@ func TestSeveralVenuesInOneProcess(t *testing.T) {
 	if len(runs) != 2 || runs[1].ws != b.WSURL() || !strings.Contains(strings.Join(runs[1].streams, ","), "ethusdt@bookTicker") {
 		t.Fatalf("runs %+v", runs)
 	}
+	// one recording and one state file hold both entries
+	c.Record, c.State = filepath.Join(dir, "rec"), filepath.Join(dir, "state.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out syncBuffer
@@ -74,6 +81,29 @@ func TestSeveralVenuesInOneProcess(t *testing.T) {
 	}
 	if !errors.Is(ctx.Err(), context.Canceled) {
 		t.Fatalf("never saw both venues' connections, books and events; metrics:\n%s\nout: %.2000s", grepLines(metrics, "conn_up", "books_in_sync"), out.String())
+	}
+	r, err := record.Open(c.Record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(r.Meta.Sources) != 2 || r.Meta.Sources[1].Venue != "binance" || !slices.Contains(r.Meta.Sources[1].Streams, "ethusdt@bookTicker") {
+		t.Fatalf("recorded %+v", r.Meta.Sources)
+	}
+	sources := map[int]int{}
+	for {
+		f, err := r.Next()
+		if err != nil {
+			break
+		}
+		sources[f.Source]++
+	}
+	if sources[0] == 0 || sources[1] == 0 {
+		t.Fatalf("frames by source %v", sources)
+	}
+	positions, err := loadState(c.State)
+	if err != nil || len(positions) == 0 {
+		t.Fatalf("state: %v %v", positions, err)
 	}
 }
 
@@ -339,6 +369,189 @@ func TestSeveralVenuesFlagErrors(t *testing.T) {
 		}
 		if n := strings.Count(err.Error(), "want BASE-QUOTE"); n > 1 {
 			t.Errorf("%q: said %d times: %v", tt.args, n, err)
+		}
+	}
+}
+
+// endpointArgs gives --ws-endpoint and --rest-endpoint of the venues
+// names, each its front-end of the simulator s, as VENUE=URL lists.
+func endpointArgs(t *testing.T, s *sim.Server, names ...string) []string {
+	t.Helper()
+	var ws, rest []string
+	for _, name := range names {
+		i := slices.IndexFunc(s.Endpoints(), func(ep sim.Endpoint) bool { return ep.Venue == name })
+		if i < 0 {
+			t.Fatalf("the simulator serves no %s", name)
+		}
+		ep := s.Endpoints()[i]
+		ws, rest = append(ws, name+"="+ep.WSURL), append(rest, name+"="+ep.RESTURL)
+	}
+	return []string{"--ws-endpoint", strings.Join(ws, ","), "--rest-endpoint", strings.Join(rest, ",")}
+}
+
+// byVenue groups event lines by their venue, each group sorted (the
+// connections of a venue interleave as the scheduler has it).
+func byVenue(t *testing.T, lines []string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, l := range lines {
+		var ev struct {
+			Venue string `json:"venue"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		out[ev.Venue] = append(out[ev.Venue], l)
+	}
+	for _, v := range out {
+		slices.Sort(v)
+	}
+	return out
+}
+
+// TestRecordAndReplayOfSeveralVenues: one recording of three venues run by
+// --venue; replay gives each venue's events as they were delivered live.
+func TestRecordAndReplayOfSeveralVenues(t *testing.T) {
+	s, ca := startSim(t, sim.Config{Rate: 400, Venues: []string{sim.VenueOKX, sim.VenueBybit}})
+	dir := t.TempDir()
+	rec, live, replayed := filepath.Join(dir, "rec"), filepath.Join(dir, "live"), filepath.Join(dir, "replayed")
+	names := []string{"binance", "okx", "bybit"}
+	args := append([]string{"run", "--venue", strings.Join(names, ","), "trades:BTC-USDT", "book:ETH-USDT", "--ca", ca, "--duration", "3s",
+		"--http", "", "--recovery=false", "--record", rec, "--out", "file:" + live, "--compress", "none"}, endpointArgs(t, s, names...)...)
+	var out, errOut syncBuffer
+	if err := run(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	r, err := record.Open(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded []string
+	for _, src := range r.Meta.Sources {
+		recorded = append(recorded, src.Venue)
+	}
+	r.Close()
+	if !slices.Equal(recorded, names) || r.Meta.Version != record.Version {
+		t.Fatalf("recorded version %d of %v", r.Meta.Version, recorded)
+	}
+	if err := run(context.Background(), []string{"replay", rec, "--out", "file:" + replayed, "--compress", "none"}, &out, &errOut); err != nil {
+		t.Fatalf("replay: %v\n%s", err, errOut.String())
+	}
+	a, b := byVenue(t, readEvents(t, live)), byVenue(t, readEvents(t, replayed))
+	for _, name := range names {
+		if len(a[name]) < 20 || !strings.Contains(strings.Join(a[name], "\n"), `"type":"trade"`) || !strings.Contains(strings.Join(a[name], "\n"), `"type":"book_`) {
+			t.Fatalf("%s: %d events live, without trades or book", name, len(a[name]))
+		}
+		if !slices.Equal(a[name], b[name]) {
+			t.Fatalf("%s: %d events live, %d replayed, unlike", name, len(a[name]), len(b[name]))
+		}
+	}
+	if len(a) != len(names) || len(b) != len(names) {
+		t.Fatalf("venues live %d, replayed %d", len(a), len(b))
+	}
+}
+
+// TestStateOfSeveralVenues: one --state file keeps the positions of every
+// venue. A state file of one venue (as runs of one venue write it) is
+// resumed by a run of two, which starts the other afresh; a later run of
+// the second venue alone resumes it and keeps the first's positions.
+// Across the runs every trade of each venue is delivered once.
+func TestStateOfSeveralVenues(t *testing.T) {
+	s, ca := startSim(t, sim.Config{Rate: 400, TradeShare: 0.5, Venues: []string{sim.VenueBinanceUSDM}})
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	runOnce := func(out string, names ...string) {
+		t.Helper()
+		var stdout, errOut syncBuffer
+		args := append([]string{"run", "--venue", strings.Join(names, ","), "trades:BTC-USDT", "trades:BTC-USDT-PERP", "--ca", ca, "--http", "",
+			"--out", "file:" + filepath.Join(dir, out), "--compress", "none", "--state", state, "--duration", "1500ms"}, endpointArgs(t, s, names...)...)
+		if len(names) == 1 { // the streams of the other venue would be refused
+			args = slices.DeleteFunc(args, func(a string) bool {
+				return a == map[string]string{"binance": "trades:BTC-USDT-PERP", "binance-usdm": "trades:BTC-USDT"}[names[0]]
+			})
+		}
+		if err := run(context.Background(), args, &stdout, &errOut); err != nil {
+			t.Fatalf("run %v: %v\n%s", names, err, errOut.String())
+		}
+	}
+	readState := func() map[string]map[string]int64 {
+		t.Helper()
+		b, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Version   int
+			Positions []struct {
+				Venue, Symbol string
+				Agg           bool
+				ID            int64
+			}
+		}
+		if err := json.Unmarshal(b, &doc); err != nil || doc.Version != 1 {
+			t.Fatalf("state %s: %v", b, err)
+		}
+		out := map[string]map[string]int64{}
+		for _, p := range doc.Positions {
+			if out[p.Venue] == nil {
+				out[p.Venue] = map[string]int64{}
+			}
+			out[p.Venue][fmt.Sprintf("%s/%v", p.Symbol, p.Agg)] = p.ID
+		}
+		return out
+	}
+	runOnce("first", "binance")
+	if st := readState(); len(st) != 1 || len(st["binance"]) == 0 {
+		t.Fatalf("state of one venue: %v", st)
+	}
+	time.Sleep(time.Second) // the market goes on while no gateway runs
+	runOnce("second", "binance", "binance-usdm")
+	afterSecond := readState()
+	if len(afterSecond) != 2 {
+		t.Fatalf("state of two venues: %v", afterSecond)
+	}
+	time.Sleep(time.Second)
+	runOnce("third", "binance-usdm")
+	afterThird := readState()
+	if !maps.Equal(afterThird["binance"], afterSecond["binance"]) || len(afterThird["binance-usdm"]) == 0 {
+		t.Fatalf("binance's positions not kept by a run without it: %v, then %v", afterSecond, afterThird)
+	}
+	for name, parts := range map[string][]string{"binance": {"first", "second"}, "binance-usdm": {"second", "third"}} {
+		seen := map[int64]int{}
+		var lo, hi int64
+		recovered := 0
+		for _, part := range parts {
+			for _, ev := range jsonLines(t, strings.Join(readEvents(t, filepath.Join(dir, part)), "\n")) {
+				if ev["venue"] != name {
+					continue
+				}
+				if ev["type"] == "gap" {
+					t.Fatalf("gap event %v", ev)
+				}
+				if ev["type"] != "trade" {
+					continue
+				}
+				id := int64(ev["id"].(float64))
+				seen[id]++
+				if lo == 0 || id < lo {
+					lo = id
+				}
+				hi = max(hi, id)
+				if part == parts[1] && ev["recovered"] == true {
+					recovered++
+				}
+			}
+		}
+		if hi-lo < 20 {
+			t.Fatalf("%s: trades %d..%d", name, lo, hi)
+		}
+		for id := lo; id <= hi; id++ {
+			if seen[id] != 1 {
+				t.Fatalf("%s: trade %d delivered %d times (of %d..%d)", name, id, seen[id], lo, hi)
+			}
+		}
+		if recovered < 10 {
+			t.Fatalf("%s: %d trades recovered by the run after the restart", name, recovered)
 		}
 	}
 }
