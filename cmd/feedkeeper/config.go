@@ -144,9 +144,9 @@ func (c *runConfig) bindRun(fs *pflag.FlagSet) {
 
 	fs.DurationVar(&c.MaxLag, "max-lag", 5*time.Second, "a connection whose events arrive later than this behind the venue's clock (corrected by the measured offset) for --lag-for is reported lagging and replaced, ≥ 0 (0: not watched)")
 	fs.DurationVar(&c.LagFor, "lag-for", 10*time.Second, "how long the lag must stay over --max-lag (or back under it) to count, > 0")
-	fs.StringVar(&c.State, "state", "", "keep how far each trade sequence was delivered in this `file` (written atomically, never ahead of the outputs); a run started with it recovers the trades of the downtime over REST")
+	fs.StringVar(&c.State, "state", "", "keep how far each trade sequence was delivered in this `file` (written atomically, never ahead of the outputs); a run started with it recovers the trades of the downtime over REST; one file holds every venue's positions")
 	fs.DurationVar(&c.ResumeMaxAge, "resume-max-age", time.Hour, "with --state: a downtime longer than this is announced by gap events instead of recovered, > 0")
-	fs.StringVar(&c.Record, "record", "", "keep the raw frames with their receive times in this new `directory` (compressed), for feedkeeper replay")
+	fs.StringVar(&c.Record, "record", "", "keep the raw frames with their receive times in this new `directory` (compressed), for feedkeeper replay; one recording holds every venue of the run")
 	c.bindSinks(fs)
 	c.bindHTTP(fs)
 }

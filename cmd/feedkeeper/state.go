@@ -19,7 +19,10 @@ import (
 const stateVersion = 1
 
 // stateDoc is the content of a --state file: how far each trade sequence
-// was delivered to the outputs.
+// was delivered to the outputs. Each position names its venue, so one file
+// holds the positions of every venue of a run (and those of venues a run
+// does not stream, kept as they were); a file written by a run of one
+// venue is of the same form.
 type stateDoc struct {
 	Version   int             `json:"version"`
 	Saved     time.Time       `json:"saved"`
