@@ -197,6 +197,9 @@ func (c *runConfig) venueRuns() ([]venueRun, error) {
 		return c.severalVenues()
 	}
 	file := "--config " + c.configPath + ": "
+	if len(c.Venue) > 1 {
+		return nil, usageErrorf("--venue %s: the config file's venues: list names the venues of the run", c.Venue)
+	}
 	if len(c.Streams) > 0 {
 		return nil, usageErrorf("%sstreams %s: with a venues: list, each entry names its streams", file, strings.Join(c.Streams, ", "))
 	}
@@ -277,7 +280,7 @@ func (c *runConfig) oneVenue() ([]venueRun, error) {
 		own, err := venue.Expand(name, f, []string{st})
 		if errors.Is(err, venue.ErrNotListed) {
 			if on := listedBy(st, name); len(on) > 0 {
-				err = fmt.Errorf("%w; listed by %s (--venue %s)", err, strings.Join(on, ", "), strings.Join(on, " --venue "))
+				err = fmt.Errorf("%w; listed by %s: ask one of them with --venue, or several at once (--venue %s,%s)", err, strings.Join(on, ", "), name, on[0])
 			}
 		}
 		if err != nil {

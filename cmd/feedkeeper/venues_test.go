@@ -146,6 +146,7 @@ func TestVenuesListErrors(t *testing.T) {
 		{"venues:\n" + entry + "    stream: [x]\n", nil, `--config ` + filepath.Join(dir, "v.yaml") + `: venues[0] (binance): line 6: unknown key "stream"`},
 		{"venues:\n" + entry + "  - name: binance\n    ws_endpoint: ws://127.0.0.1:1\n    streams: [btcusdt@trade]\n", nil, "venues[1] (binance): --ws-endpoint ws://127.0.0.1:1: feedkeeper speaks TLS only"},
 		{"venues:\n" + entry, []string{"ethusdt@trade"}, "streams ethusdt@trade: with a venues: list, each entry names its streams"},
+		{"venues:\n" + entry, []string{"--venue", "binance,okx"}, "--venue binance,okx: the config file's venues: list names the venues of the run"},
 	}
 	for i, tc := range cases {
 		path := filepath.Join(dir, "v.yaml")
@@ -253,7 +254,7 @@ func TestInstrumentFormErrors(t *testing.T) {
 		{[]string{"--venue", "binance", "candles:BTC-USDT"}, `"candles" is not one of trades, book, top, funding, liquidations`},
 		{[]string{"--venue", "binance", "funding:BTC-USDT"}, `binance has no funding of spot markets`},
 		// a market the venue lacks names the venues that list it
-		{[]string{"--venue", "binance", "trades:BTC-USDT-PERP"}, `listed by binance-usdm, `},
+		{[]string{"--venue", "binance", "trades:BTC-USDT-PERP"}, `listed by binance-usdm, bybit, okx: ask one of them with --venue, or several at once (--venue binance,binance-usdm)`},
 		{[]string{"--venue", "binance", "--ws-endpoint", "okx=wss://127.0.0.1:1", "trades:BTC-USDT"}, `--ws-endpoint okx=wss://127.0.0.1:1: "okx" is not a venue of the run (--venue binance)`},
 	} {
 		c, err := parseRun(t, tt.args)
