@@ -437,8 +437,16 @@ func (c *runConfig) severalVenues() ([]venueRun, error) {
 		}
 		def := f.Defaults()
 		r.ws, r.rest = cmp.Or(ws[name], def.WSURL), cmp.Or(rest[name], def.RESTURL)
-		k.endpoint("ws-endpoint", r.ws, "wss")
-		k.endpoint("rest-endpoint", r.rest, "https")
+		var ek checks
+		ek.endpoint("ws-endpoint", r.ws, "wss")
+		ek.endpoint("rest-endpoint", r.rest, "https")
+		for _, err := range ek.errs {
+			var fe *flagError
+			if errors.As(err, &fe) {
+				fe.Value = name + "=" + fe.Value // as typed
+			}
+			k.errs = append(k.errs, err)
+		}
 		r.opts = c.optionsOf(name, f)
 		runs = append(runs, r)
 	}

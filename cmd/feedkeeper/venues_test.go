@@ -347,7 +347,7 @@ func TestSeveralVenuesFlagErrors(t *testing.T) {
 		{[]string{"--venue", "binance,okx", "--rest-endpoint", "kraken=https://127.0.0.1:1", "trades:BTC-USDT"},
 			[]string{`--rest-endpoint kraken=https://127.0.0.1:1: "kraken" is not a venue of the run (--venue binance,okx)`}},
 		{[]string{"--venue", "binance,okx", "--ws-endpoint", "okx=ws://127.0.0.1:1", "trades:BTC-USDT"},
-			[]string{"--ws-endpoint ws://127.0.0.1:1: feedkeeper speaks TLS only"}},
+			[]string{"--ws-endpoint okx=ws://127.0.0.1:1: feedkeeper speaks TLS only"}},
 		{[]string{"--venue", "binance", "--venue", "ftx", "trades:BTC-USDT"}, []string{`--venue binance,ftx: "ftx": known venues are`}},
 		{[]string{"--venue", "okx,okx", "trades:BTC-USDT"}, []string{"--venue okx,okx: okx is named twice"}},
 		{[]string{"--venue", "binance,okx", "funding:BTC-USDT"}, []string{`stream "funding:BTC-USDT": no venue of --venue binance,okx lists it`}},
