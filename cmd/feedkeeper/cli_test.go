@@ -185,6 +185,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"soak"}, "rate", "0", "1..1000000"},
 		{[]string{"soak"}, "restart-every", "500ms", "0 (never) or at least 1s"},
 		{[]string{"soak"}, "restart-downtime", "-1s", "≥ 0"},
+		{[]string{"soak", "--streams", "trades:BTC-USDT"}, "venues", "binance,binance-usdm", "binance-usdm lists none of --streams trades:BTC-USDT"},
+		{[]string{"soak", "--streams", "trades:BTC-USDT-PERP,trades:BTC-USDT"}, "venues", "binance,kraken", "--streams trades:BTC-USDT-PERP: no venue of --venues binance,kraken lists it"},
 	}
 	for i, tc := range cases {
 		// alternate the forms and the place of the flag

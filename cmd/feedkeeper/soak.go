@@ -117,7 +117,7 @@ gateway's memory and open files are charted.
 	fs.Var(&s.extra, "fault", "an extra fault rule for the simulator (repeatable), as for feedkeeper sim")
 	fs.StringVar(&s.out, "out", "", "`directory` for report.json and report.html (default: a new temporary directory)")
 	fs.StringSliceVar(&s.streams, "streams", []string{"btcusdt@aggTrade", "ethusdt@aggTrade", "btcusdt@depth@100ms", "ethusdt@bookTicker"}, "streams, comma separated")
-	fs.StringSliceVar(&s.venues, "venues", []string{defaultVenue}, "venues soaked at once, each through its front-end of the one simulator with the same --streams (in a form every venue reads: trades:BTC-USDT,book:ETH-USDT), comma separated: "+strings.Join(venue.Names(), ", "))
+	fs.StringSliceVar(&s.venues, "venues", []string{defaultVenue}, "venues soaked at once, each through its front-end of the one simulator with the same --streams (in a form every venue reads: trades:BTC-USDT,book:ETH-USDT; a market a venue does not list is soaked on the others), comma separated: "+strings.Join(venue.Names(), ", "))
 	fs.IntVar(&s.rate, "rate", 400, "market updates a second of the simulator, 1..1000000")
 	fs.DurationVar(&s.lifetime, "lifetime", 90*time.Second, "the simulator's connection lifetime, ≥ 1s: the gateway rotates before it")
 	fs.DurationVar(&s.interval, "interval", time.Second, "sampling interval, ≥ 10ms")
@@ -145,20 +145,36 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 		k.add("venues", "", "name at least one venue")
 	}
 	streamsOf := map[string][]string{} // each venue's own names of --streams
+	lacking := map[string][]string{}   // a stream of --streams → the venues that do not list it
 	for i, name := range s.venues {
 		f, err := venue.Lookup(name)
 		if err != nil || slices.Contains(s.venues[:i], name) {
 			k.add("venues", strings.Join(s.venues, ","), "want distinct venues of "+strings.Join(venue.Names(), ", "))
 			break
 		}
-		streams, err := venue.Expand(name, f, s.streams)
-		if err == nil {
-			err = checkStreams(f, streams)
+		var streams []string
+		for _, st := range s.streams {
+			own, err := venue.Expand(name, f, []string{st})
+			switch {
+			case errors.Is(err, venue.ErrNotListed) && len(s.venues) > 1:
+				lacking[st] = append(lacking[st], name) // soaked on the venues that list it
+			case err != nil:
+				k.errs = append(k.errs, fmt.Errorf("%s: %w", name, err))
+			default:
+				streams = append(streams, own...)
+			}
 		}
-		if err != nil {
+		if len(streams) == 0 && len(s.streams) > 0 {
+			k.errs = append(k.errs, fmt.Errorf("--venues %s: %s lists none of --streams %s", strings.Join(s.venues, ","), name, strings.Join(s.streams, ",")))
+		} else if err := checkStreams(f, streams); err != nil {
 			k.errs = append(k.errs, fmt.Errorf("%s: %w", name, err))
 		}
 		streamsOf[name] = streams
+	}
+	for _, st := range s.streams {
+		if len(lacking[st]) == len(s.venues) {
+			k.errs = append(k.errs, fmt.Errorf("--streams %s: no venue of --venues %s lists it", st, strings.Join(s.venues, ",")))
+		}
 	}
 	if (len(s.venues) != 1 || s.venues[0] != defaultVenue) && (s.restartEvery != 0 || s.profile == "restarts") {
 		k.add("venues", strings.Join(s.venues, ","), "restarts soak the "+defaultVenue+" venue alone")
