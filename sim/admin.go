@@ -22,6 +22,7 @@ import (
 //
 // A JSON fault aims at some venues with "venue":"okx" or "okx+bybit"
 // (Fault.Venue); without it, it applies to every venue.
+//
 //	GET    /sim/conns   the open WebSocket connections and what each was sent
 //	POST   /sim/symbol?symbol=BTCUSDT[&status=HALT][&tickSize=0.001][&stepSize=1]
 //	                    change a symbol's status and filters (see
