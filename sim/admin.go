@@ -19,17 +19,16 @@ import (
 //	POST   /sim/faults  add one rule: a JSON fault
 //	DELETE /sim/faults  remove every rule
 //	POST   /sim/fire    carry out one fault now (see Server.Fire)
-//
-// A JSON fault aims at some venues with "venue":"okx" or "okx+bybit"
-// (Fault.Venue); without it, it applies to every venue.
-//
 //	GET    /sim/conns   the open WebSocket connections and what each was sent
 //	POST   /sim/symbol?symbol=BTCUSDT[&status=HALT][&tickSize=0.001][&stepSize=1]
 //	                    change a symbol's status and filters (see
 //	                    Server.SetSymbolStatus and SetSymbolFilters);
 //	                    answers the symbol's state as /sim/state gives it
 //
-// A fault naming a symbol the market does not trade is refused (400).
+// A JSON fault aims at some venues with "venue":"okx" or "okx+bybit"
+// (Fault.Venue); without it, it applies to every venue. A fault naming a
+// symbol the market does not trade, or a venue the server does not serve,
+// is refused (400).
 func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sim/symbol", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
