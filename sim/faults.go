@@ -59,7 +59,7 @@ const (
 
 // Server faults.
 const (
-	FaultRefuse FaultKind = "refuse" // the listener is closed for Duration (default 2s): connections are refused
+	FaultRefuse FaultKind = "refuse" // the listeners (of the venues it applies to) are closed for Duration (default 2s): connections are refused
 	FaultBurst  FaultKind = "burst"  // the market makes Count (default 100000) updates at once
 )
 
