@@ -336,3 +336,16 @@ func TestFaultVenueNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkFaultHitAtVenue: one message opportunity of spot with three
+// stream rules active, two of them aimed at other venues.
+func BenchmarkFaultHitAtVenue(b *testing.B) {
+	fs := newFaults(1)
+	fs.set([]Fault{{Kind: FaultDepthDrop, Prob: 1e-12, Venue: "okx+bybit"}, {Kind: FaultDepthDup, Prob: 1e-12, Venue: VenueCoinbase}, {Kind: FaultTradeGap, Prob: 1e-12}})
+	rng := fs.rng(7)
+	now := time.Now()
+	accept := func(k FaultKind) bool { return k == FaultDepthDrop || k == FaultDepthDup || k == FaultTradeGap }
+	for b.Loop() {
+		fs.hitAt(VenueBinance, classMessage, rng, now, accept)
+	}
+}
