@@ -254,6 +254,34 @@ func TestFaultAimedAtVenueREST(t *testing.T) {
 	}
 }
 
+// TestFaultAimedAtVenueMessages: a stream fault aimed at okx leaves the
+// spot streams whole; aimed at binance it applies to them.
+func TestFaultAimedAtVenueMessages(t *testing.T) {
+	s := startSim(t, Config{Venues: []string{VenueOKX}, Faults: []Fault{{Kind: FaultTradeGap, Prob: 1, Venue: VenueOKX}}})
+	c := dial(t, s, "/ws/btcusdt@aggTrade")
+	var prev int64
+	for range 20 {
+		var tr struct {
+			A int64 `json:"a"`
+		}
+		readJSON(t, c, 5*time.Second, &tr)
+		if prev != 0 && tr.A != prev+1 {
+			t.Fatalf("aggTrade %d after %d under trade-gap aimed at okx", tr.A, prev)
+		}
+		prev = tr.A
+	}
+	if st := s.Conns(); len(st) != 1 || st[0].FaultSkipped != 0 {
+		t.Fatalf("spot connection: %+v", st)
+	}
+	if err := s.SetFaults(Fault{Kind: FaultTradeGap, Prob: 1, Venue: VenueBinance}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() bool { st := s.Conns(); return len(st) == 1 && st[0].FaultSkipped > 0 })
+	if by := s.FaultCountsByVenue(); by[VenueBinance][FaultTradeGap] == 0 || by[VenueOKX] != nil {
+		t.Fatalf("fired by venue: %v", by)
+	}
+}
+
 // TestFaultVenueAdmin: the admin endpoints take venue, list each rule's
 // venues and refuse bad names with the name given.
 func TestFaultVenueAdmin(t *testing.T) {
