@@ -12,7 +12,9 @@ import (
 // registerAdmin mounts the simulator's own control endpoints, kept apart
 // from the Binance API under /sim/:
 //
-//	GET    /sim/faults  active fault rules and how often each kind fired
+//	GET    /sim/faults  active fault rules, each with the venues it applies
+//	                    to ("venues"), how often each kind fired ("fired")
+//	                    and how often at each venue ("firedByVenue")
 //	PUT    /sim/faults  replace the rules: a JSON array of faults
 //	POST   /sim/faults  add one rule: a JSON fault
 //	DELETE /sim/faults  remove every rule
@@ -23,7 +25,10 @@ import (
 //	                    Server.SetSymbolStatus and SetSymbolFilters);
 //	                    answers the symbol's state as /sim/state gives it
 //
-// A fault naming a symbol the market does not trade is refused (400).
+// A JSON fault aims at some venues with "venue":"okx" or "okx+bybit"
+// (Fault.Venue); without it, it applies to every venue. A fault naming a
+// symbol the market does not trade, or a venue the server does not serve,
+// is refused (400).
 func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sim/symbol", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -63,7 +68,7 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 		}
 	})
 	mux.HandleFunc("GET /sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.Faults(), "fired": s.FaultCounts()})
+		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.faultViews(), "fired": s.FaultCounts(), "firedByVenue": s.FaultCountsByVenue()})
 	})
 	mux.HandleFunc("PUT /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		var list []Fault
@@ -78,7 +83,7 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 			writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.Faults()})
+		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.faultViews()})
 	})
 	mux.HandleFunc("POST /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		var f Fault
@@ -93,11 +98,11 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 			writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.Faults()})
+		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.faultViews()})
 	})
 	mux.HandleFunc("DELETE /sim/faults", func(w http.ResponseWriter, r *http.Request) {
 		_ = s.SetFaults()
-		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.Faults()})
+		writeAdminJSON(w, http.StatusOK, map[string]any{"faults": s.faultViews()})
 	})
 	mux.HandleFunc("POST /sim/fire", func(w http.ResponseWriter, r *http.Request) {
 		var f Fault

@@ -247,7 +247,7 @@ func (c *wsConn) watchLoop() {
 	defer check.Stop()
 	lifetime := time.NewTimer(cfg.MaxLifetime)
 	defer lifetime.Stop()
-	sched := &connSchedule{start: c.opened, next: make(map[uint64]time.Time), rng: c.srv.faults.rng(c.id)}
+	sched := &connSchedule{start: c.opened, next: make(map[uint64]time.Time), rng: c.srv.faults.rng(c.id), venue: c.venue()}
 	closeWritten := c.closeWritten
 	var hangUp <-chan time.Time
 	for {
@@ -409,7 +409,7 @@ func (c *wsConn) writeMessages(batch []*Message, rng *rand.Rand, held **Message,
 	for _, m := range batch {
 		if checkFaults && (m.Kind == KindDepth || m.Kind == KindAggTrade || m.Kind == KindTrade) {
 			kind := m.Kind
-			f, hit := fs.hit(classMessage, rng, now, func(k FaultKind) bool {
+			f, hit := fs.hitAt(c.venue(), classMessage, rng, now, func(k FaultKind) bool {
 				if kind == KindDepth {
 					return k == FaultDepthDrop || k == FaultDepthDup || k == FaultDepthReorder
 				}

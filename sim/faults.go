@@ -59,7 +59,7 @@ const (
 
 // Server faults.
 const (
-	FaultRefuse FaultKind = "refuse" // the listener is closed for Duration (default 2s): connections are refused
+	FaultRefuse FaultKind = "refuse" // the listeners (of the venues it applies to) are closed for Duration (default 2s): connections are refused
 	FaultBurst  FaultKind = "burst"  // the market makes Count (default 100000) updates at once
 )
 
@@ -208,6 +208,17 @@ type Fault struct {
 	Variant  string        // malformed: json, truncated, utf8 or binary; filters: tick or step
 	Symbol   string        // the symbol of qty-cap, halt and filters (default: chosen by the seed)
 	Rate     int           // bytes per second (throttle)
+	// Venue aims the rule at some front-ends: their names (see Venues)
+	// joined by "+", for example "okx" or "okx+bybit"; empty: every
+	// front-end. A venue's own kinds (pu-break, okx-*, bybit-*, kraken-*,
+	// coinbase-*: see KindVenue) apply to their venue whatever is given,
+	// and naming another venue for them is an error; so it is for the
+	// faults of the market every venue shares (burst, qty-cap, halt,
+	// filters). Aimed at a venue, a rule spends its chances (Times, an
+	// Every schedule) only on that venue's opportunities: its connections,
+	// its listener's handshakes, its REST requests, its listener for
+	// refuse.
+	Venue string
 }
 
 func (f Fault) validate() error {
@@ -258,7 +269,11 @@ func (f Fault) validate() error {
 	if err := f.validateLink(); err != nil {
 		return err
 	}
-	return f.validateMarket()
+	if err := f.validateMarket(); err != nil {
+		return err
+	}
+	_, err := f.venueMask()
+	return err
 }
 
 // String gives the fault in the form ParseFault reads.
@@ -298,12 +313,18 @@ func (f Fault) String() string {
 	if f.Rate != 0 {
 		add("rate", strconv.Itoa(f.Rate))
 	}
+	if f.Venue != "" {
+		add("venue", f.Venue)
+	}
 	return string(f.Kind) + ":" + strings.Join(parts, ",")
 }
 
 // ParseFault reads a fault in the form kind:key=value,key=value, for example
-// "drop:every=10s", "depth-drop:p=0.01" or "close:code=1008,reason=Too many requests,times=1".
-// Keys: p, every, times, code, reason, duration, size, count, variant, symbol, rate.
+// "drop:every=10s", "depth-drop:p=0.01", "close:code=1008,reason=Too many requests,times=1"
+// or "drop:every=10s,venue=okx+bybit".
+// Keys: p, every, times, code, reason, duration, size, count, variant, symbol, rate, venue
+// (venue may be given more than once: each adds its venues). The venues
+// come back in the order of Venues, whatever order they were given in.
 func ParseFault(s string) (Fault, error) {
 	kind, rest, _ := strings.Cut(strings.TrimSpace(s), ":")
 	f := Fault{Kind: FaultKind(kind)}
@@ -337,6 +358,11 @@ func ParseFault(s string) (Fault, error) {
 				f.Symbol = strings.ToUpper(strings.TrimSpace(v))
 			case "rate":
 				f.Rate, err = strconv.Atoi(v)
+			case "venue":
+				if f.Venue != "" {
+					v = f.Venue + "+" + v
+				}
+				f.Venue = v
 			default:
 				return Fault{}, fmt.Errorf("fault %q: unknown key %q", s, k)
 			}
@@ -348,6 +374,7 @@ func ParseFault(s string) (Fault, error) {
 	if err := f.validate(); err != nil {
 		return Fault{}, err
 	}
+	f.Venue = f.canonicalVenue()
 	return f, nil
 }
 
@@ -364,12 +391,13 @@ type faultJSON struct {
 	Variant  string    `json:"variant,omitempty"`
 	Symbol   string    `json:"symbol,omitempty"`
 	Rate     int       `json:"rate,omitempty"`
+	Venue    string    `json:"venue,omitempty"`
 }
 
 // MarshalJSON writes durations as strings ("5s").
 func (f Fault) MarshalJSON() ([]byte, error) {
 	j := faultJSON{Kind: f.Kind, Prob: f.Prob, Times: f.Times, Code: f.Code, Reason: f.Reason,
-		Size: f.Size, Count: f.Count, Variant: f.Variant, Symbol: f.Symbol, Rate: f.Rate}
+		Size: f.Size, Count: f.Count, Variant: f.Variant, Symbol: f.Symbol, Rate: f.Rate, Venue: f.Venue}
 	if f.Every != 0 {
 		j.Every = f.Every.String()
 	}
@@ -388,7 +416,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	g := Fault{Kind: j.Kind, Prob: j.Prob, Times: j.Times, Code: j.Code, Reason: j.Reason,
-		Size: j.Size, Count: j.Count, Variant: j.Variant, Symbol: j.Symbol, Rate: j.Rate}
+		Size: j.Size, Count: j.Count, Variant: j.Variant, Symbol: j.Symbol, Rate: j.Rate, Venue: j.Venue}
 	var err error
 	if j.Every != "" {
 		if g.Every, err = time.ParseDuration(j.Every); err != nil {
@@ -403,6 +431,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 	if err := g.validate(); err != nil {
 		return err
 	}
+	g.Venue = g.canonicalVenue()
 	*f = g
 	return nil
 }
@@ -411,6 +440,7 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 type rule struct {
 	id   uint64
 	f    Fault
+	aim  aim       // the venues it applies to
 	next time.Time // next due time of a global schedule
 	left int       // Times left
 }
@@ -424,20 +454,51 @@ type faults struct {
 	nextID uint64
 	active [numClasses]atomic.Bool
 	fired  map[FaultKind]*atomic.Int64
+	// firedBy counts by venue, then kind; fixed after newFaults.
+	firedBy map[string]map[FaultKind]*atomic.Int64
+	// owner is the venue of each random source made while that venue's
+	// front-end started (starting), guarded by mu: hit decides for that
+	// venue the opportunities the source decides.
+	owner    map[*rand.Rand]string
+	starting string
 }
 
 func newFaults(seed int64) *faults {
-	fs := &faults{seed: seed, fired: make(map[FaultKind]*atomic.Int64, len(faultClasses))}
+	fs := &faults{seed: seed, fired: make(map[FaultKind]*atomic.Int64, len(faultClasses)),
+		firedBy: make(map[string]map[FaultKind]*atomic.Int64, len(knownVenues)), owner: map[*rand.Rand]string{}}
 	for k := range faultClasses {
 		fs.fired[k] = new(atomic.Int64)
+	}
+	for _, v := range knownVenues {
+		m := make(map[FaultKind]*atomic.Int64, len(faultClasses))
+		for k := range faultClasses {
+			m[k] = new(atomic.Int64)
+		}
+		fs.firedBy[v] = m
 	}
 	return fs
 }
 
 // rng returns a random source for one opportunity stream (a connection, the
-// REST handler), derived from the seed so that a run can be replayed.
+// REST handler), derived from the seed so that a run can be replayed. A
+// source made while a venue's front-end starts (see startVenue) belongs to
+// that venue.
 func (fs *faults) rng(stream uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(fs.seed), stream))
+	r := rand.New(rand.NewPCG(uint64(fs.seed), stream))
+	fs.mu.Lock()
+	if fs.starting != "" {
+		fs.owner[r] = fs.starting
+	}
+	fs.mu.Unlock()
+	return r
+}
+
+// startVenue says which venue's front-end is starting: the random sources
+// made until the next call ("" when none is starting) belong to it.
+func (fs *faults) startVenue(venue string) {
+	fs.mu.Lock()
+	fs.starting = venue
+	fs.mu.Unlock()
 }
 
 func (fs *faults) set(list []Fault) {
@@ -459,7 +520,7 @@ func (fs *faults) add(f Fault) {
 
 func (fs *faults) addLocked(f Fault) {
 	fs.nextID++
-	r := &rule{id: fs.nextID, f: f, left: f.Times}
+	r := &rule{id: fs.nextID, f: f, aim: aimOf(f), left: f.Times}
 	if f.Every > 0 {
 		r.next = time.Now().Add(f.Every)
 	}
@@ -501,23 +562,74 @@ func (fs *faults) counts() map[FaultKind]int64 {
 	return out
 }
 
+// countsByVenue returns how often each kind has fired at each venue; a
+// venue at which nothing fired is left out.
+func (fs *faults) countsByVenue() map[string]map[FaultKind]int64 {
+	out := make(map[string]map[FaultKind]int64)
+	for v, m := range fs.firedBy {
+		for k, c := range m {
+			if n := c.Load(); n > 0 {
+				if out[v] == nil {
+					out[v] = make(map[FaultKind]int64)
+				}
+				out[v][k] = n
+			}
+		}
+	}
+	return out
+}
+
 func (fs *faults) count(k FaultKind) { fs.fired[k].Add(1) }
+
+// countAt counts a firing of kind k in the totals and at venue (a venue's
+// own kind at its venue; nothing by venue when the venue is not known).
+func (fs *faults) countAt(venue string, k FaultKind) {
+	fs.fired[k].Add(1)
+	fs.countVenue(venue, k)
+}
+
+// countVenue counts a firing of kind k at venue only.
+func (fs *faults) countVenue(venue string, k FaultKind) {
+	if own := KindVenue(k); own != "" {
+		venue = own
+	}
+	if m := fs.firedBy[venue]; m != nil {
+		m[k].Add(1)
+	}
+}
 
 // hit decides one opportunity of class c for a global (not per-connection)
 // schedule: the first active rule of that class that fires is returned.
-// accept filters the kinds that apply to this opportunity (nil: all).
+// accept filters the kinds that apply to this opportunity (nil: all). The
+// opportunity is the venue's that owns rng (see rng), or of no known
+// venue; hitAt names it.
 func (fs *faults) hit(c faultClass, rng *rand.Rand, now time.Time, accept func(FaultKind) bool) (Fault, bool) {
 	if !fs.active[c].Load() {
 		return Fault{}, false
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	return fs.hitLocked(fs.owner[rng], c, rng, now, accept)
+}
+
+// hitAt is hit at an opportunity of venue: only the rules that apply to
+// venue are decided (anyVenue: every rule).
+func (fs *faults) hitAt(venue string, c faultClass, rng *rand.Rand, now time.Time, accept func(FaultKind) bool) (Fault, bool) {
+	if !fs.active[c].Load() {
+		return Fault{}, false
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.hitLocked(venue, c, rng, now, accept)
+}
+
+func (fs *faults) hitLocked(venue string, c faultClass, rng *rand.Rand, now time.Time, accept func(FaultKind) bool) (Fault, bool) {
 	for i, r := range fs.rules {
-		if faultClasses[r.f.Kind] != c || (accept != nil && !accept(r.f.Kind)) {
+		if faultClasses[r.f.Kind] != c || !r.aim.at(venue) || (accept != nil && !accept(r.f.Kind)) {
 			continue
 		}
 		if fs.firesLocked(i, r, rng, now, 1) {
-			fs.fired[r.f.Kind].Add(1)
+			fs.countAt(venue, r.f.Kind)
 			return r.f, true
 		}
 	}
@@ -561,6 +673,9 @@ type connSchedule struct {
 	// last is when the connection last checked its faults (its start
 	// before the first check).
 	last time.Time
+	// venue is the venue of the front-end the connection came to: only
+	// the rules that apply to it are decided.
+	venue string
 }
 
 // connCheckEvery is how often a connection checks its faults.
@@ -588,7 +703,7 @@ func (fs *faults) connHits(cs *connSchedule, now time.Time) []Fault {
 	var out []Fault
 	for i := 0; i < len(fs.rules); i++ {
 		r := fs.rules[i]
-		if faultClasses[r.f.Kind] != classConn {
+		if faultClasses[r.f.Kind] != classConn || !r.aim.at(cs.venue) {
 			continue
 		}
 		fire := false
@@ -610,7 +725,7 @@ func (fs *faults) connHits(cs *connSchedule, now time.Time) []Fault {
 			}
 		}
 		if fire {
-			fs.fired[r.f.Kind].Add(1)
+			fs.countAt(cs.venue, r.f.Kind)
 			out = append(out, r.f)
 		}
 	}

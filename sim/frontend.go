@@ -38,7 +38,7 @@ type frontend struct {
 // newFrontend makes the front-end of venue with the server's connection
 // limits (the caller overrides those the venue sets) and listens on addr.
 func newFrontend(s *Server, venue, addr string, tlsCfg *tls.Config) (*frontend, error) {
-	ln, err := newListener(addr, s.faults, s.certs, tlsCfg)
+	ln, err := newListener(addr, venue, s.faults, s.certs, tlsCfg)
 	if err != nil {
 		return nil, fmt.Errorf("sim: %s: listen %s: %w", venue, addr, err)
 	}
@@ -205,9 +205,12 @@ func (s *Server) allConns() []*wsConn {
 
 // startFrontends starts the front-ends Config.Venues lists beside spot, in
 // a fixed order; on an error those started are in s.frontends for the
-// caller to close.
+// caller to close. The random sources a front-end makes while it starts
+// are its venue's (see faults.startVenue).
 func (s *Server) startFrontends(tlsCfg *tls.Config) error {
+	defer s.faults.startVenue("")
 	if s.cfg.serves(VenueBinanceUSDM) {
+		s.faults.startVenue(VenueBinanceUSDM)
 		u, err := startUSDM(s, tlsCfg)
 		if err != nil {
 			return err
@@ -216,6 +219,7 @@ func (s *Server) startFrontends(tlsCfg *tls.Config) error {
 		s.frontends = append(s.frontends, u.frontend)
 	}
 	if s.cfg.serves(VenueBybit) {
+		s.faults.startVenue(VenueBybit)
 		b, err := startBybit(s, tlsCfg)
 		if err != nil {
 			return err
@@ -224,6 +228,7 @@ func (s *Server) startFrontends(tlsCfg *tls.Config) error {
 		s.frontends = append(s.frontends, b.frontend)
 	}
 	if s.cfg.serves(VenueOKX) {
+		s.faults.startVenue(VenueOKX)
 		o, err := startOKX(s, tlsCfg)
 		if err != nil {
 			return err
@@ -232,6 +237,7 @@ func (s *Server) startFrontends(tlsCfg *tls.Config) error {
 		s.frontends = append(s.frontends, o.frontend)
 	}
 	if s.cfg.serves(VenueKraken) {
+		s.faults.startVenue(VenueKraken)
 		k, err := startKraken(s, tlsCfg)
 		if err != nil {
 			return err
@@ -240,6 +246,7 @@ func (s *Server) startFrontends(tlsCfg *tls.Config) error {
 		s.frontends = append(s.frontends, k.frontend)
 	}
 	if s.cfg.serves(VenueCoinbase) {
+		s.faults.startVenue(VenueCoinbase)
 		cb, err := startCoinbase(s, tlsCfg)
 		if err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 // opened again on the same address, so clients see connections refused.
 type listener struct {
 	addr   string // the bound address, fixed after the first listen
+	venue  string // the venue served on it: its TLS faults are that venue's
 	faults *faults
 	certs  *certs
 	tlsCfg *tls.Config
@@ -30,13 +31,14 @@ type listener struct {
 	resumed func() // counts TLS session resumptions
 }
 
-func newListener(addr string, fs *faults, c *certs, tlsCfg *tls.Config) (*listener, error) {
+func newListener(addr, venue string, fs *faults, c *certs, tlsCfg *tls.Config) (*listener, error) {
 	inner, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	return &listener{
 		addr:   inner.Addr().String(),
+		venue:  venue,
 		faults: fs,
 		certs:  c,
 		tlsCfg: tlsCfg,
@@ -85,7 +87,7 @@ func (l *listener) Accept() (net.Conn, error) {
 
 func (l *listener) wrap(c net.Conn) net.Conn {
 	l.rngMu.Lock()
-	f, hit := l.faults.hit(classTLS, l.rng, time.Now(), nil)
+	f, hit := l.faults.hitAt(l.venue, classTLS, l.rng, time.Now(), nil)
 	l.rngMu.Unlock()
 	cfg := l.tlsCfg
 	if hit {

@@ -188,7 +188,7 @@ func (h *restServer) fault(ep endpoint, now time.Time) (Fault, bool) {
 	}
 	h.rngMu.Lock()
 	defer h.rngMu.Unlock()
-	return h.fs.hit(classREST, h.rng, now, accept)
+	return h.fs.hitAt(VenueBinance, classREST, h.rng, now, accept)
 }
 
 func (h *restServer) serve(ep endpoint, c *call) (int, []byte) {

@@ -94,7 +94,7 @@ func Start(cfg Config) (*Server, error) {
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"h2", "http/1.1"},
 	}
-	s.ln, err = newListener(cfg.Addr, s.faults, c, tlsCfg)
+	s.ln, err = newListener(cfg.Addr, VenueBinance, s.faults, c, tlsCfg)
 	if err != nil {
 		return nil, fmt.Errorf("sim: listen %s: %w", cfg.Addr, err)
 	}
@@ -195,49 +195,81 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// SetFaults replaces the active faults.
+// SetFaults replaces the active faults. A fault aimed at a venue the
+// server does not serve (Fault.Venue, Config.Venues) is refused.
 func (s *Server) SetFaults(list ...Fault) error {
 	for i, f := range list {
-		if err := f.validate(); err != nil {
+		if err := s.checkFault(f); err != nil {
 			return fmt.Errorf("sim: fault %d: %w", i, err)
 		}
 	}
-	s.faults.set(list)
+	s.faults.set(canonicalFaults(list))
 	return nil
 }
 
 // AddFault adds one fault rule.
 func (s *Server) AddFault(f Fault) error {
-	if err := f.validate(); err != nil {
+	if err := s.checkFault(f); err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
+	f.Venue = f.canonicalVenue()
 	s.faults.add(f)
 	return nil
+}
+
+// checkFault validates f and refuses it when it is aimed at a venue not
+// served.
+func (s *Server) checkFault(f Fault) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	return s.cfg.checkServed(f)
+}
+
+// canonicalFaults is list with each Venue in the order of Venues.
+func canonicalFaults(list []Fault) []Fault {
+	out := make([]Fault, len(list))
+	for i, f := range list {
+		f.Venue = f.canonicalVenue()
+		out[i] = f
+	}
+	return out
 }
 
 // Faults lists the active fault rules (Times shows what is left).
 func (s *Server) Faults() []Fault { return s.faults.list() }
 
-// FaultCounts says how often each fault kind has fired.
+// FaultCounts says how often each fault kind has fired, at every venue.
 func (s *Server) FaultCounts() map[FaultKind]int64 { return s.faults.counts() }
 
 // Fire carries out a fault once, now: a connection fault on every open
-// connection, a server fault at once, and any other fault on its next
-// opportunity (Times 1 unless given).
+// connection of the venues it applies to (Fault.Venue; a venue's own kind
+// on that venue's), a server fault at once (refuse on the listeners of
+// those venues), and any other fault on its next opportunity at those
+// venues (Times 1 unless given).
 func (s *Server) Fire(f Fault) error {
 	if f.Prob == 0 && f.Every == 0 && f.Times == 0 {
 		f.Times = 1
 	}
-	if err := f.validate(); err != nil {
+	if err := s.checkFault(f); err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
+	f.Venue = f.canonicalVenue()
 	now := time.Now()
 	switch faultClasses[f.Kind] {
 	case classConn:
+		a := aimOf(f)
+		hit := map[string]bool{}
 		for _, c := range s.allConns() {
-			c.applyFault(f, now)
+			if v := c.venue(); a.at(v) {
+				c.applyFault(f, now)
+				hit[v] = true
+			}
 		}
 		s.faults.fired[f.Kind].Add(1)
+		for v := range hit {
+			s.faults.countVenue(v, f.Kind)
+		}
 	case classServer:
 		s.applyServerFault(f)
 		s.faults.fired[f.Kind].Add(1)
@@ -247,6 +279,15 @@ func (s *Server) Fire(f Fault) error {
 	return nil
 }
 
+// listeners lists the listener of every venue served, by venue.
+func (s *Server) listeners() []*listener {
+	out := []*listener{s.ln}
+	for _, f := range s.frontends {
+		out = append(out, f.ln)
+	}
+	return out
+}
+
 func (s *Server) applyServerFault(f Fault) {
 	switch f.Kind {
 	case FaultRefuse:
@@ -254,7 +295,13 @@ func (s *Server) applyServerFault(f Fault) {
 		if d == 0 {
 			d = 2 * time.Second
 		}
-		s.ln.refuse(d)
+		a := aimOf(f)
+		for _, l := range s.listeners() {
+			if a.at(l.venue) {
+				l.refuse(d)
+				s.faults.countVenue(l.venue, f.Kind)
+			}
+		}
 	case FaultBurst:
 		n := f.Count
 		if n == 0 {
@@ -325,7 +372,7 @@ func (s *Server) run() {
 				}
 			}
 			s.market.tick(now, s.hub)
-			if f, ok := s.faults.hit(classServer, rng, now, nil); ok {
+			if f, ok := s.faults.hitAt(anyVenue, classServer, rng, now, nil); ok {
 				s.applyServerFault(f)
 			}
 		}

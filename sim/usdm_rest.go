@@ -80,7 +80,7 @@ func (h *usdmREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.rngMu.Lock()
-	f, hit := h.fs.hit(classREST, h.rng, c.now, func(k FaultKind) bool {
+	f, hit := h.fs.hitAt(VenueBinanceUSDM, classREST, h.rng, c.now, func(k FaultKind) bool {
 		switch k {
 		case FaultStaleSnapshot:
 			return r.URL.Path == "/fapi/v1/depth"

@@ -163,7 +163,17 @@ func (c Config) validateVenues() error {
 		}
 	}
 	if seen[VenueCoinbase] {
-		return c.Coinbase.withDefaults().validate()
+		if err := c.Coinbase.withDefaults().validate(); err != nil {
+			return err
+		}
+	}
+	for i, f := range c.Faults {
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("sim: Faults[%d]: %w", i, err)
+		}
+		if err := c.checkServed(f); err != nil {
+			return fmt.Errorf("sim: Faults[%d]: %w", i, err)
+		}
 	}
 	return nil
 }

@@ -43,7 +43,10 @@ func (l *faultList) String() string {
 func (l *faultList) Set(s string) error {
 	f, err := sim.ParseFault(s)
 	if err != nil {
-		return fmt.Errorf("%q: %w (kinds: %s)", s, err, kindList())
+		if kind, _, _ := strings.Cut(strings.TrimSpace(s), ":"); !slices.Contains(sim.FaultKinds(), sim.FaultKind(kind)) {
+			return fmt.Errorf("%q: %w (kinds: %s)", s, err, kindList())
+		}
+		return fmt.Errorf("%q: %w", s, err)
 	}
 	*l = append(*l, f)
 	return nil
@@ -103,7 +106,7 @@ func (sf *simFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Coinbase.Addr, "coinbase-addr", "127.0.0.1:0", "TCP host:port of the "+sim.VenueCoinbase+" listener (port 0: a random port)")
 	fs.DurationVar(&c.Coinbase.SubscribeTimeout, "coinbase-subscribe-timeout", 5*time.Second, "close a "+sim.VenueCoinbase+" connection that sent no subscribe within this, ≥ 1ms")
 	fs.DurationVar(&c.Coinbase.ChannelIdle, "coinbase-channel-idle", time.Minute, "drop a "+sim.VenueCoinbase+" channel sent nothing for this long on a connection without heartbeats, ≥ 1ms")
-	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; kinds: "+kindList())
+	fs.Var(&sf.faults, "fault", "a fault rule kind:key=value,… (repeatable), e.g. drop:every=10s or depth-drop:p=0.01; venue=okx or venue=okx+bybit aims it at those venues of --venues (default: every one; a venue's own kinds, pu-break, okx-*, bybit-*, kraken-*, coinbase-*, act on their venue alone); kinds: "+kindList())
 }
 
 var simSymbol = regexp.MustCompile(`^[A-Z0-9]+(:[0-9.]+:[0-9.]+)?$`)
@@ -128,9 +131,18 @@ func (sf *simFlags) validate(k *checks) {
 	if c.TradeShare < 0 || c.TradeShare > 1 {
 		k.add("trade-share", strconv.FormatFloat(c.TradeShare, 'g', -1, 64), "out of range 0..1")
 	}
+	served := map[string]bool{sim.VenueBinance: true}
 	for _, v := range strings.Split(sf.venues, ",") {
 		if v = strings.TrimSpace(v); v != "" && !slices.Contains(sim.Venues(), v) {
 			k.add("venues", sf.venues, fmt.Sprintf("%q is not a venue: want a list of %s", v, strings.Join(sim.Venues(), ", ")))
+		}
+		served[v] = true
+	}
+	for _, f := range sf.faults {
+		for _, v := range f.Venues() {
+			if f.Venue != "" && !served[v] {
+				k.add("fault", f.String(), fmt.Sprintf("%s is not served: add it to --venues (now %s)", v, sf.venues))
+			}
 		}
 	}
 	if _, _, err := net.SplitHostPort(c.USDM.Addr); err != nil {
