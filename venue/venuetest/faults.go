@@ -1,0 +1,187 @@
+package venuetest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+)
+
+// Effect is what a venue's fault must visibly cause in the gateway's
+// counters (feed.GatewayStats) while it is on.
+type Effect uint8
+
+const (
+	// Unseen: the gateway must count nothing for it, no book rebuilt, no
+	// connection replaced, no trade gap, while the data stays right (a
+	// number written in exponent form, a sequence that restarts where
+	// the chain still holds, a ping left unanswered while data flows).
+	// The simulator must have fired it.
+	Unseen Effect = iota
+	// Resync: a book thrown away and rebuilt (BookResyncs grows).
+	Resync
+	// Reconnect: a connection replaced, by a reconnect or a
+	// make-before-break rotation (a session's Reconnects or Rotations
+	// grow).
+	Reconnect
+	// Backfill: trades recovered over REST (Backfilled grows) and no
+	// recovery still pending, all while the fault is on.
+	Backfill
+	// Snapshot: a book loaded again from a snapshot the venue pushed
+	// (BookSyncs grows) without a resync of the gateway's own.
+	Snapshot
+)
+
+func (e Effect) String() string {
+	switch e {
+	case Unseen:
+		return "nothing visible"
+	case Resync:
+		return "a book resync"
+	case Reconnect:
+		return "a reconnect or rotation"
+	case Backfill:
+		return "trades backfilled"
+	case Snapshot:
+		return "a book reloaded from the venue's snapshot"
+	}
+	return fmt.Sprintf("Effect(%d)", uint8(e))
+}
+
+// Fault is one of the venue's own faults, as the suite fires it after
+// the common ones, on the same simulator and gateway, each in turn: the
+// suite carries it out (Sim.Fault), waits until the simulator has fired
+// it and the gateway shows its effect, turns it off, waits for the books
+// to be in sync and the trades recovered again, and at the end holds
+// every trade and book checkpoint of the run against the truth.
+type Fault struct {
+	// Spec is the fault as the simulator's --fault flag reads it:
+	// "okx-seq-break:p=0.05" stays on with that probability until its
+	// effect shows; "okx-maintenance:duration=300ms" fires once.
+	Spec string
+	// Shows is what the gateway must show while the fault is on.
+	Shows Effect
+	// WithDrop drops every connection once while the fault is on, so
+	// that what the reconnect needs (trades backfilled over REST, a REST
+	// book snapshot) must get through it: a REST rate limit.
+	WithDrop bool
+}
+
+// Kind is the fault's kind, Spec up to its first colon.
+func (f Fault) Kind() string {
+	k, _, _ := strings.Cut(f.Spec, ":")
+	return strings.TrimSpace(k)
+}
+
+// faultHold is how long a fault stays on after it showed its effect, so
+// that the data it touched flows through the gateway while it lasts.
+const faultHold = 300 * time.Millisecond
+
+// runVenueFault fires f on s and waits for its effect in g's counters,
+// then turns it off and waits until g has recovered.
+func runVenueFault(t *testing.T, g *feed.Gateway, s Sim, cfg Config, f Fault) {
+	kind := f.Kind()
+	before, fired := g.Stats(), s.Fired(kind)
+	start := time.Now()
+	if err := s.Fault(f.Spec); err != nil {
+		t.Fatalf("fault %q: %v", f.Spec, err)
+	}
+	defer func() {
+		if err := s.BookFaults(0); err != nil {
+			t.Errorf("fault %q: turning it off: %v", f.Spec, err)
+		}
+	}()
+	if f.WithDrop {
+		if err := s.Fire(); err != nil {
+			t.Fatalf("fault %q: drop: %v", f.Spec, err)
+		}
+	}
+	var why string
+	waitFor(t, faultWait, fmt.Sprintf("fault %q to fire and show %v", f.Spec, f.Shows), func() bool {
+		if s.Fired(kind) <= fired {
+			why = "the simulator has not fired it"
+			return false
+		}
+		why = shows(f.Shows, before, g.Stats())
+		return why == ""
+	}, func() string { return why })
+	t.Logf("%s: fired %d times, %v after %v", f.Spec, s.Fired(kind)-fired, f.Shows, time.Since(start).Round(time.Millisecond))
+	time.Sleep(faultHold)
+	if f.Shows == Unseen {
+		if why := shows(Unseen, before, g.Stats()); why != "" {
+			t.Errorf("fault %q should show nothing, but %s", f.Spec, why)
+		}
+	}
+	if err := s.BookFaults(0); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, g, cfg, fmt.Sprintf("recovery after fault %q", f.Spec))
+}
+
+// faultWait bounds the wait for a fault's effect.
+const faultWait = 20 * time.Second
+
+// shows says what is still missing for effect e between two readings of
+// the gateway's counters ("" when it shows).
+func shows(e Effect, was, now feed.GatewayStats) string {
+	rotations := func(st feed.GatewayStats) (n int64) {
+		for _, s := range st.Sessions {
+			n += s.Reconnects + s.Rotations
+		}
+		return n
+	}
+	switch e {
+	case Unseen:
+		switch {
+		case now.BookResyncs != was.BookResyncs:
+			return fmt.Sprintf("%d book(s) were rebuilt", now.BookResyncs-was.BookResyncs)
+		case rotations(now) != rotations(was):
+			return fmt.Sprintf("%d connection(s) were replaced", rotations(now)-rotations(was))
+		case now.TradeGaps != was.TradeGaps:
+			return fmt.Sprintf("%d trade gap(s) were found", now.TradeGaps-was.TradeGaps)
+		}
+	case Resync:
+		if now.BookResyncs == was.BookResyncs {
+			return "no book was rebuilt"
+		}
+	case Reconnect:
+		if rotations(now) == rotations(was) {
+			return "no connection was replaced"
+		}
+	case Backfill:
+		if now.Backfilled == was.Backfilled {
+			return "no trade was backfilled"
+		}
+		if now.BackfillPending != 0 {
+			return "backfill still pending"
+		}
+	case Snapshot:
+		if now.BookSyncs == was.BookSyncs {
+			return "no book was loaded from a snapshot"
+		}
+	}
+	return ""
+}
+
+// settle waits until every book is in sync, no trade recovery is
+// pending and every connection is up.
+func settle(t *testing.T, g *feed.Gateway, cfg Config, what string) {
+	t.Helper()
+	waitFor(t, 60*time.Second, what, func() bool {
+		st := g.Stats()
+		if st.BackfillPending != 0 || st.BooksInSync != int64(len(cfg.Symbols)) {
+			return false
+		}
+		for _, ss := range st.Sessions {
+			if ss.Status.String() != "connected" {
+				return false
+			}
+		}
+		return true
+	}, func() string {
+		st := g.Stats()
+		return fmt.Sprintf("%d of %d books in sync, %d symbols backfilling", st.BooksInSync, len(cfg.Symbols), st.BackfillPending)
+	})
+}
