@@ -2,9 +2,13 @@ package simtest
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"math/big"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,21 +147,28 @@ func (v *venueSim) Book(symbol string, id, sent int64) (bids, asks []venuetest.L
 
 // OKXSim starts a simulator serving OKX and returns that front-end as the
 // conformance suite drives it: trades by tradeId and books by seqId of
-// the instIds ("BTC-USDT", "BTC-USDT-SWAP"); prices and sizes as OKX
-// writes them (swap sizes in contracts).
+// the instIds ("BTC-USDT", "BTC-USDT-SWAP"); prices as OKX writes them,
+// sizes in the base currency as the okx venue's events carry them: a
+// swap's sizes, which OKX writes in contracts, times the contract's face
+// value ctVal (read from the front-end's GET /api/v5/public/instruments).
 func OKXSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 	cfg.Venues = append(cfg.Venues, sim.VenueOKX)
 	s := Start(t, cfg)
 	o := s.OKX()
-	return &venueSim{server: server{s}, ws: o.WSURL(), rest: o.RESTURL(), trades: func(instID string, from, to int64) ([]sim.AggTrade, error) {
+	v := &okxSim{o: o}
+	v.venueSim = venueSim{server: server{s}, ws: o.WSURL(), rest: o.RESTURL(), trades: func(instID string, from, to int64) ([]sim.AggTrade, error) {
 		ts, err := o.Trades(instID, from, to)
 		if err != nil {
 			return nil, err
 		}
 		out := make([]sim.AggTrade, len(ts))
 		for i, tr := range ts {
+			sz, err := v.base(instID, tr.Sz)
+			if err != nil {
+				return nil, err
+			}
 			// one trade each: the suite compares trades one by one
-			out[i] = sim.AggTrade{ID: tr.TradeID, Price: tr.Px, Qty: tr.Sz, FirstTradeID: tr.TradeID, LastTradeID: tr.TradeID,
+			out[i] = sim.AggTrade{ID: tr.TradeID, Price: tr.Px, Qty: sz, FirstTradeID: tr.TradeID, LastTradeID: tr.TradeID,
 				Time: tr.Ts, BuyerMaker: tr.Side == "sell"}
 		}
 		return out, nil
@@ -166,8 +177,83 @@ func OKXSim(t testing.TB, cfg sim.Config) venuetest.Sim {
 		if err != nil {
 			return sim.BookState{}, err
 		}
+		for _, side := range [][]sim.Level{b.Bids, b.Asks} {
+			for i := range side {
+				if side[i].Qty, err = v.base(instID, side[i].Qty); err != nil {
+					return sim.BookState{}, err
+				}
+			}
+		}
 		return sim.BookState{Symbol: b.InstID, LastUpdateID: b.SeqID, Bids: b.Bids, Asks: b.Asks}, nil
 	}}
+	return v
+}
+
+type okxSim struct {
+	venueSim
+	o *sim.OKX
+
+	mu    sync.Mutex
+	ctVal map[string]string // swap instId → ctVal, once read
+}
+
+// base returns a size of instID in the base currency: a swap's, in
+// contracts, times ctVal, exactly; a spot one as it is.
+func (v *okxSim) base(instID, sz string) (string, error) {
+	if !strings.HasSuffix(instID, "-SWAP") {
+		return sz, nil
+	}
+	ct, err := v.ctValOf(instID)
+	if err != nil {
+		return "", err
+	}
+	a, ok1 := new(big.Rat).SetString(sz)
+	b, ok2 := new(big.Rat).SetString(ct)
+	if !ok1 || !ok2 {
+		return "", fmt.Errorf("%s: size %q or ctVal %q is not a decimal", instID, sz, ct)
+	}
+	return a.Mul(a, b).FloatString(decimals(sz) + decimals(ct)), nil
+}
+
+func decimals(s string) int {
+	if _, frac, ok := strings.Cut(s, "."); ok {
+		return len(frac)
+	}
+	return 0
+}
+
+// ctValOf reads the swaps' ctVal from the front-end's instruments, once.
+func (v *okxSim) ctValOf(instID string) (string, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ctVal == nil {
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: v.TLS()}, Timeout: 10 * time.Second}
+		defer hc.CloseIdleConnections()
+		resp, err := hc.Get(v.o.RESTURL() + "/api/v5/public/instruments?instType=SWAP")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var ans struct {
+			Code string `json:"code"`
+			Data []struct {
+				InstID string `json:"instId"`
+				CtVal  string `json:"ctVal"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || ans.Code != "0" {
+			return "", fmt.Errorf("okx instruments: code %q: %v", ans.Code, err)
+		}
+		v.ctVal = map[string]string{}
+		for _, in := range ans.Data {
+			v.ctVal[in.InstID] = in.CtVal
+		}
+	}
+	ct, ok := v.ctVal[instID]
+	if !ok {
+		return "", fmt.Errorf("okx: no swap %q among the instruments", instID)
+	}
+	return ct, nil
 }
 
 // KrakenSim starts a simulator serving Kraken and returns that front-end

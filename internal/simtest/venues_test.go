@@ -3,6 +3,7 @@ package simtest
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"strconv"
 	"testing"
 	"time"
@@ -18,10 +19,11 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestOKXSim: the adapter answers by the OKX front-end's IDs: trades by
-// tradeId as OKX writes them (swap sizes in contracts), books by seqId.
+// tradeId, books by seqId, a swap's sizes turned from contracts into the
+// base currency (times ctVal, 0.01 for BTC as on OKX).
 func TestOKXSim(t *testing.T) {
 	v := OKXSim(t, sim.Config{Symbols: []string{"BTCUSDT"}})
-	o := v.(*venueSim).s.OKX()
+	o := v.(*okxSim).o
 	var seq int64
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -44,7 +46,9 @@ func TestOKXSim(t *testing.T) {
 				if ts[i].Side == "sell" {
 					side = feed.SideSell
 				}
-				if g.ID != ts[i].TradeID || g.Price != ts[i].Px || g.Qty != ts[i].Sz || g.Side != side {
+				sz, _ := new(big.Rat).SetString(ts[i].Sz)
+				qty, ok := new(big.Rat).SetString(g.Qty)
+				if !ok || qty.Cmp(sz.Mul(sz, big.NewRat(1, 100))) != 0 || g.ID != ts[i].TradeID || g.Price != ts[i].Px || g.Side != side {
 					t.Fatalf("trade %d: %+v, front-end %+v", i, g, ts[i])
 				}
 			}
@@ -60,7 +64,9 @@ func TestOKXSim(t *testing.T) {
 		t.Fatalf("Book: %d bids, %d asks, %v", len(bids), len(asks), err)
 	}
 	want, _ := o.BookAt("BTC-USDT-SWAP", seq)
-	if bids[0].Price != want.Bids[0].Price || bids[0].Qty != want.Bids[0].Qty {
+	sz, _ := new(big.Rat).SetString(want.Bids[0].Qty)
+	qty, ok := new(big.Rat).SetString(bids[0].Qty)
+	if bids[0].Price != want.Bids[0].Price || !ok || qty.Cmp(sz.Mul(sz, big.NewRat(1, 100))) != 0 {
 		t.Fatalf("best bid %+v, front-end %+v", bids[0], want.Bids[0])
 	}
 }

@@ -67,6 +67,9 @@ type Fault struct {
 	// that what the reconnect needs (trades backfilled over REST, a REST
 	// book snapshot) must get through it: a REST rate limit.
 	WithDrop bool
+	// Hold is how long the fault stays on once its effect showed (a
+	// fault that shows nothing: once it fired). Default 300ms.
+	Hold time.Duration
 }
 
 // Kind is the fault's kind, Spec up to its first colon.
@@ -75,8 +78,9 @@ func (f Fault) Kind() string {
 	return strings.TrimSpace(k)
 }
 
-// faultHold is how long a fault stays on after it showed its effect, so
-// that the data it touched flows through the gateway while it lasts.
+// faultHold is how long a fault stays on after it showed its effect
+// unless it says otherwise (Fault.Hold), so that the data it touched
+// flows through the gateway while it lasts.
 const faultHold = 300 * time.Millisecond
 
 // runVenueFault fires f on s and waits for its effect in g's counters,
@@ -108,7 +112,11 @@ func runVenueFault(t *testing.T, g *feed.Gateway, s Sim, cfg Config, f Fault) {
 		return why == ""
 	}, func() string { return why })
 	t.Logf("%s: fired %d times, %v after %v", f.Spec, s.Fired(kind)-fired, f.Shows, time.Since(start).Round(time.Millisecond))
-	time.Sleep(faultHold)
+	hold := f.Hold
+	if hold == 0 {
+		hold = faultHold
+	}
+	time.Sleep(hold)
 	if f.Shows == Unseen {
 		if why := shows(Unseen, before, g.Stats()); why != "" {
 			t.Errorf("fault %q should show nothing, but %s", f.Spec, why)
@@ -169,7 +177,7 @@ func shows(e Effect, was, now feed.GatewayStats) string {
 // pending and every connection is up.
 func settle(t *testing.T, g *feed.Gateway, cfg Config, what string) {
 	t.Helper()
-	waitFor(t, 60*time.Second, what, func() bool {
+	waitFor(t, 20*time.Second, what, func() bool {
 		st := g.Stats()
 		if st.BackfillPending != 0 || st.BooksInSync != int64(len(cfg.Symbols)) {
 			return false
@@ -182,6 +190,10 @@ func settle(t *testing.T, g *feed.Gateway, cfg Config, what string) {
 		return true
 	}, func() string {
 		st := g.Stats()
-		return fmt.Sprintf("%d of %d books in sync, %d symbols backfilling", st.BooksInSync, len(cfg.Symbols), st.BackfillPending)
+		var conns []string
+		for _, ss := range st.Sessions {
+			conns = append(conns, ss.Status.String())
+		}
+		return fmt.Sprintf("%d of %d books in sync, %d symbols backfilling, connections %v", st.BooksInSync, len(cfg.Symbols), st.BackfillPending, conns)
 	})
 }
