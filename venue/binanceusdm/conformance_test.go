@@ -34,7 +34,7 @@ func TestConformance(t *testing.T) {
 			{Spec: "shutdown:duration=300ms", Shows: venuetest.Reconnect},
 			// REST answers 429 half the time while the connections drop:
 			// the trades are backfilled and the books loaded all the same
-			{Spec: "rest-429:p=0.5,duration=200ms", Shows: venuetest.Backfill, WithDrop: true},
+			{Spec: "rest-429:p=0.5,duration=200ms", Shows: venuetest.Backfill, With: "drop"},
 			// pings go unanswered for a while; the data flows, the
 			// connection stays
 			{Spec: "nopong:duration=2s", Shows: venuetest.Unseen, Hold: 2 * time.Second},

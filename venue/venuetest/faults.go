@@ -1,6 +1,7 @@
 package venuetest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -30,8 +31,17 @@ const (
 	// recovery still pending, all while the fault is on.
 	Backfill
 	// Snapshot: a book loaded again from a snapshot the venue pushed
-	// (BookSyncs grows) without a resync of the gateway's own.
+	// (BookSyncs grows).
 	Snapshot
+	// Opens: the venue opens again (venue.Factory.Open: its REST calls,
+	// symbols, server time) while the fault is on, and the simulator
+	// fired it: for a REST fault where REST serves only the start.
+	Opens
+	// OpenRefused: the venue does not open while the fault is on (Open
+	// fails at once rather than retry: a venue that asks a client over
+	// its limit to stay away), while the gateway already open shows
+	// nothing, as for Unseen.
+	OpenRefused
 )
 
 func (e Effect) String() string {
@@ -46,6 +56,10 @@ func (e Effect) String() string {
 		return "trades backfilled"
 	case Snapshot:
 		return "a book reloaded from the venue's snapshot"
+	case Opens:
+		return "the venue opened through it"
+	case OpenRefused:
+		return "the venue refused to open"
 	}
 	return fmt.Sprintf("Effect(%d)", uint8(e))
 }
@@ -63,10 +77,11 @@ type Fault struct {
 	Spec string
 	// Shows is what the gateway must show while the fault is on.
 	Shows Effect
-	// WithDrop drops every connection once while the fault is on, so
-	// that what the reconnect needs (trades backfilled over REST, a REST
-	// book snapshot) must get through it: a REST rate limit.
-	WithDrop bool
+	// With is another fault (a Spec) carried out once the fault is on,
+	// so that what it causes must get through this one: a REST rate
+	// limit With "drop" (every connection dropped: trades to backfill, a
+	// REST book snapshot to load) or With a trade gap.
+	With string
 	// Hold is how long the fault stays on once its effect showed (a
 	// fault that shows nothing: once it fired). Default 300ms.
 	Hold time.Duration
@@ -85,7 +100,7 @@ const faultHold = 300 * time.Millisecond
 
 // runVenueFault fires f on s and waits for its effect in g's counters,
 // then turns it off and waits until g has recovered.
-func runVenueFault(t *testing.T, g *feed.Gateway, s Sim, cfg Config, f Fault) {
+func runVenueFault(t *testing.T, g *feed.Gateway, s Sim, cfg Config, f Fault, reopen func(context.Context) error) {
 	kind := f.Kind()
 	before, fired := g.Stats(), s.Fired(kind)
 	start := time.Now()
@@ -97,16 +112,36 @@ func runVenueFault(t *testing.T, g *feed.Gateway, s Sim, cfg Config, f Fault) {
 			t.Errorf("fault %q: turning it off: %v", f.Spec, err)
 		}
 	}()
-	if f.WithDrop {
-		if err := s.Fire(); err != nil {
-			t.Fatalf("fault %q: drop: %v", f.Spec, err)
+	if f.With != "" {
+		if err := s.Fault(f.With); err != nil {
+			t.Fatalf("fault %q with %q: %v", f.Spec, f.With, err)
 		}
+	}
+	opened := false
+	// opened (or not) through it: again until the simulator fired it,
+	// which a fault with a probability may not do on the first try
+	for i := 0; (f.Shows == Opens || f.Shows == OpenRefused) && i < 5 && s.Fired(kind) <= fired; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), faultWait)
+		err := reopen(ctx)
+		cancel()
+		switch {
+		case f.Shows == Opens && err != nil:
+			t.Fatalf("fault %q: the venue does not open through it: %v", f.Spec, err)
+		case f.Shows == OpenRefused && err == nil && s.Fired(kind) > fired:
+			t.Fatalf("fault %q: the venue opened through it", f.Spec)
+		case err != nil:
+			t.Logf("fault %q: the venue does not open: %v", f.Spec, err)
+		}
+		opened = true
 	}
 	var why string
 	waitFor(t, faultWait, fmt.Sprintf("fault %q to fire and show %v", f.Spec, f.Shows), func() bool {
 		if s.Fired(kind) <= fired {
 			why = "the simulator has not fired it"
 			return false
+		}
+		if f.Shows == Opens || f.Shows == OpenRefused {
+			return opened
 		}
 		why = shows(f.Shows, before, g.Stats())
 		return why == ""
@@ -117,7 +152,7 @@ func runVenueFault(t *testing.T, g *feed.Gateway, s Sim, cfg Config, f Fault) {
 		hold = faultHold
 	}
 	time.Sleep(hold)
-	if f.Shows == Unseen {
+	if f.Shows == Unseen || f.Shows == OpenRefused {
 		if why := shows(Unseen, before, g.Stats()); why != "" {
 			t.Errorf("fault %q should show nothing, but %s", f.Spec, why)
 		}

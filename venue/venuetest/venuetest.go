@@ -144,8 +144,7 @@ func open(t testing.TB, f venue.Factory, cfg Config, s Sim, handler func(*feed.E
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	setup, err := f.Open(ctx, venue.Env{WSURL: s.WSURL(), RESTURL: s.RESTURL(), Streams: streams, TLS: s.TLS(),
-		Logger: quiet(), Recovery: true, Options: cfg.Options})
+	setup, err := f.Open(ctx, env(cfg, s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +156,16 @@ func open(t testing.TB, f venue.Factory, cfg Config, s Sim, handler func(*feed.E
 		t.Fatal(err)
 	}
 	return g, setup
+}
+
+// env is what the venue is opened with against s.
+func env(cfg Config, s Sim) venue.Env {
+	var streams []string
+	for _, sym := range cfg.Symbols {
+		streams = append(streams, cfg.Streams(sym)...)
+	}
+	return venue.Env{WSURL: s.WSURL(), RESTURL: s.RESTURL(), Streams: streams, TLS: s.TLS(),
+		Logger: quiet(), Recovery: true, Options: cfg.Options}
 }
 
 // checker keeps what the gateway delivered, per symbol.
@@ -290,8 +299,18 @@ func runFaults(t *testing.T, f venue.Factory, cfg Config) {
 	}
 	// the last gaps are filled and the books in sync again
 	settle(t, g, cfg, "recovery done and books in sync")
+	reopen := func(ctx context.Context) error {
+		st, err := f.Open(ctx, env(cfg, s))
+		if err == nil {
+			st.Close()
+		}
+		return err
+	}
 	for _, vf := range cfg.Faults {
-		t.Run(vf.Kind(), func(t *testing.T) { runVenueFault(t, g, s, cfg, vf) })
+		t.Run(vf.Kind(), func(t *testing.T) { runVenueFault(t, g, s, cfg, vf, reopen) })
+	}
+	if len(cfg.Faults) > 0 {
+		settle(t, g, cfg, "recovery done and books in sync after the venue's faults")
 	}
 	time.Sleep(500 * time.Millisecond)
 	g.Close()
