@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +179,36 @@ func TestCoinbaseSim(t *testing.T) {
 	g := got[len(got)-1]
 	if g.ID != id || g.Price != tr.Price || g.Qty != tr.Size || g.Time != tm.UnixMilli() {
 		t.Fatalf("Trades at %d ms: %+v; the front-end has %+v", tm.UnixMilli(), g, tr)
+	}
+}
+
+// TestServerFault: a fault spec without p=, every= or times= is carried
+// out once; one with them stays on until BookFaults(0); a bad one is an
+// error naming it; Fired counts what the simulator carried out.
+func TestServerFault(t *testing.T) {
+	v := SpotSim(t, sim.Config{Symbols: []string{"BTCUSDT"}})
+	s := v.(*venueSim).s
+	if err := v.Fault("trade-gap"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Fault("rest-429:p=0.5,duration=1s"); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(s.Faults())
+	if want := "[trade-gap:times=1 rest-429:p=0.5,duration=1s]"; got != want {
+		t.Errorf("rules %s, want %s", got, want)
+	}
+	if err := v.Fault("drop"); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Fired("drop"); n != 1 {
+		t.Errorf("Fired(drop) = %d after one drop", n)
+	}
+	if err := v.BookFaults(0); err != nil || len(s.Faults()) != 0 {
+		t.Errorf("BookFaults(0): %v, rules left %v", err, s.Faults())
+	}
+	err := v.Fault("trade-gapp:p=0.1")
+	if err == nil || !strings.Contains(err.Error(), "trade-gapp") {
+		t.Errorf("an unknown fault: %v", err)
 	}
 }
