@@ -4,14 +4,17 @@
 // feedkeeper run does, streams trades and books through a feed.Gateway
 // with recovery, and holds what it delivers against the simulator's ground
 // truth while the front-end drops connections and drops, repeats and
-// reorders book updates.
+// reorders book updates, then carries out the venue's own faults one
+// after the other, each of which must show its effect in the gateway's
+// counters (Fault, Effect).
 //
 // A venue's test supplies a Sim for its front-end (an adapter over package
-// sim) and the streams that carry its trades and its book:
+// sim), the streams that carry its trades and its book, and its faults:
 //
 //	func TestConformance(t *testing.T) {
 //		venuetest.Run(t, venuetest.Config{Venue: "binance", Start: startSpot, Symbols: []string{"BTCUSDT", "ETHUSDT"},
-//			Streams: func(sym string) []string { … }})
+//			Streams: func(sym string) []string { … },
+//			Faults: []venuetest.Fault{{Spec: "trade-gap:times=3", Shows: venuetest.Backfill}, …}})
 //	}
 package venuetest
 
