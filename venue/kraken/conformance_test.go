@@ -29,10 +29,10 @@ func TestConformance(t *testing.T) {
 			// away and replaces its connections before they go
 			{Spec: "kraken-maintenance:duration=500ms", Shows: venuetest.Reconnect},
 			// prices and quantities in exponent form: the same values
-			{Spec: "kraken-exponent:p=0.2", Shows: venuetest.Unseen, Hold: time.Second},
-			// trades left out of the trade channel: backfilled by
+			{Spec: "kraken-exponent:p=0.2", Shows: venuetest.Unseen, Hold: 500 * time.Millisecond},
+			// a trade left out of the trade channel: backfilled by
 			// trade_id
-			{Spec: "kraken-trade-gap:times=3", Shows: venuetest.Backfill},
+			{Spec: "kraken-trade-gap:times=1", Shows: venuetest.Backfill},
 			// REST answers "EGeneral:Too many requests" to the first
 			// backfill of trades left out: the client pauses its REST
 			// calls (5s: Kraken sends no Retry-After) and backfills them

@@ -27,12 +27,12 @@ func TestConformance(t *testing.T) {
 		Faults: []venuetest.Fault{
 			// a books update lost on the server's side: prevSeqId names
 			// the lost one, the book is resubscribed
-			{Spec: "okx-seq-break:p=0.05", Shows: venuetest.Resync},
+			{Spec: "okx-seq-break:p=0.2", Shows: venuetest.Resync},
 			// the sequence restarts lower: prevSeqId still names the
 			// previous seqId, the chain holds
 			{Spec: "okx-seq-reset:times=2", Shows: venuetest.Unseen},
 			// a wrong checksum: the book is resubscribed
-			{Spec: "okx-bad-checksum:p=0.05", Shows: venuetest.Resync},
+			{Spec: "okx-bad-checksum:p=0.2", Shows: venuetest.Resync},
 			// the notice of a service upgrade on /ws/v5/public, then a
 			// close (business: a close without notice): the connections
 			// are replaced

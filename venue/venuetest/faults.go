@@ -160,7 +160,9 @@ func runVenueFault(t *testing.T, g *feed.Gateway, s Sim, cfg Config, f Fault, re
 	if err := s.BookFaults(0); err != nil {
 		t.Fatal(err)
 	}
+	off := time.Now()
 	settle(t, g, cfg, fmt.Sprintf("recovery after fault %q", f.Spec))
+	t.Logf("%s: off, recovered after %v", f.Spec, time.Since(off).Round(time.Millisecond))
 }
 
 // faultWait bounds the wait for a fault's effect.
@@ -212,7 +214,7 @@ func shows(e Effect, was, now feed.GatewayStats) string {
 // pending and every connection is up.
 func settle(t *testing.T, g *feed.Gateway, cfg Config, what string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, what, func() bool {
+	waitFor(t, 60*time.Second, what, func() bool {
 		st := g.Stats()
 		if st.BackfillPending != 0 || st.BooksInSync != int64(len(cfg.Symbols)) {
 			return false
