@@ -77,6 +77,7 @@ type bybitCat struct {
 	// market update ID of u at u % len(hist), for u from histLo on.
 	u, mkt, histLo int64
 	hist           []int64
+	ended          []bybitNumbering // numberings bybit-restart ended (bybit_truth.go)
 
 	books     [4]bybitBook
 	tradeNext int64 // next market trade ID of publicTrade; 0: off
@@ -219,6 +220,11 @@ func (f *bybitFeed) marketID(bs *bybitSym, ci int, u int64) (int64, int64, error
 		u = bc.u
 	}
 	n := int64(len(bc.hist))
+	if u > bc.u {
+		if mkt, ok := bc.endedMarketID(u); ok {
+			return u, mkt, nil
+		}
+	}
 	switch {
 	case u > bc.u:
 		return 0, 0, fmt.Errorf("book %s u=%d: %w (last u %d)", bs.s.spec.name, u, ErrNotYet, bc.u)
@@ -328,6 +334,7 @@ func (f *bybitFeed) books(bs *bybitSym, ci int, v *marketView, now time.Time) {
 	if changed {
 		f.mu.Lock()
 		if restart {
+			bc.endNumbering()
 			bc.u, bc.histLo = 1, 1
 		} else {
 			bc.u++
@@ -723,7 +730,8 @@ func (f *bybitFeed) liquidations(bs *bybitSym, ci int, v *marketView, now time.T
 // message of orderbook.{depth}.{symbol} up to the one with that u holds it
 // (its best depth levels a side). Every depth of a symbol shares one
 // numbering in the simulator; the bybit-restart fault starts it again at 1,
-// after which BookAt answers for the new one. Levels are written as Bybit
+// after which BookAt answers for the new one, and for a u the new one has
+// not reached, for the numberings restarts ended. Levels are written as Bybit
 // writes them; LastUpdateID is u.
 func (b *Bybit) BookAt(symbol, category string, u int64) (BookState, error) {
 	ci, err := categoryIndex(category)

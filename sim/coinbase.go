@@ -127,6 +127,7 @@ type Coinbase struct {
 	attempts *attemptBudget
 	prods    []*cbProduct
 	byID     map[string]*cbProduct
+	closed   cbClosed // l2_data histories of closed connections (coinbase_truth.go)
 }
 
 // cbProduct is one product of the front-end.
@@ -162,7 +163,7 @@ func startCoinbase(s *Server, tlsCfg *tls.Config) (*Coinbase, error) {
 		cb.byID[p.id] = p
 	}
 	cb.feed = newCBFeed(cb)
-	cb.forget = cb.feed.forget
+	cb.forget = func(c *wsConn) { cb.feed.forget(c); cb.closed.keep(c) }
 	cb.handle = func(c *wsConn, body []byte) { c.cb.handle(c, body) }
 	cb.rest = newCBREST(cb)
 	mux := http.NewServeMux()
@@ -381,6 +382,7 @@ type cbConn struct {
 type cbSeqPoint struct {
 	product  string
 	seq, upd int64
+	at       int64 // when it was sent, ns
 }
 
 func (cc *cbConn) updateAt(product string, seq int64) (int64, bool) {
@@ -418,7 +420,7 @@ func (cc *cbConn) stamp(c *wsConn, m *Message) []byte {
 		if len(cc.l2seq) >= 4096 {
 			cc.l2seq = append(cc.l2seq[:0], cc.l2seq[2048:]...)
 		}
-		cc.l2seq = append(cc.l2seq, cbSeqPoint{m.Symbol, seq, m.ID})
+		cc.l2seq = append(cc.l2seq, cbSeqPoint{m.Symbol, seq, m.ID, time.Now().UnixNano()})
 		cc.mu.Unlock()
 	}
 	out := make([]byte, 0, len(p)+24)

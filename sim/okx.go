@@ -115,8 +115,9 @@ type okxInst struct {
 	mult     int64
 	ctValExp int // ctVal = 10^ctValExp (swaps)
 
-	mu     sync.Mutex // guards epochs (the feed writes, ground truth reads)
+	mu     sync.Mutex // guards epochs and seen (the feed writes, ground truth reads)
 	epochs []okxEpoch
+	seen   int64 // the latest market update given a seqId
 }
 
 // okxEpoch is a stretch of the books channel's seqIds: from market update
@@ -127,6 +128,7 @@ type okxEpoch struct{ from, offset int64 }
 func (in *okxInst) seqOf(id int64) int64 {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	in.seen = max(in.seen, id)
 	return id - in.epochs[len(in.epochs)-1].offset
 }
 
@@ -137,9 +139,12 @@ func (in *okxInst) updateOf(seq int64) (int64, bool) {
 	for i := len(in.epochs) - 1; i >= 0; i-- {
 		ep := in.epochs[i]
 		id := seq + ep.offset
-		if id >= ep.from && (i == len(in.epochs)-1 || id < in.epochs[i+1].from) {
+		if id >= ep.from && (i == len(in.epochs)-1 && id <= in.seen || i < len(in.epochs)-1 && id < in.epochs[i+1].from) {
 			return id, true
 		}
+	}
+	if ep := in.epochs[len(in.epochs)-1]; seq+ep.offset > in.seen { // not reached yet: rebuild says so
+		return seq + ep.offset, true
 	}
 	return 0, false
 }

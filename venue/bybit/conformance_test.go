@@ -23,5 +23,21 @@ func TestConformance(t *testing.T) {
 			cat, s, _ := strings.Cut(sym, "/")
 			return []string{cat + "/publicTrade." + s, cat + "/orderbook.50." + s}
 		},
+		Faults: []venuetest.Fault{
+			// a push is a whole new snapshot: the book is reset to it
+			{Spec: "bybit-new-snapshot:p=0.05", Shows: venuetest.Snapshot},
+			// a delta lost on the server's side, u jumps by 2: the book
+			// is resubscribed
+			{Spec: "bybit-u-gap:p=0.05", Shows: venuetest.Resync},
+			// the service restarts: u starts again at 1 with a snapshot,
+			// the book is reset to it
+			{Spec: "bybit-restart:times=1", Shows: venuetest.Snapshot},
+			// REST answers 403 "access too frequent", over the IP limit,
+			// after which Bybit asks for no request for 10 minutes: the
+			// venue does not open (its start reads the instruments)
+			// rather than retry, and the streams already open, which
+			// need no REST, go on
+			{Spec: "bybit-rate-limit:p=1", Shows: venuetest.OpenRefused},
+		},
 	})
 }

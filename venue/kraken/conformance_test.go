@@ -2,6 +2,7 @@ package kraken_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
@@ -20,5 +21,24 @@ func TestConformance(t *testing.T) {
 		Symbols: []string{"BTC/USDT", "ETH/USDT"},
 		Streams: func(sym string) []string { return []string{sym + "@trade", sym + "@book"} },
 		Depth:   10,
+		Faults: []venuetest.Fault{
+			// a checksum that is not the book's: the book is resubscribed
+			{Spec: "kraken-bad-checksum:p=0.05", Shows: venuetest.Resync},
+			// the engine announces maintenance and, later, online
+			// again: the venue reads the notice as the server's going
+			// away and replaces its connections before they go
+			{Spec: "kraken-maintenance:duration=500ms", Shows: venuetest.Reconnect},
+			// prices and quantities in exponent form: the same values
+			{Spec: "kraken-exponent:p=0.2", Shows: venuetest.Unseen, Hold: 500 * time.Millisecond},
+			// a trade left out of the trade channel: backfilled by
+			// trade_id
+			{Spec: "kraken-trade-gap:times=1", Shows: venuetest.Backfill},
+			// REST answers "EGeneral:Too many requests" to the first
+			// backfill of trades left out: the client pauses its REST
+			// calls (5s: Kraken sends no Retry-After) and backfills them
+			// all the same (a dropped connection would not do: the trade
+			// channel's snapshot of the last 50 trades covers the gap)
+			{Spec: "kraken-rate-limit:times=1", Shows: venuetest.Backfill, With: "kraken-trade-gap:times=1"},
+		},
 	})
 }

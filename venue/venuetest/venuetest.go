@@ -4,14 +4,17 @@
 // feedkeeper run does, streams trades and books through a feed.Gateway
 // with recovery, and holds what it delivers against the simulator's ground
 // truth while the front-end drops connections and drops, repeats and
-// reorders book updates.
+// reorders book updates, then carries out the venue's own faults one
+// after the other, each of which must show its effect in the gateway's
+// counters (Fault, Effect).
 //
 // A venue's test supplies a Sim for its front-end (an adapter over package
-// sim) and the streams that carry its trades and its book:
+// sim), the streams that carry its trades and its book, and its faults:
 //
 //	func TestConformance(t *testing.T) {
 //		venuetest.Run(t, venuetest.Config{Venue: "binance", Start: startSpot, Symbols: []string{"BTCUSDT", "ETHUSDT"},
-//			Streams: func(sym string) []string { … }})
+//			Streams: func(sym string) []string { … },
+//			Faults: []venuetest.Fault{{Spec: "trade-gap:times=3", Shows: venuetest.Backfill}, …}})
 //	}
 package venuetest
 
@@ -46,15 +49,27 @@ type Sim interface {
 	// times in milliseconds, both included, and each Trade has its Time.
 	Trades(symbol string, from, to int64) ([]Trade, error)
 	// Book returns symbol's book right after the update with ID id, as the
-	// venue numbers its book updates: bids and asks best first.
-	Book(symbol string, id int64) (bids, asks []Level, err error)
+	// venue numbers its book updates: bids and asks best first. sent is
+	// that update's Event.ExchangeTime (ns): where the venue's IDs do not
+	// name one update of the whole run (Coinbase's sequence_num counts
+	// per connection), the update sent nearest that time among those
+	// with the ID is meant; others may ignore it.
+	Book(symbol string, id, sent int64) (bids, asks []Level, err error)
 	// Fire drops every connection of the front-end now (the common
 	// "drop" fault: a reset without a close frame).
 	Fire() error
 	// BookFaults turns the front-end's book update faults on with
-	// probability p each (an update dropped, sent twice, sent late), or
-	// off with p = 0.
+	// probability p each (an update dropped, sent twice, sent late), or,
+	// with p = 0, every fault rule off (those Fault left on too).
 	BookFaults(p float64) error
+	// Fault carries out one fault written as the simulator's --fault flag
+	// reads it ("okx-seq-break:p=0.05", "shutdown:duration=300ms"): one
+	// without p=, every= or times= once, now or at its next opportunity;
+	// one with them as a rule that stays on until BookFaults(0).
+	Fault(spec string) error
+	// Fired says how many times the simulator has carried out faults of
+	// a kind ("okx-seq-break").
+	Fired(kind string) int64
 }
 
 // Trade is a trade as the simulator made it.
@@ -92,6 +107,9 @@ type Config struct {
 	// and every trade of the truth that was not delivered must lie in a
 	// gap window the gateway announced.
 	OpaqueTrades bool
+	// Faults are the venue's own faults, fired one after the other once
+	// the common ones are over (see Fault).
+	Faults []Fault
 }
 
 // Run runs the suite.
@@ -129,8 +147,7 @@ func open(t testing.TB, f venue.Factory, cfg Config, s Sim, handler func(*feed.E
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	setup, err := f.Open(ctx, venue.Env{WSURL: s.WSURL(), RESTURL: s.RESTURL(), Streams: streams, TLS: s.TLS(),
-		Logger: quiet(), Recovery: true, Options: cfg.Options})
+	setup, err := f.Open(ctx, env(cfg, s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +159,16 @@ func open(t testing.TB, f venue.Factory, cfg Config, s Sim, handler func(*feed.E
 		t.Fatal(err)
 	}
 	return g, setup
+}
+
+// env is what the venue is opened with against s.
+func env(cfg Config, s Sim) venue.Env {
+	var streams []string
+	for _, sym := range cfg.Symbols {
+		streams = append(streams, cfg.Streams(sym)...)
+	}
+	return venue.Env{WSURL: s.WSURL(), RESTURL: s.RESTURL(), Streams: streams, TLS: s.TLS(),
+		Logger: quiet(), Recovery: true, Options: cfg.Options}
 }
 
 // checker keeps what the gateway delivered, per symbol.
@@ -164,7 +191,7 @@ type symbolState struct {
 }
 
 type checkpoint struct {
-	id         int64
+	id, sent   int64 // the update's ID and ExchangeTime
 	scales     [2]uint8
 	bids, asks []book.Level
 }
@@ -201,7 +228,7 @@ func (c *checker) handle(ev *feed.Event) {
 			c.problem("%s: snapshot %d: %v", ev.Symbol, ev.ID, err)
 		}
 		s.loaded, s.scales = true, [2]uint8{ev.PriceScale, ev.QtyScale}
-		c.checkpoint(s, ev.ID)
+		c.checkpoint(s, ev)
 	case ev.Type == feed.TypeBookDelta:
 		if !s.loaded {
 			c.problem("%s: delta %d delivered before any snapshot", ev.Symbol, ev.ID)
@@ -219,13 +246,13 @@ func (c *checker) handle(ev *feed.Event) {
 		s.book.SetLastUpdateID(ev.ID)
 		s.deltas++
 		if s.deltas%5 == 0 {
-			c.checkpoint(s, ev.ID)
+			c.checkpoint(s, ev)
 		}
 	}
 }
 
-func (c *checker) checkpoint(s *symbolState, id int64) {
-	s.checkpoints = append(s.checkpoints, checkpoint{id: id, scales: s.scales,
+func (c *checker) checkpoint(s *symbolState, ev *feed.Event) {
+	s.checkpoints = append(s.checkpoints, checkpoint{id: ev.ID, sent: ev.ExchangeTime, scales: s.scales,
 		bids: s.book.Top(book.Bid, c.depth, nil), asks: s.book.Top(book.Ask, c.depth, nil)})
 }
 
@@ -274,10 +301,20 @@ func runFaults(t *testing.T, f venue.Factory, cfg Config) {
 		t.Fatal(err)
 	}
 	// the last gaps are filled and the books in sync again
-	waitFor(t, 60*time.Second, "recovery done and books in sync", func() bool {
-		st := g.Stats()
-		return st.BackfillPending == 0 && st.BooksInSync == int64(len(cfg.Symbols))
-	})
+	settle(t, g, cfg, "recovery done and books in sync")
+	reopen := func(ctx context.Context) error {
+		st, err := f.Open(ctx, env(cfg, s))
+		if err == nil {
+			st.Close()
+		}
+		return err
+	}
+	for _, vf := range cfg.Faults {
+		t.Run(vf.Kind(), func(t *testing.T) { runVenueFault(t, g, s, cfg, vf, reopen) })
+	}
+	if len(cfg.Faults) > 0 {
+		settle(t, g, cfg, "recovery done and books in sync after the venue's faults")
+	}
 	time.Sleep(500 * time.Millisecond)
 	g.Close()
 	st := g.Stats()
@@ -304,7 +341,7 @@ func runFaults(t *testing.T, f venue.Factory, cfg Config) {
 		}
 		checked := 0
 		for _, cp := range ss.checkpoints {
-			bids, asks, err := s.Book(sym, cp.id)
+			bids, asks, err := s.Book(sym, cp.id, cp.sent)
 			if err != nil {
 				t.Fatalf("%s: book at %d: %v", sym, cp.id, err)
 			}
@@ -461,11 +498,16 @@ func runChurn(t *testing.T, f venue.Factory, cfg Config) {
 	})
 }
 
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+// waitFor polls cond until it holds, failing t after d with what and,
+// when given, detail's account of what is missing.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool, detail ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if len(detail) > 0 {
+				t.Fatalf("timed out after %v waiting for %s: %s", d, what, detail[0]())
+			}
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(10 * time.Millisecond)
