@@ -604,6 +604,23 @@ func newTradeExchange(t *testing.T) *wstest.Server {
 	})
 }
 
+// collectTrades returns a handler keeping copies of the trades and the gap
+// events delivered, under mu.
+func collectTrades(mu *sync.Mutex, trades, gaps *[]feed.Event) func(*feed.Event) {
+	return func(ev *feed.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		var cp feed.Event
+		ev.CopyTo(&cp)
+		switch ev.Type {
+		case feed.TypeTrade:
+			*trades = append(*trades, cp)
+		case feed.TypeGap:
+			*gaps = append(*gaps, cp)
+		}
+	}
+}
+
 // opaqueVenue is the fake venue whose trade IDs cannot show a gap.
 type opaqueVenue struct{ *fakeVenue }
 
@@ -621,18 +638,7 @@ func TestOpaqueTradeIDsGetGapWindows(t *testing.T) {
 	v := opaqueVenue{&fakeVenue{url: x.URL()}}
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@trade"}, TLS: tlsCfg, Logger: quiet(),
 		Lag: feed.LagConfig{MaxLag: -1}, Session: wsconn.Config{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond},
-		Handler: func(ev *feed.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			var cp feed.Event
-			ev.CopyTo(&cp)
-			switch ev.Type {
-			case feed.TypeTrade:
-				trades = append(trades, cp)
-			case feed.TypeGap:
-				gaps = append(gaps, cp)
-			}
-		}})
+		Handler: collectTrades(&mu, &trades, &gaps)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -738,5 +744,71 @@ func TestOpaqueTradesDroppedForASlowConsumerGetAWindow(t *testing.T) {
 	defer mu.Unlock()
 	if st.Sessions[0].Dropped == 0 || st.Sessions[0].Reconnects != 0 || gaps[0].GapTo <= gaps[0].GapFrom || gaps[0].Symbol != "FAKE" {
 		t.Fatalf("dropped %d, reconnects %d, window %+v", st.Sessions[0].Dropped, st.Sessions[0].Reconnects, gaps[0])
+	}
+}
+
+// lossVenue is the opaque fake venue whose decoder numbers the frames of a
+// connection and reports, once, that messages went missing before the
+// 150th (feed.LossReporter), as Coinbase's sequence_num shows it.
+type lossVenue struct{ opaqueVenue }
+
+func (lossVenue) NewDecoder(feed.ConnPlan) feed.Decoder { return &lossDecoder{} }
+
+type lossDecoder struct {
+	fakeDecoder
+	n    int
+	lost bool
+}
+
+func (d *lossDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
+	d.n++
+	d.lost = d.n == 150
+	return d.fakeDecoder.Decode(frame, ev)
+}
+
+func (d *lossDecoder) Lost() bool { return d.lost }
+
+// A decoder that saw messages of its connection missing (a sequence that
+// jumped) gets a gap window for the trades that traded on it, from the last
+// trade before to the first after, the connection kept.
+func TestOpaqueTradesLostMessagesGetAWindow(t *testing.T) {
+	x := newTradeExchange(t)
+	var mu sync.Mutex
+	var trades, gaps []feed.Event
+	v := lossVenue{opaqueVenue{&fakeVenue{url: x.URL()}}}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@trade"}, TLS: x.TLS(), Logger: quiet(),
+		Lag:     feed.LagConfig{MaxLag: -1},
+		Handler: collectTrades(&mu, &trades, &gaps)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(trades)
+		mu.Unlock()
+		if n >= 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d trades in 10s", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := g.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gaps) != 1 {
+		t.Fatalf("%d gap events for one loss", len(gaps))
+	}
+	// the window runs from the 149th trade to the 150th, the frame that
+	// showed the loss: what was lost lies between them
+	gp, before, after := gaps[0], trades[148].ExchangeTime, trades[149].ExchangeTime
+	if gp.Missing != feed.TypeTrade || gp.Symbol != "FAKE" || gp.GapFrom != before || gp.GapTo != after {
+		t.Fatalf("gap window %d..%d (%+v): want %d..%d", gp.GapFrom, gp.GapTo, gp, before, after)
+	}
+	if st.Sessions[0].Reconnects != 0 {
+		t.Fatalf("%d reconnects: the loss is the decoder's, the connection stays", st.Sessions[0].Reconnects)
 	}
 }

@@ -392,12 +392,16 @@ type planDecoder struct {
 	err   error
 	batch []Event // the events after the first of a DecodedBatch frame
 	n     int     // … in batch
+	lost  bool    // the decoder saw messages of the connection missing before this frame (LossReporter)
 }
 
 // decode decodes one data frame into the planDecoder's events.
 func (pd *planDecoder) decode(data []byte) {
 	pd.n = 0
 	pd.kind, pd.err = pd.dec.Decode(data, &pd.ev)
+	if lr, ok := pd.dec.(LossReporter); ok {
+		pd.lost = lr.Lost()
+	}
 	if pd.err != nil || pd.kind != DecodedBatch {
 		return
 	}
@@ -473,6 +477,11 @@ func (g *Gateway) onData(plan int, pd *planDecoder, f *wsconn.Frame) {
 		}
 		g.skipped("undecodable frame", err, f)
 		return
+	}
+	if pd.lost {
+		// messages of the connection went missing before this one: trades
+		// whose IDs cannot show it may have been among them
+		g.windowsDown(plan, nil)
 	}
 	if kind == DecodedBatch {
 		ev.ReceiveTime = f.Recv

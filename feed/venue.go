@@ -245,6 +245,18 @@ type BatchDecoder interface {
 	Next(ev *Event) bool
 }
 
+// LossReporter is implemented by decoders of venues that number every
+// message of a connection (Coinbase's sequence_num): Lost reports whether
+// the frame just decoded showed messages of its connection missing before
+// it. The gateway reads it as frames dropped on the connection kept: for a
+// venue whose trade IDs cannot show a gap (TradeIDsOpaque), every symbol
+// that traded on the connection gets a gap window, from its last trade
+// before the loss to its first after (the books are the decoder's to
+// break: see Rules.BookChain).
+type LossReporter interface {
+	Lost() bool
+}
+
 // Decoder turns one frame into an event.
 type Decoder interface {
 	// Decode decodes frame into ev (all fields but ReceiveTime). It keeps

@@ -36,7 +36,9 @@
 // heartbeat_counter skips, the next event of every book of the connection
 // names no previous event (PrevID -1): the gateway sees a break and
 // resubscribes those books (ResubscribeMessages), whose fresh snapshot
-// repairs them. A sequence_num lower than the last is read as a new
+// repairs them; and the decoder reports the loss (feed.LossReporter), so
+// every product that traded on the connection gets a trade gap window
+// from its last trade before to its first after. A sequence_num lower than the last is read as a new
 // numbering and starts the check again. Should Coinbase's counter prove to
 // be per channel, --coinbase-sequence-scope channel reads it so (and off
 // leaves only heartbeat_counter checked). Trades are TradeIDsOpaque: see

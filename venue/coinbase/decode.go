@@ -69,12 +69,14 @@ type Decoder struct {
 	kbuf    [32]byte // escaped keys, decoded
 
 	// Gaps counts the jumps of sequence_num and heartbeat_counter seen.
-	Gaps int64
+	Gaps    int64
+	lostNow bool // the frame being decoded showed a jump
 }
 
 var (
 	_ feed.Decoder      = (*Decoder)(nil)
 	_ feed.BatchDecoder = (*Decoder)(nil)
+	_ feed.LossReporter = (*Decoder)(nil)
 )
 
 // NewDecoder returns a decoder with the scales of t that reads sequence_num
@@ -109,6 +111,7 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	if t := d.tab.Load(); t != d.cur {
 		d.takeUp(t)
 	}
+	d.lostNow = false
 	for range 4 { // a value that widens a scale decodes the frame again
 		ev.Reset()
 		d.pending, d.next, d.count = d.pending[:0], 0, 0
@@ -426,12 +429,18 @@ func (d *Decoder) timeOrder(ev *feed.Event) {
 // lost marks every book of the connection broken: a message was lost.
 func (d *Decoder) lost() {
 	d.Gaps++
+	d.lostNow = true
 	for _, s := range d.syms {
 		if s.seen {
 			s.broken = true
 		}
 	}
 }
+
+// Lost reports whether the frame just decoded showed messages of its
+// connection missing before it (sequence_num jumped, heartbeat_counter
+// skipped): trades may have been among them (feed.LossReporter).
+func (d *Decoder) Lost() bool { return d.lostNow }
 
 // events calls each for every object of the events array at b[at].
 func (d *Decoder) events(b []byte, at int, sent int64, ev *feed.Event, each func(b []byte, at int, sent int64, ev *feed.Event) error) error {
