@@ -56,8 +56,9 @@ const (
 
 // Decoder decodes the frames of one Kraken v2 connection: pushes
 // {"channel":…,"type":"snapshot"|"update","data":[…]} of book, trade and
-// ticker, status (maintenance is DecodedShutdown), heartbeat and
-// instrument (replies: nothing to deliver), and the answers to requests
+// ticker, status (maintenance is DecodedShutdown), heartbeat, instrument
+// (its precisions are put in force in the Instruments the decoder reads
+// its table from; nothing to deliver), and the answers to requests
 // (subscribe, unsubscribe, pong). It implements feed.Decoder,
 // feed.BatchDecoder (a push whose data holds several items, e.g. trades)
 // and feed.ReplyParser. It does not allocate in the steady state.
@@ -67,19 +68,25 @@ const (
 // "Book (Level 2)" asks of a client, and ends an update whose inserts
 // push levels out of scope with their removal (qty 0): Kraken sends no
 // delete for them, and a consumer of the events, which keeps no depth,
-// would otherwise hold them. A Decoder is used by one goroutine
-// at a time; its Stats are reused by the next frame.
+// would otherwise hold them. A pair's precisions changed while its book
+// is kept (an instrument update, a refresh) break the book: the next
+// update is delivered as a break in the chain (FirstID past the last ID
+// + 1), so that the book is asked for again and rebuilt at the new
+// precisions. A Decoder is used by one goroutine at a time; its Stats
+// are reused by the next frame.
 type Decoder struct {
 	// Symbols gives each pair's precisions; pushes of others return
-	// ErrUnknownSymbol.
+	// ErrUnknownSymbol. It is the table in force of the decoder's
+	// Instruments, loaded again at every frame.
 	Symbols *Symbols
+	inst    *Instruments
 
 	// Depth is the subscribed book depth (default DefaultBookDepth): each
 	// side is cut to it after every message.
 	Depth int
 
-	seq   map[*Symbol]bookSeq
-	books map[*Symbol]*book.Book
+	seq   map[string]bookSeq
+	books map[string]*book.Book
 	lv    []book.Level
 	stats feed.Stats
 	kbuf  [32]byte
@@ -97,13 +104,17 @@ var (
 	_ feed.ReplyParser  = (*Decoder)(nil)
 )
 
-// NewDecoder returns a decoder of pairs of t.
-func NewDecoder(t *Symbols) *Decoder {
-	d := &Decoder{Symbols: t, Depth: DefaultBookDepth, seq: make(map[*Symbol]bookSeq, t.Len()), books: make(map[*Symbol]*book.Book, t.Len())}
-	if t != nil {
-		for _, s := range t.byName {
-			d.seq[s] = bookSeq{}
-		}
+// NewDecoder returns a decoder of pairs of t, whose precisions the
+// instrument channel's pushes to it may change (for this decoder only).
+func NewDecoder(t *Symbols) *Decoder { return newDecoder(NewInstruments(t, nil)) }
+
+// newDecoder returns a decoder of the table in force in inst, shared with
+// the venue's other decoders.
+func newDecoder(inst *Instruments) *Decoder {
+	t := inst.Table()
+	d := &Decoder{Symbols: t, inst: inst, Depth: DefaultBookDepth, seq: make(map[string]bookSeq, t.Len()), books: make(map[string]*book.Book, t.Len())}
+	for name := range t.byName {
+		d.seq[name] = bookSeq{}
 	}
 	return d
 }
@@ -116,6 +127,7 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 		*d = *NewDecoder(d.Symbols)
 		d.Depth = cmp.Or(depth, DefaultBookDepth)
 	}
+	d.Symbols = d.inst.Table()
 	o, err := binance.OpenObject(frame, binance.SkipWS(frame, 0))
 	if err != nil {
 		return 0, malformed(err)
@@ -165,8 +177,11 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	switch string(channel.Raw(frame)) {
 	case "heartbeat":
 		return feed.DecodedReply, nil
-	case "instrument":
-		return feed.DecodedReply, nil // precisions come from AssetPairs; see the package comment
+	case ChannelInstrument:
+		if _, err := d.inst.ApplyInstrumentMessage(frame); err != nil {
+			return 0, err
+		}
+		return feed.DecodedReply, nil
 	case "status":
 		if isShutdown(frame) {
 			return feed.DecodedShutdown, nil
@@ -346,10 +361,19 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 	if have != 7 {
 		return missing(have, "bids", "asks", "checksum")
 	}
-	q := d.seq[sym]
+	q := d.seq[sym.Name]
 	last := q.last
 	ev.FirstID, ev.ID = q.number(ev.ExchangeTime/1e3, ev.Checksum)
-	d.seq[sym] = q
+	scales := [2]uint8{sym.PriceScale, sym.QtyScale}
+	if d.snapshot {
+		q.scales, q.scaled = scales, true
+	} else if q.scaled && q.scales != scales && ev.ID > last {
+		// the book in hand is at other precisions: a break in the
+		// chain, so that it is asked for again
+		ev.FirstID = last + 2
+		delete(d.books, sym.Name)
+	}
+	d.seq[sym.Name] = q
 	ev.Stream = sym.streams[chBook]
 	ev.Checksummed = true
 	if d.snapshot {
@@ -367,10 +391,10 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 // and appends to a delta the removal of the levels it pushed out.
 func (d *Decoder) keep(sym *Symbol, ev *feed.Event) error {
 	depth := cmp.Or(d.Depth, DefaultBookDepth)
-	b := d.books[sym]
+	b := d.books[sym.Name]
 	if b == nil {
 		b = book.New(2*depth + 64)
-		d.books[sym] = b
+		d.books[sym.Name] = b
 	}
 	if ev.Base {
 		d.lv = d.lv[:0]
@@ -429,6 +453,8 @@ func (d *Decoder) cut(b *book.Book, side book.Side, depth int, dst []feed.Level,
 type bookSeq struct {
 	last, lastTS int64
 	lastSum      uint32
+	scales       [2]uint8 // the precisions of the last snapshot
+	scaled       bool     // scales is set
 }
 
 func (q *bookSeq) number(ts int64, sum uint32) (first, id int64) {

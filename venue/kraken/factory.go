@@ -131,7 +131,8 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		}
 		return nil, venue.LoadError(ctx, s.RESTURL, "asset pairs", err)
 	}
-	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, BookDepth: opts.BookDepth,
+	inst := NewInstruments(symbols, log)
+	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, Instruments: inst, StreamsPerConn: opts.StreamsPerConn, BookDepth: opts.BookDepth,
 		PingInterval: opts.PingInterval, Logger: log})
 	if err != nil {
 		return nil, venue.BadInput(err)
@@ -141,7 +142,7 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		return nil, err
 	}
 	if env.Recovery {
-		if s.Recovery, err = NewRecovery(rest, symbols); err != nil {
+		if s.Recovery, err = NewRecovery(rest, inst); err != nil {
 			return nil, err
 		}
 		for _, st := range env.Streams {

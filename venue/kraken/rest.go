@@ -192,14 +192,15 @@ var ErrNoDepth = errors.New("kraken: books are built from the stream's snapshot;
 // feed.Recovery. Safe for concurrent use.
 type Recovery struct {
 	c       *httpx.Client
-	symbols *Symbols
+	symbols SymbolSource
 }
 
 var _ feed.Recovery = (*Recovery)(nil)
 
-// NewRecovery returns the recovery over c of the pairs of t.
-func NewRecovery(c *httpx.Client, t *Symbols) (*Recovery, error) {
-	if c == nil || t == nil {
+// NewRecovery returns the recovery over c of the pairs of t (a *Symbols,
+// or the *Instruments whose table in force is read at every call).
+func NewRecovery(c *httpx.Client, t SymbolSource) (*Recovery, error) {
+	if c == nil || t == nil || t.Table() == nil {
 		return nil, errors.New("kraken: NewRecovery: nil client or symbols")
 	}
 	return &Recovery{c: c, symbols: t}, nil
@@ -221,7 +222,7 @@ func (r *Recovery) Depth(context.Context, string, int, *feed.Event) error { retu
 // such mark is kept, and reads at most MaxRecoveryPages pages, dropping
 // IDs below fromID (whether since is inclusive is not documented).
 func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
-	sym, ok := r.symbols.byName[symbol]
+	sym, ok := r.symbols.Table().byName[symbol]
 	if !ok {
 		return dst, fmt.Errorf("kraken: recovery of %q: %w", symbol, ErrUnknownSymbol)
 	}

@@ -1,0 +1,185 @@
+package kraken
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/venue"
+)
+
+// ChannelInstrument is the reference-data channel ("Instruments"): a
+// snapshot of every asset and pair with its precisions, then updates.
+const ChannelInstrument = "instrument"
+
+// instrumentSubscribe asks for the instrument channel with its snapshot.
+// It carries no req_id: it subscribes no stream of the plan.
+var instrumentSubscribe = []byte(`{"method":"subscribe","params":{"channel":"instrument","snapshot":true}}`)
+
+// SymbolSource gives the pair table in force: a *Symbols, or the
+// *Instruments that keep it current.
+type SymbolSource interface {
+	Table() *Symbols
+}
+
+// Table returns t itself: a fixed table is its own source.
+func (t *Symbols) Table() *Symbols { return t }
+
+// Instruments keeps the pair table in force while the venue runs. It
+// starts from AssetPairs (pair_decimals, lot_decimals) and takes the
+// precisions of the instrument channel (price_precision, qty_precision)
+// where they differ: Kraken's checksum guide ("Book checksum (WebSocket
+// v2)") formats prices and quantities at those, so a pair whose REST
+// listing disagrees would fail every checksum at AssetPairs' decimals. A
+// disagreement with AssetPairs is logged once per pair and precisions,
+// and counted (InstrumentStats.Disagreements); a later change of a pair's
+// precisions on the channel (an update, a refresh) is logged and counted
+// as a change. A change takes effect for the events decoded after it;
+// the pair's book is then rebuilt from a new snapshot (see Decoder).
+// Safe for concurrent use; lookups do not allocate.
+type Instruments struct {
+	tab venue.Table[Symbols]
+	log *slog.Logger
+
+	mu         sync.Mutex
+	assetPairs map[string][2]uint8 // AssetPairs' precisions of each pair, as first loaded
+	told       map[string][2]uint8 // the channel's precisions last logged for a pair
+
+	disagreements, changes, refreshes, refreshErrors, listed atomic.Int64
+}
+
+// InstrumentStats counts how the pair table changed while running.
+type InstrumentStats struct {
+	// Disagreements counts pairs whose instrument-channel precisions
+	// differed from AssetPairs' (each pair and precisions once).
+	Disagreements int64
+	// Changes counts precision changes taken after the first values.
+	Changes int64
+	// Listed counts pairs added to the table by a refresh.
+	Listed int64
+	// Refreshes and RefreshErrors count the reads of AssetPairs made by
+	// the refresh loop, and those that failed.
+	Refreshes, RefreshErrors int64
+}
+
+// NewInstruments starts from table, AssetPairs' precisions; log nil is
+// slog.Default().
+func NewInstruments(table *Symbols, log *slog.Logger) *Instruments {
+	if log == nil {
+		log = slog.Default()
+	}
+	in := &Instruments{log: log, assetPairs: map[string][2]uint8{}, told: map[string][2]uint8{}}
+	for _, s := range table.List() {
+		in.assetPairs[s.Name] = [2]uint8{s.PriceScale, s.QtyScale}
+	}
+	in.tab.Store(table)
+	return in
+}
+
+// Table returns the table in force.
+func (in *Instruments) Table() *Symbols { return in.tab.Load() }
+
+// Stats returns the counters.
+func (in *Instruments) Stats() InstrumentStats {
+	return InstrumentStats{Disagreements: in.disagreements.Load(), Changes: in.changes.Load(), Listed: in.listed.Load(),
+		Refreshes: in.refreshes.Load(), RefreshErrors: in.refreshErrors.Load()}
+}
+
+// instrumentPair is one pair of the instrument channel's data.pairs.
+type instrumentPair struct {
+	Symbol         string `json:"symbol"`
+	Status         string `json:"status"`
+	PricePrecision *int   `json:"price_precision"`
+	QtyPrecision   *int   `json:"qty_precision"`
+}
+
+// ApplyInstrumentMessage reads a push of the instrument channel
+// ({"channel":"instrument","type":"snapshot"|"update","data":{"assets":[…],
+// "pairs":[…]}}) and takes the precisions of the pairs of the table from
+// it. It reports how many pairs changed.
+func (in *Instruments) ApplyInstrumentMessage(frame []byte) (int, error) {
+	var m struct {
+		Channel string `json:"channel"`
+		Type    string `json:"type"`
+		Data    struct {
+			Pairs []instrumentPair `json:"pairs"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(frame, &m); err != nil {
+		return 0, fmt.Errorf("%w: instrument: %w", ErrMalformed, err)
+	}
+	if m.Channel != ChannelInstrument {
+		return 0, fmt.Errorf("%w: instrument: channel %q", ErrMalformed, m.Channel)
+	}
+	want := make(map[string][2]uint8, len(m.Data.Pairs))
+	for _, p := range m.Data.Pairs {
+		if p.PricePrecision == nil || p.QtyPrecision == nil {
+			continue
+		}
+		pp, qp := *p.PricePrecision, *p.QtyPrecision
+		if pp < 0 || pp > fixed.MaxScale || qp < 0 || qp > fixed.MaxScale {
+			return 0, fmt.Errorf("%w: instrument: pair %s: precisions %d/%d outside 0..%d", ErrMalformed, p.Symbol, pp, qp, fixed.MaxScale)
+		}
+		want[p.Symbol] = [2]uint8{uint8(pp), uint8(qp)}
+	}
+	return in.take(want, "instrument channel"), nil
+}
+
+// take puts the precisions of want (pair → price, qty) in force for the
+// pairs of the table, logging each difference once; from names the
+// source in the log.
+func (in *Instruments) take(want map[string][2]uint8, from string) int {
+	var changed []Symbol
+	in.tab.Replace(func(old *Symbols) *Symbols {
+		changed = changed[:0]
+		list := old.List()
+		for i, s := range list {
+			w, ok := want[s.Name]
+			if !ok || (w[0] == s.PriceScale && w[1] == s.QtyScale) {
+				continue
+			}
+			list[i].PriceScale, list[i].QtyScale = w[0], w[1]
+			changed = append(changed, list[i])
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		next, err := NewSymbols(list...)
+		if err != nil {
+			return nil
+		}
+		return next
+	})
+	for _, s := range changed {
+		in.tell(s, from)
+	}
+	return len(changed)
+}
+
+// tell logs a pair's precisions changed to s's, once per pair and
+// precisions.
+func (in *Instruments) tell(s Symbol, from string) {
+	now := [2]uint8{s.PriceScale, s.QtyScale}
+	in.mu.Lock()
+	last, toldBefore := in.told[s.Name]
+	ap := in.assetPairs[s.Name]
+	if toldBefore && last == now {
+		in.mu.Unlock()
+		return
+	}
+	in.told[s.Name] = now
+	in.mu.Unlock()
+	if !toldBefore && now != ap {
+		in.disagreements.Add(1)
+		in.log.Warn("pair precisions disagree with AssetPairs; the "+from+"'s are used (the checksum is computed at them)",
+			"venue", Venue, "symbol", s.Name, "asset_pairs_price", ap[0], "asset_pairs_qty", ap[1],
+			"price_precision", now[0], "qty_precision", now[1])
+		return
+	}
+	in.changes.Add(1)
+	in.log.Info("pair precisions changed", "venue", Venue, "symbol", s.Name, "from", from,
+		"price_precision", now[0], "qty_precision", now[1])
+}

@@ -1,0 +1,94 @@
+package kraken_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/internal/simtest"
+	"github.com/feedkeeper/feedkeeper/sim"
+	"github.com/feedkeeper/feedkeeper/venue"
+	"github.com/feedkeeper/feedkeeper/venue/kraken"
+)
+
+// logLines collects what a logger writes.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A front-end whose AssetPairs gives one decimal more than the pairs'
+// precisions (kraken-pair-decimals): the instrument channel's precisions
+// win, every checksum of the book verifies over real TLS WebSocket, and
+// the disagreement is logged once per pair.
+func TestInstrumentChannelPrecisionsWin(t *testing.T) {
+	s := simtest.KrakenSim(t, sim.Config{Faults: []sim.Fault{{Kind: sim.FaultKrakenPairDecimals, Prob: 1}}})
+	var logs logLines
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	f, err := venue.Lookup(kraken.Venue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := []string{"BTC/USDT@book", "ETH/USDT@book"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	setup, err := f.Open(ctx, venue.Env{WSURL: s.WSURL(), RESTURL: s.RESTURL(), TLS: s.TLS(), Recovery: true, Streams: streams, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setup.Close()
+	v := setup.Venue.(*kraken.Kraken)
+	rest, _ := v.Symbols().Lookup("BTC/USDT")
+
+	var mu sync.Mutex
+	deltas := map[string]int{}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: streams, TLS: s.TLS(), Recovery: setup.Recovery,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: func(ev *feed.Event) {
+			if ev.Type == feed.TypeBookDelta {
+				mu.Lock()
+				deltas[ev.Symbol]++
+				mu.Unlock()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	simtest.WaitFor(t, 15*time.Second, "200 book updates of each pair", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return deltas["BTC/USDT"] >= 200 && deltas["ETH/USDT"] >= 200
+	})
+	st := g.Stats()
+	if st.ChecksumMismatches != 0 || st.BookResyncs != 0 || st.BooksInSync != 2 {
+		t.Errorf("checksum mismatches %d, resyncs %d, books in sync %d; want 0, 0, 2", st.ChecksumMismatches, st.BookResyncs, st.BooksInSync)
+	}
+	ws, _ := v.Symbols().Lookup("BTC/USDT")
+	if ws.PriceScale != rest.PriceScale-1 || ws.QtyScale != rest.QtyScale-1 {
+		t.Errorf("precisions in force %d/%d, AssetPairs gave %d/%d; want the instrument channel's, one less", ws.PriceScale, ws.QtyScale, rest.PriceScale, rest.QtyScale)
+	}
+	if n := v.Instruments().Stats().Disagreements; n != 2 {
+		t.Errorf("%d disagreements counted, want 2 (one a pair)", n)
+	}
+	if n := strings.Count(logs.String(), "disagree with AssetPairs"); n != 2 {
+		t.Errorf("the disagreement logged %d times, want once a pair:\n%s", n, logs.String())
+	}
+}
