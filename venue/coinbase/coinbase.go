@@ -77,8 +77,8 @@ const (
 	MaxProductsPerConn = 100
 	// messageRate is what one connection sends a second: Coinbase allows
 	// an unauthenticated IP 8 messages a second; a connection's subscribe
-	// messages (heartbeats and at most three channels) go out within a
-	// second at 4 a second, well inside SubscribeDeadline.
+	// messages (heartbeats, at most three channels, status) go out within
+	// about a second at 4 a second, well inside SubscribeDeadline.
 	messageRate = 4.0
 )
 
@@ -88,6 +88,9 @@ const (
 	ChannelMarketTrades = "market_trades"
 	ChannelTicker       = "ticker"
 	ChannelHeartbeats   = "heartbeats"
+	// ChannelStatus gives the products' status ("offline", "delisted" …);
+	// every connection subscribes it for its products.
+	ChannelStatus = "status"
 )
 
 var channels = []string{ChannelLevel2, ChannelMarketTrades, ChannelTicker}
@@ -237,8 +240,9 @@ func (v *Coinbase) ValidStream(name string) (Stream, error) {
 // ProductsPerConn products each. Each connection subscribes heartbeats,
 // then each of its channels in a message of its own ("WebSocket
 // Overview": one channel per subscribe message; heartbeats keep idle
-// subscriptions open), built on every connect (ConnPlan.Build) and sent
-// at MessageRate, within SubscribeDeadline.
+// subscriptions open), then status for its products (a product going
+// offline is announced, not silent), built on every connect
+// (ConnPlan.Build) and sent at MessageRate, within SubscribeDeadline.
 func (v *Coinbase) Plan(streams []string) ([]feed.ConnPlan, error) {
 	seen := map[string]bool{}
 	var products []string
@@ -282,6 +286,7 @@ func (v *Coinbase) Plan(streams []string) ([]feed.ConnPlan, error) {
 				msgs = append(msgs, subscribe("subscribe", c, list))
 			}
 		}
+		msgs = append(msgs, subscribe("subscribe", ChannelStatus, group))
 		p.Build = func() [][]byte {
 			out := make([][]byte, len(msgs))
 			for i, m := range msgs {
