@@ -106,14 +106,23 @@ var (
 
 // NewDecoder returns a decoder of pairs of t, whose precisions the
 // instrument channel's pushes to it may change (for this decoder only).
-func NewDecoder(t *Symbols) *Decoder { return newDecoder(NewInstruments(t, nil)) }
+func NewDecoder(t *Symbols) *Decoder {
+	names := make([]string, 0, t.Len())
+	if t != nil {
+		for name := range t.byName {
+			names = append(names, name)
+		}
+	}
+	return newDecoder(NewInstruments(t, nil), names)
+}
 
 // newDecoder returns a decoder of the table in force in inst, shared with
-// the venue's other decoders.
-func newDecoder(inst *Instruments) *Decoder {
+// the venue's other decoders, ready for the books of the pairs names
+// without allocating.
+func newDecoder(inst *Instruments, names []string) *Decoder {
 	t := inst.Table()
-	d := &Decoder{Symbols: t, inst: inst, Depth: DefaultBookDepth, seq: make(map[string]bookSeq, t.Len()), books: make(map[string]*book.Book, t.Len())}
-	for name := range t.byName {
+	d := &Decoder{Symbols: t, inst: inst, Depth: DefaultBookDepth, seq: make(map[string]bookSeq, len(names)), books: make(map[string]*book.Book, len(names))}
+	for _, name := range names {
 		d.seq[name] = bookSeq{}
 	}
 	return d

@@ -1,13 +1,16 @@
 package kraken
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
 )
 
@@ -44,9 +47,11 @@ type Instruments struct {
 	tab venue.Table[Symbols]
 	log *slog.Logger
 
-	mu         sync.Mutex
-	assetPairs map[string][2]uint8 // AssetPairs' precisions of each pair, as first loaded
-	told       map[string][2]uint8 // the channel's precisions last logged for a pair
+	mu          sync.Mutex
+	assetPairs  map[string][2]uint8 // AssetPairs' precisions of each pair, as last read
+	told        map[string][2]uint8 // the precisions last logged for a pair
+	fromChannel map[string]bool     // pairs whose precisions the instrument channel gave
+	watched     map[string]bool     // pairs streamed (Watch); nil: every pair
 
 	disagreements, changes, refreshes, refreshErrors, listed atomic.Int64
 }
@@ -71,7 +76,7 @@ func NewInstruments(table *Symbols, log *slog.Logger) *Instruments {
 	if log == nil {
 		log = slog.Default()
 	}
-	in := &Instruments{log: log, assetPairs: map[string][2]uint8{}, told: map[string][2]uint8{}}
+	in := &Instruments{log: log, assetPairs: map[string][2]uint8{}, told: map[string][2]uint8{}, fromChannel: map[string]bool{}}
 	for _, s := range table.List() {
 		in.assetPairs[s.Name] = [2]uint8{s.PriceScale, s.QtyScale}
 	}
@@ -125,6 +130,14 @@ func (in *Instruments) ApplyInstrumentMessage(frame []byte) (int, error) {
 		}
 		want[p.Symbol] = [2]uint8{uint8(pp), uint8(qp)}
 	}
+	in.mu.Lock()
+	for n, w := range want {
+		in.fromChannel[n] = true
+		if _, told := in.told[n]; !told && w == in.assetPairs[n] {
+			in.told[n] = w // agreed: a later difference is a change
+		}
+	}
+	in.mu.Unlock()
 	return in.take(want, "instrument channel"), nil
 }
 
@@ -153,33 +166,165 @@ func (in *Instruments) take(want map[string][2]uint8, from string) int {
 		}
 		return next
 	})
+	quiet := 0
 	for _, s := range changed {
-		in.tell(s, from)
+		if !in.tell(s, from) {
+			quiet++
+		}
+	}
+	if quiet > 0 {
+		in.log.Info("pair precisions disagree with AssetPairs for pairs not streamed; the "+from+"'s are used", "venue", Venue, "pairs", quiet)
 	}
 	return len(changed)
 }
 
 // tell logs a pair's precisions changed to s's, once per pair and
-// precisions.
-func (in *Instruments) tell(s Symbol, from string) {
+// precisions. A disagreement with AssetPairs of a pair not watched is
+// counted, not logged: tell reports false for it.
+func (in *Instruments) tell(s Symbol, from string) bool {
 	now := [2]uint8{s.PriceScale, s.QtyScale}
 	in.mu.Lock()
 	last, toldBefore := in.told[s.Name]
 	ap := in.assetPairs[s.Name]
+	watched := in.watched == nil || in.watched[s.Name]
 	if toldBefore && last == now {
 		in.mu.Unlock()
-		return
+		return true
 	}
 	in.told[s.Name] = now
 	in.mu.Unlock()
 	if !toldBefore && now != ap {
 		in.disagreements.Add(1)
+		if !watched {
+			return false
+		}
 		in.log.Warn("pair precisions disagree with AssetPairs; the "+from+"'s are used (the checksum is computed at them)",
 			"venue", Venue, "symbol", s.Name, "asset_pairs_price", ap[0], "asset_pairs_qty", ap[1],
 			"price_precision", now[0], "qty_precision", now[1])
-		return
+		return true
 	}
 	in.changes.Add(1)
 	in.log.Info("pair precisions changed", "venue", Venue, "symbol", s.Name, "from", from,
 		"price_precision", now[0], "qty_precision", now[1])
+	return true
+}
+
+// DefaultInstrumentsRefresh is how often AssetPairs is read again while
+// running (--kraken-instruments-refresh): listings and precision changes
+// are rare, and the instrument channel brings precision changes at once.
+const DefaultInstrumentsRefresh = time.Hour
+
+// Watch marks names (v2 names, "BTC/USD") as the pairs streamed: a
+// disagreement of their precisions is logged one line each; the others'
+// are counted and summed up in one line a message.
+func (in *Instruments) Watch(names ...string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.watched == nil {
+		in.watched = map[string]bool{}
+	}
+	for _, n := range names {
+		in.watched[n] = true
+	}
+}
+
+// Refresh reads AssetPairs over c and merges it into the table in force:
+// a pair not in the table is added (a new listing: its streams can be
+// planned from then on), and a pair whose decimals changed takes them,
+// unless the instrument channel gave its precisions, which win; the REST
+// name follows AssetPairs. Each listing and change is logged and counted.
+func (in *Instruments) Refresh(ctx context.Context, c *httpx.Client) error {
+	in.refreshes.Add(1)
+	fresh, err := loadAssetPairs(ctx, c)
+	if err != nil {
+		in.refreshErrors.Add(1)
+		return err
+	}
+	in.mu.Lock()
+	channel := make(map[string]bool, len(in.fromChannel))
+	for n := range in.fromChannel {
+		channel[n] = true
+	}
+	for _, f := range fresh {
+		in.assetPairs[f.Name] = [2]uint8{f.PriceScale, f.QtyScale}
+	}
+	in.mu.Unlock()
+	var listed, changed []Symbol
+	in.tab.Replace(func(old *Symbols) *Symbols {
+		listed, changed = listed[:0], changed[:0]
+		list := old.List()
+		at := make(map[string]int, len(list))
+		for i, s := range list {
+			at[s.Name] = i
+		}
+		edited := false
+		for _, f := range fresh {
+			i, ok := at[f.Name]
+			if !ok {
+				list = append(list, f)
+				listed = append(listed, f)
+				continue
+			}
+			s := &list[i]
+			if s.RESTPair != f.RESTPair {
+				s.RESTPair, edited = f.RESTPair, true
+			}
+			if !channel[f.Name] && (s.PriceScale != f.PriceScale || s.QtyScale != f.QtyScale) {
+				s.PriceScale, s.QtyScale = f.PriceScale, f.QtyScale
+				changed = append(changed, *s)
+			}
+		}
+		if len(listed) == 0 && len(changed) == 0 && !edited {
+			return nil
+		}
+		next, err := NewSymbols(list...)
+		if err != nil {
+			return nil
+		}
+		return next
+	})
+	for _, s := range listed {
+		in.listed.Add(1)
+		in.log.Info("pair listed", "venue", Venue, "symbol", s.Name, "rest_pair", s.RESTPair, "price_precision", s.PriceScale, "qty_precision", s.QtyScale)
+	}
+	for _, s := range changed {
+		in.tell(s, "AssetPairs")
+	}
+	return nil
+}
+
+// run refreshes every period until ctx ends; a failed read is logged and
+// tried again at the next period.
+func (in *Instruments) run(ctx context.Context, c *httpx.Client, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := in.Refresh(ctx, c); err != nil && ctx.Err() == nil {
+			in.log.Warn("AssetPairs refresh failed", "venue", Venue, "err", err)
+		}
+	}
+}
+
+// Start refreshes the table every period (Refresh) from a goroutine of
+// its own until the returned stop is called; stop waits for it. A period
+// of 0 starts nothing.
+func (in *Instruments) Start(c *httpx.Client, period time.Duration) (stop func()) {
+	if period <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		in.run(ctx, c, period)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

@@ -2,6 +2,7 @@ package kraken_test
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"strings"
@@ -90,5 +91,71 @@ func TestInstrumentChannelPrecisionsWin(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "disagree with AssetPairs"); n != 2 {
 		t.Errorf("the disagreement logged %d times, want once a pair:\n%s", n, logs.String())
+	}
+}
+
+// A tick size made finer while running (Server.SetSymbolFilters): the
+// front-end's instrument channel sends an update with the new
+// price_precision before any book message written at it; the events after
+// carry the new scale, the book is rebuilt once from a new snapshot, and
+// every checksum verifies.
+func TestPrecisionChangeTakesEffect(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Venues: []string{sim.VenueKraken}, Symbols: []string{"BTCUSDT"}})
+	k := s.Kraken()
+	tlsCfg := &tls.Config{RootCAs: s.CertPool()}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f, err := venue.Lookup(kraken.Venue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := []string{"BTC/USDT@book"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	setup, err := f.Open(ctx, venue.Env{WSURL: k.WSURL(), RESTURL: k.RESTURL(), TLS: tlsCfg, Recovery: true, Streams: streams, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setup.Close()
+	v := setup.Venue.(*kraken.Kraken)
+	before, _ := v.Symbols().Lookup("BTC/USDT")
+
+	var mu sync.Mutex
+	byScale := map[uint8]int{}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: streams, TLS: tlsCfg, Recovery: setup.Recovery, Logger: quiet,
+		Handler: func(ev *feed.Event) {
+			if ev.Type == feed.TypeBookDelta {
+				mu.Lock()
+				byScale[ev.PriceScale]++
+				mu.Unlock()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	simtest.WaitFor(t, 10*time.Second, "50 book updates", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return byScale[before.PriceScale] >= 50
+	})
+	tick := "0." + strings.Repeat("0", int(before.PriceScale)) + "1"
+	if err := s.SetSymbolFilters("BTCUSDT", tick, ""); err != nil {
+		t.Fatal(err)
+	}
+	simtest.WaitFor(t, 10*time.Second, "50 book updates at the new price precision", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return byScale[before.PriceScale+1] >= 50
+	})
+	after, _ := v.Symbols().Lookup("BTC/USDT")
+	if after.PriceScale != before.PriceScale+1 || after.QtyScale != before.QtyScale {
+		t.Errorf("precisions %d/%d after the change, before %d/%d", after.PriceScale, after.QtyScale, before.PriceScale, before.QtyScale)
+	}
+	st := g.Stats()
+	if st.ChecksumMismatches != 0 || st.BookResyncs != 1 || st.Malformed != 0 {
+		t.Errorf("checksum mismatches %d, resyncs %d, malformed %d; want 0, 1 (the scale changed), 0", st.ChecksumMismatches, st.BookResyncs, st.Malformed)
+	}
+	if is := v.Instruments().Stats(); is.Changes != 1 || is.Disagreements != 0 {
+		t.Errorf("instrument stats %+v, want one change", is)
 	}
 }

@@ -239,8 +239,8 @@ func (v *Kraken) Rules() feed.Rules {
 func (v *Kraken) IsShutdown(frame []byte) bool { return isShutdown(frame) }
 
 // NewDecoder returns a decoder of the plan's frames.
-func (v *Kraken) NewDecoder(feed.ConnPlan) feed.Decoder {
-	d := newDecoder(v.inst)
+func (v *Kraken) NewDecoder(p feed.ConnPlan) feed.Decoder {
+	d := newDecoder(v.inst, SymbolsOfStreams(p.Streams))
 	d.Depth = v.cfg.BookDepth
 	return d
 }
