@@ -1,8 +1,10 @@
 // Package coinbase speaks Coinbase Advanced Trade public market data: it
 // plans connections to the Advanced Trade market-data stream, subscribes one
-// channel per message with heartbeats on every connection, decodes level2
-// books (snapshot then absolute updates), market trades and tickers into
-// feed events, and reads products and the server's clock over REST.
+// channel per message with heartbeats and status on every connection,
+// decodes level2 books (snapshot then absolute updates), market trades and
+// tickers into feed events, announces products going offline and coming
+// back (status channel), and reads products and the server's clock over
+// REST, again while running (Coinbase.Refresh).
 //
 // # Why Advanced Trade
 //
@@ -49,6 +51,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
@@ -165,7 +168,9 @@ type Config struct {
 // implements feed.Venue and feed.Resubscriber.
 type Coinbase struct {
 	cfg Config
-	tab venue.Table[Symbols] // Config.Symbols, with the scales decoders widened
+	tab venue.Table[Symbols] // Config.Symbols, with the scales decoders widened and the refreshes
+
+	listed, changed, refreshes, refreshErrors atomic.Int64
 }
 
 var (
@@ -210,8 +215,9 @@ func (v *Coinbase) Lifetime() time.Duration { return 0 }
 // MessageRate is what the gateway may send a second on one connection.
 func (v *Coinbase) MessageRate() float64 { return messageRate }
 
-// IsShutdown reports false: Coinbase announces maintenance on its status
-// channel, not on the data connections.
+// IsShutdown reports false: Coinbase announces no venue-wide maintenance
+// on its WebSocket; its status channel carries the products' status
+// (Decoder: halted and trading events).
 func (v *Coinbase) IsShutdown([]byte) bool { return false }
 
 // Rules: books from the stream's snapshots, chained by PrevID (see the
@@ -230,7 +236,7 @@ func (v *Coinbase) ValidStream(name string) (Stream, error) {
 	if err != nil {
 		return Stream{}, err
 	}
-	if _, ok := v.cfg.Symbols.Lookup(s.Product); !ok {
+	if _, ok := v.tab.Load().Lookup(s.Product); !ok {
 		return Stream{}, fmt.Errorf("coinbase: stream %q: product %s: %w", name, s.Product, ErrUnknownSymbol)
 	}
 	return s, nil

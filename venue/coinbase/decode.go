@@ -163,13 +163,18 @@ func (d *Decoder) widen(se *binance.ScaleError) bool {
 	return true
 }
 
-// takeUp raises the decoder's scales to those of t, the table now in force.
+// takeUp raises the decoder's scales to those of t, the table now in
+// force, and takes up the products listed since.
 func (d *Decoder) takeUp(t *Symbols) {
 	for name, s := range t.by {
-		if ds := d.syms[name]; ds != nil {
-			ds.wire.PriceScale = max(ds.wire.PriceScale, s.PriceScale)
-			ds.wire.QtyScale = max(ds.wire.QtyScale, s.QtyScale)
+		ds := d.syms[name]
+		if ds == nil {
+			d.syms[name] = &dsym{Symbol: s, stream: name + "@" + ChannelLevel2,
+				wire: binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale}}
+			continue
 		}
+		ds.wire.PriceScale = max(ds.wire.PriceScale, s.PriceScale)
+		ds.wire.QtyScale = max(ds.wire.QtyScale, s.QtyScale)
 	}
 	d.cur = t
 }
