@@ -96,6 +96,7 @@ type Decoder struct {
 	next     int
 	ch       int
 	snapshot bool
+	changes  []Change // of an instrument push, announced: the ones after the first
 }
 
 var (
@@ -130,7 +131,7 @@ func newDecoder(inst *Instruments, names []string) *Decoder {
 
 // Decode decodes frame into ev (all fields but ReceiveTime).
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
-	d.frame = nil
+	d.frame, d.changes = nil, nil
 	if d.seq == nil {
 		depth := d.Depth
 		*d = *NewDecoder(d.Symbols)
@@ -187,10 +188,11 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	case "heartbeat":
 		return feed.DecodedReply, nil
 	case ChannelInstrument:
-		if _, err := d.inst.ApplyInstrumentMessage(frame); err != nil {
+		changes, err := d.inst.ApplyInstrumentMessage(frame)
+		if err != nil {
 			return 0, err
 		}
-		return feed.DecodedReply, nil
+		return d.announce(changes, ev), nil
 	case "status":
 		if isShutdown(frame) {
 			return feed.DecodedShutdown, nil
@@ -240,6 +242,11 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 // returned DecodedBatch for; false when none is left (or one did not
 // decode: the rest of the frame is dropped).
 func (d *Decoder) Next(ev *feed.Event) bool {
+	if len(d.changes) > 0 {
+		changeEvent(d.changes[0], ev)
+		d.changes = d.changes[1:]
+		return true
+	}
 	if d.frame == nil {
 		return false
 	}
@@ -811,4 +818,27 @@ func isShutdown(frame []byte) bool {
 // isPong reports whether frame answers a ping: {"method":"pong",…}.
 func isPong(frame []byte) bool {
 	return len(frame) < 512 && (bytes.Contains(frame, []byte(`"method":"pong"`)) || bytes.Contains(frame, []byte(`"method": "pong"`)))
+}
+
+// announce makes a TypeStatus event of each change of a streamed pair's
+// precisions (StatusInstrument): the first in ev, the others from Next.
+func (d *Decoder) announce(changes []Change, ev *feed.Event) feed.Decoded {
+	switch len(changes) {
+	case 0:
+		return feed.DecodedReply
+	case 1:
+		changeEvent(changes[0], ev)
+		return feed.DecodedEvent
+	}
+	changeEvent(changes[0], ev)
+	d.changes = changes[1:]
+	return feed.DecodedBatch
+}
+
+// changeEvent fills ev with the StatusInstrument event of c.
+func changeEvent(c Change, ev *feed.Event) {
+	*ev = feed.Event{Type: feed.TypeStatus, Status: feed.StatusInstrument, Venue: Venue, Symbol: c.New.Name, Instrument: c.New.Instrument,
+		PriceScale: c.New.PriceScale, QtyScale: c.New.QtyScale, ReceiveTime: ev.ReceiveTime, Bids: ev.Bids[:0], Asks: ev.Asks[:0],
+		Reason: fmt.Sprintf("instrument channel: price precision %d→%d, quantity precision %d→%d; the events after carry the new ones, and the book is rebuilt",
+			c.Old.PriceScale, c.New.PriceScale, c.Old.QtyScale, c.New.QtyScale)}
 }

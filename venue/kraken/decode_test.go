@@ -439,8 +439,10 @@ func TestDecodeInstrumentPrecisions(t *testing.T) {
 		t.Fatalf("update: first %d, %v", ev.FirstID, err)
 	}
 	last := ev.ID
-	if _, err := d.Decode([]byte(instrumentFrame("update", 2, 8)), &ev); err != nil {
-		t.Fatal(err)
+	kind, err := d.Decode([]byte(instrumentFrame("update", 2, 8)), &ev)
+	if err != nil || kind != feed.DecodedEvent || ev.Type != feed.TypeStatus || ev.Status != feed.StatusInstrument || ev.Symbol != "BTC/USD" ||
+		ev.Instrument != "BTC-USD" || ev.PriceScale != 2 || !strings.HasPrefix(ev.Reason, "instrument channel: price precision 1→2, quantity precision 8→8") {
+		t.Fatalf("the change announced: %v %v %+v", kind, err, ev)
 	}
 	upd2 := strings.Replace(upd, "56Z", "57Z", 1)
 	if _, err := d.Decode([]byte(upd2), &ev); err != nil || ev.FirstID != last+2 || ev.PriceScale != 2 || ev.Bids[0].Price != 4528350 {

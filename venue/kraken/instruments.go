@@ -101,11 +101,15 @@ type instrumentPair struct {
 	QtyPrecision   *int   `json:"qty_precision"`
 }
 
+// Change is a change of a streamed pair's precisions while running (not
+// the first disagreement with AssetPairs, which is logged).
+type Change struct{ Old, New Symbol }
+
 // ApplyInstrumentMessage reads a push of the instrument channel
 // ({"channel":"instrument","type":"snapshot"|"update","data":{"assets":[…],
 // "pairs":[…]}}) and takes the precisions of the pairs of the table from
-// it. It reports how many pairs changed.
-func (in *Instruments) ApplyInstrumentMessage(frame []byte) (int, error) {
+// it. It returns the changes of the precisions of streamed pairs (Watch).
+func (in *Instruments) ApplyInstrumentMessage(frame []byte) ([]Change, error) {
 	var m struct {
 		Channel string `json:"channel"`
 		Type    string `json:"type"`
@@ -114,10 +118,10 @@ func (in *Instruments) ApplyInstrumentMessage(frame []byte) (int, error) {
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(frame, &m); err != nil {
-		return 0, fmt.Errorf("%w: instrument: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: instrument: %w", ErrMalformed, err)
 	}
 	if m.Channel != ChannelInstrument {
-		return 0, fmt.Errorf("%w: instrument: channel %q", ErrMalformed, m.Channel)
+		return nil, fmt.Errorf("%w: instrument: channel %q", ErrMalformed, m.Channel)
 	}
 	want := make(map[string][2]uint8, len(m.Data.Pairs))
 	for _, p := range m.Data.Pairs {
@@ -126,7 +130,7 @@ func (in *Instruments) ApplyInstrumentMessage(frame []byte) (int, error) {
 		}
 		pp, qp := *p.PricePrecision, *p.QtyPrecision
 		if pp < 0 || pp > fixed.MaxScale || qp < 0 || qp > fixed.MaxScale {
-			return 0, fmt.Errorf("%w: instrument: pair %s: precisions %d/%d outside 0..%d", ErrMalformed, p.Symbol, pp, qp, fixed.MaxScale)
+			return nil, fmt.Errorf("%w: instrument: pair %s: precisions %d/%d outside 0..%d", ErrMalformed, p.Symbol, pp, qp, fixed.MaxScale)
 		}
 		want[p.Symbol] = [2]uint8{uint8(pp), uint8(qp)}
 	}
@@ -143,9 +147,9 @@ func (in *Instruments) ApplyInstrumentMessage(frame []byte) (int, error) {
 
 // take puts the precisions of want (pair → price, qty) in force for the
 // pairs of the table, logging each difference once; from names the
-// source in the log.
-func (in *Instruments) take(want map[string][2]uint8, from string) int {
-	var changed []Symbol
+// source in the log. It returns the changes of streamed pairs.
+func (in *Instruments) take(want map[string][2]uint8, from string) []Change {
+	var changed []Change
 	in.tab.Replace(func(old *Symbols) *Symbols {
 		changed = changed[:0]
 		list := old.List()
@@ -155,7 +159,7 @@ func (in *Instruments) take(want map[string][2]uint8, from string) int {
 				continue
 			}
 			list[i].PriceScale, list[i].QtyScale = w[0], w[1]
-			changed = append(changed, list[i])
+			changed = append(changed, Change{s, list[i]})
 		}
 		if len(changed) == 0 {
 			return nil
@@ -167,21 +171,41 @@ func (in *Instruments) take(want map[string][2]uint8, from string) int {
 		return next
 	})
 	quiet := 0
-	for _, s := range changed {
-		if !in.tell(s, from) {
+	var out []Change
+	for _, c := range changed {
+		switch in.tell(c.New, from) {
+		case toldQuiet:
 			quiet++
+		case toldChange:
+			if in.isWatched(c.New.Name) {
+				out = append(out, c)
+			}
 		}
 	}
 	if quiet > 0 {
 		in.log.Info("pair precisions disagree with AssetPairs for pairs not streamed; the "+from+"'s are used", "venue", Venue, "pairs", quiet)
 	}
-	return len(changed)
+	return out
 }
+
+func (in *Instruments) isWatched(name string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.watched == nil || in.watched[name]
+}
+
+// What tell made of a pair's precisions.
+const (
+	toldNothing  = iota // the same as last told
+	toldDisagree        // the first values, not AssetPairs': logged
+	toldQuiet           // the same, for a pair not streamed: counted only
+	toldChange          // a change after the first values
+)
 
 // tell logs a pair's precisions changed to s's, once per pair and
 // precisions. A disagreement with AssetPairs of a pair not watched is
-// counted, not logged: tell reports false for it.
-func (in *Instruments) tell(s Symbol, from string) bool {
+// counted, not logged.
+func (in *Instruments) tell(s Symbol, from string) int {
 	now := [2]uint8{s.PriceScale, s.QtyScale}
 	in.mu.Lock()
 	last, toldBefore := in.told[s.Name]
@@ -189,24 +213,24 @@ func (in *Instruments) tell(s Symbol, from string) bool {
 	watched := in.watched == nil || in.watched[s.Name]
 	if toldBefore && last == now {
 		in.mu.Unlock()
-		return true
+		return toldNothing
 	}
 	in.told[s.Name] = now
 	in.mu.Unlock()
 	if !toldBefore && now != ap {
 		in.disagreements.Add(1)
 		if !watched {
-			return false
+			return toldQuiet
 		}
 		in.log.Warn("pair precisions disagree with AssetPairs; the "+from+"'s are used (the checksum is computed at them)",
 			"venue", Venue, "symbol", s.Name, "asset_pairs_price", ap[0], "asset_pairs_qty", ap[1],
 			"price_precision", now[0], "qty_precision", now[1])
-		return true
+		return toldDisagree
 	}
 	in.changes.Add(1)
 	in.log.Info("pair precisions changed", "venue", Venue, "symbol", s.Name, "from", from,
 		"price_precision", now[0], "qty_precision", now[1])
-	return true
+	return toldChange
 }
 
 // DefaultInstrumentsRefresh is how often AssetPairs is read again while

@@ -3,6 +3,7 @@ package kraken_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -121,12 +122,16 @@ func TestPrecisionChangeTakesEffect(t *testing.T) {
 
 	var mu sync.Mutex
 	byScale := map[uint8]int{}
+	var announced []string
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: streams, TLS: tlsCfg, Recovery: setup.Recovery, Logger: quiet,
 		Handler: func(ev *feed.Event) {
-			if ev.Type == feed.TypeBookDelta {
-				mu.Lock()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case ev.Type == feed.TypeBookDelta:
 				byScale[ev.PriceScale]++
-				mu.Unlock()
+			case ev.Type == feed.TypeStatus && ev.Status == feed.StatusInstrument:
+				announced = append(announced, fmt.Sprintf("%s %d/%d", ev.Symbol, ev.PriceScale, ev.QtyScale))
 			}
 		}})
 	if err != nil {
@@ -148,6 +153,11 @@ func TestPrecisionChangeTakesEffect(t *testing.T) {
 		return byScale[before.PriceScale+1] >= 50
 	})
 	after, _ := v.Symbols().Lookup("BTC/USDT")
+	mu.Lock()
+	if want := fmt.Sprintf("BTC/USDT %d/%d", after.PriceScale, after.QtyScale); len(announced) != 1 || announced[0] != want {
+		t.Errorf("announced %q, want [%s]", announced, want)
+	}
+	mu.Unlock()
 	if after.PriceScale != before.PriceScale+1 || after.QtyScale != before.QtyScale {
 		t.Errorf("precisions %d/%d after the change, before %d/%d", after.PriceScale, after.QtyScale, before.PriceScale, before.QtyScale)
 	}
