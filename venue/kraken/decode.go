@@ -85,8 +85,7 @@ type Decoder struct {
 	// side is cut to it after every message.
 	Depth int
 
-	seq   map[string]bookSeq
-	books map[string]*book.Book
+	pairs map[string]*dpair // by name: a pair's book numbering and the book at depth
 	lv    []book.Level
 	stats feed.Stats
 	kbuf  [32]byte
@@ -122,17 +121,23 @@ func NewDecoder(t *Symbols) *Decoder {
 // without allocating.
 func newDecoder(inst *Instruments, names []string) *Decoder {
 	t := inst.Table()
-	d := &Decoder{Symbols: t, inst: inst, Depth: DefaultBookDepth, seq: make(map[string]bookSeq, len(names)), books: make(map[string]*book.Book, len(names))}
+	d := &Decoder{Symbols: t, inst: inst, Depth: DefaultBookDepth, pairs: make(map[string]*dpair, len(names))}
 	for _, name := range names {
-		d.seq[name] = bookSeq{}
+		d.pairs[name] = &dpair{}
 	}
 	return d
+}
+
+// dpair is a decoder's state of one pair's book.
+type dpair struct {
+	seq  bookSeq
+	book *book.Book // at the subscribed depth; nil before the first message
 }
 
 // Decode decodes frame into ev (all fields but ReceiveTime).
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	d.frame, d.changes = nil, nil
-	if d.seq == nil {
+	if d.pairs == nil {
 		depth := d.Depth
 		*d = *NewDecoder(d.Symbols)
 		d.Depth = cmp.Or(depth, DefaultBookDepth)
@@ -377,7 +382,12 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 	if have != 7 {
 		return missing(have, "bids", "asks", "checksum")
 	}
-	q := d.seq[sym.Name]
+	p := d.pairs[sym.Name]
+	if p == nil { // a pair of no stream of the plan
+		p = &dpair{}
+		d.pairs[sym.Name] = p
+	}
+	q := &p.seq
 	last := q.last
 	ev.FirstID, ev.ID = q.number(ev.ExchangeTime/1e3, ev.Checksum)
 	scales := [2]uint8{sym.PriceScale, sym.QtyScale}
@@ -387,9 +397,8 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 		// the book in hand is at other precisions: a break in the
 		// chain, so that it is asked for again
 		ev.FirstID = last + 2
-		delete(d.books, sym.Name)
+		p.book = nil
 	}
-	d.seq[sym.Name] = q
 	ev.Stream = sym.streams[chBook]
 	ev.Checksummed = true
 	if d.snapshot {
@@ -398,19 +407,19 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 		ev.Type = feed.TypeBookDelta
 	}
 	if ev.ID > last { // not a repeat or a late message, which the sequencer drops
-		return d.keep(sym, ev)
+		return d.keep(p, ev)
 	}
 	return nil
 }
 
 // keep applies a book event to the pair's book at the subscribed depth,
 // and appends to a delta the removal of the levels it pushed out.
-func (d *Decoder) keep(sym *Symbol, ev *feed.Event) error {
+func (d *Decoder) keep(p *dpair, ev *feed.Event) error {
 	depth := cmp.Or(d.Depth, DefaultBookDepth)
-	b := d.books[sym.Name]
+	b := p.book
 	if b == nil {
 		b = book.New(2*depth + 64)
-		d.books[sym.Name] = b
+		p.book = b
 	}
 	if ev.Base {
 		d.lv = d.lv[:0]

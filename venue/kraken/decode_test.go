@@ -370,7 +370,7 @@ func TestDecodeCutsToDepth(t *testing.T) {
 	if _, err := d.Decode([]byte(del), &ev); err != nil || len(ev.Bids) != 1 {
 		t.Errorf("delete: %+v %v", ev.Bids, err)
 	}
-	if b := d.books["BTC/USD"]; b.Depth(book.Bid) != 9 || b.Depth(book.Ask) != 10 {
+	if b := d.pairs["BTC/USD"].book; b.Depth(book.Bid) != 9 || b.Depth(book.Ask) != 10 {
 		t.Errorf("book depth %d/%d", b.Depth(book.Bid), b.Depth(book.Ask))
 	}
 }
