@@ -338,7 +338,18 @@ func (v *Coinbase) ResubscribeMessages(stream string) ([][]byte, error) {
 	return [][]byte{subscribe("unsubscribe", s.Channel, p), subscribe("subscribe", s.Channel, p)}, nil
 }
 
-// NewDecoder returns a decoder of one connection's frames.
-func (v *Coinbase) NewDecoder(feed.ConnPlan) feed.Decoder {
-	return newDecoder(&v.tab, v.cfg.Sequence)
+// NewDecoder returns a decoder of one connection's frames; it announces
+// the status of the products of the plan's streams only (the status
+// channel may list others).
+func (v *Coinbase) NewDecoder(p feed.ConnPlan) feed.Decoder {
+	d := newDecoder(&v.tab, v.cfg.Sequence)
+	if len(p.Streams) > 0 {
+		d.streams = map[string]bool{}
+		for _, st := range p.Streams {
+			if s, err := ParseStream(st); err == nil {
+				d.streams[s.Product] = true
+			}
+		}
+	}
+	return d
 }

@@ -64,6 +64,7 @@ type Decoder struct {
 	next    int
 
 	scope   SequenceScope
+	streams map[string]bool // the products of the connection's streams; nil: every product
 	seq     [nScopes]int64 // the last sequence_num: [0] of the connection, [1+channel] of each channel
 	seqSeen [nScopes]bool
 	hb      int64 // the last heartbeat_counter
@@ -945,7 +946,7 @@ func (d *Decoder) statusEvent(b []byte, at int, sent int64, ev *feed.Event) erro
 	}
 	for _, p := range e.Products {
 		s := d.syms[p.ID]
-		if s == nil {
+		if s == nil || (d.streams != nil && !d.streams[p.ID]) {
 			continue // a product this connection does not stream
 		}
 		if p.Status == nil || *p.Status == "" {

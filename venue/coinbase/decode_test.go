@@ -391,3 +391,23 @@ func TestDecodeStatus(t *testing.T) {
 		t.Fatalf("delisted: %v %v %+v", kind, err, ev)
 	}
 }
+
+// A connection's decoder announces the products of its own streams only:
+// the status channel may list others, which other connections stream.
+func TestDecodeStatusOfTheConnectionsProducts(t *testing.T) {
+	v, err := New(Config{Symbols: testSymbols(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := `{"channel":"status","client_id":"","timestamp":"2023-02-09T20:29:49.753424311Z","sequence_num":0,"events":[{"type":"snapshot","products":[` +
+		`{"product_type":"SPOT","id":"BTC-USD","status":"online","status_message":""},{"product_type":"SPOT","id":"ETH-USD","status":"offline","status_message":""}]}]}`
+	var ev feed.Event
+	d := v.NewDecoder(feed.ConnPlan{Streams: []string{"BTC-USD@level2"}})
+	if kind, err := d.Decode([]byte(frame), &ev); err != nil || kind != feed.DecodedReply {
+		t.Errorf("ETH-USD offline on a connection of BTC-USD: %v %v %+v", kind, err, ev)
+	}
+	d = v.NewDecoder(feed.ConnPlan{Streams: []string{"ETH-USD@market_trades"}})
+	if kind, err := d.Decode([]byte(frame), &ev); err != nil || kind != feed.DecodedEvent || ev.Symbol != "ETH-USD" || ev.Status != feed.StatusHalted {
+		t.Errorf("ETH-USD offline on its own connection: %v %v %+v", kind, err, ev)
+	}
+}
