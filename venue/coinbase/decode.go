@@ -65,7 +65,7 @@ type Decoder struct {
 
 	scope   SequenceScope
 	streams map[string]bool // the products of the connection's streams; nil: every product
-	seq     [nScopes]int64 // the last sequence_num: [0] of the connection, [1+channel] of each channel
+	seq     [nScopes]int64  // the last sequence_num: [0] of the connection, [1+channel] of each channel
 	seqSeen [nScopes]bool
 	hb      int64 // the last heartbeat_counter
 	hbSeen  bool
