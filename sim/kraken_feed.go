@@ -71,13 +71,14 @@ type krakenSym struct {
 	hist    []krHist
 	histN   int64
 
-	books     [5]krBook
-	instDecs  bybitDecs // the precisions the instrument channel last gave; the feed's own
-	instSeen  bool
-	readNext  int64 // next market trade ID read for trade and ticker; 0: off
-	tick      krTick
-	lastTop   [4]int64
-	lastPrice int64
+	books       [5]krBook
+	instDecs    bybitDecs // the precisions the instrument channel last gave; the feed's own
+	instTrading bool      // … and whether its status was online
+	instSeen    bool
+	readNext    int64 // next market trade ID read for trade and ticker; 0: off
+	tick        krTick
+	lastTop     [4]int64
+	lastPrice   int64
 }
 
 type krHist struct{ ts, mkt int64 }

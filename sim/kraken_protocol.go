@@ -258,19 +258,22 @@ func (k *Kraken) appendInstrumentPair(b []byte, ks *krakenSym) []byte {
 }
 
 // instrumentUpdates publishes, to the instrument channel's subscribers,
-// an update listing the pairs whose precisions changed since the last
-// step (a tick or step size changed: Server.SetSymbolFilters, the
-// filters fault), before any book message written at the new ones. Only
-// the feed's goroutine calls it.
+// an update listing the pairs whose precisions or status changed since
+// the last step (a tick or step size changed: Server.SetSymbolFilters,
+// the filters fault; a halt), before any book message written at the new
+// precisions. Only the feed's goroutine calls it.
 func (k *Kraken) instrumentUpdates() {
 	var pairs []byte
+	m := k.srv.market
 	for _, ks := range k.feed.syms {
-		d := k.srv.market.decs(ks.s)
-		if ks.instSeen && d == ks.instDecs {
+		m.mu.Lock()
+		d, trading := decsOf(ks.s), ks.s.status == "TRADING"
+		m.mu.Unlock()
+		if ks.instSeen && d == ks.instDecs && trading == ks.instTrading {
 			continue
 		}
 		changed := ks.instSeen
-		ks.instDecs, ks.instSeen = d, true
+		ks.instDecs, ks.instTrading, ks.instSeen = d, trading, true
 		if !changed {
 			continue
 		}

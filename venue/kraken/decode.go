@@ -844,10 +844,19 @@ func (d *Decoder) announce(changes []Change, ev *feed.Event) feed.Decoded {
 	return feed.DecodedBatch
 }
 
-// changeEvent fills ev with the StatusInstrument event of c.
+// changeEvent fills ev with the status event of c: StatusInstrument for
+// new precisions, StatusHalted or StatusTrading for a pair that stopped or
+// started trading.
 func changeEvent(c Change, ev *feed.Event) {
 	*ev = feed.Event{Type: feed.TypeStatus, Status: feed.StatusInstrument, Venue: Venue, Symbol: c.New.Name, Instrument: c.New.Instrument,
-		PriceScale: c.New.PriceScale, QtyScale: c.New.QtyScale, ReceiveTime: ev.ReceiveTime, Bids: ev.Bids[:0], Asks: ev.Asks[:0],
-		Reason: fmt.Sprintf("instrument channel: price precision %d→%d, quantity precision %d→%d; the events after carry the new ones, and the book is rebuilt",
-			c.Old.PriceScale, c.New.PriceScale, c.Old.QtyScale, c.New.QtyScale)}
+		PriceScale: c.New.PriceScale, QtyScale: c.New.QtyScale, ReceiveTime: ev.ReceiveTime, Bids: ev.Bids[:0], Asks: ev.Asks[:0]}
+	switch {
+	case c.Status != "" && TradingStatus(c.Status):
+		ev.Status, ev.Reason = feed.StatusTrading, "status "+c.Status+": the pair trades again"
+	case c.Status != "":
+		ev.Status, ev.Reason = feed.StatusHalted, "status "+c.Status+": the pair does not trade; its trades stop and its book moves only by cancels, if at all"
+	default:
+		ev.Reason = fmt.Sprintf("instrument channel: price precision %d→%d, quantity precision %d→%d; the events after carry the new ones, and the book is rebuilt",
+			c.Old.PriceScale, c.New.PriceScale, c.Old.QtyScale, c.New.QtyScale)
+	}
 }

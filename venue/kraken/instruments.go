@@ -52,6 +52,7 @@ type Instruments struct {
 	told        map[string][2]uint8 // the precisions last logged for a pair
 	fromChannel map[string]bool     // pairs whose precisions the instrument channel gave
 	watched     map[string]bool     // pairs streamed (Watch); nil: every pair
+	status      map[string]string   // the instrument channel's status of each pair watched
 
 	disagreements, changes, refreshes, refreshErrors, listed atomic.Int64
 }
@@ -76,7 +77,7 @@ func NewInstruments(table *Symbols, log *slog.Logger) *Instruments {
 	if log == nil {
 		log = slog.Default()
 	}
-	in := &Instruments{log: log, assetPairs: map[string][2]uint8{}, told: map[string][2]uint8{}, fromChannel: map[string]bool{}}
+	in := &Instruments{log: log, assetPairs: map[string][2]uint8{}, told: map[string][2]uint8{}, fromChannel: map[string]bool{}, status: map[string]string{}}
 	for _, s := range table.List() {
 		in.assetPairs[s.Name] = [2]uint8{s.PriceScale, s.QtyScale}
 	}
@@ -101,9 +102,28 @@ type instrumentPair struct {
 	QtyPrecision   *int   `json:"qty_precision"`
 }
 
-// Change is a change of a streamed pair's precisions while running (not
-// the first disagreement with AssetPairs, which is logged).
-type Change struct{ Old, New Symbol }
+// Change is a change of a streamed pair while running: of its precisions
+// (not the first disagreement with AssetPairs, which is logged), or of
+// whether it trades.
+type Change struct {
+	Old, New Symbol
+	// Status, when set, is the pair's status on the instrument channel,
+	// which started or stopped its trading (TradingStatus); Old and New
+	// are then the same.
+	Status string
+}
+
+// TradingStatus reports whether a pair of that status on the instrument
+// channel trades: every status but cancel_only and post_only ("no order
+// matching will occur", as the engine's statuses of the same names say),
+// maintenance, delisted and work_in_progress.
+func TradingStatus(status string) bool {
+	switch status {
+	case "cancel_only", "post_only", "maintenance", "delisted", "work_in_progress":
+		return false
+	}
+	return true
+}
 
 // ApplyInstrumentMessage reads a push of the instrument channel
 // ({"channel":"instrument","type":"snapshot"|"update","data":{"assets":[…],
@@ -141,8 +161,36 @@ func (in *Instruments) ApplyInstrumentMessage(frame []byte) ([]Change, error) {
 			in.told[n] = w // agreed: a later difference is a change
 		}
 	}
+	var trading []string // pairs that started or stopped trading
+	for _, p := range m.Data.Pairs {
+		if p.Status == "" || (in.watched != nil && !in.watched[p.Symbol]) {
+			continue
+		}
+		prev, seen := in.status[p.Symbol]
+		in.status[p.Symbol] = p.Status
+		if (seen && TradingStatus(prev) != TradingStatus(p.Status)) || (!seen && !TradingStatus(p.Status)) {
+			trading = append(trading, p.Symbol)
+		}
+	}
 	in.mu.Unlock()
-	return in.take(want, "instrument channel"), nil
+	changes := in.take(want, "instrument channel")
+	t := in.tab.Load()
+	for _, n := range trading {
+		s, ok := t.Lookup(n)
+		if !ok {
+			continue
+		}
+		st := in.statusOf(n)
+		in.log.Info("pair status changed", "venue", Venue, "symbol", n, "status", st, "trading", TradingStatus(st))
+		changes = append(changes, Change{Old: s, New: s, Status: st})
+	}
+	return changes, nil
+}
+
+func (in *Instruments) statusOf(name string) string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.status[name]
 }
 
 // take puts the precisions of want (pair → price, qty) in force for the
@@ -159,7 +207,7 @@ func (in *Instruments) take(want map[string][2]uint8, from string) []Change {
 				continue
 			}
 			list[i].PriceScale, list[i].QtyScale = w[0], w[1]
-			changed = append(changed, Change{s, list[i]})
+			changed = append(changed, Change{Old: s, New: list[i]})
 		}
 		if len(changed) == 0 {
 			return nil

@@ -169,3 +169,77 @@ func TestPrecisionChangeTakesEffect(t *testing.T) {
 		t.Errorf("instrument stats %+v, want one change", is)
 	}
 }
+
+// A pair that stops trading (the market's halt: the front-end's
+// instrument channel sends the pair with status cancel_only) is announced
+// by a halted event naming it and the status, and by a trading event when
+// it trades again, once each, whatever the number of connections.
+func TestPairStatusAnnounced(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Venues: []string{sim.VenueKraken}, Symbols: []string{"BTCUSDT", "ETHUSDT"}})
+	k := s.Kraken()
+	tlsCfg := &tls.Config{RootCAs: s.CertPool()}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f, err := venue.Lookup(kraken.Venue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := f.NewOptions().(*kraken.Options)
+	opts.StreamsPerConn = 1 // two connections, each with the instrument channel
+	streams := []string{"BTC/USDT@book", "ETH/USDT@book"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	setup, err := f.Open(ctx, venue.Env{WSURL: k.WSURL(), RESTURL: k.RESTURL(), TLS: tlsCfg, Recovery: true, Streams: streams, Logger: quiet, Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setup.Close()
+	var mu sync.Mutex
+	var statuses []string
+	books := 0
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: setup.Venue, Streams: streams, TLS: tlsCfg, Recovery: setup.Recovery, Logger: quiet,
+		Handler: func(ev *feed.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case ev.Type == feed.TypeStatus && ev.Symbol != "":
+				statuses = append(statuses, ev.Symbol+" "+ev.Status.String()+" "+ev.Reason)
+			case ev.Type == feed.TypeBookSnapshot:
+				books++
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	simtest.WaitFor(t, 10*time.Second, "both books", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return books >= 2
+	})
+	if err := s.SetSymbolStatus("BTCUSDT", "HALT"); err != nil {
+		t.Fatal(err)
+	}
+	simtest.WaitFor(t, 5*time.Second, "the halt announced", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(statuses) >= 1
+	})
+	if err := s.SetSymbolStatus("BTCUSDT", "TRADING"); err != nil {
+		t.Fatal(err)
+	}
+	simtest.WaitFor(t, 5*time.Second, "the return announced", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(statuses) >= 2
+	})
+	time.Sleep(200 * time.Millisecond) // a repeat from the other connection would come by now
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		"BTC/USDT halted status cancel_only: the pair does not trade; its trades stop and its book moves only by cancels, if at all",
+		"BTC/USDT trading status online: the pair trades again",
+	}
+	if strings.Join(statuses, "\n") != strings.Join(want, "\n") {
+		t.Errorf("status events:\n%s\nwant\n%s", strings.Join(statuses, "\n"), strings.Join(want, "\n"))
+	}
+}
