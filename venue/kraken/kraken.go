@@ -27,7 +27,12 @@
 // /0/public/AssetPairs (pair_decimals and lot_decimals); every connection
 // then subscribes to the instrument channel before its books, as the
 // checksum guide asks, and the channel's price_precision and
-// qty_precision win where they differ (Instruments).
+// qty_precision win where they differ (Instruments). The channel's
+// updates change a pair's precisions for the events after them (a status
+// event of StatusInstrument; the book is rebuilt) and announce a streamed
+// pair that stops or starts trading (StatusHalted, StatusTrading);
+// AssetPairs is read again while running (Instruments.Refresh) for pairs
+// listed since.
 package kraken
 
 import (
