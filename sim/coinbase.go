@@ -34,8 +34,16 @@ const (
 	// (default 10s); the other channels go on. Prob is per heartbeat.
 	FaultCoinbaseNoHeartbeat FaultKind = "coinbase-no-heartbeat"
 	// FaultCoinbaseProductOffline: a product's status turns "offline"
-	// (REST products: status "offline", trading_disabled true) for Duration
-	// (default 10s); the channels go on. Prob is per product per second.
+	// for Duration (default 10s): REST products say status "offline",
+	// trading_disabled true; the status channel sends an update with
+	// "status":"offline" and a status_message, and another with "online"
+	// when it ends. Meanwhile the product's l2_data, market_trades and
+	// ticker are silent while the market goes on underneath, as a venue
+	// whose book changed while the product was offline (orders cancelled,
+	// auction): l2_data resumes with updates from the book as it is then,
+	// not a snapshot, so only a client that asks for the book again holds
+	// the right one; the trades made meanwhile are never sent. Prob is per
+	// product per second.
 	FaultCoinbaseProductOffline FaultKind = "coinbase-product-offline"
 )
 
@@ -541,7 +549,7 @@ func (cc *cbConn) watch(c *wsConn, done <-chan struct{}) {
 }
 
 // cbChannels are the channels served and whether they take product ids.
-var cbChannels = map[string]bool{"level2": true, "market_trades": true, "ticker": true, "heartbeats": false}
+var cbChannels = map[string]bool{"level2": true, "market_trades": true, "ticker": true, "status": true, "heartbeats": false}
 
 // stream names the hub stream of a channel and product ("level2:BTC-USD",
 // "heartbeats").
@@ -624,7 +632,7 @@ func (cc *cbConn) handle(c *wsConn, body []byte) {
 	}
 	cc.once.Do(func() { close(cc.subscribed) })
 	for _, st := range streams {
-		if channel == "level2" || channel == "market_trades" || channel == "ticker" {
+		if channel == "level2" || channel == "market_trades" || channel == "ticker" || channel == "status" {
 			// a snapshot first, then updates: the feed subscribes c at
 			// the point its snapshot is taken
 			cc.cb.feed.addPending(c, st)

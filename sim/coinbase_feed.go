@@ -31,11 +31,12 @@ type cbFeed struct {
 }
 
 type cbProdFeed struct {
-	p                  *cbProduct
-	l2, trades, ticker string
-	l2From             int64 // market update of the last l2_data sent; 0 while nobody subscribes
-	tradeNext          int64 // next trade id for market_trades; 0 while nobody subscribes
-	tickerLast         []byte
+	p                          *cbProduct
+	l2, trades, ticker, status string
+	statusLast                 string // the status last published: "online", "offline"; "" before any
+	l2From                     int64  // market update of the last l2_data sent; 0 while nobody subscribes
+	tradeNext                  int64  // next trade id for market_trades; 0 while nobody subscribes
+	tickerLast                 []byte
 }
 
 // cbSnapshotTrades is how many recent trades the market_trades snapshot
@@ -45,7 +46,8 @@ const cbSnapshotTrades = 50
 func newCBFeed(cb *Coinbase) *cbFeed {
 	f := &cbFeed{cb: cb, m: cb.srv.market, hub: cb.hub, fs: cb.srv.faults, rng: cb.srv.faults.rng(0x434246)}
 	for _, p := range cb.prods {
-		f.ps = append(f.ps, &cbProdFeed{p: p, l2: cbStream("level2", p.id), trades: cbStream("market_trades", p.id), ticker: cbStream("ticker", p.id)})
+		f.ps = append(f.ps, &cbProdFeed{p: p, l2: cbStream("level2", p.id), trades: cbStream("market_trades", p.id), ticker: cbStream("ticker", p.id),
+			status: cbStream("status", p.id)})
 	}
 	return f
 }
@@ -128,10 +130,52 @@ func (f *cbFeed) step(now time.Time) {
 	}
 	tradesDue := dueAt(&f.tradesNext, now, f.cb.cfg.TradesEvery)
 	for _, x := range f.ps {
-		f.level2(x, now)
-		f.marketTrades(x, now, tradesDue)
-		f.tickerCh(x, now)
+		off := f.statusCh(x, now)
+		f.level2(x, now, off)
+		f.marketTrades(x, now, tradesDue, off)
+		f.tickerCh(x, now, off)
 	}
+}
+
+// statusCh publishes the product's status when it changes, and to a new
+// subscriber a snapshot first ("WebSocket Channels": Status channel,
+// {"type":"snapshot","products":[{"product_type":"SPOT","id":…,
+// "base_currency":…,"quote_currency":…,"base_increment":…,
+// "quote_increment":…,"display_name":…,"status":…,"status_message":…,
+// "min_market_funds":…}]}), one product a message. It reports whether
+// the product is offline.
+func (f *cbFeed) statusCh(x *cbProdFeed, now time.Time) bool {
+	off := x.p.offline(now)
+	st, why := "online", ""
+	if off {
+		st, why = "offline", "Trading is temporarily disabled for "+x.p.id
+	}
+	msg := func(typ string) *Message {
+		f.m.mu.Lock()
+		sp := x.p.s.spec
+		f.m.mu.Unlock()
+		b := cbEnvelope("status", now)
+		b = append(b, `[{"type":"`...)
+		b = append(b, typ...)
+		b = append(b, `","products":[{"product_type":"SPOT","id":"`...)
+		b = append(b, x.p.id...)
+		b = append(b, `","base_currency":"`+sp.base+`","quote_currency":"`+sp.quote+`","base_increment":"`...)
+		b = appendOKXNum(b, pow10(sp.stepExp+8))
+		b = append(b, `","quote_increment":"`...)
+		b = appendOKXNum(b, pow10(sp.tickExp+8))
+		b = append(b, `","display_name":"`+sp.base+"/"+sp.quote+`","status":"`+st+`","status_message":`...)
+		b = appendJSONString(b, why)
+		b = append(b, `,"min_market_funds":"1"}]}]}`...)
+		return &Message{Stream: x.status, Symbol: x.p.id, Kind: KindControl, Ms: b}
+	}
+	if x.statusLast != "" && st != x.statusLast && f.wants(x.status) {
+		f.hub.publish(msg("update"))
+	}
+	x.statusLast = st
+	if waiting := f.takePending(x.status); len(waiting) > 0 {
+		f.join(waiting, x.status, msg("snapshot"))
+	}
+	return off
 }
 
 // heartbeats sends one message per HeartbeatEvery with an incrementing
@@ -201,7 +245,7 @@ func (x *cbProdFeed) l2Message(typ string, now time.Time, evTime []byte, bids, a
 // message as one update (absolute new_quantity, "0" removes a level:
 // "Level 2 order book" channel), then the snapshots new subscribers wait
 // for, taken at the point the next update continues from.
-func (f *cbFeed) level2(x *cbProdFeed, now time.Time) {
+func (f *cbFeed) level2(x *cbProdFeed, now time.Time, off bool) {
 	waiting := f.takePending(x.l2)
 	subscribed := f.wants(x.l2)
 	if !subscribed && len(waiting) == 0 {
@@ -211,7 +255,7 @@ func (f *cbFeed) level2(x *cbProdFeed, now time.Time) {
 	m, s := f.m, x.p.s
 	m.mu.Lock()
 	last, us := s.lastUpdate, m.lastUs
-	if x.l2From != 0 && last != x.l2From {
+	if x.l2From != 0 && last != x.l2From && !off {
 		from := max(x.l2From, s.firstUpdate, last-s.changeCap)
 		pend := s.changesSince(from, last)
 		m.mu.Unlock()
@@ -240,7 +284,7 @@ func (f *cbFeed) level2(x *cbProdFeed, now time.Time) {
 // marketTrades publishes every TradesEvery the trades made since the last
 // batch ("Market trades": batched every 250 ms), and to a new subscriber
 // first a snapshot of the last trades.
-func (f *cbFeed) marketTrades(x *cbProdFeed, now time.Time, due bool) {
+func (f *cbFeed) marketTrades(x *cbProdFeed, now time.Time, due, off bool) {
 	waiting := f.takePending(x.trades)
 	subscribed := f.wants(x.trades)
 	if !subscribed && len(waiting) == 0 {
@@ -257,7 +301,7 @@ func (f *cbFeed) marketTrades(x *cbProdFeed, now time.Time, due bool) {
 		}
 		m.mu.Unlock()
 		x.tradeNext = next
-		if len(ts) > 0 {
+		if len(ts) > 0 && !off {
 			f.hub.publish(x.tradesMessage("update", now, ts, next-1))
 		}
 	}
@@ -306,7 +350,7 @@ func (x *cbProdFeed) tradesMessage(typ string, now time.Time, ts []CoinbaseTrade
 
 // tickerCh publishes ticker when the last trade or the best levels
 // changed; a new subscriber gets a snapshot first.
-func (f *cbFeed) tickerCh(x *cbProdFeed, now time.Time) {
+func (f *cbFeed) tickerCh(x *cbProdFeed, now time.Time, off bool) {
 	waiting := f.takePending(x.ticker)
 	if !f.wants(x.ticker) && len(waiting) == 0 {
 		x.tickerLast = nil
@@ -347,7 +391,7 @@ func (f *cbFeed) tickerCh(x *cbProdFeed, now time.Time) {
 		b = append(b, `]}]}`...)
 		return &Message{Stream: x.ticker, Symbol: x.p.id, Kind: KindStats, Ms: b}
 	}
-	if string(body) != string(x.tickerLast) && x.tickerLast != nil {
+	if string(body) != string(x.tickerLast) && x.tickerLast != nil && !off {
 		f.hub.publish(msg("update"))
 	}
 	x.tickerLast = body

@@ -493,3 +493,85 @@ func TestCoinbaseNoHeartbeatAndDrop(t *testing.T) {
 		t.Fatalf("heartbeat gap %v, sequence_num gap %v", hbJump, seqJump)
 	}
 }
+
+// TestCoinbaseStatusChannel: the status channel's snapshot lists the
+// product online; coinbase-product-offline sends an update "offline"
+// with a status_message, silences l2_data and market_trades for its
+// Duration, then sends "online", and l2_data resumes with an update (not
+// a snapshot) from the book as it is then.
+func TestCoinbaseStatusChannel(t *testing.T) {
+	s, cb := startWithCoinbase(t, Config{})
+	c := dialWS(t, s, cb.WSURL())
+	sendText(t, c, `{"type":"subscribe","product_ids":["BTC-USDT"],"channel":"status"}`)
+	sendText(t, c, `{"type":"subscribe","product_ids":["BTC-USDT"],"channel":"level2"}`)
+	type product struct {
+		ProductType, ID, Status, StatusMessage, DisplayName, BaseIncrement, QuoteIncrement string
+	}
+	status := func(m cbMsg) (string, product) {
+		t.Helper()
+		var ev []struct {
+			Type     string `json:"type"`
+			Products []struct {
+				ProductType    string  `json:"product_type"`
+				ID             string  `json:"id"`
+				Status         string  `json:"status"`
+				StatusMessage  *string `json:"status_message"`
+				DisplayName    string  `json:"display_name"`
+				BaseIncrement  string  `json:"base_increment"`
+				QuoteIncrement string  `json:"quote_increment"`
+				MinMarketFunds string  `json:"min_market_funds"`
+			} `json:"products"`
+		}
+		raw, _ := json.Marshal(m.Events)
+		if err := json.Unmarshal(raw, &ev); err != nil || len(ev) != 1 || len(ev[0].Products) != 1 || ev[0].Products[0].StatusMessage == nil || ev[0].Products[0].MinMarketFunds == "" {
+			t.Fatalf("status message %s: %v", raw, err)
+		}
+		p := ev[0].Products[0]
+		return ev[0].Type, product{p.ProductType, p.ID, p.Status, *p.StatusMessage, p.DisplayName, p.BaseIncrement, p.QuoteIncrement}
+	}
+	var seen []string
+	var l2After []string // l2_data event types after the product came back
+	armed, back := false, false
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && len(l2After) < 3 {
+		m := cbRead(t, c)
+		switch m.Channel {
+		case "status":
+			typ, p := status(m)
+			if p.ID != "BTC-USDT" || p.ProductType != "SPOT" || p.DisplayName != "BTC/USDT" || p.QuoteIncrement == "" || p.BaseIncrement == "" {
+				t.Fatalf("product %+v", p)
+			}
+			if p.Status == "offline" && !strings.Contains(p.StatusMessage, "BTC-USDT") {
+				t.Errorf("offline without a status_message naming the product: %+v", p)
+			}
+			seen = append(seen, typ+":"+p.Status)
+			back = p.Status == "online" && typ == "update"
+		case "l2_data":
+			var ev []cbL2Event
+			raw, _ := json.Marshal(m.Events)
+			_ = json.Unmarshal(raw, &ev)
+			if len(seen) == 2 && seen[1] == "update:offline" {
+				t.Fatalf("l2_data while offline: %s", raw)
+			}
+			if back {
+				l2After = append(l2After, ev[0].Type)
+			}
+			if !armed && ev[0].Type == "update" {
+				armed = true
+				if err := s.SetFaults(Fault{Kind: FaultCoinbaseProductOffline, Times: 1, Duration: 300 * time.Millisecond}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if strings.Join(seen, ",") != "snapshot:online,update:offline,update:online" {
+		t.Fatalf("status messages %v", seen)
+	}
+	if len(l2After) < 3 || l2After[0] != "update" {
+		t.Fatalf("l2_data after the product came back: %v", l2After)
+	}
+	code, _, body := getURL(t, s, cb.RESTURL()+"/api/v3/brokerage/market/products/BTC-USDT")
+	if code != 200 || !strings.Contains(string(body), `"status":"online"`) {
+		t.Errorf("REST product after: %d %s", code, body)
+	}
+}

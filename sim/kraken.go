@@ -53,13 +53,21 @@ const (
 	// {"error":["EGeneral:Too many requests"],"result":{}} as over the
 	// rate limit. Decided per request.
 	FaultKrakenRateLimit FaultKind = "kraken-rate-limit"
+	// FaultKrakenPairDecimals: an answer of /0/public/AssetPairs gives
+	// pair_decimals and lot_decimals Count (default 1) above the pair's
+	// precisions, tick_size and ordermin written at them, for the pair
+	// Symbol (its market name, "BTCUSDT"; default every pair): a REST
+	// listing out of step with the instrument channel and the feed, which
+	// keep the pair's own precisions (the checksum's, "Book checksum
+	// (WebSocket v2)"). Decided per AssetPairs request.
+	FaultKrakenPairDecimals FaultKind = "kraken-pair-decimals"
 )
 
 func init() {
 	for k, c := range map[FaultKind]faultClass{
 		FaultKrakenBadChecksum: classMessage, FaultKrakenMaintenance: classMessage,
 		FaultKrakenExponent: classMessage, FaultKrakenTradeGap: classMessage,
-		FaultKrakenRateLimit: classREST,
+		FaultKrakenRateLimit: classREST, FaultKrakenPairDecimals: classREST,
 	} {
 		faultClasses[k] = c
 	}

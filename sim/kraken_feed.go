@@ -71,11 +71,14 @@ type krakenSym struct {
 	hist    []krHist
 	histN   int64
 
-	books     [5]krBook
-	readNext  int64 // next market trade ID read for trade and ticker; 0: off
-	tick      krTick
-	lastTop   [4]int64
-	lastPrice int64
+	books       [5]krBook
+	instDecs    bybitDecs // the precisions the instrument channel last gave; the feed's own
+	instTrading bool      // … and whether its status was online
+	instSeen    bool
+	readNext    int64 // next market trade ID read for trade and ticker; 0: off
+	tick        krTick
+	lastTop     [4]int64
+	lastPrice   int64
 }
 
 type krHist struct{ ts, mkt int64 }
@@ -199,6 +202,7 @@ func (f *krakenFeed) step(now time.Time) {
 	f.pendMu.Lock()
 	defer f.pendMu.Unlock()
 	f.maintenance(now)
+	f.k.instrumentUpdates()
 	for _, ks := range f.syms {
 		f.stepSym(ks, now)
 	}

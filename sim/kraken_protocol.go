@@ -80,10 +80,14 @@ func (k *Kraken) subscribe(c *wsConn, kc *krakenConn, req *krRequest, in time.Ti
 		kc.subs[key] = sub
 		if !sub {
 			delete(kc.subs, key)
+			k.hub.unsubscribe(c, []string{key})
 		}
 		k.ack(c, req, `{"channel":"instrument","snapshot":`+strconv.FormatBool(snap)+`}`, in)
 		if sub && snap {
 			c.sendFrame(ws.OpText, k.instrumentMessage())
+		}
+		if sub { // updates come through the hub, after the snapshot
+			_ = k.hub.subscribe(c, []string{key}, c.conf().MaxStreams)
 		}
 		kc.anySubs.Store(len(kc.subs) > 0)
 		return
@@ -209,8 +213,7 @@ func (k *Kraken) instrumentMessage() []byte {
 	var pairs []byte
 	for i, ks := range k.feed.syms {
 		m.mu.Lock()
-		spec, status := ks.s.spec, ks.s.status
-		d := decsOf(ks.s)
+		spec := ks.s.spec
 		m.mu.Unlock()
 		for _, a := range []string{spec.base, spec.quote} {
 			if seen[a] {
@@ -225,20 +228,67 @@ func (k *Kraken) instrumentMessage() []byte {
 		if i > 0 {
 			pairs = append(pairs, ',')
 		}
-		st := "online"
-		if status != "TRADING" {
-			st = "cancel_only"
-		}
-		qinc := krNum(pow10(spec.stepExp+8), d.qty)
-		if spec.stepExp < -4 {
-			qinc = krExp(qinc)
-		}
-		pairs = append(pairs, `{"symbol":"`+ks.wsName+`","base":"`+spec.base+`","quote":"`+spec.quote+`","status":"`+st+
-			`","qty_precision":`+strconv.Itoa(d.qty)+`,"qty_increment":`+qinc+`,"qty_min":`+qinc+
-			`,"price_precision":`+strconv.Itoa(d.px)+`,"price_increment":`+krNum(pow10(spec.tickExp+8), d.px)+
-			`,"cost_precision":5,"cost_min":0.5,"marginable":false,"has_index":true}`...)
+		pairs = k.appendInstrumentPair(pairs, ks)
 	}
 	b = append(b, `],"pairs":[`...)
 	b = append(b, pairs...)
 	return append(b, "]}}"...)
+}
+
+// appendInstrumentPair writes one pair of the instrument channel as the
+// market has it now.
+func (k *Kraken) appendInstrumentPair(b []byte, ks *krakenSym) []byte {
+	m := k.srv.market
+	m.mu.Lock()
+	spec, status := ks.s.spec, ks.s.status
+	d := decsOf(ks.s)
+	m.mu.Unlock()
+	st := "online"
+	if status != "TRADING" {
+		st = "cancel_only"
+	}
+	qinc := krNum(pow10(spec.stepExp+8), d.qty)
+	if spec.stepExp < -4 {
+		qinc = krExp(qinc)
+	}
+	return append(b, `{"symbol":"`+ks.wsName+`","base":"`+spec.base+`","quote":"`+spec.quote+`","status":"`+st+
+		`","qty_precision":`+strconv.Itoa(d.qty)+`,"qty_increment":`+qinc+`,"qty_min":`+qinc+
+		`,"price_precision":`+strconv.Itoa(d.px)+`,"price_increment":`+krNum(pow10(spec.tickExp+8), d.px)+
+		`,"cost_precision":5,"cost_min":0.5,"marginable":false,"has_index":true}`...)
+}
+
+// instrumentUpdates publishes, to the instrument channel's subscribers,
+// an update listing the pairs whose precisions or status changed since
+// the last step (a tick or step size changed: Server.SetSymbolFilters,
+// the filters fault; a halt), before any book message written at the new
+// precisions. Only the feed's goroutine calls it.
+func (k *Kraken) instrumentUpdates() {
+	var pairs []byte
+	m := k.srv.market
+	for _, ks := range k.feed.syms {
+		m.mu.Lock()
+		d, trading := decsOf(ks.s), ks.s.status == "TRADING"
+		m.mu.Unlock()
+		if ks.instSeen && d == ks.instDecs && trading == ks.instTrading {
+			continue
+		}
+		changed := ks.instSeen
+		ks.instDecs, ks.instTrading, ks.instSeen = d, trading, true
+		if !changed {
+			continue
+		}
+		if len(pairs) > 0 {
+			pairs = append(pairs, ',')
+		}
+		pairs = k.appendInstrumentPair(pairs, ks)
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	if any, _ := k.hub.wants("instrument"); !any {
+		return
+	}
+	b := []byte(`{"channel":"instrument","type":"update","data":{"assets":[],"pairs":[`)
+	b = append(b, pairs...)
+	k.hub.publish(&Message{Stream: "instrument", Kind: KindControl, Ms: append(b, "]}}"...)})
 }

@@ -536,3 +536,65 @@ func TestKrakenHeartbeatAndUnsubscribe(t *testing.T) {
 		t.Fatal("second unsubscribe not answered")
 	}
 }
+
+// TestKrakenPairDecimalsFault: kraken-pair-decimals raises AssetPairs'
+// decimals of the pair it names for the requests it hits, while the
+// instrument channel keeps the pair's precisions.
+func TestKrakenPairDecimalsFault(t *testing.T) {
+	s, k := startVenue(t, Config{}, VenueKraken, (*Server).Kraken)
+	type pair struct {
+		PairDecimals int    `json:"pair_decimals"`
+		LotDecimals  int    `json:"lot_decimals"`
+		TickSize     string `json:"tick_size"`
+		OrderMin     string `json:"ordermin"`
+	}
+	pairs := func() map[string]pair {
+		t.Helper()
+		_, _, body := getURL(t, s, k.RESTURL()+"/0/public/AssetPairs")
+		var r struct {
+			Result map[string]pair `json:"result"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return r.Result
+	}
+	before := pairs()
+	if err := s.SetFaults(Fault{Kind: FaultKrakenPairDecimals, Times: 1, Count: 2, Symbol: "BTCUSDT"}); err != nil {
+		t.Fatal(err)
+	}
+	during, after := pairs(), pairs()
+	btc, eth := before["XBTUSDT"], before["ETHUSDT"]
+	if f := during["XBTUSDT"]; f.PairDecimals != btc.PairDecimals+2 || f.LotDecimals != btc.LotDecimals+2 ||
+		f.TickSize != btc.TickSize+"00" || f.OrderMin != btc.OrderMin+"00" {
+		t.Errorf("BTC/USDT under the fault %+v, before %+v", f, btc)
+	}
+	if during["ETHUSDT"] != eth || after["XBTUSDT"] != btc {
+		t.Errorf("the fault reached another pair or request: %+v %+v", during["ETHUSDT"], after["XBTUSDT"])
+	}
+
+	c := dialWS(t, s, k.WSURL()+"/v2")
+	sendText(t, c, `{"method":"subscribe","params":{"channel":"instrument","snapshot":true}}`)
+	for {
+		m, raw := krRead(t, c)
+		if m.Channel != "instrument" {
+			continue
+		}
+		var d struct {
+			Pairs []struct {
+				Symbol         string `json:"symbol"`
+				PricePrecision int    `json:"price_precision"`
+				QtyPrecision   int    `json:"qty_precision"`
+			} `json:"pairs"`
+		}
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		for _, p := range d.Pairs {
+			if p.Symbol == "BTC/USDT" && (p.PricePrecision != btc.PairDecimals || p.QtyPrecision != btc.LotDecimals) {
+				t.Errorf("instrument channel %+v, AssetPairs without the fault %+v", p, btc)
+			}
+		}
+		return
+	}
+}

@@ -1,8 +1,10 @@
 // Package coinbase speaks Coinbase Advanced Trade public market data: it
 // plans connections to the Advanced Trade market-data stream, subscribes one
-// channel per message with heartbeats on every connection, decodes level2
-// books (snapshot then absolute updates), market trades and tickers into
-// feed events, and reads products and the server's clock over REST.
+// channel per message with heartbeats and status on every connection,
+// decodes level2 books (snapshot then absolute updates), market trades and
+// tickers into feed events, announces products going offline and coming
+// back (status channel), and reads products and the server's clock over
+// REST, again while running (Coinbase.Refresh).
 //
 // # Why Advanced Trade
 //
@@ -51,6 +53,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
@@ -79,8 +82,8 @@ const (
 	MaxProductsPerConn = 100
 	// messageRate is what one connection sends a second: Coinbase allows
 	// an unauthenticated IP 8 messages a second; a connection's subscribe
-	// messages (heartbeats and at most three channels) go out within a
-	// second at 4 a second, well inside SubscribeDeadline.
+	// messages (heartbeats, at most three channels, status) go out within
+	// about a second at 4 a second, well inside SubscribeDeadline.
 	messageRate = 4.0
 )
 
@@ -90,6 +93,9 @@ const (
 	ChannelMarketTrades = "market_trades"
 	ChannelTicker       = "ticker"
 	ChannelHeartbeats   = "heartbeats"
+	// ChannelStatus gives the products' status ("offline", "delisted" …);
+	// every connection subscribes it for its products.
+	ChannelStatus = "status"
 )
 
 var channels = []string{ChannelLevel2, ChannelMarketTrades, ChannelTicker}
@@ -164,7 +170,9 @@ type Config struct {
 // implements feed.Venue and feed.Resubscriber.
 type Coinbase struct {
 	cfg Config
-	tab venue.Table[Symbols] // Config.Symbols, with the scales decoders widened
+	tab venue.Table[Symbols] // Config.Symbols, with the scales decoders widened and the refreshes
+
+	listed, changed, refreshes, refreshErrors atomic.Int64
 }
 
 var (
@@ -209,8 +217,9 @@ func (v *Coinbase) Lifetime() time.Duration { return 0 }
 // MessageRate is what the gateway may send a second on one connection.
 func (v *Coinbase) MessageRate() float64 { return messageRate }
 
-// IsShutdown reports false: Coinbase announces maintenance on its status
-// channel, not on the data connections.
+// IsShutdown reports false: Coinbase announces no venue-wide maintenance
+// on its WebSocket; its status channel carries the products' status
+// (Decoder: halted and trading events).
 func (v *Coinbase) IsShutdown([]byte) bool { return false }
 
 // Rules: books from the stream's snapshots, chained by PrevID (see the
@@ -229,7 +238,7 @@ func (v *Coinbase) ValidStream(name string) (Stream, error) {
 	if err != nil {
 		return Stream{}, err
 	}
-	if _, ok := v.cfg.Symbols.Lookup(s.Product); !ok {
+	if _, ok := v.tab.Load().Lookup(s.Product); !ok {
 		return Stream{}, fmt.Errorf("coinbase: stream %q: product %s: %w", name, s.Product, ErrUnknownSymbol)
 	}
 	return s, nil
@@ -239,8 +248,9 @@ func (v *Coinbase) ValidStream(name string) (Stream, error) {
 // ProductsPerConn products each. Each connection subscribes heartbeats,
 // then each of its channels in a message of its own ("WebSocket
 // Overview": one channel per subscribe message; heartbeats keep idle
-// subscriptions open), built on every connect (ConnPlan.Build) and sent
-// at MessageRate, within SubscribeDeadline.
+// subscriptions open), then status for its products (a product going
+// offline is announced, not silent), built on every connect
+// (ConnPlan.Build) and sent at MessageRate, within SubscribeDeadline.
 func (v *Coinbase) Plan(streams []string) ([]feed.ConnPlan, error) {
 	seen := map[string]bool{}
 	var products []string
@@ -284,6 +294,7 @@ func (v *Coinbase) Plan(streams []string) ([]feed.ConnPlan, error) {
 				msgs = append(msgs, subscribe("subscribe", c, list))
 			}
 		}
+		msgs = append(msgs, subscribe("subscribe", ChannelStatus, group))
 		p.Build = func() [][]byte {
 			out := make([][]byte, len(msgs))
 			for i, m := range msgs {
@@ -329,7 +340,18 @@ func (v *Coinbase) ResubscribeMessages(stream string) ([][]byte, error) {
 	return [][]byte{subscribe("unsubscribe", s.Channel, p), subscribe("subscribe", s.Channel, p)}, nil
 }
 
-// NewDecoder returns a decoder of one connection's frames.
-func (v *Coinbase) NewDecoder(feed.ConnPlan) feed.Decoder {
-	return newDecoder(&v.tab, v.cfg.Sequence)
+// NewDecoder returns a decoder of one connection's frames; it announces
+// the status of the products of the plan's streams only (the status
+// channel may list others).
+func (v *Coinbase) NewDecoder(p feed.ConnPlan) feed.Decoder {
+	d := newDecoder(&v.tab, v.cfg.Sequence)
+	if len(p.Streams) > 0 {
+		d.streams = map[string]bool{}
+		for _, st := range p.Streams {
+			if s, err := ParseStream(st); err == nil {
+				d.streams[s.Product] = true
+			}
+		}
+	}
+	return d
 }

@@ -54,15 +54,17 @@ func TestPlan(t *testing.T) {
 			`{"type":"subscribe","channel":"heartbeats"}` + "\n" +
 			`{"type":"subscribe","product_ids":["BTC-USD"],"channel":"level2"}` + "\n" +
 			`{"type":"subscribe","product_ids":["BTC-USD","ETH-USD"],"channel":"market_trades"}` + "\n" +
-			`{"type":"subscribe","product_ids":["ETH-USD"],"channel":"ticker"}`,
+			`{"type":"subscribe","product_ids":["ETH-USD"],"channel":"ticker"}` + "\n" +
+			`{"type":"subscribe","product_ids":["BTC-USD","ETH-USD"],"channel":"status"}`,
 		"wss://127.0.0.1:1 SOL-USD@ticker\n" +
 			`{"type":"subscribe","channel":"heartbeats"}` + "\n" +
-			`{"type":"subscribe","product_ids":["SOL-USD"],"channel":"ticker"}`,
+			`{"type":"subscribe","product_ids":["SOL-USD"],"channel":"ticker"}` + "\n" +
+			`{"type":"subscribe","product_ids":["SOL-USD"],"channel":"status"}`,
 	}
 	if strings.Join(got, "\n\n") != strings.Join(want, "\n\n") {
 		t.Errorf("plans:\n%s\nwant\n%s", strings.Join(got, "\n\n"), strings.Join(want, "\n\n"))
 	}
-	// a subscribe message holds at most 4 messages at MessageRate: sent
+	// a connection's at most 5 subscribe messages at MessageRate are sent
 	// well within the 5 s the venue allows
 	for _, p := range plans {
 		if n := len(p.Build()); float64(n)/v.MessageRate() > float64(SubscribeDeadline/time.Second)/2 {
@@ -193,8 +195,8 @@ func TestGatewaySubscribesAndResubscribesAfterALoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	// IDs are sequence_num (0, 1, 2 the replies and heartbeat); 6, the
-	// update after the loss, is not delivered
-	want := []string{"book_snapshot 3 1/0", "book_delta 4 0/1", "book_delta 5 1/0", "book_snapshot 10 1/0", "book_delta 11 0/1"}
+	// update after the loss, is not delivered; 7 answers status
+	want := []string{"book_snapshot 3 1/0", "book_delta 4 0/1", "book_delta 5 1/0", "book_snapshot 11 1/0", "book_delta 12 0/1"}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
 		n := len(got)
@@ -213,6 +215,7 @@ func TestGatewaySubscribesAndResubscribesAfterALoss(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	wantMsgs := []string{`{"type":"subscribe","channel":"heartbeats"}`, `{"type":"subscribe","product_ids":["BTC-USD"],"channel":"level2"}`,
+		`{"type":"subscribe","product_ids":["BTC-USD"],"channel":"status"}`,
 		`{"type":"unsubscribe","product_ids":["BTC-USD"],"channel":"level2"}`, `{"type":"subscribe","product_ids":["BTC-USD"],"channel":"level2"}`}
 	if fmt.Sprint(s.msgs) != fmt.Sprint(wantMsgs) {
 		t.Errorf("sent:\n %q\nwant\n %q", s.msgs, wantMsgs)

@@ -1,6 +1,7 @@
 package coinbase
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -40,6 +41,7 @@ type dsym struct {
 	n      int64  // the ID of the book's last event; 0 before any
 	seen   bool   // the book has had an event on this connection
 	broken bool   // a message of the connection was lost since its last event
+	status string // the product's status on the status channel; "" before any
 }
 
 // Decoder decodes the frames of one connection: l2_data, market_trades,
@@ -62,7 +64,8 @@ type Decoder struct {
 	next    int
 
 	scope   SequenceScope
-	seq     [nScopes]int64 // the last sequence_num: [0] of the connection, [1+channel] of each channel
+	streams map[string]bool // the products of the connection's streams; nil: every product
+	seq     [nScopes]int64  // the last sequence_num: [0] of the connection, [1+channel] of each channel
 	seqSeen [nScopes]bool
 	hb      int64 // the last heartbeat_counter
 	hbSeen  bool
@@ -164,13 +167,18 @@ func (d *Decoder) widen(se *binance.ScaleError) bool {
 	return true
 }
 
-// takeUp raises the decoder's scales to those of t, the table now in force.
+// takeUp raises the decoder's scales to those of t, the table now in
+// force, and takes up the products listed since.
 func (d *Decoder) takeUp(t *Symbols) {
 	for name, s := range t.by {
-		if ds := d.syms[name]; ds != nil {
-			ds.wire.PriceScale = max(ds.wire.PriceScale, s.PriceScale)
-			ds.wire.QtyScale = max(ds.wire.QtyScale, s.QtyScale)
+		ds := d.syms[name]
+		if ds == nil {
+			d.syms[name] = &dsym{Symbol: s, stream: name + "@" + ChannelLevel2,
+				wire: binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale}}
+			continue
 		}
+		ds.wire.PriceScale = max(ds.wire.PriceScale, s.PriceScale)
+		ds.wire.QtyScale = max(ds.wire.QtyScale, s.QtyScale)
 	}
 	d.cur = t
 }
@@ -314,6 +322,9 @@ func (d *Decoder) decode(b []byte, ev *feed.Event) (feed.Decoded, error) {
 		})
 	case "subscriptions":
 		slot = 5
+	case ChannelStatus:
+		slot = 6
+		err = d.events(b, t.events, sent, ev, d.statusEvent)
 	default:
 		return 0, &unknownErr{fmt.Errorf("%w %q", ErrUnknownChannel, channel)}
 	}
@@ -379,8 +390,8 @@ const (
 	SequenceOff
 )
 
-// nScopes: the connection and the five channels read.
-const nScopes = 6
+// nScopes: the connection and the six channels read.
+const nScopes = 7
 
 // ParseSequenceScope reads "connection", "channel" or "off".
 func ParseSequenceScope(s string) (SequenceScope, error) {
@@ -908,4 +919,67 @@ func (d *Decoder) heartbeat(b []byte, at int) (int64, error) {
 		err = fmt.Errorf("%w: heartbeats event lacks heartbeat_counter", ErrMalformed)
 	}
 	return n, err
+}
+
+// Product statuses of the status channel that trade ("WebSocket
+// Channels": Status channel; the products' status, as REST's).
+const StatusOnline = "online"
+
+// statusEvent reads an event of the status channel ({"type":"snapshot"|
+// "update","products":[{"product_type":"SPOT","id":"BTC-USD",…,
+// "status":"online","status_message":"",…}]}) and makes a TypeStatus
+// event for each product of the connection whose status changed:
+// StatusHalted when it leaves "online" (offline, delisted …: its streams
+// fall silent, which is not a stall; the reason gives the status and its
+// status_message), StatusTrading when it is "online" again. Its book is
+// then marked broken: its next event names no previous one, and the
+// gateway asks for the book again, since Coinbase does not say that
+// level2 carried every change while the product was offline. A first
+// status of "online" says nothing new and makes no event. The channel
+// is rare: it is read with encoding/json.
+func (d *Decoder) statusEvent(b []byte, at int, sent int64, ev *feed.Event) error {
+	end, err := binance.SkipValue(b, at, 2)
+	if err != nil {
+		return malformed("status event", err)
+	}
+	var e struct {
+		Type     string `json:"type"`
+		Products []struct {
+			ID            string  `json:"id"`
+			Status        *string `json:"status"`
+			StatusMessage string  `json:"status_message"`
+		} `json:"products"`
+	}
+	if err := json.Unmarshal(b[at:end], &e); err != nil {
+		return malformed("status event", err)
+	}
+	for _, p := range e.Products {
+		s := d.syms[p.ID]
+		if s == nil || (d.streams != nil && !d.streams[p.ID]) {
+			continue // a product this connection does not stream
+		}
+		if p.Status == nil || *p.Status == "" {
+			return fmt.Errorf("%w: status of %s: no status", ErrMalformed, p.ID)
+		}
+		was, now := s.status, *p.Status
+		s.status = now
+		if was == now || (was == "" && now == StatusOnline) {
+			continue
+		}
+		out := d.add(ev)
+		out.Type, out.Venue, out.Symbol, out.Instrument, out.ExchangeTime = feed.TypeStatus, Venue, s.Name, s.Name, sent
+		if now == StatusOnline {
+			out.Status = feed.StatusTrading
+			out.Reason = "status online: the product trades again; its book is asked for again"
+			s.broken = true
+			continue
+		}
+		out.Status = feed.StatusHalted
+		out.Reason = "status " + now
+		if p.StatusMessage != "" {
+			out.Reason += " (" + p.StatusMessage + ")"
+		}
+		out.Reason += ": the product does not trade; its streams are silent"
+	}
+	return nil
 }

@@ -194,7 +194,9 @@ func TestDecodeMalformed(t *testing.T) {
 		`{"channel":"market_trades","events":[{"type":"update","trades":[{"product_id":"BTC-USD","price":"1","size":"1","side":"BUY"}]}]}`:                               ErrMalformed,
 		`{"channel":"heartbeats","events":[{"heartbeat_counter":"x"}]}`:                                                                                                  ErrMalformed,
 		`{"channel":"heartbeats","events":[{"current_time":"x"}]}`:                                                                                                       ErrMalformed,
-		`{"channel":"status","events":[]}`: ErrUnknownChannel,
+		`{"channel":"candles","events":[]}`:                                               ErrUnknownChannel,
+		`{"channel":"status","events":[{"type":"update","products":[{"id":"BTC-USD"}]}]}`: ErrMalformed,
+		`{"channel":"status","events":[{"type":"update","products":{"id":"BTC-USD"}}]}`:   ErrMalformed,
 	}
 	for frame, want := range cases {
 		d := NewDecoder(testSymbols(t), SequencePerConnection)
@@ -336,5 +338,76 @@ func BenchmarkDecodeTrades(b *testing.B) {
 		}
 		for d.Next(&n) {
 		}
+	}
+}
+
+// statusFrame is a status channel message of BTC-USD in the shape of the
+// "WebSocket Channels" sample (Status channel).
+func statusFrame(seq int, typ, status, msg string) string {
+	return fmt.Sprintf(`{"channel":"status","client_id":"","timestamp":"2023-02-09T20:29:49.753424311Z","sequence_num":%d,"events":[{"type":%q,"products":[`+
+		`{"product_type":"SPOT","id":"BTC-USD","base_currency":"BTC","quote_currency":"USD","base_increment":"0.00000001","quote_increment":"0.01","display_name":"BTC/USD","status":%q,"status_message":%q,"min_market_funds":"1"},`+
+		`{"product_type":"SPOT","id":"DOGE-USD","base_currency":"DOGE","quote_currency":"USD","base_increment":"0.1","quote_increment":"0.00001","display_name":"DOGE/USD","status":"offline","status_message":"","min_market_funds":"1"}]}]}`,
+		seq, typ, status, msg)
+}
+
+// The status channel: a first "online" says nothing; a product going
+// offline is a TypeStatus StatusHalted event with the status and its
+// message; coming back online is StatusTrading, and its book's next event
+// names no previous one (the gateway asks for the book again). Products
+// the connection does not stream are ignored; repeats make no event.
+func TestDecodeStatus(t *testing.T) {
+	d := NewDecoder(testSymbols(t), SequencePerConnection)
+	var ev feed.Event
+	if kind, err := d.Decode([]byte(statusFrame(0, "snapshot", "online", "")), &ev); err != nil || kind != feed.DecodedReply {
+		t.Fatalf("snapshot online: %v %v", kind, err)
+	}
+	if _, err := d.Decode([]byte(docL2Snapshot), &ev); err != nil || ev.PrevID != -1 {
+		t.Fatalf("l2 snapshot: %+v %v", ev, err)
+	}
+	kind, err := d.Decode([]byte(statusFrame(2, "update", "offline", "product is in maintenance")), &ev)
+	if err != nil || kind != feed.DecodedEvent || ev.Type != feed.TypeStatus || ev.Status != feed.StatusHalted || ev.Symbol != "BTC-USD" ||
+		ev.Instrument != "BTC-USD" || ev.Venue != Venue || ev.Reason != "status offline (product is in maintenance): the product does not trade; its streams are silent" ||
+		ev.ExchangeTime != ts("2023-02-09T20:29:49.753424311Z") {
+		t.Fatalf("offline: %v %v %+v", kind, err, ev)
+	}
+	if kind, err := d.Decode([]byte(statusFrame(3, "update", "offline", "product is in maintenance")), &ev); err != nil || kind != feed.DecodedReply {
+		t.Fatalf("offline again: %v %v", kind, err)
+	}
+	if kind, err := d.Decode([]byte(statusFrame(4, "update", "online", "")), &ev); err != nil || kind != feed.DecodedEvent ||
+		ev.Status != feed.StatusTrading || !strings.Contains(ev.Reason, "asked for again") {
+		t.Fatalf("online: %v %v %+v", kind, err, ev)
+	}
+	upd := strings.Replace(docL2Update, `"sequence_num":2`, `"sequence_num":5`, 1)
+	if _, err := d.Decode([]byte(upd), &ev); err != nil || ev.Type != feed.TypeBookDelta || ev.PrevID != -1 {
+		t.Fatalf("the book's next update after coming back: %+v %v", ev, err)
+	}
+	if d.Gaps != 0 {
+		t.Errorf("%d gaps: status messages count in sequence_num", d.Gaps)
+	}
+	// delisted, first seen: announced at once
+	d2 := NewDecoder(testSymbols(t), SequencePerConnection)
+	if kind, err := d2.Decode([]byte(statusFrame(0, "snapshot", "delisted", "")), &ev); err != nil || kind != feed.DecodedEvent ||
+		ev.Status != feed.StatusHalted || !strings.HasPrefix(ev.Reason, "status delisted: ") {
+		t.Fatalf("delisted: %v %v %+v", kind, err, ev)
+	}
+}
+
+// A connection's decoder announces the products of its own streams only:
+// the status channel may list others, which other connections stream.
+func TestDecodeStatusOfTheConnectionsProducts(t *testing.T) {
+	v, err := New(Config{Symbols: testSymbols(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := `{"channel":"status","client_id":"","timestamp":"2023-02-09T20:29:49.753424311Z","sequence_num":0,"events":[{"type":"snapshot","products":[` +
+		`{"product_type":"SPOT","id":"BTC-USD","status":"online","status_message":""},{"product_type":"SPOT","id":"ETH-USD","status":"offline","status_message":""}]}]}`
+	var ev feed.Event
+	d := v.NewDecoder(feed.ConnPlan{Streams: []string{"BTC-USD@level2"}})
+	if kind, err := d.Decode([]byte(frame), &ev); err != nil || kind != feed.DecodedReply {
+		t.Errorf("ETH-USD offline on a connection of BTC-USD: %v %v %+v", kind, err, ev)
+	}
+	d = v.NewDecoder(feed.ConnPlan{Streams: []string{"ETH-USD@market_trades"}})
+	if kind, err := d.Decode([]byte(frame), &ev); err != nil || kind != feed.DecodedEvent || ev.Symbol != "ETH-USD" || ev.Status != feed.StatusHalted {
+		t.Errorf("ETH-USD offline on its own connection: %v %v %+v", kind, err, ev)
 	}
 }

@@ -30,12 +30,15 @@ func init() { venue.Register(Venue, factory{}) }
 const DefaultDialBudget = "1/1s"
 
 // Options are the venue's settings: the coinbase: section of a config file
-// and the flags --coinbase-products-per-conn, --coinbase-dial-budget and
-// --coinbase-sequence-scope.
+// and the flags --coinbase-products-per-conn, --coinbase-dial-budget,
+// --coinbase-sequence-scope and --coinbase-instruments-refresh.
 type Options struct {
 	ProductsPerConn int    `yaml:"coinbase_products_per_conn"`
 	DialBudget      string `yaml:"coinbase_dial_budget"`
 	SequenceScope   string `yaml:"coinbase_sequence_scope"`
+	// InstrumentsRefresh is how often the products are read again while
+	// running (Coinbase.Refresh); 0 never.
+	InstrumentsRefresh time.Duration `yaml:"coinbase_instruments_refresh"`
 }
 
 var _ venue.Options = (*Options)(nil)
@@ -45,6 +48,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.ProductsPerConn, "coinbase-products-per-conn", 20, fmt.Sprintf("products per connection, 1..%d (every stream of a product shares its connection)", MaxProductsPerConn))
 	fs.StringVar(&o.SequenceScope, "coinbase-sequence-scope", "connection", "what sequence_num counts, whose jumps resubscribe the connection's books: connection (all its messages), channel (each channel's), or off")
 	fs.StringVar(&o.DialBudget, "coinbase-dial-budget", DefaultDialBudget, "connection attempts allowed to every Coinbase connection of the process together, LIMIT/WINDOW (Coinbase: 8 a second per IP)")
+	fs.DurationVar(&o.InstrumentsRefresh, "coinbase-instruments-refresh", DefaultInstrumentsRefresh, "read the products again this often while running (new products, increments, status), ≥ 0 (0: never)")
 }
 
 // Validate checks every value against the ranges the flags state.
@@ -57,6 +61,9 @@ func (o *Options) Validate() error {
 		errs = append(errs, &venue.SettingError{Flag: "coinbase-sequence-scope", Value: o.SequenceScope, Want: "want connection, channel or off"})
 	}
 	errs = append(errs, venue.CheckDialBudget("coinbase-dial-budget", o.DialBudget, DefaultDialBudget))
+	if o.InstrumentsRefresh < 0 {
+		errs = append(errs, &venue.SettingError{Flag: "coinbase-instruments-refresh", Value: o.InstrumentsRefresh.String(), Want: "must not be negative (0 turns it off)"})
+	}
 	return errors.Join(errs...)
 }
 
@@ -197,6 +204,7 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		return nil, venue.BadInput(err)
 	}
 	s.Venue = v
+	o.Hold(v.StartRefresh(rest, opts.InstrumentsRefresh))
 	s.Dials = env.Dials
 	if s.Dials == nil {
 		if s.Dials, err = processBudget(opts.DialBudget, log); err != nil {

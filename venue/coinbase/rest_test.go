@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
 )
@@ -28,10 +29,11 @@ const (
 )
 
 type restServer struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	calls []string
-	fail  []int // statuses answered first, one a call
+	srv      *httptest.Server
+	mu       sync.Mutex
+	calls    []string
+	fail     []int  // statuses answered first, one a call
+	products string // when set, the products answer
 }
 
 func startREST(t *testing.T) *restServer {
@@ -43,7 +45,11 @@ func startREST(t *testing.T) *restServer {
 		if len(rs.fail) > 0 {
 			fail, rs.fail = rs.fail[0], rs.fail[1:]
 		}
+		products := rs.products
 		rs.mu.Unlock()
+		if products == "" {
+			products = docProducts
+		}
 		if fail != 0 {
 			w.WriteHeader(fail)
 			w.Write([]byte(`{"error":"RATE_LIMIT_EXCEEDED","error_details":"Too many requests","message":"Too many requests"}`))
@@ -51,7 +57,7 @@ func startREST(t *testing.T) *restServer {
 		}
 		switch {
 		case r.URL.Path == productsPath && r.URL.Query().Get("product_type") == "SPOT":
-			w.Write([]byte(docProducts))
+			w.Write([]byte(products))
 		case r.URL.Path == timePath:
 			w.Write([]byte(docServerTime))
 		default:
@@ -171,11 +177,73 @@ func TestOptionsValidate(t *testing.T) {
 	if err := o.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	o.ProductsPerConn, o.SequenceScope, o.DialBudget = 0, "product", "fast"
+	if o.InstrumentsRefresh != time.Hour {
+		t.Errorf("refresh default %v, want 1h", o.InstrumentsRefresh)
+	}
+	o.ProductsPerConn, o.SequenceScope, o.DialBudget, o.InstrumentsRefresh = 0, "product", "fast", -time.Second
 	err := o.Validate()
-	for _, want := range []string{"coinbase-products-per-conn", "scope product:", "coinbase-dial-budget fast:"} {
+	for _, want := range []string{"coinbase-products-per-conn", "scope product:", "coinbase-dial-budget fast:", "--coinbase-instruments-refresh -1s: must not be negative"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
+	}
+}
+
+// While running, the products read again every
+// --coinbase-instruments-refresh list a new product, whose streams can
+// then be planned and whose frames a decoder opened before decodes; a
+// finer price_increment and a new status are taken for the events after;
+// Close stops the refresh (goleak, in TestMain).
+func TestInstrumentsRefresh(t *testing.T) {
+	rs := startREST(t)
+	f, _ := venue.Lookup(Venue)
+	opts := f.NewOptions().(*Options)
+	opts.InstrumentsRefresh = 20 * time.Millisecond
+	tlsCfg := rs.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	s, err := f.Open(context.Background(), venue.Env{WSURL: "wss://127.0.0.1:1", RESTURL: rs.srv.URL, TLS: tlsCfg, Options: opts,
+		Streams: []string{"BTC-USD@level2"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	v := s.Venue.(*Coinbase)
+	if _, err := v.Plan([]string{"ETH-USD@level2"}); !errors.Is(err, ErrUnknownSymbol) {
+		t.Fatalf("ETH-USD before its listing: %v", err)
+	}
+	d := v.NewDecoder(feed.ConnPlan{})
+	rs.mu.Lock()
+	rs.products = `{"products":[{"product_id":"BTC-USD","base_increment":"0.00000001","quote_increment":"0.001","price_increment":"0.001","status":"online","product_type":"SPOT"},` +
+		`{"product_id":"SHIB-USD","base_increment":"1","quote_increment":"0.00000001","price_increment":"0.00000001","status":"delisted","product_type":"SPOT"},` +
+		`{"product_id":"ETH-USD","base_increment":"0.0001","quote_increment":"0.01","price_increment":"0.01","status":"online","product_type":"SPOT"}],"num_products":3}`
+	rs.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for v.InstrumentStats().Changed < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := v.Plan([]string{"ETH-USD@level2"}); err != nil {
+		t.Fatalf("ETH-USD after its listing: %v", err)
+	}
+	btc, _ := v.tab.Load().Lookup("BTC-USD")
+	shib, _ := v.tab.Load().Lookup("SHIB-USD")
+	if btc.PriceScale != 3 || shib.Status != "delisted" {
+		t.Errorf("after the refresh: BTC-USD %+v, SHIB-USD %+v", btc, shib)
+	}
+	if st := v.InstrumentStats(); st.Listed != 1 || st.Changed != 2 || st.Refreshes < 1 {
+		t.Errorf("stats %+v, want one listing and two changes", st)
+	}
+	var ev feed.Event
+	eth := `{"channel":"l2_data","client_id":"","timestamp":"2023-02-09T20:32:50.714964855Z","sequence_num":1,"events":[{"type":"snapshot","product_id":"ETH-USD","updates":[{"side":"bid","event_time":"1970-01-01T00:00:00Z","price_level":"1921.73","new_quantity":"0.0631"}]}]}`
+	if _, err := d.Decode([]byte(eth), &ev); err != nil || ev.Symbol != "ETH-USD" || ev.QtyScale != 4 || ev.Bids[0].Qty != 631 {
+		t.Fatalf("ETH-USD by a decoder opened before its listing: %+v %v", ev, err)
+	}
+	btcUpd := `{"channel":"l2_data","client_id":"","timestamp":"2023-02-09T20:32:51Z","sequence_num":2,"events":[{"type":"snapshot","product_id":"BTC-USD","updates":[{"side":"bid","event_time":"1970-01-01T00:00:00Z","price_level":"21921.735","new_quantity":"1"}]}]}`
+	if _, err := d.Decode([]byte(btcUpd), &ev); err != nil || ev.PriceScale != 3 || ev.Bids[0].Price != 21921735 || v.InstrumentStats().Widened != 0 {
+		t.Fatalf("BTC-USD at the refreshed scale: %+v %v (widened %d)", ev, err, v.InstrumentStats().Widened)
+	}
+	s.Close()
+	n := v.InstrumentStats().Refreshes
+	time.Sleep(60 * time.Millisecond)
+	if m := v.InstrumentStats().Refreshes; m != n {
+		t.Errorf("%d refreshes after Close", m-n)
 	}
 }

@@ -56,8 +56,9 @@ const (
 
 // Decoder decodes the frames of one Kraken v2 connection: pushes
 // {"channel":…,"type":"snapshot"|"update","data":[…]} of book, trade and
-// ticker, status (maintenance is DecodedShutdown), heartbeat and
-// instrument (replies: nothing to deliver), and the answers to requests
+// ticker, status (maintenance is DecodedShutdown), heartbeat, instrument
+// (its precisions are put in force in the Instruments the decoder reads
+// its table from; nothing to deliver), and the answers to requests
 // (subscribe, unsubscribe, pong). It implements feed.Decoder,
 // feed.BatchDecoder (a push whose data holds several items, e.g. trades)
 // and feed.ReplyParser. It does not allocate in the steady state.
@@ -67,19 +68,24 @@ const (
 // "Book (Level 2)" asks of a client, and ends an update whose inserts
 // push levels out of scope with their removal (qty 0): Kraken sends no
 // delete for them, and a consumer of the events, which keeps no depth,
-// would otherwise hold them. A Decoder is used by one goroutine
-// at a time; its Stats are reused by the next frame.
+// would otherwise hold them. A pair's precisions changed while its book
+// is kept (an instrument update, a refresh) break the book: the next
+// update is delivered as a break in the chain (FirstID past the last ID
+// + 1), so that the book is asked for again and rebuilt at the new
+// precisions. A Decoder is used by one goroutine at a time; its Stats
+// are reused by the next frame.
 type Decoder struct {
 	// Symbols gives each pair's precisions; pushes of others return
-	// ErrUnknownSymbol.
+	// ErrUnknownSymbol. It is the table in force of the decoder's
+	// Instruments, loaded again at every frame.
 	Symbols *Symbols
+	inst    *Instruments
 
 	// Depth is the subscribed book depth (default DefaultBookDepth): each
 	// side is cut to it after every message.
 	Depth int
 
-	seq   map[*Symbol]bookSeq
-	books map[*Symbol]*book.Book
+	pairs map[string]*dpair // by name: a pair's book numbering and the book at depth
 	lv    []book.Level
 	stats feed.Stats
 	kbuf  [32]byte
@@ -89,6 +95,7 @@ type Decoder struct {
 	next     int
 	ch       int
 	snapshot bool
+	changes  []Change // of an instrument push, announced: the ones after the first
 }
 
 var (
@@ -97,25 +104,45 @@ var (
 	_ feed.ReplyParser  = (*Decoder)(nil)
 )
 
-// NewDecoder returns a decoder of pairs of t.
+// NewDecoder returns a decoder of pairs of t, whose precisions the
+// instrument channel's pushes to it may change (for this decoder only).
 func NewDecoder(t *Symbols) *Decoder {
-	d := &Decoder{Symbols: t, Depth: DefaultBookDepth, seq: make(map[*Symbol]bookSeq, t.Len()), books: make(map[*Symbol]*book.Book, t.Len())}
+	names := make([]string, 0, t.Len())
 	if t != nil {
-		for _, s := range t.byName {
-			d.seq[s] = bookSeq{}
+		for name := range t.byName {
+			names = append(names, name)
 		}
+	}
+	return newDecoder(NewInstruments(t, nil), names)
+}
+
+// newDecoder returns a decoder of the table in force in inst, shared with
+// the venue's other decoders, ready for the books of the pairs names
+// without allocating.
+func newDecoder(inst *Instruments, names []string) *Decoder {
+	t := inst.Table()
+	d := &Decoder{Symbols: t, inst: inst, Depth: DefaultBookDepth, pairs: make(map[string]*dpair, len(names))}
+	for _, name := range names {
+		d.pairs[name] = &dpair{}
 	}
 	return d
 }
 
+// dpair is a decoder's state of one pair's book.
+type dpair struct {
+	seq  bookSeq
+	book *book.Book // at the subscribed depth; nil before the first message
+}
+
 // Decode decodes frame into ev (all fields but ReceiveTime).
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
-	d.frame = nil
-	if d.seq == nil {
+	d.frame, d.changes = nil, nil
+	if d.pairs == nil {
 		depth := d.Depth
 		*d = *NewDecoder(d.Symbols)
 		d.Depth = cmp.Or(depth, DefaultBookDepth)
 	}
+	d.Symbols = d.inst.Table()
 	o, err := binance.OpenObject(frame, binance.SkipWS(frame, 0))
 	if err != nil {
 		return 0, malformed(err)
@@ -165,8 +192,12 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	switch string(channel.Raw(frame)) {
 	case "heartbeat":
 		return feed.DecodedReply, nil
-	case "instrument":
-		return feed.DecodedReply, nil // precisions come from AssetPairs; see the package comment
+	case ChannelInstrument:
+		changes, err := d.inst.ApplyInstrumentMessage(frame)
+		if err != nil {
+			return 0, err
+		}
+		return d.announce(changes, ev), nil
 	case "status":
 		if isShutdown(frame) {
 			return feed.DecodedShutdown, nil
@@ -216,6 +247,11 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 // returned DecodedBatch for; false when none is left (or one did not
 // decode: the rest of the frame is dropped).
 func (d *Decoder) Next(ev *feed.Event) bool {
+	if len(d.changes) > 0 {
+		changeEvent(d.changes[0], ev)
+		d.changes = d.changes[1:]
+		return true
+	}
 	if d.frame == nil {
 		return false
 	}
@@ -346,10 +382,23 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 	if have != 7 {
 		return missing(have, "bids", "asks", "checksum")
 	}
-	q := d.seq[sym]
+	p := d.pairs[sym.Name]
+	if p == nil { // a pair of no stream of the plan
+		p = &dpair{}
+		d.pairs[sym.Name] = p
+	}
+	q := &p.seq
 	last := q.last
 	ev.FirstID, ev.ID = q.number(ev.ExchangeTime/1e3, ev.Checksum)
-	d.seq[sym] = q
+	scales := [2]uint8{sym.PriceScale, sym.QtyScale}
+	if d.snapshot {
+		q.scales, q.scaled = scales, true
+	} else if q.scaled && q.scales != scales && ev.ID > last {
+		// the book in hand is at other precisions: a break in the
+		// chain, so that it is asked for again
+		ev.FirstID = last + 2
+		p.book = nil
+	}
 	ev.Stream = sym.streams[chBook]
 	ev.Checksummed = true
 	if d.snapshot {
@@ -358,19 +407,19 @@ func (d *Decoder) book(frame []byte, at int, sym *Symbol, ev *feed.Event) error 
 		ev.Type = feed.TypeBookDelta
 	}
 	if ev.ID > last { // not a repeat or a late message, which the sequencer drops
-		return d.keep(sym, ev)
+		return d.keep(p, ev)
 	}
 	return nil
 }
 
 // keep applies a book event to the pair's book at the subscribed depth,
 // and appends to a delta the removal of the levels it pushed out.
-func (d *Decoder) keep(sym *Symbol, ev *feed.Event) error {
+func (d *Decoder) keep(p *dpair, ev *feed.Event) error {
 	depth := cmp.Or(d.Depth, DefaultBookDepth)
-	b := d.books[sym]
+	b := p.book
 	if b == nil {
 		b = book.New(2*depth + 64)
-		d.books[sym] = b
+		p.book = b
 	}
 	if ev.Base {
 		d.lv = d.lv[:0]
@@ -429,6 +478,8 @@ func (d *Decoder) cut(b *book.Book, side book.Side, depth int, dst []feed.Level,
 type bookSeq struct {
 	last, lastTS int64
 	lastSum      uint32
+	scales       [2]uint8 // the precisions of the last snapshot
+	scaled       bool     // scales is set
 }
 
 func (q *bookSeq) number(ts int64, sum uint32) (first, id int64) {
@@ -776,4 +827,36 @@ func isShutdown(frame []byte) bool {
 // isPong reports whether frame answers a ping: {"method":"pong",…}.
 func isPong(frame []byte) bool {
 	return len(frame) < 512 && (bytes.Contains(frame, []byte(`"method":"pong"`)) || bytes.Contains(frame, []byte(`"method": "pong"`)))
+}
+
+// announce makes a TypeStatus event of each change of a streamed pair's
+// precisions (StatusInstrument): the first in ev, the others from Next.
+func (d *Decoder) announce(changes []Change, ev *feed.Event) feed.Decoded {
+	switch len(changes) {
+	case 0:
+		return feed.DecodedReply
+	case 1:
+		changeEvent(changes[0], ev)
+		return feed.DecodedEvent
+	}
+	changeEvent(changes[0], ev)
+	d.changes = changes[1:]
+	return feed.DecodedBatch
+}
+
+// changeEvent fills ev with the status event of c: StatusInstrument for
+// new precisions, StatusHalted or StatusTrading for a pair that stopped or
+// started trading.
+func changeEvent(c Change, ev *feed.Event) {
+	*ev = feed.Event{Type: feed.TypeStatus, Status: feed.StatusInstrument, Venue: Venue, Symbol: c.New.Name, Instrument: c.New.Instrument,
+		PriceScale: c.New.PriceScale, QtyScale: c.New.QtyScale, ReceiveTime: ev.ReceiveTime, Bids: ev.Bids[:0], Asks: ev.Asks[:0]}
+	switch {
+	case c.Status != "" && TradingStatus(c.Status):
+		ev.Status, ev.Reason = feed.StatusTrading, "status "+c.Status+": the pair trades again"
+	case c.Status != "":
+		ev.Status, ev.Reason = feed.StatusHalted, "status "+c.Status+": the pair does not trade; its trades stop and its book moves only by cancels, if at all"
+	default:
+		ev.Reason = fmt.Sprintf("instrument channel: price precision %d→%d, quantity precision %d→%d; the events after carry the new ones, and the book is rebuilt",
+			c.Old.PriceScale, c.New.PriceScale, c.Old.QtyScale, c.New.QtyScale)
+	}
 }

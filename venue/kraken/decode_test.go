@@ -2,6 +2,9 @@ package kraken
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -367,7 +370,97 @@ func TestDecodeCutsToDepth(t *testing.T) {
 	if _, err := d.Decode([]byte(del), &ev); err != nil || len(ev.Bids) != 1 {
 		t.Errorf("delete: %+v %v", ev.Bids, err)
 	}
-	if b := d.books[d.Symbols.byName["BTC/USD"]]; b.Depth(book.Bid) != 9 || b.Depth(book.Ask) != 10 {
+	if b := d.pairs["BTC/USD"].book; b.Depth(book.Bid) != 9 || b.Depth(book.Ask) != 10 {
 		t.Errorf("book depth %d/%d", b.Depth(book.Bid), b.Depth(book.Ask))
+	}
+}
+
+// instrumentFrame is an instrument push listing BTC/USD at price and qty
+// precisions pp and qp (the "Instruments" example's fields).
+func instrumentFrame(typ string, pp, qp int) string {
+	return fmt.Sprintf(`{"channel":"instrument","type":%q,"data":{"assets":[{"id":"BTC","status":"enabled","precision":10,"precision_display":5,"borrowable":true,"collateral_value":1.0,"margin_rate":0.01}],`+
+		`"pairs":[{"symbol":"BTC/USD","base":"BTC","quote":"USD","status":"online","qty_precision":%d,"qty_increment":1e-08,"qty_min":0.0001,"price_precision":%d,"price_increment":0.1,"cost_precision":5,"cost_min":0.5,"marginable":true,"has_index":true},`+
+		`{"symbol":"ETH/USD","base":"ETH","quote":"USD","status":"online","qty_precision":8,"qty_increment":1e-08,"qty_min":0.01,"price_precision":2,"price_increment":0.01,"cost_precision":5,"cost_min":0.5,"marginable":true,"has_index":true}]}}`, typ, qp, pp)
+}
+
+// TestDecodeInstrumentPrecisions: AssetPairs said 2 price decimals for
+// BTC/USD, the instrument channel 1: the channel's win, and the
+// documented snapshot's checksum verifies (at 2 it would not); a later
+// change of precisions breaks the book's chain so that it is rebuilt.
+func TestDecodeInstrumentPrecisions(t *testing.T) {
+	rest, err := NewSymbols(Symbol{Name: "BTC/USD", RESTPair: "XBTUSD", PriceScale: 2, QtyScale: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(Config{Symbols: rest, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := v.NewDecoder(feed.ConnPlan{}).(*Decoder)
+	var ev feed.Event
+	if got, err := d.Decode([]byte(instrumentFrame("snapshot", 1, 8)), &ev); err != nil || got != feed.DecodedReply {
+		t.Fatalf("instrument snapshot: %v %v", got, err)
+	}
+	if s, _ := v.Symbols().Lookup("BTC/USD"); s.PriceScale != 1 || s.QtyScale != 8 {
+		t.Fatalf("precisions in force %d/%d, want the channel's 1/8", s.PriceScale, s.QtyScale)
+	}
+	if _, err := d.Decode([]byte(docSnapshot), &ev); err != nil {
+		t.Fatal(err)
+	}
+	b := book.New(100)
+	if err := b.Load(ev.ID, toBook(ev.Bids), toBook(ev.Asks)); err != nil {
+		t.Fatal(err)
+	}
+	if ev.PriceScale != 1 || !v.Rules().Checksum(b, &ev) {
+		t.Errorf("the documented snapshot at price scale %d does not verify", ev.PriceScale)
+	}
+	at2 := func(ls []feed.Level) []book.Level { // the levels as read at AssetPairs' 2 decimals
+		out := toBook(ls)
+		for i := range out {
+			out[i].Price *= 10
+		}
+		return out
+	}
+	if Checksum(at2(ev.Asks), at2(ev.Bids), 2, 8) == ev.Checksum {
+		t.Error("the checksum at AssetPairs' 2 decimals verifies too: the test proves nothing")
+	}
+	// the same precisions again (another connection's snapshot): no change
+	d2 := v.NewDecoder(feed.ConnPlan{}).(*Decoder)
+	if _, err := d2.Decode([]byte(instrumentFrame("snapshot", 1, 8)), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if st := v.Instruments().Stats(); st.Disagreements != 1 || st.Changes != 0 {
+		t.Errorf("stats %+v, want one disagreement", st)
+	}
+
+	// an update in the chain, then precisions change: the next update breaks the chain
+	upd := `{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,"qty":0.2}],"asks":[],"checksum":1,"timestamp":"2023-10-06T17:35:56Z"}]}`
+	if _, err := d.Decode([]byte(upd), &ev); err != nil || ev.FirstID != 2 {
+		t.Fatalf("update: first %d, %v", ev.FirstID, err)
+	}
+	last := ev.ID
+	kind, err := d.Decode([]byte(instrumentFrame("update", 2, 8)), &ev)
+	if err != nil || kind != feed.DecodedEvent || ev.Type != feed.TypeStatus || ev.Status != feed.StatusInstrument || ev.Symbol != "BTC/USD" ||
+		ev.Instrument != "BTC-USD" || ev.PriceScale != 2 || !strings.HasPrefix(ev.Reason, "instrument channel: price precision 1→2, quantity precision 8→8") {
+		t.Fatalf("the change announced: %v %v %+v", kind, err, ev)
+	}
+	upd2 := strings.Replace(upd, "56Z", "57Z", 1)
+	if _, err := d.Decode([]byte(upd2), &ev); err != nil || ev.FirstID != last+2 || ev.PriceScale != 2 || ev.Bids[0].Price != 4528350 {
+		t.Fatalf("update after the change: first %d (last %d), scale %d, %+v, %v", ev.FirstID, last, ev.PriceScale, ev.Bids, err)
+	}
+	if st := v.Instruments().Stats(); st.Changes != 1 {
+		t.Errorf("stats %+v, want one change", st)
+	}
+	// a new snapshot at the new precisions chains again
+	if _, err := d.Decode([]byte(strings.Replace(docSnapshot, `"checksum"`, `"timestamp":"2023-10-06T17:35:58Z","checksum"`, 1)), &ev); err != nil || !ev.Base || ev.PriceScale != 2 {
+		t.Fatalf("snapshot: %+v %v", ev, err)
+	}
+	upd3 := strings.Replace(upd, "56Z", "59Z", 1)
+	if _, err := d.Decode([]byte(upd3), &ev); err != nil || ev.FirstID != 1696613758000001 {
+		t.Errorf("update after the snapshot: first %d, %v", ev.FirstID, err)
+	}
+	// bad precisions are malformed
+	if _, err := d.Decode([]byte(instrumentFrame("update", 40, 8)), &ev); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "BTC/USD") {
+		t.Errorf("precision 40: %v", err)
 	}
 }

@@ -26,12 +26,16 @@ const DefaultDialBudget = "5/10s"
 
 // Options are the venue's settings: the kraken: section of a config file
 // and the flags --kraken-streams-per-conn, --kraken-book-depth,
-// --kraken-ping-interval and --kraken-dial-budget.
+// --kraken-ping-interval, --kraken-dial-budget and
+// --kraken-instruments-refresh.
 type Options struct {
 	StreamsPerConn int           `yaml:"kraken_streams_per_conn"`
 	BookDepth      int           `yaml:"kraken_book_depth"`
 	PingInterval   time.Duration `yaml:"kraken_ping_interval"`
 	DialBudget     string        `yaml:"kraken_dial_budget"`
+	// InstrumentsRefresh is how often AssetPairs is read again while
+	// running (Instruments.Refresh); 0 never.
+	InstrumentsRefresh time.Duration `yaml:"kraken_instruments_refresh"`
 }
 
 var _ venue.Options = (*Options)(nil)
@@ -42,6 +46,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.BookDepth, "kraken-book-depth", DefaultBookDepth, "levels a side asked of the book channel, 10..1000: 10, 25, 100, 500 or 1000")
 	fs.DurationVar(&o.PingInterval, "kraken-ping-interval", PingInterval, `send {"method":"ping"} on each connection this often, ≥ 1s and ≤ 1m`)
 	fs.StringVar(&o.DialBudget, "kraken-dial-budget", DefaultDialBudget, "connection attempts allowed to every Kraken connection together, LIMIT/WINDOW")
+	fs.DurationVar(&o.InstrumentsRefresh, "kraken-instruments-refresh", DefaultInstrumentsRefresh, "read AssetPairs again this often while running (new pairs, changed decimals), ≥ 0 (0: never)")
 }
 
 // Validate checks every value against the ranges the flags state.
@@ -57,6 +62,9 @@ func (o *Options) Validate() error {
 		errs = append(errs, &venue.SettingError{Flag: "kraken-ping-interval", Value: o.PingInterval.String(), Want: "want ≥ 1s and ≤ 1m"})
 	}
 	errs = append(errs, venue.CheckDialBudget("kraken-dial-budget", o.DialBudget, DefaultDialBudget))
+	if o.InstrumentsRefresh < 0 {
+		errs = append(errs, &venue.SettingError{Flag: "kraken-instruments-refresh", Value: o.InstrumentsRefresh.String(), Want: "must not be negative (0 turns it off)"})
+	}
 	return errors.Join(errs...)
 }
 
@@ -131,7 +139,9 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		}
 		return nil, venue.LoadError(ctx, s.RESTURL, "asset pairs", err)
 	}
-	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, BookDepth: opts.BookDepth,
+	inst := NewInstruments(symbols, log)
+	inst.Watch(names...)
+	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, Instruments: inst, StreamsPerConn: opts.StreamsPerConn, BookDepth: opts.BookDepth,
 		PingInterval: opts.PingInterval, Logger: log})
 	if err != nil {
 		return nil, venue.BadInput(err)
@@ -140,8 +150,9 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	if err := o.Dials(env, "kraken-dial-budget", opts.DialBudget); err != nil {
 		return nil, err
 	}
+	o.Hold(inst.Start(rest, opts.InstrumentsRefresh))
 	if env.Recovery {
-		if s.Recovery, err = NewRecovery(rest, symbols); err != nil {
+		if s.Recovery, err = NewRecovery(rest, inst); err != nil {
 			return nil, err
 		}
 		for _, st := range env.Streams {
@@ -154,7 +165,8 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	s.RESTStats = rest.Stats
 	s.Symbols = names
 	meta := Meta{WSURL: s.WSURL, StreamsPerConn: opts.StreamsPerConn, BookDepth: opts.BookDepth, PingInterval: opts.PingInterval}
-	for _, sym := range symbols.List() {
+	for _, n := range names { // only the pairs streamed
+		sym, _ := symbols.Lookup(n)
 		meta.Symbols = append(meta.Symbols, MetaSymbol{Name: sym.Name, RESTPair: sym.RESTPair, PriceScale: sym.PriceScale, QtyScale: sym.QtyScale})
 	}
 	if s.Meta, err = json.Marshal(meta); err != nil {

@@ -22,10 +22,17 @@
 // send.
 //
 // Prices and quantities are JSON numbers, sometimes in exponent form;
-// they are read as decimals (ParseNumber) at the pair's precisions from
-// GET /0/public/AssetPairs (pair_decimals and lot_decimals, the
-// price_precision and qty_precision of the instrument channel), the
-// digits the checksum is computed from.
+// they are read as decimals (ParseNumber) at the pair's precisions, the
+// digits the checksum is computed from. They come first from GET
+// /0/public/AssetPairs (pair_decimals and lot_decimals); every connection
+// then subscribes to the instrument channel before its books, as the
+// checksum guide asks, and the channel's price_precision and
+// qty_precision win where they differ (Instruments). The channel's
+// updates change a pair's precisions for the events after them (a status
+// event of StatusInstrument; the book is rebuilt) and announce a streamed
+// pair that stops or starts trading (StatusHalted, StatusTrading);
+// AssetPairs is read again while running (Instruments.Refresh) for pairs
+// listed since.
 package kraken
 
 import (
@@ -127,8 +134,12 @@ type Config struct {
 	// WSURL is the v2 endpoint (default DefaultWSURL); a URL without a
 	// path gets /v2, the public route of WebSocket v2.
 	WSURL string
-	// Symbols gives every pair's precisions (LoadSymbols fetches them).
+	// Symbols gives every pair's precisions (LoadSymbols fetches them);
+	// the instrument channel may change them (Instruments).
 	Symbols *Symbols
+	// Instruments, when set, is the table in force to decode with,
+	// shared with the recovery and a refresh; nil: one of Symbols.
+	Instruments *Instruments
 	// StreamsPerConn splits the streams over connections (default
 	// DefaultStreamsPerConn).
 	StreamsPerConn int
@@ -144,7 +155,8 @@ type Config struct {
 
 // Kraken is the Kraken venue for feed.Gateway. Safe for concurrent use.
 type Kraken struct {
-	cfg Config
+	cfg  Config
+	inst *Instruments
 
 	mu      sync.Mutex
 	scratch []book.Level // levels of a side being cut to depth
@@ -192,7 +204,11 @@ func New(cfg Config) (*Kraken, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Kraken{cfg: cfg}, nil
+	inst := cfg.Instruments
+	if inst == nil {
+		inst = NewInstruments(cfg.Symbols, cfg.Logger)
+	}
+	return &Kraken{cfg: cfg, inst: inst}, nil
 }
 
 // Name returns "kraken".
@@ -204,8 +220,11 @@ func (v *Kraken) Lifetime() time.Duration { return 0 }
 // MessageRate is what the gateway may send a second on one connection.
 func (v *Kraken) MessageRate() float64 { return clientMessageRate }
 
-// Symbols returns the pair table the venue decodes with.
-func (v *Kraken) Symbols() *Symbols { return v.cfg.Symbols }
+// Symbols returns the pair table the venue decodes with now.
+func (v *Kraken) Symbols() *Symbols { return v.inst.Table() }
+
+// Instruments returns what keeps the venue's pair table current.
+func (v *Kraken) Instruments() *Instruments { return v.inst }
 
 // Rules are Kraken's: book sends a snapshot when subscribed, then updates
 // with absolute quantities; neither carries an update ID, so the decoder
@@ -225,8 +244,8 @@ func (v *Kraken) Rules() feed.Rules {
 func (v *Kraken) IsShutdown(frame []byte) bool { return isShutdown(frame) }
 
 // NewDecoder returns a decoder of the plan's frames.
-func (v *Kraken) NewDecoder(feed.ConnPlan) feed.Decoder {
-	d := NewDecoder(v.cfg.Symbols)
+func (v *Kraken) NewDecoder(p feed.ConnPlan) feed.Decoder {
+	d := newDecoder(v.inst, SymbolsOfStreams(p.Streams))
 	d.Depth = v.cfg.BookDepth
 	return d
 }
@@ -249,7 +268,7 @@ func (v *Kraken) ValidStream(name string) error {
 	if err != nil {
 		return fmt.Errorf("kraken: %w", err)
 	}
-	if _, ok := v.cfg.Symbols.Lookup(sym); !ok {
+	if _, ok := v.inst.Table().Lookup(sym); !ok {
 		return fmt.Errorf("kraken: stream %q: %w", name, ErrUnknownSymbol)
 	}
 	return nil
@@ -260,7 +279,10 @@ func (v *Kraken) ValidStream(name string) error {
 // channel listing its symbols ("Book (Level 2)", "Trades", "Ticker":
 // symbol is an array); book asks for BookDepth and a snapshot, trade and
 // ticker for their snapshots explicitly (the docs disagree on the
-// default). Request IDs are the req_id the acknowledgements echo.
+// default). Request IDs are the req_id the acknowledgements echo. Each
+// connection first subscribes to the instrument channel, without req_id
+// (it is no stream of the plan): "subscribe to instrument before book",
+// whose price_precision and qty_precision the checksum is written at.
 func (v *Kraken) Plan(streams []string) ([]feed.ConnPlan, error) {
 	seen := make(map[string]bool, len(streams))
 	var list []string
@@ -281,7 +303,7 @@ func (v *Kraken) Plan(streams []string) ([]feed.ConnPlan, error) {
 	id := int64(1)
 	for start := 0; start < len(list); start += v.cfg.StreamsPerConn {
 		group := list[start:min(start+v.cfg.StreamsPerConn, len(list))]
-		p := feed.ConnPlan{URL: v.cfg.WSURL, Streams: group}
+		p := feed.ConnPlan{URL: v.cfg.WSURL, Streams: group, Subscribe: [][]byte{instrumentSubscribe}, Requests: []feed.Request{{}}}
 		for _, ch := range []string{ChannelBook, ChannelTrade, ChannelTicker} {
 			var of []string
 			for _, st := range group {

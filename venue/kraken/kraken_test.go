@@ -41,16 +41,19 @@ func TestPlan(t *testing.T) {
 	if len(plans) != 2 || len(plans[0].Streams) != 3 || len(plans[1].Streams) != 1 || plans[0].URL != "wss://127.0.0.1:1/v2" {
 		t.Fatalf("plans %+v", plans)
 	}
-	if got := string(plans[0].Subscribe[0]); got != `{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD","MATIC/USD"],"depth":25,"snapshot":true},"req_id":1}` {
+	if got := string(plans[0].Subscribe[0]); got != `{"method":"subscribe","params":{"channel":"instrument","snapshot":true}}` {
+		t.Errorf("instrument subscribe %s", got)
+	}
+	if got := string(plans[0].Subscribe[1]); got != `{"method":"subscribe","params":{"channel":"book","symbol":["BTC/USD","MATIC/USD"],"depth":25,"snapshot":true},"req_id":1}` {
 		t.Errorf("book subscribe %s", got)
 	}
-	if got := string(plans[0].Subscribe[1]); got != `{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USD"],"snapshot":true},"req_id":2}` {
+	if got := string(plans[0].Subscribe[2]); got != `{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USD"],"snapshot":true},"req_id":2}` {
 		t.Errorf("trade subscribe %s", got)
 	}
-	if r := plans[0].Requests; len(r) != 2 || r[0].ID != 1 || len(r[0].Streams) != 2 || r[1].ID != 2 {
+	if r := plans[0].Requests; len(r) != 3 || r[0].ID != 0 || len(r[0].Streams) != 0 || r[1].ID != 1 || len(r[1].Streams) != 2 || r[2].ID != 2 {
 		t.Errorf("requests %+v", r)
 	}
-	if r := plans[1].Requests; len(r) != 1 || r[0].ID != 3 || r[0].Streams[0] != "MATIC/USD@ticker" {
+	if r := plans[1].Requests; len(r) != 2 || r[1].ID != 3 || r[1].Streams[0] != "MATIC/USD@ticker" {
 		t.Errorf("second connection %+v", r)
 	}
 	if v2, _ := New(Config{WSURL: "wss://127.0.0.1:9", Symbols: testSymbols(t)}); v2 == nil || v2.cfg.WSURL != "wss://127.0.0.1:9/v2" {

@@ -1,12 +1,14 @@
 package kraken
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,7 +125,7 @@ func (e *NotListedError) Is(target error) bool { return target == ErrUnknownSymb
 
 // ParseAssetPairs reads the result of GET /0/public/AssetPairs: each
 // pair's wsname (v1 naming, XBT and XDG mapped to v2's BTC and DOGE),
-// altname, pair_decimals and lot_decimals.
+// altname, pair_decimals and lot_decimals; sorted by name, then altname.
 func ParseAssetPairs(result []byte) ([]Symbol, error) {
 	var m map[string]struct {
 		Altname      string `json:"altname"`
@@ -146,12 +148,39 @@ func ParseAssetPairs(result []byte) ([]Symbol, error) {
 		out = append(out, Symbol{Name: wsAsset(b) + "/" + wsAsset(q), RESTPair: p.Altname,
 			PriceScale: uint8(p.PairDecimals), QtyScale: uint8(p.LotDecimals)})
 	}
+	slices.SortFunc(out, func(a, b Symbol) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.RESTPair, b.RESTPair))
+	})
 	return out, nil
 }
 
-// LoadSymbols asks AssetPairs for every pair and keeps those named (v2
-// names, "BTC/USD"); a *NotListedError names the others.
+// LoadSymbols asks AssetPairs for every pair and returns the table of
+// them all, once every pair named (v2 names, "BTC/USD") is among them; a
+// *NotListedError names the others.
 func LoadSymbols(ctx context.Context, c *httpx.Client, names []string) (*Symbols, error) {
+	list, err := loadAssetPairs(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	by := make(map[string]bool, len(list))
+	for _, s := range list {
+		by[s.Name] = true
+	}
+	var missing []string
+	for _, n := range names {
+		if !by[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, &NotListedError{Names: missing}
+	}
+	return NewSymbols(list...)
+}
+
+// loadAssetPairs reads every pair of AssetPairs that WebSocket v2 names,
+// once each (of two entries of one name, the first by altname).
+func loadAssetPairs(ctx context.Context, c *httpx.Client) ([]Symbol, error) {
 	var raw json.RawMessage
 	if err := get(ctx, c, AssetPairsPath, nil, &raw); err != nil {
 		return nil, err
@@ -160,24 +189,7 @@ func LoadSymbols(ctx context.Context, c *httpx.Client, names []string) (*Symbols
 	if err != nil {
 		return nil, err
 	}
-	by := map[string]Symbol{}
-	for _, s := range all {
-		by[s.Name] = s
-	}
-	var list []Symbol
-	var missing []string
-	for _, n := range names {
-		s, ok := by[n]
-		if !ok {
-			missing = append(missing, n)
-			continue
-		}
-		list = append(list, s)
-	}
-	if len(missing) > 0 {
-		return nil, &NotListedError{Names: missing}
-	}
-	return NewSymbols(list...)
+	return slices.CompactFunc(all, func(a, b Symbol) bool { return a.Name == b.Name }), nil
 }
 
 // ErrNoAggTrades is returned by Recovery.AggTrades: Kraken has no
@@ -192,14 +204,15 @@ var ErrNoDepth = errors.New("kraken: books are built from the stream's snapshot;
 // feed.Recovery. Safe for concurrent use.
 type Recovery struct {
 	c       *httpx.Client
-	symbols *Symbols
+	symbols SymbolSource
 }
 
 var _ feed.Recovery = (*Recovery)(nil)
 
-// NewRecovery returns the recovery over c of the pairs of t.
-func NewRecovery(c *httpx.Client, t *Symbols) (*Recovery, error) {
-	if c == nil || t == nil {
+// NewRecovery returns the recovery over c of the pairs of t (a *Symbols,
+// or the *Instruments whose table in force is read at every call).
+func NewRecovery(c *httpx.Client, t SymbolSource) (*Recovery, error) {
+	if c == nil || t == nil || t.Table() == nil {
 		return nil, errors.New("kraken: NewRecovery: nil client or symbols")
 	}
 	return &Recovery{c: c, symbols: t}, nil
@@ -221,7 +234,7 @@ func (r *Recovery) Depth(context.Context, string, int, *feed.Event) error { retu
 // such mark is kept, and reads at most MaxRecoveryPages pages, dropping
 // IDs below fromID (whether since is inclusive is not documented).
 func (r *Recovery) Trades(ctx context.Context, symbol string, fromID int64, limit int, dst []feed.Event) ([]feed.Event, error) {
-	sym, ok := r.symbols.byName[symbol]
+	sym, ok := r.symbols.Table().byName[symbol]
 	if !ok {
 		return dst, fmt.Errorf("kraken: recovery of %q: %w", symbol, ErrUnknownSymbol)
 	}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
@@ -25,7 +27,8 @@ type krakenREST struct {
 	mu     sync.Mutex
 	calls  map[string]int
 	since  []string
-	errors int // answers left to refuse with EGeneral:Too many requests (HTTP 200)
+	errors int    // answers left to refuse with EGeneral:Too many requests (HTTP 200)
+	pairs  string // when set, AssetPairs' result
 }
 
 const tradeBase = int64(1_700_000_000_000_000_000) // ns of trade 1
@@ -42,6 +45,13 @@ func (h *krakenREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	switch r.URL.Path {
 	case AssetPairsPath:
+		h.mu.Lock()
+		pairs := h.pairs
+		h.mu.Unlock()
+		if pairs != "" {
+			fmt.Fprint(w, `{"error":[],"result":`+pairs+`}`)
+			return
+		}
 		fmt.Fprint(w, `{"error":[],"result":{"XXBTZUSD":{"altname":"XBTUSD","wsname":"XBT/USD","pair_decimals":1,"lot_decimals":8},`+
 			`"XDGUSD":{"altname":"XDGUSD","wsname":"XDG/USD","pair_decimals":7,"lot_decimals":8},`+
 			`"ETHUSD.d":{"altname":"ETHUSD.d","pair_decimals":2,"lot_decimals":8}}}`)
@@ -169,5 +179,70 @@ func TestOpenNotListed(t *testing.T) {
 	_, err := f.Open(context.Background(), venue.Env{RESTURL: srv.URL, TLS: tlsCfg, Streams: []string{"BTC/USD@book", "ETH/USD@book"}})
 	if !errors.Is(err, venue.ErrBadInput) || !strings.Contains(err.Error(), "ETH/USD") {
 		t.Errorf("%v", err)
+	}
+}
+
+// While running, AssetPairs read again every --kraken-instruments-refresh
+// lists a new pair, whose streams can then be planned, and changes the
+// decimals of a pair the instrument channel has not spoken for; Close
+// stops the refresh (goleak, in TestMain).
+func TestInstrumentsRefresh(t *testing.T) {
+	srv, h := startREST(t)
+	f, _ := venue.Lookup(Venue)
+	opts := f.NewOptions().(*Options)
+	opts.InstrumentsRefresh = 20 * time.Millisecond
+	tlsCfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	s, err := f.Open(context.Background(), venue.Env{WSURL: "wss://127.0.0.1:1/v2", RESTURL: srv.URL, TLS: tlsCfg, Options: opts,
+		Streams: []string{"BTC/USD@book"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	v := s.Venue.(*Kraken)
+	if _, err := v.Plan([]string{"ETH/USD@book"}); !errors.Is(err, ErrUnknownSymbol) {
+		t.Fatalf("ETH/USD before its listing: %v", err)
+	}
+	// BTC/USD's decimals were given by the channel: they stay
+	if _, err := v.NewDecoder(feed.ConnPlan{}).Decode([]byte(`{"channel":"instrument","type":"snapshot","data":{"assets":[],"pairs":[{"symbol":"BTC/USD","price_precision":1,"qty_precision":8}]}}`), &feed.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.pairs = `{"XXBTZUSD":{"altname":"XBTUSD","wsname":"XBT/USD","pair_decimals":2,"lot_decimals":8},` +
+		`"XDGUSD":{"altname":"XDGUSD","wsname":"XDG/USD","pair_decimals":6,"lot_decimals":8},` +
+		`"XETHZUSD":{"altname":"ETHUSD","wsname":"ETH/USD","pair_decimals":2,"lot_decimals":8}}`
+	h.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for v.Instruments().Stats().Listed == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	plans, err := v.Plan([]string{"ETH/USD@book"})
+	if err != nil || len(plans) != 1 {
+		t.Fatalf("ETH/USD after its listing: %v", err)
+	}
+	eth, _ := v.Symbols().Lookup("ETH/USD")
+	doge, _ := v.Symbols().Lookup("DOGE/USD")
+	btc, _ := v.Symbols().Lookup("BTC/USD")
+	if eth.RESTPair != "ETHUSD" || eth.PriceScale != 2 || doge.PriceScale != 6 || btc.PriceScale != 1 {
+		t.Errorf("after the refresh: ETH/USD %+v, DOGE/USD %+v, BTC/USD %+v", eth, doge, btc)
+	}
+	if st := v.Instruments().Stats(); st.Listed != 1 || st.Changes != 1 || st.Refreshes < 1 {
+		t.Errorf("stats %+v, want one listing and one change", st)
+	}
+	s.Close()
+	n := v.Instruments().Stats().Refreshes
+	time.Sleep(60 * time.Millisecond)
+	if m := v.Instruments().Stats().Refreshes; m != n {
+		t.Errorf("%d refreshes after Close", m-n)
+	}
+}
+
+func TestInstrumentsRefreshOption(t *testing.T) {
+	o := venue.DefaultOptions[Options]()
+	if o.InstrumentsRefresh != time.Hour {
+		t.Errorf("default %v, want 1h", o.InstrumentsRefresh)
+	}
+	o.InstrumentsRefresh = -time.Second
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--kraken-instruments-refresh -1s") {
+		t.Errorf("negative: %v", err)
 	}
 }

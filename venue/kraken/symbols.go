@@ -49,7 +49,8 @@ type Symbols struct {
 }
 
 // NewSymbols builds a table. Names must be unique and of v2's form
-// ("BTC/USD"), scales at most fixed.MaxScale.
+// ("BTC/USD"), scales at most fixed.MaxScale. Pairs taken from another
+// table's List keep what that table noted of their trades.
 func NewSymbols(list ...Symbol) (*Symbols, error) {
 	t := &Symbols{byName: make(map[string]*Symbol, len(list))}
 	for _, s := range list {
@@ -66,7 +67,9 @@ func NewSymbols(list ...Symbol) (*Symbols, error) {
 		for i, ch := range []string{ChannelBook, ChannelTrade, ChannelTicker} {
 			s.streams[i] = s.Name + "@" + ch
 		}
-		s.trades = new(tradeMarks)
+		if s.trades == nil { // a table built from another's List keeps its marks
+			s.trades = new(tradeMarks)
+		}
 		t.byName[s.Name] = &s
 	}
 	return t, nil
