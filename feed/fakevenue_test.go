@@ -281,16 +281,19 @@ func (x *fakeExchange) truth() (bids, asks map[int64]int64, last int64) {
 // fakeVenue is the client side: one connection, JSON frames, the rules
 // under test.
 type fakeVenue struct {
-	url    string
-	chain  feed.Chain
-	builds atomic.Int64 // subscribe messages built
+	url       string
+	chain     feed.Chain
+	uncounted bool         // Rules.BookIDsUncounted
+	builds    atomic.Int64 // subscribe messages built
 }
 
 func (v *fakeVenue) Name() string                 { return "fake" }
 func (v *fakeVenue) Lifetime() time.Duration      { return 0 }
 func (v *fakeVenue) MessageRate() float64         { return 50 }
 func (v *fakeVenue) IsShutdown(frame []byte) bool { return false }
-func (v *fakeVenue) Rules() feed.Rules            { return feed.Rules{BookChain: v.chain} }
+func (v *fakeVenue) Rules() feed.Rules {
+	return feed.Rules{BookChain: v.chain, BookIDsUncounted: v.uncounted}
+}
 func (v *fakeVenue) Plan(streams []string) ([]feed.ConnPlan, error) {
 	build := func() [][]byte {
 		n := v.builds.Add(1)
@@ -410,10 +413,17 @@ func (k *bookKeeper) state() (last int64, gaps int, bids, asks map[int64]int64) 
 // the gap events delivered once the delivered book has reached the
 // exchange's last update and equals its book.
 func runFakeBook(t *testing.T, chain feed.Chain, total int, drop, breakPu []int) (st feed.GatewayStats, gaps int) {
+	return runFakeBookOf(t, &fakeVenue{chain: chain}, total, drop, breakPu)
+}
+
+// runFakeBookOf is runFakeBook with the venue's rules of v (its url is
+// set here).
+func runFakeBookOf(t *testing.T, v *fakeVenue, total int, drop, breakPu []int) (st feed.GatewayStats, gaps int) {
+	chain := v.chain
 	x := newFakeExchange(t, total, drop, breakPu)
 	tlsCfg := x.srv.TLS()
 	k := &bookKeeper{b: book.New(0)}
-	v := &fakeVenue{url: x.srv.URL(), chain: chain}
+	v.url = x.srv.URL()
 	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@book"}, TLS: tlsCfg, Logger: quiet(),
 		Handler: k.handle, Recovery: fakeRecovery{x}, Lag: feed.LagConfig{MaxLag: -1},
 		RecoveryConfig: feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}})
@@ -479,6 +489,20 @@ func TestPrevIDChainBreaksResync(t *testing.T) {
 	if st.BookResyncs != 2 || gaps != 2 || st.BadSnapshots != 0 || st.BookSyncs != 3 {
 		t.Fatalf("one lost delta and one broken chain: %d resyncs, %d gap events, %d snapshots refused, %d syncs; want 2, 2, 0, 3",
 			st.BookResyncs, gaps, st.BadSnapshots, st.BookSyncs)
+	}
+	if st.Missing == 0 {
+		t.Fatal("book IDs that count updates: no missing IDs counted for two breaks")
+	}
+}
+
+// A venue whose book IDs do not count updates (timestamps, a connection's
+// message counter) has the same breaks counted as gaps of unknown size: no
+// missing IDs made up from the IDs' distance.
+func TestUncountedBookIDsAddNoMissing(t *testing.T) {
+	st, gaps := runFakeBookOf(t, &fakeVenue{chain: feed.ChainPrevID, uncounted: true}, 2000, []int{500}, []int{1200})
+	if st.BookResyncs != 2 || gaps != 2 || st.Gaps != 2 || st.Missing != 0 {
+		t.Fatalf("two breaks of uncounted IDs: %d resyncs, %d gap events, %d gaps, %d missing IDs; want 2, 2, 2, 0",
+			st.BookResyncs, gaps, st.Gaps, st.Missing)
 	}
 }
 

@@ -527,7 +527,10 @@ func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 		return
 	case verdictGap:
 		g.stats.gaps.Add(1)
-		g.stats.missing.Add(to - from + 1)
+		uncounted := g.rules.BookIDsUncounted && ev.Type != TypeTrade
+		if !uncounted {
+			g.stats.missing.Add(to - from + 1)
+		}
 		if ev.Type == TypeTrade {
 			g.stats.tradeGaps.Add(1)
 			g.stats.tradeMissing.Add(to - from + 1)
@@ -543,6 +546,9 @@ func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 		gap.Reset()
 		*gap = Event{Type: TypeGap, Missing: ev.Type, Venue: ev.Venue, Symbol: ev.Symbol, Instrument: ev.Instrument, FirstID: from, ID: to,
 			ReceiveTime: f.Recv, Aggregated: ev.Aggregated, Reason: "IDs missing from the stream", Bids: gap.Bids, Asks: gap.Asks}
+		if uncounted {
+			gap.Reason = "book updates missing from the stream: how many is unknown (the venue's book IDs do not count updates)"
+		}
 		g.deliver(gap)
 	}
 	if g.rec != nil {

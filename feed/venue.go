@@ -43,6 +43,12 @@ type Rules struct {
 	Book BookProcedure
 	// Trades says whether the venue's trade IDs show a gap.
 	Trades TradeIDs
+	// BookIDsUncounted says the venue's book IDs do not count book updates
+	// (Kraken's timestamps, Coinbase's sequence_num of every message of a
+	// connection): a break of a book's chain is a gap of unknown size,
+	// counted in GatewayStats.Gaps but adding nothing to Missing, and its
+	// TypeGap event says so.
+	BookIDsUncounted bool
 	// Checksum, when set, checks the book against the checksum the venue
 	// sent with a book event (Event.Checksummed): after each snapshot the
 	// book is built from and each delta applied. It computes the venue's

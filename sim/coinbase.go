@@ -42,8 +42,10 @@ const (
 	// whose book changed while the product was offline (orders cancelled,
 	// auction): l2_data resumes with updates from the book as it is then,
 	// not a snapshot, so only a client that asks for the book again holds
-	// the right one; the trades made meanwhile are never sent. Prob is per
-	// product per second.
+	// the right one; the trades the market made meanwhile did not happen
+	// on Coinbase (trading disabled): never sent, and left out of the
+	// front-end's trades (REST, and the truth of Coinbase.Trades). Prob is
+	// per product per second.
 	FaultCoinbaseProductOffline FaultKind = "coinbase-product-offline"
 )
 
@@ -145,12 +147,45 @@ type cbProduct struct {
 
 	mu           sync.Mutex
 	offlineUntil time.Time
+	offSpans     [][2]int64 // the times (µs) it was offline, from..until, the last cbOffSpans
 }
+
+// cbOffSpans is how many offline spans of a product are kept.
+const cbOffSpans = 64
 
 func (p *cbProduct) offline(now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return now.Before(p.offlineUntil)
+}
+
+// goOffline takes the product offline from now until until.
+func (p *cbProduct) goOffline(now, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.offSpans); n > 0 && now.Before(p.offlineUntil) {
+		p.offSpans[n-1][1] = until.UnixMicro() // still offline: longer
+	} else {
+		if n == cbOffSpans {
+			p.offSpans = append(p.offSpans[:0], p.offSpans[1:]...)
+		}
+		p.offSpans = append(p.offSpans, [2]int64{now.UnixMicro(), until.UnixMicro()})
+	}
+	p.offlineUntil = until
+}
+
+// tradedOffline says whether the market's trade at us (µs) fell while the
+// product was offline: trading disabled, it did not happen on Coinbase,
+// which neither streams it nor lists it.
+func (p *cbProduct) tradedOffline(us int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, sp := range p.offSpans {
+		if us >= sp[0] && us < sp[1] {
+			return true
+		}
+	}
+	return false
 }
 
 func startCoinbase(s *Server, tlsCfg *tls.Config) (*Coinbase, error) {
@@ -296,7 +331,9 @@ func (cb *Coinbase) Trades(productID string, from, to int64) ([]CoinbaseTrade, e
 	to = min(to, p.s.nextTrade-1)
 	var out []CoinbaseTrade
 	for id := from; id <= to; id++ {
-		out = append(out, cbTrade(p.id, id, p.s.tradeAt(id)))
+		if r := p.s.tradeAt(id); !p.tradedOffline(r.us) {
+			out = append(out, cbTrade(p.id, id, r))
+		}
 	}
 	cb.srv.market.mu.Unlock()
 	return out, nil

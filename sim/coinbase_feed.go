@@ -122,9 +122,7 @@ func (f *cbFeed) step(now time.Time) {
 	if dueAt(&f.offNext, now, time.Second) && f.fs.active[classMessage].Load() {
 		for _, x := range f.ps {
 			if ft, hit := f.fs.hit(classMessage, f.rng, now, func(k FaultKind) bool { return k == FaultCoinbaseProductOffline }); hit {
-				x.p.mu.Lock()
-				x.p.offlineUntil = now.Add(orDefault(ft.Duration, 10*time.Second))
-				x.p.mu.Unlock()
+				x.p.goOffline(now, now.Add(orDefault(ft.Duration, 10*time.Second)))
 			}
 		}
 	}
@@ -132,7 +130,7 @@ func (f *cbFeed) step(now time.Time) {
 	for _, x := range f.ps {
 		off := f.statusCh(x, now)
 		f.level2(x, now, off)
-		f.marketTrades(x, now, tradesDue, off)
+		f.marketTrades(x, now, tradesDue)
 		f.tickerCh(x, now, off)
 	}
 }
@@ -284,7 +282,7 @@ func (f *cbFeed) level2(x *cbProdFeed, now time.Time, off bool) {
 // marketTrades publishes every TradesEvery the trades made since the last
 // batch ("Market trades": batched every 250 ms), and to a new subscriber
 // first a snapshot of the last trades.
-func (f *cbFeed) marketTrades(x *cbProdFeed, now time.Time, due, off bool) {
+func (f *cbFeed) marketTrades(x *cbProdFeed, now time.Time, due bool) {
 	waiting := f.takePending(x.trades)
 	subscribed := f.wants(x.trades)
 	if !subscribed && len(waiting) == 0 {
@@ -297,11 +295,15 @@ func (f *cbFeed) marketTrades(x *cbProdFeed, now time.Time, due, off bool) {
 		from, next := max(x.tradeNext, m.oldestTrade(s)), s.nextTrade
 		var ts []CoinbaseTrade
 		for id := next - 1; id >= from; id-- { // newest first, as Coinbase sends them
-			ts = append(ts, cbTrade(x.p.id, id, s.tradeAt(id)))
+			// made while the product was offline: not Coinbase's; those
+			// made before it went offline are still sent
+			if r := s.tradeAt(id); !x.p.tradedOffline(r.us) {
+				ts = append(ts, cbTrade(x.p.id, id, r))
+			}
 		}
 		m.mu.Unlock()
 		x.tradeNext = next
-		if len(ts) > 0 && !off {
+		if len(ts) > 0 {
 			f.hub.publish(x.tradesMessage("update", now, ts, next-1))
 		}
 	}
@@ -312,7 +314,9 @@ func (f *cbFeed) marketTrades(x *cbProdFeed, now time.Time, due, off bool) {
 	next := s.nextTrade
 	var ts []CoinbaseTrade
 	for id := next - 1; id >= max(next-cbSnapshotTrades, m.oldestTrade(s)); id-- {
-		ts = append(ts, cbTrade(x.p.id, id, s.tradeAt(id)))
+		if r := s.tradeAt(id); !x.p.tradedOffline(r.us) {
+			ts = append(ts, cbTrade(x.p.id, id, r))
+		}
 	}
 	m.mu.Unlock()
 	x.tradeNext = next

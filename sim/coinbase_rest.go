@@ -157,7 +157,9 @@ func (h *cbREST) ticker(w http.ResponseWriter, p *cbProduct, limitS string) {
 	m.mu.Lock()
 	var ts []CoinbaseTrade
 	for id := p.s.nextTrade - 1; id >= m.oldestTrade(p.s) && len(ts) < n; id-- {
-		ts = append(ts, cbTrade(p.id, id, p.s.tradeAt(id)))
+		if r := p.s.tradeAt(id); !p.tradedOffline(r.us) {
+			ts = append(ts, cbTrade(p.id, id, r))
+		}
 	}
 	bids, asks := topE8(p.s, 1)
 	m.mu.Unlock()
@@ -246,6 +248,9 @@ func (h *cbREST) exchangeTrades(w http.ResponseWriter, id, limitS, afterS, befor
 	out := []cbExchangeTrade{}
 	for tid := hi; tid >= lo; tid-- {
 		r := p.s.tradeAt(tid)
+		if p.tradedOffline(r.us) {
+			continue
+		}
 		side := "sell" // the maker sold: the taker bought
 		if r.maker {
 			side = "buy"

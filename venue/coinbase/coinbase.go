@@ -223,9 +223,10 @@ func (v *Coinbase) MessageRate() float64 { return messageRate }
 func (v *Coinbase) IsShutdown([]byte) bool { return false }
 
 // Rules: books from the stream's snapshots, chained by PrevID (see the
-// package comment); trades opaque.
+// package comment), whose IDs count every message of the connection, not
+// the book's updates; trades opaque.
 func (v *Coinbase) Rules() feed.Rules {
-	return feed.Rules{BookChain: feed.ChainPrevID, Book: feed.BookFromStream, Trades: feed.TradeIDsOpaque}
+	return feed.Rules{BookChain: feed.ChainPrevID, Book: feed.BookFromStream, Trades: feed.TradeIDsOpaque, BookIDsUncounted: true}
 }
 
 // Widened counts the scales decoders widened for a value with more

@@ -1,9 +1,11 @@
 package coinbase
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
@@ -74,6 +76,9 @@ type Decoder struct {
 	// Gaps counts the jumps of sequence_num and heartbeat_counter seen.
 	Gaps    int64
 	lostNow bool // the frame being decoded showed a jump
+
+	order []int        // timeOrder's indices
+	moved []feed.Event // timeOrder's copies
 }
 
 var (
@@ -420,21 +425,53 @@ func (s SequenceScope) String() string {
 }
 
 // timeOrder puts the frame's events in the order of their exchange times,
-// oldest first, keeping the order of equal times: a market_trades batch may
-// list its trades newest first.
+// oldest first: a market_trades batch may list its trades newest first.
+// A batch in order is left as it is; one newest first is reversed (its
+// trades of one time come newest first too); any other is sorted stably
+// and each event moved once. Linear but for the last case: a batch holds
+// up to a thousand trades.
 func (d *Decoder) timeOrder(ev *feed.Event) {
+	n := d.count
 	at := func(i int) *feed.Event {
 		if i == 0 {
 			return ev
 		}
 		return &d.pending[i-1]
 	}
-	for i := 1; i < d.count; i++ {
-		for j := i; j > 0 && at(j).ExchangeTime < at(j-1).ExchangeTime; j-- {
-			a, b := at(j), at(j-1)
-			*a, *b = *b, *a
+	asc, desc := true, true
+	for i := 1; i < n && (asc || desc); i++ {
+		switch prev, t := at(i-1).ExchangeTime, at(i).ExchangeTime; {
+		case t < prev:
+			asc = false
+		case t > prev:
+			desc = false
 		}
 	}
+	switch {
+	case asc:
+		return
+	case desc:
+		for i, j := 0, n-1; i < j; i, j = i+1, j-1 {
+			a, b := at(i), at(j)
+			*a, *b = *b, *a
+		}
+		return
+	}
+	d.order = d.order[:0]
+	for i := range n {
+		d.order = append(d.order, i)
+	}
+	slices.SortStableFunc(d.order, func(a, b int) int { return cmp.Compare(at(a).ExchangeTime, at(b).ExchangeTime) })
+	// the events move once through a copy; a permutation leaves every
+	// slot's buffers with exactly one slot
+	d.moved = d.moved[:0]
+	for _, i := range d.order {
+		d.moved = append(d.moved, *at(i))
+	}
+	for i := range n {
+		*at(i) = d.moved[i]
+	}
+	clear(d.moved) // no buffer kept twice
 }
 
 // lost marks every book of the connection broken: a message was lost.

@@ -411,3 +411,68 @@ func TestDecodeStatusOfTheConnectionsProducts(t *testing.T) {
 		t.Errorf("ETH-USD offline on its own connection: %v %v %+v", kind, err, ev)
 	}
 }
+
+// tradesFrame is a market_trades frame of the trades whose times (ms after
+// a fixed minute) are ts, listed in that order, the i-th priced i+1.
+func tradesFrame(ts []int) []byte {
+	b := []byte(`{"channel":"market_trades","timestamp":"2026-04-07T14:30:03Z","sequence_num":1,"events":[{"type":"update","trades":[`)
+	for i, ms := range ts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"trade_id":"t%d","product_id":"BTC-USD","price":"%d","size":"1","side":"BUY","time":"2026-04-07T14:30:%02d.%03dZ"}`,
+			i, i+1, ms/1000, ms%1000)
+	}
+	return append(b, "]}]}"...)
+}
+
+// A batch in no order is sorted by time, trades of one time kept in the
+// order listed; one listed newest first is reversed whole.
+func TestDecodeTradesMixedOrder(t *testing.T) {
+	d := NewDecoder(testSymbols(t), SequencePerConnection)
+	order := func(ts []int) string {
+		var ev, n feed.Event
+		if _, err := d.Decode(tradesFrame(ts), &ev); err != nil {
+			t.Fatal(err)
+		}
+		// each trade as its place in the batch @ its time in the minute
+		str := func(e *feed.Event) string {
+			return fmt.Sprintf("%d@%d", e.Price/100, e.ExchangeTime/1e6%60000)
+		}
+		got := []string{str(&ev)}
+		for d.Next(&n) {
+			got = append(got, str(&n))
+		}
+		return strings.Join(got, " ")
+	}
+	if got, want := order([]int{5, 3, 9, 3, 1, 9}), "5@1 2@3 4@3 1@5 3@9 6@9"; got != want {
+		t.Errorf("mixed: %s, want %s", got, want)
+	}
+	if got, want := order([]int{9, 7, 7, 1}), "4@1 3@7 2@7 1@9"; got != want {
+		t.Errorf("newest first: %s, want %s", got, want)
+	}
+	if got, want := order([]int{1, 1, 2}), "1@1 2@1 3@2"; got != want {
+		t.Errorf("in order: %s, want %s", got, want)
+	}
+}
+
+// A batch of a thousand trades newest first, as a busy product's can be:
+// linear, not quadratic.
+func BenchmarkDecodeTradesNewestFirst1000(b *testing.B) {
+	d := NewDecoder(testSymbols(b), SequencePerConnection)
+	ts := make([]int, 1000)
+	for i := range ts {
+		ts[i] = 50000 - i*7
+	}
+	frame := tradesFrame(ts)
+	var ev, n feed.Event
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decode(frame, &ev); err != nil {
+			b.Fatal(err)
+		}
+		for d.Next(&n) {
+		}
+	}
+}

@@ -236,7 +236,8 @@ func (v *Kraken) Instruments() *Instruments { return v.inst }
 // number, unique per book" ("Trades"): a jump is a gap, filled from
 // /0/public/Trades.
 func (v *Kraken) Rules() feed.Rules {
-	return feed.Rules{BookChain: feed.ChainFirstID, Book: feed.BookFromStream, Trades: feed.TradeIDsContiguous, Checksum: v.checksum}
+	return feed.Rules{BookChain: feed.ChainFirstID, Book: feed.BookFromStream, Trades: feed.TradeIDsContiguous, Checksum: v.checksum,
+		BookIDsUncounted: true}
 }
 
 // IsShutdown reports whether frame is a status message announcing the
