@@ -34,7 +34,8 @@ type snapshot struct {
 	Quotes   []quoteView `json:"quotes"`
 	Books    []bookView  `json:"books"`
 	Sinks    []sinkView  `json:"sinks"`
-	NQuotes  int         `json:"quotes_total"` // symbols seen; Quotes holds the first maxQuotes
+	Venues   []venueView `json:"venues,omitempty"` // with Config.Venues: each venue's own figures
+	NQuotes  int         `json:"quotes_total"`     // symbols seen; Quotes holds the first maxQuotes
 	Notices  []notice    `json:"notices"`
 	Point    point       `json:"point"`
 }
@@ -156,6 +157,7 @@ type sampler struct {
 	prevBytes          int64
 	prevConnFrames     []int64
 	prevExch, prevSink []uint64
+	prevVenue          []venuePrev // in the order of Config.Venues
 	mem                []metrics.Sample
 
 	mu     sync.Mutex
@@ -237,7 +239,8 @@ func (s *sampler) take(now time.Time) *snapshot {
 		return float64(d) / dt
 	}
 
-	st, haveGateway := m.gatewayStats()
+	rd := m.read()
+	st := rd.st
 	tt := &snap.Totals
 	tt.Events, tt.Duplicates, tt.Gaps, tt.Missing = st.Events, st.Duplicates, st.Gaps, st.Missing
 	tt.Malformed, tt.Unknown, tt.Binary = st.Malformed, st.Unknown, st.Binary
@@ -247,7 +250,7 @@ func (s *sampler) take(now time.Time) *snapshot {
 		s.prevConnFrames = append(s.prevConnFrames, make([]int64, len(st.Sessions)-len(s.prevConnFrames))...)
 	}
 	snap.Conns = make([]connView, len(st.Sessions))
-	names := m.connNames(len(st.Sessions))
+	names := m.connNames(&rd)
 	for i := range st.Sessions {
 		cs := &st.Sessions[i]
 		tt.Frames += cs.Frames
@@ -279,12 +282,8 @@ func (s *sampler) take(now time.Time) *snapshot {
 		snap.Conns[i] = cv
 	}
 	snap.Rates = rates{Events: rate(st.Events, &s.prevEvents), Frames: rate(tt.Frames, &s.prevFrames), Bytes: rate(tt.Bytes, &s.prevBytes)}
-	var rd Readiness
-	if haveGateway {
-		rd = m.ready(&st)
-	} else {
-		rd = m.ready(nil)
-	}
+	qs := m.obs.quotes()
+	ready := m.ready(&rd, qs, now)
 
 	var exch, sink []uint64
 	exch, s.prevExch = interval(m.obs.exch.cumulative(), s.prevExch)
@@ -310,13 +309,13 @@ func (s *sampler) take(now time.Time) *snapshot {
 		}
 	}
 
-	qs := m.obs.quotes()
-	snap.Books = m.books(qs, st.BooksInSync, now)
+	snap.Books = m.books(qs, &rd, now)
+	snap.Venues = s.venueViews(&rd, ready, snap.Books, rate)
 	if len(snap.Books) > maxQuotes {
 		snap.Books = snap.Books[:maxQuotes]
 	}
-	snap.Ready, snap.NotReady = rd.Ready, rd.NotReady
-	snap.Sinks = sinkViews(m.cfg.Sinks, rd.NotReady)
+	snap.Ready, snap.NotReady = ready.Ready, ready.NotReady
+	snap.Sinks = sinkViews(m.cfg.Sinks, ready.NotReady)
 	snap.NQuotes = len(qs)
 	for _, q := range qs[:min(len(qs), maxQuotes)] {
 		snap.Quotes = append(snap.Quotes, quoteOf(q, now))
