@@ -191,8 +191,10 @@ func (m *Monitor) Close() error {
 }
 
 // Handler returns the Monitor's routes, behind the token check: /metrics,
-// /healthz, /readyz, the dashboard (/), its stream (/events), its
-// snapshot (/api/snapshot) and the charts' history (/api/history).
+// /healthz, /readyz (and /readyz?venue=name), the dashboard (/), its stream
+// (/events), its snapshot (/api/snapshot) and the charts' history
+// (/api/history). The package documentation describes the JSON of /readyz
+// and of the snapshot.
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{

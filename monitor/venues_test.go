@@ -392,3 +392,72 @@ func TestStatusJSONTwoVenues(t *testing.T) {
 		t.Errorf("reconnects: spot %d, USD-M %d, total %d", s.Venues[0].Reconnects, s.Venues[1].Reconnects, s.Totals.Reconnects)
 	}
 }
+
+// TestVenuesCheckedApart: two venues whose books are not named venue by
+// venue (no VenueMetrics.BookSymbols): the book loaded but not in sync is
+// found from its own venue's count, not the stalest of all, and its problem
+// names its venue, which alone is not ready; VenueReady answers per venue
+// and refuses a name the process does not run.
+func TestVenuesCheckedApart(t *testing.T) {
+	up := []wsconn.Stats{{Status: wsconn.StatusConnected, Connects: 1}}
+	gws := map[string]feed.GatewayStats{
+		"binance": {Sessions: up, BooksInSync: 1},
+		"okx":     {Sessions: up, BooksInSync: 0},
+	}
+	venue := func(name string) monitor.VenueMetrics {
+		return monitor.VenueMetrics{Name: name, Gateway: func() feed.GatewayStats { return gws[name] }}
+	}
+	mon, err := monitor.New(monitor.Config{Addr: "127.0.0.1:0", Venue: "binance,okx", Logger: quiet(),
+		BookSymbols: []string{"BTCUSDT", "BTC-USDT"}, Venues: []monitor.VenueMetrics{venue("binance"), venue("okx")},
+		Gateway: func() feed.GatewayStats { return sumGateways(gws["binance"], gws["okx"]) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close()
+	now := time.Now()
+	// binance's book is the staler one: taken globally, it would be the one resyncing
+	mon.ObserveAt(&feed.Event{Type: feed.TypeBookSnapshot, Derived: true, Venue: "binance", Symbol: "BTCUSDT",
+		ReceiveTime: now.Add(-5 * time.Second).UnixNano()}, now)
+	mon.ObserveAt(&feed.Event{Type: feed.TypeBookSnapshot, Derived: true, Venue: "okx", Symbol: "BTC-USDT",
+		ReceiveTime: now.UnixNano()}, now)
+
+	rd := mon.Ready()
+	if rd.Ready || len(rd.Venues) != 2 || !rd.Venues[0].Ready || rd.Venues[1].Ready || rd.Venues[1].Problems != 1 {
+		t.Fatalf("readiness %+v", rd)
+	}
+	var got []string
+	for _, p := range rd.NotReady {
+		got = append(got, p.Check+"|"+p.Venue+"|"+p.Symbol)
+	}
+	if g := strings.Join(got, " "); g != "books|| books|okx|BTC-USDT" {
+		t.Fatalf("problems %q: want the count, then okx's book", g)
+	}
+	if one, ok := mon.VenueReady("okx"); !ok || one.Ready || len(one.NotReady) != 1 || one.NotReady[0].Symbol != "BTC-USDT" {
+		t.Errorf("VenueReady(okx) %+v %v", one, ok)
+	}
+	if one, ok := mon.VenueReady("binance"); !ok || !one.Ready {
+		t.Errorf("VenueReady(binance) %+v %v", one, ok)
+	}
+	if _, ok := mon.VenueReady("kraken"); ok {
+		t.Error("VenueReady(kraken) answered for a venue the process does not run")
+	}
+
+	// one venue: its readiness is the process's
+	single, err := monitor.New(monitor.Config{Addr: "127.0.0.1:0", Venue: "binance", Logger: quiet(),
+		Gateway: func() feed.GatewayStats { return gws["binance"] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer single.Close()
+	if one, ok := single.VenueReady("binance"); !ok || !one.Ready || one.Venues != nil {
+		t.Errorf("one venue: VenueReady(binance) %+v %v", one, ok)
+	}
+	if _, ok := single.VenueReady("okx"); ok {
+		t.Error("one venue: VenueReady(okx) answered")
+	}
+
+	if _, err := monitor.New(monitor.Config{Addr: "127.0.0.1:0", Logger: quiet(),
+		Venues: []monitor.VenueMetrics{venue("okx"), venue("okx")}}); err == nil || !strings.Contains(err.Error(), `"okx" listed twice`) {
+		t.Errorf("the same venue twice: %v", err)
+	}
+}
