@@ -348,7 +348,8 @@ function venueCells(v) {
     cell("events", fmtInt(v.events), "n") +
     cell("latency", fmtMS(v.exch_p99), "n", v.exch_p50 != null ? "p50 " + fmtMS(v.exch_p50) : "") +
     cell("lag", lag, "n") +
-    cell("gaps", fmtInt(v.gaps) + (v.missing > 0 ? ` <span class="muted">· ${fmtInt(v.missing)} missing</span>` : ""), v.gaps > 0 ? "n warn" : "n") +
+    cell("gaps", fmtInt(v.gaps) + (v.missing > 0 ? ` <span class="muted">· ${v.missing >= 1e5 ? fmtRate(v.missing) : fmtInt(v.missing)} missing</span>` : ""),
+      v.gaps > 0 ? "n warn" : "n", v.missing > 0 ? `${fmtInt(v.missing)} IDs missing` : "") +
     cell("recovered", recovered, "n") +
     cell("books", books, v.books > 0 && v.books_in_sync < v.books ? "n bad" : "n") +
     cell("reconnects", fmtInt(v.reconnects), v.reconnects > 0 ? "n warn" : "n", `${fmtInt(v.connects)} connects, ${fmtInt(v.stale)} stale, ${fmtInt(v.rotations)} rotations`) +
