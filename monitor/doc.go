@@ -25,7 +25,9 @@
 // venue names it; the sinks and Config.Checks are shared and name none.
 // /readyz?venue=okx answers for that venue alone (its problems, not the
 // shared ones), 200 or 503, for a probe per venue; a name that is not one of
-// the process's venues gets 404 with the names it runs.
+// the process's venues gets 404 with the names it runs. For alerts,
+// /metrics has feedkeeper_venue_ready{venue="okx"}, 1 or 0, as the
+// dashboard last found it (every SampleInterval).
 //
 // # The dashboard's snapshot
 //

@@ -44,7 +44,8 @@ type Monitor struct {
 	clockErrors                    prometheus.Counter
 	streams                        atomic.Int64 // dashboard streams open
 	gateway                        atomic.Pointer[func() feed.GatewayStats]
-	clock                          atomic.Pointer[Offset] // the last estimate; nil: none
+	clock                          atomic.Pointer[Offset]           // the last estimate; nil: none
+	venuesReady                    atomic.Pointer[[]VenueReadiness] // the last sample's; nil: none yet
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -99,6 +100,9 @@ func New(cfg Config) (*Monitor, error) {
 		if err := m.reg.Register(newStatsCollector(stats, v.REST, v.Dials, prometheus.Labels{"venue": v.Name}, &connTracker{})); err != nil {
 			return nil, fmt.Errorf("monitor: Venues: %s: %w", v.Name, err)
 		}
+	}
+	if len(cfg.Venues) > 0 {
+		m.reg.MustRegister(newVenueReadyCollector(m))
 	}
 	if len(cfg.Sinks) > 0 {
 		m.reg.MustRegister(newSinkCollector(m, constLabels))

@@ -284,6 +284,9 @@ func (s *sampler) take(now time.Time) *snapshot {
 	snap.Rates = rates{Events: rate(st.Events, &s.prevEvents), Frames: rate(tt.Frames, &s.prevFrames), Bytes: rate(tt.Bytes, &s.prevBytes)}
 	qs := m.obs.quotes()
 	ready := m.ready(&rd, qs, now)
+	if ready.Venues != nil {
+		m.venuesReady.Store(&ready.Venues)
+	}
 
 	var exch, sink []uint64
 	exch, s.prevExch = interval(m.obs.exch.cumulative(), s.prevExch)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/feedkeeper/feedkeeper/feed"
 )
 
@@ -259,4 +261,29 @@ func (m *Monitor) unknownVenueError(name string) string {
 		return fmt.Sprintf("unknown venue %q: this monitor names no venue", name)
 	}
 	return fmt.Sprintf("unknown venue %q: this process runs %s", name, strings.Join(names, ", "))
+}
+
+// venueReadyCollector exports each venue's readiness as the dashboard last
+// found it (once every SampleInterval).
+type venueReadyCollector struct {
+	m    *Monitor
+	desc *prometheus.Desc
+}
+
+func newVenueReadyCollector(m *Monitor) *venueReadyCollector {
+	return &venueReadyCollector{m: m, desc: prometheus.NewDesc(namespace+"_venue_ready",
+		"1 while the venue is ready (its connections up and keeping up, its books in sync), as /readyz?venue= answers; updated every sample of the dashboard.",
+		[]string{"venue"}, nil)}
+}
+
+func (c *venueReadyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *venueReadyCollector) Collect(ch chan<- prometheus.Metric) {
+	vs := c.m.venuesReady.Load()
+	if vs == nil {
+		return
+	}
+	for _, v := range *vs {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, b2f(v.Ready), v.Venue)
+	}
 }

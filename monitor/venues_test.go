@@ -240,6 +240,30 @@ func (r *venueRig) get(t testing.TB, path string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// waitMetrics scrapes /metrics until it has every one of lines.
+func (r *venueRig) waitMetrics(t testing.TB, what string, lines ...string) {
+	t.Helper()
+	var body string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, b := r.get(t, "/metrics")
+		body = string(b)
+		missing := ""
+		for _, l := range lines {
+			if !strings.Contains(body, "\n"+l+"\n") {
+				missing = l
+			}
+		}
+		if code == 200 && missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: /metrics %d lacks %s", what, code, missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (r *venueRig) snapshot(t testing.TB) snapshotJSON {
 	t.Helper()
 	code, b := r.get(t, "/api/snapshot")
@@ -382,12 +406,14 @@ func TestStatusJSONTwoVenues(t *testing.T) {
 	if len(s.Venues[0].NotReady) == 0 || s.Venues[0].NotReady[0].Venue != "binance" {
 		t.Errorf("spot's row without its problems: %+v", s.Venues[0].NotReady)
 	}
+	r.waitMetrics(t, "each venue's readiness", `feedkeeper_venue_ready{venue="binance"} 0`, `feedkeeper_venue_ready{venue="binance-usdm"} 1`)
 
 	// spot comes back
 	waitFor(t, 15*time.Second, "spot back and ready", func() bool {
 		s = r.snapshot(t)
 		return s.Ready && len(s.Venues) == 2 && s.Venues[0].Ready && s.Venues[0].Reconnects >= 2
 	})
+	r.waitMetrics(t, "spot ready again", `feedkeeper_venue_ready{venue="binance"} 1`, `feedkeeper_venue_ready{venue="binance-usdm"} 1`)
 	if s.Venues[1].Reconnects != 0 || s.Totals.Reconnects != s.Venues[0].Reconnects {
 		t.Errorf("reconnects: spot %d, USD-M %d, total %d", s.Venues[0].Reconnects, s.Venues[1].Reconnects, s.Totals.Reconnects)
 	}
