@@ -239,7 +239,8 @@ func TestBrowserDashboard(t *testing.T) {
 			}
 			t.Logf("drag %d did not zoom", attempt+1)
 		}
-		waitPage("the zoom", func() bool { return dataset("zoomed") == "true" && num("span") < full/2 })
+		// (spans are whole seconds: a zoom to 1.5 s of 5 s reads 2 of 5)
+		waitPage("the zoom", func() bool { return dataset("zoomed") == "true" && 2*num("span") <= full })
 		zoomed := num("span")
 		time.Sleep(3 * sample)
 		if dataset("zoomed") != "true" || num("span") != zoomed {
@@ -447,6 +448,13 @@ func TestBrowserVenues(t *testing.T) {
 	}
 	if c := cell("", "state"); c != "1/2 ready" {
 		t.Errorf("total state %q", c)
+	}
+	// recent events say which venue lost its connections
+	waitPage("spot's disconnection in recent events", func() bool {
+		return eval(`Array.from(document.querySelectorAll('#notices li[data-venue="binance"] .text')).some(e => e.textContent.startsWith("binance disconnected"))`) == "true"
+	})
+	if n := eval(`Array.from(document.querySelectorAll('#notices li[data-venue="binance-usdm"] .text')).map(e => e.textContent).join("; ")`); strings.Contains(n, "disconnected") {
+		t.Errorf("USD-M's recent events: %s", n)
 	}
 	waitPage("spot back", func() bool {
 		return cell("binance", "state") == "ready" && cell("binance", "conns") == "2/2 up" && number("binance", "reconnects") >= 2

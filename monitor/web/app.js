@@ -442,9 +442,10 @@ function renderSinks(sinks) {
     `<td class="n">${fmtInt(k.retries)}</td><td class="${k.ready ? "muted" : "why"}">${esc((k.problems || []).join("; ") || "—")}</td></tr>`).join("");
 }
 
-function renderNotices(list) {
+function renderNotices(list, several) {
   const items = (list || []).slice().reverse().map((n) =>
-    `<li><time>${fmtClock(n.t)}</time><span class="kind kind-${esc(n.kind)}">${esc(n.kind)}</span><span class="text">${esc(n.text)}</span></li>`);
+    `<li data-venue="${esc(n.venue || "")}"><time>${fmtClock(n.t)}</time><span class="kind kind-${esc(n.kind)}">${esc(n.kind)}</span>` +
+    `<span class="text">${several && n.venue ? `<b>${esc(n.venue)}</b> ` : ""}${esc(n.text)}</span></li>`);
   $("notices").innerHTML = items.join("") || `<li class="none">nothing yet: connection changes and gaps show here</li>`;
 }
 
@@ -498,7 +499,7 @@ function render(s) {
   renderVenues(s);
   renderQuotes(s.quotes, s.quotes_total || 0, s.books, !!(s.venues && s.venues.length > 1));
   renderSinks(s.sinks);
-  renderNotices(s.notices);
+  renderNotices(s.notices, !!(s.venues && s.venues.length > 1));
   drawCharts();
 }
 
