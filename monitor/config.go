@@ -20,6 +20,9 @@ import (
 // SampleInterval (the venue's row of the dashboard) and by /readyz, from
 // several goroutines.
 type VenueMetrics struct {
+	// Name is the venue's name as its events carry it (feed.Event.Venue,
+	// "binance-usdm"): its row's latency and its books are the events'
+	// of that name.
 	Name string
 	// Gateway returns the venue's gateway counters; the zero value before
 	// the gateway runs.
