@@ -144,6 +144,9 @@ func TestBrowserDashboard(t *testing.T) {
 	// live: the count grows between two reads, as the charts fill
 	n1 := number("events-total")
 	waitPage("the event count to grow", func() bool { return number("events-total") > n1 })
+	if h := eval(`document.getElementById("chart-venues").hidden`); h != "true" {
+		t.Fatalf("the venues chart shown for one venue")
+	}
 	waitPage("the rate chart", func() bool {
 		return eval(`Number((document.getElementById("chart-rate").dataset || {}).points || 0) > 3`) == "true"
 	})
@@ -422,6 +425,14 @@ func TestBrowserVenues(t *testing.T) {
 	if tags := eval(`Array.from(document.querySelectorAll("#venue .vtag")).map(e => e.textContent + ":" + e.className).join(" ")`); tags != "binance:vtag vtag-ok binance-usdm:vtag vtag-ok" {
 		t.Errorf("header venues %q", tags)
 	}
+	// a chart with a line per venue, its legend naming each with its rate
+	if labels := eval(`Array.from(document.querySelectorAll("#chart-venues .u-legend .u-series:not(:first-child) .u-label")).map(e => e.textContent).join(" ")`); labels != "binance binance-usdm" {
+		t.Errorf("the venues chart's legend %q", labels)
+	}
+	waitPage("each venue's latest rate in the chart's legend", func() bool {
+		vals := strings.Split(eval(`Array.from(document.querySelectorAll("#chart-venues .u-legend .u-series:not(:first-child) .u-value")).map(e => e.textContent).join(" ")`), " ")
+		return len(vals) == 2 && vals[0] != "—" && vals[0] != "0" && vals[1] != "—" && vals[1] != "0"
+	})
 	// the same symbol's book on both venues, each in its own row
 	waitPage("BTCUSDT's books of both venues in sync", func() bool {
 		return eval(`Array.from(document.querySelectorAll('#quotes tr[data-symbol="BTCUSDT"]')).map(r => r.dataset.venue + ":" + r.querySelector(".book").textContent).join(" ")`) ==

@@ -143,6 +143,9 @@ type point struct {
 	Heap       int64    `json:"hp"`
 	RSS        int64    `json:"rss"`
 	Goroutines int64    `json:"gr"`
+	// Venues are the events per second of each venue of Config.Venues, in
+	// its order; none without them.
+	Venues []float64 `json:"vev,omitempty"`
 }
 
 // sampler takes a snapshot every interval, keeps the charts' history and
@@ -329,6 +332,9 @@ func (s *sampler) take(now time.Time) *snapshot {
 		ExchP50: snap.Latency.ExchP50, ExchP99: snap.Latency.ExchP99, SinkP99: snap.Latency.SinkP99,
 		Reconnects: tt.Reconnects, Gaps: tt.Gaps, Missing: tt.Missing,
 		Heap: snap.Process.Heap, RSS: snap.Process.RSS, Goroutines: snap.Process.Goroutines,
+	}
+	for _, v := range snap.Venues {
+		snap.Point.Venues = append(snap.Point.Venues, v.EventsRate)
 	}
 	return snap
 }

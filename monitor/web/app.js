@@ -124,6 +124,28 @@ const CHARTS = [
   ] },
 ];
 
+// The venues' chart: one line per venue of a process that runs several,
+// added once their names are known (from the first snapshot).
+const VENUE_COLORS = [COLORS.blue, COLORS.teal, COLORS.amber, COLORS.purple, COLORS.red, COLORS.slate, "#0891b2", "#65a30d"];
+let venueNames = "";
+
+function setVenueChart(vs) {
+  const names = (vs || []).map((v) => v.name);
+  if (names.length === 0 || names.join("\n") === venueNames) return;
+  venueNames = names.join("\n");
+  const fig = $("chart-venues");
+  fig.hidden = false;
+  let c = CHARTS.find((x) => x.id === "chart-venues");
+  if (!c) {
+    c = { id: "chart-venues", unit: "per s", fmt: fmtRate, whole: true, series: [] };
+    CHARTS.push(c);
+  } else if (c.u) {
+    c.u.destroy();
+    c.u = null;
+  }
+  c.series = names.map((n, i) => ({ name: n, color: VENUE_COLORS[i % VENUE_COLORS.length], get: (p) => (p.vev ? p.vev[i] : undefined) }));
+}
+
 // niceMax rounds a y maximum up to 1, 2, 2.5 or 5 times a power of ten
 // (of 1024 for bytes), so that the axis ticks are round.
 function niceMax(max, c) {
@@ -168,7 +190,7 @@ function chartData(c) {
   history.forEach((p, i) => {
     xs[i] = p.t / 1000;
     c.series.forEach((s, j) => {
-      let v = p[s.key];
+      let v = s.get ? s.get(p) : p[s.key];
       if (v === undefined || (s.zeroIsNone && v === 0)) v = null;
       cols[j][i] = v;
     });
@@ -230,7 +252,7 @@ function showLatest(c) {
 function drawCharts() {
   if (typeof uPlot === "undefined") return;
   for (const c of CHARTS) {
-    if (!c.u) { makeChart(c); charts.push(c); }
+    if (!c.u) { makeChart(c); if (!charts.includes(c)) charts.push(c); }
     else c.u.setData(chartData(c), !c.zoomed);
     if (!c.zoomed) {
       const [min, max] = xRange();
@@ -497,6 +519,7 @@ function render(s) {
 
   renderConns(s.conns);
   renderVenues(s);
+  setVenueChart(s.venues);
   renderQuotes(s.quotes, s.quotes_total || 0, s.books, !!(s.venues && s.venues.length > 1));
   renderSinks(s.sinks);
   renderNotices(s.notices, !!(s.venues && s.venues.length > 1));
