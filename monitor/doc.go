@@ -41,7 +41,9 @@
 // (per second over the last interval), "latency" (p50 and p99 in ms over the
 // last interval; null without events), "process", "conns" (one per
 // connection, named venue#n), "quotes" and "books" (per venue and symbol),
-// "sinks", "notices" and "point" (the charts' sample).
+// "sinks", "notices" (each with the "venue" of its event) and "point" (the
+// charts' sample; with Config.Venues its "vev" is each venue's events per
+// second, in their order, also in /api/history).
 //
 // With Config.Venues the snapshot also has "venues", one object per venue in
 // the order of Config.Venues, each from that venue's own counters:
