@@ -46,6 +46,9 @@ func BenchmarkSample(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
+			for m.sampler.lastSnapshot() == nil { // the sampler's own first sample, then it sleeps for an hour
+				time.Sleep(time.Millisecond)
+			}
 			now := time.Now()
 			for i := range n {
 				m.ObserveAt(&feed.Event{Type: feed.TypeBookSnapshot, Derived: true, Venue: "venue" + strconv.Itoa(i), Symbol: "BTCUSDT",
