@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -32,35 +33,79 @@ type bookView struct {
 }
 
 // books returns the state of every book the gateway keeps that is known:
-// Config.BookSymbols and the symbols with a derived snapshot; inSync is
-// GatewayStats.BooksInSync.
-func (m *Monitor) books(qs []symbolQuote, inSync int64, now time.Time) []bookView {
+// the books of VenueMetrics.BookSymbols (or else of Config.BookSymbols)
+// and the symbols with a derived snapshot. Which loaded books are
+// resyncing is worked out venue by venue with Config.Venues, from each
+// venue's own BooksInSync.
+func (m *Monitor) books(qs []symbolQuote, rd *reading, now time.Time) []bookView {
 	var out []bookView
 	seen := map[symKey]bool{}
+	seenSym := map[string]bool{}
 	for _, q := range qs {
 		if q.bookSyncs == 0 {
 			continue
 		}
 		seen[q.key] = true
+		seenSym[q.key.symbol] = true
 		v := bookView{Venue: q.key.venue, Symbol: q.key.symbol, State: bookInSync, Syncs: q.bookSyncs,
 			SyncedAt: q.syncedAt / 1e6, AgeMS: max(0, now.UnixMilli()-q.bookTime/1e6)}
 		out = append(out, v)
 	}
-	// the loaded books beyond the gateway's count are resyncing: the stalest first
-	if extra := len(out) - int(inSync); extra > 0 {
-		idx := make([]int, len(out))
-		for i := range idx {
-			idx[i] = i
-		}
-		slices.SortStableFunc(idx, func(a, b int) int { return int(out[b].AgeMS - out[a].AgeMS) })
-		for _, i := range idx[:min(extra, len(idx))] {
-			out[i].State = bookResyncing
+	// the loaded books beyond the gateway's count are resyncing: the
+	// stalest first; with Venues, each venue's beyond its own count (the
+	// books of other venues are taken as in sync)
+	inSync := map[string]int64{"": rd.st.BooksInSync}
+	if len(m.cfg.Venues) > 0 {
+		inSync = map[string]int64{"": math.MaxInt64}
+		for i, v := range m.cfg.Venues {
+			inSync[v.Name] = rd.venues[i].BooksInSync
 		}
 	}
-	for _, sym := range m.cfg.BookSymbols {
-		k := symKey{m.cfg.Venue, sym}
-		if !seen[k] {
-			out = append(out, bookView{Venue: k.venue, Symbol: sym, State: bookWaiting, AgeMS: -1})
+	group := func(venue string) string {
+		if _, ok := inSync[venue]; ok {
+			return venue
+		}
+		return ""
+	}
+	for g, n := range inSync {
+		var idx []int
+		for i := range out {
+			if group(out[i].Venue) == g {
+				idx = append(idx, i)
+			}
+		}
+		if extra := int64(len(idx)) - n; extra > 0 {
+			slices.SortStableFunc(idx, func(a, b int) int { return int(out[b].AgeMS - out[a].AgeMS) })
+			for _, i := range idx[:min(int(extra), len(idx))] {
+				out[i].State = bookResyncing
+			}
+		}
+	}
+	switch {
+	case m.perVenueBooks():
+		for _, v := range m.cfg.Venues {
+			for _, sym := range v.BookSymbols {
+				if k := (symKey{v.Name, sym}); !seen[k] {
+					seen[k] = true
+					out = append(out, bookView{Venue: k.venue, Symbol: sym, State: bookWaiting, AgeMS: -1})
+				}
+			}
+		}
+	case len(m.cfg.Venues) > 0:
+		// the venue of each book is not known: waiting while no venue has
+		// loaded a book of its symbol
+		for _, sym := range m.cfg.BookSymbols {
+			if !seenSym[sym] {
+				seenSym[sym] = true
+				out = append(out, bookView{Symbol: sym, State: bookWaiting, AgeMS: -1})
+			}
+		}
+	default:
+		for _, sym := range m.cfg.BookSymbols {
+			k := symKey{m.cfg.Venue, sym}
+			if !seen[k] {
+				out = append(out, bookView{Venue: k.venue, Symbol: sym, State: bookWaiting, AgeMS: -1})
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b bookView) int {
@@ -72,15 +117,15 @@ func (m *Monitor) books(qs []symbolQuote, inSync int64, now time.Time) []bookVie
 	return out
 }
 
-// bookProblems names the books not in sync.
+// bookProblems names the books not in sync, each with its venue.
 func bookProblems(bs []bookView) []Problem {
 	var ps []Problem
 	for _, b := range bs {
 		switch b.State {
 		case bookWaiting:
-			ps = append(ps, Problem{Check: "books", Symbol: b.Symbol, Detail: "waiting for its first snapshot"})
+			ps = append(ps, Problem{Check: "books", Venue: b.Venue, Symbol: b.Symbol, Detail: "waiting for its first snapshot"})
 		case bookResyncing:
-			ps = append(ps, Problem{Check: "books", Symbol: b.Symbol, Detail: fmt.Sprintf(
+			ps = append(ps, Problem{Check: "books", Venue: b.Venue, Symbol: b.Symbol, Detail: fmt.Sprintf(
 				"resyncing: no book update for %v, %d snapshots loaded since start", (time.Duration(b.AgeMS) * time.Millisecond).Round(100*time.Millisecond), b.Syncs)})
 		}
 	}

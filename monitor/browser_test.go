@@ -3,6 +3,7 @@ package monitor_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,6 +144,9 @@ func TestBrowserDashboard(t *testing.T) {
 	// live: the count grows between two reads, as the charts fill
 	n1 := number("events-total")
 	waitPage("the event count to grow", func() bool { return number("events-total") > n1 })
+	if h := eval(`document.getElementById("chart-venues").hidden`); h != "true" {
+		t.Fatalf("the venues chart shown for one venue")
+	}
 	waitPage("the rate chart", func() bool {
 		return eval(`Number((document.getElementById("chart-rate").dataset || {}).points || 0) > 3`) == "true"
 	})
@@ -238,7 +242,8 @@ func TestBrowserDashboard(t *testing.T) {
 			}
 			t.Logf("drag %d did not zoom", attempt+1)
 		}
-		waitPage("the zoom", func() bool { return dataset("zoomed") == "true" && num("span") < full/2 })
+		// (spans are whole seconds: a zoom to 1.5 s of 5 s reads 2 of 5)
+		waitPage("the zoom", func() bool { return dataset("zoomed") == "true" && 2*num("span") <= full })
 		zoomed := num("span")
 		time.Sleep(3 * sample)
 		if dataset("zoomed") != "true" || num("span") != zoomed {
@@ -315,4 +320,157 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", *screenshot, len(png))
+}
+
+// TestBrowserVenues opens the dashboard of a process that runs two venues,
+// Binance spot (trades lost at the source and recovered) and Binance USD-M,
+// each from a simulator of its own: a row per venue shows that venue's own
+// figures (connections, books, gaps, its dial budget) beside their total,
+// the header names both; when spot's connections drop and are refused for a
+// while, its row, its header tag and the problems say spot is not ready
+// while USD-M stays ready and untouched.
+func TestBrowserVenues(t *testing.T) {
+	exe := chromium(t)
+	r := newVenueRig(t, sim.Config{Rate: 200, Symbols: []string{"BTCUSDT", "ETHUSDT"},
+		Faults: []sim.Fault{{Kind: sim.FaultTradeGap, Prob: 0.02}}},
+		sim.Config{Rate: 100, Symbols: []string{"BTCUSDT"}}, 250*time.Millisecond)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 900),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium")))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelT()
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.mon.URL())); err != nil {
+		t.Fatalf("open %s: %v", r.mon.URL(), err)
+	}
+	eval := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string]("String("+js+")"))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	// cell is the text of a venue's figure k (data-k) in its row; venue ""
+	// is the total row.
+	cell := func(venue, k string) string {
+		return eval(`(document.querySelector('#venues tr[data-venue="` + venue + `"] td[data-k="` + k + `"]') || {}).textContent || ""`)
+	}
+	number := func(venue, k string) int64 {
+		f := strings.Fields(strings.ReplaceAll(cell(venue, k), ",", ""))
+		if len(f) == 0 {
+			return -1
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	waitPage := func(what string, cond func() bool) {
+		t.Helper()
+		waitFor(t, 20*time.Second, what+" on the page", cond)
+	}
+
+	usdmConns := len(r.gws[1].Load().Stats().Sessions)
+	waitPage("a row per venue", func() bool {
+		return eval(`Array.from(document.querySelectorAll("#venues tbody tr")).map(r => r.dataset.venue).join(" ")`) == "binance binance-usdm"
+	})
+	if h := eval(`document.getElementById("venues-card").hidden`); h != "false" {
+		t.Fatalf("venues card hidden: %s", h)
+	}
+	waitPage("both venues up, in sync, ready", func() bool {
+		return cell("binance", "conns") == "2/2 up" && cell("binance-usdm", "conns") == fmt.Sprintf("%d/%d up", usdmConns, usdmConns) &&
+			cell("binance", "books") == "1/1" && cell("binance-usdm", "books") == "1/1" &&
+			cell("binance", "state") == "ready" && cell("binance-usdm", "state") == "ready"
+	})
+	waitPage("spot's gaps and recovered trades", func() bool {
+		return number("binance", "gaps") > 0 && number("binance", "recovered") > 0
+	})
+	// each row its own figures
+	if g := number("binance-usdm", "gaps"); g != 0 {
+		t.Errorf("USD-M shows %d gaps: it loses nothing", g)
+	}
+	for i, v := range []string{"binance", "binance-usdm"} {
+		n := number(v, "events")
+		if st := r.gws[i].Load().Stats(); n <= 0 || n > st.Events {
+			t.Errorf("%s shows %d events, its gateway has delivered %d", v, n, st.Events)
+		}
+		if l := cell(v, "latency"); l == "—" || l == "" {
+			t.Errorf("%s: no latency shown", v)
+		}
+		if rest := number(v, "rest"); rest <= 0 {
+			t.Errorf("%s: REST %q", v, cell(v, "rest"))
+		}
+	}
+	if d := cell("binance", "dials"); !strings.HasSuffix(d, "/200") {
+		t.Errorf("spot's dial budget %q: want its own limit, 200", d)
+	}
+	if d := cell("binance-usdm", "dials"); !strings.HasSuffix(d, "/300") {
+		t.Errorf("USD-M's dial budget %q: want its own limit, 300", d)
+	}
+	// the total row and the tiles keep the totals
+	want := fmt.Sprintf("%d/%d up", 2+usdmConns, 2+usdmConns)
+	if c, tile := cell("", "conns"), eval(`document.getElementById("conns-up").textContent`); c != want || tile != want {
+		t.Errorf("total connections %q, tile %q: want %q", c, tile, want)
+	}
+	if d := cell("", "dials"); !strings.HasSuffix(d, "/500") {
+		t.Errorf("total dial budget %q: want /500", d)
+	}
+	if tags := eval(`Array.from(document.querySelectorAll("#venue .vtag")).map(e => e.textContent + ":" + e.className).join(" ")`); tags != "binance:vtag vtag-ok binance-usdm:vtag vtag-ok" {
+		t.Errorf("header venues %q", tags)
+	}
+	// a chart with a line per venue, its legend naming each with its rate
+	if labels := eval(`Array.from(document.querySelectorAll("#chart-venues .u-legend .u-series:not(:first-child) .u-label")).map(e => e.textContent).join(" ")`); labels != "binance binance-usdm" {
+		t.Errorf("the venues chart's legend %q", labels)
+	}
+	waitPage("each venue's latest rate in the chart's legend", func() bool {
+		vals := strings.Split(eval(`Array.from(document.querySelectorAll("#chart-venues .u-legend .u-series:not(:first-child) .u-value")).map(e => e.textContent).join(" ")`), " ")
+		return len(vals) == 2 && vals[0] != "—" && vals[0] != "0" && vals[1] != "—" && vals[1] != "0"
+	})
+	// the same symbol's book on both venues, each in its own row
+	waitPage("BTCUSDT's books of both venues in sync", func() bool {
+		return eval(`Array.from(document.querySelectorAll('#quotes tr[data-symbol="BTCUSDT"]')).map(r => r.dataset.venue + ":" + r.querySelector(".book").textContent).join(" ")`) ==
+			"binance:in sync binance-usdm:in sync"
+	})
+
+	// spot goes down for a while
+	if err := r.spot.Fire(sim.Fault{Kind: sim.FaultRefuse, Duration: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.spot.Fire(sim.Fault{Kind: sim.FaultDrop}); err != nil {
+		t.Fatal(err)
+	}
+	waitPage("spot not ready, USD-M ready", func() bool {
+		return cell("binance", "state") == "not ready" && cell("binance-usdm", "state") == "ready" &&
+			eval(`document.querySelector('#venue .vtag[data-venue="binance"]').className`) == "vtag vtag-bad" &&
+			eval(`document.querySelector('#venue .vtag[data-venue="binance-usdm"]').className`) == "vtag vtag-ok"
+	})
+	if p := eval(`document.getElementById("problems").textContent`); !strings.Contains(p, "connection binance#") || strings.Contains(p, "binance-usdm") {
+		t.Errorf("problems shown: %q", p)
+	}
+	if c := cell("binance", "conns"); c == "2/2 up" {
+		t.Errorf("spot's connections shown up: %q", c)
+	}
+	if c := cell("", "state"); c != "1/2 ready" {
+		t.Errorf("total state %q", c)
+	}
+	// recent events say which venue lost its connections
+	waitPage("spot's disconnection in recent events", func() bool {
+		return eval(`Array.from(document.querySelectorAll('#notices li[data-venue="binance"] .text')).some(e => e.textContent.startsWith("binance disconnected"))`) == "true"
+	})
+	if n := eval(`Array.from(document.querySelectorAll('#notices li[data-venue="binance-usdm"] .text')).map(e => e.textContent).join("; ")`); strings.Contains(n, "disconnected") {
+		t.Errorf("USD-M's recent events: %s", n)
+	}
+	waitPage("spot back", func() bool {
+		return cell("binance", "state") == "ready" && cell("binance", "conns") == "2/2 up" && number("binance", "reconnects") >= 2
+	})
+	if n := number("binance-usdm", "reconnects"); n != 0 {
+		t.Errorf("USD-M shows %d reconnects", n)
+	}
 }

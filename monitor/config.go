@@ -16,8 +16,13 @@ import (
 )
 
 // VenueMetrics are the counters of one venue of a process that runs
-// several. Each function is called at every scrape.
+// several. Each function is called at every scrape, once every
+// SampleInterval (the venue's row of the dashboard) and by /readyz, from
+// several goroutines.
 type VenueMetrics struct {
+	// Name is the venue's name as its events carry it (feed.Event.Venue,
+	// "binance-usdm"): its row's latency and its books are the events'
+	// of that name.
 	Name string
 	// Gateway returns the venue's gateway counters; the zero value before
 	// the gateway runs.
@@ -25,6 +30,13 @@ type VenueMetrics struct {
 	// REST and Dials: nil for none.
 	REST  func() httpx.Stats
 	Dials func() wsconn.BudgetStats
+	// BookSymbols are the symbols of the order books the venue keeps, as
+	// its events name them: the dashboard and /readyz then check each
+	// venue's books against its own BooksInSync and name the venue of a
+	// book not in sync. When a venue sets them, Config.BookSymbols is not
+	// read for the books waiting for their first snapshot (Config.Books
+	// still counts them all).
+	BookSymbols []string
 }
 
 // DefaultAddr is where a Monitor listens unless told otherwise.
@@ -63,9 +75,13 @@ type Config struct {
 	// the gateway, REST and connection-attempt metrics are then served per
 	// venue (venue="binance", venue="binance-usdm"), each from its own
 	// counters, instead of from Gateway, REST and Dials (which still serve
-	// /readyz and the dashboard, summed: Gateway must then list the
-	// sessions venue by venue, in this order, for the dashboard to name
-	// each connection by its venue).
+	// the dashboard's totals, summed: Gateway must then list the sessions
+	// venue by venue, in this order, for the dashboard to name each
+	// connection by its venue). /readyz and the dashboard check each venue
+	// from its own counters: every problem of a venue names it
+	// (Problem.Venue), /readyz?venue=okx answers for one venue, and the
+	// dashboard and its snapshot (/api/snapshot, "venues") show one row
+	// per venue, in this order. Names must differ.
 	Venues []VenueMetrics
 	// Books is the number of order books the gateway keeps in sync (the
 	// diff depth streams of a gateway with a Recovery). /readyz wants

@@ -102,3 +102,19 @@ func (v *histogramVec) cumulative() []uint64 {
 	}
 	return out
 }
+
+// cumulativeOf is cumulative for the histograms of one venue.
+func (v *histogramVec) cumulativeOf(venue string) []uint64 {
+	out := make([]uint64, len(v.bounds)+1)
+	for _, h := range v.list() {
+		if h.labels[0] != venue {
+			continue
+		}
+		var cum uint64
+		for i := range h.counts {
+			cum += h.counts[i].Load()
+			out[i] += cum
+		}
+	}
+	return out
+}

@@ -102,8 +102,18 @@ func merge(a point, na int, b point, nb int) point {
 		}
 		return y
 	}
+	var venues []float64
+	if len(a.Venues) == len(b.Venues) && len(b.Venues) > 0 {
+		venues = make([]float64, len(b.Venues))
+		for i := range venues {
+			venues[i] = mean(a.Venues[i], b.Venues[i])
+		}
+	} else if len(b.Venues) > 0 {
+		venues = append(venues, b.Venues...)
+	}
 	return point{
 		T:      b.T,
+		Venues: venues,
 		Events: mean(a.Events, b.Events), Frames: mean(a.Frames, b.Frames), Bytes: mean(a.Bytes, b.Bytes),
 		ExchP50: mx(a.ExchP50, b.ExchP50), ExchP99: mx(a.ExchP99, b.ExchP99), SinkP99: mx(a.SinkP99, b.SinkP99),
 		Reconnects: b.Reconnects, Gaps: b.Gaps, Missing: b.Missing,

@@ -55,3 +55,22 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Fatalf("merged p99 %v, want the highest of its samples", *p.ExchP99)
 	}
 }
+
+// TestHistoryMergesVenues: each venue's rate is averaged with its own when
+// points merge; a point whose venues changed keeps the newer ones.
+func TestHistoryMergesVenues(t *testing.T) {
+	h := newHistory(10)
+	for i := range midFactor {
+		h.add(point{T: int64(i), Venues: []float64{float64(i % 2 * 10), 4}})
+	}
+	p := h.mid.pts[len(h.mid.pts)-1]
+	if len(p.Venues) != 2 || p.Venues[0] != 5 || p.Venues[1] != 4 {
+		t.Fatalf("merged venues %v, want each one's mean [5 4]", p.Venues)
+	}
+	if m := merge(point{Venues: []float64{1}}, 1, point{Venues: []float64{2, 3}}, 1); len(m.Venues) != 2 || m.Venues[0] != 2 || m.Venues[1] != 3 {
+		t.Fatalf("merged across a change of venues: %v, want the newer [2 3]", m.Venues)
+	}
+	if m := merge(point{}, 1, point{}, 1); m.Venues != nil {
+		t.Fatalf("merged without venues: %v", m.Venues)
+	}
+}

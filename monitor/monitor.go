@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +44,8 @@ type Monitor struct {
 	clockErrors                    prometheus.Counter
 	streams                        atomic.Int64 // dashboard streams open
 	gateway                        atomic.Pointer[func() feed.GatewayStats]
-	clock                          atomic.Pointer[Offset] // the last estimate; nil: none
+	clock                          atomic.Pointer[Offset]           // the last estimate; nil: none
+	venuesReady                    atomic.Pointer[[]VenueReadiness] // the last sample's; nil: none yet
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -86,15 +88,21 @@ func New(cfg Config) (*Monitor, error) {
 	if len(cfg.Venues) == 0 {
 		m.reg.MustRegister(newStatsCollector(m.gatewayStats, cfg.REST, cfg.Dials, constLabels, m.conns))
 	}
-	for _, v := range cfg.Venues {
+	for i, v := range cfg.Venues {
 		if v.Gateway == nil || v.Name == "" {
 			return nil, fmt.Errorf("monitor: Venues: %q without a name or a Gateway", v.Name)
+		}
+		if slices.ContainsFunc(cfg.Venues[:i], func(o VenueMetrics) bool { return o.Name == v.Name }) {
+			return nil, fmt.Errorf("monitor: Venues: %q listed twice", v.Name)
 		}
 		gw := v.Gateway
 		stats := func() (feed.GatewayStats, bool) { return gw(), true }
 		if err := m.reg.Register(newStatsCollector(stats, v.REST, v.Dials, prometheus.Labels{"venue": v.Name}, &connTracker{})); err != nil {
 			return nil, fmt.Errorf("monitor: Venues: %s: %w", v.Name, err)
 		}
+	}
+	if len(cfg.Venues) > 0 {
+		m.reg.MustRegister(newVenueReadyCollector(m))
 	}
 	if len(cfg.Sinks) > 0 {
 		m.reg.MustRegister(newSinkCollector(m, constLabels))
@@ -187,8 +195,10 @@ func (m *Monitor) Close() error {
 }
 
 // Handler returns the Monitor's routes, behind the token check: /metrics,
-// /healthz, /readyz, the dashboard (/), its stream (/events), its
-// snapshot (/api/snapshot) and the charts' history (/api/history).
+// /healthz, /readyz (and /readyz?venue=name), the dashboard (/), its stream
+// (/events), its snapshot (/api/snapshot) and the charts' history
+// (/api/history). The package documentation describes the JSON of /readyz
+// and of the snapshot.
 func (m *Monitor) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -262,7 +272,11 @@ func (m *Monitor) auth(next http.Handler) http.Handler {
 
 // Problem is one reason the feed is not ready.
 type Problem struct {
-	Check  string `json:"check"`            // "gateway", "connection", "lag", "books", "sink", or a Config.Checks name
+	Check string `json:"check"` // "gateway", "connection", "lag", "books", "sink", or a Config.Checks name
+	// Venue is the venue the problem is of, with Config.Venues ("okx");
+	// empty for what the venues share (the gateway, sinks, Checks) and in a
+	// process that runs one venue.
+	Venue  string `json:"venue,omitempty"`
 	Conn   string `json:"conn,omitempty"`   // the connection, for "connection" and "lag"
 	Sink   string `json:"sink,omitempty"`   // the sink's name in Config.Sinks, for "sink"
 	Symbol string `json:"symbol,omitempty"` // the book's symbol, for "books"
@@ -273,48 +287,92 @@ type Problem struct {
 type Readiness struct {
 	Ready    bool      `json:"ready"`
 	NotReady []Problem `json:"not_ready,omitempty"`
+	// Venues is each venue's own readiness, in the order of Config.Venues
+	// (none without them): a venue is not ready while a Problem names it.
+	Venues []VenueReadiness `json:"venues,omitempty"`
+}
+
+// VenueReadiness is whether one venue of Config.Venues is ready.
+type VenueReadiness struct {
+	Venue    string `json:"venue"`
+	Ready    bool   `json:"ready"`
+	Problems int    `json:"problems,omitempty"` // the Problems that name it
 }
 
 // Ready reports whether every connection is up and keeping up with the
 // venue (not lagging by the gateway's lag watch), every book in sync, every
-// sink delivering and every extra check passes, and what is not.
+// sink delivering and every extra check passes, and what is not. With
+// Config.Venues each venue is checked from its own counters, and its
+// problems name it.
 func (m *Monitor) Ready() Readiness {
-	st, ok := m.gatewayStats()
-	if !ok {
-		return m.ready(nil)
-	}
-	return m.ready(&st)
+	rd := m.read()
+	return m.ready(&rd, m.obs.quotes(), time.Now())
 }
 
-// ready checks st (nil: there is no gateway).
-func (m *Monitor) ready(st *feed.GatewayStats) Readiness {
+// VenueReady is Ready for one venue: the problems that name it (not the
+// sinks and Checks the venues share). In a process that runs one venue,
+// that venue's readiness is Ready's. ok is false for a name that is not
+// one of the process's venues.
+func (m *Monitor) VenueReady(name string) (rd Readiness, ok bool) {
+	all := m.Ready()
+	return m.venueReadiness(all, name)
+}
+
+func (m *Monitor) venueReadiness(all Readiness, name string) (Readiness, bool) {
+	if len(m.cfg.Venues) == 0 {
+		return all, name != "" && name == m.cfg.Venue
+	}
+	if m.venueIndex(name) < 0 {
+		return Readiness{}, false
+	}
+	out := Readiness{Ready: true}
+	for _, p := range all.NotReady {
+		if p.Venue == name {
+			out.Ready = false
+			out.NotReady = append(out.NotReady, p)
+		}
+	}
+	return out, true
+}
+
+// ready checks what rd read and the books of qs.
+func (m *Monitor) ready(rd *reading, qs []symbolQuote, now time.Time) Readiness {
 	var ps []Problem
-	if st == nil {
+	if !rd.ok {
 		ps = append(ps, Problem{Check: "gateway", Detail: "no gateway"})
-	} else {
+	}
+	var books []bookView
+	if rd.ok || len(m.cfg.Venues) > 0 {
+		books = m.books(qs, rd, now)
+	}
+	switch {
+	case len(m.cfg.Venues) > 0:
+		for i := range m.cfg.Venues {
+			ps = append(ps, m.venueProblems(&m.cfg.Venues[i], &rd.venues[i], books, now)...)
+		}
+		// without the venues' own books, the books are checked together,
+		// each problem naming the venue of the book when it is known
+		if rd.ok && !m.perVenueBooks() && m.cfg.Books > 0 && rd.st.BooksInSync < int64(m.cfg.Books) {
+			ps = append(ps, Problem{Check: "books", Detail: fmt.Sprintf("%d of %d order books in sync", rd.st.BooksInSync, m.cfg.Books)})
+			for _, p := range bookProblems(books) {
+				if m.venueIndex(p.Venue) < 0 {
+					p.Venue = ""
+				}
+				ps = append(ps, p)
+			}
+		}
+	case rd.ok:
+		st := &rd.st
 		if len(st.Sessions) == 0 {
 			ps = append(ps, Problem{Check: "connection", Detail: "no connections"})
 		}
-		for i := range st.Sessions {
-			s := &st.Sessions[i]
-			if !connUp(s.Status) {
-				d := s.Status.String()
-				if s.Connects == 0 {
-					d += ", never connected"
-				}
-				ps = append(ps, Problem{Check: "connection", Conn: m.connName(i), Detail: d})
-			}
-		}
-		now := time.Now()
-		for i := range st.Lag {
-			if l := &st.Lag[i]; l.Lagging {
-				ps = append(ps, Problem{Check: "lag", Conn: m.connName(i), Detail: fmt.Sprintf("lagging %v behind the venue, for %v; %d replacements so far",
-					l.Lag.Round(time.Millisecond), now.Sub(l.Since).Round(time.Second), l.Replacements)})
-			}
-		}
+		ps = append(ps, connProblems(st, "", m.connName, now)...)
 		if m.cfg.Books > 0 && st.BooksInSync < int64(m.cfg.Books) {
 			ps = append(ps, Problem{Check: "books", Detail: fmt.Sprintf("%d of %d order books in sync", st.BooksInSync, m.cfg.Books)})
-			ps = append(ps, bookProblems(m.books(m.obs.quotes(), st.BooksInSync, time.Now()))...)
+			for _, p := range bookProblems(books) {
+				p.Venue = ""
+				ps = append(ps, p)
+			}
 		}
 	}
 	names := make([]string, 0, len(m.cfg.Checks))
@@ -327,8 +385,19 @@ func (m *Monitor) ready(st *feed.GatewayStats) Readiness {
 			ps = append(ps, Problem{Check: n, Detail: err.Error()})
 		}
 	}
-	ps = append(ps, m.sinks.check(m.cfg.Sinks, m.cfg.SinkStall, m.cfg.SinkWindow, time.Now())...)
-	return Readiness{Ready: len(ps) == 0, NotReady: ps}
+	ps = append(ps, m.sinks.check(m.cfg.Sinks, m.cfg.SinkStall, m.cfg.SinkWindow, now)...)
+	r := Readiness{Ready: len(ps) == 0, NotReady: ps}
+	for _, v := range m.cfg.Venues {
+		vr := VenueReadiness{Venue: v.Name}
+		for _, p := range ps {
+			if p.Venue == v.Name {
+				vr.Problems++
+			}
+		}
+		vr.Ready = vr.Problems == 0
+		r.Venues = append(r.Venues, vr)
+	}
+	return r
 }
 
 // connName names connection i as the gateway's logs do (binance#0).
@@ -343,10 +412,11 @@ func (m *Monitor) connName(i int) string {
 // Venues, each by its venue and its number there (okx#1), the venues'
 // connections being listed in the order of Venues, as the counters of a
 // process that runs several venues list them; otherwise as connName.
-func (m *Monitor) connNames(n int) []string {
+func (m *Monitor) connNames(rd *reading) []string {
+	n := len(rd.st.Sessions)
 	names := make([]string, 0, n)
-	for _, v := range m.cfg.Venues {
-		for j := range v.Gateway().Sessions {
+	for i, v := range m.cfg.Venues {
+		for j := range rd.venues[i].Sessions {
 			names = append(names, v.Name+"#"+strconv.Itoa(j))
 		}
 	}
@@ -356,8 +426,19 @@ func (m *Monitor) connNames(n int) []string {
 	return names[:n]
 }
 
+// serveReady answers /readyz: 200 when ready, 503 when not, with the
+// Readiness as JSON. ?venue=okx answers for that venue only (VenueReady);
+// a name that is not one of the process's venues gets 404.
 func (m *Monitor) serveReady(w http.ResponseWriter, r *http.Request) {
 	rd := m.Ready()
+	if r.URL.Query().Has("venue") {
+		name := r.URL.Query().Get("venue")
+		var ok bool
+		if rd, ok = m.venueReadiness(rd, name); !ok {
+			http.Error(w, m.unknownVenueError(name), http.StatusNotFound)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if !rd.Ready {

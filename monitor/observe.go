@@ -137,7 +137,7 @@ func (m *Monitor) ObserveAt(ev *feed.Event, handed time.Time) {
 	o := m.obs
 	if ev.Symbol == "" {
 		if ev.Type == feed.TypeStatus {
-			o.notices.add(ev.ReceiveTime, "status", ev.Status.String()+": "+ev.Reason)
+			o.notices.add(ev.ReceiveTime, "status", ev.Venue, ev.Status.String()+": "+ev.Reason)
 		}
 		return
 	}
@@ -174,7 +174,7 @@ func (m *Monitor) ObserveAt(ev *feed.Event, handed time.Time) {
 		s.top.bookTime = ev.ReceiveTime
 		s.mu.Unlock()
 	case feed.TypeGap:
-		o.notices.add(ev.ReceiveTime, "gap", gapText(ev))
+		o.notices.add(ev.ReceiveTime, "gap", ev.Venue, gapText(ev))
 	}
 	if c.sink == nil || ev.Recovered || ev.ReceiveTime == 0 {
 		return
@@ -223,13 +223,14 @@ type notices struct {
 }
 
 type notice struct {
-	Seq  int64  `json:"seq"`
-	Time int64  `json:"t"` // unix ms
-	Kind string `json:"kind"`
-	Text string `json:"text"`
+	Seq   int64  `json:"seq"`
+	Time  int64  `json:"t"` // unix ms
+	Kind  string `json:"kind"`
+	Venue string `json:"venue,omitempty"` // the event's venue
+	Text  string `json:"text"`
 }
 
-func (n *notices) add(recv int64, kind, text string) {
+func (n *notices) add(recv int64, kind, venue, text string) {
 	if recv == 0 {
 		recv = time.Now().UnixNano()
 	}
@@ -240,7 +241,7 @@ func (n *notices) add(recv int64, kind, text string) {
 		copy(n.list, n.list[1:])
 		n.list = n.list[:n.max-1]
 	}
-	n.list = append(n.list, notice{Seq: n.seq, Time: recv / 1e6, Kind: kind, Text: text})
+	n.list = append(n.list, notice{Seq: n.seq, Time: recv / 1e6, Kind: kind, Venue: venue, Text: text})
 }
 
 func (n *notices) snapshot() []notice {

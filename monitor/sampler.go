@@ -34,7 +34,8 @@ type snapshot struct {
 	Quotes   []quoteView `json:"quotes"`
 	Books    []bookView  `json:"books"`
 	Sinks    []sinkView  `json:"sinks"`
-	NQuotes  int         `json:"quotes_total"` // symbols seen; Quotes holds the first maxQuotes
+	Venues   []venueView `json:"venues,omitempty"` // with Config.Venues: each venue's own figures
+	NQuotes  int         `json:"quotes_total"`     // symbols seen; Quotes holds the first maxQuotes
 	Notices  []notice    `json:"notices"`
 	Point    point       `json:"point"`
 }
@@ -142,6 +143,9 @@ type point struct {
 	Heap       int64    `json:"hp"`
 	RSS        int64    `json:"rss"`
 	Goroutines int64    `json:"gr"`
+	// Venues are the events per second of each venue of Config.Venues, in
+	// its order; none without them.
+	Venues []float64 `json:"vev,omitempty"`
 }
 
 // sampler takes a snapshot every interval, keeps the charts' history and
@@ -156,6 +160,7 @@ type sampler struct {
 	prevBytes          int64
 	prevConnFrames     []int64
 	prevExch, prevSink []uint64
+	prevVenue          []venuePrev // in the order of Config.Venues
 	mem                []metrics.Sample
 
 	mu     sync.Mutex
@@ -237,7 +242,8 @@ func (s *sampler) take(now time.Time) *snapshot {
 		return float64(d) / dt
 	}
 
-	st, haveGateway := m.gatewayStats()
+	rd := m.read()
+	st := rd.st
 	tt := &snap.Totals
 	tt.Events, tt.Duplicates, tt.Gaps, tt.Missing = st.Events, st.Duplicates, st.Gaps, st.Missing
 	tt.Malformed, tt.Unknown, tt.Binary = st.Malformed, st.Unknown, st.Binary
@@ -247,7 +253,7 @@ func (s *sampler) take(now time.Time) *snapshot {
 		s.prevConnFrames = append(s.prevConnFrames, make([]int64, len(st.Sessions)-len(s.prevConnFrames))...)
 	}
 	snap.Conns = make([]connView, len(st.Sessions))
-	names := m.connNames(len(st.Sessions))
+	names := m.connNames(&rd)
 	for i := range st.Sessions {
 		cs := &st.Sessions[i]
 		tt.Frames += cs.Frames
@@ -279,11 +285,10 @@ func (s *sampler) take(now time.Time) *snapshot {
 		snap.Conns[i] = cv
 	}
 	snap.Rates = rates{Events: rate(st.Events, &s.prevEvents), Frames: rate(tt.Frames, &s.prevFrames), Bytes: rate(tt.Bytes, &s.prevBytes)}
-	var rd Readiness
-	if haveGateway {
-		rd = m.ready(&st)
-	} else {
-		rd = m.ready(nil)
+	qs := m.obs.quotes()
+	ready := m.ready(&rd, qs, now)
+	if ready.Venues != nil {
+		m.venuesReady.Store(&ready.Venues)
 	}
 
 	var exch, sink []uint64
@@ -310,13 +315,13 @@ func (s *sampler) take(now time.Time) *snapshot {
 		}
 	}
 
-	qs := m.obs.quotes()
-	snap.Books = m.books(qs, st.BooksInSync, now)
+	snap.Books = m.books(qs, &rd, now)
+	snap.Venues = s.venueViews(&rd, ready, snap.Books, rate)
 	if len(snap.Books) > maxQuotes {
 		snap.Books = snap.Books[:maxQuotes]
 	}
-	snap.Ready, snap.NotReady = rd.Ready, rd.NotReady
-	snap.Sinks = sinkViews(m.cfg.Sinks, rd.NotReady)
+	snap.Ready, snap.NotReady = ready.Ready, ready.NotReady
+	snap.Sinks = sinkViews(m.cfg.Sinks, ready.NotReady)
 	snap.NQuotes = len(qs)
 	for _, q := range qs[:min(len(qs), maxQuotes)] {
 		snap.Quotes = append(snap.Quotes, quoteOf(q, now))
@@ -327,6 +332,9 @@ func (s *sampler) take(now time.Time) *snapshot {
 		ExchP50: snap.Latency.ExchP50, ExchP99: snap.Latency.ExchP99, SinkP99: snap.Latency.SinkP99,
 		Reconnects: tt.Reconnects, Gaps: tt.Gaps, Missing: tt.Missing,
 		Heap: snap.Process.Heap, RSS: snap.Process.RSS, Goroutines: snap.Process.Goroutines,
+	}
+	for _, v := range snap.Venues {
+		snap.Point.Venues = append(snap.Point.Venues, v.EventsRate)
 	}
 	return snap
 }

@@ -124,6 +124,28 @@ const CHARTS = [
   ] },
 ];
 
+// The venues' chart: one line per venue of a process that runs several,
+// added once their names are known (from the first snapshot).
+const VENUE_COLORS = [COLORS.blue, COLORS.teal, COLORS.amber, COLORS.purple, COLORS.red, COLORS.slate, "#0891b2", "#65a30d"];
+let venueNames = "";
+
+function setVenueChart(vs) {
+  const names = (vs || []).map((v) => v.name);
+  if (names.length === 0 || names.join("\n") === venueNames) return;
+  venueNames = names.join("\n");
+  const fig = $("chart-venues");
+  fig.hidden = false;
+  let c = CHARTS.find((x) => x.id === "chart-venues");
+  if (!c) {
+    c = { id: "chart-venues", unit: "per s", fmt: fmtRate, whole: true, series: [] };
+    CHARTS.push(c);
+  } else if (c.u) {
+    c.u.destroy();
+    c.u = null;
+  }
+  c.series = names.map((n, i) => ({ name: n, color: VENUE_COLORS[i % VENUE_COLORS.length], get: (p) => (p.vev ? p.vev[i] : undefined) }));
+}
+
 // niceMax rounds a y maximum up to 1, 2, 2.5 or 5 times a power of ten
 // (of 1024 for bytes), so that the axis ticks are round.
 function niceMax(max, c) {
@@ -168,7 +190,7 @@ function chartData(c) {
   history.forEach((p, i) => {
     xs[i] = p.t / 1000;
     c.series.forEach((s, j) => {
-      let v = p[s.key];
+      let v = s.get ? s.get(p) : p[s.key];
       if (v === undefined || (s.zeroIsNone && v === 0)) v = null;
       cols[j][i] = v;
     });
@@ -230,7 +252,7 @@ function showLatest(c) {
 function drawCharts() {
   if (typeof uPlot === "undefined") return;
   for (const c of CHARTS) {
-    if (!c.u) { makeChart(c); charts.push(c); }
+    if (!c.u) { makeChart(c); if (!charts.includes(c)) charts.push(c); }
     else c.u.setData(chartData(c), !c.zoomed);
     if (!c.zoomed) {
       const [min, max] = xRange();
@@ -317,6 +339,82 @@ function renderConns(conns) {
   $("conns").tBodies[0].innerHTML = rows.join("") || `<tr><td class="none" colspan="13">no connections</td></tr>`;
 }
 
+// venueCells are the cells of a venue's row (or of the total row): each
+// with data-k naming its figure.
+function venueCells(v) {
+  const cell = (k, html, cls, title) =>
+    `<td data-k="${k}" class="${cls || ""}"${title ? ` title="${esc(title)}"` : ""}>${html}</td>`;
+  const down = v.conns_up < v.conns || v.conns === 0;
+  let lag = "—";
+  if (v.lagging > 0) lag = `<span class="state state-lagging">lagging ${fmtDur(v.lag_s)}</span>`;
+  else if (v.lag_s > 0) lag = fmtMS(v.lag_s * 1000);
+  let recovered = fmtInt(v.backfilled);
+  if (v.unfilled > 0) recovered += ` <span class="muted">· ${fmtInt(v.unfilled)} unfillable</span>`;
+  let books = "—";
+  if (v.books > 0) {
+    books = `${fmtInt(v.books_in_sync)}/${fmtInt(v.books)}`;
+    if (v.resyncs > 0) books += ` <span class="muted">· ${fmtInt(v.resyncs)} resync${v.resyncs === 1 ? "" : "s"}</span>`;
+  }
+  let rest = "—", restCls = "n";
+  if (v.rest) {
+    const limited = v.rest.rate_limited + v.rest.bans + v.rest.forbidden;
+    rest = fmtInt(v.rest.requests) + (v.rest.failures > 0 ? ` · ${fmtInt(v.rest.failures)} failed` : "") +
+      (limited > 0 ? ` · ${fmtInt(limited)} limited` : "") + (v.rest.banned ? " · banned" : "");
+    if (v.rest.banned || v.rest.failures > 0) restCls = "n bad";
+    else if (limited > 0) restCls = "n warn";
+  }
+  let dials = "—";
+  if (v.dials) dials = `${fmtInt(v.dials.used)}/${fmtInt(v.dials.limit)}` + (v.dials.waiting > 0 ? ` · ${fmtInt(v.dials.waiting)} waiting` : "");
+  return cell("conns", `${fmtInt(v.conns_up)}/${fmtInt(v.conns)} up`, down ? "n bad" : "n") +
+    cell("events-rate", fmtRate(v.events_rate), "n", `${fmtRate(v.frames_rate)} frames/s, ${fmtBytes(v.bytes_rate)}/s`) +
+    cell("events", fmtInt(v.events), "n") +
+    cell("latency", fmtMS(v.exch_p99), "n", v.exch_p50 != null ? "p50 " + fmtMS(v.exch_p50) : "") +
+    cell("lag", lag, "n") +
+    cell("gaps", fmtInt(v.gaps) + (v.missing > 0 ? ` <span class="muted">· ${v.missing >= 1e5 ? fmtRate(v.missing) : fmtInt(v.missing)} missing</span>` : ""),
+      v.gaps > 0 ? "n warn" : "n", v.missing > 0 ? `${fmtInt(v.missing)} IDs missing` : "") +
+    cell("recovered", recovered, "n") +
+    cell("books", books, v.books > 0 && v.books_in_sync < v.books ? "n bad" : "n") +
+    cell("reconnects", fmtInt(v.reconnects), v.reconnects > 0 ? "n warn" : "n", `${fmtInt(v.connects)} connects, ${fmtInt(v.stale)} stale, ${fmtInt(v.rotations)} rotations`) +
+    cell("rest", rest, restCls) +
+    cell("dials", dials, v.dials && v.dials.waiting > 0 ? "n warn" : "n", v.dials ? `${fmtInt(v.dials.attempts)} attempts, ${fmtInt(v.dials.waits)} waited; window ${fmtDur(v.dials.window_s)}` : "");
+}
+
+// renderVenues draws one row per venue of a process that runs several, and
+// their total; the card stays hidden for one venue.
+function renderVenues(s) {
+  const vs = s.venues || [];
+  const card = $("venues-card");
+  card.hidden = vs.length === 0;
+  if (card.hidden) return;
+  $("venues").tBodies[0].innerHTML = vs.map((v) => {
+    const why = (v.not_ready || []).map((x) => `${x.check}${x.conn || x.symbol ? " " + (x.conn || x.symbol) : ""}: ${x.detail}`).join("; ");
+    return `<tr data-venue="${esc(v.name)}"><td><b>${esc(v.name)}</b></td>` +
+      `<td data-k="state" title="${esc(why)}"><span class="book book-${v.ready ? "ok" : "bad"}">${v.ready ? "ready" : "not ready"}</span></td>` +
+      venueCells(v) + `</tr>`;
+  }).join("");
+  // the total: sums, the highest lag, the process's latency
+  const t = { conns_up: 0, conns: 0, events_rate: 0, frames_rate: 0, bytes_rate: 0, events: 0, lag_s: 0, lagging: 0, gaps: 0, missing: 0,
+    backfilled: 0, unfilled: 0, books: 0, books_in_sync: 0, resyncs: 0, reconnects: 0, connects: 0, stale: 0, rotations: 0,
+    exch_p50: s.latency.exch_p50, exch_p99: s.latency.exch_p99, rest: null, dials: null };
+  for (const v of vs) {
+    for (const k of ["conns_up", "conns", "events_rate", "frames_rate", "bytes_rate", "events", "lagging", "gaps", "missing", "backfilled",
+      "unfilled", "books", "books_in_sync", "resyncs", "reconnects", "connects", "stale", "rotations"]) t[k] += v[k] || 0;
+    t.lag_s = Math.max(t.lag_s, v.lag_s || 0);
+    if (v.rest) {
+      t.rest = t.rest || { requests: 0, failures: 0, rate_limited: 0, bans: 0, forbidden: 0, banned: false };
+      for (const k of ["requests", "failures", "rate_limited", "bans", "forbidden"]) t.rest[k] += v.rest[k];
+      t.rest.banned = t.rest.banned || v.rest.banned;
+    }
+    if (v.dials) {
+      t.dials = t.dials || { used: 0, limit: 0, waiting: 0, attempts: 0, waits: 0, window_s: 0 };
+      for (const k of ["used", "limit", "waiting", "attempts", "waits"]) t.dials[k] += v.dials[k];
+      t.dials.window_s = Math.max(t.dials.window_s, v.dials.window_s);
+    }
+  }
+  const ready = vs.filter((v) => v.ready).length;
+  $("venues").tFoot.innerHTML = `<tr data-venue=""><td>${vs.length} venues</td><td data-k="state">${ready}/${vs.length} ready</td>${venueCells(t)}</tr>`;
+}
+
 function renderBook(b) {
   if (!b) return `<td class="book muted">—</td>`;
   const cls = b.state === "in sync" ? "ok" : b.state === "waiting" ? "wait" : "bad";
@@ -327,14 +425,15 @@ function renderBook(b) {
   return `<td class="book-cell" title="${esc(title)}"><span class="book book-${cls}">${esc(b.state)}</span>${resyncs}</td>`;
 }
 
-function renderQuotes(quotes, total, books) {
+function renderQuotes(quotes, total, books, several) {
+  const vname = (v) => (several && v ? ` <span class="muted vname">${esc(v)}</span>` : "");
   const byKey = new Map((books || []).map((b) => [b.venue + " " + b.symbol, b]));
   const seen = new Set();
   const rows = (quotes || []).map((q) => {
     const key = q.venue + " " + q.symbol;
     seen.add(key);
     const age = Math.min(...[q.quote_age_ms, q.trade_age_ms].filter((a) => a >= 0));
-    return `<tr data-symbol="${esc(q.symbol)}"><td><b>${esc(q.symbol)}</b></td>` +
+    return `<tr data-symbol="${esc(q.symbol)}" data-venue="${esc(q.venue)}"><td><b>${esc(q.symbol)}</b>${vname(q.venue)}</td>` +
       `<td class="n muted">${esc(q.bid_qty || "—")}</td><td class="n bid">${esc(q.bid || "—")}</td>` +
       `<td class="n ask">${esc(q.ask || "—")}</td><td class="n muted">${esc(q.ask_qty || "—")}</td>` +
       `<td class="n">${esc(q.spread || "—")}</td><td class="n ${esc(q.side || "")}">${esc(q.last || "—")}</td>` +
@@ -344,7 +443,7 @@ function renderQuotes(quotes, total, books) {
   });
   for (const b of books || []) {
     if (seen.has(b.venue + " " + b.symbol)) continue;
-    rows.push(`<tr data-symbol="${esc(b.symbol)}"><td><b>${esc(b.symbol)}</b></td>` +
+    rows.push(`<tr data-symbol="${esc(b.symbol)}" data-venue="${esc(b.venue)}"><td><b>${esc(b.symbol)}</b>${vname(b.venue)}</td>` +
       `<td class="n muted">—</td><td class="n bid">—</td><td class="n ask">—</td><td class="n muted">—</td><td class="n">—</td>` +
       `<td class="n">—</td><td class="n muted">—</td><td>—</td><td class="n">0</td><td class="n muted">—</td>` + renderBook(b) + `</tr>`);
   }
@@ -365,15 +464,20 @@ function renderSinks(sinks) {
     `<td class="n">${fmtInt(k.retries)}</td><td class="${k.ready ? "muted" : "why"}">${esc((k.problems || []).join("; ") || "—")}</td></tr>`).join("");
 }
 
-function renderNotices(list) {
+function renderNotices(list, several) {
   const items = (list || []).slice().reverse().map((n) =>
-    `<li><time>${fmtClock(n.t)}</time><span class="kind kind-${esc(n.kind)}">${esc(n.kind)}</span><span class="text">${esc(n.text)}</span></li>`);
+    `<li data-venue="${esc(n.venue || "")}"><time>${fmtClock(n.t)}</time><span class="kind kind-${esc(n.kind)}">${esc(n.kind)}</span>` +
+    `<span class="text">${several && n.venue ? `<b>${esc(n.venue)}</b> ` : ""}${esc(n.text)}</span></li>`);
   $("notices").innerHTML = items.join("") || `<li class="none">nothing yet: connection changes and gaps show here</li>`;
 }
 
 function render(s) {
   const t = s.totals, r = s.rates, p = s.process, l = s.latency;
-  $("venue").textContent = s.venue || "";
+  // the venues by name, each marked ready or not; one venue: its name
+  const vs = s.venues || [];
+  const tags = vs.map((v) => `<span class="vtag vtag-${v.ready ? "ok" : "bad"}" data-venue="${esc(v.name)}" title="${v.ready ? "ready" : "not ready"}">${esc(v.name)}</span>`).join("");
+  if (vs.length === 0) $("venue").textContent = s.venue || "";
+  else if ($("venue").innerHTML !== tags) $("venue").innerHTML = tags;
   const ready = $("ready");
   ready.textContent = s.ready ? "READY" : "NOT READY";
   ready.className = "pill " + (s.ready ? "pill-ok" : "pill-bad");
@@ -383,7 +487,8 @@ function render(s) {
   } else {
     probs.hidden = false;
     probs.innerHTML = s.not_ready.map((x) => {
-      const who = x.conn || x.sink || x.symbol;
+      let who = x.conn || x.sink || x.symbol || "";
+      if (x.venue && !who.startsWith(x.venue + "#")) who = x.venue + (who ? " " + who : "");
       return `<span>${esc(x.check)}${who ? " " + esc(who) : ""}: ${esc(x.detail)}</span>`;
     }).join("");
   }
@@ -413,9 +518,11 @@ function render(s) {
   $("fds").textContent = p.fds ? fmtInt(p.fds) : "—";
 
   renderConns(s.conns);
-  renderQuotes(s.quotes, s.quotes_total || 0, s.books);
+  renderVenues(s);
+  setVenueChart(s.venues);
+  renderQuotes(s.quotes, s.quotes_total || 0, s.books, !!(s.venues && s.venues.length > 1));
   renderSinks(s.sinks);
-  renderNotices(s.notices);
+  renderNotices(s.notices, !!(s.venues && s.venues.length > 1));
   drawCharts();
 }
 
