@@ -3,7 +3,9 @@
 // public stream, subscribes within the venue's limits, keeps them alive with
 // Bybit's JSON ping, decodes trades, order books (snapshot then deltas),
 // linear tickers (funding, open interest) and liquidations into feed events,
-// and reads instruments and the server's clock over REST.
+// reads instruments and the server's clock over REST, and replaces its
+// connections before a maintenance announced on Bybit's system status
+// stream (see Config.StatusStream).
 //
 // # Names
 //
@@ -178,6 +180,15 @@ type Config struct {
 	// PingInterval is how often each connection sends {"op":"ping"}
 	// (default PingInterval, 20 s, as Bybit advises).
 	PingInterval time.Duration
+	// StatusStream adds a connection to /v5/public/misc/status subscribed
+	// to system.status (stream StatusStream), whose maintenance notices
+	// replace the data connections before a maintenance begins (see
+	// Watch and IsShutdown). Off: Bybit's maintenance is met as any
+	// disconnect.
+	StatusStream bool
+	// MaintenanceLead is how long before a maintenance begins its notice
+	// replaces the connections (default DefaultMaintenanceLead).
+	MaintenanceLead time.Duration
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -185,8 +196,10 @@ type Config struct {
 // Bybit is the Bybit v5 public venue for feed.Gateway. It implements
 // feed.Venue, feed.Pinger and feed.Resubscriber.
 type Bybit struct {
-	cfg   Config
-	reqID atomic.Int64 // request IDs of resubscriptions
+	cfg     Config
+	reqID   atomic.Int64 // request IDs of resubscriptions
+	index   atomic.Pointer[planIndex]
+	notices chan []Notice // from the status connection's decoder to Watch
 }
 
 var (
@@ -218,11 +231,17 @@ func New(cfg Config) (*Bybit, error) {
 	if cfg.PingInterval < 0 {
 		return nil, fmt.Errorf("bybit: PingInterval %v is negative", cfg.PingInterval)
 	}
+	if cfg.MaintenanceLead == 0 {
+		cfg.MaintenanceLead = DefaultMaintenanceLead
+	}
+	if cfg.MaintenanceLead < 0 {
+		return nil, fmt.Errorf("bybit: MaintenanceLead %v is negative", cfg.MaintenanceLead)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	cfg.WSURL = strings.TrimSuffix(cfg.WSURL, "/")
-	v := &Bybit{cfg: cfg}
+	v := &Bybit{cfg: cfg, notices: make(chan []Notice, 16)}
 	v.reqID.Store(1 << 20) // above the plans' request IDs
 	return v, nil
 }
@@ -235,11 +254,6 @@ func (v *Bybit) Lifetime() time.Duration { return 0 }
 
 // MessageRate is what the gateway may send a second on one connection.
 func (v *Bybit) MessageRate() float64 { return clientMessageRate }
-
-// IsShutdown reports false: Bybit announces maintenance on its
-// system.status stream, not on the data connections, and sends no
-// "closing soon" message ("Connect": you may be disconnected at any time).
-func (v *Bybit) IsShutdown([]byte) bool { return false }
 
 // Rules are Bybit's ("Orderbook", "Process snapshot/delta"): the stream
 // sends a snapshot when subscribed and deltas after it; any later snapshot
@@ -297,7 +311,8 @@ func (v *Bybit) ValidStream(name string) (Stream, error) {
 // MaxArgsLength characters of them, each subscribed by requests of at most
 // SpotArgsPerRequest (spot) or LinearArgsPerRequest (linear) topics
 // ("Connect": args limits). One orderbook topic per market: the gateway
-// keeps one book per market.
+// keeps one book per market. With Config.StatusStream the last plan is
+// the system status connection (StatusPath, stream StatusStream).
 func (v *Bybit) Plan(streams []string) ([]feed.ConnPlan, error) {
 	seen := map[string]bool{}
 	books := map[string]string{}
@@ -356,6 +371,26 @@ func (v *Bybit) Plan(streams []string) ([]feed.ConnPlan, error) {
 			plans = append(plans, p)
 		}
 	}
+	ix := &planIndex{byTopic: map[string][]int{}, cats: make([]Category, len(plans)), due: make([]atomic.Bool, len(plans))}
+	for i := range plans {
+		p := &plans[i]
+		for _, name := range p.Streams {
+			s, _ := ParseStream(name)
+			ix.byTopic[s.Topic] = append(ix.byTopic[s.Topic], i)
+			ix.cats[i] = s.Category
+		}
+		msgs := p.Subscribe
+		p.Build = func() [][]byte {
+			ix.connected(i) // a connection made after a notice needs no replacing
+			return msgs
+		}
+	}
+	v.index.Store(ix)
+	if v.cfg.StatusStream {
+		plans = append(plans, feed.ConnPlan{URL: v.cfg.WSURL + StatusPath, Streams: []string{StatusStream},
+			Subscribe: [][]byte{request("subscribe", id, []string{statusTopic})},
+			Requests:  []feed.Request{{ID: id, Streams: []string{StatusStream}}}})
+	}
 	return plans, nil
 }
 
@@ -393,6 +428,9 @@ func (v *Bybit) ResubscribeMessages(stream string) ([][]byte, error) {
 // NewDecoder returns a decoder of the plan's frames: its category is that
 // of the plan's URL.
 func (v *Bybit) NewDecoder(p feed.ConnPlan) feed.Decoder {
+	if strings.HasSuffix(p.URL, StatusPath) {
+		return &statusDecoder{Decoder: NewDecoder(v.cfg.Symbols, Linear), v: v}
+	}
 	c := Spot
 	if strings.HasSuffix(p.URL, "/"+string(Linear)) {
 		c = Linear
