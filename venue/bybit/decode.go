@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/feedkeeper/feedkeeper/feed"
@@ -43,6 +44,10 @@ type dsym struct {
 	mark, index, rate, oi fixed.Dec
 	nextFunding           int64
 	tickerSeen            bool
+	// the last depth 1 snapshot delivered, to know Bybit's repeats of it
+	top1       bool
+	top1U      int64
+	top1Levels [2][]feed.Level
 }
 
 // Decoder decodes the frames of one connection of category Category:
@@ -55,6 +60,16 @@ type dsym struct {
 // (the merged figures of the snapshot and the deltas since) and, when the
 // frame has openInterest, a TypeOpenInterest event from Next.
 //
+// A depth 1 book (orderbook.1) is pushed as snapshots only, and "if 3
+// seconds have elapsed without a change in the orderbook, a snapshot
+// message will be pushed again, and the field u will be the same as that
+// in the previous message" ("Orderbook"). Such a repeat, the same u and
+// the same levels as the last snapshot of that book decoded since the last
+// successful subscribe reply, is left out: Decode returns
+// feed.DecodedReply, nothing to deliver (Repeats counts them). A snapshot
+// with the same u and other levels is delivered: it replaces the book, as
+// any snapshot does.
+//
 // A Decoder is used by one goroutine at a time. The Deriv of its events is
 // its own, reused by the next frame (copy an event with CopyTo to keep it).
 type Decoder struct {
@@ -64,6 +79,7 @@ type Decoder struct {
 	pending []feed.Event      // the batch's events after the first
 	next    int
 	deriv   [2]feed.Deriv
+	repeats int64 // depth 1 snapshots left out as repeats
 }
 
 var (
@@ -342,7 +358,31 @@ func (d *Decoder) book(b []byte, t top, topic []byte, s *dsym, ev *feed.Event) (
 		return 0, fmt.Errorf("%w: %s: u %d", ErrMalformed, topic, ev.ID)
 	}
 	ev.FirstID = ev.ID
+	if ev.Base && bytes.HasPrefix(topic, depth1Prefix) {
+		if s.top1 && s.top1U == ev.ID && slices.Equal(s.top1Levels[0], ev.Bids) && slices.Equal(s.top1Levels[1], ev.Asks) {
+			d.repeats++
+			return feed.DecodedReply, nil
+		}
+		s.top1, s.top1U = true, ev.ID
+		s.top1Levels[0] = append(s.top1Levels[0][:0], ev.Bids...)
+		s.top1Levels[1] = append(s.top1Levels[1][:0], ev.Asks...)
+	}
 	return feed.DecodedEvent, nil
+}
+
+var depth1Prefix = []byte("orderbook.1.")
+
+// Repeats returns how many depth 1 snapshots were left out as Bybit's
+// repeats of the one before.
+func (d *Decoder) Repeats() int64 { return d.repeats }
+
+// forgetTops forgets the depth 1 snapshots decoded: after a subscribe
+// reply the next snapshot of each book is delivered, whatever its u (a
+// new connection, or a book asked for again).
+func (d *Decoder) forgetTops() {
+	for _, s := range d.syms {
+		s.top1 = false
+	}
 }
 
 // wrapMalformed makes err match ErrMalformed, keeping a *ScaleError
@@ -639,6 +679,11 @@ func (d *Decoder) reply(b []byte, t top) (feed.Decoded, error) {
 		return 0, fmt.Errorf("%w: success: %w", ErrMalformed, err)
 	}
 	if ok {
+		if t.op != 0 {
+			if op, err := d.str(b, t.op, "op"); err == nil && string(op) == "subscribe" {
+				d.forgetTops()
+			}
+		}
 		return feed.DecodedReply, nil
 	}
 	r, err := d.ParseReply(b)
@@ -654,6 +699,9 @@ func (d *Decoder) reply(b []byte, t top) (feed.Decoded, error) {
 // ("args size >10", "error:handler not found,topic:…", "error:already
 // subscribed,topic:…"). Public subscribe errors carry no numeric code.
 func (d *Decoder) ParseReply(frame []byte) (feed.Reply, error) {
+	if frameTopic(frame) != nil {
+		return feed.Reply{}, nil // a push left out (a depth 1 repeat, a notice)
+	}
 	var r struct {
 		Success *bool           `json:"success"`
 		RetMsg  string          `json:"ret_msg"`
