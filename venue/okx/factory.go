@@ -132,6 +132,12 @@ func (factory) CheckStream(st string) error {
 
 func (factory) CompleteStream(prefix string) []string {
 	inst, _, ok := strings.Cut(prefix, "@")
+	if ok && inst == InstSwap {
+		if strings.HasPrefix(LiquidationsAll, prefix) {
+			return []string{LiquidationsAll}
+		}
+		return nil
+	}
 	if !ok || !instIDForm.MatchString(inst) {
 		return nil
 	}
@@ -193,8 +199,9 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	for _, id := range s.Symbols {
 		used[id] = true
 	}
+	all := allLiquidations(env.Streams)
 	for _, sym := range symbols.List() {
-		if !used[sym.InstID] {
+		if !used[sym.InstID] && !(all && sym.InstType == InstSwap) {
 			continue // the recording holds only the instruments streamed
 		}
 		ms := MetaSymbol{InstID: sym.InstID, InstType: sym.InstType, PriceScale: sym.PriceScale, LotScale: sym.LotScale,
@@ -234,10 +241,17 @@ func (factory) Replay(raw json.RawMessage) (feed.Venue, error) {
 	return New(Config{WSURL: meta.WSURL, Symbols: symbols, StreamsPerConn: meta.PerConn, PingInterval: meta.PingInterval})
 }
 
+// allLiquidations reports whether streams ask for every swap's
+// liquidations.
+func allLiquidations(streams []string) bool {
+	return slices.ContainsFunc(streams, func(st string) bool { return strings.TrimSpace(st) == LiquidationsAll })
+}
+
 // loadSymbols asks the venue for the instruments of streams, with errors
 // that name what the user typed.
 func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endpoint string) (*Symbols, error) {
 	names := SymbolsOfStreams(streams)
+	all := allLiquidations(streams)
 	var bad []string
 	for _, n := range names {
 		if instTypeOf(n) == "" {
@@ -247,7 +261,11 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 	if len(bad) > 0 {
 		return nil, venue.BadInput(fmt.Errorf("instruments %s: only spot (BTC-USDT) and swaps (BTC-USDT-SWAP) are read", strings.Join(bad, ", ")))
 	}
-	symbols, err := LoadSymbols(ctx, rest, names)
+	ids := names
+	if all {
+		ids = append(ids[:len(ids):len(ids)], InstSwap) // every swap's liquidations
+	}
+	symbols, err := LoadSymbols(ctx, rest, ids)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -270,9 +288,9 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 // Streams gives the streams of the venue-independent form: trades are
 // trades-all (every trade, on /ws/v5/business), the book the books channel,
 // the top bbo-tbt, funding funding-rate and mark-price (swaps). A
-// perpetual BASE-QUOTE-PERP is the linear swap BASE-QUOTE-SWAP.
-// Liquidations are not offered: OKX's liquidation-orders channel is
-// subscribed by instrument type, not by instrument.
+// perpetual BASE-QUOTE-PERP is the linear swap BASE-QUOTE-SWAP, whose
+// liquidations are <swap>@liquidation-orders (one subscription of the
+// channel by instrument type serves them all).
 func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
 	id := inst.Base + "-" + inst.Quote
 	if inst.Perp {
@@ -290,6 +308,11 @@ func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
 			return nil, fmt.Errorf("%s is a spot market: funding is of perpetuals (%s-%s-PERP): %w", inst, inst.Base, inst.Quote, venue.ErrNotListed)
 		}
 		return []string{id + "@" + ChannelFundingRate, id + "@" + ChannelMarkPrice}, nil
+	case venue.WantLiquidations:
+		if !inst.Perp {
+			return nil, fmt.Errorf("%s is a spot market: liquidations are of perpetuals (%s-%s-PERP): %w", inst, inst.Base, inst.Quote, venue.ErrNotListed)
+		}
+		return []string{id + "@" + ChannelLiquidations}, nil
 	}
 	return nil, fmt.Errorf("%s has no %s by instrument: %w", Venue, what, venue.ErrNotListed)
 }
