@@ -31,12 +31,13 @@ func init() { venue.Register(Venue, factory{}) }
 const DefaultDialBudget = "2/1200ms"
 
 // Options are the venue's settings: the okx: section of a config file and
-// the flags --okx-streams-per-conn, --okx-ping-interval and
-// --okx-dial-budget.
+// the flags --okx-streams-per-conn, --okx-ping-interval,
+// --okx-dial-budget and --okx-instruments-refresh.
 type Options struct {
-	StreamsPerConn int           `yaml:"okx_streams_per_conn"`
-	PingInterval   time.Duration `yaml:"okx_ping_interval"`
-	DialBudget     string        `yaml:"okx_dial_budget"`
+	StreamsPerConn     int           `yaml:"okx_streams_per_conn"`
+	PingInterval       time.Duration `yaml:"okx_ping_interval"`
+	DialBudget         string        `yaml:"okx_dial_budget"`
+	InstrumentsRefresh time.Duration `yaml:"okx_instruments_refresh"`
 }
 
 var _ venue.Options = (*Options)(nil)
@@ -47,6 +48,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		fmt.Sprintf("channels per connection of each path, 1..%d (OKX advises fewer than 30 for many books)", MaxStreamsPerConn))
 	fs.DurationVar(&o.PingInterval, "okx-ping-interval", PingInterval, "send the text ping this often on each connection, > 0 and below 30s (the server closes a connection silent for 30s)")
 	fs.StringVar(&o.DialBudget, "okx-dial-budget", DefaultDialBudget, "connection attempts allowed to every OKX connection together, LIMIT/WINDOW (OKX: 3 a second per IP)")
+	fs.DurationVar(&o.InstrumentsRefresh, "okx-instruments-refresh", DefaultRefreshEvery, "read the instruments again this often and apply the changes (new listings, tick and lot sizes, states, delistings), ≥ 1m, or 0: never")
 }
 
 // Validate checks every value against the ranges the flags state.
@@ -57,6 +59,9 @@ func (o *Options) Validate() error {
 	}
 	if o.PingInterval <= 0 || o.PingInterval >= IdleClose {
 		errs = append(errs, &venue.SettingError{Flag: "okx-ping-interval", Value: o.PingInterval.String(), Want: "must be above 0 and below 30s (the server's idle limit)"})
+	}
+	if o.InstrumentsRefresh != 0 && o.InstrumentsRefresh < MinRefreshEvery {
+		errs = append(errs, &venue.SettingError{Flag: "okx-instruments-refresh", Value: o.InstrumentsRefresh.String(), Want: "want ≥ 1m, or 0 (never)"})
 	}
 	errs = append(errs, venue.CheckDialBudget("okx-dial-budget", o.DialBudget, DefaultDialBudget))
 	return errors.Join(errs...)
@@ -170,7 +175,12 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	if err != nil {
 		return nil, err
 	}
-	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, PingInterval: opts.PingInterval, Logger: log})
+	refresh := opts.InstrumentsRefresh
+	if refresh == 0 {
+		refresh = -1 // never
+	}
+	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, PingInterval: opts.PingInterval,
+		REST: rest, RefreshEvery: refresh, Logger: log})
 	if err != nil {
 		return nil, venue.BadInput(err)
 	}
@@ -238,7 +248,7 @@ func (factory) Replay(raw json.RawMessage) (feed.Venue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("okx: recording metadata: %w", err)
 	}
-	return New(Config{WSURL: meta.WSURL, Symbols: symbols, StreamsPerConn: meta.PerConn, PingInterval: meta.PingInterval})
+	return New(Config{WSURL: meta.WSURL, Symbols: symbols, StreamsPerConn: meta.PerConn, PingInterval: meta.PingInterval, RefreshEvery: -1})
 }
 
 // allLiquidations reports whether streams ask for every swap's

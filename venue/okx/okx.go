@@ -54,9 +54,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -202,14 +204,20 @@ type Config struct {
 	// PingInterval is how often each connection sends "ping" (default
 	// PingInterval; below IdleClose).
 	PingInterval time.Duration
+	// REST, when set, is what Watch reads the instruments again with.
+	REST *httpx.Client
+	// RefreshEvery is how often Watch reads them (default
+	// DefaultRefreshEvery; negative: never).
+	RefreshEvery time.Duration
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
 }
 
 // OKX is the OKX venue for feed.Gateway. Safe for concurrent use.
 type OKX struct {
-	cfg  Config
-	inst *Instruments
+	cfg                      Config
+	inst                     *Instruments
+	refreshes, refreshErrors atomic.Int64
 }
 
 var (
@@ -241,6 +249,9 @@ func New(cfg Config) (*OKX, error) {
 	}
 	if cfg.PingInterval < 0 || cfg.PingInterval >= IdleClose {
 		return nil, fmt.Errorf("okx: PingInterval %v: must be above 0 and below the server's %v idle limit", cfg.PingInterval, IdleClose)
+	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = DefaultRefreshEvery
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
