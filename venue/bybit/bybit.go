@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -189,6 +190,11 @@ type Config struct {
 	// MaintenanceLead is how long before a maintenance begins its notice
 	// replaces the connections (default DefaultMaintenanceLead).
 	MaintenanceLead time.Duration
+	// REST, when set, is what Watch reads the instruments again with.
+	REST *httpx.Client
+	// RefreshEvery is how often Watch reads them (default
+	// DefaultRefreshEvery; negative: never).
+	RefreshEvery time.Duration
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -196,10 +202,13 @@ type Config struct {
 // Bybit is the Bybit v5 public venue for feed.Gateway. It implements
 // feed.Venue, feed.Pinger and feed.Resubscriber.
 type Bybit struct {
-	cfg     Config
-	reqID   atomic.Int64 // request IDs of resubscriptions
-	index   atomic.Pointer[planIndex]
-	notices chan []Notice // from the status connection's decoder to Watch
+	cfg   Config
+	tab   venue.Table[Symbols] // the instruments in force
+	reqID atomic.Int64         // request IDs of resubscriptions
+
+	refreshes, refreshErrors atomic.Int64
+	index                    atomic.Pointer[planIndex]
+	notices                  chan []Notice // from the status connection's decoder to Watch
 }
 
 var (
@@ -231,6 +240,9 @@ func New(cfg Config) (*Bybit, error) {
 	if cfg.PingInterval < 0 {
 		return nil, fmt.Errorf("bybit: PingInterval %v is negative", cfg.PingInterval)
 	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = DefaultRefreshEvery
+	}
 	if cfg.MaintenanceLead == 0 {
 		cfg.MaintenanceLead = DefaultMaintenanceLead
 	}
@@ -242,6 +254,7 @@ func New(cfg Config) (*Bybit, error) {
 	}
 	cfg.WSURL = strings.TrimSuffix(cfg.WSURL, "/")
 	v := &Bybit{cfg: cfg, notices: make(chan []Notice, 16)}
+	v.tab.Store(cfg.Symbols)
 	v.reqID.Store(1 << 20) // above the plans' request IDs
 	return v, nil
 }
@@ -300,7 +313,7 @@ func (v *Bybit) ValidStream(name string) (Stream, error) {
 	if err != nil {
 		return Stream{}, err
 	}
-	if _, ok := v.cfg.Symbols.Lookup(s.Category, s.Symbol); !ok {
+	if _, ok := v.tab.Load().Lookup(s.Category, s.Symbol); !ok {
 		return Stream{}, fmt.Errorf("bybit: stream %q: %s %s: %w", name, s.Category, s.Symbol, ErrUnknownSymbol)
 	}
 	return s, nil
@@ -429,13 +442,15 @@ func (v *Bybit) ResubscribeMessages(stream string) ([][]byte, error) {
 // of the plan's URL.
 func (v *Bybit) NewDecoder(p feed.ConnPlan) feed.Decoder {
 	if strings.HasSuffix(p.URL, StatusPath) {
-		return &statusDecoder{Decoder: NewDecoder(v.cfg.Symbols, Linear), v: v}
+		return &statusDecoder{Decoder: NewDecoder(v.tab.Load(), Linear), v: v}
 	}
 	c := Spot
 	if strings.HasSuffix(p.URL, "/"+string(Linear)) {
 		c = Linear
 	}
-	return NewDecoder(v.cfg.Symbols, c)
+	d := NewDecoder(v.tab.Load(), c)
+	d.src = &v.tab
+	return d
 }
 
 // SymbolsOfStreams returns the markets (category, symbol) of stream names,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
@@ -80,6 +81,9 @@ type Decoder struct {
 	next    int
 	deriv   [2]feed.Deriv
 	repeats int64 // depth 1 snapshots left out as repeats
+
+	src   *venue.Table[Symbols] // the venue's table in force; nil: fixed
+	table *Symbols              // the table syms was made from
 }
 
 var (
@@ -91,10 +95,23 @@ var (
 // NewDecoder returns a decoder of category c's frames with the scales of t.
 func NewDecoder(t *Symbols, c Category) *Decoder {
 	d := &Decoder{cat: c, syms: map[string]*dsym{}, streams: map[string]string{}}
-	for name, s := range t.by[c] {
+	d.load(t)
+	return d
+}
+
+// load takes the markets of t: new ones are added, known ones take t's
+// scales where they are finer than the decoder's (which values may have
+// widened), keeping their ticker and book state.
+func (d *Decoder) load(t *Symbols) {
+	d.table = t
+	for name, s := range t.by[d.cat] {
+		if ds := d.syms[name]; ds != nil {
+			ds.symbol = s
+			ds.wire.PriceScale, ds.wire.QtyScale = max(ds.wire.PriceScale, s.PriceScale), max(ds.wire.QtyScale, s.QtyScale)
+			continue
+		}
 		d.syms[name] = &dsym{symbol: s, wire: binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale}}
 	}
-	return d
 }
 
 // top are the members of a frame's top-level object that the decoder reads:
@@ -107,6 +124,11 @@ type top struct {
 // ErrRefused error for "success":false); pushes of several events return
 // feed.DecodedBatch.
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
+	if d.src != nil {
+		if t := d.src.Load(); t != d.table {
+			d.load(t) // the venue read its instruments again
+		}
+	}
 	ev.Reset()
 	d.pending, d.next = d.pending[:0], 0
 	for range 4 { // a value that widens a scale decodes the frame again

@@ -284,19 +284,30 @@ func (d *statusDecoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, erro
 
 var _ feed.Watcher = (*Bybit)(nil)
 
-// Watch acts on the maintenance notices of the system status connection
-// until ctx ends (see Config.StatusStream): at MaintenanceLead before a
-// scheduled maintenance of market data begins, or at once for one under
-// way, it makes the data connections of the categories concerned due for
-// replacement and announces it as a TypeStatus event
-// (StatusServerShutdown). A notice is acted on once; "completed" and
-// "canceled" forget it. It implements feed.Watcher.
+// Watch runs until ctx ends; it implements feed.Watcher (the gateway runs
+// it and stops it when it closes). It acts on the maintenance notices of
+// the system status connection (see Config.StatusStream): at
+// MaintenanceLead before a scheduled maintenance of market data begins,
+// or at once for one under way, it makes the data connections of the
+// categories concerned due for replacement and announces it as a
+// TypeStatus event (StatusServerShutdown); a notice is acted on once,
+// "completed" and "canceled" forget it. With Config.REST it reads the
+// instruments again every Config.RefreshEvery, merges them (Refresh) and
+// announces each change as a TypeStatus event (Change.Event); a failed
+// read is logged and tried at the next tick.
 func (v *Bybit) Watch(ctx context.Context, announce func(*feed.Event)) {
 	scheduled := map[string]Notice{}
 	acted := map[string]bool{}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var refresh <-chan time.Time
+	if v.cfg.REST != nil && v.cfg.RefreshEvery > 0 {
+		t := time.NewTicker(v.cfg.RefreshEvery)
+		defer t.Stop()
+		refresh = t.C
+	}
+	announced := v.tab.Load() // what the events have said of the instruments
 	act := func(n Notice, now time.Time) {
 		acted[n.ID] = true
 		delete(scheduled, n.ID)
@@ -335,6 +346,25 @@ func (v *Bybit) Watch(ctx context.Context, announce func(*feed.Event)) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-refresh:
+			timer.Stop()
+			changes, now, err := v.refresh(ctx, announced)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				v.refreshErrors.Add(1)
+				v.cfg.Logger.Warn("instruments refresh failed", "venue", Venue, "err", err)
+				continue
+			}
+			v.refreshes.Add(1)
+			announced = now
+			for _, c := range changes {
+				ev := c.Event()
+				v.cfg.Logger.Info("instrument changed", "venue", Venue, "symbol", ev.Symbol, "status", c.New.Status,
+					"price_scale", c.New.PriceScale, "qty_scale", c.New.QtyScale, "reason", ev.Reason)
+				announce(&ev)
+			}
 		case ns := <-v.notices:
 			timer.Stop()
 			for _, n := range ns {
