@@ -1,6 +1,7 @@
 package bybit
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -60,4 +61,34 @@ func TestIsShutdownTellsCategories(t *testing.T) {
 	if want := []bool{false, true}; fmt.Sprint(got) != fmt.Sprint(want) || ix.pending.Load() != 0 {
 		t.Fatalf("after a reconnect: IsShutdown %v, want %v; %d pending", got, want, ix.pending.Load())
 	}
+}
+
+// FuzzParseNotices: whatever the status stream sends, ParseNotices either
+// reads notices with an id and a state or returns an ErrMalformed error,
+// and frameTopic never reads past the frame.
+func FuzzParseNotices(f *testing.F) {
+	for _, s := range []string{
+		`{"topic":"system.status","ts":1751858399649,"data":[{"id":"4d95b2a0","title":"t06","state":"completed","begin":"1751596902000","end":"1751597011000","href":"","serviceTypes":[2,3,4,5],"product":[1,2],"uidSuffix":[],"maintainType":1,"env":1}]}`,
+		`{"topic":"system.status","data":[{"id":"a","state":"scheduled","begin":1,"maintainType":"2","env":"1"}]}`,
+		`{"topic":"system.status"`,
+		`{"success":true,"ret_msg":"pong","op":"ping"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		_ = frameTopic(frame)
+		ns, err := ParseNotices(frame)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error of no kind: %v", err)
+			}
+			return
+		}
+		for _, n := range ns {
+			if n.ID == "" || n.State == "" {
+				t.Fatalf("notice without id or state: %+v", n)
+			}
+			_ = n.Categories()
+		}
+	})
 }
