@@ -1,10 +1,15 @@
 package bybit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/feedkeeper/feedkeeper/feed"
 )
 
 // TestIsShutdownOncePerPlan: after a notice arms the plans of its
@@ -91,4 +96,59 @@ func FuzzParseNotices(f *testing.F) {
 			_ = n.Categories()
 		}
 	})
+}
+
+// TestWatchActsAtTheLead: a scheduled maintenance arms the plans of its
+// products MaintenanceLead before it begins, not sooner; one canceled
+// before then, one of the demo service and one of trading only are not
+// acted on; one under way is acted on at once, and announced.
+func TestWatchActsAtTheLead(t *testing.T) {
+	v := testVenue(t, 10, Symbol{Category: Spot, Name: "BTCUSDT", PriceScale: 2, QtyScale: 2}, Symbol{Category: Linear, Name: "BTCUSDT", PriceScale: 2, QtyScale: 2})
+	v.cfg.MaintenanceLead = 300 * time.Millisecond
+	if _, err := v.Plan([]string{"spot/publicTrade.BTCUSDT", "linear/publicTrade.BTCUSDT"}); err != nil {
+		t.Fatal(err)
+	}
+	ix := v.index.Load()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var reasons []string
+	go func() {
+		defer close(done)
+		v.Watch(ctx, func(ev *feed.Event) {
+			mu.Lock()
+			reasons = append(reasons, ev.Reason)
+			mu.Unlock()
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	now := time.Now()
+	v.notices <- []Notice{
+		{ID: "spot", Title: "spot", State: "scheduled", Begin: now.Add(700 * time.Millisecond), End: now.Add(time.Second), ServiceTypes: []int{5}, Product: []int{2}, Env: 1},
+		{ID: "gone", Title: "gone", State: "scheduled", Begin: now.Add(500 * time.Millisecond), Product: []int{1}, Env: 1},
+		{ID: "demo", Title: "demo", State: "ongoing", Product: []int{1}, Env: 2},
+		{ID: "trading", Title: "trading", State: "ongoing", ServiceTypes: []int{1, 2}, Product: []int{1}, Env: 1},
+	}
+	v.notices <- []Notice{{ID: "gone", State: "canceled", Product: []int{1}, Env: 1}}
+	time.Sleep(250 * time.Millisecond)
+	if n := ix.pending.Load(); n != 0 {
+		t.Fatalf("%d plans armed before the lead", n)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for ix.pending.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if at := time.Since(now); ix.pending.Load() != 1 || !ix.due[0].Load() || ix.due[1].Load() || at < 380*time.Millisecond {
+		t.Fatalf("after %v: %d armed, due %v %v", at, ix.pending.Load(), ix.due[0].Load(), ix.due[1].Load())
+	}
+	v.notices <- []Notice{{ID: "now", Title: "now", State: "ongoing", Env: 1}}
+	for ix.pending.Load() != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reasons) != 2 || !strings.Contains(reasons[0], `"spot" (spot) scheduled`) || !strings.Contains(reasons[0], "replacing 1 connections of spot") ||
+		!strings.Contains(reasons[1], "replacing 1 connections of spot, linear") {
+		t.Fatalf("announced %q", reasons)
+	}
 }
