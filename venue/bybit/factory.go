@@ -215,7 +215,9 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		}
 	}
 	if env.Recovery {
-		s.Recovery = NewRecovery(rest, symbols)
+		rec := NewRecovery(rest, symbols)
+		rec.src = &v.tab // the scales of the instruments read again
+		s.Recovery = rec
 	}
 	s.ServerTime = func(ctx context.Context) (time.Time, error) { return ServerTime(ctx, rest) }
 	s.RESTStats = rest.Stats
