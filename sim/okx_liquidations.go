@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 )
@@ -170,4 +171,28 @@ func (f *okxFeed) liquidations(now time.Time) {
 	}
 	b = append(b, "]}"...)
 	f.hub.publish(&Message{Stream: name, Kind: KindStats, Ms: b})
+}
+
+// serveTruthLiquidations answers GET /sim/liquidations?instId=…&from=MS&to=MS
+// (Liquidations).
+func (o *OKX) serveTruthLiquidations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var ms [2]int64
+	for i, k := range []string{"from", "to"} {
+		v, err := strconv.ParseInt(q.Get(k), 10, 64)
+		if err != nil {
+			writeTruthError(w, &paramError{k, q.Get(k), "is not an integer"})
+			return
+		}
+		ms[i] = v
+	}
+	list, err := o.Liquidations(q.Get("instId"), ms[0], ms[1])
+	if err != nil {
+		writeTruthError(w, err)
+		return
+	}
+	if list == nil {
+		list = []OKXLiquidation{}
+	}
+	writeTruthJSON(w, http.StatusOK, list)
 }

@@ -82,5 +82,14 @@ func TestOKXLiquidationOrders(t *testing.T) {
 				t.Fatalf("%s: side %s closes posSide %s", inst, l.Side, l.PosSide)
 			}
 		}
+		// the same over HTTP
+		status, _, body := getURL(t, s, fmt.Sprintf("%s/sim/liquidations?instId=%s&from=%d&to=%d", o.RESTURL(), inst, first, last))
+		var web []OKXLiquidation
+		if err := json.Unmarshal(body, &web); status != 200 || err != nil || fmt.Sprint(web[trim:trim+len(list)]) != fmt.Sprint(list) {
+			t.Fatalf("/sim/liquidations: %d %s: %v", status, body, err)
+		}
+	}
+	if status, _, body := getURL(t, s, o.RESTURL()+"/sim/liquidations?instId=BTC-USDT&from=0&to=1"); status != 400 {
+		t.Fatalf("a spot instrument: %d %s", status, body)
 	}
 }
