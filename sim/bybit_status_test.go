@@ -23,7 +23,13 @@ type bybitNotice struct {
 
 func bybitReadNotice(t *testing.T, c *websocket.Conn) bybitNotice {
 	t.Helper()
-	m := bybitReadTopic(t, c, "system.status")
+	var m bybitMsg
+	for deadline := time.Now().Add(15 * time.Second); m.Topic != "system.status"; {
+		if time.Now().After(deadline) {
+			t.Fatal("no system.status notice")
+		}
+		m = bybitRead(t, c, 10*time.Second) // "completed" comes 5 s after "ongoing"
+	}
 	var data []bybitNotice
 	if err := json.Unmarshal(m.Data, &data); err != nil || len(data) != 1 || m.TS == 0 {
 		t.Fatalf("system.status %s: %v", m.raw, err)
