@@ -54,7 +54,7 @@ func TestParseNotices(t *testing.T) {
 }
 
 // maintenanceRun runs a gateway on spot trades and book through the
-// simulator, fires bybit-maintenance (begin 1.5 s after the notice), and
+// simulator, fires bybit-maintenance (begin 2.5 s after the notice), and
 // returns what it saw until the maintenance ended.
 type maintenanceRun struct {
 	mu                     sync.Mutex
@@ -78,7 +78,7 @@ func (r *maintenanceRun) handle(ev *feed.Event) {
 			r.windows++
 		}
 	case feed.TypeTrade:
-		if !r.fired.IsZero() && time.Now().After(r.fired.Add(2*time.Second)) {
+		if !r.fired.IsZero() && time.Now().After(r.fired.Add(3*time.Second)) {
 			r.tradesAfter++
 		}
 	case feed.TypeBookSnapshot:
@@ -127,14 +127,14 @@ func runMaintenance(t *testing.T, statusStream bool) maintenanceSeen {
 	r.mu.Lock()
 	r.fired = time.Now()
 	r.mu.Unlock()
-	if err := s.Fire(sim.Fault{Kind: sim.FaultBybitMaintenance, Duration: 1500 * time.Millisecond}); err != nil {
+	if err := s.Fire(sim.Fault{Kind: sim.FaultBybitMaintenance, Duration: 2500 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	// begin at 1.5 s, end 5 s later; trades keep coming after begin
+	// begin at 2.5 s, end 5 s later; trades keep coming after begin
 	simtest.WaitFor(t, 15*time.Second, "trades after the maintenance began", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return r.tradesAfter > 20 && time.Since(r.fired) > 3*time.Second
+		return r.tradesAfter > 20 && time.Since(r.fired) > 4*time.Second
 	})
 	if statusStream {
 		fired := r.fired
