@@ -203,6 +203,7 @@ func startBybit(s *Server, tlsCfg *tls.Config) (*Bybit, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v5/public/spot", func(w http.ResponseWriter, r *http.Request) { b.serveWS(w, r, BybitSpot) })
 	mux.HandleFunc("/v5/public/linear", func(w http.ResponseWriter, r *http.Request) { b.serveWS(w, r, BybitLinear) })
+	mux.HandleFunc("/v5/public/misc/status", func(w http.ResponseWriter, r *http.Request) { b.serveWS(w, r, BybitStatus) })
 	mux.Handle("/v5/", b.rest)
 	mux.HandleFunc("GET /sim/book", b.serveTruthBook)
 	mux.HandleFunc("GET /sim/trades", b.serveTruthTrades)
@@ -211,7 +212,8 @@ func startBybit(s *Server, tlsCfg *tls.Config) (*Bybit, error) {
 }
 
 // WSURL is the base of the WebSocket routes, wss://127.0.0.1:port: the
-// public streams are at /v5/public/spot and /v5/public/linear.
+// public streams are at /v5/public/spot and /v5/public/linear, the system
+// status (maintenance notices) at /v5/public/misc/status.
 func (b *Bybit) WSURL() string { return "wss://" + b.ln.addr }
 
 // RESTURL is the base of the REST API (/v5/market/…): https://127.0.0.1:port.

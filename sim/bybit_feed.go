@@ -57,6 +57,10 @@ type bybitFeed struct {
 	// subscriber's deltas follow its snapshot exactly.
 	pendMu  sync.Mutex
 	pending map[string][]*wsConn
+
+	// the system.status maintenance under way (nil: none), run's own
+	maint    *bybitMaint
+	maintSeq uint64
 }
 
 type bybitSym struct {
@@ -241,6 +245,7 @@ func (f *bybitFeed) step(now time.Time) {
 	for _, bs := range f.syms {
 		f.stepSym(bs, now)
 	}
+	f.statusStep(now)
 }
 
 // marketView is what one step reads of a symbol's market, under its lock.

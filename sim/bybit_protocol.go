@@ -144,6 +144,12 @@ func (b *Bybit) subscribe(c *wsConn, args []string) string {
 // checkTopic returns the ret_msg refusing topic on category, or "".
 func (b *Bybit) checkTopic(category, topic string) string {
 	notFound := "error:handler not found,topic:" + topic
+	if category == BybitStatus || topic == bybitStatusTopic {
+		if category != BybitStatus || topic != bybitStatusTopic {
+			return notFound // system.status is served on misc/status only
+		}
+		return ""
+	}
 	name, sym, ok := strings.Cut(topic, ".")
 	if !ok {
 		return notFound

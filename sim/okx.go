@@ -216,6 +216,7 @@ func startOKX(s *Server, tlsCfg *tls.Config) (*OKX, error) {
 	mux.Handle("/api/v5/", o.rest)
 	mux.HandleFunc("GET /sim/book", o.serveTruthBook)
 	mux.HandleFunc("GET /sim/trades", o.serveTruthTrades)
+	mux.HandleFunc("GET /sim/liquidations", o.serveTruthLiquidations)
 	o.start(mux, o.feed.run)
 	return o, nil
 }

@@ -28,6 +28,8 @@ type okxFeed struct {
 	mu      sync.Mutex
 	pending []okxPending
 	kicked  map[string]bool
+
+	liqAt time.Time // next push of liquidation-orders, run's own
 }
 
 // okxPending is a books subscription waiting for its snapshot.
@@ -53,6 +55,8 @@ type okxInstFeed struct {
 	fundNext  time.Time
 	oiNext    time.Time
 	oiLastVal int64
+	liqNext   int64    // next aggregate trade looked at for liquidation-orders; 0: off
+	liqs      []aggRec // liquidations not yet pushed
 }
 
 // okxBooks is the books channel of one instrument.
@@ -159,6 +163,7 @@ func (f *okxFeed) step(now time.Time) {
 			f.openInterest(x, now, kicked[x.names.oi])
 		}
 	}
+	f.liquidations(now)
 }
 
 // appendOKXArg appends {"arg":{"channel":…,"instId":…}.

@@ -19,13 +19,20 @@ var okxChannels = map[string]struct {
 	"trades-all": {business: true},
 }
 
-// okxArg is one item of a request's args.
+// okxArg is one item of a request's args: liquidation-orders names an
+// instType, the other channels an instId.
 type okxArg struct {
-	Channel string `json:"channel"`
-	InstID  string `json:"instId"`
+	Channel  string `json:"channel"`
+	InstID   string `json:"instId"`
+	InstType string `json:"instType"`
 }
 
-func (a okxArg) stream() string { return a.Channel + ":" + a.InstID }
+func (a okxArg) stream() string {
+	if a.Channel == okxLiqChannel {
+		return okxLiqStream(a.InstType)
+	}
+	return a.Channel + ":" + a.InstID
+}
 
 // okxError is an error reply: code and msg as "Error Code / WebSocket /
 // Public" gives them.
@@ -135,8 +142,13 @@ func (oc *okxConn) handle(c *wsConn, body []byte) {
 		b = strconv.AppendQuote(b, *req.Op)
 		b = append(b, `,"arg":{"channel":`...)
 		b = strconv.AppendQuote(b, a.Channel)
-		b = append(b, `,"instId":`...)
-		b = strconv.AppendQuote(b, a.InstID)
+		if a.Channel == okxLiqChannel {
+			b = append(b, `,"instType":`...)
+			b = strconv.AppendQuote(b, a.InstType)
+		} else {
+			b = append(b, `,"instId":`...)
+			b = strconv.AppendQuote(b, a.InstID)
+		}
 		b = append(b, `},"connId":`...)
 		b = strconv.AppendQuote(b, oc.connID)
 		c.sendFrame(ws.OpText, append(b, '}'))
@@ -173,6 +185,17 @@ func (oc *okxConn) check(a okxArg) (okxError, bool) {
 	case "books-l2-tbt", "books50-l2-tbt":
 		// VIP4 and above after login; this front-end has no login
 		return okxError{"64003", "Your trading fee tier doesn't meet the requirement to access this channel"}, true
+	}
+	if a.Channel == okxLiqChannel {
+		// "instType … Required: Yes": SWAP, FUTURES, MARGIN, OPTION (what
+		// OKX answers without one is not documented)
+		if oc.business {
+			return okxError{"64002", "This channel is not supported by \"/business\" URL. Please use \"/private\" URL(for private channels), or \"/public\" URL(for public channels). More details can refer to: https://www.okx.com/help-center/changes-to-v5-api-websocket-subscription-parameter-and-url"}, true
+		}
+		if !okxLiqTypes[a.InstType] {
+			return okxError{"60018", "Wrong URL or channel:" + a.Channel + ",instType:" + a.InstType + " doesn't exist. Please use the correct URL, channel and parameters referring to API document."}, true
+		}
+		return okxError{}, false
 	}
 	ch, ok := okxChannels[a.Channel]
 	if !ok {

@@ -233,11 +233,16 @@ func (h *okxREST) instruments(w http.ResponseWriter, instType, instID string) {
 
 // appendInstrument appends the instrument as "Get instruments" describes
 // it: tickSz the price step, lotSz the size step (contracts for swaps),
-// ctVal the contract's face value in ctValCcy.
+// ctVal the contract's face value in ctValCcy, state "live", or "suspend"
+// while the market's symbol does not trade (Server.SetSymbolStatus).
 func (in *okxInst) appendInstrument(b []byte, m *market) []byte {
 	m.mu.Lock()
-	sc, spec := in.s.sc, in.s.spec
+	sc, spec, status := in.s.sc, in.s.spec, in.s.status
 	m.mu.Unlock()
+	state := "live"
+	if status != "TRADING" {
+		state = "suspend" // "live", "suspend", "preopen", "test" ("Get instruments": state)
+	}
 	base, quote := spec.base, spec.quote
 	str := func(k, v string) {
 		b = append(b, ',', '"')
@@ -252,7 +257,7 @@ func (in *okxInst) appendInstrument(b []byte, m *market) []byte {
 	str("tickSz", num(sc.priceE8(1)))
 	str("lotSz", num(in.sz(sc.qtyE8(1))))
 	str("minSz", num(in.sz(sc.qtyE8(1))))
-	str("state", "live")
+	str("state", state)
 	str("listTime", "1548133413000")
 	str("expTime", "")
 	str("alias", "")

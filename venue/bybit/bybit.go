@@ -3,7 +3,9 @@
 // public stream, subscribes within the venue's limits, keeps them alive with
 // Bybit's JSON ping, decodes trades, order books (snapshot then deltas),
 // linear tickers (funding, open interest) and liquidations into feed events,
-// and reads instruments and the server's clock over REST.
+// reads instruments and the server's clock over REST, and replaces its
+// connections before a maintenance announced on Bybit's system status
+// stream (see Config.StatusStream).
 //
 // # Names
 //
@@ -42,6 +44,7 @@ import (
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -178,6 +181,20 @@ type Config struct {
 	// PingInterval is how often each connection sends {"op":"ping"}
 	// (default PingInterval, 20 s, as Bybit advises).
 	PingInterval time.Duration
+	// StatusStream adds a connection to /v5/public/misc/status subscribed
+	// to system.status (stream StatusStream), whose maintenance notices
+	// replace the data connections before a maintenance begins (see
+	// Watch and IsShutdown). Off: Bybit's maintenance is met as any
+	// disconnect.
+	StatusStream bool
+	// MaintenanceLead is how long before a maintenance begins its notice
+	// replaces the connections (default DefaultMaintenanceLead).
+	MaintenanceLead time.Duration
+	// REST, when set, is what Watch reads the instruments again with.
+	REST *httpx.Client
+	// RefreshEvery is how often Watch reads them (default
+	// DefaultRefreshEvery; negative: never).
+	RefreshEvery time.Duration
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -186,7 +203,12 @@ type Config struct {
 // feed.Venue, feed.Pinger and feed.Resubscriber.
 type Bybit struct {
 	cfg   Config
-	reqID atomic.Int64 // request IDs of resubscriptions
+	tab   venue.Table[Symbols] // the instruments in force
+	reqID atomic.Int64         // request IDs of resubscriptions
+
+	refreshes, refreshErrors atomic.Int64
+	index                    atomic.Pointer[planIndex]
+	notices                  chan []Notice // from the status connection's decoder to Watch
 }
 
 var (
@@ -218,11 +240,21 @@ func New(cfg Config) (*Bybit, error) {
 	if cfg.PingInterval < 0 {
 		return nil, fmt.Errorf("bybit: PingInterval %v is negative", cfg.PingInterval)
 	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = DefaultRefreshEvery
+	}
+	if cfg.MaintenanceLead == 0 {
+		cfg.MaintenanceLead = DefaultMaintenanceLead
+	}
+	if cfg.MaintenanceLead < 0 {
+		return nil, fmt.Errorf("bybit: MaintenanceLead %v is negative", cfg.MaintenanceLead)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	cfg.WSURL = strings.TrimSuffix(cfg.WSURL, "/")
-	v := &Bybit{cfg: cfg}
+	v := &Bybit{cfg: cfg, notices: make(chan []Notice, 16)}
+	v.tab.Store(cfg.Symbols)
 	v.reqID.Store(1 << 20) // above the plans' request IDs
 	return v, nil
 }
@@ -235,11 +267,6 @@ func (v *Bybit) Lifetime() time.Duration { return 0 }
 
 // MessageRate is what the gateway may send a second on one connection.
 func (v *Bybit) MessageRate() float64 { return clientMessageRate }
-
-// IsShutdown reports false: Bybit announces maintenance on its
-// system.status stream, not on the data connections, and sends no
-// "closing soon" message ("Connect": you may be disconnected at any time).
-func (v *Bybit) IsShutdown([]byte) bool { return false }
 
 // Rules are Bybit's ("Orderbook", "Process snapshot/delta"): the stream
 // sends a snapshot when subscribed and deltas after it; any later snapshot
@@ -286,7 +313,7 @@ func (v *Bybit) ValidStream(name string) (Stream, error) {
 	if err != nil {
 		return Stream{}, err
 	}
-	if _, ok := v.cfg.Symbols.Lookup(s.Category, s.Symbol); !ok {
+	if _, ok := v.tab.Load().Lookup(s.Category, s.Symbol); !ok {
 		return Stream{}, fmt.Errorf("bybit: stream %q: %s %s: %w", name, s.Category, s.Symbol, ErrUnknownSymbol)
 	}
 	return s, nil
@@ -297,7 +324,8 @@ func (v *Bybit) ValidStream(name string) (Stream, error) {
 // MaxArgsLength characters of them, each subscribed by requests of at most
 // SpotArgsPerRequest (spot) or LinearArgsPerRequest (linear) topics
 // ("Connect": args limits). One orderbook topic per market: the gateway
-// keeps one book per market.
+// keeps one book per market. With Config.StatusStream the last plan is
+// the system status connection (StatusPath, stream StatusStream).
 func (v *Bybit) Plan(streams []string) ([]feed.ConnPlan, error) {
 	seen := map[string]bool{}
 	books := map[string]string{}
@@ -356,6 +384,26 @@ func (v *Bybit) Plan(streams []string) ([]feed.ConnPlan, error) {
 			plans = append(plans, p)
 		}
 	}
+	ix := &planIndex{byTopic: map[string][]int{}, cats: make([]Category, len(plans)), due: make([]atomic.Bool, len(plans))}
+	for i := range plans {
+		p := &plans[i]
+		for _, name := range p.Streams {
+			s, _ := ParseStream(name)
+			ix.byTopic[s.Topic] = append(ix.byTopic[s.Topic], i)
+			ix.cats[i] = s.Category
+		}
+		msgs := p.Subscribe
+		p.Build = func() [][]byte {
+			ix.connected(i) // a connection made after a notice needs no replacing
+			return msgs
+		}
+	}
+	v.index.Store(ix)
+	if v.cfg.StatusStream {
+		plans = append(plans, feed.ConnPlan{URL: v.cfg.WSURL + StatusPath, Streams: []string{StatusStream},
+			Subscribe: [][]byte{request("subscribe", id, []string{statusTopic})},
+			Requests:  []feed.Request{{ID: id, Streams: []string{StatusStream}}}})
+	}
 	return plans, nil
 }
 
@@ -393,11 +441,16 @@ func (v *Bybit) ResubscribeMessages(stream string) ([][]byte, error) {
 // NewDecoder returns a decoder of the plan's frames: its category is that
 // of the plan's URL.
 func (v *Bybit) NewDecoder(p feed.ConnPlan) feed.Decoder {
+	if strings.HasSuffix(p.URL, StatusPath) {
+		return &statusDecoder{Decoder: NewDecoder(v.tab.Load(), Linear), v: v}
+	}
 	c := Spot
 	if strings.HasSuffix(p.URL, "/"+string(Linear)) {
 		c = Linear
 	}
-	return NewDecoder(v.cfg.Symbols, c)
+	d := NewDecoder(v.tab.Load(), c)
+	d.src = &v.tab
+	return d
 }
 
 // SymbolsOfStreams returns the markets (category, symbol) of stream names,

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
+	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/binance"
 )
 
@@ -43,6 +45,10 @@ type dsym struct {
 	mark, index, rate, oi fixed.Dec
 	nextFunding           int64
 	tickerSeen            bool
+	// the last depth 1 snapshot delivered, to know Bybit's repeats of it
+	top1       bool
+	top1U      int64
+	top1Levels [2][]feed.Level
 }
 
 // Decoder decodes the frames of one connection of category Category:
@@ -55,6 +61,16 @@ type dsym struct {
 // (the merged figures of the snapshot and the deltas since) and, when the
 // frame has openInterest, a TypeOpenInterest event from Next.
 //
+// A depth 1 book (orderbook.1) is pushed as snapshots only, and "if 3
+// seconds have elapsed without a change in the orderbook, a snapshot
+// message will be pushed again, and the field u will be the same as that
+// in the previous message" ("Orderbook"). Such a repeat, the same u and
+// the same levels as the last snapshot of that book decoded since the last
+// successful subscribe reply, is left out: Decode returns
+// feed.DecodedReply, nothing to deliver (Repeats counts them). A snapshot
+// with the same u and other levels is delivered: it replaces the book, as
+// any snapshot does.
+//
 // A Decoder is used by one goroutine at a time. The Deriv of its events is
 // its own, reused by the next frame (copy an event with CopyTo to keep it).
 type Decoder struct {
@@ -64,6 +80,10 @@ type Decoder struct {
 	pending []feed.Event      // the batch's events after the first
 	next    int
 	deriv   [2]feed.Deriv
+	repeats int64 // depth 1 snapshots left out as repeats
+
+	src   *venue.Table[Symbols] // the venue's table in force; nil: fixed
+	table *Symbols              // the table syms was made from
 }
 
 var (
@@ -75,10 +95,23 @@ var (
 // NewDecoder returns a decoder of category c's frames with the scales of t.
 func NewDecoder(t *Symbols, c Category) *Decoder {
 	d := &Decoder{cat: c, syms: map[string]*dsym{}, streams: map[string]string{}}
-	for name, s := range t.by[c] {
+	d.load(t)
+	return d
+}
+
+// load takes the markets of t: new ones are added, known ones take t's
+// scales where they are finer than the decoder's (which values may have
+// widened), keeping their ticker and book state.
+func (d *Decoder) load(t *Symbols) {
+	d.table = t
+	for name, s := range t.by[d.cat] {
+		if ds := d.syms[name]; ds != nil {
+			ds.symbol = s
+			ds.wire.PriceScale, ds.wire.QtyScale = max(ds.wire.PriceScale, s.PriceScale), max(ds.wire.QtyScale, s.QtyScale)
+			continue
+		}
 		d.syms[name] = &dsym{symbol: s, wire: binance.Symbol{Name: s.Name, PriceScale: s.PriceScale, QtyScale: s.QtyScale}}
 	}
-	return d
 }
 
 // top are the members of a frame's top-level object that the decoder reads:
@@ -91,6 +124,11 @@ type top struct {
 // ErrRefused error for "success":false); pushes of several events return
 // feed.DecodedBatch.
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
+	if d.src != nil {
+		if t := d.src.Load(); t != d.table {
+			d.load(t) // the venue read its instruments again
+		}
+	}
 	ev.Reset()
 	d.pending, d.next = d.pending[:0], 0
 	for range 4 { // a value that widens a scale decodes the frame again
@@ -342,7 +380,31 @@ func (d *Decoder) book(b []byte, t top, topic []byte, s *dsym, ev *feed.Event) (
 		return 0, fmt.Errorf("%w: %s: u %d", ErrMalformed, topic, ev.ID)
 	}
 	ev.FirstID = ev.ID
+	if ev.Base && bytes.HasPrefix(topic, depth1Prefix) {
+		if s.top1 && s.top1U == ev.ID && slices.Equal(s.top1Levels[0], ev.Bids) && slices.Equal(s.top1Levels[1], ev.Asks) {
+			d.repeats++
+			return feed.DecodedReply, nil
+		}
+		s.top1, s.top1U = true, ev.ID
+		s.top1Levels[0] = append(s.top1Levels[0][:0], ev.Bids...)
+		s.top1Levels[1] = append(s.top1Levels[1][:0], ev.Asks...)
+	}
 	return feed.DecodedEvent, nil
+}
+
+var depth1Prefix = []byte("orderbook.1.")
+
+// Repeats returns how many depth 1 snapshots were left out as Bybit's
+// repeats of the one before.
+func (d *Decoder) Repeats() int64 { return d.repeats }
+
+// forgetTops forgets the depth 1 snapshots decoded: after a subscribe
+// reply the next snapshot of each book is delivered, whatever its u (a
+// new connection, or a book asked for again).
+func (d *Decoder) forgetTops() {
+	for _, s := range d.syms {
+		s.top1 = false
+	}
 }
 
 // wrapMalformed makes err match ErrMalformed, keeping a *ScaleError
@@ -639,6 +701,11 @@ func (d *Decoder) reply(b []byte, t top) (feed.Decoded, error) {
 		return 0, fmt.Errorf("%w: success: %w", ErrMalformed, err)
 	}
 	if ok {
+		if t.op != 0 {
+			if op, err := d.str(b, t.op, "op"); err == nil && string(op) == "subscribe" {
+				d.forgetTops()
+			}
+		}
 		return feed.DecodedReply, nil
 	}
 	r, err := d.ParseReply(b)
@@ -654,6 +721,9 @@ func (d *Decoder) reply(b []byte, t top) (feed.Decoded, error) {
 // ("args size >10", "error:handler not found,topic:…", "error:already
 // subscribed,topic:…"). Public subscribe errors carry no numeric code.
 func (d *Decoder) ParseReply(frame []byte) (feed.Reply, error) {
+	if frameTopic(frame) != nil {
+		return feed.Reply{}, nil // a push left out (a depth 1 repeat, a notice)
+	}
 	var r struct {
 		Success *bool           `json:"success"`
 		RetMsg  string          `json:"ret_msg"`

@@ -24,12 +24,16 @@ func init() { venue.Register(Venue, factory{}) }
 const DefaultDialBudget = "400/5m"
 
 // Options are the venue's settings: the bybit: section of a config file
-// and the flags --bybit-topics-per-conn, --bybit-dial-budget and
-// --bybit-ping-interval.
+// and the flags --bybit-topics-per-conn, --bybit-dial-budget,
+// --bybit-ping-interval, --bybit-status-stream, --bybit-maintenance-lead
+// and --bybit-instruments-refresh.
 type Options struct {
-	TopicsPerConn int           `yaml:"bybit_topics_per_conn"`
-	DialBudget    string        `yaml:"bybit_dial_budget"`
-	PingInterval  time.Duration `yaml:"bybit_ping_interval"`
+	InstrumentsRefresh time.Duration `yaml:"bybit_instruments_refresh"`
+	TopicsPerConn      int           `yaml:"bybit_topics_per_conn"`
+	DialBudget         string        `yaml:"bybit_dial_budget"`
+	PingInterval       time.Duration `yaml:"bybit_ping_interval"`
+	StatusStream       bool          `yaml:"bybit_status_stream"`
+	MaintenanceLead    time.Duration `yaml:"bybit_maintenance_lead"`
 }
 
 var _ venue.Options = (*Options)(nil)
@@ -39,6 +43,9 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.TopicsPerConn, "bybit-topics-per-conn", 100, fmt.Sprintf("topics per connection of each category, 1..%d (a connection also takes at most %d characters of topics)", MaxTopicsPerConn, MaxArgsLength))
 	fs.DurationVar(&o.PingInterval, "bybit-ping-interval", PingInterval, "send Bybit's {\"op\":\"ping\"} on each connection this often, ≥ 1s and ≤ 5m (Bybit advises 20s; it closes a connection silent for 10m)")
 	fs.StringVar(&o.DialBudget, "bybit-dial-budget", DefaultDialBudget, "connection attempts allowed to every Bybit connection together, LIMIT/WINDOW")
+	fs.BoolVar(&o.StatusStream, "bybit-status-stream", true, "read Bybit's maintenance notices (system.status on a connection of its own) and replace the data connections before a maintenance begins")
+	fs.DurationVar(&o.InstrumentsRefresh, "bybit-instruments-refresh", DefaultRefreshEvery, "read the instruments again this often and apply the changes (new listings, tick and step sizes, statuses, delistings), ≥ 1m, or 0: never")
+	fs.DurationVar(&o.MaintenanceLead, "bybit-maintenance-lead", DefaultMaintenanceLead, "replace the connections this long before an announced maintenance begins, > 0 and ≤ 24h")
 }
 
 // Validate checks every value against the ranges the flags state.
@@ -50,6 +57,12 @@ func (o *Options) Validate() error {
 	if o.PingInterval < time.Second || o.PingInterval > 5*time.Minute {
 		errs = append(errs, &venue.SettingError{Flag: "bybit-ping-interval", Value: o.PingInterval.String(), Want: "want ≥ 1s and ≤ 5m"})
 	}
+	if o.InstrumentsRefresh != 0 && o.InstrumentsRefresh < MinRefreshEvery {
+		errs = append(errs, &venue.SettingError{Flag: "bybit-instruments-refresh", Value: o.InstrumentsRefresh.String(), Want: "want ≥ 1m, or 0 (never)"})
+	}
+	if o.MaintenanceLead <= 0 || o.MaintenanceLead > 24*time.Hour {
+		errs = append(errs, &venue.SettingError{Flag: "bybit-maintenance-lead", Value: o.MaintenanceLead.String(), Want: "want > 0 and ≤ 24h"})
+	}
 	errs = append(errs, venue.CheckDialBudget("bybit-dial-budget", o.DialBudget, DefaultDialBudget))
 	return errors.Join(errs...)
 }
@@ -60,6 +73,7 @@ type Meta struct {
 	WSURL         string   `json:"ws_url"`
 	TopicsPerConn int      `json:"topics_per_conn"`
 	Symbols       []Symbol `json:"symbols"`
+	StatusStream  bool     `json:"status_stream,omitempty"` // the last connection is the system status one
 }
 
 type factory struct{}
@@ -176,7 +190,12 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	if len(bad) > 0 {
 		return nil, venue.BadInput(fmt.Errorf("streams %s: not listed by %s", strings.Join(bad, ", "), s.RESTURL))
 	}
-	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, TopicsPerConn: opts.TopicsPerConn, PingInterval: opts.PingInterval, Logger: env.Logger})
+	refresh := opts.InstrumentsRefresh
+	if refresh == 0 {
+		refresh = -1 // never
+	}
+	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, TopicsPerConn: opts.TopicsPerConn, PingInterval: opts.PingInterval,
+		StatusStream: opts.StatusStream, MaintenanceLead: opts.MaintenanceLead, REST: rest, RefreshEvery: refresh, Logger: env.Logger})
 	if err != nil {
 		return nil, venue.BadInput(err)
 	}
@@ -196,11 +215,13 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 		}
 	}
 	if env.Recovery {
-		s.Recovery = NewRecovery(rest, symbols)
+		rec := NewRecovery(rest, symbols)
+		rec.src = &v.tab // the scales of the instruments read again
+		s.Recovery = rec
 	}
 	s.ServerTime = func(ctx context.Context) (time.Time, error) { return ServerTime(ctx, rest) }
 	s.RESTStats = rest.Stats
-	meta := Meta{WSURL: s.WSURL, TopicsPerConn: opts.TopicsPerConn}
+	meta := Meta{WSURL: s.WSURL, TopicsPerConn: opts.TopicsPerConn, StatusStream: opts.StatusStream}
 	for _, p := range parsed { // only the markets asked for: the tables list hundreds
 		if sym, ok := symbols.Lookup(p.Category, p.Symbol); ok && !seen[" "+sym.EventSymbol()] {
 			seen[" "+sym.EventSymbol()] = true
@@ -222,5 +243,5 @@ func (factory) Replay(raw json.RawMessage) (feed.Venue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bybit: recording metadata: %w", err)
 	}
-	return New(Config{WSURL: meta.WSURL, Symbols: symbols, TopicsPerConn: meta.TopicsPerConn})
+	return New(Config{WSURL: meta.WSURL, Symbols: symbols, TopicsPerConn: meta.TopicsPerConn, StatusStream: meta.StatusStream, RefreshEvery: -1})
 }

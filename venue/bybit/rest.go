@@ -14,6 +14,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/fixed"
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/venue"
 )
 
 // REST paths ("Market": Get Instruments Info, Get Bybit Server Time, Get
@@ -221,6 +222,7 @@ func ServerTime(ctx context.Context, rc *httpx.Client) (time.Time, error) {
 type Recovery struct {
 	rc   *httpx.Client
 	syms *Symbols
+	src  *venue.Table[Symbols] // the venue's table in force, when set
 }
 
 var _ feed.Recovery = (*Recovery)(nil)
@@ -248,7 +250,11 @@ func (r *Recovery) Depth(ctx context.Context, symbol string, limit int, ev *feed
 	if !ok {
 		return fmt.Errorf("bybit: depth of %q: want CATEGORY/SYMBOL", symbol)
 	}
-	s, ok := r.syms.by[c][name]
+	t := r.syms
+	if r.src != nil {
+		t = r.src.Load()
+	}
+	s, ok := t.by[c][name]
 	if !ok {
 		return fmt.Errorf("bybit: depth of %q: %w", symbol, ErrUnknownSymbol)
 	}

@@ -216,8 +216,8 @@ func TestOpen(t *testing.T) {
 	if s.Recovery == nil || s.Dials == nil || s.ServerTime == nil {
 		t.Fatalf("setup %+v", s)
 	}
-	plans, err := s.Venue.Plan(streams)
-	if err != nil || len(plans) != 2 {
+	plans, err := s.Venue.Plan(streams) // and the system status connection, last
+	if err != nil || len(plans) != 3 || plans[2].Streams[0] != StatusStream {
 		t.Fatalf("plans %+v, %v", plans, err)
 	}
 	// the recording's metadata rebuilds the same venue
@@ -230,7 +230,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	again, err := replayed.Plan(streams)
-	if err != nil || len(again) != 2 || again[0].URL != plans[0].URL || string(again[1].Subscribe[0]) != string(plans[1].Subscribe[0]) {
+	if err != nil || len(again) != 3 || again[2].URL != plans[2].URL || again[0].URL != plans[0].URL || string(again[1].Subscribe[0]) != string(plans[1].Subscribe[0]) {
 		t.Fatalf("replayed plans %+v, %v", again, err)
 	}
 

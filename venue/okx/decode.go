@@ -61,11 +61,12 @@ const (
 	chFunding
 	chMark
 	chOI
+	chLiq
 	nChannels
 )
 
 var channelNames = [nChannels]string{ChannelTrades, ChannelTradesAll, ChannelBooks, ChannelBooks5, ChannelBBO,
-	ChannelTickers, ChannelFundingRate, ChannelMarkPrice, ChannelOpenInterest}
+	ChannelTickers, ChannelFundingRate, ChannelMarkPrice, ChannelOpenInterest, ChannelLiquidations}
 
 func channelOf(b []byte) int {
 	switch string(b) {
@@ -87,6 +88,8 @@ func channelOf(b []byte) int {
 		return chMark
 	case ChannelOpenInterest:
 		return chOI
+	case ChannelLiquidations:
+		return chLiq
 	}
 	return -1
 }
@@ -107,6 +110,11 @@ type Decoder struct {
 	// Symbols gives each instrument's scales; pushes of others return
 	// ErrUnknownSymbol.
 	Symbols *Symbols
+	// Liquidations are the swaps whose liquidation-orders items it
+	// decodes (their <swap>@liquidation-orders streams were asked for);
+	// with LiquidationsAll, every swap in Symbols. Others are left out.
+	Liquidations    map[string]bool
+	LiquidationsAll bool
 
 	stats feed.Stats
 	dv    feed.Deriv
@@ -120,6 +128,8 @@ type Decoder struct {
 	ch     int
 	sym    *Symbol
 	action int
+	liqs   []feed.Event // the liquidations of the frame after the first
+	liqAt  int
 }
 
 var (
@@ -137,6 +147,7 @@ const (
 // Decode decodes frame into ev (all fields but ReceiveTime).
 func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	d.frame = nil
+	d.liqs, d.liqAt = d.liqs[:0], 0
 	if string(frame) == "pong" {
 		return feed.DecodedReply, nil
 	}
@@ -194,6 +205,9 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 	if err != nil {
 		return 0, err
 	}
+	if ch == chLiq {
+		return d.liquidations(frame, ev)
+	}
 	d.action = actionNone
 	if hasAction {
 		switch string(action.Text(frame, d.buf[:0])) {
@@ -233,6 +247,11 @@ func (d *Decoder) Decode(frame []byte, ev *feed.Event) (feed.Decoded, error) {
 // returned DecodedBatch for; false when none is left (or one did not
 // decode: the rest of the frame is dropped).
 func (d *Decoder) Next(ev *feed.Event) bool {
+	if d.liqAt < len(d.liqs) {
+		copyLiquidation(ev, &d.liqs[d.liqAt])
+		d.liqAt++
+		return true
+	}
 	if d.frame == nil {
 		return false
 	}
@@ -299,6 +318,9 @@ func (d *Decoder) arg(frame []byte, at int) (int, *Symbol, error) {
 	ch := channelOf(channel.Text(frame, d.buf[:0]))
 	if ch < 0 {
 		return 0, nil, fmt.Errorf("%w %q", ErrUnknownChannel, channel.Raw(frame))
+	}
+	if ch == chLiq {
+		return ch, nil, nil // by instType: the items name their instruments
 	}
 	if !hasInst {
 		return 0, nil, fmt.Errorf("%w: arg of %s without instId", ErrMalformed, channelNames[ch])
@@ -832,4 +854,90 @@ func (d *Decoder) ParseReply(frame []byte) (feed.Reply, error) {
 		rep.Err, rep.IsErr = &Error{ID: r.ID, Code: r.Code, Msg: r.Msg}, true
 	}
 	return rep, nil
+}
+
+// liquidations decodes a liquidation-orders push ("WS / Liquidation
+// orders channel"): per instrument, details of side (the liquidation
+// order's: "buy" closes a short), bkPx (bankruptcy price), sz (contracts
+// for a swap) and ts. Items of instruments not asked for are left out;
+// a push with none left is DecodedReply, nothing to deliver.
+func (d *Decoder) liquidations(frame []byte, ev *feed.Event) (feed.Decoded, error) {
+	var msg struct {
+		Data []struct {
+			InstID  string `json:"instId"`
+			Details []struct {
+				Side string `json:"side"`
+				BkPx string `json:"bkPx"`
+				Sz   string `json:"sz"`
+				Ts   string `json:"ts"`
+			} `json:"details"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(frame, &msg); err != nil {
+		return 0, fmt.Errorf("%w: liquidation-orders: %w", ErrMalformed, err)
+	}
+	for _, it := range msg.Data {
+		if !d.LiquidationsAll && !d.Liquidations[it.InstID] {
+			continue
+		}
+		sym, ok := d.Symbols.lookupBytes([]byte(it.InstID))
+		if !ok {
+			if d.Liquidations[it.InstID] {
+				return 0, fmt.Errorf("%w %q", ErrUnknownSymbol, it.InstID)
+			}
+			continue // a swap listed after the table was read
+		}
+		stream := LiquidationsAll
+		if d.Liquidations[it.InstID] {
+			stream = sym.streams[chLiq]
+		}
+		for _, l := range it.Details {
+			e := feed.Event{Type: feed.TypeLiquidation, Venue: Venue, Symbol: sym.InstID, Instrument: sym.Instrument, Stream: stream,
+				PriceScale: sym.PriceScale, QtyScale: sym.QtyScale}
+			switch l.Side {
+			case "buy":
+				e.Side = feed.SideBuy
+			case "sell":
+				e.Side = feed.SideSell
+			default:
+				return 0, fmt.Errorf("%w: liquidation-orders %s: side %q", ErrMalformed, it.InstID, l.Side)
+			}
+			px, sz := []byte(l.BkPx), []byte(l.Sz)
+			var err error
+			if e.Price, err = binance.Decimal(px, binance.Span{End: len(px)}, sym.wire, true); err != nil {
+				return 0, field("bkPx", err)
+			}
+			m, err := binance.Decimal(sz, binance.Span{End: len(sz)}, sym.wire, false)
+			if err == nil {
+				e.Qty, err = sym.size(m)
+			}
+			if err != nil {
+				return 0, field("sz", err)
+			}
+			ms, err := strconv.ParseInt(l.Ts, 10, 64)
+			if err != nil || ms < 0 || ms > math.MaxInt64/1_000_000 {
+				return 0, fmt.Errorf("%w: liquidation-orders %s: ts %q", ErrMalformed, it.InstID, l.Ts)
+			}
+			e.ExchangeTime = ms * 1_000_000
+			e.EventTime = e.ExchangeTime
+			d.liqs = append(d.liqs, e)
+		}
+	}
+	if len(d.liqs) == 0 {
+		return feed.DecodedReply, nil
+	}
+	copyLiquidation(ev, &d.liqs[0])
+	d.liqAt = 1
+	if len(d.liqs) == 1 {
+		return feed.DecodedEvent, nil
+	}
+	return feed.DecodedBatch, nil
+}
+
+// copyLiquidation fills ev with l, keeping ev's level arrays and receive
+// time.
+func copyLiquidation(ev, l *feed.Event) {
+	bids, asks, recv := ev.Bids[:0], ev.Asks[:0], ev.ReceiveTime
+	*ev = *l
+	ev.Bids, ev.Asks, ev.ReceiveTime = bids, asks, recv
 }

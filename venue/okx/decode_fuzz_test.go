@@ -28,12 +28,13 @@ func FuzzDecode(f *testing.F) {
 		`{"event":"notice","code":"64008","msg":"x","connId":"a4d3ae55"}`,
 		`{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[],"bids":[],"ts":"1","checksum":0,"prevSeqId":1,"seqId":1,"a\u0073ks":[]}]}`,
 		`pong`,
+		`{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[{"bkLoss":"0","bkPx":"42000.1","ccy":"","posSide":"short","side":"buy","sz":"13","ts":"1692266434010"}],"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP","instType":"SWAP","uly":"BTC-USDT"},{"details":[{"side":"sell","bkPx":"1","sz":"1","ts":"1"}],"instId":"XRP-USDT-SWAP"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
 	syms := testSymbols(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		d := &Decoder{Symbols: syms}
+		d := &Decoder{Symbols: syms, LiquidationsAll: true}
 		var ev feed.Event
 		kind, err := d.Decode(frame, &ev)
 		if err != nil {
@@ -47,6 +48,27 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !json.Valid(frame) {
 			t.Fatalf("decoded invalid JSON: %+v", ev)
+		}
+		if ev.Type == feed.TypeLiquidation {
+			var liq struct {
+				Data []struct {
+					InstID  string `json:"instId"`
+					Details []struct {
+						TS string `json:"ts"`
+					} `json:"details"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(frame, &liq); err != nil {
+				t.Fatalf("encoding/json refuses what was decoded: %v", err)
+			}
+			for _, it := range liq.Data {
+				for _, l := range it.Details {
+					if ts, _ := strconv.ParseInt(l.TS, 10, 64); it.InstID == ev.Symbol && ts*1e6 == ev.ExchangeTime {
+						return
+					}
+				}
+			}
+			t.Fatalf("liquidation %+v is in none of the items", ev)
 		}
 		var push struct {
 			Arg struct {

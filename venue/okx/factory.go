@@ -31,12 +31,13 @@ func init() { venue.Register(Venue, factory{}) }
 const DefaultDialBudget = "2/1200ms"
 
 // Options are the venue's settings: the okx: section of a config file and
-// the flags --okx-streams-per-conn, --okx-ping-interval and
-// --okx-dial-budget.
+// the flags --okx-streams-per-conn, --okx-ping-interval,
+// --okx-dial-budget and --okx-instruments-refresh.
 type Options struct {
-	StreamsPerConn int           `yaml:"okx_streams_per_conn"`
-	PingInterval   time.Duration `yaml:"okx_ping_interval"`
-	DialBudget     string        `yaml:"okx_dial_budget"`
+	StreamsPerConn     int           `yaml:"okx_streams_per_conn"`
+	PingInterval       time.Duration `yaml:"okx_ping_interval"`
+	DialBudget         string        `yaml:"okx_dial_budget"`
+	InstrumentsRefresh time.Duration `yaml:"okx_instruments_refresh"`
 }
 
 var _ venue.Options = (*Options)(nil)
@@ -47,6 +48,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		fmt.Sprintf("channels per connection of each path, 1..%d (OKX advises fewer than 30 for many books)", MaxStreamsPerConn))
 	fs.DurationVar(&o.PingInterval, "okx-ping-interval", PingInterval, "send the text ping this often on each connection, > 0 and below 30s (the server closes a connection silent for 30s)")
 	fs.StringVar(&o.DialBudget, "okx-dial-budget", DefaultDialBudget, "connection attempts allowed to every OKX connection together, LIMIT/WINDOW (OKX: 3 a second per IP)")
+	fs.DurationVar(&o.InstrumentsRefresh, "okx-instruments-refresh", DefaultRefreshEvery, "read the instruments again this often and apply the changes (new listings, tick and lot sizes, states, delistings), ≥ 1m, or 0: never")
 }
 
 // Validate checks every value against the ranges the flags state.
@@ -57,6 +59,9 @@ func (o *Options) Validate() error {
 	}
 	if o.PingInterval <= 0 || o.PingInterval >= IdleClose {
 		errs = append(errs, &venue.SettingError{Flag: "okx-ping-interval", Value: o.PingInterval.String(), Want: "must be above 0 and below 30s (the server's idle limit)"})
+	}
+	if o.InstrumentsRefresh != 0 && o.InstrumentsRefresh < MinRefreshEvery {
+		errs = append(errs, &venue.SettingError{Flag: "okx-instruments-refresh", Value: o.InstrumentsRefresh.String(), Want: "want ≥ 1m, or 0 (never)"})
 	}
 	errs = append(errs, venue.CheckDialBudget("okx-dial-budget", o.DialBudget, DefaultDialBudget))
 	return errors.Join(errs...)
@@ -132,6 +137,12 @@ func (factory) CheckStream(st string) error {
 
 func (factory) CompleteStream(prefix string) []string {
 	inst, _, ok := strings.Cut(prefix, "@")
+	if ok && inst == InstSwap {
+		if strings.HasPrefix(LiquidationsAll, prefix) {
+			return []string{LiquidationsAll}
+		}
+		return nil
+	}
 	if !ok || !instIDForm.MatchString(inst) {
 		return nil
 	}
@@ -164,7 +175,12 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	if err != nil {
 		return nil, err
 	}
-	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, PingInterval: opts.PingInterval, Logger: log})
+	refresh := opts.InstrumentsRefresh
+	if refresh == 0 {
+		refresh = -1 // never
+	}
+	v, err := New(Config{WSURL: s.WSURL, Symbols: symbols, StreamsPerConn: opts.StreamsPerConn, PingInterval: opts.PingInterval,
+		REST: rest, RefreshEvery: refresh, Logger: log})
 	if err != nil {
 		return nil, venue.BadInput(err)
 	}
@@ -193,8 +209,9 @@ func (factory) Open(ctx context.Context, env venue.Env) (_ *venue.Setup, err err
 	for _, id := range s.Symbols {
 		used[id] = true
 	}
+	all := allLiquidations(env.Streams)
 	for _, sym := range symbols.List() {
-		if !used[sym.InstID] {
+		if !used[sym.InstID] && !(all && sym.InstType == InstSwap) {
 			continue // the recording holds only the instruments streamed
 		}
 		ms := MetaSymbol{InstID: sym.InstID, InstType: sym.InstType, PriceScale: sym.PriceScale, LotScale: sym.LotScale,
@@ -231,13 +248,20 @@ func (factory) Replay(raw json.RawMessage) (feed.Venue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("okx: recording metadata: %w", err)
 	}
-	return New(Config{WSURL: meta.WSURL, Symbols: symbols, StreamsPerConn: meta.PerConn, PingInterval: meta.PingInterval})
+	return New(Config{WSURL: meta.WSURL, Symbols: symbols, StreamsPerConn: meta.PerConn, PingInterval: meta.PingInterval, RefreshEvery: -1})
+}
+
+// allLiquidations reports whether streams ask for every swap's
+// liquidations.
+func allLiquidations(streams []string) bool {
+	return slices.ContainsFunc(streams, func(st string) bool { return strings.TrimSpace(st) == LiquidationsAll })
 }
 
 // loadSymbols asks the venue for the instruments of streams, with errors
 // that name what the user typed.
 func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endpoint string) (*Symbols, error) {
 	names := SymbolsOfStreams(streams)
+	all := allLiquidations(streams)
 	var bad []string
 	for _, n := range names {
 		if instTypeOf(n) == "" {
@@ -247,7 +271,11 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 	if len(bad) > 0 {
 		return nil, venue.BadInput(fmt.Errorf("instruments %s: only spot (BTC-USDT) and swaps (BTC-USDT-SWAP) are read", strings.Join(bad, ", ")))
 	}
-	symbols, err := LoadSymbols(ctx, rest, names)
+	ids := names
+	if all {
+		ids = append(ids[:len(ids):len(ids)], InstSwap) // every swap's liquidations
+	}
+	symbols, err := LoadSymbols(ctx, rest, ids)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -270,9 +298,9 @@ func loadSymbols(ctx context.Context, rest *httpx.Client, streams []string, endp
 // Streams gives the streams of the venue-independent form: trades are
 // trades-all (every trade, on /ws/v5/business), the book the books channel,
 // the top bbo-tbt, funding funding-rate and mark-price (swaps). A
-// perpetual BASE-QUOTE-PERP is the linear swap BASE-QUOTE-SWAP.
-// Liquidations are not offered: OKX's liquidation-orders channel is
-// subscribed by instrument type, not by instrument.
+// perpetual BASE-QUOTE-PERP is the linear swap BASE-QUOTE-SWAP, whose
+// liquidations are <swap>@liquidation-orders (one subscription of the
+// channel by instrument type serves them all).
 func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
 	id := inst.Base + "-" + inst.Quote
 	if inst.Perp {
@@ -290,6 +318,11 @@ func (factory) Streams(what string, inst venue.Instrument) ([]string, error) {
 			return nil, fmt.Errorf("%s is a spot market: funding is of perpetuals (%s-%s-PERP): %w", inst, inst.Base, inst.Quote, venue.ErrNotListed)
 		}
 		return []string{id + "@" + ChannelFundingRate, id + "@" + ChannelMarkPrice}, nil
+	case venue.WantLiquidations:
+		if !inst.Perp {
+			return nil, fmt.Errorf("%s is a spot market: liquidations are of perpetuals (%s-%s-PERP): %w", inst, inst.Base, inst.Quote, venue.ErrNotListed)
+		}
+		return []string{id + "@" + ChannelLiquidations}, nil
 	}
 	return nil, fmt.Errorf("%s has no %s by instrument: %w", Venue, what, venue.ErrNotListed)
 }

@@ -28,8 +28,21 @@
 // not planned: its IDs skip the trades each push aggregates, so a loss
 // cannot be seen (ErrAggregated).
 //
-// Spot and swap instruments are read; futures, options, candles and
-// liquidation-orders (subscribed by instrument type) are not.
+// Liquidations come from liquidation-orders, which OKX subscribes by
+// instrument type, not by instrument ("WS / Liquidation orders channel":
+// {"channel":"liquidation-orders","instType":"SWAP"}). Its streams are
+// SWAP@liquidation-orders, every swap's liquidations, and
+// <swap>@liquidation-orders (BTC-USDT-SWAP@liquidation-orders), one
+// swap's: however many are asked for, one connection subscribes the
+// channel once, and delivers the liquidations of the swaps asked for (all
+// of those in the instrument table for SWAP@…) as TypeLiquidation events
+// whose Stream is the swap's stream when it was asked for, else
+// SWAP@liquidation-orders. OKX says the channel does not carry every
+// liquidation and may push them out of time order: they are not
+// sequenced.
+//
+// Spot and swap instruments are read; futures, options and candles are
+// not.
 package okx
 
 import (
@@ -41,9 +54,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/feed"
+	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/wsconn"
 )
@@ -115,15 +130,20 @@ const (
 	ChannelFundingRate  = "funding-rate"
 	ChannelMarkPrice    = "mark-price"
 	ChannelOpenInterest = "open-interest"
+	ChannelLiquidations = "liquidation-orders" // by instType: see the package comment
 )
 
+// LiquidationsAll is the stream of every swap's liquidations.
+const LiquidationsAll = InstSwap + "@" + ChannelLiquidations
+
 // ChannelsHelp lists the channels a stream may name, for messages.
-const ChannelsHelp = "trades-all, books, books5, bbo-tbt, tickers, funding-rate, mark-price, open-interest"
+const ChannelsHelp = "trades-all, books, books5, bbo-tbt, tickers, funding-rate, mark-price, open-interest, liquidation-orders (SWAP@liquidation-orders or <swap>@liquidation-orders)"
 
 // planned are the channels Plan accepts, and the path each is served on.
 var planned = map[string]string{
 	ChannelTradesAll: PathBusiness, ChannelBooks: PathPublic, ChannelBooks5: PathPublic, ChannelBBO: PathPublic,
 	ChannelTickers: PathPublic, ChannelFundingRate: PathPublic, ChannelMarkPrice: PathPublic, ChannelOpenInterest: PathPublic,
+	ChannelLiquidations: PathPublic,
 }
 
 // derivOnly are the channels only derivatives have ("WS / Funding rate
@@ -145,8 +165,17 @@ var instIDForm = regexp.MustCompile(`^[A-Z0-9]{1,20}(-[A-Z0-9_]{1,20}){1,3}$`)
 
 // ParseStream splits a stream name <instId>@<channel> and checks its form
 // (not whether the instrument is listed), with an error naming it.
+//
+// For liquidation-orders, instID is InstSwap ("SWAP") for every swap, or
+// one swap's instId.
 func ParseStream(name string) (instID, channel string, err error) {
 	instID, channel, ok := strings.Cut(name, "@")
+	if ok && channel == ChannelLiquidations {
+		if instID == InstSwap || instIDForm.MatchString(instID) && strings.HasSuffix(instID, "-SWAP") {
+			return instID, channel, nil
+		}
+		return "", "", fmt.Errorf("stream %q: liquidation-orders is subscribed by instrument type: ask for %s (every swap) or <swap>@%s (one swap, e.g. BTC-USDT-SWAP@%s)", name, LiquidationsAll, ChannelLiquidations, ChannelLiquidations)
+	}
 	if !ok || !instIDForm.MatchString(instID) {
 		return "", "", fmt.Errorf("stream %q: want <instId>@<channel> with the instrument as OKX names it, e.g. BTC-USDT@books or BTC-USDT-SWAP@trades-all", name)
 	}
@@ -175,14 +204,20 @@ type Config struct {
 	// PingInterval is how often each connection sends "ping" (default
 	// PingInterval; below IdleClose).
 	PingInterval time.Duration
+	// REST, when set, is what Watch reads the instruments again with.
+	REST *httpx.Client
+	// RefreshEvery is how often Watch reads them (default
+	// DefaultRefreshEvery; negative: never).
+	RefreshEvery time.Duration
 	// Logger: nil is slog.Default().
 	Logger *slog.Logger
 }
 
 // OKX is the OKX venue for feed.Gateway. Safe for concurrent use.
 type OKX struct {
-	cfg  Config
-	inst *Instruments
+	cfg                      Config
+	inst                     *Instruments
+	refreshes, refreshErrors atomic.Int64
 }
 
 var (
@@ -214,6 +249,9 @@ func New(cfg Config) (*OKX, error) {
 	}
 	if cfg.PingInterval < 0 || cfg.PingInterval >= IdleClose {
 		return nil, fmt.Errorf("okx: PingInterval %v: must be above 0 and below the server's %v idle limit", cfg.PingInterval, IdleClose)
+	}
+	if cfg.RefreshEvery == 0 {
+		cfg.RefreshEvery = DefaultRefreshEvery
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -260,8 +298,24 @@ func (v *OKX) Rules() feed.Rules {
 // sent 60 s before the connection is closed).
 func (v *OKX) IsShutdown(frame []byte) bool { return isShutdown(frame) }
 
-// NewDecoder returns a decoder of the plan's frames.
-func (v *OKX) NewDecoder(feed.ConnPlan) feed.Decoder { return &widening{src: v.inst} }
+// NewDecoder returns a decoder of the plan's frames; it delivers the
+// liquidations of the swaps the plan's liquidation-orders streams name.
+func (v *OKX) NewDecoder(p feed.ConnPlan) feed.Decoder {
+	w := &widening{src: v.inst}
+	for _, st := range p.Streams {
+		if inst, ch, _ := strings.Cut(st, "@"); ch == ChannelLiquidations {
+			if inst == InstSwap {
+				w.d.LiquidationsAll = true
+				continue
+			}
+			if w.d.Liquidations == nil {
+				w.d.Liquidations = map[string]bool{}
+			}
+			w.d.Liquidations[inst] = true
+		}
+	}
+	return w
+}
 
 // Keepalive is OKX's: the text "ping" every PingInterval, answered by the
 // text "pong" ("Overview / WebSocket / Connect": "If there's a network
@@ -284,6 +338,9 @@ func (v *OKX) ValidStream(name string) error {
 	if err != nil {
 		return fmt.Errorf("okx: %w", err)
 	}
+	if inst == InstSwap {
+		return nil // every swap: no one instrument
+	}
 	if _, ok := v.inst.Table().Lookup(inst); !ok {
 		return fmt.Errorf("okx: stream %q: %w", name, ErrUnknownSymbol)
 	}
@@ -295,10 +352,12 @@ func (v *OKX) ValidStream(name string) error {
 // Each connection subscribes with one request holding all of its args
 // ("Overview / WebSocket / Subscribe": 480 requests an hour per
 // connection, args of one request at most 64 KB), whose id is the
-// request's ID.
+// request's ID. The liquidation-orders streams go to the first public
+// connection, whose request subscribes the channel once.
 func (v *OKX) Plan(streams []string) ([]feed.ConnPlan, error) {
 	seen := make(map[string]bool, len(streams))
 	byPath := map[string][]string{}
+	var liqs []string
 	for _, st := range streams {
 		st = strings.TrimSpace(st)
 		if err := v.ValidStream(st); err != nil {
@@ -309,6 +368,10 @@ func (v *OKX) Plan(streams []string) ([]feed.ConnPlan, error) {
 		}
 		seen[st] = true
 		_, ch, _ := strings.Cut(st, "@")
+		if ch == ChannelLiquidations {
+			liqs = append(liqs, st)
+			continue
+		}
 		byPath[planned[ch]] = append(byPath[planned[ch]], st)
 	}
 	if len(seen) == 0 {
@@ -318,8 +381,17 @@ func (v *OKX) Plan(streams []string) ([]feed.ConnPlan, error) {
 	id := int64(1)
 	for _, path := range []string{PathPublic, PathBusiness} {
 		list := byPath[path]
+		var groups [][]string
 		for start := 0; start < len(list); start += v.cfg.StreamsPerConn {
-			group := list[start:min(start+v.cfg.StreamsPerConn, len(list))]
+			groups = append(groups, list[start:min(start+v.cfg.StreamsPerConn, len(list))])
+		}
+		if path == PathPublic && len(liqs) > 0 {
+			if len(groups) == 0 {
+				groups = [][]string{nil}
+			}
+			groups[0] = append(groups[0][:len(groups[0]):len(groups[0])], liqs...)
+		}
+		for _, group := range groups {
 			msg, err := v.SubscribeMessage(id, group)
 			if err != nil {
 				return nil, err
@@ -332,10 +404,12 @@ func (v *OKX) Plan(streams []string) ([]feed.ConnPlan, error) {
 	return plans, nil
 }
 
-// arg is one subscribe argument.
+// arg is one subscribe argument: an instId, or for liquidation-orders an
+// instType.
 type arg struct {
-	Channel string `json:"channel"`
-	InstID  string `json:"instId"`
+	Channel  string `json:"channel"`
+	InstID   string `json:"instId,omitempty"`
+	InstType string `json:"instType,omitempty"`
 }
 
 func request(op string, id int64, streams []string) ([]byte, error) {
@@ -347,10 +421,18 @@ func request(op string, id int64, streams []string) ([]byte, error) {
 	if id > 0 {
 		req.ID = strconv.FormatInt(id, 10)
 	}
+	liq := false
 	for _, st := range streams {
 		inst, ch, err := ParseStream(st)
 		if err != nil {
 			return nil, fmt.Errorf("okx: %w", err)
+		}
+		if ch == ChannelLiquidations {
+			if !liq {
+				req.Args = append(req.Args, arg{Channel: ch, InstType: InstSwap})
+			}
+			liq = true
+			continue
 		}
 		req.Args = append(req.Args, arg{Channel: ch, InstID: inst})
 	}
@@ -393,13 +475,13 @@ func (v *OKX) ResubscribeMessages(stream string) ([][]byte, error) {
 }
 
 // SymbolsOfStreams returns the instIds named in stream names, in order,
-// without repeats.
+// without repeats (SWAP@liquidation-orders names none).
 func SymbolsOfStreams(streams []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, st := range streams {
 		inst, _, _ := strings.Cut(strings.TrimSpace(st), "@")
-		if inst != "" && !seen[inst] {
+		if inst != "" && inst != InstSwap && !seen[inst] {
 			seen[inst] = true
 			out = append(out, inst)
 		}

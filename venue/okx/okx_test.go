@@ -103,15 +103,15 @@ func TestFactoryStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := venue.Expand(Venue, f, []string{"trades:BTC-USDT-PERP", "book:BTC-USDT", "top:BTC-USDT", "funding:BTC-USDT-PERP", "ETH-USDT@books5"})
+	got, err := venue.Expand(Venue, f, []string{"trades:BTC-USDT-PERP", "book:BTC-USDT", "top:BTC-USDT", "funding:BTC-USDT-PERP", "liquidations:BTC-USDT-PERP", "ETH-USDT@books5"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "[BTC-USDT-SWAP@trades-all BTC-USDT@books BTC-USDT@bbo-tbt BTC-USDT-SWAP@funding-rate BTC-USDT-SWAP@mark-price ETH-USDT@books5]"
+	want := "[BTC-USDT-SWAP@trades-all BTC-USDT@books BTC-USDT@bbo-tbt BTC-USDT-SWAP@funding-rate BTC-USDT-SWAP@mark-price BTC-USDT-SWAP@liquidation-orders ETH-USDT@books5]"
 	if fmt.Sprint(got) != want {
 		t.Errorf("Expand = %v; want %s", got, want)
 	}
-	for _, st := range []string{"funding:BTC-USDT", "liquidations:BTC-USDT-PERP"} {
+	for _, st := range []string{"funding:BTC-USDT", "liquidations:BTC-USDT"} {
 		if _, err := venue.Expand(Venue, f, []string{st}); !errors.Is(err, venue.ErrNotListed) || !strings.Contains(err.Error(), st) {
 			t.Errorf("Expand(%s) = %v", st, err)
 		}

@@ -176,11 +176,15 @@ func instTypeOf(instID string) string {
 // LoadSymbols fetches the instruments of the types instIDs need (GET
 // /api/v5/public/instruments?instType=SPOT, …=SWAP) and builds a table of
 // them all. It fails when one of instIDs is not listed, with
-// ErrUnknownSymbol.
+// ErrUnknownSymbol. An instID that is an instrument type (InstSwap,
+// InstSpot) asks for every instrument of that type.
 func LoadSymbols(ctx context.Context, c *httpx.Client, instIDs []string) (*Symbols, error) {
 	var types []string
 	for _, id := range instIDs {
 		t := instTypeOf(id)
+		if id == InstSwap || id == InstSpot {
+			t = id
+		}
 		if t == "" {
 			return nil, fmt.Errorf("okx: instrument %q: only spot (BTC-USDT) and swaps (BTC-USDT-SWAP) are read: %w", id, &NotListedError{InstIDs: []string{id}})
 		}
@@ -207,7 +211,7 @@ func LoadSymbols(ctx context.Context, c *httpx.Client, instIDs []string) (*Symbo
 	}
 	var missing []string
 	for _, id := range instIDs {
-		if _, ok := table.Lookup(id); !ok {
+		if _, ok := table.Lookup(id); !ok && id != InstSwap && id != InstSpot {
 			missing = append(missing, id)
 		}
 	}
