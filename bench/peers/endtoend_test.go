@@ -251,6 +251,75 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 
 var _ io.Writer = (*limitedBuffer)(nil)
 
+// e2eClient is one client process of the end-to-end benchmarks: cmd
+// returns it, pointed at the simulator's front-end ep.
+type e2eClient struct {
+	name string
+	cmd  func(ep sim.Endpoint) *exec.Cmd
+}
+
+// feedkeeperRun is `feedkeeper run` of bin on venue's streams, its JSON
+// Lines on stdout (the default output), the monitor on a free loopback
+// port (as by default, without taking the default's port).
+func feedkeeperRun(name, bin, venue string, streams []string) e2eClient {
+	return e2eClient{name, func(ep sim.Endpoint) *exec.Cmd {
+		args := append([]string{"run", "--venue", venue}, streams...)
+		args = append(args, "--ws-endpoint", ep.WSURL, "--rest-endpoint", ep.RESTURL,
+			"--ca", filepath.Join(certDir, "ca.pem"), "--http", "127.0.0.1:0")
+		return exec.Command(bin, args...)
+	}}
+}
+
+// baselineEnv names a feedkeeper binary (another build, say of the commit
+// before a change) that the end-to-end benchmarks also run, right after
+// the current one, as "feedkeeper-baseline": before and after in one run.
+const baselineEnv = "FEEDKEEPER_BENCH_BASELINE"
+
+// runE2E runs each client in turn, each on a fresh simulator (cfg, in a
+// child process) serving venue, and reports each one's CPU per line over a
+// window of 3 s after warm lines, and each peer's as a multiple of
+// feedkeeper's (the first client).
+func runE2E(b *testing.B, cfg sim.Config, venue string, warm int64, clients []e2eClient) {
+	for i := 0; i < b.N; i++ {
+		var fk float64
+		for j, c := range clients {
+			eps, stopSim := startVenueChild(b, cfg)
+			ep, ok := eps[venue]
+			if !ok {
+				b.Fatalf("the simulator serves no %s", venue)
+			}
+			st := measureProc(b, c.name, c.cmd(ep), warm, 3*time.Second)
+			stopSim()
+			b.Logf("%-24s %v", c.name, st)
+			b.ReportMetric(st.cpuPerMsg(), c.name+"-cpu-ns/msg")
+			b.ReportMetric(st.msgsPerSec(), c.name+"-msgs/s")
+			if j == 0 {
+				fk = st.cpuPerMsg()
+			} else {
+				b.ReportMetric(st.cpuPerMsg()/fk, c.name+"-x")
+			}
+		}
+	}
+}
+
+// withBaseline inserts the binary of FEEDKEEPER_BENCH_BASELINE, when set,
+// after the first client.
+func withBaseline(clients []e2eClient, venue string, streams []string) []e2eClient {
+	base := os.Getenv(baselineEnv)
+	if base == "" {
+		return clients
+	}
+	return append([]e2eClient{clients[0], feedkeeperRun("feedkeeper-baseline", base, venue, streams)}, clients[1:]...)
+}
+
+func lowerStreams(symbols []string, suffix string) []string {
+	var out []string
+	for _, s := range symbols {
+		out = append(out, strings.ToLower(s)+suffix)
+	}
+	return out
+}
+
 // BenchmarkRunJSONL is what users of `feedkeeper run` pay: the feedkeeper
 // binary running `run` on the aggTrade streams of 4 symbols with its JSON
 // Lines output to a pipe, beside go-binance printing the same events with
@@ -258,52 +327,103 @@ var _ io.Writer = (*limitedBuffer)(nil)
 // json.NewEncoder(os.Stdout) does, and through a 64 KiB buffer flushed
 // every 100 ms), each from a fresh simulator in a child process, one after
 // the other in the same run. It reports each client's CPU (user + system
-// of its process over a 3 s window after a warm-up) per line, and go-binance's
-// as a multiple of feedkeeper's. Run with -benchtime=1x.
+// of its process over a 3 s window after a warm-up) per line, and each
+// peer's as a multiple of feedkeeper's (-x). Run with -benchtime=1x; set
+// FEEDKEEPER_BENCH_BASELINE to a feedkeeper binary to run it too.
 func BenchmarkRunJSONL(b *testing.B) {
 	bin := buildBinaries(b)
+	streams := lowerStreams(firehoseSymbols, "@aggTrade")
+	syms := strings.Join(firehoseSymbols, ",")
+	clients := withBaseline([]e2eClient{
+		feedkeeperRun("feedkeeper", bin.feedkeeper, "binance", streams),
+		{"go-binance", func(ep sim.Endpoint) *exec.Cmd {
+			return exec.Command(bin.gobinanceJSON, "-ws", ep.WSURL, "-symbols", syms)
+		}},
+		{"go-binance-buffered", func(ep sim.Endpoint) *exec.Cmd {
+			return exec.Command(bin.gobinanceJSON, "-ws", ep.WSURL, "-symbols", syms, "-buffered")
+		}},
+	}, "binance", streams)
 	// updates a second → ≈ 37 k and ≈ 93 k aggTrade messages a second
 	for _, updates := range []int{20000, 50000} {
 		b.Run(fmt.Sprintf("aggTrade/updates=%dk", updates/1000), func(b *testing.B) {
-			cfg := sim.Config{Rate: updates, TradeShare: 1, Levels: 200, History: 100000,
-				Symbols: firehoseSymbols, PingInterval: time.Hour}
-			var streams []string
-			for _, s := range firehoseSymbols {
-				streams = append(streams, strings.ToLower(s)+"@aggTrade")
+			runE2E(b, sim.Config{Rate: updates, TradeShare: 1, Levels: 200, History: 100000,
+				Symbols: firehoseSymbols, PingInterval: time.Hour}, sim.VenueBinance, 20000, clients)
+		})
+	}
+}
+
+// BenchmarkVenueJSONL is BenchmarkRunJSONL on every other venue: the
+// trades of 4 markets from that venue's simulator front-end, feedkeeper
+// beside the venue's peer client, each printing every trade as a JSON
+// line (ccxt under Node.js: okxccxt/trades.js; hirokisan/bybit:
+// bybitjson; go-binance's futures package: gobinancejson -usdm; Coinbase
+// without a peer). The simulator makes 20 k trades a second. Run with -benchtime=1x; a single
+// venue with -bench 'VenueJSONL/okx'.
+func BenchmarkVenueJSONL(b *testing.B) {
+	bin := buildBinaries(b)
+	bybitJSON := filepath.Join(b.TempDir(), "bybitjson")
+	if out, err := exec.Command("go", "build", "-o", bybitJSON, "./bybitjson").CombinedOutput(); err != nil {
+		b.Fatalf("go build ./bybitjson: %v\n%s", err, out)
+	}
+	pairs := func(sep, quote string) []string {
+		var out []string
+		for _, s := range firehoseSymbols {
+			out = append(out, strings.TrimSuffix(s, quote)+sep+quote)
+		}
+		return out
+	}
+	suffixed := func(list []string, suffix string) []string {
+		var out []string
+		for _, s := range list {
+			out = append(out, s+suffix)
+		}
+		return out
+	}
+	ccxt := func(exchange string, symbols []string) e2eClient {
+		return e2eClient{"ccxt", func(ep sim.Endpoint) *exec.Cmd {
+			cmd := exec.Command("node", append([]string{"trades.js", exchange, ep.WSURL, ep.RESTURL}, symbols...)...)
+			cmd.Dir = ccxtDir
+			cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+filepath.Join(certDir, "ca.pem"))
+			return cmd
+		}}
+	}
+	syms := strings.Join(firehoseSymbols, ",")
+	venues := []struct {
+		venue   string
+		streams []string
+		peer    e2eClient
+	}{
+		{sim.VenueBinanceUSDM, lowerStreams(firehoseSymbols, "@aggTrade"), e2eClient{"go-binance-futures", func(ep sim.Endpoint) *exec.Cmd {
+			return exec.Command(bin.gobinanceJSON, "-usdm", "-ws", ep.WSURL, "-symbols", syms)
+		}}},
+		{sim.VenueOKX, suffixed(pairs("-", "USDT"), "@trades-all"), ccxt("okx", pairs("/", "USDT"))},
+		{sim.VenueBybit, nil, e2eClient{"hirokisan-bybit", func(ep sim.Endpoint) *exec.Cmd {
+			return exec.Command(bybitJSON, "-ws", ep.WSURL, "-category", "linear", "-symbols", syms)
+		}}},
+		{sim.VenueKraken, suffixed(pairs("/", "USDT"), "@trade"), ccxt("kraken", pairs("/", "USDT"))},
+		// ccxt's Coinbase client reads its markets from product lists of
+		// every product type and its currencies from the Coinbase App API
+		// (/v2/currencies), neither of which the simulator's front-end
+		// serves as Coinbase does: feedkeeper alone
+		{sim.VenueCoinbase, suffixed(pairs("-", "USDT"), "@market_trades"), e2eClient{}},
+	}
+	for _, s := range firehoseSymbols {
+		venues[2].streams = append(venues[2].streams, "linear/publicTrade."+s)
+	}
+	for _, v := range venues {
+		b.Run(v.venue, func(b *testing.B) {
+			clients := []e2eClient{feedkeeperRun("feedkeeper", bin.feedkeeper, v.venue, v.streams)}
+			switch v.peer.name {
+			case "":
+			case "ccxt":
+				ccxtReady(b)
+				fallthrough
+			default:
+				clients = append(clients, v.peer)
 			}
-			ca := filepath.Join(certDir, "ca.pem")
-			runs := []struct {
-				name string
-				cmd  func(ep sim.Endpoint) *exec.Cmd
-			}{
-				{"feedkeeper", func(ep sim.Endpoint) *exec.Cmd {
-					args := append([]string{"run"}, streams...)
-					args = append(args, "--ws-endpoint", ep.WSURL, "--rest-endpoint", ep.RESTURL, "--ca", ca, "--http", "127.0.0.1:0")
-					return exec.Command(bin.feedkeeper, args...)
-				}},
-				{"go-binance", func(ep sim.Endpoint) *exec.Cmd {
-					return exec.Command(bin.gobinanceJSON, "-ws", ep.WSURL, "-symbols", strings.Join(firehoseSymbols, ","))
-				}},
-				{"go-binance-buffered", func(ep sim.Endpoint) *exec.Cmd {
-					return exec.Command(bin.gobinanceJSON, "-ws", ep.WSURL, "-symbols", strings.Join(firehoseSymbols, ","), "-buffered")
-				}},
-			}
-			for i := 0; i < b.N; i++ {
-				var fk float64
-				for _, r := range runs {
-					eps, stopSim := startVenueChild(b, cfg)
-					st := measureProc(b, r.name, r.cmd(eps[sim.VenueBinance]), 20000, 3*time.Second)
-					stopSim()
-					b.Logf("%-20s %v", r.name, st)
-					b.ReportMetric(st.cpuPerMsg(), r.name+"-cpu-ns/msg")
-					b.ReportMetric(st.msgsPerSec(), r.name+"-msgs/s")
-					if r.name == "feedkeeper" {
-						fk = st.cpuPerMsg()
-					} else {
-						b.ReportMetric(st.cpuPerMsg()/fk, r.name+"-x")
-					}
-				}
-			}
+			clients = withBaseline(clients, v.venue, v.streams)
+			runE2E(b, sim.Config{Rate: 20000, TradeShare: 1, Levels: 200, History: 100000,
+				Symbols: firehoseSymbols, PingInterval: time.Hour, Venues: []string{v.venue}}, v.venue, 5000, clients)
 		})
 	}
 }
