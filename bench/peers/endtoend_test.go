@@ -199,11 +199,15 @@ func measureProc(b *testing.B, name string, cmd *exec.Cmd, warm int64, window ti
 	n1, by1, c1, t1 := lines.Load(), nbytes.Load(), procCPU(pid), time.Now()
 	st := procStats{cpu: c1 - c0, msgs: n1 - n0, bytes: by1 - by0, elapsed: t1.Sub(t0),
 		peakRSS: simtest.ProcStatus(pid, "VmHWM")}
+	alive := c1 >= c0 && st.peakRSS > 0
 	stop()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		st.wholeCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	st.allMsgs = lines.Load()
+	if !alive {
+		b.Fatalf("%s ended during the measurement (%v)\n%s", name, cmd.ProcessState, stderr.Bytes())
+	}
 	if st.msgs == 0 {
 		b.Fatalf("%s: no lines in %v\n%s", name, window, stderr.Bytes())
 	}
