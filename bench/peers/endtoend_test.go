@@ -284,8 +284,11 @@ const baselineEnv = "FEEDKEEPER_BENCH_BASELINE"
 // window of 3 s after warm lines, and each peer's as a multiple of
 // feedkeeper's (the first client).
 func runE2E(b *testing.B, cfg sim.Config, venue string, warm int64, clients []e2eClient) {
+	// with -benchtime=Nx, N rounds of every client in turn; the metrics are
+	// the means of the rounds
+	cpu := make([]float64, len(clients))
+	rate := make([]float64, len(clients))
 	for i := 0; i < b.N; i++ {
-		var fk float64
 		for j, c := range clients {
 			eps, stopSim := startVenueChild(b, cfg)
 			ep, ok := eps[venue]
@@ -294,14 +297,16 @@ func runE2E(b *testing.B, cfg sim.Config, venue string, warm int64, clients []e2
 			}
 			st := measureProc(b, c.name, c.cmd(ep), warm, 3*time.Second)
 			stopSim()
-			b.Logf("%-24s %v", c.name, st)
-			b.ReportMetric(st.cpuPerMsg(), c.name+"-cpu-ns/msg")
-			b.ReportMetric(st.msgsPerSec(), c.name+"-msgs/s")
-			if j == 0 {
-				fk = st.cpuPerMsg()
-			} else {
-				b.ReportMetric(st.cpuPerMsg()/fk, c.name+"-x")
-			}
+			b.Logf("round %d: %-24s %v", i+1, c.name, st)
+			cpu[j] += st.cpuPerMsg() / float64(b.N)
+			rate[j] += st.msgsPerSec() / float64(b.N)
+		}
+	}
+	for j, c := range clients {
+		b.ReportMetric(cpu[j], c.name+"-cpu-ns/msg")
+		b.ReportMetric(rate[j], c.name+"-msgs/s")
+		if j > 0 {
+			b.ReportMetric(cpu[j]/cpu[0], c.name+"-x")
 		}
 	}
 }
@@ -332,7 +337,8 @@ func lowerStreams(symbols []string, suffix string) []string {
 // every 100 ms), each from a fresh simulator in a child process, one after
 // the other in the same run. It reports each client's CPU (user + system
 // of its process over a 3 s window after a warm-up) per line, and each
-// peer's as a multiple of feedkeeper's (-x). Run with -benchtime=1x; set
+// peer's as a multiple of feedkeeper's (-x). Run with -benchtime=1x
+// (-benchtime=3x: three rounds, alternated, averaged); set
 // FEEDKEEPER_BENCH_BASELINE to a feedkeeper binary to run it too.
 func BenchmarkRunJSONL(b *testing.B) {
 	bin := buildBinaries(b)
