@@ -26,7 +26,7 @@ const ccxtDir = "okxccxt"
 
 // ccxtReady installs the pinned ccxt (package-lock.json) when it is not
 // there yet. Node.js and npm are part of the machine the project runs on.
-func ccxtReady(t *testing.T) {
+func ccxtReady(t testing.TB) {
 	t.Helper()
 	if os.Getenv("FEEDKEEPER_SKIP_NODE") == "1" {
 		t.Skip("FEEDKEEPER_SKIP_NODE=1: no Node.js to run ccxt")

@@ -8,6 +8,12 @@
 //     (github.com/adshao/go-binance/v2, and a plain gorilla/websocket +
 //     encoding/json reader) consume the same simulated firehose, so that CPU
 //     per message, allocations and memory can be compared on equal terms.
+//   - The same end to end, each client a process of its own
+//     (BenchmarkRunJSONL, BenchmarkVenueJSONL): the feedkeeper binary's
+//     `run` with its JSON Lines to a pipe, beside each venue's peer
+//     printing the same events as JSON lines: gobinancejson (go-binance,
+//     spot and USD-M futures), bybitjson (hirokisan/bybit) and
+//     okxccxt/trades.js (ccxt, for OKX and Kraken).
 //   - Compatibility checks of the simulator (package sim) against
 //     third-party clients: an unmodified client written for the real Binance
 //     is pointed at the simulator's URLs and must connect, parse every

@@ -199,6 +199,19 @@ func (d *Decoder) walk(b []byte, i, depth int, f *fields, ev *feed.Event, early 
 				return 0, err
 			}
 		}
+		if early != nil && early.sh == shapeAggTrade && k != kUnknown && f.dup&bit(k) == 0 && reads[shapeAggTrade]&bit(k) != 0 {
+			// the common order, "e" first: each value decoded where it
+			// is (prices and quantities once "s" has been read)
+			next, ok, err := d.aggTradeValue(b, at, k, early, ev)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				early.parsed |= bit(k)
+				obj.SetPos(next)
+				continue
+			}
+		}
 		if early != nil && early.sh == shapeDepth && (k == kb || k == ka) && f.dup&bit(k) == 0 && f.dup&bit(ks) == 0 && f.has(ks) {
 			// the common order: "e" first, "s" before the levels
 			if !early.symOK {
@@ -238,12 +251,61 @@ func (d *Decoder) walk(b []byte, i, depth int, f *fields, ev *feed.Event, early 
 	}
 }
 
+// aggTradeValue decodes the value of key k of an aggTrade at b[i] into ev
+// and returns the index after it; ok is false for a price or quantity met
+// before the symbol, left for event.
+func (d *Decoder) aggTradeValue(b []byte, i int, k uint8, early *ahead, ev *feed.Event) (next int, ok bool, err error) {
+	switch k {
+	case ke:
+		_, next, err = binance.StringAt(b, i) // read by eventShape
+	case kE:
+		ev.EventTime, next, err = timeNext(b, i, "E")
+	case kT:
+		ev.ExchangeTime, next, err = timeNext(b, i, "T")
+	case ka:
+		ev.ID, next, err = intNext(b, i, "a")
+	case kf:
+		ev.FirstTradeID, next, err = intNext(b, i, "f")
+	case kl:
+		ev.LastTradeID, next, err = intNext(b, i, "l")
+	case km:
+		var maker bool
+		if maker, next, err = binance.BoolAt(b, i); err != nil {
+			return 0, false, binance.FieldError("m", err)
+		}
+		ev.Side = feed.SideBuy
+		if maker { // the buyer was the maker, so the seller took
+			ev.Side = feed.SideSell
+		}
+	case ks:
+		if early.sym, next, err = d.symbolNext(b, i); err == nil {
+			early.symOK = true
+		}
+	case kp:
+		if !early.symOK {
+			return 0, false, nil
+		}
+		ev.Price, next, err = priceNext(b, i, early.sym, "p")
+	case kq:
+		if !early.symOK {
+			return 0, false, nil
+		}
+		ev.Qty, next, err = qtyNext(b, i, early.sym, "q", &ev.Capped)
+	default:
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return next, true, nil
+}
+
 // ahead is what walk learnt of an object before its end.
 type ahead struct {
 	sh     shape
 	sym    Symbol
 	symOK  bool
-	parsed uint32 // level keys already parsed into the event
+	parsed uint32 // keys already decoded into the event: depth levels, aggTrade values
 
 	data     bool // the envelope's data was decoded into the event
 	dataKind feed.Decoded
@@ -394,8 +456,10 @@ func (d *Decoder) event(b []byte, i, depth int, sh shape, f *fields, early *ahea
 		return err
 	}
 	var err error
-	if ev.EventTime, err = timeAt(b, f.pos[kE], "E"); err != nil {
-		return err
+	if early.parsed&bit(kE) == 0 {
+		if ev.EventTime, err = timeAt(b, f.pos[kE], "E"); err != nil {
+			return err
+		}
 	}
 	ev.Venue = Venue
 	if sh == shapeForceOrder {
@@ -414,33 +478,49 @@ func (d *Decoder) event(b []byte, i, depth int, sh shape, f *fields, early *ahea
 		// Aggregate Trade Streams: a is the aggregate trade ID, f and l
 		// the first and last trade IDs, m "is the buyer the market maker?"
 		ev.Type, ev.Aggregated = feed.TypeTrade, true
-		if ev.ID, err = intAt(b, f.pos[ka], "a"); err != nil {
-			return err
+		// walk has decoded the keys of early.parsed already
+		todo := reads[shapeAggTrade] &^ early.parsed
+		if todo&bit(ka) != 0 {
+			if ev.ID, err = intAt(b, f.pos[ka], "a"); err != nil {
+				return err
+			}
 		}
 		ev.FirstID = ev.ID
-		if ev.FirstTradeID, err = intAt(b, f.pos[kf], "f"); err != nil {
-			return err
+		if todo&bit(kf) != 0 {
+			if ev.FirstTradeID, err = intAt(b, f.pos[kf], "f"); err != nil {
+				return err
+			}
 		}
-		if ev.LastTradeID, err = intAt(b, f.pos[kl], "l"); err != nil {
-			return err
+		if todo&bit(kl) != 0 {
+			if ev.LastTradeID, err = intAt(b, f.pos[kl], "l"); err != nil {
+				return err
+			}
 		}
-		if ev.ExchangeTime, err = timeAt(b, f.pos[kT], "T"); err != nil {
-			return err
+		if todo&bit(kT) != 0 {
+			if ev.ExchangeTime, err = timeAt(b, f.pos[kT], "T"); err != nil {
+				return err
+			}
 		}
-		maker, _, err := binance.BoolAt(b, f.pos[km])
-		if err != nil {
-			return binance.FieldError("m", err)
+		if todo&bit(km) != 0 {
+			maker, _, err := binance.BoolAt(b, f.pos[km])
+			if err != nil {
+				return binance.FieldError("m", err)
+			}
+			ev.Side = feed.SideBuy
+			if maker { // the buyer was the maker, so the seller took
+				ev.Side = feed.SideSell
+			}
 		}
-		ev.Side = feed.SideBuy
-		if maker { // the buyer was the maker, so the seller took
-			ev.Side = feed.SideSell
-		}
-		if ev.Price, err = price(b, f.pos[kp], sym, "p"); err != nil {
-			return err
+		if todo&bit(kp) != 0 {
+			if ev.Price, err = price(b, f.pos[kp], sym, "p"); err != nil {
+				return err
+			}
 		}
 		// q counts the trades against RPI orders too (nq does not): it
 		// is what traded.
-		ev.Qty, err = qty(b, f.pos[kq], sym, "q", &ev.Capped)
+		if todo&bit(kq) != 0 {
+			ev.Qty, err = qty(b, f.pos[kq], sym, "q", &ev.Capped)
+		}
 		return err
 	case shapeDepth:
 		// Diff. Book Depth Streams: U first and u final update ID of the
@@ -577,18 +657,26 @@ func (d *Decoder) forceOrder(b []byte, i, depth int, ev *feed.Event) error {
 
 // symbolAt looks up the symbol string at b[i].
 func (d *Decoder) symbolAt(b []byte, i int) (Symbol, error) {
-	sp, _, err := binance.StringAt(b, i)
+	sym, _, err := d.symbolNext(b, i)
+	return sym, err
+}
+
+// symbolNext looks up the symbol string at b[i] and returns the index
+// after it.
+func (d *Decoder) symbolNext(b []byte, i int) (Symbol, int, error) {
+	sp, next, err := binance.StringAt(b, i)
 	if err != nil {
-		return Symbol{}, binance.FieldError("s", err)
+		return Symbol{}, 0, binance.FieldError("s", err)
 	}
 	raw := sp.Raw(b)
 	if sp.Esc {
-		return d.lookupEscaped(raw)
+		sym, err := d.lookupEscaped(raw)
+		return sym, next, err
 	}
 	if sym, ok := d.Symbols.lookupBytes(raw); ok {
-		return sym, nil
+		return sym, next, nil
 	}
-	return Symbol{}, fmt.Errorf("%w: %w: %q", feed.ErrUnknown, ErrUnknownSymbol, raw)
+	return Symbol{}, 0, fmt.Errorf("%w: %w: %q", feed.ErrUnknown, ErrUnknownSymbol, raw)
 }
 
 //go:noinline
@@ -599,6 +687,57 @@ func (d *Decoder) lookupEscaped(raw []byte) (Symbol, error) {
 		return sym, nil
 	}
 	return Symbol{}, fmt.Errorf("%w: %w: %q", feed.ErrUnknown, ErrUnknownSymbol, v)
+}
+
+func intNext(b []byte, i int, key string) (int64, int, error) {
+	v, next, err := binance.IntAt(b, i)
+	if err != nil {
+		return 0, 0, binance.FieldError(key, err)
+	}
+	return v, next, nil
+}
+
+// timeNext reads an integer time in milliseconds, as ns, and returns the
+// index after it.
+func timeNext(b []byte, i int, key string) (int64, int, error) {
+	v, next, err := intNext(b, i, key)
+	if err != nil {
+		return 0, 0, err
+	}
+	if v > math.MaxInt64/1000000 || v < math.MinInt64/1000000 {
+		return 0, 0, binance.FieldError(key, errTimeRange)
+	}
+	return v * 1e6, next, nil
+}
+
+func priceNext(b []byte, i int, sym Symbol, key string) (int64, int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, 0, binance.FieldError(key, errNotString)
+	}
+	sp, next, err := binance.StringAt(b, i)
+	if err != nil {
+		return 0, 0, binance.FieldError(key, err)
+	}
+	m, err := binance.Decimal(b, sp, sym.wire, true)
+	if err != nil {
+		return 0, 0, binance.FieldError(key, err)
+	}
+	return m, next, nil
+}
+
+func qtyNext(b []byte, i int, sym Symbol, key string, capped *bool) (int64, int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, 0, binance.FieldError(key, errNotString)
+	}
+	sp, next, err := binance.StringAt(b, i)
+	if err != nil {
+		return 0, 0, binance.FieldError(key, err)
+	}
+	m, err := binance.Quantity(b, sp, sym.wire, capped)
+	if err != nil {
+		return 0, 0, binance.FieldError(key, err)
+	}
+	return m, next, nil
 }
 
 func intAt(b []byte, i int, key string) (int64, error) {

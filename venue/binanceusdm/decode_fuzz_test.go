@@ -432,6 +432,8 @@ var fuzzSeeds = []string{
 	combined("bnbusdt@bookTicker", docBookTicker), combined("btcusdt@markPrice", docMarkPrice),
 	combined("btcusdt@forceOrder", docForceOrder),
 	`{"data":` + docDepth + `,"stream":"btcusdt@depth"}`,
+	`{"e":"aggTrade","p":"0.1","q":"100","E":123456789,"a":5933014,"f":100,"l":105,"T":123456785,"m":true,"s":"BTCUSDT"}`,
+	`{"e":"aggTrade","E":1,"s":"BTCUSDT","a":1,"p":"0.1","q":"1","f":1,"l":1,"T":1,"m":false,"a":2}`,
 	`{"b":[["0.2","10"]],"a":[],"s":"BTCUSDT","U":1,"u":2,"pu":0,"T":1,"E":1,"e":"depthUpdate"}`,
 	`{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":1,"u":2,"pu":0,"b":[["0.2","10",3]],"a":[["1","1"]],"x":{"y":[1,2]}}`,
 	`{"e":"markPriceUpdate","E":1,"s":"BTCUSDT_260327","p":"-0.5","i":"1.10","P":"","r":"","T":0}`,

@@ -281,3 +281,43 @@ func TestParseExchangeInfo(t *testing.T) {
 		t.Fatalf("lower-case symbol: %v", err)
 	}
 }
+
+// TestAggTradeKeyOrders: an aggTrade decodes to the same event whatever the
+// order of its keys: "e" first with "s" before or after the price and
+// quantity (values decoded where they are met, or after the object's
+// end), "e" last (every value after the end), in the combined envelope
+// too; a repeated key is refused in every order.
+func TestAggTradeKeyOrders(t *testing.T) {
+	d := &Decoder{Symbols: testSymbols(t)}
+	var want feed.Event
+	if _, err := d.Decode([]byte(docAggTrade), &want); err != nil {
+		t.Fatal(err)
+	}
+	for _, frame := range []string{
+		`{"e":"aggTrade","p":"0.1","q":"100","E":123456789,"a":5933014,"nq":"100","f":100,"l":105,"T":123456785,"m":true,"s":"BTCUSDT"}`,
+		`{"e":"aggTrade","m":true,"T":123456785,"l":105,"f":100,"nq":"100","q":"100","p":"0.1","a":5933014,"s":"BTCUSDT","E":123456789}`,
+		`{"E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.1","q":"100","nq":"100","f":100,"l":105,"T":123456785,"m":true,"e":"aggTrade"}`,
+		`{"e":"aggTrade","s":"BTCUSDT","q":"100","p":"0.1","E":123456789,"a":5933014,"f":100,"l":105,"T":123456785,"m":true}`,
+		combined("btcusdt@aggTrade", docAggTrade),
+	} {
+		var ev feed.Event
+		if _, err := d.Decode([]byte(frame), &ev); err != nil {
+			t.Fatalf("%s: %v", frame, err)
+		}
+		if !reflect.DeepEqual(ev, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", frame, ev, want)
+		}
+	}
+	for _, frame := range []string{
+		`{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.1","q":"100","f":100,"l":105,"T":123456785,"m":true,"a":5933015}`,
+		`{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.1","p":"0.2","q":"100","f":100,"l":105,"T":123456785,"m":true}`,
+		`{"e":"aggTrade","E":123456789,"s":"BTCUSDT","s":"ETHUSDT","a":5933014,"p":"0.1","q":"100","f":100,"l":105,"T":123456785,"m":true}`,
+		`{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.1","q":"100","f":100,"l":105,"T":123456785}`,
+		`{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":"5933014","p":"0.1","q":"100","f":100,"l":105,"T":123456785,"m":true}`,
+	} {
+		var ev feed.Event
+		if _, err := d.Decode([]byte(frame), &ev); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", frame, err)
+		}
+	}
+}
