@@ -547,7 +547,7 @@ func (g *Gateway) deliverData(ev *Event, f *wsconn.Frame) {
 		*gap = Event{Type: TypeGap, Missing: ev.Type, Venue: ev.Venue, Symbol: ev.Symbol, Instrument: ev.Instrument, FirstID: from, ID: to,
 			ReceiveTime: f.Recv, Aggregated: ev.Aggregated, Reason: "IDs missing from the stream", Bids: gap.Bids, Asks: gap.Asks}
 		if uncounted {
-			gap.Reason = "book updates missing from the stream: how many is unknown (the venue's book IDs do not count updates)"
+			gap.Reason = ReasonUncounted
 		}
 		g.deliver(gap)
 	}

@@ -57,6 +57,11 @@ type Rules struct {
 	Checksum func(b *book.Book, ev *Event) bool
 }
 
+// ReasonUncounted is the Reason of a TypeGap event of book updates of a
+// venue whose book IDs do not count them (Rules.BookIDsUncounted): its
+// FirstID..ID bound the gap in the venue's IDs, not its size.
+const ReasonUncounted = "book updates missing from the stream: how many is unknown (the venue's book IDs do not count updates)"
+
 // TradeIDs says what a venue's trade IDs tell.
 type TradeIDs uint8
 

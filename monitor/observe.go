@@ -185,10 +185,22 @@ func (m *Monitor) ObserveAt(ev *feed.Event, handed time.Time) {
 	c.sink.observe(handed.UnixNano() - ev.ReceiveTime)
 }
 
+// gapText is a gap event as the dashboard's recent events say it: the IDs
+// missing and how many, or the time window in which trades may be missing,
+// or the IDs a gap of unknown size lies between.
 func gapText(ev *feed.Event) string {
-	n := ev.ID - ev.FirstID + 1
-	s := ev.Symbol + " " + ev.Missing.String() + ": " + strconv.FormatInt(n, 10) + " missing (" +
-		strconv.FormatInt(ev.FirstID, 10) + "–" + strconv.FormatInt(ev.ID, 10) + ")"
+	var s string
+	switch {
+	case ev.GapTo != 0:
+		at := func(ns int64) string { return time.Unix(0, ns).UTC().Format("15:04:05.000") }
+		s = ev.Symbol + " " + ev.Missing.String() + ": may be missing from " + at(ev.GapFrom) + " to " + at(ev.GapTo) + " UTC"
+	case ev.Reason == feed.ReasonUncounted:
+		return ev.Symbol + " " + ev.Missing.String() + ": " + ev.Reason + ", between IDs " +
+			strconv.FormatInt(ev.FirstID, 10) + " and " + strconv.FormatInt(ev.ID, 10)
+	default:
+		s = ev.Symbol + " " + ev.Missing.String() + ": " + strconv.FormatInt(ev.ID-ev.FirstID+1, 10) + " missing (" +
+			strconv.FormatInt(ev.FirstID, 10) + "–" + strconv.FormatInt(ev.ID, 10) + ")"
+	}
 	if ev.Reason != "" {
 		s += ": " + ev.Reason
 	}

@@ -156,3 +156,24 @@ func TestQuantile(t *testing.T) {
 		t.Errorf("overflow: %v", got)
 	}
 }
+
+// A gap is said as what it is: IDs and how many, a time window of trades
+// that may be missing, or a gap of unknown size between two IDs.
+func TestGapText(t *testing.T) {
+	at := time.Date(2026, 11, 26, 7, 30, 1, 250e6, time.UTC).UnixNano()
+	for _, tc := range []struct {
+		ev   feed.Event
+		want string
+	}{
+		{feed.Event{Symbol: "BTCUSDT", Missing: feed.TypeTrade, FirstID: 1002, ID: 1010, Reason: "backfill failed: 429"},
+			"BTCUSDT trade: 9 missing (1002–1010): backfill failed: 429"},
+		{feed.Event{Symbol: "linear/BTCUSDT", Missing: feed.TypeTrade, GapFrom: at, GapTo: at + 2e9},
+			"linear/BTCUSDT trade: may be missing from 07:30:01.250 to 07:30:03.250 UTC"},
+		{feed.Event{Symbol: "BTC/USD", Missing: feed.TypeBookDelta, FirstID: 1795674691253519, ID: 1795674691253519, Reason: feed.ReasonUncounted},
+			"BTC/USD book_delta: " + feed.ReasonUncounted + ", between IDs 1795674691253519 and 1795674691253519"},
+	} {
+		if got := gapText(&tc.ev); got != tc.want {
+			t.Errorf("gapText(%+v)\n got %q\nwant %q", tc.ev, got, tc.want)
+		}
+	}
+}

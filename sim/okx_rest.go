@@ -100,7 +100,7 @@ func (h *okxREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the REST faults of sim/faults.go that apply to any API: rest-5xx,
 	// rest-429, rest-403, rest-slow, rest-truncate, rest-bad-json
 	h.mu.Lock()
-	f, hit := h.o.srv.faults.hit(classREST, h.rng, now, func(k FaultKind) bool {
+	f, hit := h.o.srv.faults.hitAt(VenueOKX, classREST, h.rng, now, func(k FaultKind) bool {
 		switch k {
 		case FaultREST5xx, FaultREST429, FaultREST403, FaultRESTSlow, FaultRESTTruncate, FaultRESTBadJSON:
 			return true

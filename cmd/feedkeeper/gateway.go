@@ -368,6 +368,9 @@ func venueMetrics(setups []*venue.Setup, gwOf []atomic.Pointer[feed.Gateway]) []
 			}
 		}
 		v := monitor.VenueMetrics{Name: name, Dials: s.Dials.Stats} // the entries of one venue share its budget
+		for _, j := range idx {
+			v.BookSymbols = append(v.BookSymbols, setups[j].BookSymbols...)
+		}
 		v.Gateway = func() feed.GatewayStats {
 			var parts []feed.GatewayStats
 			for _, j := range idx {
