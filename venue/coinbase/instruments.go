@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/feedkeeper/feedkeeper/httpx"
+	"github.com/feedkeeper/feedkeeper/venue"
 )
 
 // DefaultInstrumentsRefresh is how often the products are read again
@@ -89,28 +90,7 @@ func (v *Coinbase) Refresh(ctx context.Context, rc *httpx.Client) error {
 // it. A period of 0 starts nothing. A failed read is logged and tried
 // again at the next period.
 func (v *Coinbase) StartRefresh(rc *httpx.Client, period time.Duration) (stop func()) {
-	if period <= 0 {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if err := v.Refresh(ctx, rc); err != nil && ctx.Err() == nil {
-				v.cfg.Logger.Warn("products refresh failed", "venue", Venue, "err", err)
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	return venue.Periodically(period, func(ctx context.Context) error { return v.Refresh(ctx, rc) }, func(err error) {
+		v.cfg.Logger.Warn("products refresh failed", "venue", Venue, "err", err)
+	})
 }

@@ -365,38 +365,12 @@ func (in *Instruments) Refresh(ctx context.Context, c *httpx.Client) error {
 	return nil
 }
 
-// run refreshes every period until ctx ends; a failed read is logged and
-// tried again at the next period.
-func (in *Instruments) run(ctx context.Context, c *httpx.Client, period time.Duration) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := in.Refresh(ctx, c); err != nil && ctx.Err() == nil {
-			in.log.Warn("AssetPairs refresh failed", "venue", Venue, "err", err)
-		}
-	}
-}
-
 // Start refreshes the table every period (Refresh) from a goroutine of
 // its own until the returned stop is called; stop waits for it. A period
-// of 0 starts nothing.
+// of 0 starts nothing. A failed read is logged and tried again at the
+// next period.
 func (in *Instruments) Start(c *httpx.Client, period time.Duration) (stop func()) {
-	if period <= 0 {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		in.run(ctx, c, period)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	return venue.Periodically(period, func(ctx context.Context) error { return in.Refresh(ctx, c) }, func(err error) {
+		in.log.Warn("AssetPairs refresh failed", "venue", Venue, "err", err)
+	})
 }
