@@ -428,6 +428,7 @@ type cbSeqPoint struct {
 	product  string
 	seq, upd int64
 	at       int64 // when it was sent, ns
+	stamp    int64 // the message's timestamp, ns
 }
 
 func (cc *cbConn) updateAt(product string, seq int64) (int64, bool) {
@@ -465,7 +466,7 @@ func (cc *cbConn) stamp(c *wsConn, m *Message) []byte {
 		if len(cc.l2seq) >= 4096 {
 			cc.l2seq = append(cc.l2seq[:0], cc.l2seq[2048:]...)
 		}
-		cc.l2seq = append(cc.l2seq, cbSeqPoint{m.Symbol, seq, m.ID, time.Now().UnixNano()})
+		cc.l2seq = append(cc.l2seq, cbSeqPoint{m.Symbol, seq, m.ID, time.Now().UnixNano(), m.At})
 		cc.mu.Unlock()
 	}
 	out := make([]byte, 0, len(p)+24)

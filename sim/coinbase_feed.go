@@ -236,7 +236,7 @@ func (x *cbProdFeed) l2Message(typ string, now time.Time, evTime []byte, bids, a
 	if typ == "snapshot" {
 		kind = KindPartial
 	}
-	return &Message{Stream: x.l2, Symbol: x.p.id, Kind: kind, ID: upd, Ms: b}
+	return &Message{Stream: x.l2, Symbol: x.p.id, Kind: kind, ID: upd, At: now.UnixNano(), Ms: b}
 }
 
 // level2 publishes each tick the book changes since the last l2_data

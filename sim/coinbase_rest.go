@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,9 +54,15 @@ func (h *cbREST) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeTruthJSON(w, http.StatusOK, map[string]string{"iso": now.UTC().Format(time.RFC3339Nano),
 			"epochSeconds": strconv.FormatInt(now.Unix(), 10), "epochMillis": strconv.FormatInt(now.UnixMilli(), 10)})
 	case path == "/market/products":
-		var out []map[string]any
+		// "List Public Products": product_type filters by type (the
+		// front-end lists SPOT products only: FUTURE lists none),
+		// product_ids (repeated) by ID
+		out := []map[string]any{}
+		typ, ids := q.Get("product_type"), q["product_ids"]
 		for _, p := range h.cb.prods {
-			out = append(out, h.productJSON(p, now))
+			if (typ == "" || typ == "SPOT") && (len(ids) == 0 || slices.Contains(ids, p.id)) {
+				out = append(out, h.productJSON(p, now))
+			}
 		}
 		writeTruthJSON(w, http.StatusOK, map[string]any{"products": out, "num_products": len(out)})
 	case path == "/market/product_book":

@@ -52,11 +52,35 @@ func (h *cbClosed) keep(c *wsConn) {
 // connection and of the last 64 closed ones are remembered; a message
 // more than a minute from sent is not taken for it (ErrNoSuchSequence).
 func (cb *Coinbase) BookAtMessage(productID string, seq int64, sent time.Time) (CoinbaseBook, error) {
+	upd, found := cb.nearestL2(productID, sent, func(p cbSeqPoint) bool { return p.seq == seq })
+	if !found {
+		return CoinbaseBook{}, fmt.Errorf("%s sequence_num %d sent at %s: %w", productID, seq, sent.UTC().Format(time.RFC3339Nano), ErrNoSuchSequence)
+	}
+	return cb.BookAt(productID, upd)
+}
+
+// BookSentAt returns productID's book as a client holds it after applying
+// the l2_data message of productID whose timestamp is sent, to the
+// nanosecond (what a client that does not keep sequence_num can name),
+// on whichever connection got it, open or closed (ErrNoSuchSequence: no
+// such message remembered).
+func (cb *Coinbase) BookSentAt(productID string, sent time.Time) (CoinbaseBook, error) {
+	upd, found := cb.nearestL2(productID, sent, func(p cbSeqPoint) bool { return p.stamp == sent.UnixNano() })
+	if !found {
+		return CoinbaseBook{}, fmt.Errorf("%s l2_data sent at %s: %w", productID, sent.UTC().Format(time.RFC3339Nano), ErrNoSuchSequence)
+	}
+	return cb.BookAt(productID, upd)
+}
+
+// nearestL2 finds, among the remembered l2_data messages of productID that
+// match, the one sent nearest sent (within a minute), and returns the
+// market update its book is at.
+func (cb *Coinbase) nearestL2(productID string, sent time.Time, match func(cbSeqPoint) bool) (upd int64, found bool) {
 	const far = int64(time.Minute)
-	best, bestGap, found := int64(0), far, false
+	best, bestGap := int64(0), far
 	look := func(pts []cbSeqPoint) {
 		for _, p := range pts {
-			if p.seq != seq || p.product != productID {
+			if p.product != productID || !match(p) {
 				continue
 			}
 			gap := p.at - sent.UnixNano()
@@ -81,8 +105,5 @@ func (cb *Coinbase) BookAtMessage(productID string, seq int64, sent time.Time) (
 		look(c.points)
 	}
 	cb.closed.mu.Unlock()
-	if !found {
-		return CoinbaseBook{}, fmt.Errorf("%s sequence_num %d sent at %s: %w", productID, seq, sent.UTC().Format(time.RFC3339Nano), ErrNoSuchSequence)
-	}
-	return cb.BookAt(productID, best)
+	return best, found
 }

@@ -32,6 +32,9 @@ type Message struct {
 	// ID is the aggregate trade ID (aggTrade), the trade ID (trade), the
 	// last update ID u (depth, bookTicker) or lastUpdateId (partial).
 	ID int64
+	// At is the message's own time, ns, where a front-end writes one and
+	// its truth looks messages up by it (Coinbase's timestamp); else 0.
+	At int64
 	Ms []byte // payload with times in milliseconds
 	Us []byte // payload with times in microseconds; nil unless a subscriber asked for them
 }

@@ -13,7 +13,7 @@
 //     `run` with its JSON Lines to a pipe, beside each venue's peer
 //     printing the same events as JSON lines: gobinancejson (go-binance,
 //     spot and USD-M futures), bybitjson (hirokisan/bybit) and
-//     okxccxt/trades.js (ccxt, for OKX and Kraken).
+//     okxccxt/trades.js (ccxt, for OKX, Kraken and Coinbase).
 //   - Compatibility checks of the simulator (package sim) against
 //     third-party clients: an unmodified client written for the real Binance
 //     is pointed at the simulator's URLs and must connect, parse every
@@ -56,7 +56,12 @@
 // 400 levels; okxccxt/book.js only points its urls at the simulator and
 // prints the books it resolves, which the tests compare with the ground
 // truth at the seqId ccxt reports. Node.js trusts the simulator's CA
-// through NODE_EXTRA_CA_CERTS, certificate verification on.
+// through NODE_EXTRA_CA_CERTS, certificate verification on. The same ccxt
+// keeps Kraken's books (okxccxt/kraken_book.js, WebSocket v2) and
+// Coinbase's (okxccxt/coinbase_book.js, Advanced Trade level2; compared
+// with the truth after the l2_data message of the timestamp ccxt reports);
+// for Coinbase the one setting changed is has.fetchCurrencies off, the
+// currencies coming from the Coinbase App API rather than Advanced Trade's.
 //
 // The tests trust the simulator's certificate authority the way any program
 // would trust a private CA: through the SSL_CERT_FILE environment variable,

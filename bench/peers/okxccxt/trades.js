@@ -5,7 +5,8 @@
 // peers benchmarks run it beside `feedkeeper run`.
 //
 // usage: node trades.js EXCHANGE WS_BASE REST_BASE SYMBOL...
-// EXCHANGE: okx or kraken.
+// EXCHANGE: okx, kraken or coinbase (its currencies, read from the Coinbase
+// App API rather than Advanced Trade's, not fetched).
 const ccxt = require('ccxt');
 
 const [id, ws, rest, ...symbols] = process.argv.slice(2);
@@ -18,6 +19,11 @@ switch (id) {
   case 'kraken':
     ex.urls.api.public = rest;
     ex.urls.api.ws.publicV2 = ws + '/v2';
+    break;
+  case 'coinbase':
+    ex.urls.api.rest = rest;
+    ex.urls.api.ws = ws;
+    ex.has.fetchCurrencies = false;
     break;
   default:
     console.error('unknown exchange ' + id);
