@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -834,5 +835,122 @@ func TestOpaqueTradesLostMessagesGetAWindow(t *testing.T) {
 	}
 	if st.Sessions[0].Reconnects != 0 {
 		t.Fatalf("%d reconnects: the loss is the decoder's, the connection stays", st.Sessions[0].Reconnects)
+	}
+}
+
+// newReplayingTradeExchange makes a trade every 2 ms into one history (its
+// time the exchange's clock in ms, nanoseconds apart within a ms) and
+// sends every connection the last 30 trades of it first, then each new one:
+// a connection that replaces another repeats what the old one sent last,
+// as venues do whose streams a new connection joins a moment back.
+func newReplayingTradeExchange(t *testing.T) (*wstest.Server, func() []int64) {
+	var mu sync.Mutex
+	var hist []int64 // trade times, ns
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				mu.Lock()
+				hist = append(hist, now.UnixMilli())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	srv := wstest.Start(t, func(c *wstest.Conn) {
+		go func() {
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		mu.Lock()
+		next := max(0, len(hist)-30)
+		mu.Unlock()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-c.Stop:
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			todo := slices.Clone(hist[next:])
+			next = len(hist)
+			mu.Unlock()
+			for _, ms := range todo {
+				if c.Write(fmt.Appendf(nil, `{"t":%d,"s":"FAKE"}`, ms)) != nil {
+					return
+				}
+			}
+		}
+	})
+	return srv, func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(hist)
+	}
+}
+
+// A connection replaced make-before-break (a rotation) whose successor
+// repeats the old one's last trades delivers each trade once, for a venue
+// whose trade IDs cannot tell a repeat: none twice, none lost, no window.
+func TestOpaqueTradesRepeatedByARotationDeliveredOnce(t *testing.T) {
+	x, history := newReplayingTradeExchange(t)
+	var mu sync.Mutex
+	var trades, gaps []feed.Event
+	v := opaqueVenue{&fakeVenue{url: x.URL()}}
+	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: []string{"fake@trade"}, TLS: x.TLS(), Logger: quiet(),
+		Lag:     feed.LagConfig{MaxLag: -1},
+		Session: wsconn.Config{Lifetime: 700 * time.Millisecond, RotateBefore: 300 * time.Millisecond, Overlap: 200 * time.Millisecond},
+		Handler: collectTrades(&mu, &trades, &gaps)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for rotations := int64(0); rotations < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rotations in 20s", rotations)
+		}
+		time.Sleep(20 * time.Millisecond)
+		rotations = g.Stats().Sessions[0].Rotations
+	}
+	time.Sleep(100 * time.Millisecond)
+	g.Close()
+	st := g.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gaps) != 0 || st.Sessions[0].Reconnects != 0 {
+		t.Fatalf("%d gap events, %d reconnects: the connections were replaced, not lost", len(gaps), st.Sessions[0].Reconnects)
+	}
+	// every trade of the history from the first delivered to the last, once
+	want := map[int64]int{}
+	first, last := trades[0].ExchangeTime, trades[len(trades)-1].ExchangeTime
+	for _, ms := range history() {
+		if ns := ms * 1e6; ns >= first && ns <= last {
+			want[ns]++
+		}
+	}
+	got := map[int64]int{}
+	for _, tr := range trades {
+		got[tr.ExchangeTime]++
+	}
+	for ns, n := range want {
+		if got[ns] != n {
+			t.Fatalf("trades at %d: %d delivered, the exchange made %d (%d rotations, %d taken for repeats)",
+				ns, got[ns], n, st.Sessions[0].Rotations, st.Duplicates)
+		}
+	}
+	if len(got) != len(want) || st.Duplicates == 0 {
+		t.Fatalf("%d trade times delivered, %d made; %d repeats dropped (want some: each connection repeats 30)", len(got), len(want), st.Duplicates)
 	}
 }

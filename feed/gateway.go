@@ -486,14 +486,19 @@ func (g *Gateway) onData(plan int, pd *planDecoder, f *wsconn.Frame) {
 	if kind == DecodedBatch {
 		ev.ReceiveTime = f.Recv
 		g.watchLag(plan, ev, f)
-		if g.windows != nil && ev.Type == TypeTrade {
-			g.traded(plan, ev)
+		if g.windows == nil || ev.Type != TypeTrade || !g.repeatedTrade(plan, ev, f) {
+			if g.windows != nil && ev.Type == TypeTrade {
+				g.traded(plan, ev)
+			}
+			g.deliverData(ev, f)
 		}
-		g.deliverData(ev, f)
 		for i := range pd.batch[:pd.n] {
 			b := &pd.batch[i]
 			b.ReceiveTime = f.Recv
 			if g.windows != nil && b.Type == TypeTrade {
+				if g.repeatedTrade(plan, b, f) {
+					continue
+				}
 				g.traded(plan, b)
 			}
 			g.deliverData(b, f)
@@ -509,9 +514,23 @@ func (g *Gateway) onData(plan int, pd *planDecoder, f *wsconn.Frame) {
 	ev.ReceiveTime = f.Recv
 	g.watchLag(plan, ev, f)
 	if g.windows != nil && ev.Type == TypeTrade {
+		if g.repeatedTrade(plan, ev, f) {
+			return
+		}
 		g.traded(plan, ev)
 	}
 	g.deliverData(ev, f)
+}
+
+// repeatedTrade drops a trade of a venue whose trade IDs cannot show a
+// repeat when it repeats one the connection it came on replaced already
+// delivered (see repeated), counting it as a duplicate.
+func (g *Gateway) repeatedTrade(plan int, ev *Event, f *wsconn.Frame) bool {
+	if !g.repeated(plan, ev, f.Conn) {
+		return false
+	}
+	g.stats.duplicates.Add(1)
+	return true
 }
 
 // deliverData sequences a market-data event, recovers what it shows

@@ -15,6 +15,73 @@ import (
 type tradeWindows struct {
 	last map[string]tradeMark // by symbol: the last trade received
 	open map[string]tradeMark // symbols whose window is open: the last trade before the loss
+
+	// A connection replaced make-before-break hands over to one whose first
+	// frames may repeat the old one's last trades, which IDs cannot tell:
+	// they are told by what they say (tradeSays), counted once each.
+	conn    uint64            // the connection the plan's trades came from
+	lost    bool              // … was lost, not replaced: nothing repeats
+	ring    []tradeSays       // its last trades, oldest first (recentTrades at most)
+	ringAt  int               // the oldest in ring once it is full
+	repeats map[tradeSays]int // the replaced connection's last trades not yet repeated
+	until   int64             // … the newest of their times
+}
+
+// recentTrades is how many of a connection's last trades are kept to tell
+// its replacement's repeats.
+const recentTrades = 2048
+
+// tradeSays is what a trade says, for a venue whose trade IDs cannot tell it.
+type tradeSays struct {
+	symbol     string
+	time       int64
+	price, qty int64
+	side       Side
+}
+
+// repeated says whether ev, a trade received on plan's connection conn,
+// repeats one its predecessor delivered: the first trades of a connection
+// that replaced another (rotation, shutdown notice) may be the last ones
+// of the old, and are matched against those, each once, until a trade
+// newer than all of them arrives. A trade of a connection that came after
+// a loss repeats nothing (the gap window covers the loss).
+func (g *Gateway) repeated(plan int, ev *Event, conn uint64) bool {
+	w := &g.windows[plan]
+	if conn != w.conn {
+		clear(w.repeats)
+		if w.conn != 0 && !w.lost && len(w.ring) > 0 {
+			if w.repeats == nil {
+				w.repeats = make(map[tradeSays]int, len(w.ring))
+			}
+			w.until = 0
+			for _, k := range w.ring {
+				w.repeats[k]++
+				w.until = max(w.until, k.time)
+			}
+		}
+		w.conn, w.lost, w.ring, w.ringAt = conn, false, w.ring[:0], 0
+	}
+	k := tradeSays{symbol: ev.Symbol, time: ev.ExchangeTime, price: ev.Price, qty: ev.Qty, side: ev.Side}
+	if len(w.repeats) > 0 {
+		if n := w.repeats[k]; n > 0 {
+			if n == 1 {
+				delete(w.repeats, k)
+			} else {
+				w.repeats[k] = n - 1
+			}
+			return true
+		}
+		if k.time > w.until {
+			clear(w.repeats) // past the old connection's last trade: nothing more repeats
+		}
+	}
+	if len(w.ring) < recentTrades {
+		w.ring = append(w.ring, k)
+	} else {
+		w.ring[w.ringAt] = k
+		w.ringAt = (w.ringAt + 1) % recentTrades
+	}
+	return false
 }
 
 type tradeMark struct {
@@ -58,6 +125,9 @@ func (g *Gateway) windowsDown(plan int, err error) {
 		return
 	}
 	w := &g.windows[plan]
+	if err != nil {
+		w.lost = true // its successor repeats nothing
+	}
 	for sym, m := range w.last {
 		if w.open == nil {
 			w.open = make(map[string]tradeMark)

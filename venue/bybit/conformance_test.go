@@ -32,6 +32,11 @@ func TestConformance(t *testing.T) {
 			// the service restarts: u starts again at 1 with a snapshot,
 			// the book is reset to it
 			{Spec: "bybit-restart:times=1", Shows: venuetest.Snapshot},
+			// a market data maintenance announced on system.status, due in
+			// 2 s (within --bybit-maintenance-lead): every data connection
+			// is replaced make-before-break before the front-end closes
+			// the old ones
+			{Spec: "bybit-maintenance:times=1,duration=2s", Shows: venuetest.Reconnect},
 			// REST answers 403 "access too frequent", over the IP limit,
 			// after which Bybit asks for no request for 10 minutes: the
 			// venue does not open (its start reads the instruments)

@@ -33,9 +33,10 @@ func TestConformance(t *testing.T) {
 			// further on: the connection lost messages, its books are
 			// resubscribed
 			{Spec: "coinbase-no-heartbeat:duration=1500ms", Shows: venuetest.Resync},
-			// the product's REST status turns offline while its channels
-			// go on: nothing to do
-			{Spec: "coinbase-product-offline:duration=1s", Shows: venuetest.Unseen},
+			// the product goes offline (status channel), its channels fall
+			// silent, and online again: its book is asked for again (a
+			// fresh snapshot)
+			{Spec: "coinbase-product-offline:duration=1s", Shows: venuetest.Snapshot},
 			// a market_trades message not sent, its sequence_num spent: the
 			// connection lost a message, its books are resubscribed and
 			// the trades it held lie in the gap window announced for the

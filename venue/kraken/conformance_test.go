@@ -33,6 +33,10 @@ func TestConformance(t *testing.T) {
 			// a trade left out of the trade channel: backfilled by
 			// trade_id
 			{Spec: "kraken-trade-gap:times=1", Shows: venuetest.Backfill},
+			// AssetPairs gives decimals above the pairs' precisions: the
+			// venue opens, and the instrument channel's precisions keep the
+			// checksums verifying (the final checks hold the books)
+			{Spec: "kraken-pair-decimals:p=1", Shows: venuetest.Opens},
 			// REST answers "EGeneral:Too many requests" to the first
 			// backfill of trades left out: the client pauses its REST
 			// calls (5s: Kraken sends no Retry-After) and backfills them
