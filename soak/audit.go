@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/url"
 	"sort"
@@ -17,19 +18,45 @@ import (
 	filesink "github.com/feedkeeper/feedkeeper/sink/file"
 )
 
-// Seq is one trade sequence of a symbol: its aggregate trades (Agg) or
-// its individual trades, each numbered by its own IDs.
+// Seq is one trade sequence of a venue's symbol: its aggregate trades
+// (Agg) or its individual trades, each numbered by its own IDs.
 type Seq struct {
-	Symbol string // upper case
+	// Venue is the output lines' "venue" (binance, okx, …); FetchTruth
+	// reads the ground truth in that venue's form.
+	Venue  string
+	Symbol string // upper case, as the venue names it: BTCUSDT, BTC-USDT-SWAP, BTC/USDT
 	Agg    bool
 }
 
-// String is "BTCUSDT aggTrade" or "BTCUSDT trade".
+// String is "BTCUSDT aggTrade" or "BTCUSDT trade", after the venue when
+// there is one: "okx BTC-USDT trade".
 func (q Seq) String() string {
+	s := q.Symbol + " trade"
 	if q.Agg {
-		return q.Symbol + " aggTrade"
+		s = q.Symbol + " aggTrade"
 	}
-	return q.Symbol + " trade"
+	if q.Venue != "" {
+		s = q.Venue + " " + s
+	}
+	return s
+}
+
+// ErrNotAuditable is returned for a venue whose trades cannot be checked
+// by ID against the simulator's ground truth.
+var ErrNotAuditable = errors.New("trades cannot be audited by ID")
+
+// CheckAuditable tells whether the trades of venue can be audited by ID:
+// nil for the venues whose trade IDs follow one another (binance,
+// binance-usdm, okx, kraken), so that a missing one shows; an error
+// wrapping ErrNotAuditable, saying why, for the others.
+func CheckAuditable(venue string) error {
+	switch venue {
+	case "binance", "binance-usdm", "okx", "kraken":
+		return nil
+	case "bybit", "coinbase":
+		return fmt.Errorf("%s: %w: its trade IDs do not follow one another, so a missing trade cannot be told from the IDs", venue, ErrNotAuditable)
+	}
+	return fmt.Errorf("%s: %w: the soak knows no ground truth of its trades", venue, ErrNotAuditable)
 }
 
 // Output is what the gateway's runs wrote: the trades of every sequence,
@@ -64,6 +91,7 @@ type OutTrade struct {
 // outLine is the part of an output line the audit reads.
 type outLine struct {
 	Type         string `json:"type"`
+	Venue        string `json:"venue"`
 	Symbol       string `json:"symbol"`
 	ID           int64  `json:"id"`
 	Agg          bool   `json:"agg"`
@@ -129,7 +157,7 @@ func (o *Output) readFile(path string, run int) error {
 		if ev.Recovered {
 			ro.Recovered++
 		}
-		seq := Seq{Symbol: strings.ToUpper(ev.Symbol), Agg: ev.Agg}
+		seq := Seq{Venue: ev.Venue, Symbol: strings.ToUpper(ev.Symbol), Agg: ev.Agg}
 		m := o.Trades[seq]
 		if m == nil {
 			m = map[int64]*OutTrade{}
@@ -145,38 +173,53 @@ func (o *Output) readFile(path string, run int) error {
 }
 
 // TruthTrade is one trade of the simulator's ground truth (GET
-// /sim/trades); FirstTradeID and LastTradeID are those of an aggregate
-// trade, 0 for an individual one.
+// /sim/trades of the venue's front-end); FirstTradeID and LastTradeID are
+// those of an aggregate trade, 0 for an individual one. Qty is in the
+// unit of the gateway's events (an OKX swap's contracts times ctVal).
 type TruthTrade struct {
 	ID                        int64
 	Price, Qty                string
 	FirstTradeID, LastTradeID int64
 }
 
-// FetchTruth reads the simulator's trades from..to of seq from its ground
-// truth under restURL.
+// FetchTruth reads the simulator's trades from..to of seq from the ground
+// truth of seq.Venue's front-end under restURL: Binance spot's and USD-M's
+// /sim/trades?symbol=&kind=, OKX's /sim/trades?instId= (a swap's or
+// future's sizes multiplied by its ctVal from /api/v5/public/instruments),
+// Kraken's /sim/trades?symbol= by trade_id. An empty Venue is Binance
+// spot. A venue with no such truth fails with ErrNotAuditable.
 func FetchTruth(ctx context.Context, client *http.Client, restURL string, seq Seq, from, to int64) ([]TruthTrade, error) {
+	base := strings.TrimSuffix(restURL, "/")
+	switch seq.Venue {
+	case "", "binance", "binance-usdm":
+		return fetchBinanceTruth(ctx, client, base, seq, from, to)
+	case "okx":
+		return fetchOKXTruth(ctx, client, base, seq, from, to)
+	case "kraken":
+		var raw []struct {
+			ID    int64  `json:"trade_id"`
+			Price string `json:"price"`
+			Qty   string `json:"qty"`
+		}
+		u := fmt.Sprintf("%s/sim/trades?symbol=%s&from=%d&to=%d", base, url.QueryEscape(seq.Symbol), from, to)
+		if err := getJSON(ctx, client, u, &raw); err != nil {
+			return nil, err
+		}
+		trades := make([]TruthTrade, len(raw))
+		for i, r := range raw {
+			trades[i] = TruthTrade{ID: r.ID, Price: r.Price, Qty: r.Qty}
+		}
+		return trades, nil
+	}
+	return nil, fmt.Errorf("soak: ground truth of %s: %w", seq, CheckAuditable(seq.Venue))
+}
+
+func fetchBinanceTruth(ctx context.Context, client *http.Client, base string, seq Seq, from, to int64) ([]TruthTrade, error) {
 	kind := "trade"
 	if seq.Agg {
 		kind = "aggTrade"
 	}
-	u := fmt.Sprintf("%s/sim/trades?symbol=%s&kind=%s&from=%d&to=%d", strings.TrimSuffix(restURL, "/"), url.QueryEscape(seq.Symbol), kind, from, to)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("soak: ground truth: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("soak: ground truth %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("soak: ground truth %s: %s: %s", u, resp.Status, bytes.TrimSpace(body))
-	}
+	u := fmt.Sprintf("%s/sim/trades?symbol=%s&kind=%s&from=%d&to=%d", base, url.QueryEscape(seq.Symbol), kind, from, to)
 	// GET /api/v3/aggTrades form, or historicalTrades form
 	var raw []struct {
 		A     int64  `json:"a"`
@@ -188,8 +231,8 @@ func FetchTruth(ctx context.Context, client *http.Client, restURL string, seq Se
 		Price string `json:"price"`
 		Qty   string `json:"qty"`
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, fmt.Errorf("soak: ground truth %s: %w", u, err)
+	if err := getJSON(ctx, client, u, &raw); err != nil {
+		return nil, err
 	}
 	trades := make([]TruthTrade, len(raw))
 	for i, r := range raw {
@@ -200,6 +243,78 @@ func FetchTruth(ctx context.Context, client *http.Client, restURL string, seq Se
 		}
 	}
 	return trades, nil
+}
+
+// fetchOKXTruth reads OKX's trades of seq; the sizes of a swap or a
+// future are contracts, which the gateway's events carry times ctVal.
+func fetchOKXTruth(ctx context.Context, client *http.Client, base string, seq Seq, from, to int64) ([]TruthTrade, error) {
+	ctVal := big.NewRat(1, 1)
+	if parts := strings.Split(seq.Symbol, "-"); len(parts) > 2 {
+		instType := "FUTURES"
+		if parts[len(parts)-1] == "SWAP" {
+			instType = "SWAP"
+		}
+		var inst struct {
+			Code string `json:"code"`
+			Msg  string `json:"msg"`
+			Data []struct {
+				CtVal string `json:"ctVal"`
+			} `json:"data"`
+		}
+		u := fmt.Sprintf("%s/api/v5/public/instruments?instType=%s&instId=%s", base, instType, url.QueryEscape(seq.Symbol))
+		if err := getJSON(ctx, client, u, &inst); err != nil {
+			return nil, err
+		}
+		if inst.Code != "0" || len(inst.Data) != 1 {
+			return nil, fmt.Errorf("soak: %s: code %q %q, %d instruments", u, inst.Code, inst.Msg, len(inst.Data))
+		}
+		if _, ok := ctVal.SetString(inst.Data[0].CtVal); !ok {
+			return nil, fmt.Errorf("soak: %s: ctVal %q is not a decimal", u, inst.Data[0].CtVal)
+		}
+	}
+	var raw []struct {
+		ID int64  `json:"tradeId,string"`
+		Px string `json:"px"`
+		Sz string `json:"sz"`
+	}
+	u := fmt.Sprintf("%s/sim/trades?instId=%s&from=%d&to=%d", base, url.QueryEscape(seq.Symbol), from, to)
+	if err := getJSON(ctx, client, u, &raw); err != nil {
+		return nil, err
+	}
+	trades := make([]TruthTrade, len(raw))
+	for i, r := range raw {
+		qty := r.Sz
+		if sz, ok := new(big.Rat).SetString(r.Sz); ok && ctVal.Cmp(big.NewRat(1, 1)) != 0 {
+			qty = sz.Mul(sz, ctVal).FloatString(16)
+		}
+		trades[i] = TruthTrade{ID: r.ID, Price: r.Px, Qty: qty}
+	}
+	return trades, nil
+}
+
+// getJSON decodes the JSON answer of GET u into v; any status but 200 is
+// an error with the answer's text.
+func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("soak: ground truth: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("soak: ground truth %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("soak: ground truth %s: %s: %s", u, resp.Status, bytes.TrimSpace(body))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("soak: ground truth %s: %w", u, err)
+	}
+	return nil
 }
 
 // Audit compares the trades the outputs of all runs hold with the ground
@@ -223,6 +338,7 @@ type Audit struct {
 
 // SymbolAudit is the audit of one trade sequence of a symbol.
 type SymbolAudit struct {
+	Venue       string  `json:"venue,omitempty"`
 	Symbol      string  `json:"symbol"`
 	Kind        string  `json:"kind"` // aggTrade or trade
 	From        int64   `json:"from"` // first and last trade ID delivered
@@ -256,7 +372,7 @@ func Check(out *Output, truth map[Seq][]TruthTrade, killed []bool) (*Audit, []in
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i].String() < seqs[j].String() })
 	for _, seq := range seqs {
 		got := out.Trades[seq]
-		sa := SymbolAudit{Symbol: seq.Symbol, Kind: "trade", Delivered: int64(len(got))}
+		sa := SymbolAudit{Venue: seq.Venue, Symbol: seq.Symbol, Kind: "trade", Delivered: int64(len(got))}
 		if seq.Agg {
 			sa.Kind = "aggTrade"
 		}
@@ -315,21 +431,43 @@ func Check(out *Output, truth map[Seq][]TruthTrade, killed []bool) (*Audit, []in
 	return a, perRun
 }
 
-// failures are the audit's findings that fail the soak.
+// Venues is the number of distinct venues the audit covers.
+func (a *Audit) Venues() int {
+	seen := map[string]bool{}
+	for _, s := range a.Symbols {
+		seen[s.Venue] = true
+	}
+	return len(seen)
+}
+
+// Label names the sequence: "BTCUSDT aggTrade", after its venue when
+// withVenue ("okx BTC-USDT trade").
+func (s SymbolAudit) Label(withVenue bool) string {
+	l := s.Symbol + " " + s.Kind
+	if withVenue && s.Venue != "" {
+		l = s.Venue + " " + l
+	}
+	return l
+}
+
+// failures are the audit's findings that fail the soak, each naming its
+// sequence (by venue too when the audit covers several).
 func (a *Audit) failures() []string {
 	var f []string
+	multi := a.Venues() > 1
 	for _, s := range a.Symbols {
+		l := s.Label(multi)
 		if s.Missing > 0 {
-			f = append(f, fmt.Sprintf("%s %s: %d of %d trades %d..%d in no output (first: %v)", s.Symbol, s.Kind, s.Missing, s.Expected, s.From, s.To, s.MissingIDs))
+			f = append(f, fmt.Sprintf("%s: %d of %d trades %d..%d in no output (first: %v)", l, s.Missing, s.Expected, s.From, s.To, s.MissingIDs))
 		}
 		if s.Duplicates > 0 {
-			f = append(f, fmt.Sprintf("%s %s: %d trades delivered twice by one run or across a clean stop", s.Symbol, s.Kind, s.Duplicates))
+			f = append(f, fmt.Sprintf("%s: %d trades delivered twice by one run or across a clean stop", l, s.Duplicates))
 		}
 		if s.Unknown > 0 {
-			f = append(f, fmt.Sprintf("%s %s: %d trade IDs the simulator never made", s.Symbol, s.Kind, s.Unknown))
+			f = append(f, fmt.Sprintf("%s: %d trade IDs the simulator never made", l, s.Unknown))
 		}
 		if s.Differ > 0 {
-			f = append(f, fmt.Sprintf("%s %s: %d trades unlike the simulator's (price, quantity or trade IDs)", s.Symbol, s.Kind, s.Differ))
+			f = append(f, fmt.Sprintf("%s: %d trades unlike the simulator's (price, quantity or trade IDs)", l, s.Differ))
 		}
 	}
 	if a.Delivered == 0 {

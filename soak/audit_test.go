@@ -64,7 +64,7 @@ func TestReadOutputsCutShort(t *testing.T) {
 	if out.Files != 2 || out.Partial != 2 || out.Lines != 6 {
 		t.Fatalf("files %d, partial %d, lines %d; want 2, 2, 6", out.Files, out.Partial, out.Lines)
 	}
-	btc, eth, ind := out.Trades[Seq{"BTCUSDT", true}], out.Trades[Seq{"ETHUSDT", true}], out.Trades[Seq{"BTCUSDT", false}]
+	btc, eth, ind := out.Trades[Seq{"binance", "BTCUSDT", true}], out.Trades[Seq{"binance", "ETHUSDT", true}], out.Trades[Seq{"binance", "BTCUSDT", false}]
 	if len(btc) != 3 || btc[3] == nil || btc[3].Runs[0] != 1 || btc[1].Runs[0] != 0 || len(eth) != 1 || eth[10] == nil || len(ind) != 1 || ind[9] == nil {
 		t.Fatalf("trades %v %v %v", btc, eth, ind)
 	}
@@ -84,7 +84,7 @@ func TestReadOutputsCutShort(t *testing.T) {
 // TestCheck: what counts as missing, re-delivered after a kill (not a
 // failure), delivered twice (a failure), unknown and unlike the truth.
 func TestCheck(t *testing.T) {
-	btc := Seq{"BTCUSDT", true}
+	btc := Seq{"binance", "BTCUSDT", true}
 	out := func(runs map[int64][]int) *Output {
 		o := &Output{Trades: map[Seq]map[int64]*OutTrade{btc: {}}}
 		for id, r := range runs {
@@ -142,7 +142,7 @@ func TestCheck(t *testing.T) {
 	}
 	// nothing delivered fails
 	// an individual trade's first and last trade IDs are not compared
-	ind := Seq{"BTCUSDT", false}
+	ind := Seq{"binance", "BTCUSDT", false}
 	o = &Output{Trades: map[Seq]map[int64]*OutTrade{ind: {5: {Price: "1.0", Qty: "2", FirstTradeID: 5, LastTradeID: 5, Runs: []int{0}}}}}
 	if a, _ := Check(o, map[Seq][]TruthTrade{ind: {{ID: 5, Price: "1", Qty: "2.00"}}}, killed); a.Differ != 0 || a.Delivered != 1 || a.Symbols[0].Kind != "trade" {
 		t.Errorf("individual trade: %+v", a)
@@ -155,8 +155,8 @@ func TestCheck(t *testing.T) {
 // TestReportHTMLRestarts: the page of a soak with restarts has the
 // restarts and the audit, and no leak figures of an in-process run.
 func TestReportHTMLRestarts(t *testing.T) {
-	a, perRun := Check(&Output{Trades: map[Seq]map[int64]*OutTrade{{"BTCUSDT", true}: {1: {Price: "100.5", Qty: "0.1", FirstTradeID: 2, LastTradeID: 3, Runs: []int{0, 1}}}},
-		Runs: []RunOutput{{Files: 1, CutShort: true, Trades: 1}, {Files: 1, Trades: 1, Recovered: 1}}}, map[Seq][]TruthTrade{{"BTCUSDT", true}: truthOf(1, 1)}, []bool{true, false})
+	a, perRun := Check(&Output{Trades: map[Seq]map[int64]*OutTrade{{"binance", "BTCUSDT", true}: {1: {Price: "100.5", Qty: "0.1", FirstTradeID: 2, LastTradeID: 3, Runs: []int{0, 1}}}},
+		Runs: []RunOutput{{Files: 1, CutShort: true, Trades: 1}, {Files: 1, Trades: 1, Recovered: 1}}}, map[Seq][]TruthTrade{{"binance", "BTCUSDT", true}: truthOf(1, 1)}, []bool{true, false})
 	r := &Report{Audit: a, Pass: true, Samples: []Sample{{T: 0, RSS: 1 << 20, FDs: 5, Connected: 1}, {T: 1, RSS: 2 << 20, FDs: 9, Connected: 1, Restarts: 1}, {T: 2}},
 		Restarts: []Restart{{N: 1, At: 0.5, Signal: "SIGKILL", Exit: "killed", Redelivered: perRun[0]}}}
 	var b bytes.Buffer

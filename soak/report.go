@@ -207,8 +207,8 @@ table{border-collapse:collapse;margin:12px 0}td,th{padding:3px 10px;border-botto
 <tr><th>missing</th><td>{{.Missing}}</td><th>re-delivered after a kill</th><td>{{.Redelivered}} (written after the last saved state; consumers drop them by ID)</td></tr>
 <tr><th>delivered twice otherwise</th><td>{{.Duplicates}}</td><th>unknown IDs / unlike the truth</th><td>{{.Unknown}} / {{.Differ}}</td></tr>
 </table>
-<table><tr><th>symbol</th><th>trades</th><th>IDs</th><th>expected</th><th>delivered</th><th>missing</th><th>re-delivered</th><th>twice otherwise</th><th>unknown</th><th>unlike the truth</th></tr>
-{{range .Symbols}}<tr><td>{{.Symbol}}</td><td>{{.Kind}}</td><td>{{.From}}..{{.To}}</td><td>{{.Expected}}</td><td>{{.Delivered}}</td><td>{{.Missing}}{{if .MissingIDs}} (first: {{.MissingIDs}}){{end}}</td><td>{{.Redelivered}}</td><td>{{.Duplicates}}</td><td>{{.Unknown}}</td><td>{{.Differ}}</td></tr>
+<table><tr><th>venue</th><th>symbol</th><th>trades</th><th>IDs</th><th>expected</th><th>delivered</th><th>missing</th><th>re-delivered</th><th>twice otherwise</th><th>unknown</th><th>unlike the truth</th></tr>
+{{range .Symbols}}<tr><td>{{.Venue}}</td><td>{{.Symbol}}</td><td>{{.Kind}}</td><td>{{.From}}..{{.To}}</td><td>{{.Expected}}</td><td>{{.Delivered}}</td><td>{{.Missing}}{{if .MissingIDs}} (first: {{.MissingIDs}}){{end}}</td><td>{{.Redelivered}}</td><td>{{.Duplicates}}</td><td>{{.Unknown}}</td><td>{{.Differ}}</td></tr>
 {{end}}</table>
 <table><tr><th>run</th><th>files</th><th>trades written</th><th>recovered over REST</th><th>ended</th></tr>
 {{range $i, $r := .Runs}}<tr><td>{{inc $i}}</td><td>{{$r.Files}}</td><td>{{$r.Trades}}</td><td>{{$r.Recovered}}</td><td>{{if $r.CutShort}}cut short{{else}}complete{{end}}</td></tr>

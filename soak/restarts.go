@@ -34,8 +34,13 @@ type RestartConfig struct {
 	Dir string
 	// RESTURL and CAFile reach the simulator's ground truth (/sim/trades).
 	RESTURL, CAFile string
-	Duration        time.Duration // default 10m
-	Interval        time.Duration // sampling interval, default 1s
+	// TruthURLs are the REST URLs of the front-ends of the venues other
+	// than Binance spot, by venue name (the outputs' "venue"): each
+	// venue's trades are checked against its own front-end's truth. A
+	// venue not in it uses RESTURL.
+	TruthURLs map[string]string
+	Duration  time.Duration // default 10m
+	Interval  time.Duration // sampling interval, default 1s
 	// Every is the time from a start of the gateway to its kill, > 0.
 	Every time.Duration
 	// Downtime is how long every second restart waits before starting the
@@ -311,8 +316,8 @@ func sigName(s syscall.Signal) string {
 	return s.String()
 }
 
-// fetchAllTruth reads the ground truth of every symbol over the IDs the
-// outputs hold.
+// fetchAllTruth reads the ground truth of every sequence over the IDs the
+// outputs hold, from its venue's front-end.
 func fetchAllTruth(ctx context.Context, cfg RestartConfig, out *Output) (map[Seq][]TruthTrade, error) {
 	tlsCfg, err := httpx.TLSConfig(cfg.CAFile)
 	if err != nil {
@@ -325,6 +330,10 @@ func fetchAllTruth(ctx context.Context, cfg RestartConfig, out *Output) (map[Seq
 	defer cancel()
 	truth := map[Seq][]TruthTrade{}
 	for seq, got := range out.Trades {
+		restURL := cfg.RESTURL
+		if u, ok := cfg.TruthURLs[seq.Venue]; ok {
+			restURL = u
+		}
 		var lo, hi int64 = -1, -1
 		for id := range got {
 			if lo < 0 || id < lo {
@@ -335,7 +344,7 @@ func fetchAllTruth(ctx context.Context, cfg RestartConfig, out *Output) (map[Seq
 		// in pieces, so no answer grows without bound
 		const piece = 50000
 		for from := lo; from <= hi; from += piece {
-			ts, err := FetchTruth(ctx, client, cfg.RESTURL, seq, from, min(from+piece-1, hi))
+			ts, err := FetchTruth(ctx, client, restURL, seq, from, min(from+piece-1, hi))
 			if err != nil {
 				return nil, err
 			}

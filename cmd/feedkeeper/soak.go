@@ -176,8 +176,13 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 			k.errs = append(k.errs, fmt.Errorf("--streams %s: no venue of --venues %s lists it", st, strings.Join(s.venues, ",")))
 		}
 	}
-	if (len(s.venues) != 1 || s.venues[0] != defaultVenue) && (s.restartEvery != 0 || s.profile == "restarts") {
-		k.add("venues", strings.Join(s.venues, ","), "restarts soak the "+defaultVenue+" venue alone")
+	if s.restartEvery != 0 || s.profile == "restarts" {
+		// the audit of restarts finds a lost trade by its ID
+		for _, name := range s.venues {
+			if err := soak.CheckAuditable(name); err != nil {
+				k.add("venues", strings.Join(s.venues, ","), "with restarts every trade is audited by its ID: "+err.Error()+"; soak it without restarts")
+			}
+		}
 	}
 	k.intRange("rate", int64(s.rate), 1, 1000000)
 	if s.lifetime < time.Second {
@@ -248,7 +253,7 @@ func (s *soakCmd) Run(ctx context.Context, args []string) error {
 	}
 
 	if restartEvery > 0 {
-		return s.runRestarts(ctx, out, ws, rest, caFile, all, restartEvery, log, tty)
+		return s.runRestarts(ctx, out, ws, rest, caFile, frontEnds, all, restartEvery, log, tty)
 	}
 	var observe func(*feed.Event)
 	var started func(func() feed.GatewayStats)
@@ -398,7 +403,7 @@ func startSimProcess(dir string, args []string) (ws, rest, caFile string, frontE
 // runRestarts is the soak with restarts: the gateway runs as `feedkeeper
 // run` child processes, killed and started again every restartEvery, and
 // the outputs of all runs are checked against the simulator's trades.
-func (s *soakCmd) runRestarts(ctx context.Context, out, ws, rest, caFile string, faults []string, every time.Duration, log *slog.Logger, tty bool) error {
+func (s *soakCmd) runRestarts(ctx context.Context, out, ws, rest, caFile string, frontEnds map[string][2]string, faults []string, every time.Duration, log *slog.Logger, tty bool) error {
 	stdout, stderr := s.stdout, s.stderr
 	exe, err := os.Executable()
 	if err != nil {
@@ -410,7 +415,27 @@ func (s *soakCmd) runRestarts(ctx context.Context, out, ws, rest, caFile string,
 	}
 	defer gwLog.Close()
 	args := append([]string{"run"}, s.streams...)
-	args = append(args, "--ws-endpoint", ws, "--rest-endpoint", rest, "--ca", caFile, "--http", "",
+	truthURLs := map[string]string{}
+	if len(s.venues) == 1 && s.venues[0] == sim.VenueBinance {
+		args = append(args, "--ws-endpoint", ws, "--rest-endpoint", rest)
+	} else {
+		// every venue at once, each against its own front-end
+		var wsEP, restEP []string
+		for _, name := range s.venues {
+			w, r := ws, rest
+			if name != sim.VenueBinance {
+				ep, ok := frontEnds[name]
+				if !ok || ep[0] == "" || ep[1] == "" {
+					return fmt.Errorf("--venues %s: the simulator serves no front-end of %s (it serves %v)", strings.Join(s.venues, ","), name, frontEnds)
+				}
+				w, r = ep[0], ep[1]
+				truthURLs[name] = r
+			}
+			wsEP, restEP = append(wsEP, name+"="+w), append(restEP, name+"="+r)
+		}
+		args = append(args, "--venue", strings.Join(s.venues, ","), "--ws-endpoint", strings.Join(wsEP, ","), "--rest-endpoint", strings.Join(restEP, ","))
+	}
+	args = append(args, "--ca", caFile, "--http", "",
 		"--lifetime", s.lifetime.String(), "--ping-interval", "2s", "--stale-timeout", "5s", "--log-level", s.logLevel)
 	fmt.Fprintf(stdout, "soak: the gateway runs as a child process, stopped every %v (SIGKILL, the third time SIGTERM), its outputs in %s/run-*, its log in %s\n",
 		every, out, gwLog.Name())
@@ -419,7 +444,7 @@ func (s *soakCmd) runRestarts(ctx context.Context, out, ws, rest, caFile string,
 	}
 	rep, err := soak.RunRestarts(ctx, soak.RestartConfig{
 		Exe: exe, Args: args, Env: append(os.Environ(), cliChildEnv+"=1"), Dir: out,
-		RESTURL: rest, CAFile: caFile, Duration: s.duration, Interval: s.interval,
+		RESTURL: rest, TruthURLs: truthURLs, CAFile: caFile, Duration: s.duration, Interval: s.interval,
 		Every: every, Downtime: s.restartDowntime, Stderr: gwLog, Logger: log,
 	}, func(sm soak.Sample) {
 		line := fmt.Sprintf("soak %5.0fs  gateway rss %7.2f MiB  fds %4d  up %d  restarts %3d", sm.T, float64(sm.RSS)/(1<<20), sm.FDs, sm.Connected, sm.Restarts)
@@ -448,6 +473,12 @@ func (s *soakCmd) runRestarts(ctx context.Context, out, ws, rest, caFile string,
 			r.N, r.At, r.Signal, r.Exit, r.Downtime, r.Redelivered)
 	}
 	a := rep.Audit
+	if a.Venues() > 1 {
+		for _, sa := range a.Symbols {
+			fmt.Fprintf(stdout, "soak: %s %d..%d: %d of %d trades delivered, %d missing, %d re-delivered after a kill, %d twice otherwise, %d unknown, %d unlike the truth\n",
+				sa.Label(true), sa.From, sa.To, sa.Delivered, sa.Expected, sa.Missing, sa.Redelivered, sa.Duplicates, sa.Unknown, sa.Differ)
+		}
+	}
 	fmt.Fprintf(stdout, "soak: %d runs, %d files (%d cut short); %d of %d trades delivered (%d recovered over REST), %d missing, %d re-delivered after a kill, %d twice otherwise, %d unknown, %d unlike the truth\n",
 		len(a.Runs), a.Files, a.Partial, a.Delivered, a.Expected, rep.Recovered, a.Missing, a.Redelivered, a.Duplicates, a.Unknown, a.Differ)
 	if !rep.Pass {
