@@ -102,13 +102,18 @@ stopped with SIGTERM) that long after each start and started again, and the outp
 runs are checked against the simulator's trades: it exits 1 when one is missing, unknown or
 unlike the simulator's, or delivered twice other than by the run after a kill (written after
 the last saved state: counted as re-delivered). The leak bounds do not apply then; the
-gateway's memory and open files are charted.
+gateway's memory and open files are charted. With several --venues the one gateway process
+streams them all (run --venue a,b with each venue's front-end of the simulator), and each
+venue's trades are checked against its own front-end's; restarts take the venues whose trade
+IDs follow one another (binance, binance-usdm, okx, kraken), so that a missing one shows:
+bybit and coinbase are refused.
 
 ` + exitCodesHelp,
 		Example: `  feedkeeper soak --duration 10m --faults reconnects
   feedkeeper soak --duration 1h --faults chaos --out /tmp/soak-chaos --http 127.0.0.1:0
   feedkeeper soak --duration 10m --faults restarts
-  feedkeeper soak --duration 10m --faults chaos --restart-every 15s --restart-downtime 5s`,
+  feedkeeper soak --duration 10m --faults chaos --restart-every 15s --restart-downtime 5s
+  feedkeeper soak --duration 10m --restart-every 10s --venues binance,binance-usdm,okx,kraken --streams trades:BTC-USDT,trades:BTC-USDT-PERP`,
 		RunE: func(cmd *cobra.Command, args []string) error { return s.Run(cmd.Context(), args) },
 	}
 	fs := cmd.Flags()
@@ -126,7 +131,7 @@ gateway's memory and open files are charted.
 	fs.StringVar(&s.logLevel, "log-level", "warn", "debug, info, warn or error")
 	fs.StringVar(&s.httpAddr, "http", monitor.DefaultAddr, "serve /metrics, /healthz, /readyz and the dashboard here during the soak (port 0: any free port; '': off); beyond loopback needs --http-token")
 	fs.StringVar(&s.httpToken, "http-token", "", "bearer token required on every path of --http")
-	fs.DurationVar(&s.restartEvery, "restart-every", 0, "run the gateway as a child process (feedkeeper run --state --out file:) and kill it (SIGKILL; the third time SIGTERM, a deploy) this long after each start, then start it again, ≥ 1s (0: never; the restarts profile: 15s); the outputs of all runs are checked against the simulator's trades")
+	fs.DurationVar(&s.restartEvery, "restart-every", 0, "run the gateway as a child process (feedkeeper run --state --out file:) and kill it (SIGKILL; the third time SIGTERM, a deploy) this long after each start, then start it again, ≥ 1s (0: never; the restarts profile: 15s); the outputs of all runs are checked against the simulator's trades (venues: binance, binance-usdm, okx, kraken)")
 	fs.DurationVar(&s.restartDowntime, "restart-downtime", 2*time.Second, "with restarts: every second restart waits this long before starting the gateway again (the others start it at once), ≥ 0")
 	return cmd
 }
