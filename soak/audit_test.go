@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -41,6 +42,7 @@ func TestReadOutputsCutShort(t *testing.T) {
 		}
 	}
 	plain := tradeLine("BTCUSDT", 1, false) + `{"v":1,"type":"book_delta","venue":"binance","symbol":"BTCUSDT","id":7}` + "\n" +
+		`{"v":1,"type":"gap","venue":"binance","symbol":"BTCUSDT","missing":"trade","agg":true,"first_id":5,"id":8,"receive_ts":2000000000}` + "\n" +
 		`{"v":1,"type":"trade","venue":"binance","symbol":"BTCUSDT","id":9,"agg":false}` + "\n" +
 		tradeLine("BTCUSDT", 2, false) + tradeLine("BTCUSDT", 3, false)[:40]
 	if err := os.WriteFile(filepath.Join(run1, "events-20260102T150405.123Z-000001.jsonl"), []byte(plain), 0o644); err != nil {
@@ -61,8 +63,11 @@ func TestReadOutputsCutShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Files != 2 || out.Partial != 2 || out.Lines != 6 {
-		t.Fatalf("files %d, partial %d, lines %d; want 2, 2, 6", out.Files, out.Partial, out.Lines)
+	if out.Files != 2 || out.Partial != 2 || out.Lines != 7 {
+		t.Fatalf("files %d, partial %d, lines %d; want 2, 2, 7", out.Files, out.Partial, out.Lines)
+	}
+	if g := out.Gaps; len(g) != 1 || g[0] != (Gap{Run: 0, Seq: Seq{"binance", "BTCUSDT", true}, From: 5, To: 8, At: time.Unix(2, 0)}) {
+		t.Fatalf("gaps %+v", g)
 	}
 	btc, eth, ind := out.Trades[Seq{"binance", "BTCUSDT", true}], out.Trades[Seq{"binance", "ETHUSDT", true}], out.Trades[Seq{"binance", "BTCUSDT", false}]
 	if len(btc) != 3 || btc[3] == nil || btc[3].Runs[0] != 1 || btc[1].Runs[0] != 0 || len(eth) != 1 || eth[10] == nil || len(ind) != 1 || ind[9] == nil {
@@ -139,6 +144,23 @@ func TestCheck(t *testing.T) {
 	o.Trades[btc][4].LastTradeID = 99
 	if a, _ := Check(o, truth, killed); a.Differ != 2 || !strings.Contains(strings.Join(a.failures(), ";"), "2 trades unlike") {
 		t.Errorf("differ: %+v", a)
+	}
+	// missing IDs of a gap the last run announced once stopped: said, not
+	// lost; the same gap announced before the stop, or by an earlier run,
+	// is missing
+	stop := time.Unix(100, 0)
+	for _, tc := range []struct {
+		run            int
+		at             time.Time
+		missing, atEnd int64
+	}{{2, stop, 0, 2}, {2, stop.Add(-time.Millisecond), 2, 0}, {1, stop, 2, 0}} {
+		o := out(all(map[int64][]int{6: nil, 7: nil}))
+		o.Runs, o.StoppedAt = make([]RunOutput, 3), stop
+		o.Gaps = []Gap{{Run: tc.run, Seq: btc, From: 5, To: 7, At: tc.at}, {Run: 2, Seq: Seq{"okx", "BTCUSDT", true}, From: 1, To: 12, At: stop}}
+		a, _ := Check(o, truth, killed)
+		if a.Missing != tc.missing || a.AnnouncedAtEnd != tc.atEnd || a.Symbols[0].AnnouncedAtEnd != tc.atEnd || (len(a.failures()) == 0) != (tc.missing == 0) {
+			t.Errorf("gap of run %d at %v: missing %d, at the end %d, failures %q", tc.run, tc.at, a.Missing, a.AnnouncedAtEnd, a.failures())
+		}
 	}
 	// nothing delivered fails
 	// an individual trade's first and last trade IDs are not compared

@@ -204,7 +204,7 @@ table{border-collapse:collapse;margin:12px 0}td,th{padding:3px 10px;border-botto
 <table>
 <tr><th>gateway runs</th><td>{{len .Runs}}</td><th>files read</th><td>{{.Files}} ({{.Partial}} cut short by a kill, read up to their last complete line)</td></tr>
 <tr><th>trades expected</th><td>{{.Expected}}</td><th>delivered (distinct IDs)</th><td>{{.Delivered}}</td></tr>
-<tr><th>missing</th><td>{{.Missing}}</td><th>re-delivered after a kill</th><td>{{.Redelivered}} (written after the last saved state; consumers drop them by ID)</td></tr>
+<tr><th>missing</th><td>{{.Missing}}{{if .AnnouncedAtEnd}} (and {{.AnnouncedAtEnd}} announced at the end: a recovery the soak's end cut short){{end}}</td><th>re-delivered after a kill</th><td>{{.Redelivered}} (written after the last saved state; consumers drop them by ID)</td></tr>
 <tr><th>delivered twice otherwise</th><td>{{.Duplicates}}</td><th>unknown IDs / unlike the truth</th><td>{{.Unknown}} / {{.Differ}}</td></tr>
 </table>
 <table><tr><th>venue</th><th>symbol</th><th>trades</th><th>IDs</th><th>expected</th><th>delivered</th><th>missing</th><th>re-delivered</th><th>twice otherwise</th><th>unknown</th><th>unlike the truth</th></tr>

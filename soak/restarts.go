@@ -139,7 +139,9 @@ func (p *gatewayProc) exit() string {
 // until ctx ends): it starts one, stops it every cfg.Every (SIGKILL, the
 // third time SIGTERM), starts the next with the same state file, and at
 // the end stops the last with SIGTERM and audits the outputs of all runs
-// against the ground truth. sample, when not nil, sees each sample (the
+// against the ground truth. The trades of gaps that last run announces
+// once stopped (a recovery the soak's end cut short) are counted in
+// AnnouncedAtClose, not as lost. sample, when not nil, sees each sample (the
 // running gateway's resident memory and open files). The report's Trades,
 // Lost and Duplicates are the audit's distinct, missing and unexplained
 // repeated aggregate trades. When ctx ends first, it stops the gateway
@@ -265,8 +267,10 @@ func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*
 		pending.Downtime = time.Since(rep.Started).Seconds() - pending.At
 		rep.Restarts = append(rep.Restarts, *pending)
 	}
+	var stoppedAt time.Time
 	if cur != nil {
 		p := cur
+		stoppedAt = time.Now()
 		stop(syscall.SIGTERM)
 		if p.exit() != "exit 0" {
 			failed = errors.Join(failed, fmt.Errorf("soak: the last gateway run did not stop cleanly on SIGTERM (%s)", p.exit()))
@@ -283,6 +287,7 @@ func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*
 	if err != nil {
 		return nil, err
 	}
+	out.StoppedAt = stoppedAt
 	truth, err := fetchAllTruth(context.Background(), cfg, out)
 	if err != nil {
 		return nil, err
@@ -295,6 +300,7 @@ func RunRestarts(ctx context.Context, cfg RestartConfig, sample func(Sample)) (*
 	}
 	rep.Audit = audit
 	rep.Trades, rep.Lost, rep.Duplicates = audit.Delivered, audit.Missing, audit.Duplicates
+	rep.AnnouncedAtClose = audit.AnnouncedAtEnd
 	for _, r := range audit.Runs {
 		rep.Recovered += r.Recovered
 	}

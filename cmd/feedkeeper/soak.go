@@ -480,12 +480,12 @@ func (s *soakCmd) runRestarts(ctx context.Context, out, ws, rest, caFile string,
 	a := rep.Audit
 	if a.Venues() > 1 {
 		for _, sa := range a.Symbols {
-			fmt.Fprintf(stdout, "soak: %s %d..%d: %d of %d trades delivered, %d missing, %d re-delivered after a kill, %d twice otherwise, %d unknown, %d unlike the truth\n",
-				sa.Label(true), sa.From, sa.To, sa.Delivered, sa.Expected, sa.Missing, sa.Redelivered, sa.Duplicates, sa.Unknown, sa.Differ)
+			fmt.Fprintf(stdout, "soak: %s %d..%d: %d of %d trades delivered, %d missing%s, %d re-delivered after a kill, %d twice otherwise, %d unknown, %d unlike the truth\n",
+				sa.Label(true), sa.From, sa.To, sa.Delivered, sa.Expected, sa.Missing, atEnd(sa.AnnouncedAtEnd), sa.Redelivered, sa.Duplicates, sa.Unknown, sa.Differ)
 		}
 	}
-	fmt.Fprintf(stdout, "soak: %d runs, %d files (%d cut short); %d of %d trades delivered (%d recovered over REST), %d missing, %d re-delivered after a kill, %d twice otherwise, %d unknown, %d unlike the truth\n",
-		len(a.Runs), a.Files, a.Partial, a.Delivered, a.Expected, rep.Recovered, a.Missing, a.Redelivered, a.Duplicates, a.Unknown, a.Differ)
+	fmt.Fprintf(stdout, "soak: %d runs, %d files (%d cut short); %d of %d trades delivered (%d recovered over REST), %d missing%s, %d re-delivered after a kill, %d twice otherwise, %d unknown, %d unlike the truth\n",
+		len(a.Runs), a.Files, a.Partial, a.Delivered, a.Expected, rep.Recovered, a.Missing, atEnd(a.AnnouncedAtEnd), a.Redelivered, a.Duplicates, a.Unknown, a.Differ)
 	if !rep.Pass {
 		for _, f := range rep.Failures {
 			fmt.Fprintln(stdout, "soak: FAIL:", f)
@@ -494,4 +494,12 @@ func (s *soakCmd) runRestarts(ctx context.Context, out, ws, rest, caFile string,
 	}
 	fmt.Fprintln(stdout, "soak: PASS")
 	return nil
+}
+
+// atEnd is ", N announced at the end (…)" when n > 0, else "".
+func atEnd(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (and %d announced at the end: a recovery the soak's end cut short)", n)
 }
