@@ -348,40 +348,40 @@ func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
 type Audit struct {
 	Symbols []SymbolAudit `json:"symbols"` // one per sequence
 	// Totals over the sequences.
-	Expected    int64       `json:"expected"`    // trades of the truth in the audited ranges
-	Delivered   int64       `json:"delivered"`   // distinct trade IDs in the outputs
-	Missing     int64       `json:"missing"`     // in the truth, in no output
+	Expected  int64 `json:"expected"`  // trades of the truth in the audited ranges
+	Delivered int64 `json:"delivered"` // distinct trade IDs in the outputs
+	Missing   int64 `json:"missing"`   // in the truth, in no output
 	// AnnouncedAtEnd are in no output either, but in gaps the last run
 	// announced when the soak stopped it, still being recovered: said,
 	// not lost, as with the in-process soak.
-	AnnouncedAtEnd int64 `json:"announced_at_end"`
-	Redelivered int64       `json:"redelivered"` // delivered again by the run after a kill
-	Duplicates  int64       `json:"duplicates"`  // delivered twice otherwise: a failure
-	Unknown     int64       `json:"unknown"`     // IDs the truth does not have: a failure
-	Differ      int64       `json:"differ"`      // price, quantity or trade IDs unlike the truth: a failure
-	Runs        []RunOutput `json:"runs"`        // what each gateway process wrote
-	Files       int         `json:"files"`
-	Lines       int         `json:"lines"`
-	Partial     int         `json:"partial_files"` // files cut short, read up to their last complete line
+	AnnouncedAtEnd int64       `json:"announced_at_end"`
+	Redelivered    int64       `json:"redelivered"` // delivered again by the run after a kill
+	Duplicates     int64       `json:"duplicates"`  // delivered twice otherwise: a failure
+	Unknown        int64       `json:"unknown"`     // IDs the truth does not have: a failure
+	Differ         int64       `json:"differ"`      // price, quantity or trade IDs unlike the truth: a failure
+	Runs           []RunOutput `json:"runs"`        // what each gateway process wrote
+	Files          int         `json:"files"`
+	Lines          int         `json:"lines"`
+	Partial        int         `json:"partial_files"` // files cut short, read up to their last complete line
 }
 
 // SymbolAudit is the audit of one trade sequence of a symbol.
 type SymbolAudit struct {
-	Venue       string  `json:"venue,omitempty"`
-	Symbol      string  `json:"symbol"`
-	Kind        string  `json:"kind"` // aggTrade or trade
-	From        int64   `json:"from"` // first and last trade ID delivered
-	To          int64   `json:"to"`
-	Expected    int64   `json:"expected"`
-	Delivered   int64   `json:"delivered"`
-	Missing     int64   `json:"missing"`
-	MissingIDs  []int64 `json:"missing_ids,omitempty"` // the first few
+	Venue      string  `json:"venue,omitempty"`
+	Symbol     string  `json:"symbol"`
+	Kind       string  `json:"kind"` // aggTrade or trade
+	From       int64   `json:"from"` // first and last trade ID delivered
+	To         int64   `json:"to"`
+	Expected   int64   `json:"expected"`
+	Delivered  int64   `json:"delivered"`
+	Missing    int64   `json:"missing"`
+	MissingIDs []int64 `json:"missing_ids,omitempty"` // the first few
 	// AnnouncedAtEnd: see Audit.
 	AnnouncedAtEnd int64 `json:"announced_at_end"`
-	Redelivered int64   `json:"redelivered"`
-	Duplicates  int64   `json:"duplicates"`
-	Unknown     int64   `json:"unknown"`
-	Differ      int64   `json:"differ"`
+	Redelivered    int64 `json:"redelivered"`
+	Duplicates     int64 `json:"duplicates"`
+	Unknown        int64 `json:"unknown"`
+	Differ         int64 `json:"differ"`
 }
 
 // maxListedIDs bounds SymbolAudit.MissingIDs.
