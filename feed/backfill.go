@@ -536,15 +536,24 @@ func (g *Gateway) mergePage(t *tradeGaps, page []Event) (progressed, done bool) 
 }
 
 // flushTrades runs when the gateway closes: the gaps still missing are
-// reported, and the live trades held behind them delivered, in order.
+// reported, and the live trades held behind them delivered, in order; or,
+// with GatewayConfig.LeaveGaps, both left to the next gateway.
 func (g *Gateway) flushTrades() {
 	for _, t := range g.rec.trades {
-		for len(t.missing) > 0 {
+		switch {
+		case g.cfg.LeaveGaps && len(t.missing) > 0:
+			// left to the next gateway, which resumes below the gap
+			// (Positions) and delivers the held trades after it
+			g.log.Warn("trade gap left to the next run", "venue", t.venue, "symbol", t.symbol, "agg", t.agg,
+				"from", t.missing[0].from, "to", t.missing[len(t.missing)-1].to, "held", len(t.held)-t.head)
+		default:
+			for len(t.missing) > 0 {
+				g.releaseHeld(t)
+				g.unfilled(t, t.missing[0].from, t.missing[0].to, "gateway closed before the gap was recovered")
+				t.popMissing()
+			}
 			g.releaseHeld(t)
-			g.unfilled(t, t.missing[0].from, t.missing[0].to, "gateway closed before the gap was recovered")
-			t.popMissing()
 		}
-		g.releaseHeld(t)
 		if t.queued {
 			t.queued = false
 			g.rec.stats.pending.Add(-1)

@@ -54,6 +54,13 @@ type GatewayConfig struct {
 	// IDs missing since, recovered like any gap. Positions of other venues
 	// are ignored.
 	Resume []Position
+	// LeaveGaps says a next gateway will resume from this one's Positions
+	// (a state file): at Close, a trade gap still being recovered is left to
+	// it rather than announced, and the trades held behind the gap are not
+	// delivered; Positions stay below the gap, so the next gateway recovers
+	// the gap and delivers those trades, in order, each once. Without it,
+	// Close announces the gap (a TypeGap event) and delivers the held trades.
+	LeaveGaps bool
 	// ResumeMaxAge bounds the downtime recovered: a position older than
 	// this has the trades since announced by a TypeGap event instead.
 	// Default 1 hour.

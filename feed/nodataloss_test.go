@@ -49,6 +49,7 @@ type setup struct {
 	rest    httpx.Config
 	wrap    func(feed.Recovery) feed.Recovery // nil: the venue's Recovery as is
 	handler func(*feed.Event)
+	leave   bool // GatewayConfig.LeaveGaps
 }
 
 func openRecovering(t testing.TB, s *sim.Server, su setup) *recovering {
@@ -92,7 +93,7 @@ func openRecovering(t testing.TB, s *sim.Server, su setup) *recovering {
 	g, err := feed.OpenGateway(feed.GatewayConfig{
 		Venue: venue, Streams: su.streams, TLS: tlsCfg, Session: session, Logger: log,
 		Dials: rate.NewLimiter(1000, 100), Handler: su.handler,
-		Recovery: rec, RecoveryConfig: su.rc, Resume: su.resume, ResumeMaxAge: su.maxAge,
+		Recovery: rec, RecoveryConfig: su.rc, Resume: su.resume, ResumeMaxAge: su.maxAge, LeaveGaps: su.leave,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1434,6 +1435,99 @@ func TestGatewayEventsCarryTheInstrument(t *testing.T) {
 	for _, kind := range []string{"trade", "book_delta", "derived book_snapshot", "derived top_of_book", "recovered trade", "gap"} {
 		if got, ok := seen[kind]; !ok || got != "BTC-USDT" {
 			t.Errorf("%s: instrument %q (seen %v)", kind, got, ok)
+		}
+	}
+}
+
+// banned is a REST ban's error: it passes by itself (Wait).
+type banned struct{}
+
+func (banned) Error() string       { return "banned" }
+func (banned) Wait() time.Duration { return 50 * time.Millisecond }
+
+// blocked is a Recovery whose trade calls fail while on is set, as under
+// a REST ban.
+type blocked struct {
+	feed.Recovery
+	on *atomic.Bool
+}
+
+func (b *blocked) AggTrades(ctx context.Context, symbol string, from int64, limit int, buf []feed.Event) ([]feed.Event, error) {
+	if b.on.Load() {
+		return buf, banned{}
+	}
+	return b.Recovery.AggTrades(ctx, symbol, from, limit, buf)
+}
+
+// TestLeftGapsAreRecoveredByTheNextRun: a gateway that a next one will
+// resume (LeaveGaps, a state file) closes while a trade gap is still being
+// recovered: it announces nothing and holds back the trades after the gap;
+// its positions stay below the gap; the next gateway, resumed from them,
+// recovers the gap and everything after: the two runs' outputs together
+// have each trade once, in order, and no gap event.
+func TestLeftGapsAreRecoveredByTheNextRun(t *testing.T) {
+	s := simtest.Start(t, sim.Config{Symbols: []string{"BTCUSDT"}, Rate: -1, TradeShare: 1})
+	var mu sync.Mutex
+	var ids []int64
+	gaps := 0
+	handler := func(ev *feed.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Type {
+		case feed.TypeTrade:
+			ids = append(ids, ev.ID)
+		case feed.TypeGap:
+			gaps++
+		}
+	}
+	var block atomic.Bool
+	streams := []string{"btcusdt@aggTrade"}
+	first := openRecovering(t, s, setup{streams: streams, handler: handler, leave: true,
+		rc:   feed.RecoveryConfig{RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond},
+		wrap: func(r feed.Recovery) feed.Recovery { return &blocked{Recovery: r, on: &block} }})
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(ids) }
+	simtest.WaitFor(t, 10*time.Second, "trades", func() bool { s.Advance(5); time.Sleep(5 * time.Millisecond); return count() > 20 })
+	block.Store(true)
+	if err := s.SetFaults(sim.Fault{Kind: sim.FaultTradeGap, Times: 3}); err != nil {
+		t.Fatal(err)
+	}
+	simtest.WaitFor(t, 10*time.Second, "a gap being recovered, trades held behind it", func() bool {
+		s.Advance(5)
+		time.Sleep(5 * time.Millisecond)
+		st := first.g.Stats()
+		return st.BackfillPending > 0 && s.FaultCounts()[sim.FaultTradeGap] >= 3
+	})
+	s.Advance(50)
+	time.Sleep(100 * time.Millisecond)
+	first.g.Close()
+	pos := first.g.Positions()
+	mu.Lock()
+	delivered, lastBefore := len(ids), ids[len(ids)-1]
+	mu.Unlock()
+	if gaps != 0 || len(pos) != 1 || pos[0].ID != lastBefore {
+		t.Fatalf("closed with a gap left: %d gap events, positions %+v, last delivered %d", gaps, pos, lastBefore)
+	}
+
+	block.Store(false)
+	if err := s.SetFaults(); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(20)
+	second := openRecovering(t, s, setup{streams: streams, handler: handler, resume: pos})
+	simtest.WaitFor(t, 10*time.Second, "the gap and the downtime recovered", func() bool {
+		s.Advance(1)
+		time.Sleep(10 * time.Millisecond)
+		return count() > delivered+60 && second.g.Stats().BackfillPending == 0
+	})
+	second.g.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if gaps != 0 {
+		t.Fatalf("%d gap events", gaps)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] != ids[i-1]+1 {
+			t.Fatalf("trade %d after %d (the first run delivered %d, up to %d)", ids[i], ids[i-1], delivered, lastBefore)
 		}
 	}
 }

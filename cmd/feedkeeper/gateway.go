@@ -178,7 +178,7 @@ func runGateway(ctx context.Context, c *runConfig, runs []venueRun, stdout io.Wr
 			source := i
 			tap = func(plan int, data []byte, recv int64) { _ = rec.WriteSource(source, plan, recv, data) }
 		}
-		g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge, Lag: lag,
+		g, err := feed.OpenGateway(feed.GatewayConfig{Resume: resume, ResumeMaxAge: c.ResumeMaxAge, LeaveGaps: c.State != "", Lag: lag,
 			Venue: setups[i].Venue, Streams: r.streams, TLS: tlsCfg, Session: c.sessionTemplate(), Logger: log, Handler: handler, Tap: tap, Dials: setups[i].Dials,
 			Recovery: setups[i].Recovery, RecoveryConfig: feed.RecoveryConfig{DepthLimit: c.DepthLimit, VerifyEvery: c.VerifyEvery},
 		})
