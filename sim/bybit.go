@@ -428,28 +428,13 @@ func (b *Bybit) serveTruthBook(w http.ResponseWriter, r *http.Request) {
 // serveTruthTrades answers GET /sim/trades?category=…&symbol=…&from=MS&to=MS.
 func (b *Bybit) serveTruthTrades(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	from, _, err := truthID(q.Get("from"), "from")
+	from, to, err := truthRange(q, func() int64 { return time.Now().UnixMilli() })
 	if err != nil {
 		writeTruthError(w, err)
 		return
-	}
-	to, has, err := truthID(q.Get("to"), "to")
-	if err != nil {
-		writeTruthError(w, err)
-		return
-	}
-	if !has {
-		to = time.Now().UnixMilli()
 	}
 	trades, err := b.Trades(q.Get("symbol"), q.Get("category"), from, to)
-	if err != nil {
-		writeTruthError(w, err)
-		return
-	}
-	if trades == nil {
-		trades = []BybitTrade{}
-	}
-	writeTruthJSON(w, http.StatusOK, trades)
+	writeTruthList(w, trades, err)
 }
 
 // appendBybitDec appends v (1e-8 units) as Bybit writes decimals: at least

@@ -392,21 +392,13 @@ func (cb *Coinbase) serveTruthBook(w http.ResponseWriter, r *http.Request) {
 
 func (cb *Coinbase) serveTruthTrades(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var ids [2]int64
-	for i, k := range []string{"from", "to"} {
-		v, err := strconv.ParseInt(q.Get(k), 10, 64)
-		if err != nil {
-			writeTruthError(w, &paramError{k, q.Get(k), "is not an integer"})
-			return
-		}
-		ids[i] = v
-	}
-	ts, err := cb.Trades(q.Get("product_id"), ids[0], ids[1])
+	from, to, err := truthRange(q, nil)
 	if err != nil {
 		writeTruthError(w, err)
 		return
 	}
-	writeTruthJSON(w, http.StatusOK, ts)
+	ts, err := cb.Trades(q.Get("product_id"), from, to)
+	writeTruthList(w, ts, err)
 }
 
 // cbConn is the Coinbase side of one WebSocket connection.

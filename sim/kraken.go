@@ -340,28 +340,13 @@ func (k *Kraken) serveTruthBook(w http.ResponseWriter, r *http.Request) {
 // serveTruthTrades answers GET /sim/trades?symbol=BTC/USDT&from=ID&to=ID.
 func (k *Kraken) serveTruthTrades(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	from, _, err := truthID(q.Get("from"), "from")
+	from, to, err := truthRange(q, func() int64 { return 1<<63 - 1 })
 	if err != nil {
 		writeTruthError(w, err)
 		return
-	}
-	to, has, err := truthID(q.Get("to"), "to")
-	if err != nil {
-		writeTruthError(w, err)
-		return
-	}
-	if !has {
-		to = 1<<63 - 1
 	}
 	trades, err := k.Trades(q.Get("symbol"), from, to)
-	if err != nil {
-		writeTruthError(w, err)
-		return
-	}
-	if trades == nil {
-		trades = []KrakenTrade{}
-	}
-	writeTruthJSON(w, http.StatusOK, trades)
+	writeTruthList(w, trades, err)
 }
 
 // krNum writes v (1e-8 units) as Kraken v2 writes a JSON number: at most

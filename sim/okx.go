@@ -397,21 +397,13 @@ func (o *OKX) serveTruthBook(w http.ResponseWriter, r *http.Request) {
 
 func (o *OKX) serveTruthTrades(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var ids [2]int64
-	for i, k := range []string{"from", "to"} {
-		v, err := strconv.ParseInt(q.Get(k), 10, 64)
-		if err != nil {
-			writeTruthError(w, &paramError{k, q.Get(k), "is not an integer"})
-			return
-		}
-		ids[i] = v
-	}
-	ts, err := o.Trades(q.Get("instId"), ids[0], ids[1])
+	from, to, err := truthRange(q, nil)
 	if err != nil {
 		writeTruthError(w, err)
 		return
 	}
-	writeTruthJSON(w, http.StatusOK, ts)
+	ts, err := o.Trades(q.Get("instId"), from, to)
+	writeTruthList(w, ts, err)
 }
 
 // okxConn is the OKX side of one WebSocket connection.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -141,6 +142,38 @@ func truthID(v, name string) (int64, bool, error) {
 		return 0, false, &paramError{name, v, "is not an ID"}
 	}
 	return n, true, nil
+}
+
+// truthRange reads a truth query's from and to, both IDs (or times, for a
+// front-end whose trades have no ordered IDs); an absent to is toDefault's,
+// or an error when toDefault is nil.
+func truthRange(q url.Values, toDefault func() int64) (from, to int64, err error) {
+	if from, _, err = truthID(q.Get("from"), "from"); err != nil {
+		return 0, 0, err
+	}
+	to, has, err := truthID(q.Get("to"), "to")
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case !has && toDefault == nil:
+		return 0, 0, &paramError{"to", "", "is missing"}
+	case !has:
+		to = toDefault()
+	}
+	return from, to, nil
+}
+
+// writeTruthList answers a truth query of a list: the list ([] when
+// empty), or err.
+func writeTruthList[T any](w http.ResponseWriter, list []T, err error) {
+	if err != nil {
+		writeTruthError(w, err)
+		return
+	}
+	if list == nil {
+		list = []T{}
+	}
+	writeTruthJSON(w, http.StatusOK, list)
 }
 
 type paramError struct{ name, value, problem string }
