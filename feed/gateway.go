@@ -262,7 +262,7 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 	}
 	if replay {
 		for _, p := range plans {
-			g.decoders = append(g.decoders, &planDecoder{dec: cfg.Venue.NewDecoder(p)})
+			g.decoders = append(g.decoders, newPlanDecoder(cfg.Venue.NewDecoder(p)))
 		}
 		return g, nil
 	}
@@ -292,7 +292,7 @@ func open(cfg GatewayConfig, replay bool) (*Gateway, error) {
 		sc.Subscribes = cfg.Subscribes
 		sc.TLS = cfg.TLS
 		sc.Logger = cfg.Logger.With("venue", cfg.Venue.Name(), "streams", len(p.Streams))
-		dec := &planDecoder{dec: cfg.Venue.NewDecoder(p)}
+		dec := newPlanDecoder(cfg.Venue.NewDecoder(p))
 		plan := i
 		sess, err := wsconn.Open(sc, func(f *wsconn.Frame) { g.onFrame(plan, dec, f) })
 		if err != nil {
@@ -400,14 +400,21 @@ type planDecoder struct {
 	batch []Event // the events after the first of a DecodedBatch frame
 	n     int     // … in batch
 	lost  bool    // the decoder saw messages of the connection missing before this frame (LossReporter)
+	loss  LossReporter
+}
+
+func newPlanDecoder(dec Decoder) *planDecoder {
+	pd := &planDecoder{dec: dec}
+	pd.loss, _ = dec.(LossReporter)
+	return pd
 }
 
 // decode decodes one data frame into the planDecoder's events.
 func (pd *planDecoder) decode(data []byte) {
 	pd.n = 0
 	pd.kind, pd.err = pd.dec.Decode(data, &pd.ev)
-	if lr, ok := pd.dec.(LossReporter); ok {
-		pd.lost = lr.Lost()
+	if pd.loss != nil {
+		pd.lost = pd.loss.Lost()
 	}
 	if pd.err != nil || pd.kind != DecodedBatch {
 		return
