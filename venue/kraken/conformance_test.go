@@ -22,14 +22,15 @@ func TestConformance(t *testing.T) {
 		Streams: func(sym string) []string { return []string{sym + "@trade", sym + "@book"} },
 		Depth:   10,
 		Faults: []venuetest.Fault{
+			// prices and quantities in exponent form: the same values
+			// (first, while no other fault's resyncs are still settling)
+			{Spec: "kraken-exponent:p=0.2", Shows: venuetest.Unseen, Hold: 500 * time.Millisecond},
 			// a checksum that is not the book's: the book is resubscribed
 			{Spec: "kraken-bad-checksum:p=0.05", Shows: venuetest.Resync},
 			// the engine announces maintenance and, later, online
 			// again: the venue reads the notice as the server's going
 			// away and replaces its connections before they go
 			{Spec: "kraken-maintenance:duration=500ms", Shows: venuetest.Reconnect},
-			// prices and quantities in exponent form: the same values
-			{Spec: "kraken-exponent:p=0.2", Shows: venuetest.Unseen, Hold: 500 * time.Millisecond},
 			// a trade left out of the trade channel: backfilled by
 			// trade_id
 			{Spec: "kraken-trade-gap:times=1", Shows: venuetest.Backfill},
