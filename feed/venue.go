@@ -18,7 +18,8 @@ type Venue interface {
 	// the venue's limits (streams per connection, message rate).
 	Plan(streams []string) ([]ConnPlan, error)
 	// NewDecoder returns the decoder for the frames of one connection plan.
-	// Each plan's sessions use their own decoder from one goroutine.
+	// Each plan's sessions use their own decoder, from one goroutine at a
+	// time (never concurrently).
 	NewDecoder(plan ConnPlan) Decoder
 	// IsShutdown reports whether a frame announces that the server is
 	// about to close the connection. It must be cheap.

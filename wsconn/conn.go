@@ -28,8 +28,15 @@ type conn struct {
 	appPing   atomic.Int64  // ns: the oldest application-level ping not answered; 0: none
 	firstData chan struct{} // closed on the first data frame
 	gotData   bool          // reader only
-	done      chan struct{} // closed when both goroutines have ended
-	err       error         // why it ended; read after done
+	// inline is the frame the reader is delivering itself (reader only);
+	// inlineSince is when that began (ns, wall clock), 0 when none;
+	// queueUntil: frames read before then (ns) go through the queue, the
+	// handler having been seen slow (set by keepalive)
+	inline      Frame
+	inlineSince atomic.Int64
+	queueUntil  atomic.Int64
+	done        chan struct{} // closed when both goroutines have ended
+	err         error         // why it ended; read after done
 
 	wmu sync.Mutex // serializes data messages written after connect (Session.Send)
 
@@ -176,12 +183,27 @@ func (c *conn) fail(reason error) {
 	})
 }
 
+// When keepalive's watch finds the handler in one call by the reader for
+// longer than inlineStall, the frames that reader reads in the next
+// inlineRest go through the queue, the reader reading ahead (and answering
+// the server's pings) while the dispatcher waits on the slow handler. A
+// handler slow on every frame is found at the first look; the reader reads
+// nothing but its frames for up to one watch period.
+const (
+	inlineStall = 50 * time.Millisecond
+	inlineRest  = time.Second
+)
+
 // keepalive sends our pings and watches for silence.
 func (c *conn) keepalive() {
 	cfg := &c.s.cfg
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
-	watch := time.NewTicker(min(cfg.StaleTimeout/5, time.Second))
+	every := min(cfg.StaleTimeout/5, time.Second)
+	if cfg.Slow == Block {
+		every = min(every, cfg.BlockTimeout/5)
+	}
+	watch := time.NewTicker(every)
 	defer watch.Stop()
 	var appPing <-chan time.Time
 	if ka := cfg.Keepalive; ka.Interval > 0 {
@@ -189,7 +211,7 @@ func (c *conn) keepalive() {
 		defer t.Stop()
 		appPing = t.C
 		if ka.Timeout > 0 {
-			watch.Reset(min(cfg.StaleTimeout/5, ka.Timeout/5, time.Second))
+			watch.Reset(min(every, ka.Timeout/5))
 		}
 	}
 	var seq int64
@@ -212,6 +234,19 @@ func (c *conn) keepalive() {
 				return
 			}
 		case now := <-watch.C:
+			if since := c.inlineSince.Load(); since != 0 {
+				// the reader is in the handler: the silence is ours
+				busy := now.UnixNano() - since
+				if busy > int64(cfg.BlockTimeout) {
+					c.s.stats.slowDisconnects.Add(1)
+					c.fail(ErrTooSlow)
+					return
+				}
+				if busy > int64(inlineStall) {
+					c.queueUntil.Store(now.UnixNano() + int64(inlineRest))
+				}
+				continue
+			}
 			if silent := now.UnixNano() - c.lastFrame.Load(); silent > int64(cfg.StaleTimeout) {
 				c.s.stats.stale.Add(1)
 				c.fail(ErrStale)
@@ -322,6 +357,9 @@ func (c *conn) read() {
 		}
 		f := Frame{Kind: Data, Data: buf, Binary: typ == websocket.BinaryMessage, Recv: now, Conn: c.id, buf: bp}
 		if c.hold(f) {
+			continue
+		}
+		if s.cfg.Slow == Block && now > c.queueUntil.Load() && s.deliverInline(c, f) {
 			continue
 		}
 		if s.q.tryPush(f) {

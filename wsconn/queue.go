@@ -170,6 +170,14 @@ func (q *queue) close() {
 	q.mu.Unlock()
 }
 
+// idle reports whether nothing waits to be delivered: no frame, no
+// pending Gap.
+func (q *queue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) == 0 && q.dropped == 0
+}
+
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -41,13 +41,27 @@ func (s Status) String() string {
 }
 
 // Session is one resilient WebSocket session. Open starts it; Close stops
-// it. Frames reach the handler from one goroutine, in order per connection.
+// it. Frames reach the handler one at a time, in order per connection.
+//
+// With the Block policy a frame that finds nothing waiting before it is
+// handed to the handler by the connection's reader itself, without a
+// goroutine switch (the dispatcher wakes, and the runtime with it, only
+// when frames wait: while the handler is busy, or during a rotation).
+// While the handler runs that connection is not read: a handler found in
+// one call for over 50 ms by the connection's watch (which looks every
+// BlockTimeout/5, StaleTimeout/5 or second, the shortest) has the reader's
+// frames of the next second queued, the reader reading ahead; a call
+// longer than BlockTimeout ends the connection as a queue full that long
+// would.
 type Session struct {
 	cfg     Config
 	dialer  *websocket.Dialer
 	q       *queue
 	handler func(*Frame)
 	log     *slog.Logger
+	// deliverMu is held while a frame is in the handler: by the dispatcher
+	// for a batch, by a reader for a frame it delivers itself
+	deliverMu sync.Mutex
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -359,16 +373,44 @@ func (s *Session) dispatch() {
 			// deliver what is queued once the connections are gone
 			<-s.superDone
 			for {
+				s.deliverMu.Lock()
 				batch = s.q.popAll(batch[:0])
+				s.deliver(batch)
+				s.deliverMu.Unlock()
 				if len(batch) == 0 {
 					return
 				}
-				s.deliver(batch)
 			}
 		}
+		s.deliverMu.Lock()
 		batch = s.q.popAll(batch[:0])
 		s.deliver(batch)
+		s.deliverMu.Unlock()
 	}
+}
+
+// deliverInline hands f to the handler on the calling reader's goroutine
+// of connection c when no frame is waiting and nobody is delivering; it
+// reports whether it did (otherwise f is for the queue). Frames queued
+// before f, of any connection, have been delivered when it runs: the
+// dispatcher pops and delivers under deliverMu.
+func (s *Session) deliverInline(c *conn, f Frame) bool {
+	if !s.deliverMu.TryLock() {
+		return false
+	}
+	if !s.q.idle() {
+		s.deliverMu.Unlock()
+		return false
+	}
+	s.stats.direct.Add(1)
+	c.inlineSince.Store(f.Recv)
+	c.inline = f // a field, not a local: the handler's pointer would move it to the heap
+	s.handler(&c.inline)
+	c.inline = Frame{}
+	c.inlineSince.Store(0)
+	s.deliverMu.Unlock()
+	putBuffer(f.buf)
+	return true
 }
 
 func (s *Session) deliver(batch []Frame) {

@@ -37,11 +37,21 @@ type recorder struct {
 	data   [][]byte
 	events []wsconn.Frame // everything but data, Data cleared
 	slow   time.Duration
+	// inside counts the calls under way; overlaps, the calls that began
+	// while another was under way (the session must never make one)
+	inside, overlaps atomic.Int32
 }
 
 func (r *recorder) handle(f *wsconn.Frame) {
-	if r.slow > 0 {
-		time.Sleep(r.slow)
+	if r.inside.Add(1) > 1 {
+		r.overlaps.Add(1)
+	}
+	defer r.inside.Add(-1)
+	r.mu.Lock()
+	slow := r.slow
+	r.mu.Unlock()
+	if slow > 0 {
+		time.Sleep(slow)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -224,6 +234,39 @@ func TestServerPingsAnsweredWhileConsumerIsSlow(t *testing.T) {
 	if st.Pings < 5 || st.Reconnects != 0 || st.Connects != 1 {
 		t.Fatalf("with a slow consumer: %+v; want ≥ 5 pings answered and no reconnect", st)
 	}
+}
+
+func TestReaderDeliversItselfUntilTheHandlerIsSlow(t *testing.T) {
+	s := startSim(t, sim.Config{Rate: 200, PingInterval: 300 * time.Millisecond, PongTimeout: 3 * time.Second})
+	var r recorder
+	cfg := baseConfig(s, "/ws/btcusdt@aggTrade")
+	cfg.BlockTimeout = 2 * time.Second // the watch looks every 400 ms
+	sess := open(t, cfg, &r)
+	waitFor(t, 5*time.Second, "frames", func() bool { return r.count(wsconn.Data) >= 50 })
+	st := sess.Stats()
+	// a fast handler: nearly every frame handed over by the reader
+	if st.Direct < st.Frames*9/10 {
+		t.Fatalf("%d of %d frames handed over by the reader with a fast handler", st.Direct, st.Frames)
+	}
+	// a slow one: once the watch has seen it slow, the reader reads ahead
+	// into the queue, answering the server's pings
+	r.mu.Lock()
+	r.slow = 100 * time.Millisecond
+	r.mu.Unlock()
+	direct, pings := st.Direct, st.Pings
+	waitFor(t, 5*time.Second, "frames read ahead", func() bool { return sess.Stats().Queued >= 20 })
+	time.Sleep(1500 * time.Millisecond)
+	st = sess.Stats()
+	if st.Direct > direct+2 || st.Pings < pings+3 || st.Reconnects != 0 || st.Connects != 1 {
+		t.Fatalf("with a slow handler: %d more frames handed over by the reader (want ≤ 2), %d more pings answered (want ≥ 3): %+v",
+			st.Direct-direct, st.Pings-pings, st)
+	}
+	if n := r.overlaps.Load(); n != 0 {
+		t.Fatalf("the handler was called %d times while it ran", n)
+	}
+	r.mu.Lock()
+	r.slow = 0 // Close hands over what is queued
+	r.mu.Unlock()
 }
 
 func TestRareServerPingsKeepConnection(t *testing.T) {
@@ -478,6 +521,9 @@ func TestRotationBeforeLifetimeLosesNothing(t *testing.T) {
 		}
 	}
 	checkNoMissingID(t, r.aggTradeIDs(t))
+	if n := r.overlaps.Load(); n != 0 {
+		t.Fatalf("the handler was called %d times while it ran", n)
+	}
 }
 
 func TestServerShutdownRotatesAtOnce(t *testing.T) {

@@ -8,11 +8,11 @@ import (
 )
 
 type counters struct {
-	connects, reconnects, dialErrors, resumed             atomic.Int64
-	limitedDials                                          atomic.Int64
-	frames, bytes, pings, pongs, appPings, appPongs       atomic.Int64
-	dropped, slowDisconnects, stale, rotations, shutdowns atomic.Int64
-	dialWait                                              atomic.Int64 // ns
+	connects, reconnects, dialErrors, resumed               atomic.Int64
+	limitedDials                                            atomic.Int64
+	frames, bytes, direct, pings, pongs, appPings, appPongs atomic.Int64
+	dropped, slowDisconnects, stale, rotations, shutdowns   atomic.Int64
+	dialWait                                                atomic.Int64 // ns
 
 	mu          sync.Mutex
 	closeCodes  map[int]int64
@@ -77,6 +77,7 @@ type Stats struct {
 	LimitedDials    int64            // attempts refused for too many attempts (HTTP 429/418)
 	Resumed         int64            // connections whose TLS session was resumed
 	Frames, Bytes   int64            // data frames and their bytes read
+	Direct          int64            // data frames a reader handed to the handler itself, nothing waiting (Block policy)
 	Pings, Pongs    int64            // pings from the server, pongs to ours
 	AppPings        int64            // application-level pings sent (Config.Keepalive)
 	AppPongs        int64            // … and their answers received
@@ -102,6 +103,7 @@ func (s *Session) Stats() Stats {
 		Resumed:         s.stats.resumed.Load(),
 		Frames:          s.stats.frames.Load(),
 		Bytes:           s.stats.bytes.Load(),
+		Direct:          s.stats.direct.Load(),
 		Pings:           s.stats.pings.Load(),
 		Pongs:           s.stats.pongs.Load(),
 		AppPings:        s.stats.appPings.Load(),
