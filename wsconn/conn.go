@@ -35,8 +35,11 @@ type conn struct {
 	inline      Frame
 	inlineSince atomic.Int64
 	queueUntil  atomic.Int64
-	done        chan struct{} // closed when both goroutines have ended
-	err         error         // why it ended; read after done
+	// the time (ns) frames spent in the handler of the reader since
+	// inlineFrom (reader only)
+	inlineBusy, inlineFrom int64
+	done                   chan struct{} // closed when both goroutines have ended
+	err                    error         // why it ended; read after done
 
 	wmu sync.Mutex // serializes data messages written after connect (Session.Send)
 
@@ -183,15 +186,17 @@ func (c *conn) fail(reason error) {
 	})
 }
 
-// When keepalive's watch finds the handler in one call by the reader for
-// longer than inlineStall, the frames that reader reads in the next
-// inlineRest go through the queue, the reader reading ahead (and answering
-// the server's pings) while the dispatcher waits on the slow handler. A
-// handler slow on every frame is found at the first look; the reader reads
-// nothing but its frames for up to one watch period.
+// A reader that delivers frames itself counts the time they spend in the
+// handler: when that was over half of the time since it last looked (it
+// looks once inlineWindow has passed, after a call), the handler cannot
+// keep up with the frames as they come (or one call was long), and the
+// frames the reader reads in the next inlineRest go through the queue:
+// the reader reads ahead, answering the server's pings, and the queue's
+// bound and the Slow policy apply as they do to any consumer falling
+// behind.
 const (
-	inlineStall = 50 * time.Millisecond
-	inlineRest  = time.Second
+	inlineWindow = 100 * time.Millisecond
+	inlineRest   = time.Second
 )
 
 // keepalive sends our pings and watches for silence.
@@ -236,14 +241,10 @@ func (c *conn) keepalive() {
 		case now := <-watch.C:
 			if since := c.inlineSince.Load(); since != 0 {
 				// the reader is in the handler: the silence is ours
-				busy := now.UnixNano() - since
-				if busy > int64(cfg.BlockTimeout) {
+				if now.UnixNano()-since > int64(cfg.BlockTimeout) {
 					c.s.stats.slowDisconnects.Add(1)
 					c.fail(ErrTooSlow)
 					return
-				}
-				if busy > int64(inlineStall) {
-					c.queueUntil.Store(now.UnixNano() + int64(inlineRest))
 				}
 				continue
 			}

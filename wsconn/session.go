@@ -47,10 +47,10 @@ func (s Status) String() string {
 // handed to the handler by the connection's reader itself, without a
 // goroutine switch (the dispatcher wakes, and the runtime with it, only
 // when frames wait: while the handler is busy, or during a rotation).
-// While the handler runs that connection is not read: a handler found in
-// one call for over 50 ms by the connection's watch (which looks every
-// BlockTimeout/5, StaleTimeout/5 or second, the shortest) has the reader's
-// frames of the next second queued, the reader reading ahead; a call
+// While the handler runs that connection is not read: when the handler
+// took over half of the reader's time (over 100 ms or more), it cannot keep
+// up, and the reader's frames of the next second are queued, the reader
+// reading ahead and the queue's bounds and Slow policy applying; a call
 // longer than BlockTimeout ends the connection as a queue full that long
 // would.
 type Session struct {
@@ -410,6 +410,14 @@ func (s *Session) deliverInline(c *conn, f Frame) bool {
 	c.inlineSince.Store(0)
 	s.deliverMu.Unlock()
 	putBuffer(f.buf)
+	done := time.Now().UnixNano()
+	c.inlineBusy += done - f.Recv
+	if span := done - c.inlineFrom; span >= int64(inlineWindow) {
+		if 2*c.inlineBusy > span {
+			c.queueUntil.Store(done + int64(inlineRest))
+		}
+		c.inlineFrom, c.inlineBusy = done, 0
+	}
 	return true
 }
 

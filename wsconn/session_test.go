@@ -248,7 +248,7 @@ func TestReaderDeliversItselfUntilTheHandlerIsSlow(t *testing.T) {
 	if st.Direct < st.Frames*9/10 {
 		t.Fatalf("%d of %d frames handed over by the reader with a fast handler", st.Direct, st.Frames)
 	}
-	// a slow one: once the watch has seen it slow, the reader reads ahead
+	// a slow one: once it took over half the reader's time, the reader reads ahead
 	// into the queue, answering the server's pings
 	r.mu.Lock()
 	r.slow = 100 * time.Millisecond
