@@ -348,6 +348,10 @@ func (g *Gateway) holdTrade(ev *Event) bool {
 	return true
 }
 
+// heldKept is the most held trades whose room is kept for the next gap
+// once every one has been delivered.
+const heldKept = 256
+
 // releaseHeld delivers the held trades below the first missing range (all
 // of them when none is left).
 func (g *Gateway) releaseHeld(t *tradeGaps) {
@@ -362,6 +366,9 @@ func (g *Gateway) releaseHeld(t *tradeGaps) {
 	}
 	if t.head == len(t.held) {
 		t.held, t.head = t.held[:0], 0
+		if cap(t.held) > heldKept { // the backlog of a long gap: let it go
+			t.held = nil
+		}
 	} else if t.head > 0 {
 		n := copy(t.held, t.held[t.head:])
 		clear(t.held[n:])
