@@ -403,20 +403,23 @@ func BenchmarkVenueJSONL(b *testing.B) {
 		venue   string
 		streams []string
 		peer    e2eClient
-		rate    int // trades a second; 0: 20 000
+		rate    int   // trades a second; 0: 20 000
+		warm    int64 // lines of warm-up; 0: 5 000
 	}{
 		{sim.VenueBinanceUSDM, lowerStreams(firehoseSymbols, "@aggTrade"), e2eClient{"go-binance-futures", func(ep sim.Endpoint) *exec.Cmd {
 			return exec.Command(bin.gobinanceJSON, "-usdm", "-ws", ep.WSURL, "-symbols", syms)
-		}}, 0},
-		{sim.VenueOKX, suffixed(pairs("-", "USDT"), "@trades-all"), ccxt("okx", pairs("/", "USDT")), 0},
+		}}, 0, 0},
+		{sim.VenueOKX, suffixed(pairs("-", "USDT"), "@trades-all"), ccxt("okx", pairs("/", "USDT")), 0, 0},
 		{sim.VenueBybit, nil, e2eClient{"hirokisan-bybit", func(ep sim.Endpoint) *exec.Cmd {
 			return exec.Command(bybitJSON, "-ws", ep.WSURL, "-category", "linear", "-symbols", syms)
-		}}, 0},
-		{sim.VenueKraken, suffixed(pairs("/", "USDT"), "@trade"), ccxt("kraken", pairs("/", "USDT")), 0},
+		}}, 0, 0},
+		{sim.VenueKraken, suffixed(pairs("/", "USDT"), "@trade"), ccxt("kraken", pairs("/", "USDT")), 0, 0},
 		// at 2 000 trades a second: at 20 000 ccxt's Coinbase client prints
 		// about 80 lines a second (batches of thousands of trades) and never
 		// warms up
-		{venue: sim.VenueCoinbase, streams: suffixed(pairs("-", "USDT"), "@market_trades"), peer: ccxt("coinbase", pairs("/", "USDT")), rate: 2000},
+		// (and ccxt printing a few hundred lines a second at best, a warm-up
+		// of 1 000 lines)
+		{venue: sim.VenueCoinbase, streams: suffixed(pairs("-", "USDT"), "@market_trades"), peer: ccxt("coinbase", pairs("/", "USDT")), rate: 2000, warm: 1000},
 	}
 	for _, s := range firehoseSymbols {
 		venues[2].streams = append(venues[2].streams, "linear/publicTrade."+s)
@@ -434,7 +437,7 @@ func BenchmarkVenueJSONL(b *testing.B) {
 			}
 			clients = withBaseline(clients, v.venue, v.streams)
 			runE2E(b, sim.Config{Rate: cmp.Or(v.rate, 20000), TradeShare: 1, Levels: 200, History: 100000,
-				Symbols: firehoseSymbols, PingInterval: time.Hour, Venues: []string{v.venue}}, v.venue, 5000, clients)
+				Symbols: firehoseSymbols, PingInterval: time.Hour, Venues: []string{v.venue}}, v.venue, cmp.Or(v.warm, 5000), clients)
 		})
 	}
 }
