@@ -185,6 +185,7 @@ type symbolState struct {
 	windows     [][2]int64 // gap windows announced, ns
 	book        *book.Book
 	loaded      bool
+	fresh       bool // no delta since the snapshot loaded
 	scales      [2]uint8
 	checkpoints []checkpoint
 	deltas      int
@@ -227,16 +228,20 @@ func (c *checker) handle(ev *feed.Event) {
 		if err := s.book.Load(ev.ID, BookLevels(ev.Bids), BookLevels(ev.Asks)); err != nil {
 			c.problem("%s: snapshot %d: %v", ev.Symbol, ev.ID, err)
 		}
-		s.loaded, s.scales = true, [2]uint8{ev.PriceScale, ev.QtyScale}
+		s.loaded, s.fresh, s.scales = true, true, [2]uint8{ev.PriceScale, ev.QtyScale}
 		c.checkpoint(s, ev)
 	case ev.Type == feed.TypeBookDelta:
 		if !s.loaded {
 			c.problem("%s: delta %d delivered before any snapshot", ev.Symbol, ev.ID)
 			return
 		}
-		if last := s.book.LastUpdateID(); ev.ID <= last && ev.PrevID != last {
+		// the first delta on a snapshot may end at the snapshot's own ID
+		// (Binance USD-M: the first applied has U <= lastUpdateId <= u)
+		bridge := s.fresh && ev.FirstID != 0 && ev.FirstID <= ev.ID && ev.ID == s.book.LastUpdateID()
+		if last := s.book.LastUpdateID(); ev.ID <= last && ev.PrevID != last && !bridge {
 			c.problem("%s: delta %d delivered after the book reached %d", ev.Symbol, ev.ID, last)
 		}
+		s.fresh = false
 		for _, l := range ev.Bids {
 			s.book.Set(book.Bid, l.Price, l.Qty)
 		}
