@@ -104,6 +104,7 @@ var connFamilies = []family[wsconn.Stats]{
 	counter("conn_dials_limited_total", "Connection attempts the venue refused for too many attempts (HTTP 429/418).", func(s *wsconn.Stats) int64 { return s.LimitedDials }),
 	counter("conn_tls_resumed_total", "Connections whose TLS session was resumed.", func(s *wsconn.Stats) int64 { return s.Resumed }),
 	counter("conn_frames_total", "Data frames read.", func(s *wsconn.Stats) int64 { return s.Frames }),
+	counter("conn_frames_direct_total", "Data frames the connection's reader handed to the consumer itself, nothing being queued (the others went through the queue: the consumer was busy or slow, or a rotation was under way).", func(s *wsconn.Stats) int64 { return s.Direct }),
 	counter("conn_bytes_total", "Bytes of data frames read.", func(s *wsconn.Stats) int64 { return s.Bytes }),
 	counter("conn_pings_total", "Pings received from the server.", func(s *wsconn.Stats) int64 { return s.Pings }),
 	counter("conn_pongs_total", "Pongs received for our pings.", func(s *wsconn.Stats) int64 { return s.Pongs }),

@@ -38,6 +38,9 @@ func TestConnectionMetricsFollowFaults(t *testing.T) {
 		if m.v(t, "feedkeeper_conn_bytes_total", label("conn", c)) == 0 {
 			t.Fatalf("conn %s: no bytes", c)
 		}
+		if d, f := m.v(t, "feedkeeper_conn_frames_direct_total", label("conn", c)), m.v(t, "feedkeeper_conn_frames_total", label("conn", c)); d == 0 || d > f {
+			t.Fatalf("conn %s: %v of %v frames handed over by the reader", c, d, f)
+		}
 	}
 	if m.v(t, "feedkeeper_conn_connects_total", "conn=0") != 1 || m.v(t, "feedkeeper_conn_reconnects_total", "conn=0") != 0 {
 		t.Fatal("connects/reconnects before any fault")
