@@ -29,17 +29,16 @@ type conn struct {
 	firstData chan struct{} // closed on the first data frame
 	gotData   bool          // reader only
 	// inline is the frame the reader is delivering itself (reader only);
-	// inlineSince is when that began (ns, wall clock), 0 when none;
-	// queueUntil: frames read before then (ns) go through the queue, the
-	// handler having been seen slow (set by keepalive)
+	// inlineSince is when that began (ns, wall clock), 0 when none, for
+	// keepalive's watch
 	inline      Frame
 	inlineSince atomic.Int64
-	queueUntil  atomic.Int64
-	// the time (ns) frames spent in the handler of the reader since
-	// inlineFrom (reader only)
-	inlineBusy, inlineFrom int64
-	done                   chan struct{} // closed when both goroutines have ended
-	err                    error         // why it ended; read after done
+	// reader only: inlineBusy is the time (ns) its frames spent in the
+	// handler since inlineFrom; frames it reads before queueUntil go
+	// through the queue, the handler having been found slow
+	inlineBusy, inlineFrom, queueUntil int64
+	done                               chan struct{} // closed when both goroutines have ended
+	err                                error         // why it ended; read after done
 
 	wmu sync.Mutex // serializes data messages written after connect (Session.Send)
 
@@ -360,7 +359,7 @@ func (c *conn) read() {
 		if c.hold(f) {
 			continue
 		}
-		if s.cfg.Slow == Block && now > c.queueUntil.Load() && s.deliverInline(c, f) {
+		if s.cfg.Slow == Block && now > c.queueUntil && s.deliverInline(c, f) {
 			continue
 		}
 		if s.q.tryPush(f) {

@@ -414,7 +414,7 @@ func (s *Session) deliverInline(c *conn, f Frame) bool {
 	c.inlineBusy += done - f.Recv
 	if span := done - c.inlineFrom; span >= int64(inlineWindow) {
 		if 2*c.inlineBusy > span {
-			c.queueUntil.Store(done + int64(inlineRest))
+			c.queueUntil = done + int64(inlineRest)
 		}
 		c.inlineFrom, c.inlineBusy = done, 0
 	}
