@@ -1,10 +1,8 @@
 package peers
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -26,73 +24,6 @@ import (
 // another process and writing every event as a JSON line to a pipe that
 // the benchmark drains. CPU is the user + system time of the client
 // process alone.
-
-// venueChildEnv carries the JSON of the sim.Config a venue simulator
-// child serves (every front-end of cfg.Venues, endpoints printed as JSON).
-const venueChildEnv = "FEEDKEEPER_PEERS_VENUE_SIM"
-
-// serveVenueChildIfAsked runs the simulator and exits when this process is
-// a child started by startVenueChild; otherwise it returns at once.
-func serveVenueChildIfAsked() {
-	spec := os.Getenv(venueChildEnv)
-	if spec == "" {
-		return
-	}
-	var cfg sim.Config
-	if err := json.Unmarshal([]byte(spec), &cfg); err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	s, err := sim.Start(cfg)
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	line, _ := json.Marshal(s.Endpoints())
-	fmt.Println(string(line))
-	bufio.NewReader(os.Stdin).ReadString('\n') // until the parent goes
-	s.Close()
-	os.Exit(0)
-}
-
-// startVenueChild starts the test binary again as a simulator serving cfg
-// (CA in certDir, which this process and its children trust) and returns
-// its endpoints by venue, and stop, which ends the child and waits for it
-// (also called when the benchmark ends).
-func startVenueChild(b *testing.B, cfg sim.Config) (eps map[string]sim.Endpoint, stop func()) {
-	b.Helper()
-	cfg.CertDir = certDir
-	spec, err := json.Marshal(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), venueChildEnv+"="+string(spec))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			stdin.Close()
-			cmd.Wait()
-		})
-	}
-	b.Cleanup(stop)
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	var list []sim.Endpoint
-	if err != nil || json.Unmarshal([]byte(line), &list) != nil {
-		b.Fatalf("simulator: %q %v", line, err)
-	}
-	eps = map[string]sim.Endpoint{}
-	for _, ep := range list {
-		eps[ep.Venue] = ep
-	}
-	return eps, stop
-}
 
 // binaries are the programs the end-to-end benchmarks run, built once.
 type binaries struct {
@@ -291,13 +222,14 @@ func runE2E(b *testing.B, cfg sim.Config, venue string, warm int64, clients []e2
 	rate := make([]float64, len(clients))
 	for i := 0; i < b.N; i++ {
 		for j, c := range clients {
-			eps, stopSim := startVenueChild(b, cfg)
-			ep, ok := eps[venue]
+			cfg.CertDir = certDir // the CA the peers trust
+			child := simtest.StartChild(b, cfg)
+			ep, ok := child.Endpoints[venue]
 			if !ok {
 				b.Fatalf("the simulator serves no %s", venue)
 			}
 			st := measureProc(b, c.name, c.cmd(ep), warm, 3*time.Second)
-			stopSim()
+			child.Stop()
 			b.Logf("round %d: %-24s %v", i+1, c.name, st)
 			cpu[j] += st.cpuPerMsg() / float64(b.N)
 			rate[j] += st.msgsPerSec() / float64(b.N)

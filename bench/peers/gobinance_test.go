@@ -48,7 +48,6 @@ const goBinanceKeepAlive = "github.com/adshao/go-binance/v2.keepAlive.func2"
 
 func TestMain(m *testing.M) {
 	simtest.ServeChildIfAsked()
-	serveVenueChildIfAsked()
 	os.Exit(runTests(m))
 }
 

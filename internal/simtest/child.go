@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,18 +40,30 @@ func ServeChildIfAsked() {
 	ca, _ := os.CreateTemp("", "feedkeeper-sim-ca-*.pem")
 	ca.Write(s.CAPEM())
 	ca.Close()
-	fmt.Println(s.WSURL(), s.RESTURL(), ca.Name())
+	line, _ := json.Marshal(childLine{CAFile: ca.Name(), Endpoints: s.Endpoints()})
+	fmt.Println(string(line))
 	bufio.NewReader(os.Stdin).ReadString('\n') // until the parent goes
 	os.Remove(ca.Name())
 	s.Close()
 	os.Exit(0)
 }
 
+// childLine is what a child prints once it serves: its CA and the
+// endpoints of every front-end.
+type childLine struct {
+	CAFile    string         `json:"ca"`
+	Endpoints []sim.Endpoint `json:"endpoints"`
+}
+
 // Child is a simulator in a process of its own, so that a benchmark
 // measures the client's CPU and memory apart from the server's.
 type Child struct {
-	WS, REST, CAFile string
-	Pid              int
+	WS, REST, CAFile string // Binance spot's endpoints and the CA (PEM)
+	// Endpoints are those of every front-end served, by venue
+	Endpoints map[string]sim.Endpoint
+	Pid       int
+	// Stop ends the child and waits for it; also called when the test ends
+	Stop func()
 }
 
 // StartChild starts the test binary again as a simulator serving cfg and
@@ -70,16 +83,25 @@ func StartChild(tb testing.TB, cfg sim.Config) Child {
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			stdin.Close()
+			cmd.Wait()
+		})
+	}
+	tb.Cleanup(stop)
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	f := strings.Fields(line)
-	if err != nil || len(f) != 3 {
+	var got childLine
+	if err != nil || json.Unmarshal([]byte(line), &got) != nil || len(got.Endpoints) == 0 {
 		tb.Fatalf("simulator: %q %v", line, err)
 	}
-	return Child{WS: f[0], REST: f[1], CAFile: f[2], Pid: cmd.Process.Pid}
+	c := Child{CAFile: got.CAFile, Endpoints: map[string]sim.Endpoint{}, Pid: cmd.Process.Pid, Stop: stop}
+	for _, ep := range got.Endpoints {
+		c.Endpoints[ep.Venue] = ep
+	}
+	c.WS, c.REST = got.Endpoints[0].WSURL, got.Endpoints[0].RESTURL // Binance spot first
+	return c
 }
 
 // CPUTime is this process's user and system CPU time so far.
