@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue"
 	"github.com/feedkeeper/feedkeeper/venue/bybit"
+	"github.com/feedkeeper/feedkeeper/venue/venuetest"
 )
 
 // TestRefreshMerges: a new read lists a new market, drops one, closes one
@@ -99,47 +99,8 @@ func TestGatewayRefreshesInstruments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var statuses []string
-	scales := map[uint8]int{}
-	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: streams, TLS: tlsCfg, Logger: quiet, Handler: func(ev *feed.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case ev.Type == feed.TypeStatus && ev.Symbol == "spot/BTCUSDT":
-			statuses = append(statuses, fmt.Sprintf("%v %s", ev.Status, ev.Reason))
-		case ev.Type == feed.TypeTrade:
-			scales[ev.PriceScale]++
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	seen := func(what string) func() bool {
-		return func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return strings.Contains(strings.Join(statuses, "\n"), what)
-		}
-	}
-	simtest.WaitFor(t, 10*time.Second, "trades", func() bool { mu.Lock(); defer mu.Unlock(); return scales[2] > 0 })
-	if err := s.SetSymbolFilters("BTCUSDT", "0.001", ""); err != nil {
-		t.Fatal(err)
-	}
-	simtest.WaitFor(t, 10*time.Second, "the finer tick announced", seen("instrument price scale 2→3"))
-	simtest.WaitFor(t, 10*time.Second, "trades at the finer scale", func() bool { mu.Lock(); defer mu.Unlock(); return scales[3] > 5 })
-	if err := s.SetSymbolStatus("BTCUSDT", "BREAK"); err != nil {
-		t.Fatal(err)
-	}
-	simtest.WaitFor(t, 10*time.Second, "the halt announced", seen("halted status Closed"))
-	if err := s.SetSymbolStatus("BTCUSDT", "TRADING"); err != nil {
-		t.Fatal(err)
-	}
-	simtest.WaitFor(t, 10*time.Second, "trading again announced", seen("trading status Trading"))
-	if done, failed := v.Refreshes(); done < 3 || failed != 0 {
-		t.Fatalf("%d refreshes, %d failed", done, failed)
-	}
+	venuetest.CheckRefresh(t, venuetest.RefreshCase{Venue: v, Streams: streams, TLS: tlsCfg, Market: s, Symbol: "spot/BTCUSDT",
+		Halted: "halted status Closed", Trading: "trading status Trading", Refreshes: v.Refreshes})
 	f, _ := venue.Lookup(bybit.Venue)
 	opts := f.NewOptions().(*bybit.Options)
 	if opts.InstrumentsRefresh != time.Hour {

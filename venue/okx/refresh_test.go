@@ -6,15 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/feedkeeper/feedkeeper/feed"
 	"github.com/feedkeeper/feedkeeper/httpx"
 	"github.com/feedkeeper/feedkeeper/internal/simtest"
 	"github.com/feedkeeper/feedkeeper/sim"
 	"github.com/feedkeeper/feedkeeper/venue"
+	"github.com/feedkeeper/feedkeeper/venue/venuetest"
 )
 
 // TestRefreshMerges: a new read lists a new swap, drops one, suspends one
@@ -97,48 +96,9 @@ func TestGatewayRefreshesInstruments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var statuses []string
-	scales := map[uint8]int{}
 	streams := []string{"BTC-USDT@trades-all"}
-	g, err := feed.OpenGateway(feed.GatewayConfig{Venue: v, Streams: streams, TLS: tlsCfg, Logger: quiet, Handler: func(ev *feed.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case ev.Type == feed.TypeStatus && ev.Symbol == "BTC-USDT":
-			statuses = append(statuses, fmt.Sprintf("%v %s", ev.Status, ev.Reason))
-		case ev.Type == feed.TypeTrade:
-			scales[ev.PriceScale]++
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	seen := func(what string) func() bool {
-		return func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return strings.Contains(strings.Join(statuses, "\n"), what)
-		}
-	}
-	simtest.WaitFor(t, 10*time.Second, "trades", func() bool { mu.Lock(); defer mu.Unlock(); return scales[2] > 0 })
-	if err := s.SetSymbolFilters("BTCUSDT", "0.001", ""); err != nil {
-		t.Fatal(err)
-	}
-	simtest.WaitFor(t, 10*time.Second, "the finer tick announced", seen("instrument price scale 2→3"))
-	simtest.WaitFor(t, 10*time.Second, "trades at the finer scale", func() bool { mu.Lock(); defer mu.Unlock(); return scales[3] > 5 })
-	if err := s.SetSymbolStatus("BTCUSDT", "BREAK"); err != nil {
-		t.Fatal(err)
-	}
-	simtest.WaitFor(t, 10*time.Second, "the halt announced", seen("halted state suspend"))
-	if err := s.SetSymbolStatus("BTCUSDT", "TRADING"); err != nil {
-		t.Fatal(err)
-	}
-	simtest.WaitFor(t, 10*time.Second, "trading again announced", seen("trading state live"))
-	if done, failed := v.Refreshes(); done < 3 || failed != 0 {
-		t.Fatalf("%d refreshes, %d failed", done, failed)
-	}
+	venuetest.CheckRefresh(t, venuetest.RefreshCase{Venue: v, Streams: streams, TLS: tlsCfg, Market: s, Symbol: "BTC-USDT",
+		Halted: "halted state suspend", Trading: "trading state live", Refreshes: v.Refreshes})
 	// the factory's flag: 0 is never, a minute is the least
 	f, _ := venue.Lookup(Venue)
 	opts := f.NewOptions().(*Options)
