@@ -497,54 +497,37 @@ func (g *Gateway) onData(plan int, pd *planDecoder, f *wsconn.Frame) {
 		// whose IDs cannot show it may have been among them
 		g.windowsDown(plan, nil)
 	}
-	if kind == DecodedBatch {
-		ev.ReceiveTime = f.Recv
-		g.watchLag(plan, ev, f)
-		if g.windows == nil || ev.Type != TypeTrade || !g.repeatedTrade(plan, ev, f) {
-			if g.windows != nil && ev.Type == TypeTrade {
-				g.traded(plan, ev)
-			}
-			g.deliverData(ev, f)
-		}
-		for i := range pd.batch[:pd.n] {
-			b := &pd.batch[i]
-			b.ReceiveTime = f.Recv
-			if g.windows != nil && b.Type == TypeTrade {
-				if g.repeatedTrade(plan, b, f) {
-					continue
-				}
-				g.traded(plan, b)
-			}
-			g.deliverData(b, f)
-		}
-		return
-	}
-	switch kind {
-	case DecodedShutdown:
+	if kind == DecodedShutdown {
 		g.stats.shutdowns.Add(1)
 		g.status(StatusServerShutdown, f.Recv, "server announced shutdown: rotating")
 		return
 	}
 	ev.ReceiveTime = f.Recv
 	g.watchLag(plan, ev, f)
+	g.deliverDecoded(plan, ev, f)
+	if kind == DecodedBatch {
+		for i := range pd.batch[:pd.n] {
+			b := &pd.batch[i]
+			b.ReceiveTime = f.Recv
+			g.deliverDecoded(plan, b, f)
+		}
+	}
+}
+
+// deliverDecoded delivers one event decoded from frame f. A trade of a
+// venue whose trade IDs cannot show a gap or a repeat is first matched
+// against the trades the connection it came on replaced delivered (see
+// repeated): a repeat is dropped, counted as a duplicate; otherwise it
+// moves the connection's gap window on (traded).
+func (g *Gateway) deliverDecoded(plan int, ev *Event, f *wsconn.Frame) {
 	if g.windows != nil && ev.Type == TypeTrade {
-		if g.repeatedTrade(plan, ev, f) {
+		if g.repeated(plan, ev, f.Conn) {
+			g.stats.duplicates.Add(1)
 			return
 		}
 		g.traded(plan, ev)
 	}
 	g.deliverData(ev, f)
-}
-
-// repeatedTrade drops a trade of a venue whose trade IDs cannot show a
-// repeat when it repeats one the connection it came on replaced already
-// delivered (see repeated), counting it as a duplicate.
-func (g *Gateway) repeatedTrade(plan int, ev *Event, f *wsconn.Frame) bool {
-	if !g.repeated(plan, ev, f.Conn) {
-		return false
-	}
-	g.stats.duplicates.Add(1)
-	return true
 }
 
 // deliverData sequences a market-data event, recovers what it shows
