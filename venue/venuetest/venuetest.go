@@ -236,7 +236,8 @@ func (c *checker) handle(ev *feed.Event) {
 			return
 		}
 		// the first delta on a snapshot may end at the snapshot's own ID
-		// (Binance USD-M: the first applied has U <= lastUpdateId <= u)
+		// (Binance USD-M, "How to manage a local order book correctly": the
+		// first event processed has U <= lastUpdateId AND u >= lastUpdateId)
 		bridge := s.fresh && ev.FirstID != 0 && ev.FirstID <= ev.ID && ev.ID == s.book.LastUpdateID()
 		if last := s.book.LastUpdateID(); ev.ID <= last && ev.PrevID != last && !bridge {
 			c.problem("%s: delta %d delivered after the book reached %d", ev.Symbol, ev.ID, last)
